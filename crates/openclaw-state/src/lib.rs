@@ -1,1 +1,3 @@
 //! openclaw-state
+
+pub mod owner;

@@ -1,0 +1,522 @@
+//! One gateway per state dir.
+//!
+//! [`StateLock::acquire`] takes an exclusive OS lock (`flock`) on the state
+//! directory itself, held for the gateway's whole life. Because the lock is on
+//! the directory's own file descriptor, a start that fails to get the lock
+//! creates no file at all, and a crashed owner never blocks the next start:
+//! the kernel drops the lock with the process.
+//!
+//! Once the lock is held and every port is bound, the gateway writes an
+//! [`OwnerRecord`] to `<stateDir>/gateway.owner.json` (atomically, mode 0600)
+//! so other commands can find it (pid, port, profile, ...). The record is
+//! removed on clean exit; a stale record left by a crash is recognised by
+//! [`OwnerRecord::is_live`] (dead pid, or a pid reused by another process).
+//!
+//! Windows cannot lock a directory handle this way; there the lock is taken
+//! on `<stateDir>/gateway.lock` (created on first use and left in place).
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// File name of the owner record inside the state dir.
+pub const OWNER_FILE: &str = "gateway.owner.json";
+/// Lock file used where directories cannot be locked (Windows).
+#[cfg(windows)]
+pub const LOCK_FILE: &str = "gateway.lock";
+
+/// One listener of a running gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnerListener {
+    /// What the port is for, e.g. `gateway`, `canvas host`.
+    pub purpose: String,
+    pub port: u16,
+}
+
+/// Who owns a state dir: written by the running gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnerRecord {
+    pub pid: u32,
+    /// Process start time in clock ticks since boot (`/proc/<pid>/stat`
+    /// field 22); `None` where it cannot be read.
+    pub start_time: Option<u64>,
+    /// `None` is the default profile.
+    pub profile: Option<String>,
+    /// The gateway (base) port actually bound.
+    pub port: u16,
+    /// Host the gateway listens on, e.g. `127.0.0.1`.
+    #[serde(default)]
+    pub bind_host: Option<String>,
+    pub state_dir: PathBuf,
+    pub config_path: PathBuf,
+    pub version: String,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    /// Every listener bound before readiness (base port first).
+    #[serde(default)]
+    pub listeners: Vec<OwnerListener>,
+}
+
+impl OwnerRecord {
+    /// A record for the current process; `start_time` and `started_at` are
+    /// filled in here.
+    pub fn for_current_process(
+        profile: Option<String>,
+        port: u16,
+        state_dir: PathBuf,
+        config_path: PathBuf,
+        version: String,
+    ) -> Self {
+        let pid = std::process::id();
+        OwnerRecord {
+            pid,
+            start_time: process_start_time(pid),
+            profile,
+            port,
+            bind_host: None,
+            state_dir,
+            config_path,
+            version,
+            started_at: rfc3339_utc(SystemTime::now()),
+            listeners: Vec::new(),
+        }
+    }
+
+    /// Whether the recorded process is still running: the pid exists and, where
+    /// start times can be read, it is the same process (a reused pid is not).
+    pub fn is_live(&self) -> bool {
+        if !pid_alive(self.pid) {
+            return false;
+        }
+        match (self.start_time, process_start_time(self.pid)) {
+            (Some(recorded), Some(now)) => recorded == now,
+            _ => true,
+        }
+    }
+
+    /// `profile rescue` / `default profile`.
+    pub fn profile_label(&self) -> String {
+        match &self.profile {
+            Some(p) => format!("profile {p}"),
+            None => "default profile".to_string(),
+        }
+    }
+}
+
+/// Why the state dir could not be locked.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another live process holds the lock. `owner` is its record when it has
+    /// written one (a gateway still binding its ports has not yet).
+    #[error("{}", held_message(state_dir, owner.as_ref()))]
+    Held {
+        state_dir: PathBuf,
+        owner: Option<OwnerRecord>,
+    },
+    #[error("cannot lock state dir {}: {source}", state_dir.display())]
+    Io {
+        state_dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn held_message(state_dir: &Path, owner: Option<&OwnerRecord>) -> String {
+    match owner {
+        Some(o) => format!(
+            "state dir {} is owned by another gateway: pid {} ({}, port {}, config {}) since {}",
+            state_dir.display(),
+            o.pid,
+            o.profile_label(),
+            o.port,
+            o.config_path.display(),
+            o.started_at
+        ),
+        None => format!(
+            "state dir {} is locked by another gateway that is still starting (no owner record yet)",
+            state_dir.display()
+        ),
+    }
+}
+
+/// The exclusive lock on a state dir. Dropping it removes the owner record (if
+/// this lock wrote one) and releases the lock.
+#[derive(Debug)]
+pub struct StateLock {
+    file: File,
+    state_dir: PathBuf,
+    wrote_owner: bool,
+}
+
+impl StateLock {
+    /// Locks `state_dir`, creating it (mode 0700) if it does not exist. Never
+    /// waits: when another process holds the lock this returns
+    /// [`LockError::Held`] at once, with that owner's record when readable.
+    /// Nothing inside an existing state dir is created or changed.
+    pub fn acquire(state_dir: &Path) -> Result<StateLock, LockError> {
+        let io_err = |source| LockError::Io {
+            state_dir: state_dir.to_path_buf(),
+            source,
+        };
+        if !state_dir.exists() {
+            create_private_dir(state_dir).map_err(io_err)?;
+        }
+        let file = open_lock_target(state_dir).map_err(io_err)?;
+        match file.try_lock() {
+            Ok(()) => Ok(StateLock {
+                file,
+                state_dir: state_dir.to_path_buf(),
+                wrote_owner: false,
+            }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(LockError::Held {
+                state_dir: state_dir.to_path_buf(),
+                owner: read_owner(state_dir),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(io_err(e)),
+        }
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// Writes the owner record atomically (temp file + rename, mode 0600).
+    pub fn write_owner(&mut self, record: &OwnerRecord) -> io::Result<()> {
+        let json = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
+        write_atomic_private(&self.state_dir.join(OWNER_FILE), &json)?;
+        self.wrote_owner = true;
+        Ok(())
+    }
+
+    /// Removes the owner record and releases the lock.
+    pub fn release(self) {
+        drop(self);
+    }
+}
+
+impl Drop for StateLock {
+    fn drop(&mut self) {
+        if self.wrote_owner {
+            let _ = std::fs::remove_file(self.state_dir.join(OWNER_FILE));
+        }
+        let _ = self.file.unlock();
+    }
+}
+
+#[cfg(not(windows))]
+fn open_lock_target(state_dir: &Path) -> io::Result<File> {
+    // A directory opened read-only can be flock()ed on Linux and macOS.
+    File::open(state_dir)
+}
+
+#[cfg(windows)]
+fn open_lock_target(state_dir: &Path) -> io::Result<File> {
+    // Directory handles cannot be locked with LockFileEx; use a lock file.
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(state_dir.join(LOCK_FILE))
+}
+
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+}
+
+/// Writes `bytes` to `path` through a temp file in the same dir and a rename,
+/// with mode 0600.
+fn write_atomic_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".gateway.owner.")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Reads `<stateDir>/gateway.owner.json`; `None` when missing or unreadable.
+/// The record may be stale: check [`OwnerRecord::is_live`].
+pub fn read_owner(state_dir: &Path) -> Option<OwnerRecord> {
+    let bytes = std::fs::read(state_dir.join(OWNER_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The live owner of `state_dir`, if any.
+pub fn live_owner(state_dir: &Path) -> Option<OwnerRecord> {
+    read_owner(state_dir).filter(OwnerRecord::is_live)
+}
+
+#[cfg(unix)]
+fn pid_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 only checks for existence and permission.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+#[cfg(not(unix))]
+fn pid_alive(_pid: u32) -> bool {
+    // Without a cheap check, assume alive; the OS lock is the real arbiter.
+    true
+}
+
+/// Start time of a process in clock ticks since boot (Linux); `None` elsewhere
+/// or when the process does not exist. A zombie still has a start time, so
+/// callers also check [`pid_alive`].
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        parse_stat_start_time(&stat)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
+/// Field 22 of `/proc/<pid>/stat`. The command name (field 2) is in
+/// parentheses and may contain spaces or ')', so fields are counted after the
+/// last ')'.
+fn parse_stat_start_time(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // rest starts at field 3 (state); field 22 is the 20th field of rest.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Formats a time as RFC 3339 UTC with milliseconds, e.g.
+/// `2026-11-21T14:14:25.825Z`.
+pub fn rfc3339_utc(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let days = (secs / 86_400) as i64;
+    let sod = secs % 86_400;
+    let (y, m, day) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        sod / 3600,
+        (sod % 3600) / 60,
+        sod % 60,
+        d.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian
+/// (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn record(dir: &Path) -> OwnerRecord {
+        OwnerRecord::for_current_process(
+            Some("rescue".into()),
+            19001,
+            dir.to_path_buf(),
+            dir.join("openclaw.json"),
+            "0.1.0".into(),
+        )
+    }
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn second_lock_is_refused_with_the_owner_and_creates_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        let mut first = StateLock::acquire(&dir).unwrap();
+        // A held lock without a record yet: Held with no owner.
+        match StateLock::acquire(&dir) {
+            Err(LockError::Held { owner: None, .. }) => {}
+            other => panic!("expected Held without owner, got {other:?}"),
+        }
+        let rec = record(&dir);
+        first.write_owner(&rec).unwrap();
+        let before = entries(&dir);
+        let err = StateLock::acquire(&dir).unwrap_err();
+        match &err {
+            LockError::Held {
+                owner: Some(owner), ..
+            } => assert_eq!(owner, &rec),
+            other => panic!("expected Held with owner, got {other:?}"),
+        }
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("pid {}", std::process::id())),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("profile rescue") && msg.contains("port 19001"),
+            "{msg}"
+        );
+        assert_eq!(
+            entries(&dir),
+            before,
+            "a refused lock must not touch the dir"
+        );
+        assert_eq!(before, vec![OWNER_FILE.to_string()]);
+    }
+
+    #[test]
+    fn release_removes_the_record_and_frees_the_lock() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let mut lock = StateLock::acquire(dir).unwrap();
+        lock.write_owner(&record(dir)).unwrap();
+        assert!(dir.join(OWNER_FILE).exists());
+        lock.release();
+        assert!(!dir.join(OWNER_FILE).exists());
+        let again = StateLock::acquire(dir).unwrap();
+        drop(again);
+        assert!(entries(dir).is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn record_is_private_and_round_trips() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let mut lock = StateLock::acquire(dir).unwrap();
+        let rec = record(dir);
+        lock.write_owner(&rec).unwrap();
+        let mode = std::fs::metadata(dir.join(OWNER_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(read_owner(dir), Some(rec.clone()));
+        assert!(rec.is_live());
+        assert_eq!(live_owner(dir), Some(rec));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn missing_state_dir_is_created_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b");
+        let _lock = StateLock::acquire(&dir).unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_killed_owner_leaves_no_lock_behind() {
+        // Another process (a shell holding an fd on the dir, flock(1)ed)
+        // takes the lock, then is killed with SIGKILL.
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let script = "exec 9<\"$1\"; flock -xn 9 || exit 3; echo locked; exec sleep 30";
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", script, "sh"])
+            .arg(dir)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn sh");
+        let mut line = String::new();
+        {
+            use std::io::BufRead;
+            let out = child.stdout.take().unwrap();
+            std::io::BufReader::new(out).read_line(&mut line).unwrap();
+        }
+        assert_eq!(line.trim(), "locked", "flock(1) is required for this test");
+        assert!(matches!(
+            StateLock::acquire(dir),
+            Err(LockError::Held { .. })
+        ));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // The kernel dropped the lock with the process: no stale-lock wait.
+        let lock = StateLock::acquire(dir);
+        assert!(lock.is_ok(), "{lock:?}");
+    }
+
+    #[test]
+    fn dead_and_reused_pids_are_not_live() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut rec = record(tmp.path());
+        assert!(rec.is_live());
+        // A reused pid: same pid, different start time.
+        if rec.start_time.is_some() {
+            rec.start_time = rec.start_time.map(|t| t + 1);
+            assert!(!rec.is_live());
+        }
+        // A pid that has exited.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        let dead = OwnerRecord {
+            pid,
+            start_time: None,
+            ..record(tmp.path())
+        };
+        assert!(!dead.is_live());
+    }
+
+    #[test]
+    fn stat_parsing_handles_odd_command_names() {
+        let stat =
+            "1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100";
+        assert_eq!(parse_stat_start_time(stat), Some(987654));
+        assert_eq!(parse_stat_start_time("garbage"), None);
+    }
+
+    #[test]
+    fn rfc3339() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_795_270_465_825);
+        assert_eq!(rfc3339_utc(t), "2026-11-21T14:14:25.825Z");
+        assert_eq!(rfc3339_utc(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(rfc3339_utc(leap), "2000-02-29T00:00:00.000Z");
+    }
+}
