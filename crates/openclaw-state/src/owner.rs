@@ -112,10 +112,10 @@ impl OwnerRecord {
 pub enum LockError {
     /// Another live process holds the lock. `owner` is its record when it has
     /// written one (a gateway still binding its ports has not yet).
-    #[error("{}", held_message(state_dir, owner.as_ref()))]
+    #[error("{}", held_message(state_dir, owner.as_deref()))]
     Held {
         state_dir: PathBuf,
-        owner: Option<OwnerRecord>,
+        owner: Option<Box<OwnerRecord>>,
     },
     #[error("cannot lock state dir {}: {source}", state_dir.display())]
     Io {
@@ -174,7 +174,7 @@ impl StateLock {
             }),
             Err(std::fs::TryLockError::WouldBlock) => Err(LockError::Held {
                 state_dir: state_dir.to_path_buf(),
-                owner: read_owner(state_dir),
+                owner: read_owner(state_dir).map(Box::new),
             }),
             Err(std::fs::TryLockError::Error(e)) => Err(io_err(e)),
         }
@@ -385,7 +385,7 @@ mod tests {
         match &err {
             LockError::Held {
                 owner: Some(owner), ..
-            } => assert_eq!(owner, &rec),
+            } => assert_eq!(**owner, rec),
             other => panic!("expected Held with owner, got {other:?}"),
         }
         let msg = err.to_string();
