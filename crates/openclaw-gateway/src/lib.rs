@@ -1,1 +1,473 @@
-//! openclaw-gateway
+//! The OpenClaw gateway daemon: one process per instance, owning its state
+//! dir, serving the WebSocket protocol and a little HTTP on its base port.
+//!
+//! Start-up order (every step before "ready" can fail without touching the
+//! state dir):
+//! 1. lock the state dir ([`openclaw_state::owner::StateLock`]) — a second
+//!    gateway on the same dir fails here at once (exit 78);
+//! 2. read the config (auth, bind mode);
+//! 3. bind the base port and every extra listener, no retry — a port in use
+//!    fails at once naming the port, its purpose and, when another openclaw
+//!    instance holds it, that instance (exit 69);
+//! 4. open `<stateDir>/logs/gateway.log`, write the owner record, log "ready";
+//! 5. serve until SIGTERM/SIGINT or [`ShutdownHandle::shutdown`].
+//!
+//! [`Gateway::bind`] does 1–4 and returns a [`BoundGateway`]; its
+//! [`BoundGateway::serve`] does 5. [`run`] does both.
+
+mod config_store;
+mod http;
+mod log;
+mod server;
+mod ws;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openclaw_instance::Instance;
+use openclaw_state::owner::{LockError, OwnerListener, OwnerRecord, StateLock, live_owner};
+use serde_json::Value;
+
+pub use config_store::{
+    ConfigError, ConfigSnapshot, ConfigStore, REDACTED, get_path, merge_patch, redact,
+};
+pub use log::GatewayLog;
+pub use server::ShutdownHandle;
+
+/// Exit code: the state dir is owned by another gateway (EX_CONFIG; the
+/// systemd unit does not restart on it).
+pub const EXIT_STATE_DIR_OWNED: i32 = 78;
+/// Exit code: a port is in use (EX_UNAVAILABLE).
+pub const EXIT_PORT_IN_USE: i32 = 69;
+
+/// Which address the gateway listens on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindMode {
+    /// 127.0.0.1 only.
+    Loopback,
+    /// All IPv4 interfaces (0.0.0.0). Needs auth.
+    Lan,
+    /// One given address. Needs auth unless it is a loopback address.
+    Custom(IpAddr),
+}
+
+impl BindMode {
+    pub fn host(&self) -> IpAddr {
+        match self {
+            BindMode::Loopback => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            BindMode::Lan => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            BindMode::Custom(ip) => *ip,
+        }
+    }
+
+    pub fn is_loopback(&self) -> bool {
+        self.host().is_loopback()
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            BindMode::Loopback => "loopback",
+            BindMode::Lan => "lan",
+            BindMode::Custom(_) => "custom",
+        }
+    }
+}
+
+/// How clients authenticate.
+#[derive(Clone, PartialEq, Eq)]
+pub enum AuthConfig {
+    Token(String),
+    Password(String),
+    None,
+}
+
+impl AuthConfig {
+    pub fn mode(&self) -> &'static str {
+        match self {
+            AuthConfig::Token(_) => "token",
+            AuthConfig::Password(_) => "password",
+            AuthConfig::None => "none",
+        }
+    }
+}
+
+impl std::fmt::Debug for AuthConfig {
+    // Never print the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AuthConfig::{}", self.mode())
+    }
+}
+
+/// A listener a later service (canvas, browser control, ...) needs bound
+/// before the gateway announces readiness. The gateway binds it, reports
+/// conflicts like its own port, records it in the owner record, and hands the
+/// bound socket over through [`BoundGateway::take_listener`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerSpec {
+    /// e.g. `canvas host`.
+    pub purpose: String,
+    pub port: u16,
+    /// `None` = the gateway's bind host.
+    pub host: Option<IpAddr>,
+}
+
+/// Another instance on this host, whose owner record is checked when a port
+/// is in use (so the error can name it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownInstance {
+    /// e.g. `profile main`.
+    pub label: String,
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct GatewayOptions {
+    /// The resolved instance: profile, state dir, config path, ports.
+    pub instance: Instance,
+    /// `None` = `gateway.bind` from config, else loopback.
+    pub bind: Option<BindMode>,
+    /// `None` = `gateway.auth` from config. A token given here (e.g.
+    /// `--token`) wins over the config.
+    pub auth: Option<AuthConfig>,
+    pub version: String,
+    /// Serve without a config file (otherwise refused with the setup command).
+    pub allow_unconfigured: bool,
+    pub extra_listeners: Vec<ListenerSpec>,
+    pub known_instances: Vec<KnownInstance>,
+    /// Close a connection that has not sent `connect` within this time.
+    pub handshake_timeout: Duration,
+    pub tick_interval: Duration,
+    /// Largest accepted WebSocket message.
+    pub max_payload: usize,
+    pub max_buffered_bytes: usize,
+    /// How often the config file is checked for changes.
+    pub config_poll_interval: Duration,
+    /// Also write log lines to stderr.
+    pub log_to_stderr: bool,
+    /// Stop on SIGTERM / SIGINT.
+    pub handle_signals: bool,
+    /// Log rotation: size of one file and number of old files kept.
+    pub log_max_bytes: u64,
+    pub log_keep: u32,
+}
+
+impl GatewayOptions {
+    pub fn new(instance: Instance, version: impl Into<String>) -> Self {
+        GatewayOptions {
+            instance,
+            bind: None,
+            auth: None,
+            version: version.into(),
+            allow_unconfigured: false,
+            extra_listeners: Vec::new(),
+            known_instances: Vec::new(),
+            handshake_timeout: Duration::from_secs(15),
+            tick_interval: Duration::from_secs(30),
+            max_payload: 25 * 1024 * 1024,
+            max_buffered_bytes: 50 * 1024 * 1024,
+            config_poll_interval: Duration::from_secs(1),
+            log_to_stderr: true,
+            handle_signals: true,
+            log_max_bytes: log::DEFAULT_MAX_BYTES,
+            log_keep: log::DEFAULT_KEEP,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("{message}")]
+    StateDirOwned {
+        message: String,
+        owner: Option<Box<OwnerRecord>>,
+    },
+    #[error("{message}")]
+    PortInUse {
+        port: u16,
+        purpose: String,
+        message: String,
+    },
+    #[error(
+        "no config at {}: run `{setup}` first, or start with --allow-unconfigured",
+        config_path.display()
+    )]
+    NotConfigured { config_path: PathBuf, setup: String },
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error(
+        "refusing to bind {host} ({mode}) without auth: anyone on the network could control this gateway; set gateway.auth.token (or pass --token), or bind loopback"
+    )]
+    UnsafeBind { host: IpAddr, mode: &'static str },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl GatewayError {
+    /// The process exit code for this failure.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            GatewayError::StateDirOwned { .. } => EXIT_STATE_DIR_OWNED,
+            GatewayError::PortInUse { .. } => EXIT_PORT_IN_USE,
+            _ => 1,
+        }
+    }
+}
+
+/// Config facts the gateway uses, re-read when the file changes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LiveConfig {
+    pub auth: AuthConfig,
+    pub port: Option<u16>,
+    pub bind: Option<String>,
+}
+
+pub(crate) fn live_config(parsed: &Value, auth_override: Option<&AuthConfig>) -> LiveConfig {
+    let s = |p: &str| get_path(parsed, p).and_then(Value::as_str).map(str::to_string);
+    let auth = match auth_override {
+        Some(a) => a.clone(),
+        None => {
+            let token = s("gateway.auth.token").filter(|t| !t.is_empty());
+            let password = s("gateway.auth.password").filter(|t| !t.is_empty());
+            match s("gateway.auth.mode").as_deref() {
+                Some("none") => AuthConfig::None,
+                Some("password") => password.map_or(AuthConfig::None, AuthConfig::Password),
+                _ => match (token, password) {
+                    (Some(t), _) => AuthConfig::Token(t),
+                    (None, Some(p)) => AuthConfig::Password(p),
+                    (None, None) => AuthConfig::None,
+                },
+            }
+        }
+    };
+    LiveConfig {
+        auth,
+        port: get_path(parsed, "gateway.port")
+            .and_then(Value::as_u64)
+            .and_then(|p| u16::try_from(p).ok()),
+        bind: s("gateway.bind"),
+    }
+}
+
+fn bind_mode_from_config(parsed: &Value) -> Result<BindMode, GatewayError> {
+    let s = |p: &str| get_path(parsed, p).and_then(Value::as_str);
+    match s("gateway.bind") {
+        None | Some("loopback") => Ok(BindMode::Loopback),
+        Some("lan") => Ok(BindMode::Lan),
+        Some("custom") => {
+            let host = s("gateway.customBindHost").ok_or_else(|| {
+                GatewayError::Invalid(
+                    "gateway.bind is custom but gateway.customBindHost is not set: set it to an IP address".into(),
+                )
+            })?;
+            host.parse().map(BindMode::Custom).map_err(|_| {
+                GatewayError::Invalid(format!(
+                    "gateway.customBindHost {host:?} is not an IP address"
+                ))
+            })
+        }
+        Some(other) => Err(GatewayError::Invalid(format!(
+            "gateway.bind {other:?} is not supported here: use loopback, lan or custom"
+        ))),
+    }
+}
+
+pub struct Gateway;
+
+impl Gateway {
+    /// Takes the state dir, reads the config, binds every listener, writes
+    /// the owner record. On error nothing in the state dir has changed.
+    pub fn bind(opts: GatewayOptions) -> Result<BoundGateway, GatewayError> {
+        let inst = &opts.instance;
+        let state_dir = inst.state_dir.value.clone();
+
+        // 1. Ownership first.
+        let mut lock = StateLock::acquire(&state_dir).map_err(|e| owned_error(e, inst))?;
+
+        // 2. Config.
+        let store = ConfigStore::new(&inst.config_path.value);
+        let snapshot = store.load()?;
+        if !snapshot.exists && !opts.allow_unconfigured {
+            return Err(GatewayError::NotConfigured {
+                config_path: inst.config_path.value.clone(),
+                setup: inst.command("setup"),
+            });
+        }
+        let live = live_config(&snapshot.parsed, opts.auth.as_ref());
+        let bind = match &opts.bind {
+            Some(b) => b.clone(),
+            None => bind_mode_from_config(&snapshot.parsed)?,
+        };
+        if !bind.is_loopback() && live.auth == AuthConfig::None {
+            return Err(GatewayError::UnsafeBind {
+                host: bind.host(),
+                mode: bind.name(),
+            });
+        }
+
+        // 3. Ports, no retry.
+        let port = inst.ports.gateway.value;
+        let host = bind.host();
+        let mut listeners = Vec::with_capacity(1 + opts.extra_listeners.len());
+        listeners.push((
+            "gateway".to_string(),
+            bind_port(host, port, "gateway", &opts, inst)?,
+        ));
+        for spec in &opts.extra_listeners {
+            let l = bind_port(spec.host.unwrap_or(host), spec.port, &spec.purpose, &opts, inst)?;
+            listeners.push((spec.purpose.clone(), l));
+        }
+        let actual_port = listeners[0].1.local_addr().map(|a| a.port()).unwrap_or(port);
+
+        // 4. The state dir is ours and every port is bound: log, owner record.
+        let log = GatewayLog::open(
+            &state_dir.join("logs"),
+            opts.log_to_stderr,
+            opts.log_max_bytes,
+            opts.log_keep,
+        )
+        .map_err(|source| GatewayError::Io {
+            what: format!("cannot open log dir {}", state_dir.join("logs").display()),
+            source,
+        })?;
+        let mut record = OwnerRecord::for_current_process(
+            inst.profile.clone(),
+            actual_port,
+            state_dir.clone(),
+            inst.config_path.value.clone(),
+            opts.version.clone(),
+        );
+        record.bind_host = Some(host.to_string());
+        record.listeners = listeners
+            .iter()
+            .map(|(purpose, l)| OwnerListener {
+                purpose: purpose.clone(),
+                port: l.local_addr().map(|a| a.port()).unwrap_or(0),
+            })
+            .collect();
+        lock.write_owner(&record).map_err(|source| GatewayError::Io {
+            what: format!(
+                "cannot write owner record in {}",
+                state_dir.display()
+            ),
+            source,
+        })?;
+        let bound = server::BoundParts {
+            opts,
+            lock,
+            record,
+            listeners,
+            store,
+            live,
+            bind,
+            log: Arc::new(log),
+        };
+        Ok(BoundGateway::new(bound))
+    }
+}
+
+pub use server::BoundGateway;
+
+/// Binds, logs readiness, serves until a signal or shutdown request.
+pub async fn run(opts: GatewayOptions) -> Result<(), GatewayError> {
+    let bound = Gateway::bind(opts)?;
+    bound.serve().await
+}
+
+fn owned_error(e: LockError, inst: &Instance) -> GatewayError {
+    match e {
+        LockError::Held { state_dir, owner } => {
+            let message = match &owner {
+                Some(o) => {
+                    let stop = match &o.profile {
+                        Some(p) => format!("openclaw --profile {p} gateway stop"),
+                        None if o.state_dir == state_dir && inst.profile.is_none() => {
+                            inst.command("gateway stop")
+                        }
+                        None => "openclaw gateway stop".to_string(),
+                    };
+                    format!(
+                        "state dir {} is already owned by another gateway: pid {} ({}, port {}, config {}) since {}.\nOnly one gateway may use a state dir. Stop it with `{stop}` (or `kill {}`), or give this gateway its own state dir (--profile <name> or OPENCLAW_STATE_DIR).",
+                        state_dir.display(),
+                        o.pid,
+                        o.profile_label(),
+                        o.port,
+                        o.config_path.display(),
+                        o.started_at,
+                        o.pid
+                    )
+                }
+                None => format!(
+                    "state dir {} is locked by another gateway that is still starting (no owner record yet). Only one gateway may use a state dir; check with `{}`.",
+                    state_dir.display(),
+                    inst.command("gateway status")
+                ),
+            };
+            GatewayError::StateDirOwned { message, owner }
+        }
+        LockError::Io { state_dir, source } => GatewayError::Io {
+            what: format!("cannot lock state dir {}", state_dir.display()),
+            source,
+        },
+    }
+}
+
+fn bind_port(
+    host: IpAddr,
+    port: u16,
+    purpose: &str,
+    opts: &GatewayOptions,
+    inst: &Instance,
+) -> Result<TcpListener, GatewayError> {
+    let addr = SocketAddr::new(host, port);
+    match TcpListener::bind(addr) {
+        Ok(l) => {
+            l.set_nonblocking(true).map_err(|source| GatewayError::Io {
+                what: format!("cannot configure listener on {addr}"),
+                source,
+            })?;
+            Ok(l)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            let holder = opts
+                .known_instances
+                .iter()
+                .filter(|k| k.state_dir != inst.state_dir.value)
+                .find_map(|k| {
+                    let o = live_owner(&k.state_dir)?;
+                    let holds = o.port == port || o.listeners.iter().any(|l| l.port == port);
+                    holds.then(|| (k.clone(), o))
+                });
+            let who = match holder {
+                Some((k, o)) => format!(
+                    "It is held by another openclaw gateway: {} (state dir {}, pid {}, port {}). Stop it with `{}` or choose another port with --port.",
+                    o.profile.as_deref().map_or(k.label.clone(), |p| format!("profile {p}")),
+                    o.state_dir.display(),
+                    o.pid,
+                    o.port,
+                    match &o.profile {
+                        Some(p) => format!("openclaw --profile {p} gateway stop"),
+                        None => "openclaw gateway stop".to_string(),
+                    }
+                ),
+                None => "It is held by another process (not a known openclaw instance); find it with `ss -ltnp` or `lsof -i :PORT`, or choose another port with --port.".replace("PORT", &port.to_string()),
+            };
+            Err(GatewayError::PortInUse {
+                port,
+                purpose: purpose.to_string(),
+                message: format!("port {port} ({purpose}) on {host} is already in use. {who}"),
+            })
+        }
+        Err(source) => Err(GatewayError::Io {
+            what: format!("cannot bind {purpose} port {addr}"),
+            source,
+        }),
+    }
+}

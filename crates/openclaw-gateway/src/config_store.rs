@@ -1,0 +1,412 @@
+//! The gateway's view of its config file: load, hash, redact, and
+//! compare-and-swap writes.
+//!
+//! This is a small local store with the same shape as the shared
+//! `openclaw_state::ConfigStore` being written in parallel (`load`,
+//! `update(base_hash, f)`, `replace_raw(base_hash, raw)`); switching to it is
+//! a change to this file only.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// What secrets are replaced with in anything the gateway hands out.
+pub const REDACTED: &str = "__OPENCLAW_REDACTED__";
+
+/// One read of the config file.
+#[derive(Debug, Clone)]
+pub struct ConfigSnapshot {
+    pub path: PathBuf,
+    pub exists: bool,
+    /// The file's text; `None` when it does not exist.
+    pub raw: Option<String>,
+    /// Parsed JSON5; an empty object when the file does not exist.
+    pub parsed: Value,
+    /// `sha256:<hex>` of the raw bytes; `None` when the file does not exist.
+    pub hash: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {} is not valid JSON5: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+    #[error("config changed since it was read: baseHash {base} is stale (current {current})")]
+    Conflict { base: String, current: String },
+    #[error("baseHash is required: the config file exists (current hash {current}); read it with config.get first")]
+    BaseHashRequired { current: String },
+    #[error("cannot write config {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+pub fn hash_bytes(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+#[derive(Debug, Clone)]
+pub struct ConfigStore {
+    path: PathBuf,
+}
+
+impl ConfigStore {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        ConfigStore { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn load(&self) -> Result<ConfigSnapshot, ConfigError> {
+        let raw = match std::fs::read_to_string(&self.path) {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(ConfigSnapshot {
+                    path: self.path.clone(),
+                    exists: false,
+                    raw: None,
+                    parsed: Value::Object(Map::new()),
+                    hash: None,
+                });
+            }
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+        };
+        let parsed = parse_raw(&self.path, &raw)?;
+        Ok(ConfigSnapshot {
+            path: self.path.clone(),
+            exists: true,
+            hash: Some(hash_bytes(raw.as_bytes())),
+            raw: Some(raw),
+            parsed,
+        })
+    }
+
+    /// Applies `f` to the parsed config and writes the result, if the file
+    /// still has `base_hash`. Redaction markers left in the new value are
+    /// replaced by the secrets they stand for.
+    pub fn update(
+        &self,
+        base_hash: Option<&str>,
+        f: impl FnOnce(&mut Value) -> Result<(), String>,
+    ) -> Result<ConfigSnapshot, ConfigError> {
+        let current = self.load()?;
+        check_base(&current, base_hash)?;
+        let mut next = current.parsed.clone();
+        f(&mut next).map_err(ConfigError::Invalid)?;
+        self.write_value(&current, next)
+    }
+
+    /// Replaces the whole file with `raw` (JSON5), if the file still has
+    /// `base_hash`. The text is parsed and validated first, then written back
+    /// as plain JSON.
+    pub fn replace_raw(
+        &self,
+        base_hash: Option<&str>,
+        raw: &str,
+    ) -> Result<ConfigSnapshot, ConfigError> {
+        let current = self.load()?;
+        check_base(&current, base_hash)?;
+        let next = parse_raw(&self.path, raw)?;
+        self.write_value(&current, next)
+    }
+
+    fn write_value(
+        &self,
+        current: &ConfigSnapshot,
+        mut next: Value,
+    ) -> Result<ConfigSnapshot, ConfigError> {
+        restore_redacted(&mut next, &current.parsed);
+        validate(&next)?;
+        let mut text = serde_json::to_string_pretty(&next).expect("JSON values serialise");
+        text.push('\n');
+        let werr = |source| ConfigError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(werr)?;
+        if let Some(old) = &current.raw {
+            let mut bak = self.path.clone().into_os_string();
+            bak.push(".bak");
+            write_private(Path::new(&bak), old.as_bytes()).map_err(werr)?;
+        }
+        write_private(&self.path, text.as_bytes()).map_err(werr)?;
+        Ok(ConfigSnapshot {
+            path: self.path.clone(),
+            exists: true,
+            hash: Some(hash_bytes(text.as_bytes())),
+            raw: Some(text),
+            parsed: next,
+        })
+    }
+}
+
+fn check_base(current: &ConfigSnapshot, base_hash: Option<&str>) -> Result<(), ConfigError> {
+    match (&current.hash, base_hash) {
+        (None, None) => Ok(()),
+        (Some(cur), None) => Err(ConfigError::BaseHashRequired {
+            current: cur.clone(),
+        }),
+        (cur, Some(base)) if cur.as_deref() == Some(base) => Ok(()),
+        (cur, Some(base)) => Err(ConfigError::Conflict {
+            base: base.to_string(),
+            current: cur.clone().unwrap_or_else(|| "none (file missing)".into()),
+        }),
+    }
+}
+
+fn parse_raw(path: &Path, raw: &str) -> Result<Value, ConfigError> {
+    if raw.trim().is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    json5::from_str::<Value>(raw).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Writes a file atomically (temp file in the same dir + rename), mode 0600.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".openclaw.")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// The checks a config must pass before it is written.
+pub fn validate(v: &Value) -> Result<(), ConfigError> {
+    let bad = |m: String| Err(ConfigError::Invalid(m));
+    let Some(root) = v.as_object() else {
+        return bad("the config must be a JSON object".into());
+    };
+    let port_ok = |p: &Value| p.as_u64().is_some_and(|p| (1..=65535).contains(&p));
+    if let Some(gw) = root.get("gateway") {
+        let Some(gw) = gw.as_object() else {
+            return bad("gateway must be an object".into());
+        };
+        if let Some(p) = gw.get("port")
+            && !port_ok(p)
+        {
+            return bad(format!(
+                "gateway.port must be a whole number from 1 to 65535, not {p}"
+            ));
+        }
+        if let Some(b) = gw.get("bind") {
+            match b.as_str() {
+                Some("loopback" | "lan" | "custom" | "auto" | "tailnet") => {}
+                _ => {
+                    return bad(format!(
+                        "gateway.bind must be one of loopback, lan, custom, auto, tailnet, not {b}"
+                    ));
+                }
+            }
+        }
+        if let Some(auth) = gw.get("auth") {
+            let Some(auth) = auth.as_object() else {
+                return bad("gateway.auth must be an object".into());
+            };
+            if let Some(m) = auth.get("mode") {
+                match m.as_str() {
+                    Some("token" | "password" | "none") => {}
+                    _ => {
+                        return bad(format!(
+                            "gateway.auth.mode must be one of token, password, none, not {m}"
+                        ));
+                    }
+                }
+            }
+            for key in ["token", "password"] {
+                if let Some(t) = auth.get(key)
+                    && !t.is_string()
+                {
+                    return bad(format!("gateway.auth.{key} must be a string"));
+                }
+            }
+        }
+    }
+    if let Some(p) = root.get("canvasHost").and_then(|c| c.get("port"))
+        && !port_ok(p)
+    {
+        return bad(format!(
+            "canvasHost.port must be a whole number from 1 to 65535, not {p}"
+        ));
+    }
+    Ok(())
+}
+
+fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.contains("token") || k.contains("password") || k.contains("secret") || k == "apikey"
+        || k.ends_with("apikey")
+}
+
+/// A copy of `v` with every secret string replaced by [`REDACTED`].
+pub fn redact(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let v = if is_secret_key(k) && v.is_string() {
+                        Value::String(REDACTED.into())
+                    } else {
+                        redact(v)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(redact).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Puts back secrets that a client sent as [`REDACTED`] (it read a redacted
+/// config and wrote it back). A marker with no old value is dropped.
+fn restore_redacted(next: &mut Value, old: &Value) {
+    if let Value::Object(m) = next {
+        let keys: Vec<String> = m.keys().cloned().collect();
+        for k in keys {
+            let old_child = old.get(&k);
+            let child = m.get_mut(&k).expect("key exists");
+            if child.as_str() == Some(REDACTED) {
+                match old_child {
+                    Some(o) => *child = o.clone(),
+                    None => {
+                        m.remove(&k);
+                    }
+                }
+            } else if let Some(o) = old_child {
+                restore_redacted(child, o);
+            }
+        }
+    }
+}
+
+/// RFC 7396 JSON merge patch.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(p) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    let t = target.as_object_mut().expect("made an object");
+    for (k, v) in p {
+        if v.is_null() {
+            t.remove(k);
+        } else {
+            merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+        }
+    }
+}
+
+/// Reads a dotted path (`gateway.auth.token`).
+pub fn get_path<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(v, |v, k| v.get(k))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn stale_hash_is_refused_and_the_file_is_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("openclaw.json");
+        std::fs::write(&path, "{ gateway: { port: 1234 }, // json5\n}").unwrap();
+        let store = ConfigStore::new(&path);
+        let snap = store.load().unwrap();
+        assert_eq!(snap.parsed["gateway"]["port"], 1234);
+        let before = std::fs::read(&path).unwrap();
+        let err = store
+            .update(Some("sha256:stale"), |v| {
+                v["x"] = json!(1);
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::Conflict { .. }), "{err}");
+        assert!(matches!(
+            store.update(None, |_| Ok(())).unwrap_err(),
+            ConfigError::BaseHashRequired { .. }
+        ));
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+
+        let next = store
+            .update(snap.hash.as_deref(), |v| {
+                merge_patch(v, &json!({"gateway": {"bind": "loopback"}}));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(store.load().unwrap().hash, next.hash);
+        assert_eq!(next.parsed["gateway"]["bind"], "loopback");
+        assert_eq!(next.parsed["gateway"]["port"], 1234);
+        // The previous text is kept beside it.
+        assert_eq!(std::fs::read(dir.path().join("openclaw.json.bak")).unwrap(), before);
+    }
+
+    #[test]
+    fn invalid_configs_are_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let store = ConfigStore::new(&path);
+        for raw in ["[1]", r#"{"gateway":{"port":0}}"#, r#"{"gateway":{"bind":"moon"}}"#, "{nope"] {
+            assert!(store.replace_raw(None, raw).is_err(), "{raw}");
+            assert!(!path.exists());
+        }
+        store.replace_raw(None, r#"{"gateway":{"port":5}}"#).unwrap();
+        assert!(path.exists());
+    }
+
+    #[test]
+    fn redaction_round_trip_keeps_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let store = ConfigStore::new(&path);
+        let s = store
+            .replace_raw(None, r#"{"gateway":{"auth":{"mode":"token","token":"s3cret"}}}"#)
+            .unwrap();
+        let red = redact(&s.parsed);
+        assert_eq!(red["gateway"]["auth"]["token"], REDACTED);
+        assert!(!red.to_string().contains("s3cret"));
+        let raw = serde_json::to_string(&red).unwrap();
+        let s2 = store.replace_raw(s.hash.as_deref(), &raw).unwrap();
+        assert_eq!(s2.parsed["gateway"]["auth"]["token"], "s3cret");
+    }
+
+    #[test]
+    fn merge_patch_rfc7396() {
+        let mut t = json!({"a": 1, "b": {"c": 2, "d": 3}});
+        merge_patch(&mut t, &json!({"a": null, "b": {"c": 9}, "e": [1]}));
+        assert_eq!(t, json!({"b": {"c": 9, "d": 3}, "e": [1]}));
+    }
+}
