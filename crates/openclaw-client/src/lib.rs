@@ -1,1 +1,423 @@
-//! openclaw-client
+//! WebSocket client of the gateway protocol, for the CLI and tests.
+//!
+//! [`connect`] performs the challenge / `connect` handshake and returns a
+//! [`Client`] whose [`Client::call`] sends requests and awaits their
+//! responses; events arrive on [`Client::next_event`]. [`probe`] finds an
+//! instance's running gateway (owner record first, then the resolved port)
+//! and checks that the gateway that answered owns the expected state dir.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use openclaw_instance::Instance;
+use openclaw_protocol::{
+    ClientInfo, ConnectAuth, ConnectParams, ErrorShape, EventFrame, Frame, HelloOk, PROTOCOL_MAX,
+    PROTOCOL_MIN, Request, Response, codes, events, methods,
+};
+use openclaw_state::owner::{OwnerRecord, live_owner};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Response>>>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("gateway at {url} refused the connection: {error}")]
+    Rejected {
+        url: String,
+        error: ErrorShape,
+        close_code: Option<u16>,
+    },
+    #[error("gateway at {url} did not complete the handshake: {message}")]
+    Handshake { url: String, message: String },
+    #[error("timed out after {0:?} talking to the gateway")]
+    Timeout(Duration),
+    #[error(
+        "WRONG INSTANCE: the gateway on port {port} belongs to state dir {actual} (profile {actual_profile}), not to the expected state dir {expected}. Another instance is using this instance's port: check `openclaw --profile <name> status` for both, and give each its own port."
+    )]
+    WrongInstance {
+        port: u16,
+        expected: PathBuf,
+        actual: PathBuf,
+        actual_profile: String,
+    },
+}
+
+/// Options of [`connect`].
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub token: Option<String>,
+    pub password: Option<String>,
+    pub scopes: Vec<String>,
+    pub client_id: String,
+    pub client_version: String,
+    pub timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            token: None,
+            password: None,
+            scopes: vec!["operator.read".into()],
+            client_id: "cli".into(),
+            client_version: env!("CARGO_PKG_VERSION").into(),
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A connected, authenticated client.
+pub struct Client {
+    url: String,
+    hello: HelloOk,
+    sink: Arc<tokio::sync::Mutex<SplitSink<Ws, Message>>>,
+    pending: Pending,
+    events: mpsc::UnboundedReceiver<EventFrame>,
+    next_id: AtomicU64,
+    reader: tokio::task::JoinHandle<Option<(u16, String)>>,
+}
+
+/// Connects to `url` with `token` and the given scopes.
+pub async fn connect(
+    url: &str,
+    token: Option<&str>,
+    scopes: &[&str],
+) -> Result<Client, ClientError> {
+    connect_with(
+        url,
+        ConnectOptions {
+            token: token.map(str::to_string),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            ..ConnectOptions::default()
+        },
+    )
+    .await
+}
+
+pub async fn connect_with(url: &str, opts: ConnectOptions) -> Result<Client, ClientError> {
+    let timeout = opts.timeout;
+    tokio::time::timeout(timeout, connect_inner(url, opts))
+        .await
+        .map_err(|_| ClientError::Timeout(timeout))?
+}
+
+async fn connect_inner(url: &str, opts: ConnectOptions) -> Result<Client, ClientError> {
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(url)
+            .await
+            .map_err(|e| ClientError::Connect {
+                url: url.to_string(),
+                message: e.to_string(),
+            })?;
+    let hs = |message: String| ClientError::Handshake {
+        url: url.to_string(),
+        message,
+    };
+    // 1. challenge
+    match next_frame(&mut ws).await {
+        Ok(Frame::Event(ev)) if ev.event == events::CONNECT_CHALLENGE => {}
+        Ok(other) => return Err(hs(format!("expected connect.challenge, got {other:?}"))),
+        Err(e) => return Err(hs(e)),
+    }
+    // 2. connect
+    let params = ConnectParams {
+        min_protocol: PROTOCOL_MIN,
+        max_protocol: PROTOCOL_MAX,
+        client: ClientInfo {
+            id: opts.client_id.clone(),
+            version: opts.client_version.clone(),
+            platform: std::env::consts::OS.into(),
+            mode: "cli".into(),
+            ..ClientInfo::default()
+        },
+        caps: None,
+        auth: ConnectAuth {
+            token: opts.token.clone(),
+            password: opts.password.clone(),
+        },
+        role: Some("operator".into()),
+        scopes: opts.scopes.clone(),
+    };
+    let req = Frame::Req(Request {
+        id: "c1".into(),
+        method: methods::CONNECT.into(),
+        params: serde_json::to_value(&params).expect("params serialise"),
+    });
+    ws.send(Message::Text(req.to_text().into()))
+        .await
+        .map_err(|e| hs(e.to_string()))?;
+    // 3. hello-ok or an error (then a close frame)
+    let res = loop {
+        match next_frame(&mut ws).await {
+            Ok(Frame::Res(r)) if r.id == "c1" => break r,
+            Ok(_) => continue,
+            Err(e) => return Err(hs(e)),
+        }
+    };
+    let hello: HelloOk = match res.into_result() {
+        Ok(v) => serde_json::from_value(v).map_err(|e| hs(format!("bad hello-ok: {e}")))?,
+        Err(error) => {
+            let close_code = match tokio::time::timeout(Duration::from_secs(1), ws.next()).await {
+                Ok(Some(Ok(Message::Close(Some(f))))) => Some(u16::from(f.code)),
+                _ => None,
+            };
+            return Err(ClientError::Rejected {
+                url: url.to_string(),
+                error,
+                close_code,
+            });
+        }
+    };
+
+    let (sink, mut stream) = ws.split();
+    let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let reader_pending = pending.clone();
+    let reader = tokio::spawn(async move {
+        let mut close = None;
+        while let Some(msg) = stream.next().await {
+            match msg {
+                Ok(Message::Text(t)) => match serde_json::from_str::<Frame>(t.as_str()) {
+                    Ok(Frame::Res(r)) => {
+                        let tx = reader_pending
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .remove(&r.id);
+                        if let Some(tx) = tx {
+                            let _ = tx.send(r);
+                        }
+                    }
+                    Ok(Frame::Event(ev)) => {
+                        let _ = ev_tx.send(ev);
+                    }
+                    _ => {}
+                },
+                Ok(Message::Close(f)) => {
+                    close = f.map(|f| (u16::from(f.code), f.reason.to_string()));
+                    break;
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        // Fail every call still waiting.
+        reader_pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        close
+    });
+    Ok(Client {
+        url: url.to_string(),
+        hello,
+        sink: Arc::new(tokio::sync::Mutex::new(sink)),
+        pending,
+        events: ev_rx,
+        next_id: AtomicU64::new(1),
+        reader,
+    })
+}
+
+async fn next_frame(ws: &mut Ws) -> Result<Frame, String> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => {
+                return serde_json::from_str(t.as_str()).map_err(|e| format!("bad frame: {e}"));
+            }
+            Some(Ok(Message::Close(f))) => {
+                return Err(match f {
+                    Some(f) => format!("closed with code {} {}", u16::from(f.code), f.reason),
+                    None => "closed".into(),
+                });
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(e.to_string()),
+            None => return Err("connection ended".into()),
+        }
+    }
+}
+
+impl Client {
+    pub fn hello(&self) -> &HelloOk {
+        &self.hello
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Sends a request and waits for its response. Transport failures come
+    /// back as an `UNAVAILABLE` error.
+    pub async fn call(&self, method: &str, params: Value) -> Result<Value, ErrorShape> {
+        let id = format!("r{}", self.next_id.fetch_add(1, Ordering::Relaxed));
+        let (tx, rx) = oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), tx);
+        let frame = Frame::Req(Request {
+            id: id.clone(),
+            method: method.to_string(),
+            params,
+        });
+        let sent = self
+            .sink
+            .lock()
+            .await
+            .send(Message::Text(frame.to_text().into()))
+            .await;
+        let unavailable = |m: String| ErrorShape::new(codes::UNAVAILABLE, m);
+        if let Err(e) = sent {
+            self.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+            return Err(unavailable(format!("cannot send to {}: {e}", self.url)));
+        }
+        match rx.await {
+            Ok(res) => res.into_result(),
+            Err(_) => Err(unavailable(format!(
+                "connection to {} closed before {method} answered",
+                self.url
+            ))),
+        }
+    }
+
+    /// The next event (tick, health, presence, shutdown, ...); `None` once
+    /// the connection is closed.
+    pub async fn next_event(&mut self) -> Option<EventFrame> {
+        self.events.recv().await
+    }
+
+    /// Waits for the connection to end and returns the close code and reason.
+    pub async fn closed(self) -> Option<(u16, String)> {
+        drop(self.events);
+        self.reader.await.ok().flatten()
+    }
+
+    /// Closes the connection normally.
+    pub async fn close(self) {
+        let _ = self.sink.lock().await.send(Message::Close(None)).await;
+        self.reader.abort();
+    }
+}
+
+/// How [`probe`] found the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FoundVia {
+    OwnerRecord,
+    ResolvedPort,
+}
+
+/// The result of [`probe`].
+#[derive(Debug)]
+pub enum Probe {
+    Running {
+        url: String,
+        port: u16,
+        via: FoundVia,
+        hello: Box<HelloOk>,
+        owner: Option<Box<OwnerRecord>>,
+        health: Option<Value>,
+    },
+    /// Nothing listens on the port the instance resolves to, and no live
+    /// owner record says otherwise.
+    Stopped { port: u16 },
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    a == b || canon(a) == canon(b)
+}
+
+/// Finds and checks the running gateway of `instance`: the live owner record
+/// in its state dir first (a gateway started with another `--port` is found
+/// there), else the resolved port. A refused TCP connection answers
+/// `Stopped` at once. The gateway that answers must report `instance`'s
+/// state dir, else [`ClientError::WrongInstance`].
+pub async fn probe(
+    instance: &Instance,
+    token: Option<&str>,
+    timeout: Duration,
+) -> Result<Probe, ClientError> {
+    let state_dir = &instance.state_dir.value;
+    let owner = live_owner(state_dir);
+    let (host, port, via) = match &owner {
+        Some(o) => {
+            let host = match o.bind_host.as_deref() {
+                Some(h) if h != "0.0.0.0" && h != "::" => h.to_string(),
+                _ => "127.0.0.1".to_string(),
+            };
+            (host, o.port, FoundVia::OwnerRecord)
+        }
+        None => (
+            "127.0.0.1".to_string(),
+            instance.ports.gateway.value,
+            FoundVia::ResolvedPort,
+        ),
+    };
+    let addr = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    match tokio::time::timeout(timeout, TcpStream::connect(&addr)).await {
+        Ok(Ok(s)) => drop(s),
+        Ok(Err(_)) => return Ok(Probe::Stopped { port }),
+        Err(_) => return Err(ClientError::Timeout(timeout)),
+    }
+    let url = format!("ws://{addr}");
+    let client = connect_with(
+        &url,
+        ConnectOptions {
+            token: token.map(str::to_string),
+            timeout,
+            ..ConnectOptions::default()
+        },
+    )
+    .await?;
+    let hello = client.hello().clone();
+    match hello.snapshot.state_dir.as_deref() {
+        Some(actual) if same_dir(Path::new(actual), state_dir) => {}
+        actual => {
+            client.close().await;
+            return Err(ClientError::WrongInstance {
+                port,
+                expected: state_dir.clone(),
+                actual: PathBuf::from(
+                    actual.unwrap_or("<not reported: not an openclaw-rs gateway>"),
+                ),
+                actual_profile: hello
+                    .snapshot
+                    .profile
+                    .clone()
+                    .unwrap_or_else(|| "default".into()),
+            });
+        }
+    }
+    let health = client
+        .call(methods::HEALTH, Value::Object(Default::default()))
+        .await
+        .ok();
+    client.close().await;
+    Ok(Probe::Running {
+        url,
+        port,
+        via,
+        hello: Box::new(hello),
+        owner: owner.map(Box::new),
+        health,
+    })
+}

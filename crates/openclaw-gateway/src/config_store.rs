@@ -41,7 +41,9 @@ pub enum ConfigError {
     Invalid(String),
     #[error("config changed since it was read: baseHash {base} is stale (current {current})")]
     Conflict { base: String, current: String },
-    #[error("baseHash is required: the config file exists (current hash {current}); read it with config.get first")]
+    #[error(
+        "baseHash is required: the config file exists (current hash {current}); read it with config.get first"
+    )]
     BaseHashRequired { current: String },
     #[error("cannot write config {}: {source}", path.display())]
     Write {
@@ -263,7 +265,10 @@ pub fn validate(v: &Value) -> Result<(), ConfigError> {
 
 fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    k.contains("token") || k.contains("password") || k.contains("secret") || k == "apikey"
+    k.contains("token")
+        || k.contains("password")
+        || k.contains("secret")
+        || k == "apikey"
         || k.ends_with("apikey")
 }
 
@@ -371,7 +376,10 @@ mod tests {
         assert_eq!(next.parsed["gateway"]["bind"], "loopback");
         assert_eq!(next.parsed["gateway"]["port"], 1234);
         // The previous text is kept beside it.
-        assert_eq!(std::fs::read(dir.path().join("openclaw.json.bak")).unwrap(), before);
+        assert_eq!(
+            std::fs::read(dir.path().join("openclaw.json.bak")).unwrap(),
+            before
+        );
     }
 
     #[test]
@@ -379,11 +387,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.json");
         let store = ConfigStore::new(&path);
-        for raw in ["[1]", r#"{"gateway":{"port":0}}"#, r#"{"gateway":{"bind":"moon"}}"#, "{nope"] {
+        for raw in [
+            "[1]",
+            r#"{"gateway":{"port":0}}"#,
+            r#"{"gateway":{"bind":"moon"}}"#,
+            "{nope",
+        ] {
             assert!(store.replace_raw(None, raw).is_err(), "{raw}");
             assert!(!path.exists());
         }
-        store.replace_raw(None, r#"{"gateway":{"port":5}}"#).unwrap();
+        store
+            .replace_raw(None, r#"{"gateway":{"port":5}}"#)
+            .unwrap();
         assert!(path.exists());
     }
 
@@ -393,7 +408,10 @@ mod tests {
         let path = dir.path().join("c.json");
         let store = ConfigStore::new(&path);
         let s = store
-            .replace_raw(None, r#"{"gateway":{"auth":{"mode":"token","token":"s3cret"}}}"#)
+            .replace_raw(
+                None,
+                r#"{"gateway":{"auth":{"mode":"token","token":"s3cret"}}}"#,
+            )
             .unwrap();
         let red = redact(&s.parsed);
         assert_eq!(red["gateway"]["auth"]["token"], REDACTED);

@@ -65,7 +65,10 @@ fn esc(s: &str) -> String {
 fn status_page(s: &Shared) -> Response {
     let r = &s.record;
     let mut rows = vec![
-        ("Profile", r.profile.clone().unwrap_or_else(|| "default".into())),
+        (
+            "Profile",
+            r.profile.clone().unwrap_or_else(|| "default".into()),
+        ),
         ("State dir", r.state_dir.display().to_string()),
         ("Config", r.config_path.display().to_string()),
         ("Version", r.version.clone()),
@@ -80,7 +83,11 @@ fn status_page(s: &Shared) -> Response {
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>OpenClaw Gateway</title></head><body><h1>OpenClaw Gateway</h1><table>",
     );
     for (k, v) in rows {
-        html.push_str(&format!("<tr><th align=left>{}</th><td>{}</td></tr>", esc(k), esc(&v)));
+        html.push_str(&format!(
+            "<tr><th align=left>{}</th><td>{}</td></tr>",
+            esc(k),
+            esc(&v)
+        ));
     }
     html.push_str("</table><p>WebSocket protocol on this port; <a href=\"/healthz\">/healthz</a> · <a href=\"/readyz\">/readyz</a></p></body></html>");
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()

@@ -230,7 +230,11 @@ pub(crate) struct LiveConfig {
 }
 
 pub(crate) fn live_config(parsed: &Value, auth_override: Option<&AuthConfig>) -> LiveConfig {
-    let s = |p: &str| get_path(parsed, p).and_then(Value::as_str).map(str::to_string);
+    let s = |p: &str| {
+        get_path(parsed, p)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
     let auth = match auth_override {
         Some(a) => a.clone(),
         None => {
@@ -321,10 +325,20 @@ impl Gateway {
             bind_port(host, port, "gateway", &opts, inst)?,
         ));
         for spec in &opts.extra_listeners {
-            let l = bind_port(spec.host.unwrap_or(host), spec.port, &spec.purpose, &opts, inst)?;
+            let l = bind_port(
+                spec.host.unwrap_or(host),
+                spec.port,
+                &spec.purpose,
+                &opts,
+                inst,
+            )?;
             listeners.push((spec.purpose.clone(), l));
         }
-        let actual_port = listeners[0].1.local_addr().map(|a| a.port()).unwrap_or(port);
+        let actual_port = listeners[0]
+            .1
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(port);
 
         // 4. The state dir is ours and every port is bound: log, owner record.
         let log = GatewayLog::open(
@@ -352,13 +366,11 @@ impl Gateway {
                 port: l.local_addr().map(|a| a.port()).unwrap_or(0),
             })
             .collect();
-        lock.write_owner(&record).map_err(|source| GatewayError::Io {
-            what: format!(
-                "cannot write owner record in {}",
-                state_dir.display()
-            ),
-            source,
-        })?;
+        lock.write_owner(&record)
+            .map_err(|source| GatewayError::Io {
+                what: format!("cannot write owner record in {}", state_dir.display()),
+                source,
+            })?;
         let bound = server::BoundParts {
             opts,
             lock,

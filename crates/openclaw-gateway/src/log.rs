@@ -84,7 +84,10 @@ impl GatewayLog {
     }
 
     fn line(&self, level: &str, msg: &str) {
-        let line = format!("{} [gateway] {level}: {msg}\n", rfc3339_utc(SystemTime::now()));
+        let line = format!(
+            "{} [gateway] {level}: {msg}\n",
+            rfc3339_utc(SystemTime::now())
+        );
         if self.stderr {
             let _ = io::stderr().write_all(line.as_bytes());
         }

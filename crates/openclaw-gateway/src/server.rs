@@ -135,7 +135,10 @@ impl Shared {
     pub fn presence_changed(&self) {
         self.presence_version.fetch_add(1, Ordering::Relaxed);
         let list = serde_json::to_value(self.presence()).unwrap_or(Value::Null);
-        self.broadcast(openclaw_protocol::events::PRESENCE, json!({"presence": list}));
+        self.broadcast(
+            openclaw_protocol::events::PRESENCE,
+            json!({"presence": list}),
+        );
     }
 
     /// Re-reads the config after a change (on disk or by RPC): auth applies
@@ -337,12 +340,11 @@ impl BoundGateway {
     pub async fn serve(mut self) -> Result<(), GatewayError> {
         let shared = self.shared.clone();
         let (_, base) = self.listeners.remove(0);
-        let listener = tokio::net::TcpListener::from_std(base).map_err(|source| {
-            GatewayError::Io {
+        let listener =
+            tokio::net::TcpListener::from_std(base).map_err(|source| GatewayError::Io {
                 what: "cannot register the gateway listener".into(),
                 source,
-            }
-        })?;
+            })?;
         let app = crate::http::router(shared.clone());
 
         // Stop signal: an explicit request or SIGTERM/SIGINT.
@@ -401,7 +403,9 @@ impl BoundGateway {
             }
         }
         let _ = tokio::time::timeout(Duration::from_millis(300), server).await;
-        shared.log.info("stopped; owner record removed, state dir released");
+        shared
+            .log
+            .info("stopped; owner record removed, state dir released");
         self.lock.release();
         Ok(())
     }

@@ -81,7 +81,12 @@ pub(crate) async fn handle(s: Arc<Shared>, mut socket: WebSocket) {
     let _guard = ActiveGuard(s.clone());
     let mut shutdown_rx = s.shutdown.subscribe();
     if shutdown_rx.borrow().is_some() {
-        close(&mut socket, close_codes::GOING_AWAY, "gateway shutting down").await;
+        close(
+            &mut socket,
+            close_codes::GOING_AWAY,
+            "gateway shutting down",
+        )
+        .await;
         return;
     }
 
@@ -154,10 +159,20 @@ pub(crate) async fn handle(s: Arc<Shared>, mut socket: WebSocket) {
     let Some(protocol) = negotiate(params.min_protocol, params.max_protocol) else {
         let e = ErrorShape::protocol_mismatch(params.min_protocol, params.max_protocol);
         send_frame(&mut socket, &Frame::Res(Response::err(req.id, e))).await;
-        close(&mut socket, close_codes::PROTOCOL_ERROR, "protocol mismatch").await;
+        close(
+            &mut socket,
+            close_codes::PROTOCOL_ERROR,
+            "protocol mismatch",
+        )
+        .await;
         return;
     };
-    let auth = s.live.read().unwrap_or_else(|e| e.into_inner()).auth.clone();
+    let auth = s
+        .live
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .auth
+        .clone();
     let auth_err = match (&auth, &params.auth.token, &params.auth.password) {
         (AuthConfig::None, _, _) => None,
         (AuthConfig::Token(_), None, None) | (AuthConfig::Password(_), None, None) => {
@@ -228,7 +243,11 @@ pub(crate) async fn handle(s: Arc<Shared>, mut socket: WebSocket) {
     {
         let c = &params.client;
         let entry = PresenceEntry {
-            host: if c.id.is_empty() { "client".into() } else { c.id.clone() },
+            host: if c.id.is_empty() {
+                "client".into()
+            } else {
+                c.id.clone()
+            },
             ip: None,
             version: c.version.clone(),
             platform: c.platform.clone(),
@@ -404,7 +423,10 @@ async fn config_write(s: &Arc<Shared>, method: &str, params: &Value) -> Result<V
         Patch(Value),
     }
     let op = if method == methods::CONFIG_PATCH {
-        match (params.get("patch"), params.get("raw").and_then(Value::as_str)) {
+        match (
+            params.get("patch"),
+            params.get("raw").and_then(Value::as_str),
+        ) {
             (Some(p), _) if p.is_object() => Op::Patch(p.clone()),
             (_, Some(raw)) => match json5::from_str::<Value>(raw) {
                 Ok(p) if p.is_object() => Op::Patch(p),
@@ -445,8 +467,10 @@ async fn config_write(s: &Arc<Shared>, method: &str, params: &Value) -> Result<V
     let snap = result.map_err(|e| match e {
         ConfigError::Conflict { base, current } => ErrorShape::config_conflict(&base, &current),
         ConfigError::BaseHashRequired { .. } => ErrorShape::invalid_request(e.to_string()),
-        ConfigError::Invalid(_) | ConfigError::Parse { .. } => ErrorShape::invalid_request(e.to_string())
-            .with_details(json!({"code": detail_codes::CONFIG_INVALID})),
+        ConfigError::Invalid(_) | ConfigError::Parse { .. } => {
+            ErrorShape::invalid_request(e.to_string())
+                .with_details(json!({"code": detail_codes::CONFIG_INVALID}))
+        }
         other => ErrorShape::new(codes::UNAVAILABLE, other.to_string()),
     })?;
     s.log.info(&format!(
@@ -454,9 +478,9 @@ async fn config_write(s: &Arc<Shared>, method: &str, params: &Value) -> Result<V
         snap.path.display()
     ));
     let after = crate::live_config(&snap.parsed, s.opts.auth.as_ref());
-    let restart_required = (after.port.is_some() && after.port != Some(s.record.port)
-        && after.port != before.port)
-        || after.bind != before.bind;
+    let restart_required =
+        (after.port.is_some() && after.port != Some(s.record.port) && after.port != before.port)
+            || after.bind != before.bind;
     let hash = snap.hash.clone();
     let path = snap.path.clone();
     let parsed = redact(&snap.parsed);
