@@ -88,6 +88,12 @@ impl HostContext {
             windows_user: None,
         }
     }
+
+    /// The same context with another executable (PATH is left as it is).
+    pub fn with_exe(mut self, exe: impl Into<PathBuf>) -> Self {
+        self.exe = exe.into();
+        self
+    }
 }
 
 /// The numeric uid of this process (0 where there is no such thing).
@@ -294,11 +300,11 @@ impl ServiceSpec {
         for (i, a) in self.args.iter().enumerate() {
             check_value(&format!("argument {}", i + 1), a)?;
         }
-        check_value("WorkingDirectory", &path_str(&self.working_dir))?;
-        check_value("log directory", &path_str(&self.log_dir))?;
         for (k, v) in self.environment(platform) {
             check_value(&k, &v)?;
         }
+        check_value("WorkingDirectory", &path_str(&self.working_dir))?;
+        check_value("log directory", &path_str(&self.log_dir))?;
         Ok(())
     }
 }
