@@ -4,7 +4,8 @@
 //! `%` doubled (specifiers); `Environment=` assignments are double-quoted
 //! with `\` and `"` backslash-escaped; `ExecStart=` words are quoted the same
 //! way when they contain whitespace, quotes or backslashes, and `$` is
-//! doubled (variable expansion).
+//! doubled in the arguments (variable expansion; the executable path is not
+//! expanded, as `systemd-analyze verify` confirms).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -48,9 +49,11 @@ fn env_assignment(key: &str, value: &str) -> String {
     format!("\"{escaped}\"")
 }
 
-/// One `ExecStart=` word.
-fn exec_word(word: &str) -> String {
-    let s = escape_specifiers(word).replace('$', "$$");
+/// One `ExecStart=` word. systemd expands `$` in the arguments but not in
+/// the executable path, so only arguments get `$` doubled.
+fn exec_word(word: &str, is_path: bool) -> String {
+    let s = escape_specifiers(word);
+    let s = if is_path { s } else { s.replace('$', "$$") };
     let needs_quotes = s.is_empty()
         || s == ";"
         || s.chars()
@@ -82,7 +85,8 @@ pub fn render_unit(spec: &ServiceSpec) -> Result<String, ServiceError> {
     let exec = spec
         .argv()
         .iter()
-        .map(|w| exec_word(w))
+        .enumerate()
+        .map(|(i, w)| exec_word(w, i == 0))
         .collect::<Vec<_>>()
         .join(" ");
 
@@ -207,7 +211,11 @@ pub fn parse_unit(path: PathBuf, text: &str) -> Result<InstalledService, String>
                         .trim_start_matches(['-', '@', ':', '+', '!'])
                         .to_string();
                 }
-                exec = words.into_iter().map(|w| w.replace("$$", "$")).collect();
+                exec = words
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, w)| if i == 0 { w } else { w.replace("$$", "$") })
+                    .collect();
             }
             _ => {}
         }
