@@ -110,11 +110,6 @@ pub fn render_task(spec: &ServiceSpec) -> Result<String, ServiceError> {
         .as_deref()
         .map(|u| format!("      <UserId>{}</UserId>\n", escape(u)))
         .unwrap_or_default();
-    let principal_user = spec
-        .windows_user
-        .as_deref()
-        .map(|u| format!("      <UserId>{}</UserId>\n", escape(u)))
-        .unwrap_or_default();
     let task = &spec.names.windows_task;
     Ok(format!(
         r#"<?xml version="1.0" encoding="UTF-16"?>
@@ -130,7 +125,7 @@ pub fn render_task(spec: &ServiceSpec) -> Result<String, ServiceError> {
   </Triggers>
   <Principals>
     <Principal id="Author">
-{principal_user}      <LogonType>InteractiveToken</LogonType>
+{user}      <LogonType>InteractiveToken</LogonType>
       <RunLevel>LeastPrivilege</RunLevel>
     </Principal>
   </Principals>
