@@ -12,7 +12,11 @@ pub fn stop_unmanaged(ctx: &Ctx, svc: &InstanceService, restart: bool) -> CliRes
     Err(CliError::new(
         "no service to stop",
         svc.definition_path().display(),
-        format!("{} is not installed as a service", svc.name()),
+        format!(
+            "{} is not installed as a service (a foreground gateway on port {} must be stopped where it runs)",
+            svc.name(),
+            svc.instance.ports.gateway.value
+        ),
     )
     .hint(ctx.command("gateway install"))
     .code(exit::NOT_RUNNING))
