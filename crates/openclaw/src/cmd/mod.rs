@@ -1,0 +1,6 @@
+//! One module per command family. Each exposes clap argument types and a
+//! `run(&Ctx, args) -> CliResult<u8>` returning the exit code.
+
+pub mod config;
+pub mod profiles;
+pub mod setup;
