@@ -306,7 +306,7 @@ impl SessionStore {
             .into_iter()
             .map(|(key, entry)| SessionSummary { key, entry })
             .collect();
-        v.sort_by(|a, b| b.entry.updated_at.cmp(&a.entry.updated_at));
+        v.sort_by_key(|s| std::cmp::Reverse(s.entry.updated_at));
         Ok(v)
     }
 
