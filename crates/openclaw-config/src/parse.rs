@@ -156,19 +156,59 @@ impl std::error::Error for ConfigError {}
 /// line and column.
 pub fn parse_syntax(text: &str, file: &Path) -> Result<Value, ConfigError> {
     json5::from_str::<Value>(text).map_err(|e| {
-        let pos = e.position();
+        // End-of-file errors point at the end of the text (json5 reports
+        // them at some enclosing construct, which misleads).
+        let eof = matches!(
+            e.code(),
+            Some(
+                json5::ErrorCode::EofParsingArray
+                    | json5::ErrorCode::EofParsingObject
+                    | json5::ErrorCode::EofParsingString
+                    | json5::ErrorCode::EofParsingComment
+                    | json5::ErrorCode::EofParsingValue
+                    | json5::ErrorCode::EofParsingBool
+                    | json5::ErrorCode::EofParsingNull
+                    | json5::ErrorCode::EofParsingNumber
+                    | json5::ErrorCode::EofParsingIdentifier
+                    | json5::ErrorCode::EofParsingEscapeSequence
+            )
+        );
+        let message = syntax_message(&e);
+        let (line, column) = match e.position() {
+            Some(p) if !eof => (p.line + 1, p.column + 1),
+            _ => end_position(text),
+        };
         ConfigErrorDetails {
             file: file.to_path_buf(),
             kind: ConfigErrorKind::Syntax,
             key_path: None,
-            line: pos.map(|p| p.line + 1),
-            column: pos.map(|p| p.column + 1),
-            message: syntax_message(&e),
+            line: Some(line),
+            column: Some(column),
+            message,
             more: Vec::new(),
             warnings: Vec::new(),
         }
         .into()
     })
+}
+
+/// 1-based line and column just past the last character.
+fn end_position(text: &str) -> (usize, usize) {
+    let mut line = 1;
+    let mut col = 1;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\n' | '\r' | '\u{2028}' | '\u{2029}' => {
+                line += 1;
+                col = 0;
+            }
+            _ => {}
+        }
+        col += 1;
+    }
+    (line, col)
 }
 
 fn syntax_message(e: &json5::Error) -> String {
