@@ -390,6 +390,26 @@ pub(crate) fn humanize(msg: &str) -> String {
 
 const MAX_ERRORS: usize = 20;
 
+/// Error messages quote the offending value; for a secret key that would
+/// put the secret into terminals and logs, so only its type is named.
+fn hide_secret(segs: &[PathSeg], msg: String, root: &Value) -> String {
+    let secret = matches!(segs.last(), Some(PathSeg::Key(k)) if crate::is_secret_key(k));
+    if !secret {
+        return msg;
+    }
+    let kind = match crate::get_segs(root, segs) {
+        Some(Value::Null) => "null",
+        Some(Value::Bool(_)) => "a boolean",
+        Some(Value::Number(_)) => "a number",
+        Some(Value::String(_)) => "a string",
+        Some(Value::Array(_)) => "an array",
+        Some(Value::Object(_)) => "an object",
+        None => "a value",
+    };
+    let head = msg.split(", found ").next().unwrap_or("invalid value");
+    format!("{head}, found {kind} (not shown: this key holds a secret)")
+}
+
 fn check(value: Value, file: &Path, positions: Option<&Positions>) -> Result<Parsed, ConfigError> {
     let locate = |segs: &[PathSeg], key: bool| -> (Option<usize>, Option<usize>) {
         let Some(p) = positions else {
@@ -446,6 +466,7 @@ fn check(value: Value, file: &Path, positions: Option<&Positions>) -> Result<Par
                     .rposition(|s| matches!(s, PathSeg::Key(_)))
                     .map(|i| i + 1)
                     .unwrap_or(0);
+                let msg = hide_secret(&segs, msg, &value);
                 errors.push((segs.clone(), msg));
                 if cut == 0 || errors.len() >= MAX_ERRORS || !unset_segs(&mut scratch, &segs[..cut])
                 {

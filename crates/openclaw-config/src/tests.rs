@@ -739,3 +739,29 @@ fn scanner_terminates_on_malformed_text() {
         let _ = Positions::scan(text);
     }
 }
+
+#[test]
+fn errors_never_quote_secret_values() {
+    let text =
+        "{gateway: {auth: {token: 918273645}}, models: {providers: {p: {apiKey: ['sk-live-1']}}}}";
+    let e = err(text);
+    let shown = e.to_string();
+    assert!(!shown.contains("918273645"), "{shown}");
+    assert!(!shown.contains("sk-live-1"), "{shown}");
+    assert_eq!(e.key_path.as_deref(), Some("gateway.auth.token"));
+    assert_eq!(
+        e.message,
+        "expected a string, found a number (not shown: this key holds a secret)"
+    );
+    assert_eq!(e.more.len(), 1);
+    assert_eq!(
+        e.more[0].key_path.as_deref(),
+        Some("models.providers.p.apiKey")
+    );
+}
+
+#[test]
+fn dollar_schema_key_is_accepted() {
+    let p = parse("{\"$schema\": \"./openclaw.schema.json\"}", file()).unwrap();
+    assert!(p.warnings.is_empty());
+}

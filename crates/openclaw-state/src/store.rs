@@ -187,6 +187,23 @@ impl ConfigStore {
         self.write_locked(current.as_ref().map(|(raw, _)| raw.as_str()), parsed)
     }
 
+    /// Writes `value` only if the file does not exist yet (what `setup`
+    /// needs: never clobber an existing config). Returns `None`, writing
+    /// nothing, when the file exists. The value is validated first.
+    pub fn create_if_missing(&self, value: &Value) -> Result<Option<Written>, StateError> {
+        let parsed = openclaw_config::validate_value(value, &self.path).map_err(|error| {
+            StateError::Invalid {
+                path: self.path.clone(),
+                error,
+            }
+        })?;
+        let _lock = self.lock()?;
+        if fs::symlink_metadata(&self.path).is_ok() {
+            return Ok(None);
+        }
+        self.write_locked(None, parsed).map(Some)
+    }
+
     /// Writes under the lock: backup, then the new file.
     fn write_locked(&self, previous: Option<&str>, parsed: Parsed) -> Result<Written, StateError> {
         let text = openclaw_config::render(&parsed.value);
