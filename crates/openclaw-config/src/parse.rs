@@ -9,8 +9,8 @@ use crate::path::{PathSeg, format_path, unset_segs};
 use crate::positions::{Pos, Positions};
 use crate::types::Config;
 
-/// A successfully parsed and type-checked config.
-#[derive(Debug, Clone)]
+/// A successfully parsed and type-checked config. `Debug` redacts secrets.
+#[derive(Clone)]
 pub struct Parsed {
     /// The typed view.
     pub config: Config,
@@ -18,6 +18,16 @@ pub struct Parsed {
     pub value: Value,
     /// Unknown keys (ignored, but reported).
     pub warnings: Vec<ConfigWarning>,
+}
+
+impl fmt::Debug for Parsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Parsed")
+            .field("config", &self.config)
+            .field("value", &crate::redact(&self.value))
+            .field("warnings", &self.warnings)
+            .finish()
+    }
 }
 
 /// An unknown key: not an error, but worth telling the user.

@@ -11,8 +11,9 @@ use serde_json::Value;
 use crate::error::StateError;
 use crate::fsutil::{FILE_MODE, atomic_write, create_private_dir_all};
 
-/// A config file as read from disk.
-#[derive(Debug, Clone)]
+/// A config file as read from disk. `Debug` leaves out the raw text and
+/// redacts secrets.
+#[derive(Clone)]
 pub struct Loaded {
     /// The file's text, exactly as on disk.
     pub raw: String,
@@ -21,8 +22,18 @@ pub struct Loaded {
     pub parsed: Parsed,
 }
 
-/// The outcome of a successful write.
-#[derive(Debug, Clone)]
+impl std::fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaded")
+            .field("raw", &format_args!("<{} bytes>", self.raw.len()))
+            .field("hash", &self.hash)
+            .field("parsed", &self.parsed)
+            .finish()
+    }
+}
+
+/// The outcome of a successful write. `Debug` redacts secrets.
+#[derive(Clone)]
 pub struct Written {
     /// Hash of the new file.
     pub hash: String,
@@ -30,6 +41,16 @@ pub struct Written {
     pub warnings: Vec<ConfigWarning>,
     /// The value written.
     pub value: Value,
+}
+
+impl std::fmt::Debug for Written {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Written")
+            .field("hash", &self.hash)
+            .field("warnings", &self.warnings)
+            .field("value", &openclaw_config::redact(&self.value))
+            .finish()
+    }
 }
 
 /// One config file, e.g. `~/.openclaw-main/openclaw.json`.

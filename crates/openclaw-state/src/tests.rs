@@ -400,3 +400,25 @@ fn create_if_missing_never_clobbers() {
     assert!(e.to_string().contains("gateway.port"), "{e}");
     assert!(!t.path().join("x.json").exists());
 }
+
+#[test]
+fn debug_output_never_shows_secrets() {
+    let t = tmp();
+    let store = ConfigStore::new(t.path().join("openclaw.json"));
+    let w = store
+        .update(None, |v| {
+            openclaw_config::set_path(v, "gateway.auth.token", json!("s3cr3t-token"))
+        })
+        .unwrap();
+    let l = store.load().unwrap().unwrap();
+    for shown in [
+        format!("{w:?}"),
+        format!("{l:?}"),
+        format!("{:?}", l.parsed),
+    ] {
+        assert!(!shown.contains("s3cr3t-token"), "{shown}");
+        assert!(shown.contains(openclaw_config::REDACTED), "{shown}");
+    }
+    // the file itself does hold it
+    assert!(l.raw.contains("s3cr3t-token"));
+}
