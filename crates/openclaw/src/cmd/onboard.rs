@@ -94,6 +94,7 @@ fn non_interactive_command(ctx: &Ctx) -> String {
 }
 
 pub fn run(ctx: &Ctx, mut args: OnboardArgs) -> CliResult<u8> {
+    let daemon_flag = args.skip_daemon;
     if !args.non_interactive {
         if !std::io::stdin().is_terminal() {
             return Err(CliError::new(
@@ -139,7 +140,12 @@ pub fn run(ctx: &Ctx, mut args: OnboardArgs) -> CliResult<u8> {
     }
 
     let foreground = inst.command(&format!("gateway --port {}", p.gateway.value));
-    let mut daemon = json!({"status": "skipped", "detail": "--skip-daemon"});
+    let skipped_why = if daemon_flag {
+        "--skip-daemon"
+    } else {
+        "declined"
+    };
+    let mut daemon = json!({"status": "skipped", "detail": skipped_why});
     let mut started = false;
     if !args.skip_daemon {
         steps.step("installing and starting the gateway service");
@@ -312,7 +318,10 @@ fn summary(
             daemon["path"].as_str().unwrap_or("")
         ),
         Some("failed") => format!("NOT installed: {}", daemon["reason"].as_str().unwrap_or("")),
-        _ => "skipped (--skip-daemon)".into(),
+        _ => format!(
+            "skipped ({})",
+            daemon["detail"].as_str().unwrap_or("--skip-daemon")
+        ),
     };
     println!("  service    {d}");
     let h = match health["status"].as_str() {

@@ -673,3 +673,40 @@ fn doctor_reports_service_drift_after_the_port_changes() {
         "{s}"
     );
 }
+
+/// The prompts on a real terminal: `script` gives the child a pty and feeds
+/// it these keys (accept the risk, mode local, auth skip, the port, default
+/// workspace, no service).
+#[test]
+fn onboard_prompts_on_a_terminal() {
+    if !Path::new("/usr/bin/script").exists() {
+        panic!("util-linux `script` is needed to give onboard a terminal");
+    }
+    let h = TestHome::new();
+    let port = free_base_port();
+    let keys = h.join("keys");
+    std::fs::write(&keys, format!("y\r\r{port}\r\rn")).unwrap();
+    let mut c = Command::new("/usr/bin/script");
+    c.args([
+        "-qec",
+        &format!("{BIN} --profile tty onboard --skip-health"),
+        "/dev/null",
+    ])
+    .env_clear()
+    .env("PATH", "/usr/bin:/bin")
+    .env("HOME", h.path())
+    .env("TERM", "xterm")
+    .stdin(std::fs::File::open(&keys).unwrap());
+    let out = run_bounded(c, std::time::Duration::from_secs(60));
+    let s = text(&out.stdout);
+    assert!(out.status.success(), "{s}");
+    assert!(s.contains("Continue?"), "the risk prompt was shown: {s}");
+    assert!(s.contains("profile tty is onboarded."), "{s}");
+    assert!(s.contains(&format!("ports      gateway {port},")), "{s}");
+    assert_eq!(config_port(&h, "tty"), port as u64);
+    assert!(s.contains("service    skipped"), "{s}");
+    assert!(
+        !h.join(".config/systemd/user/openclaw-gateway-tty.service")
+            .exists()
+    );
+}
