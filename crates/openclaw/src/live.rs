@@ -86,8 +86,13 @@ pub struct Running {
     pub profile: Option<String>,
 }
 
-/// The live owner of `state_dir`, if a gateway runs there.
-pub fn running(state_dir: &std::path::Path) -> Option<Running> {
+/// Whether a gateway runs for `state_dir`: `Some(Some(owner))` running,
+/// `Some(None)` stopped, `None` unknown.
+///
+/// This build cannot tell yet: the state dir's owner record arrives with the
+/// gateway (`openclaw_state::owner`), and the port alone is not evidence of
+/// which instance runs there.
+pub fn running(state_dir: &std::path::Path) -> Option<Option<Running>> {
     let _ = state_dir;
     None
 }

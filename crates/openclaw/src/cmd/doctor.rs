@@ -174,7 +174,9 @@ fn gather(ctx: &Ctx) -> Vec<Item> {
             };
             Item {
                 paths: hosts::record_paths(&home, &k.record).ok(),
-                running: crate::live::running(&k.record.state_dir).is_some(),
+                running: crate::live::running(&k.record.state_dir)
+                    .flatten()
+                    .is_some(),
                 record: k.record,
                 label,
                 cli,

@@ -76,7 +76,8 @@ pub struct HostEntry {
     /// Why it could not be resolved (e.g. invalid config).
     pub error: Option<String>,
     pub ports: Option<serde_json::Value>,
-    pub running: bool,
+    /// `null` when this build cannot tell (no owner record support yet).
+    pub running: Option<bool>,
     pub gateway: Option<Running>,
     pub health: Option<Health>,
     pub service: Option<serde_json::Value>,
@@ -90,7 +91,9 @@ pub fn host_entries(ctx: &Ctx) -> Vec<HostEntry> {
         .map(|k| {
             let current = hosts::same_path(&k.record.state_dir, &ctx.paths.state_dir.value);
             let label = hosts::label(&k);
-            let gateway = live::running(&k.record.state_dir);
+            let live = live::running(&k.record.state_dir);
+            let running = live.as_ref().map(Option::is_some);
+            let gateway = live.flatten();
             let mut e = HostEntry {
                 label,
                 profile: k.record.profile.clone(),
@@ -100,7 +103,7 @@ pub fn host_entries(ctx: &Ctx) -> Vec<HostEntry> {
                 cli: String::new(),
                 error: None,
                 ports: None,
-                running: gateway.is_some(),
+                running,
                 gateway,
                 health: None,
                 service: None,
@@ -187,7 +190,12 @@ fn list(ctx: &Ctx, json: bool) -> CliResult<u8> {
                     .map(|s| format!(", up {}", human_duration(s)))
                     .unwrap_or_default()
             ),
-            None => println!("  gateway    stopped (start: {} gateway)", e.cli),
+            None if e.running == Some(false) => {
+                println!("  gateway    stopped (start: {} gateway)", e.cli)
+            }
+            None => println!(
+                "  gateway    unknown: this build cannot read the state dir's owner record yet"
+            ),
         }
         if let Some(h) = &e.health {
             println!(

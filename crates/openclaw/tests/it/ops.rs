@@ -465,7 +465,8 @@ fn profiles_lists_main_rescue_and_a_custom_state_dir_instance() {
             assert_eq!(e["profile"].as_str(), profile);
             assert_eq!(e["ports"]["gateway"], port);
             assert_eq!(e["ports"]["browserControl"], port + 2);
-            assert_eq!(e["running"], false, "{e}");
+            // Not known until the gateway's owner record lands; never a guess.
+            assert!(e["running"].is_null(), "{e}");
             assert_eq!(e["health"]["ok"], false, "{e}");
             assert_eq!(e["service"]["installed"], false, "{e}");
         }
@@ -485,7 +486,7 @@ fn profiles_lists_main_rescue_and_a_custom_state_dir_instance() {
         s.contains(&format!("instance at {}", custom.display())),
         "{s}"
     );
-    assert!(s.contains("stopped"), "{s}");
+    assert!(s.contains("gateway    unknown"), "{s}");
 }
 
 #[cfg(unix)]
