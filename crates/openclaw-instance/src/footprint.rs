@@ -130,3 +130,22 @@ impl Footprint {
         (lo, hi)
     }
 }
+
+/// Picks the lowest base port at or above `start` whose whole footprint (as
+/// built by `footprint_of`, which returns `None` once the footprint would run
+/// past 65535) overlaps none of `others` and whose every port `is_free` says
+/// is free right now. Pure: the caller supplies the probe.
+///
+/// Returns `None` when no base port fits.
+pub fn choose_base_port(
+    start: u16,
+    others: &[Footprint],
+    footprint_of: impl Fn(u16) -> Option<Footprint>,
+    is_free: impl Fn(u16) -> bool,
+) -> Option<u16> {
+    (start..=u16::MAX).find_map(|base| {
+        let fp = footprint_of(base)?;
+        let clashes = others.iter().any(|o| !fp.overlaps(o).is_empty());
+        (!clashes && fp.ports().into_iter().all(&is_free)).then_some(base)
+    })
+}

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use argv::{GlobalFlags, split_global_flags};
-pub use footprint::{Footprint, Overlap, PortRange, Purpose};
+pub use footprint::{Footprint, Overlap, PortRange, Purpose, choose_base_port};
 pub use services::ServiceNames;
 
 /// Default base port of every instance but the `dev` profile.

@@ -1,4 +1,5 @@
 //! Table tests for instance resolution. Each row is one rule of the reference.
+#![allow(clippy::type_complexity)] // table rows are spelled out inline on purpose
 
 use super::*;
 
@@ -586,4 +587,36 @@ fn sources_serialize_for_json() {
         v["services"]["systemdUnit"],
         "openclaw-gateway-main.service"
     );
+}
+
+#[test]
+fn choose_base_port_table() {
+    let fp = |b: u16| {
+        inst("--profile x", &[], ConfigFacts::default(), Some(b))
+            .ok()
+            .map(|i| i.footprint())
+    };
+    let main = fp(18789).unwrap();
+    let all_free = |_: u16| true;
+    // nothing else on the host: the start port itself
+    assert_eq!(choose_base_port(18789, &[], fp, all_free), Some(18789));
+    // main on 18789: the first base whose footprint clears main's CDP range
+    assert_eq!(
+        choose_base_port(18789, std::slice::from_ref(&main), fp, all_free),
+        Some(18900)
+    );
+    // a busy port inside the candidate's CDP range pushes it further
+    assert_eq!(
+        choose_base_port(18789, std::slice::from_ref(&main), fp, |p| p != 18950),
+        Some(18940)
+    );
+    // main and a second instance at 18900
+    let second = fp(18900).unwrap();
+    assert_eq!(
+        choose_base_port(18789, &[main, second], fp, all_free),
+        Some(19011)
+    );
+    // nothing fits near the top of the range
+    assert_eq!(choose_base_port(65400, &[], fp, all_free), Some(65400));
+    assert_eq!(choose_base_port(65426, &[], fp, all_free), None);
 }

@@ -1,3 +1,33 @@
-//! openclaw-state
+//! openclaw-state: every write under a state dir goes through here.
+//!
+//! # API
+//! - [`ensure_state_dir`]: create a state dir (and missing parents) 0700;
+//!   the state dir itself is tightened to 0700 if it already existed,
+//!   pre-existing parents are left alone. [`create_private_dir_all`] creates
+//!   without tightening anything that exists.
+//! - [`atomic_write`]`(path, bytes, mode)`: temp file in the same dir, fsync,
+//!   mode, rename, fsync dir. [`append_line`] for JSONL logs/transcripts.
+//! - [`generate_token`]: 48 lowercase hex chars from the OS RNG.
+//! - [`ConfigStore`]: `load`, `update(base_hash, |value| ...)`,
+//!   `replace_raw(base_hash, raw)`, `create_if_missing(value)`: locked
+//!   read-modify-write with `baseHash` conflict detection, validation, `.bak`
+//!   and atomic 0600 writes. The lock is `<config>.lock`, left in place.
+//! - [`registry`]: `record`, `list`, `discover` instances on the host.
+//! - [`StateError`]: every variant names the path and the cause.
 
+mod error;
+mod fsutil;
 pub mod owner;
+pub mod registry;
+mod store;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::StateError;
+pub use fsutil::{
+    DIR_MODE, FILE_MODE, append_line, atomic_write, create_private_dir_all, ensure_state_dir,
+    generate_token, sync_dir,
+};
+pub use registry::{InstanceRecord, discover};
+pub use store::{ConfigStore, Loaded, Written};

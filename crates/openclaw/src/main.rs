@@ -1,1 +1,101 @@
-fn main() {}
+//! `openclaw`: the OpenClaw Gateway and its command-line tools.
+//!
+//! The global instance flags (`--profile`, `--dev`) are taken out of argv
+//! before clap sees it (see `openclaw_instance::split_global_flags`), so they
+//! work anywhere before the subcommand; everything else is clap.
+
+mod cmd;
+mod ctx;
+mod error;
+mod hosts;
+mod live;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::ctx::Ctx;
+use crate::error::{CliError, exit};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// OpenClaw Gateway: run and manage one or more isolated gateways on this host.
+///
+/// Select the instance with the global flags before the subcommand:
+///   --profile <name>   use ~/.openclaw-<name> (config, state, service names)
+///   --dev              the same as --profile dev (default port 19001)
+/// or with OPENCLAW_PROFILE / OPENCLAW_STATE_DIR / OPENCLAW_CONFIG_PATH.
+///
+/// Examples:
+///   openclaw --profile main setup
+///   openclaw --profile rescue setup
+///   openclaw --profile rescue profiles show
+///   openclaw --profile rescue onboard --non-interactive --accept-risk
+///   openclaw --profile rescue gateway install
+///   openclaw profiles
+///   openclaw doctor
+#[derive(Parser)]
+#[command(name = "openclaw", version = VERSION, verbatim_doc_comment, disable_help_subcommand = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Setup(cmd::setup::SetupArgs),
+    #[command(subcommand)]
+    Config(cmd::config::ConfigCmd),
+    Profiles(cmd::profiles::ProfilesArgs),
+    /// Run and manage this instance's gateway
+    #[command(subcommand)]
+    Gateway(GatewayCmd),
+    Doctor(cmd::doctor::DoctorArgs),
+    Onboard(cmd::onboard::OnboardArgs),
+}
+
+/// `openclaw gateway ...`
+#[derive(Subcommand)]
+enum GatewayCmd {
+    #[command(flatten)]
+    Service(cmd::service::ServiceCmd),
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let (flags, rest) = match openclaw_instance::split_global_flags(&argv) {
+        Ok(x) => x,
+        Err(e) => return CliError::usage("invalid global flags", e).report(),
+    };
+    let cli = match Cli::try_parse_from(&rest) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let ctx = match Ctx::from_process(flags) {
+        Ok(c) => c,
+        Err(e) => return e.report(),
+    };
+    let result = match cli.command {
+        Command::Setup(a) => cmd::setup::run(&ctx, a),
+        Command::Config(c) => cmd::config::run(&ctx, c),
+        Command::Profiles(a) => cmd::profiles::run(&ctx, a),
+        Command::Gateway(GatewayCmd::Service(c)) => cmd::service::run(&ctx, c),
+        Command::Doctor(a) => cmd::doctor::run(&ctx, a),
+        Command::Onboard(a) => cmd::onboard::run(&ctx, a),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => e.report(),
+    }
+}

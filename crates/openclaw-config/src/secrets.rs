@@ -1,0 +1,106 @@
+//! Which config keys hold secrets, and hiding them.
+
+use serde_json::Value;
+
+use crate::path::{PathSeg, format_path, parse_path};
+
+/// What a redacted secret reads as in `config get` and `config.get`.
+pub const REDACTED: &str = "__OPENCLAW_REDACTED__";
+
+const SECRET_WORDS: [&str; 4] = ["token", "password", "apikey", "secret"];
+
+/// Whether a single key names a secret: `token`, `password`, `apiKey`,
+/// `secret`, or a camelCase/snake_case compound ending in one of them
+/// (`botToken`, `clientSecret`, `api_key`), case-insensitively.
+/// `apiKeyEnv` (the *name* of a variable) and `maxTokens` are not secrets.
+pub fn is_secret_key(key: &str) -> bool {
+    let k: String = key
+        .chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .collect::<String>()
+        .to_ascii_lowercase();
+    SECRET_WORDS.iter().any(|w| k.ends_with(w))
+}
+
+/// Whether a dotted path's value is a secret: `gateway.auth.token`,
+/// `gateway.auth.password`, `models.providers.<id>.apiKey`, or any path
+/// whose last key is a secret key (see [`is_secret_key`]). A path to an
+/// object that *contains* secrets (`gateway.auth`) is not itself a secret:
+/// print such values through [`redact`].
+pub fn is_secret_path(path: &str) -> bool {
+    let last = match parse_path(path) {
+        Ok(segs) => segs.into_iter().rev().find_map(|s| match s {
+            PathSeg::Key(k) => Some(k),
+            PathSeg::Index(_) => None,
+        }),
+        Err(_) => path.rsplit('.').next().map(str::to_string),
+    };
+    last.is_some_and(|k| is_secret_key(&k))
+}
+
+/// A copy of `value` with every non-empty string under a secret key
+/// replaced by [`REDACTED`]. Non-string secrets are left alone.
+pub fn redact(value: &Value) -> Value {
+    fn walk(v: &Value, secret: bool) -> Value {
+        match v {
+            Value::String(s) if secret && !s.is_empty() => Value::String(REDACTED.to_string()),
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), walk(v, is_secret_key(k))))
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(a.iter().map(|x| walk(x, secret)).collect()),
+            other => other.clone(),
+        }
+    }
+    walk(value, false)
+}
+
+/// A redaction marker that has no original value to restore.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{} hold(s) the redaction marker {REDACTED:?} but the current config has no value there; write the real secret instead",
+    paths.join(", ")
+)]
+pub struct UnresolvedRedaction {
+    pub paths: Vec<String>,
+}
+
+/// Puts secrets back: every [`REDACTED`] string in `new` is replaced by the
+/// value at the same path in `original`. Used when a client sends back a
+/// config it received redacted. Fails, naming the paths, when the original
+/// has nothing there (writing the marker would destroy the secret).
+pub fn restore_redacted(new: &mut Value, original: &Value) -> Result<(), UnresolvedRedaction> {
+    fn walk(v: &mut Value, orig: Option<&Value>, path: &mut Vec<PathSeg>, bad: &mut Vec<String>) {
+        match v {
+            Value::String(s) if s == REDACTED => match orig {
+                Some(o) if o.as_str() != Some(REDACTED) => *v = o.clone(),
+                _ => bad.push(format_path(path)),
+            },
+            Value::Object(m) => {
+                for (k, child) in m.iter_mut() {
+                    path.push(PathSeg::Key(k.clone()));
+                    let o = orig.and_then(|o| o.get(k));
+                    walk(child, o, path, bad);
+                    path.pop();
+                }
+            }
+            Value::Array(a) => {
+                for (i, child) in a.iter_mut().enumerate() {
+                    path.push(PathSeg::Index(i));
+                    let o = orig.and_then(|o| o.get(i));
+                    walk(child, o, path, bad);
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut bad = Vec::new();
+    walk(new, Some(original), &mut Vec::new(), &mut bad);
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(UnresolvedRedaction { paths: bad })
+    }
+}

@@ -1,0 +1,135 @@
+//! Private directories, atomic writes and appends.
+
+use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Mode of a state dir.
+pub const DIR_MODE: u32 = 0o700;
+/// Mode of files holding secrets (the config, tokens, transcripts).
+pub const FILE_MODE: u32 = 0o600;
+
+fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
+/// Creates any missing directories of `path` (recursively) with mode 0700.
+/// Existing directories are left as they are: they may be the user's
+/// (`~`, `/tmp`), not ours.
+pub fn create_private_dir_all(path: &Path) -> io::Result<()> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(path)
+        .map_err(|e| with_path(e, "cannot create directory", path))
+}
+
+/// Makes sure a state dir exists and is private: missing directories are
+/// created with mode 0700, and the state dir itself is set to 0700 even if it
+/// already existed (it is ours by definition). Parents that already existed
+/// are not touched.
+pub fn ensure_state_dir(path: &Path) -> io::Result<()> {
+    create_private_dir_all(path)?;
+    let meta = fs::metadata(path).map_err(|e| with_path(e, "cannot stat", path))?;
+    if !meta.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists and is not a directory", path.display()),
+        ));
+    }
+    if meta.permissions().mode() & 0o7777 != DIR_MODE {
+        fs::set_permissions(path, Permissions::from_mode(DIR_MODE))
+            .map_err(|e| with_path(e, "cannot set mode 0700 on", path))?;
+    }
+    Ok(())
+}
+
+/// Where a write to `path` really lands: a symlink is followed so that
+/// replacing the file keeps the link (e.g. a config kept in a dotfiles repo).
+fn write_target(path: &Path) -> PathBuf {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path).unwrap_or(path.into()),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Replaces `path` atomically: writes a temp file in the same directory,
+/// fsyncs it, sets `mode`, renames it over `path` and fsyncs the directory.
+/// Readers see the old or the new content, never a mix. The directory must
+/// exist.
+pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let target = write_target(path);
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .permissions(Permissions::from_mode(mode))
+        .tempfile_in(&dir)
+        .map_err(|e| with_path(e, "cannot create a temp file in", &dir))?;
+    let tmp_path = tmp.path().to_path_buf();
+    tmp.write_all(bytes)
+        .map_err(|e| with_path(e, "cannot write", &tmp_path))?;
+    // umask may have narrowed the mode at creation; set it exactly.
+    tmp.as_file()
+        .set_permissions(Permissions::from_mode(mode))
+        .map_err(|e| with_path(e, "cannot set mode on", &tmp_path))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| with_path(e, "cannot fsync", &tmp_path))?;
+    tmp.persist(&target)
+        .map_err(|e| with_path(e.error, "cannot rename a temp file onto", &target))?;
+    sync_dir(&dir)
+}
+
+/// fsyncs a directory so a rename in it is durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| with_path(e, "cannot fsync directory", dir))
+}
+
+/// Appends one line (a `\n` is added) to `path`, creating it with `mode` if
+/// missing (an existing file keeps its mode), and fsyncs. The line is
+/// written with a single `write` on an `O_APPEND` descriptor, so concurrent
+/// appenders do not interleave within a line. A line containing a newline
+/// is refused (JSONL needs one record per line).
+pub fn append_line(path: &Path, line: &str, mode: u32) -> io::Result<()> {
+    if line.contains('\n') || line.contains('\r') {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "cannot append to {}: the line contains a line break",
+                path.display()
+            ),
+        ));
+    }
+    let mut f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| with_path(e, "cannot open for appending", path))?;
+    let mut buf = Vec::with_capacity(line.len() + 1);
+    buf.extend_from_slice(line.as_bytes());
+    buf.push(b'\n');
+    f.write_all(&buf)
+        .map_err(|e| with_path(e, "cannot append to", path))?;
+    f.sync_data()
+        .map_err(|e| with_path(e, "cannot fsync", path))
+}
+
+/// 48 lowercase hex characters (192 bits) from the OS random number
+/// generator; used for gateway auth tokens.
+pub fn generate_token() -> String {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).expect("the OS random number generator is unavailable");
+    hex::encode(bytes)
+}

@@ -1,0 +1,10 @@
+//! One module per command family. Each exposes clap argument types and a
+//! `run(&Ctx, args) -> CliResult<u8>` returning the exit code.
+
+pub mod config;
+pub mod doctor;
+pub mod onboard;
+pub mod profiles;
+pub mod service;
+pub mod setup;
+pub mod signal;

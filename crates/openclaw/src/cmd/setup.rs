@@ -1,0 +1,381 @@
+//! `openclaw setup`: create an instance's state dir, config and workspace.
+//!
+//! Idempotent and non-destructive: an existing config keeps every value it
+//! has (only missing keys are filled in), and existing workspace files are
+//! never overwritten. A named profile without a port gets the lowest base
+//! port whose whole footprint is free on this host and overlaps no other
+//! instance; `--port` pins it but an overlap with another instance is refused.
+
+use std::io::Write;
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use openclaw_instance::{ConfigFacts, DEFAULT_PORT, Footprint, Instance, Source, choose_base_port};
+use serde_json::{Value, json};
+
+use crate::ctx::Ctx;
+use crate::error::{CliError, CliResult, exit};
+use crate::hosts::{self, KnownInstance};
+use crate::output::{print_json, tilde};
+
+/// Create this instance's state dir, config and workspace.
+///
+/// Safe to run again: it fills in what is missing and never overwrites an
+/// existing config value or workspace file. Without --port, the default
+/// profile gets 18789 and a named profile gets the lowest base port whose
+/// ports (base, base+2, base+4, CDP base+11..base+110) are free and overlap
+/// no other instance on this host.
+#[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct SetupArgs {
+    /// Base port for the gateway (refused if its footprint overlaps another instance)
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Workspace directory (default: ~/.openclaw/workspace-<profile>)
+    #[arg(long)]
+    pub workspace: Option<PathBuf>,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Files a new workspace starts with.
+const STARTER_FILES: [(&str, &str); 5] = [
+    (
+        "AGENTS.md",
+        "# Agents\n\nHow the agents of this workspace work: conventions, tools they may use, and\nwhat they must ask before doing.\n",
+    ),
+    (
+        "SOUL.md",
+        "# Soul\n\nThe assistant's character and tone. Edit freely.\n",
+    ),
+    (
+        "USER.md",
+        "# User\n\nWho the assistant works for: name, time zone, preferences.\n",
+    ),
+    (
+        "IDENTITY.md",
+        "# Identity\n\nThe assistant's name and how it introduces itself.\n",
+    ),
+    (
+        "BOOTSTRAP.md",
+        "# Bootstrap\n\nFirst-run notes. Delete this file once the workspace is set up.\n",
+    ),
+];
+
+/// What [`apply`] did.
+pub struct SetupOutcome {
+    pub instance: Instance,
+    /// The config file did not exist before.
+    pub config_created: bool,
+    /// Config keys that were set.
+    pub keys_set: Vec<String>,
+    pub token_generated: bool,
+    pub workspace_files_created: Vec<String>,
+    /// Why this base port, when it is not the obvious one.
+    pub port_note: Option<String>,
+}
+
+pub fn run(ctx: &Ctx, args: SetupArgs) -> CliResult<u8> {
+    let out = apply(ctx, &args)?;
+    let inst = &out.instance;
+    if args.json {
+        print_json(&json!({
+            "ok": true,
+            "instance": inst,
+            "footprint": inst.footprint(),
+            "configCreated": out.config_created,
+            "configKeysSet": out.keys_set,
+            "tokenGenerated": out.token_generated,
+            "workspaceFilesCreated": out.workspace_files_created,
+            "portNote": out.port_note,
+        }));
+    } else {
+        print_summary(ctx, &out);
+        println!(
+            "\nnext: {}",
+            inst.command(&format!("gateway --port {}", inst.ports.gateway.value))
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// Does the work of `setup` (used by `onboard` too) and reports what it did;
+/// prints nothing on stdout.
+pub fn apply(ctx: &Ctx, args: &SetupArgs) -> CliResult<SetupOutcome> {
+    let existing = ctx.load_config()?;
+    let existing_value = existing.as_ref().map(|l| l.parsed.value.clone());
+    let mut facts = existing
+        .as_ref()
+        .map(|l| l.parsed.config.instance_facts())
+        .unwrap_or_default();
+    let home = ctx.paths.home.value.clone();
+    let others: Vec<KnownInstance> = hosts::other_instances(&home, &ctx.paths.state_dir.value);
+
+    if let Some(ws) = &args.workspace {
+        let abs = if ws.is_absolute() {
+            ws.clone()
+        } else {
+            std::env::current_dir().unwrap_or_default().join(ws)
+        };
+        facts.workspace = Some(abs.display().to_string());
+    }
+    let (port, port_note) = choose_port(ctx, args, &facts, &others)?;
+    facts.gateway_port = Some(port);
+    let inst = ctx.instance_with(&facts, Some(port))?;
+    for note in &inst.ignored_env {
+        eprintln!("openclaw: note: {note}");
+    }
+
+    openclaw_state::ensure_state_dir(&inst.state_dir.value).map_err(|e| {
+        CliError::new(
+            "cannot create the state dir",
+            inst.state_dir.value.display(),
+            e,
+        )
+    })?;
+
+    let token_present = existing_value
+        .as_ref()
+        .and_then(|v| {
+            openclaw_config::get_path(v, "gateway.auth.token")
+                .ok()
+                .flatten()
+        })
+        .is_some_and(|t| t.as_str().is_some_and(|s| !s.is_empty()));
+    let new_token = (!token_present).then(openclaw_state::generate_token);
+    let workspace_value = tilde(&inst.workspace.value, &home);
+    let pin_port = args.port.is_some() || matches!(inst.ports.gateway.source, Source::Env(_));
+
+    let mut filled: Vec<String> = Vec::new();
+    let written = ctx
+        .config_store()
+        .update(None, |v: &mut Value| -> Result<(), String> {
+            let mut fill = |path: &str, value: Value, force: bool| -> Result<(), String> {
+                let current = openclaw_config::get_path(v, path).map_err(|e| e.to_string())?;
+                if current.is_none() || (force && current != Some(&value)) {
+                    openclaw_config::set_path(v, path, value).map_err(|e| e.to_string())?;
+                    filled.push(path.to_string());
+                }
+                Ok(())
+            };
+            fill("gateway.mode", json!("local"), false)?;
+            fill("gateway.bind", json!("loopback"), false)?;
+            fill("gateway.port", json!(port), pin_port)?;
+            fill("gateway.auth.mode", json!("token"), false)?;
+            if let Some(t) = &new_token {
+                fill("gateway.auth.token", json!(t), true)?;
+            }
+            fill(
+                "agents.defaults.workspace",
+                json!(workspace_value),
+                args.workspace.is_some(),
+            )?;
+            Ok(())
+        })
+        .map_err(|e| {
+            CliError::new(
+                "cannot write the config",
+                inst.config_path.value.display(),
+                e,
+            )
+            .hint(ctx.command("config validate"))
+        })?;
+    let _ = written;
+
+    let created_files = seed_workspace(&inst.workspace.value)?;
+
+    if let Err(e) = openclaw_state::registry::record(
+        &home,
+        openclaw_state::InstanceRecord {
+            profile: inst.profile.clone(),
+            state_dir: inst.state_dir.value.clone(),
+            config_path: inst.config_path.value.clone(),
+        },
+    ) {
+        eprintln!("openclaw: warning: could not record this instance in the host registry: {e}");
+    }
+
+    Ok(SetupOutcome {
+        instance: inst,
+        config_created: existing.is_none(),
+        keys_set: filled,
+        token_generated: new_token.is_some(),
+        workspace_files_created: created_files,
+        port_note,
+    })
+}
+
+/// The human summary of a setup: paths, and every port the instance took.
+pub fn print_summary(ctx: &Ctx, out: &SetupOutcome) {
+    let inst = &out.instance;
+    let home = ctx.paths.home.value.as_path();
+    let created = out.config_created;
+    let filled = &out.keys_set;
+    let files = &out.workspace_files_created;
+    let note = out.port_note.as_deref();
+    let p = &inst.ports;
+    println!("{} is set up.", inst.label());
+    println!(
+        "  config     {} ({})",
+        tilde(&inst.config_path.value, home),
+        if created {
+            "created".to_string()
+        } else if filled.is_empty() {
+            "unchanged".to_string()
+        } else {
+            format!("added {}", filled.join(", "))
+        }
+    );
+    println!("  state dir  {}", tilde(&inst.state_dir.value, home));
+    println!(
+        "  workspace  {}{}",
+        tilde(&inst.workspace.value, home),
+        if files.is_empty() {
+            String::new()
+        } else {
+            format!(" (created {})", files.join(", "))
+        }
+    );
+    println!(
+        "  ports      gateway {}, browser control {}, canvas {}, CDP {}-{}",
+        p.gateway.value,
+        p.browser_control.value,
+        p.canvas.value,
+        p.cdp_range.value.0,
+        p.cdp_range.value.1
+    );
+    if let Some(n) = note {
+        println!("  note       {n}");
+    }
+}
+
+/// Chooses the base port and says why when it is not the obvious one.
+fn choose_port(
+    ctx: &Ctx,
+    args: &SetupArgs,
+    facts: &ConfigFacts,
+    others: &[KnownInstance],
+) -> CliResult<(u16, Option<String>)> {
+    let other_fps: Vec<(String, Footprint)> = others
+        .iter()
+        .filter_map(|k| {
+            k.instance
+                .as_ref()
+                .ok()
+                .map(|i| (hosts::label(k), i.footprint()))
+        })
+        .collect();
+    let footprint_of = |b: u16| {
+        let f = ConfigFacts {
+            gateway_port: Some(b),
+            ..facts.clone()
+        };
+        ctx.instance_with(&f, Some(b)).ok().map(|i| i.footprint())
+    };
+    let current = ctx.instance_with(facts, args.port)?;
+    let pinned = args.port.is_some()
+        || !matches!(
+            current.ports.gateway.source,
+            Source::Default | Source::ProfileDefault
+        );
+
+    if pinned {
+        let port = current.ports.gateway.value;
+        let fp = current.footprint();
+        for (label, other) in &other_fps {
+            if let Some(o) = fp.overlaps(other).first() {
+                if matches!(current.ports.gateway.source, Source::Config(_)) {
+                    // An existing config keeps its port; doctor reports and fixes it.
+                    eprintln!(
+                        "openclaw: warning: this instance's {} collides with {label}'s {}\nhint: {}",
+                        o.ours,
+                        o.theirs,
+                        ctx.command("doctor --fix")
+                    );
+                    continue;
+                }
+                let all: Vec<Footprint> = other_fps.iter().map(|(_, f)| f.clone()).collect();
+                let suggestion = choose_base_port(DEFAULT_PORT, &all, footprint_of, port_is_free);
+                let mut err = CliError::new(
+                    "port footprint overlaps another instance",
+                    format!("{} port {port}", current.ports.gateway.source),
+                    format!(
+                        "this instance's {} would collide with {label}'s {} (port {} is in both); every instance needs its own base, browser, canvas and CDP ports",
+                        o.ours, o.theirs, o.first_shared
+                    ),
+                );
+                if let Some(s) = suggestion {
+                    err = err.hint(ctx.command(&format!("setup --port {s}")));
+                }
+                return Err(err);
+            }
+        }
+        return Ok((port, None));
+    }
+
+    let all: Vec<Footprint> = other_fps.iter().map(|(_, f)| f.clone()).collect();
+    let preferred = current.ports.gateway.value;
+    let is_default_profile =
+        ctx.paths.profile.is_none() || ctx.paths.profile.as_deref() == Some("dev");
+    if is_default_profile
+        && footprint_of(preferred).is_some_and(|fp| all.iter().all(|o| fp.overlaps(o).is_empty()))
+    {
+        return Ok((preferred, None));
+    }
+    let chosen =
+        choose_base_port(DEFAULT_PORT, &all, footprint_of, port_is_free).ok_or_else(|| {
+            CliError::new(
+                "no free port footprint",
+                format!("ports {DEFAULT_PORT}-65535"),
+                "every candidate base port collides with another instance or a port in use",
+            )
+            .hint(ctx.command("setup --port <N>"))
+        })?;
+    let note = (chosen != preferred || !other_fps.is_empty()).then(|| {
+        let names: Vec<&str> = other_fps.iter().map(|(l, _)| l.as_str()).collect();
+        if names.is_empty() {
+            format!("picked base port {chosen}: the lowest whose whole footprint is free on this host")
+        } else {
+            format!("picked base port {chosen}: the lowest whose whole footprint is free and clear of {}", names.join(", "))
+        }
+    });
+    Ok((chosen, note))
+}
+
+/// Whether `port` can be bound on 127.0.0.1 right now.
+pub fn port_is_free(port: u16) -> bool {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
+}
+
+/// Creates the workspace and its starter files; never overwrites a file.
+fn seed_workspace(dir: &Path) -> CliResult<Vec<String>> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError::new("cannot create the workspace", dir.display(), e))?;
+    let mut created = Vec::new();
+    for (name, body) in STARTER_FILES {
+        let path = dir.join(name);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut f) => {
+                f.write_all(body.as_bytes()).map_err(|e| {
+                    CliError::new("cannot write a workspace file", path.display(), e)
+                })?;
+                created.push(name.to_string());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(CliError::new(
+                    "cannot write a workspace file",
+                    path.display(),
+                    e,
+                ));
+            }
+        }
+    }
+    Ok(created)
+}

@@ -1,0 +1,153 @@
+//! The invocation context: global flags, the environment, and the resolved
+//! instance. Every command resolves its instance here, the same way the
+//! gateway does, so a command never reports on or touches another instance.
+
+use std::path::PathBuf;
+
+use openclaw_instance::{ConfigFacts, Env, GlobalFlags, Instance, InstancePaths};
+use openclaw_state::{ConfigStore, Loaded};
+
+use crate::error::{CliError, CliResult, exit};
+
+#[allow(dead_code)] // flags/env are for the gateway and service commands
+pub struct Ctx {
+    pub flags: GlobalFlags,
+    pub env: Env,
+    pub paths: InstancePaths,
+}
+
+impl Ctx {
+    /// Builds the context from the process environment (the only place the
+    /// CLI reads `OPENCLAW_*` variables).
+    pub fn from_process(flags: GlobalFlags) -> CliResult<Ctx> {
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .filter(|h| !h.as_os_str().is_empty())
+            .ok_or_else(|| {
+                CliError::new("cannot find the home directory", "$HOME", "HOME is not set")
+                    .hint("export HOME=/path/to/home, or set OPENCLAW_STATE_DIR")
+            })?;
+        let pairs = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+        let env = Env::from_pairs(home, pairs);
+        let paths = openclaw_instance::resolve_paths(&flags, &env)
+            .map_err(|e| CliError::usage("cannot select the instance", e))?;
+        Ok(Ctx { flags, env, paths })
+    }
+
+    /// `openclaw --profile <p>` (or the env prefix) for hints, usable before
+    /// the config is read.
+    pub fn cli_prefix(&self) -> String {
+        // Resolving with no config facts cannot fail on ports that matter for
+        // the prefix; fall back to the plain profile flag if it does.
+        match openclaw_instance::resolve(&self.paths, &ConfigFacts::default(), None) {
+            Ok(i) => i.cli_prefix(),
+            Err(_) => match &self.paths.profile {
+                Some(p) => format!("openclaw --profile {p}"),
+                None => "openclaw".into(),
+            },
+        }
+    }
+
+    pub fn command(&self, rest: &str) -> String {
+        format!("{} {rest}", self.cli_prefix())
+    }
+
+    pub fn config_store(&self) -> ConfigStore {
+        ConfigStore::new(self.paths.config_path.value.clone())
+    }
+
+    /// Reads and validates the config (None when the file does not exist).
+    /// Unknown keys are printed as warnings on stderr.
+    pub fn load_config(&self) -> CliResult<Option<Loaded>> {
+        let loaded = self
+            .config_store()
+            .load()
+            .map_err(|e| self.config_error(e))?;
+        if let Some(l) = &loaded {
+            for w in &l.parsed.warnings {
+                eprintln!("openclaw: warning: {w}");
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Turns a config load failure into a user-facing error; an invalid
+    /// config's unknown-key warnings are printed first, and its location
+    /// (`file:line:col`) becomes the error's "where".
+    pub fn config_error(&self, e: openclaw_state::StateError) -> CliError {
+        let hint = self.command("config validate");
+        let openclaw_state::StateError::Config(ce) = &e else {
+            return CliError::new(
+                "cannot read config",
+                self.paths.config_path.value.display(),
+                e,
+            )
+            .hint(hint);
+        };
+        for w in &ce.warnings {
+            eprintln!("openclaw: warning: {w}");
+        }
+        let mut location = ce.file.display().to_string();
+        if let (Some(l), Some(c)) = (ce.line, ce.column) {
+            location = format!("{location}:{l}:{c}");
+        }
+        let mut cause = match &ce.key_path {
+            Some(k) => format!("{k}: {}", ce.message),
+            None => ce.message.clone(),
+        };
+        for more in ce.issues().iter().skip(1) {
+            cause.push_str(&format!(
+                "\n  also: {}",
+                more.key_path
+                    .as_deref()
+                    .map(|k| format!("{k}: "))
+                    .unwrap_or_default()
+            ));
+            if let (Some(l), Some(c)) = (more.line, more.column) {
+                cause.push_str(&format!("(line {l}:{c}) "));
+            }
+            cause.push_str(&more.message);
+        }
+        CliError::new("invalid config", location, cause).hint(hint)
+    }
+
+    /// The resolved instance, with the config's facts and the command's
+    /// `--port` flag (if it has one).
+    #[allow(dead_code)] // used by the gateway commands
+    pub fn instance(&self, port_flag: Option<u16>) -> CliResult<Instance> {
+        let loaded = self.load_config()?;
+        self.instance_for(loaded.as_ref(), port_flag)
+    }
+
+    /// Like [`Ctx::instance`] for a config the caller already loaded.
+    pub fn instance_for(
+        &self,
+        loaded: Option<&Loaded>,
+        port_flag: Option<u16>,
+    ) -> CliResult<Instance> {
+        let facts = loaded
+            .map(|l| l.parsed.config.instance_facts())
+            .unwrap_or_default();
+        let inst = self.instance_with(&facts, port_flag)?;
+        for note in &inst.ignored_env {
+            eprintln!("openclaw: note: {note}");
+        }
+        Ok(inst)
+    }
+
+    pub fn instance_with(
+        &self,
+        facts: &ConfigFacts,
+        port_flag: Option<u16>,
+    ) -> CliResult<Instance> {
+        openclaw_instance::resolve(&self.paths, facts, port_flag).map_err(|e| {
+            CliError::new(
+                "cannot resolve the instance's ports",
+                self.paths.config_path.value.display(),
+                e,
+            )
+            .code(exit::USAGE)
+        })
+    }
+}

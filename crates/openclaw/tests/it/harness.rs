@@ -1,0 +1,139 @@
+//! Shared helpers: temp homes, running the binary, free ports.
+
+#![allow(dead_code)]
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_openclaw");
+
+/// A temporary HOME for one test.
+pub struct TestHome {
+    dir: tempfile::TempDir,
+}
+
+impl TestHome {
+    pub fn new() -> Self {
+        TestHome {
+            dir: tempfile::Builder::new()
+                .prefix("oc-home-")
+                .tempdir()
+                .expect("temp home"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn join(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// `openclaw <args>` with a clean environment: only PATH and HOME.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path())
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs with extra env vars, bounded by a hang guard.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut c = self.cmd(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        run_bounded(c, Duration::from_secs(60))
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_env(args, &[])
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        self.ok_env(args, &[])
+    }
+
+    pub fn ok_env(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let out = self.run_env(args, env);
+        assert!(
+            out.status.success(),
+            "openclaw {args:?} failed: {}\nstdout: {}\nstderr: {}",
+            out.status,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    /// Runs, asserts success, parses stdout as JSON.
+    pub fn json(&self, args: &[&str]) -> Value {
+        self.json_env(args, &[])
+    }
+
+    pub fn json_env(&self, args: &[&str], env: &[(&str, &str)]) -> Value {
+        let s = self.ok_env(args, env);
+        serde_json::from_str(&s)
+            .unwrap_or_else(|e| panic!("openclaw {args:?}: not JSON ({e}): {s}"))
+    }
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Waits for a child with a hang guard (kills it and panics past `limit`).
+pub fn run_bounded(mut c: Command, limit: Duration) -> Output {
+    let child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn openclaw");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.expect("wait"),
+        Err(_) => {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            panic!("openclaw did not finish within {limit:?}");
+        }
+    }
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A base port whose whole footprint (base ..= base+110) is free right now.
+/// Picked from a per-process window so parallel tests rarely race.
+pub fn free_base_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let seed = 20000 + (std::process::id() % 200) as u16 * 150;
+    for _ in 0..400 {
+        let off = NEXT.fetch_add(150, Ordering::SeqCst);
+        let base = seed.wrapping_add(off) % 40000 + 20000;
+        if (base..=base + 110).all(|p| TcpListener::bind((Ipv4Addr::LOCALHOST, p)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no free 111-port block found");
+}
