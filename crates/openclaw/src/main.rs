@@ -48,16 +48,35 @@ enum Command {
     #[command(subcommand)]
     Config(cmd::config::ConfigCmd),
     Profiles(cmd::profiles::ProfilesArgs),
-    /// Run and manage this instance's gateway
-    #[command(subcommand)]
-    Gateway(GatewayCmd),
+    /// Run and manage this instance's gateway (`gateway` alone runs it)
+    Gateway(GatewayArgs),
+    /// Show this instance: paths, ports, and its running gateway
+    Status(cmd::gateway::JsonArgs),
+    /// Check this instance's gateway health (exit 3 when stopped)
+    Health(cmd::gateway::JsonArgs),
     Doctor(cmd::doctor::DoctorArgs),
     Onboard(cmd::onboard::OnboardArgs),
+}
+
+/// `openclaw gateway [run] ...`
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct GatewayArgs {
+    #[command(subcommand)]
+    command: Option<GatewayCmd>,
+    #[command(flatten)]
+    run: cmd::gateway::RunArgs,
 }
 
 /// `openclaw gateway ...`
 #[derive(Subcommand)]
 enum GatewayCmd {
+    /// Run the gateway in the foreground (the default)
+    Run(cmd::gateway::RunArgs),
+    /// Check that this instance's gateway answers (exit 3 when stopped)
+    Probe(cmd::gateway::JsonArgs),
+    /// Call a gateway method
+    Call(cmd::gateway::CallArgs),
     #[command(flatten)]
     Service(cmd::service::ServiceCmd),
 }
@@ -90,7 +109,15 @@ fn main() -> ExitCode {
         Command::Setup(a) => cmd::setup::run(&ctx, a),
         Command::Config(c) => cmd::config::run(&ctx, c),
         Command::Profiles(a) => cmd::profiles::run(&ctx, a),
-        Command::Gateway(GatewayCmd::Service(c)) => cmd::service::run(&ctx, c),
+        Command::Gateway(g) => match g.command {
+            None => cmd::gateway::run(&ctx, g.run),
+            Some(GatewayCmd::Run(a)) => cmd::gateway::run(&ctx, a),
+            Some(GatewayCmd::Probe(a)) => cmd::gateway::probe(&ctx, a, false),
+            Some(GatewayCmd::Call(a)) => cmd::gateway::call(&ctx, a),
+            Some(GatewayCmd::Service(c)) => cmd::service::run(&ctx, c),
+        },
+        Command::Status(a) => cmd::gateway::status(&ctx, a),
+        Command::Health(a) => cmd::gateway::probe(&ctx, a, true),
         Command::Doctor(a) => cmd::doctor::run(&ctx, a),
         Command::Onboard(a) => cmd::onboard::run(&ctx, a),
     };

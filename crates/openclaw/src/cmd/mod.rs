@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod doctor;
+pub mod gateway;
 pub mod onboard;
 pub mod profiles;
 pub mod service;

@@ -1,0 +1,391 @@
+//! `openclaw gateway [run]`, `gateway status|probe|call`, `status`, `health`:
+//! the daemon and the clients that talk to it.
+//!
+//! Every client command resolves the instance exactly as the gateway does,
+//! finds the running gateway through the state dir's owner record (then the
+//! resolved port), connects with the instance's own token, and refuses to
+//! report on a gateway that owns another state dir.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use clap::Args;
+use openclaw_client::{ClientError, Probe};
+use openclaw_gateway::{AuthConfig, BindMode, GatewayOptions, KnownInstance, get_path};
+use openclaw_instance::Instance;
+use serde_json::{Value, json};
+
+use crate::ctx::Ctx;
+use crate::error::{CliError, CliResult, exit};
+use crate::output::print_json;
+
+/// How long a client command waits for a gateway (hang guard only: a
+/// stopped gateway is a refused connection, answered at once).
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// `openclaw gateway [run]` flags.
+#[derive(Args, Debug, Default, Clone)]
+pub struct RunArgs {
+    /// Base port (overrides OPENCLAW_GATEWAY_PORT and gateway.port)
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// loopback | lan | custom | an IP address
+    #[arg(long)]
+    pub bind: Option<String>,
+    /// Auth token clients must present (overrides gateway.auth.token)
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Serve even when no config file exists
+    #[arg(long)]
+    pub allow_unconfigured: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct JsonArgs {
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CallArgs {
+    /// Method name, e.g. health, status, config.get
+    pub method: String,
+    /// Params as a JSON object
+    #[arg(long, default_value = "{}")]
+    pub params: String,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn runtime() -> CliResult<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_stack_size(256 * 1024)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new("cannot start the async runtime", "", e))
+}
+
+fn config_value(ctx: &Ctx) -> CliResult<Option<Value>> {
+    Ok(ctx.load_config()?.map(|l| l.parsed.value))
+}
+
+fn parse_bind(raw: &str, config: Option<&Value>) -> CliResult<BindMode> {
+    match raw {
+        "loopback" => Ok(BindMode::Loopback),
+        "lan" => Ok(BindMode::Lan),
+        "custom" => {
+            let host = config
+                .and_then(|c| get_path(c, "gateway.customBindHost"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    CliError::usage(
+                        "--bind custom needs a host",
+                        "set gateway.customBindHost in the config, or pass --bind <ip>",
+                    )
+                })?;
+            host.parse::<IpAddr>().map(BindMode::Custom).map_err(|_| {
+                CliError::usage(
+                    "invalid gateway.customBindHost",
+                    format!("{host:?} is not an IP address"),
+                )
+            })
+        }
+        other => other.parse::<IpAddr>().map(BindMode::Custom).map_err(|_| {
+            CliError::usage(
+                "invalid --bind",
+                format!("{other:?}: use loopback, lan, custom or an IP address"),
+            )
+        }),
+    }
+}
+
+fn known_instances(ctx: &Ctx) -> Vec<KnownInstance> {
+    let home = ctx.paths.home.value.clone();
+    openclaw_state::discover(&home)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| KnownInstance {
+            label: match &r.profile {
+                Some(p) => format!("profile {p}"),
+                None => format!("instance at {}", r.state_dir.display()),
+            },
+            state_dir: r.state_dir,
+        })
+        .collect()
+}
+
+/// `openclaw gateway [run]`.
+pub fn run(ctx: &Ctx, args: RunArgs) -> CliResult<u8> {
+    let config = config_value(ctx)?;
+    let inst = ctx.instance(args.port)?;
+    let mut opts = GatewayOptions::new(inst.clone(), crate::VERSION);
+    opts.allow_unconfigured = args.allow_unconfigured;
+    if let Some(b) = &args.bind {
+        opts.bind = Some(parse_bind(b, config.as_ref())?);
+    }
+    if let Some(t) = args.token.filter(|t| !t.is_empty()) {
+        opts.auth = Some(AuthConfig::Token(t));
+    }
+    opts.known_instances = known_instances(ctx);
+    let rt = runtime()?;
+    let result = rt.block_on(async move {
+        let bound = openclaw_gateway::Gateway::bind(opts)?;
+        bound.serve().await
+    });
+    // Do not wait for lingering blocking tasks on the way out.
+    rt.shutdown_timeout(Duration::from_millis(100));
+    match result {
+        Ok(()) => Ok(exit::OK),
+        Err(e) => {
+            let code = u8::try_from(e.exit_code()).unwrap_or(exit::FAILURE);
+            let hint = match &e {
+                openclaw_gateway::GatewayError::NotConfigured { setup, .. } => Some(setup.clone()),
+                openclaw_gateway::GatewayError::StateDirOwned { .. } => {
+                    Some(inst.command("status"))
+                }
+                _ => None,
+            };
+            let mut err =
+                CliError::new("gateway failed to start", inst.state_dir.value.display(), e)
+                    .code(code);
+            if let Some(h) = hint {
+                err = err.hint(h);
+            }
+            Err(err)
+        }
+    }
+}
+
+/// The token/password this instance's clients present.
+fn client_token(config: Option<&Value>) -> Option<String> {
+    let c = config?;
+    get_path(c, "gateway.auth.token")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+struct Found {
+    inst: Instance,
+    probe: Result<Probe, ClientError>,
+}
+
+fn find(ctx: &Ctx) -> CliResult<Found> {
+    let config = config_value(ctx)?;
+    let inst = ctx.instance(None)?;
+    let token = client_token(config.as_ref());
+    let rt = runtime()?;
+    let probe = rt.block_on(openclaw_client::probe(
+        &inst,
+        token.as_deref(),
+        CLIENT_TIMEOUT,
+    ));
+    Ok(Found { inst, probe })
+}
+
+fn probe_error(inst: &Instance, e: ClientError) -> CliError {
+    match e {
+        e @ ClientError::WrongInstance { .. } => CliError::new(
+            "another instance answered",
+            inst.state_dir.value.display(),
+            e,
+        )
+        .code(exit::WRONG_INSTANCE)
+        .hint(inst.command("gateway status")),
+        ClientError::Rejected { error, .. } => CliError::new(
+            "the gateway refused this client",
+            inst.state_dir.value.display(),
+            error,
+        )
+        .hint(inst.command("config get gateway.auth.token")),
+        other => CliError::new(
+            "cannot talk to the gateway",
+            inst.state_dir.value.display(),
+            other,
+        )
+        .code(exit::NOT_RUNNING),
+    }
+}
+
+fn status_json(inst: &Instance, probe: &Probe) -> Value {
+    let ports = &inst.ports;
+    let base = json!({
+        "profile": inst.profile,
+        "stateDir": inst.state_dir.value,
+        "configPath": inst.config_path.value,
+        "workspace": inst.workspace.value,
+        "configuredPorts": {
+            "gateway": ports.gateway.value,
+            "browserControl": ports.browser_control.value,
+            "canvas": ports.canvas.value,
+            "cdpRange": [ports.cdp_range.value.0, ports.cdp_range.value.1],
+        },
+    });
+    let mut v = base;
+    match probe {
+        Probe::Running {
+            url,
+            port,
+            via,
+            hello,
+            owner,
+            health,
+        } => {
+            v["gateway"] = json!({
+                "state": "running",
+                "url": url,
+                "port": port,
+                "foundVia": match via { openclaw_client::FoundVia::OwnerRecord => "owner record", openclaw_client::FoundVia::ResolvedPort => "resolved port" },
+                "pid": owner.as_ref().map(|o| o.pid),
+                "startedAt": owner.as_ref().map(|o| o.started_at.clone()),
+                "listeners": owner.as_ref().map(|o| o.listeners.clone()),
+                "version": hello.server.version,
+                "uptimeMs": hello.snapshot.uptime_ms,
+                "protocol": hello.protocol,
+                "health": health,
+            });
+        }
+        Probe::Stopped { port } => {
+            v["gateway"] = json!({
+                "state": "stopped",
+                "port": port,
+                "start": inst.command("gateway"),
+            });
+        }
+    }
+    v
+}
+
+fn print_status(v: &Value) {
+    let s = |k: &str| v[k].as_str().unwrap_or("").to_string();
+    println!(
+        "profile      {}",
+        v["profile"].as_str().unwrap_or("default")
+    );
+    println!("state dir    {}", s("stateDir"));
+    println!("config       {}", s("configPath"));
+    println!("workspace    {}", s("workspace"));
+    let p = &v["configuredPorts"];
+    println!(
+        "ports        gateway {} · browser control {} · canvas {} · CDP {}-{}",
+        p["gateway"], p["browserControl"], p["canvas"], p["cdpRange"][0], p["cdpRange"][1]
+    );
+    let g = &v["gateway"];
+    if g["state"] == "running" {
+        println!(
+            "gateway      running on port {} (pid {}, version {}, up {} s, found via {})",
+            g["port"],
+            g["pid"],
+            g["version"].as_str().unwrap_or(""),
+            g["uptimeMs"].as_u64().unwrap_or(0) / 1000,
+            g["foundVia"].as_str().unwrap_or("")
+        );
+    } else {
+        println!(
+            "gateway      stopped (nothing listens on port {}); start it with: {}",
+            g["port"],
+            g["start"].as_str().unwrap_or("")
+        );
+    }
+}
+
+/// `openclaw status` and `openclaw gateway status`: exit 0 running or
+/// stopped; 4 when another instance answers.
+pub fn status(ctx: &Ctx, args: JsonArgs) -> CliResult<u8> {
+    let Found { inst, probe } = find(ctx)?;
+    let probe = probe.map_err(|e| probe_error(&inst, e))?;
+    let v = status_json(&inst, &probe);
+    if args.json {
+        print_json(&v);
+    } else {
+        print_status(&v);
+    }
+    Ok(exit::OK)
+}
+
+/// `openclaw gateway probe` / `openclaw health`: exit 3 when stopped.
+pub fn probe(ctx: &Ctx, args: JsonArgs, health_only: bool) -> CliResult<u8> {
+    let Found { inst, probe } = find(ctx)?;
+    let probe = probe.map_err(|e| probe_error(&inst, e))?;
+    let v = status_json(&inst, &probe);
+    let running = matches!(probe, Probe::Running { .. });
+    if args.json {
+        if health_only {
+            print_json(&json!({
+                "ok": running,
+                "stateDir": inst.state_dir.value,
+                "health": v["gateway"]["health"],
+                "state": v["gateway"]["state"],
+            }));
+        } else {
+            print_json(&v);
+        }
+    } else if running {
+        println!(
+            "gateway {} ok: port {}, state dir {}",
+            inst.label(),
+            v["gateway"]["port"],
+            inst.state_dir.value.display()
+        );
+    }
+    if running {
+        Ok(exit::OK)
+    } else {
+        Err(CliError::new(
+            "the gateway is not running",
+            format!(
+                "{} (port {})",
+                inst.state_dir.value.display(),
+                v["gateway"]["port"]
+            ),
+            "nothing listens on its port and no live owner record exists",
+        )
+        .code(exit::NOT_RUNNING)
+        .hint(inst.command("gateway")))
+    }
+}
+
+/// `openclaw gateway call <method> [--params JSON]`.
+pub fn call(ctx: &Ctx, args: CallArgs) -> CliResult<u8> {
+    let params: Value = serde_json::from_str(&args.params)
+        .map_err(|e| CliError::usage("invalid --params", format!("not JSON: {e}")))?;
+    let config = config_value(ctx)?;
+    let inst = ctx.instance(None)?;
+    let token = client_token(config.as_ref());
+    let rt = runtime()?;
+    let out = rt.block_on(async {
+        let probe = openclaw_client::probe(&inst, token.as_deref(), CLIENT_TIMEOUT)
+            .await
+            .map_err(|e| probe_error(&inst, e))?;
+        let url = match probe {
+            Probe::Running { url, .. } => url,
+            Probe::Stopped { port } => {
+                return Err(CliError::new(
+                    "the gateway is not running",
+                    format!("{} (port {port})", inst.state_dir.value.display()),
+                    "nothing listens on its port",
+                )
+                .code(exit::NOT_RUNNING)
+                .hint(inst.command("gateway")));
+            }
+        };
+        let client = openclaw_client::connect(
+            &url,
+            token.as_deref(),
+            &["operator.read", "operator.write", "operator.admin"],
+        )
+        .await
+        .map_err(|e| probe_error(&inst, e))?;
+        let res = client.call(&args.method, params).await;
+        client.close().await;
+        res.map_err(|e| CliError::new(format!("{} failed", args.method), &url, e))
+    })?;
+    if args.json {
+        print_json(&out);
+    } else {
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    }
+    Ok(exit::OK)
+}
