@@ -342,6 +342,25 @@ fn same_dir(a: &Path, b: &Path) -> bool {
     a == b || canon(a) == canon(b)
 }
 
+/// `stateDir` and `profile` from `GET /readyz` (no auth needed).
+async fn readyz_identity(addr: &str, timeout: Duration) -> Option<(PathBuf, Option<String>)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fut = async {
+        let mut s = TcpStream::connect(addr).await.ok()?;
+        let req = format!("GET /readyz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.ok()?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.ok()?;
+        let text = String::from_utf8_lossy(&buf);
+        let body = text.split_once("\r\n\r\n")?.1;
+        let v: Value = serde_json::from_str(body.trim()).ok()?;
+        let dir = PathBuf::from(v.get("stateDir")?.as_str()?);
+        let profile = v.get("profile").and_then(Value::as_str).map(str::to_string);
+        Some((dir, profile))
+    };
+    tokio::time::timeout(timeout, fut).await.ok().flatten()
+}
+
 /// Finds and checks the running gateway of `instance`: the live owner record
 /// in its state dir first (a gateway started with another `--port` is found
 /// there), else the resolved port. A refused TCP connection answers
@@ -379,7 +398,7 @@ pub async fn probe(
         Err(_) => return Err(ClientError::Timeout(timeout)),
     }
     let url = format!("ws://{addr}");
-    let client = connect_with(
+    let client = match connect_with(
         &url,
         ConnectOptions {
             token: token.map(str::to_string),
@@ -387,7 +406,26 @@ pub async fn probe(
             ..ConnectOptions::default()
         },
     )
-    .await?;
+    .await
+    {
+        Ok(c) => c,
+        Err(e @ ClientError::Rejected { .. }) => {
+            // Refused: maybe because this is another instance's gateway
+            // (its token differs). /readyz says which instance it is.
+            if let Some((actual, profile)) = readyz_identity(&addr, timeout).await
+                && !same_dir(&actual, state_dir)
+            {
+                return Err(ClientError::WrongInstance {
+                    port,
+                    expected: state_dir.clone(),
+                    actual,
+                    actual_profile: profile.unwrap_or_else(|| "default".into()),
+                });
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     let hello = client.hello().clone();
     match hello.snapshot.state_dir.as_deref() {
         Some(actual) if same_dir(Path::new(actual), state_dir) => {}

@@ -30,6 +30,10 @@ async fn readyz(State(s): State<Arc<Shared>>) -> Response {
     let ready = s.ready.load(Ordering::Relaxed);
     let body = axum::Json(json!({
         "ready": ready,
+        // Which instance this is, so a client whose token is refused can
+        // still tell that it reached another instance's gateway.
+        "profile": s.record.profile,
+        "stateDir": s.record.state_dir,
         "listeners": s.record.listeners,
         "uptimeMs": s.uptime_ms(),
     }));
