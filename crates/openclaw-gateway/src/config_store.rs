@@ -1,16 +1,18 @@
 //! The gateway's view of its config file: load, hash, redact, and
 //! compare-and-swap writes.
 //!
-//! This is a small local store with the same shape as the shared
-//! `openclaw_state::ConfigStore` being written in parallel (`load`,
-//! `update(base_hash, f)`, `replace_raw(base_hash, raw)`); switching to it is
-//! a change to this file only.
+//! Writes go through the shared [`openclaw_state::ConfigStore`] (its lock on
+//! `<config>.lock`, `baseHash` check, validation, `.bak`, atomic 0600
+//! write), so RPC writes and `openclaw config set` never lose each other's
+//! changes and hash the file the same way. This wrapper adds what the RPC
+//! needs on top: a required `baseHash` once the file exists, secrets
+//! redacted on the way out and restored when a redacted value is written
+//! back, and the gateway's own checks of the keys it serves.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use openclaw_state::StateError;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 /// What secrets are replaced with in anything the gateway hands out.
 pub const REDACTED: &str = "__OPENCLAW_REDACTED__";
@@ -20,21 +22,20 @@ pub const REDACTED: &str = "__OPENCLAW_REDACTED__";
 pub struct ConfigSnapshot {
     pub path: PathBuf,
     pub exists: bool,
-    /// The file's text; `None` when it does not exist.
+    /// The file's text; `None` when it does not exist (or was not re-read
+    /// after a write).
     pub raw: Option<String>,
     /// Parsed JSON5; an empty object when the file does not exist.
     pub parsed: Value,
-    /// `sha256:<hex>` of the raw bytes; `None` when the file does not exist.
+    /// Hash of the raw bytes (the `baseHash` of a later write); `None` when
+    /// the file does not exist.
     pub hash: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot read config {}: {message}", path.display())]
+    Read { path: PathBuf, message: String },
     #[error("config {} is not valid JSON5: {message}", path.display())]
     Parse { path: PathBuf, message: String },
     #[error("invalid config: {0}")]
@@ -45,58 +46,55 @@ pub enum ConfigError {
         "baseHash is required: the config file exists (current hash {current}); read it with config.get first"
     )]
     BaseHashRequired { current: String },
-    #[error("cannot write config {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot write config {}: {message}", path.display())]
+    Write { path: PathBuf, message: String },
 }
 
 pub fn hash_bytes(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+    openclaw_config::hash(bytes)
 }
 
 #[derive(Debug, Clone)]
 pub struct ConfigStore {
-    path: PathBuf,
+    inner: openclaw_state::ConfigStore,
 }
 
 impl ConfigStore {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        ConfigStore { path: path.into() }
+        ConfigStore {
+            inner: openclaw_state::ConfigStore::new(path),
+        }
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.inner.path()
     }
 
     pub fn load(&self) -> Result<ConfigSnapshot, ConfigError> {
-        let raw = match std::fs::read_to_string(&self.path) {
-            Ok(r) => r,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(ConfigSnapshot {
-                    path: self.path.clone(),
-                    exists: false,
-                    raw: None,
-                    parsed: Value::Object(Map::new()),
-                    hash: None,
-                });
+        let path = self.path().to_path_buf();
+        match self.inner.read_raw() {
+            Ok(None) => Ok(ConfigSnapshot {
+                path,
+                exists: false,
+                raw: None,
+                parsed: Value::Object(Map::new()),
+                hash: None,
+            }),
+            Ok(Some((raw, hash))) => {
+                let parsed = parse_raw(&path, &raw)?;
+                Ok(ConfigSnapshot {
+                    path,
+                    exists: true,
+                    raw: Some(raw),
+                    parsed,
+                    hash: Some(hash),
+                })
             }
-            Err(source) => {
-                return Err(ConfigError::Read {
-                    path: self.path.clone(),
-                    source,
-                });
-            }
-        };
-        let parsed = parse_raw(&self.path, &raw)?;
-        Ok(ConfigSnapshot {
-            path: self.path.clone(),
-            exists: true,
-            hash: Some(hash_bytes(raw.as_bytes())),
-            raw: Some(raw),
-            parsed,
-        })
+            Err(e) => Err(ConfigError::Read {
+                path,
+                message: e.to_string(),
+            }),
+        }
     }
 
     /// Applies `f` to the parsed config and writes the result, if the file
@@ -107,11 +105,13 @@ impl ConfigStore {
         base_hash: Option<&str>,
         f: impl FnOnce(&mut Value) -> Result<(), String>,
     ) -> Result<ConfigSnapshot, ConfigError> {
-        let current = self.load()?;
-        check_base(&current, base_hash)?;
-        let mut next = current.parsed.clone();
-        f(&mut next).map_err(ConfigError::Invalid)?;
-        self.write_value(&current, next)
+        self.require_base(base_hash)?;
+        self.write(base_hash, |v| {
+            let old = v.clone();
+            f(v)?;
+            restore_redacted(v, &old);
+            validate(v).map_err(|e| e.to_string())
+        })
     }
 
     /// Replaces the whole file with `raw` (JSON5), if the file still has
@@ -122,39 +122,50 @@ impl ConfigStore {
         base_hash: Option<&str>,
         raw: &str,
     ) -> Result<ConfigSnapshot, ConfigError> {
-        let current = self.load()?;
-        check_base(&current, base_hash)?;
-        let next = parse_raw(&self.path, raw)?;
-        self.write_value(&current, next)
+        let next = parse_raw(self.path(), raw)?;
+        self.require_base(base_hash)?;
+        self.write(base_hash, move |v| {
+            let old = std::mem::replace(v, next);
+            restore_redacted(v, &old);
+            validate(v).map_err(|e| e.to_string())
+        })
     }
 
-    fn write_value(
+    fn require_base(&self, base_hash: Option<&str>) -> Result<(), ConfigError> {
+        let current = self.load()?;
+        check_base(&current, base_hash)
+    }
+
+    fn write(
         &self,
-        current: &ConfigSnapshot,
-        mut next: Value,
+        base_hash: Option<&str>,
+        f: impl FnOnce(&mut Value) -> Result<(), String>,
     ) -> Result<ConfigSnapshot, ConfigError> {
-        restore_redacted(&mut next, &current.parsed);
-        validate(&next)?;
-        let mut text = serde_json::to_string_pretty(&next).expect("JSON values serialise");
-        text.push('\n');
-        let werr = |source| ConfigError::Write {
-            path: self.path.clone(),
-            source,
-        };
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(werr)?;
-        if let Some(old) = &current.raw {
-            let mut bak = self.path.clone().into_os_string();
-            bak.push(".bak");
-            write_private(Path::new(&bak), old.as_bytes()).map_err(werr)?;
-        }
-        write_private(&self.path, text.as_bytes()).map_err(werr)?;
+        let path = self.path().to_path_buf();
+        let written = self.inner.update(base_hash, f).map_err(|e| match e {
+            StateError::Conflict {
+                expected, actual, ..
+            } => ConfigError::Conflict {
+                base: expected,
+                current: actual.unwrap_or_else(|| "none (file missing)".into()),
+            },
+            StateError::Edit { source, .. } => ConfigError::Invalid(source.to_string()),
+            StateError::Invalid { error, .. } => ConfigError::Invalid(error.to_string()),
+            StateError::Config(error) => ConfigError::Parse {
+                path: path.clone(),
+                message: error.to_string(),
+            },
+            other => ConfigError::Write {
+                path: path.clone(),
+                message: other.to_string(),
+            },
+        })?;
         Ok(ConfigSnapshot {
-            path: self.path.clone(),
+            path,
             exists: true,
-            hash: Some(hash_bytes(text.as_bytes())),
-            raw: Some(text),
-            parsed: next,
+            raw: None,
+            parsed: written.value,
+            hash: Some(written.hash),
         })
     }
 }
@@ -181,25 +192,6 @@ fn parse_raw(path: &Path, raw: &str) -> Result<Value, ConfigError> {
         path: path.to_path_buf(),
         message: e.to_string(),
     })
-}
-
-/// Writes a file atomically (temp file in the same dir + rename), mode 0600.
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".openclaw.")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    }
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 /// The checks a config must pass before it is written.
@@ -373,6 +365,7 @@ mod tests {
             })
             .unwrap();
         assert_eq!(store.load().unwrap().hash, next.hash);
+        assert_eq!(store.load().unwrap().parsed, next.parsed);
         assert_eq!(next.parsed["gateway"]["bind"], "loopback");
         assert_eq!(next.parsed["gateway"]["port"], 1234);
         // The previous text is kept beside it.

@@ -377,7 +377,11 @@ async fn scenario_admin_and_hello_ok_snapshot() {
         cfg["parsed"]["gateway"]["auth"]["token"],
         openclaw_gateway::REDACTED
     );
-    assert!(cfg["hash"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(
+        cfg["hash"].as_str().unwrap().len(),
+        64,
+        "sha-256 hex of the file"
+    );
     g.stop().await;
 }
 
