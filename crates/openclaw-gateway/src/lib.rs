@@ -292,6 +292,15 @@ impl Gateway {
         let inst = &opts.instance;
         let state_dir = inst.state_dir.value.clone();
 
+        // 0. Nothing to serve and nowhere to serve it from: refuse before the
+        //    lock would create the state dir.
+        if !opts.allow_unconfigured && !state_dir.exists() && !inst.config_path.value.exists() {
+            return Err(GatewayError::NotConfigured {
+                config_path: inst.config_path.value.clone(),
+                setup: inst.command("setup"),
+            });
+        }
+
         // 1. Ownership first.
         let mut lock = StateLock::acquire(&state_dir).map_err(|e| owned_error(e, inst))?;
 

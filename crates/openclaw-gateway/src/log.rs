@@ -88,10 +88,16 @@ impl GatewayLog {
             "{} [gateway] {level}: {msg}\n",
             rfc3339_utc(SystemTime::now())
         );
+        tracing::debug!(target: "openclaw_gateway", "{}", line.trim_end());
+        // File first, then stderr: whoever sees a line on stderr (e.g. the
+        // "ready" line) can rely on it being in the file already.
+        self.write_file(&line);
         if self.stderr {
             let _ = io::stderr().write_all(line.as_bytes());
         }
-        tracing::debug!(target: "openclaw_gateway", "{}", line.trim_end());
+    }
+
+    fn write_file(&self, line: &str) {
         let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
         if sink.file.is_none() {
             return;

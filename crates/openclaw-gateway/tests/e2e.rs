@@ -583,7 +583,10 @@ fn unconfigured_and_unsafe_binds_are_refused() {
             .contains("`openclaw --profile rescue setup`"),
         "{err}"
     );
-    assert!(!inst.state_dir.value.join(OWNER_FILE).exists());
+    assert!(
+        !inst.state_dir.value.exists(),
+        "a refused start created the state dir"
+    );
     let mut opts = options(&inst);
     opts.allow_unconfigured = true;
     opts.bind = Some(BindMode::Lan);
