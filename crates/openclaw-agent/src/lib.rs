@@ -1,1 +1,33 @@
-//! openclaw-agent
+//! openclaw-agent: the agent runtime as a library.
+//!
+//! - [`provider`]: streaming model clients for `openai-completions` and
+//!   `anthropic-messages`, key resolution, retries and clear errors.
+//! - [`tools`]: workspace-confined file tools, opt-in `exec`, `browser`.
+//! - [`session`]: append-only JSONL transcripts plus an index.
+//! - [`agent`]: system prompt, bounded tool loop, and [`Agent::run_turn`],
+//!   which the gateway's `chat.send` / `agent` RPCs call.
+//!
+//! The library reads no environment variables: env-named API keys are
+//! resolved through a lookup closure the caller supplies.
+
+pub mod agent;
+pub mod fsio;
+pub mod provider;
+pub mod session;
+pub mod tools;
+
+pub use agent::{
+    Agent, AgentError, AgentEvent, AgentSpec, ModelSelection, RunStatus, RuntimeFacts, TurnError,
+    TurnResult, run_turn,
+};
+pub use provider::{
+    Api, ApiKeySource, ClientSettings, ErrorKind, KeyResolver, ModelClient, ModelRef,
+    ProviderConfig, ProviderError, RetryPolicy, Secret, Timeouts,
+};
+pub use session::{SessionStore, SessionSummary, TranscriptRecord};
+pub use tokio_util::sync::CancellationToken;
+pub use tools::{BrowserTool, ExecSettings, ToolOutcome, Toolbox};
+
+pub(crate) fn provider_excerpt(s: &str) -> String {
+    provider::excerpt(s)
+}

@@ -9,8 +9,8 @@ use crate::path::{PathSeg, format_path, unset_segs};
 use crate::positions::{Pos, Positions};
 use crate::types::Config;
 
-/// A successfully parsed and type-checked config.
-#[derive(Debug, Clone)]
+/// A successfully parsed and type-checked config. `Debug` redacts secrets.
+#[derive(Clone)]
 pub struct Parsed {
     /// The typed view.
     pub config: Config,
@@ -18,6 +18,16 @@ pub struct Parsed {
     pub value: Value,
     /// Unknown keys (ignored, but reported).
     pub warnings: Vec<ConfigWarning>,
+}
+
+impl fmt::Debug for Parsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Parsed")
+            .field("config", &self.config)
+            .field("value", &crate::redact(&self.value))
+            .field("warnings", &self.warnings)
+            .finish()
+    }
 }
 
 /// An unknown key: not an error, but worth telling the user.
@@ -156,19 +166,59 @@ impl std::error::Error for ConfigError {}
 /// line and column.
 pub fn parse_syntax(text: &str, file: &Path) -> Result<Value, ConfigError> {
     json5::from_str::<Value>(text).map_err(|e| {
-        let pos = e.position();
+        // End-of-file errors point at the end of the text (json5 reports
+        // them at some enclosing construct, which misleads).
+        let eof = matches!(
+            e.code(),
+            Some(
+                json5::ErrorCode::EofParsingArray
+                    | json5::ErrorCode::EofParsingObject
+                    | json5::ErrorCode::EofParsingString
+                    | json5::ErrorCode::EofParsingComment
+                    | json5::ErrorCode::EofParsingValue
+                    | json5::ErrorCode::EofParsingBool
+                    | json5::ErrorCode::EofParsingNull
+                    | json5::ErrorCode::EofParsingNumber
+                    | json5::ErrorCode::EofParsingIdentifier
+                    | json5::ErrorCode::EofParsingEscapeSequence
+            )
+        );
+        let message = syntax_message(&e);
+        let (line, column) = match e.position() {
+            Some(p) if !eof => (p.line + 1, p.column + 1),
+            _ => end_position(text),
+        };
         ConfigErrorDetails {
             file: file.to_path_buf(),
             kind: ConfigErrorKind::Syntax,
             key_path: None,
-            line: pos.map(|p| p.line + 1),
-            column: pos.map(|p| p.column + 1),
-            message: syntax_message(&e),
+            line: Some(line),
+            column: Some(column),
+            message,
             more: Vec::new(),
             warnings: Vec::new(),
         }
         .into()
     })
+}
+
+/// 1-based line and column just past the last character.
+fn end_position(text: &str) -> (usize, usize) {
+    let mut line = 1;
+    let mut col = 1;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\n' | '\r' | '\u{2028}' | '\u{2029}' => {
+                line += 1;
+                col = 0;
+            }
+            _ => {}
+        }
+        col += 1;
+    }
+    (line, col)
 }
 
 fn syntax_message(e: &json5::Error) -> String {
@@ -350,6 +400,26 @@ pub(crate) fn humanize(msg: &str) -> String {
 
 const MAX_ERRORS: usize = 20;
 
+/// Error messages quote the offending value; for a secret key that would
+/// put the secret into terminals and logs, so only its type is named.
+fn hide_secret(segs: &[PathSeg], msg: String, root: &Value) -> String {
+    let secret = matches!(segs.last(), Some(PathSeg::Key(k)) if crate::is_secret_key(k));
+    if !secret {
+        return msg;
+    }
+    let kind = match crate::get_segs(root, segs) {
+        Some(Value::Null) => "null",
+        Some(Value::Bool(_)) => "a boolean",
+        Some(Value::Number(_)) => "a number",
+        Some(Value::String(_)) => "a string",
+        Some(Value::Array(_)) => "an array",
+        Some(Value::Object(_)) => "an object",
+        None => "a value",
+    };
+    let head = msg.split(", found ").next().unwrap_or("invalid value");
+    format!("{head}, found {kind} (not shown: this key holds a secret)")
+}
+
 fn check(value: Value, file: &Path, positions: Option<&Positions>) -> Result<Parsed, ConfigError> {
     let locate = |segs: &[PathSeg], key: bool| -> (Option<usize>, Option<usize>) {
         let Some(p) = positions else {
@@ -406,6 +476,7 @@ fn check(value: Value, file: &Path, positions: Option<&Positions>) -> Result<Par
                     .rposition(|s| matches!(s, PathSeg::Key(_)))
                     .map(|i| i + 1)
                     .unwrap_or(0);
+                let msg = hide_secret(&segs, msg, &value);
                 errors.push((segs.clone(), msg));
                 if cut == 0 || errors.len() >= MAX_ERRORS || !unset_segs(&mut scratch, &segs[..cut])
                 {

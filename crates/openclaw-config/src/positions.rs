@@ -154,7 +154,11 @@ impl Scanner {
                         _ => {}
                     }
                     let kpos = self.pos();
+                    let start = self.i;
                     let k = self.key()?;
+                    if self.i == start {
+                        return None;
+                    }
                     self.skip_ws();
                     if self.bump()? != ':' {
                         return None;
@@ -195,13 +199,15 @@ impl Scanner {
             }
             _ => {
                 // number, true/false/null, Infinity, NaN, hex...
+                let start = self.i;
                 while let Some(c) = self.peek() {
                     if c.is_whitespace() || matches!(c, ',' | ']' | '}' | '/') {
                         break;
                     }
                     self.bump();
                 }
-                Some(())
+                // malformed input: stop rather than loop without progress
+                (self.i > start).then_some(())
             }
         }
     }

@@ -18,6 +18,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[serde(rename_all = "camelCase")]
 #[schemars(title = "OpenClaw config (openclaw.json)")]
 pub struct Config {
+    /// Optional JSON Schema reference for editors; ignored.
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<Gateway>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -9,8 +9,9 @@
 //!   mode, rename, fsync dir. [`append_line`] for JSONL logs/transcripts.
 //! - [`generate_token`]: 48 lowercase hex chars from the OS RNG.
 //! - [`ConfigStore`]: `load`, `update(base_hash, |value| ...)`,
-//!   `replace_raw(base_hash, raw)`: locked read-modify-write with
-//!   `baseHash` conflict detection, validation, `.bak` and atomic 0600 writes.
+//!   `replace_raw(base_hash, raw)`, `create_if_missing(value)`: locked
+//!   read-modify-write with `baseHash` conflict detection, validation, `.bak`
+//!   and atomic 0600 writes. The lock is `<config>.lock`, left in place.
 //! - [`registry`]: `record`, `list`, `discover` instances on the host.
 //! - [`StateError`]: every variant names the path and the cause.
 

@@ -11,8 +11,9 @@ use serde_json::Value;
 use crate::error::StateError;
 use crate::fsutil::{FILE_MODE, atomic_write, create_private_dir_all};
 
-/// A config file as read from disk.
-#[derive(Debug, Clone)]
+/// A config file as read from disk. `Debug` leaves out the raw text and
+/// redacts secrets.
+#[derive(Clone)]
 pub struct Loaded {
     /// The file's text, exactly as on disk.
     pub raw: String,
@@ -21,8 +22,18 @@ pub struct Loaded {
     pub parsed: Parsed,
 }
 
-/// The outcome of a successful write.
-#[derive(Debug, Clone)]
+impl std::fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaded")
+            .field("raw", &format_args!("<{} bytes>", self.raw.len()))
+            .field("hash", &self.hash)
+            .field("parsed", &self.parsed)
+            .finish()
+    }
+}
+
+/// The outcome of a successful write. `Debug` redacts secrets.
+#[derive(Clone)]
 pub struct Written {
     /// Hash of the new file.
     pub hash: String,
@@ -30,6 +41,16 @@ pub struct Written {
     pub warnings: Vec<ConfigWarning>,
     /// The value written.
     pub value: Value,
+}
+
+impl std::fmt::Debug for Written {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Written")
+            .field("hash", &self.hash)
+            .field("warnings", &self.warnings)
+            .field("value", &openclaw_config::redact(&self.value))
+            .finish()
+    }
 }
 
 /// One config file, e.g. `~/.openclaw-main/openclaw.json`.
@@ -185,6 +206,23 @@ impl ConfigStore {
         let current = self.read_raw()?;
         self.check_base(base_hash, current.as_ref().map(|(_, h)| h.as_str()))?;
         self.write_locked(current.as_ref().map(|(raw, _)| raw.as_str()), parsed)
+    }
+
+    /// Writes `value` only if the file does not exist yet (what `setup`
+    /// needs: never clobber an existing config). Returns `None`, writing
+    /// nothing, when the file exists. The value is validated first.
+    pub fn create_if_missing(&self, value: &Value) -> Result<Option<Written>, StateError> {
+        let parsed = openclaw_config::validate_value(value, &self.path).map_err(|error| {
+            StateError::Invalid {
+                path: self.path.clone(),
+                error,
+            }
+        })?;
+        let _lock = self.lock()?;
+        if fs::symlink_metadata(&self.path).is_ok() {
+            return Ok(None);
+        }
+        self.write_locked(None, parsed).map(Some)
     }
 
     /// Writes under the lock: backup, then the new file.

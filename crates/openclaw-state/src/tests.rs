@@ -374,3 +374,51 @@ fn corrupt_registry_is_an_error_naming_the_file() {
     let e = registry::list(t.path()).unwrap_err();
     assert!(e.to_string().contains("instances.json"), "{e}");
 }
+
+#[test]
+fn create_if_missing_never_clobbers() {
+    let t = tmp();
+    let store = ConfigStore::new(t.path().join("new/openclaw.json"));
+    let w = store
+        .create_if_missing(&json!({"gateway": {"mode": "local"}}))
+        .unwrap()
+        .expect("written");
+    assert_eq!(mode(store.path()), 0o600);
+    assert_eq!(mode(&t.path().join("new")), 0o700);
+    let before = fs::read(store.path()).unwrap();
+    assert_eq!(w.hash, openclaw_config::hash(&before));
+    assert!(
+        store
+            .create_if_missing(&json!({"gateway": {"mode": "remote"}}))
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(fs::read(store.path()).unwrap(), before);
+    let e = ConfigStore::new(t.path().join("x.json"))
+        .create_if_missing(&json!({"gateway": {"port": 0}}))
+        .unwrap_err();
+    assert!(e.to_string().contains("gateway.port"), "{e}");
+    assert!(!t.path().join("x.json").exists());
+}
+
+#[test]
+fn debug_output_never_shows_secrets() {
+    let t = tmp();
+    let store = ConfigStore::new(t.path().join("openclaw.json"));
+    let w = store
+        .update(None, |v| {
+            openclaw_config::set_path(v, "gateway.auth.token", json!("s3cr3t-token"))
+        })
+        .unwrap();
+    let l = store.load().unwrap().unwrap();
+    for shown in [
+        format!("{w:?}"),
+        format!("{l:?}"),
+        format!("{:?}", l.parsed),
+    ] {
+        assert!(!shown.contains("s3cr3t-token"), "{shown}");
+        assert!(shown.contains(openclaw_config::REDACTED), "{shown}");
+    }
+    // the file itself does hold it
+    assert!(l.raw.contains("s3cr3t-token"));
+}

@@ -1,0 +1,699 @@
+//! The agent's tools: workspace-confined file tools, opt-in `exec`, and a
+//! gateway-supplied `browser`.
+
+use std::path::{Component, Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use serde_json::{Value, json};
+use tokio::io::AsyncReadExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::provider::ToolSpec;
+
+/// Largest file content `read` returns.
+pub const READ_CAP: usize = 256 * 1024;
+/// Most entries `list` returns.
+pub const LIST_CAP: usize = 1000;
+
+/// `tools.exec` settings. Off unless `enabled`.
+#[derive(Debug, Clone)]
+pub struct ExecSettings {
+    pub enabled: bool,
+    pub timeout: Duration,
+    /// Cap per stream (stdout, stderr) in bytes.
+    pub max_output_bytes: usize,
+    /// The complete environment of the child (the library reads no env).
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for ExecSettings {
+    fn default() -> Self {
+        ExecSettings {
+            enabled: false,
+            timeout: Duration::from_secs(60),
+            max_output_bytes: 64 * 1024,
+            env: vec![("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into())],
+        }
+    }
+}
+
+/// The browser control service of the instance, supplied by the gateway.
+/// Each call returns text for the model, or an error message.
+pub trait BrowserTool: Send + Sync {
+    fn open(&self, url: &str) -> BoxFuture<'_, Result<String, String>>;
+    fn snapshot(&self) -> BoxFuture<'_, Result<String, String>>;
+    /// `action` is passed through from the model (e.g. `{"kind":"click","ref":"e12"}`).
+    fn act(&self, action: Value) -> BoxFuture<'_, Result<String, String>>;
+    fn screenshot(&self) -> BoxFuture<'_, Result<String, String>>;
+}
+
+/// Result of one tool call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolOutcome {
+    pub ok: bool,
+    pub output: String,
+}
+
+impl ToolOutcome {
+    fn ok(output: impl Into<String>) -> Self {
+        ToolOutcome {
+            ok: true,
+            output: output.into(),
+        }
+    }
+    fn err(output: impl Into<String>) -> Self {
+        ToolOutcome {
+            ok: false,
+            output: output.into(),
+        }
+    }
+}
+
+/// Tools available to one agent.
+#[derive(Clone)]
+pub struct Toolbox {
+    agent_id: String,
+    workspace: PathBuf,
+    exec: ExecSettings,
+    browser: Option<Arc<dyn BrowserTool>>,
+}
+
+impl Toolbox {
+    pub fn new(
+        agent_id: impl Into<String>,
+        workspace: impl Into<PathBuf>,
+        exec: ExecSettings,
+        browser: Option<Arc<dyn BrowserTool>>,
+    ) -> Self {
+        Toolbox {
+            agent_id: agent_id.into(),
+            workspace: workspace.into(),
+            exec,
+            browser,
+        }
+    }
+
+    pub fn workspace(&self) -> &Path {
+        &self.workspace
+    }
+
+    /// Tool schemas to offer the model. `exec` is always listed (so the
+    /// model can tell the user it is disabled); `browser` only if supplied.
+    pub fn specs(&self) -> Vec<ToolSpec> {
+        let path_prop =
+            json!({"type": "string", "description": "Path relative to the workspace root"});
+        let mut v = vec![
+            ToolSpec {
+                name: "read".into(),
+                description: "Read a UTF-8 text file from the workspace.".into(),
+                parameters: json!({"type": "object", "properties": {"path": path_prop}, "required": ["path"]}),
+            },
+            ToolSpec {
+                name: "write".into(),
+                description: "Create or overwrite a file in the workspace (parent directories are created).".into(),
+                parameters: json!({"type": "object", "properties": {
+                    "path": path_prop, "content": {"type": "string", "description": "Full new file content"}
+                }, "required": ["path", "content"]}),
+            },
+            ToolSpec {
+                name: "edit".into(),
+                description: "Replace one exact occurrence of old_text with new_text in a workspace file. old_text must occur exactly once.".into(),
+                parameters: json!({"type": "object", "properties": {
+                    "path": path_prop,
+                    "old_text": {"type": "string"},
+                    "new_text": {"type": "string"}
+                }, "required": ["path", "old_text", "new_text"]}),
+            },
+            ToolSpec {
+                name: "list".into(),
+                description: "List a directory in the workspace (default: the root). Directories end with '/'.".into(),
+                parameters: json!({"type": "object", "properties": {"path": path_prop}}),
+            },
+            ToolSpec {
+                name: "exec".into(),
+                description: if self.exec.enabled {
+                    format!(
+                        "Run a shell command (sh -c) in the workspace. Times out after {}s; output is capped.",
+                        self.exec.timeout.as_secs()
+                    )
+                } else {
+                    "Run a shell command. DISABLED on this gateway (tools.exec.enabled is false); calls are refused.".into()
+                },
+                parameters: json!({"type": "object", "properties": {
+                    "command": {"type": "string"}
+                }, "required": ["command"]}),
+            },
+        ];
+        if self.browser.is_some() {
+            v.push(ToolSpec {
+                name: "browser".into(),
+                description: "Control this gateway's browser: open a URL, take an accessibility snapshot, act on the page (click/type by ref), or take a screenshot.".into(),
+                parameters: json!({"type": "object", "properties": {
+                    "action": {"type": "string", "enum": ["open", "snapshot", "act", "screenshot"]},
+                    "url": {"type": "string", "description": "For action=open"},
+                    "request": {"type": "object", "description": "For action=act: e.g. {\"kind\":\"click\",\"ref\":\"e12\"}"}
+                }, "required": ["action"]}),
+            });
+        }
+        v
+    }
+
+    /// Run one tool call. Never panics on bad input; failures are outcomes.
+    pub async fn call(&self, name: &str, args: &Value, cancel: &CancellationToken) -> ToolOutcome {
+        if !args.is_object() {
+            return ToolOutcome::err(format!(
+                "tool {name}: arguments must be a JSON object, got: {}",
+                crate::provider_excerpt(&args.to_string())
+            ));
+        }
+        match name {
+            "read" => self.read(args).await,
+            "write" => self.write(args).await,
+            "edit" => self.edit(args).await,
+            "list" => self.list(args).await,
+            "exec" => self.exec(args, cancel).await,
+            "browser" => self.browser(args).await,
+            other => ToolOutcome::err(format!(
+                "unknown tool '{other}'; available: {}",
+                self.specs()
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+
+    /// Resolve a model-supplied relative path inside the workspace, or
+    /// explain why it is refused. Refusals are logged at warn.
+    pub fn resolve(&self, tool: &str, raw: &str) -> Result<PathBuf, String> {
+        let r = confine(&self.workspace, raw);
+        if let Err(why) = &r {
+            tracing::warn!(agent = %self.agent_id, tool, path = raw, reason = %why, "refused path outside the workspace");
+        }
+        r
+    }
+
+    async fn read(&self, a: &Value) -> ToolOutcome {
+        let Some(p) = str_arg(a, "path") else {
+            return ToolOutcome::err("read: missing string argument 'path'");
+        };
+        let path = match self.resolve("read", p) {
+            Ok(p) => p,
+            Err(e) => return ToolOutcome::err(e),
+        };
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => {
+                let total = bytes.len();
+                let mut text = String::from_utf8_lossy(&bytes[..total.min(READ_CAP)]).into_owned();
+                if total > READ_CAP {
+                    text.push_str(&format!(
+                        "\n[truncated: showing {READ_CAP} of {total} bytes]"
+                    ));
+                }
+                ToolOutcome::ok(text)
+            }
+            Err(e) => ToolOutcome::err(format!("read {p}: {e}")),
+        }
+    }
+
+    async fn write(&self, a: &Value) -> ToolOutcome {
+        let (Some(p), Some(content)) = (str_arg(a, "path"), str_arg(a, "content")) else {
+            return ToolOutcome::err("write: needs string arguments 'path' and 'content'");
+        };
+        let path = match self.resolve("write", p) {
+            Ok(p) => p,
+            Err(e) => return ToolOutcome::err(e),
+        };
+        if let Some(parent) = path.parent()
+            && let Err(e) = tokio::fs::create_dir_all(parent).await
+        {
+            return ToolOutcome::err(format!("write {p}: cannot create parent directory: {e}"));
+        }
+        match tokio::fs::write(&path, content).await {
+            Ok(()) => ToolOutcome::ok(format!("wrote {} bytes to {p}", content.len())),
+            Err(e) => ToolOutcome::err(format!("write {p}: {e}")),
+        }
+    }
+
+    async fn edit(&self, a: &Value) -> ToolOutcome {
+        let (Some(p), Some(old), Some(new)) = (
+            str_arg(a, "path"),
+            str_arg(a, "old_text"),
+            str_arg(a, "new_text"),
+        ) else {
+            return ToolOutcome::err(
+                "edit: needs string arguments 'path', 'old_text' and 'new_text'",
+            );
+        };
+        if old.is_empty() {
+            return ToolOutcome::err("edit: old_text must not be empty");
+        }
+        let path = match self.resolve("edit", p) {
+            Ok(p) => p,
+            Err(e) => return ToolOutcome::err(e),
+        };
+        let text = match tokio::fs::read_to_string(&path).await {
+            Ok(t) => t,
+            Err(e) => return ToolOutcome::err(format!("edit {p}: {e}")),
+        };
+        match text.matches(old).count() {
+            0 => ToolOutcome::err(format!(
+                "edit {p}: old_text not found; read the file and copy the text exactly"
+            )),
+            1 => match tokio::fs::write(&path, text.replacen(old, new, 1)).await {
+                Ok(()) => ToolOutcome::ok(format!("edited {p}")),
+                Err(e) => ToolOutcome::err(format!("edit {p}: {e}")),
+            },
+            n => ToolOutcome::err(format!(
+                "edit {p}: old_text occurs {n} times; include more surrounding text so it matches exactly once"
+            )),
+        }
+    }
+
+    async fn list(&self, a: &Value) -> ToolOutcome {
+        let p = str_arg(a, "path").unwrap_or(".");
+        let path = match self.resolve("list", p) {
+            Ok(p) => p,
+            Err(e) => return ToolOutcome::err(e),
+        };
+        let mut rd = match tokio::fs::read_dir(&path).await {
+            Ok(r) => r,
+            Err(e) => return ToolOutcome::err(format!("list {p}: {e}")),
+        };
+        let mut names = Vec::new();
+        loop {
+            match rd.next_entry().await {
+                Ok(Some(e)) => {
+                    let mut n = e.file_name().to_string_lossy().into_owned();
+                    if e.file_type().await.map(|t| t.is_dir()).unwrap_or(false) {
+                        n.push('/');
+                    }
+                    names.push(n);
+                }
+                Ok(None) => break,
+                Err(e) => return ToolOutcome::err(format!("list {p}: {e}")),
+            }
+        }
+        names.sort();
+        let total = names.len();
+        names.truncate(LIST_CAP);
+        let mut out = names.join("\n");
+        if total > LIST_CAP {
+            out.push_str(&format!("\n[truncated: {LIST_CAP} of {total} entries]"));
+        }
+        if total == 0 {
+            out = "(empty directory)".into();
+        }
+        ToolOutcome::ok(out)
+    }
+
+    async fn exec(&self, a: &Value, cancel: &CancellationToken) -> ToolOutcome {
+        if !self.exec.enabled {
+            tracing::warn!(agent = %self.agent_id, "refused exec: tools.exec.enabled is false");
+            return ToolOutcome::err(
+                "exec is disabled on this gateway; an operator can enable it with tools.exec.enabled = true in the config",
+            );
+        }
+        let Some(cmd) = str_arg(a, "command") else {
+            return ToolOutcome::err("exec: missing string argument 'command'");
+        };
+        run_shell(&self.workspace, cmd, &self.exec, cancel).await
+    }
+
+    async fn browser(&self, a: &Value) -> ToolOutcome {
+        let Some(b) = &self.browser else {
+            return ToolOutcome::err("the browser tool is not available on this gateway");
+        };
+        let r = match str_arg(a, "action") {
+            Some("open") => match str_arg(a, "url") {
+                Some(u) => b.open(u).await,
+                None => Err("browser open: missing 'url'".into()),
+            },
+            Some("snapshot") => b.snapshot().await,
+            Some("act") => match a.get("request") {
+                Some(r) if r.is_object() => b.act(r.clone()).await,
+                _ => Err("browser act: missing object 'request'".into()),
+            },
+            Some("screenshot") => b.screenshot().await,
+            other => Err(format!(
+                "browser: unknown action {other:?}; use open, snapshot, act or screenshot"
+            )),
+        };
+        match r {
+            Ok(s) => ToolOutcome::ok(s),
+            Err(e) => ToolOutcome::err(e),
+        }
+    }
+}
+
+fn str_arg<'a>(a: &'a Value, k: &str) -> Option<&'a str> {
+    a.get(k).and_then(Value::as_str)
+}
+
+/// Confine `raw` to `root`: relative paths only, no `..`, and the nearest
+/// existing ancestor (symlinks resolved) must lie inside the canonical root.
+pub fn confine(root: &Path, raw: &str) -> Result<PathBuf, String> {
+    let refuse = |why: &str| {
+        Err(format!(
+            "refused path '{raw}': {why}; use a path relative to the workspace root"
+        ))
+    };
+    if raw.is_empty() {
+        return refuse("empty path");
+    }
+    if raw.contains('\0') {
+        return refuse("contains a NUL byte");
+    }
+    let rel = Path::new(raw);
+    if rel.is_absolute() || raw.starts_with('~') {
+        return refuse("absolute paths are not allowed");
+    }
+    let mut clean = PathBuf::new();
+    for c in rel.components() {
+        match c {
+            Component::Normal(s) => clean.push(s),
+            Component::CurDir => {}
+            Component::ParentDir => return refuse("'..' is not allowed"),
+            Component::RootDir | Component::Prefix(_) => {
+                return refuse("absolute paths are not allowed");
+            }
+        }
+    }
+    let root_c = root
+        .canonicalize()
+        .map_err(|e| format!("workspace {} is not usable: {e}", root.display()))?;
+    let full = root_c.join(&clean);
+    // Walk up to the nearest entry that exists (a symlink counts, even a
+    // dangling one), then resolve it.
+    let mut probe = full.clone();
+    let mut rest = Vec::new();
+    loop {
+        if std::fs::symlink_metadata(&probe).is_ok() {
+            break;
+        }
+        match (probe.file_name().map(|n| n.to_os_string()), probe.parent()) {
+            (Some(n), Some(parent)) => {
+                rest.push(n);
+                probe = parent.to_path_buf();
+            }
+            _ => return refuse("cannot be resolved"),
+        }
+    }
+    let real = match probe.canonicalize() {
+        Ok(r) => r,
+        Err(_) => return refuse("it is a symlink that cannot be resolved"),
+    };
+    if !real.starts_with(&root_c) {
+        return refuse("it leads outside the workspace (through a symlink)");
+    }
+    let mut out = real;
+    for n in rest.into_iter().rev() {
+        out.push(n);
+    }
+    Ok(out)
+}
+
+/// Run `sh -c cmd` in `dir` in its own process group, with a timeout and
+/// per-stream output caps; the whole group is killed on timeout or cancel.
+pub async fn run_shell(
+    dir: &Path,
+    cmd: &str,
+    s: &ExecSettings,
+    cancel: &CancellationToken,
+) -> ToolOutcome {
+    let mut c = tokio::process::Command::new("sh");
+    c.arg("-c")
+        .arg(cmd)
+        .current_dir(dir)
+        .env_clear()
+        .envs(s.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = match c.spawn() {
+        Ok(c) => c,
+        Err(e) => return ToolOutcome::err(format!("exec: cannot start sh: {e}")),
+    };
+    let pgid = child.id().map(|p| p as libc::pid_t);
+    let cap = s.max_output_bytes;
+    let out_task = tokio::spawn(read_capped(child.stdout.take(), cap));
+    let err_task = tokio::spawn(read_capped(child.stderr.take(), cap));
+    let kill_group = || {
+        if let Some(pg) = pgid {
+            // SAFETY: killpg has no memory-safety preconditions.
+            unsafe {
+                libc::killpg(pg, libc::SIGKILL);
+            }
+        }
+    };
+    let status = tokio::select! {
+        r = child.wait() => Some(r),
+        _ = tokio::time::sleep(s.timeout) => None,
+        _ = cancel.cancelled() => {
+            kill_group();
+            let _ = child.wait().await;
+            return ToolOutcome::err("exec: aborted");
+        }
+    };
+    if status.is_none() {
+        kill_group();
+        let _ = child.wait().await;
+    }
+    // Grandchildren may still hold the pipes; the group kill closes them.
+    kill_group_if_alive(pgid);
+    let (stdout, so_trunc) = out_task.await.unwrap_or_default();
+    let (stderr, se_trunc) = err_task.await.unwrap_or_default();
+    let mut text = String::new();
+    let head = match &status {
+        None => format!(
+            "timed out after {}s; the process group was killed",
+            s.timeout.as_secs()
+        ),
+        Some(Ok(st)) => match st.code() {
+            Some(c) => format!("exit code {c}"),
+            None => "killed by a signal".into(),
+        },
+        Some(Err(e)) => format!("wait failed: {e}"),
+    };
+    text.push_str(&head);
+    for (label, body, trunc) in [("stdout", stdout, so_trunc), ("stderr", stderr, se_trunc)] {
+        if body.is_empty() && !trunc {
+            continue;
+        }
+        text.push_str(&format!("\n--- {label} ---\n"));
+        text.push_str(&String::from_utf8_lossy(&body));
+        if trunc {
+            text.push_str(&format!("\n[{label} truncated at {cap} bytes]"));
+        }
+    }
+    let ok = matches!(&status, Some(Ok(st)) if st.success());
+    ToolOutcome { ok, output: text }
+}
+
+fn kill_group_if_alive(pgid: Option<libc::pid_t>) {
+    if let Some(pg) = pgid {
+        // SAFETY: as above; ESRCH when the group is gone is fine.
+        unsafe {
+            libc::killpg(pg, libc::SIGKILL);
+        }
+    }
+}
+
+async fn read_capped<R: tokio::io::AsyncRead + Unpin>(r: Option<R>, cap: usize) -> (Vec<u8>, bool) {
+    let Some(mut r) = r else {
+        return (Vec::new(), false);
+    };
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let mut truncated = false;
+    loop {
+        match r.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let room = cap.saturating_sub(buf.len());
+                if n > room {
+                    truncated = true;
+                }
+                buf.extend_from_slice(&chunk[..n.min(room)]);
+            }
+        }
+    }
+    (buf, truncated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ws() -> (tempfile::TempDir, tempfile::TempDir) {
+        let outside = tempfile::tempdir().unwrap();
+        let ws = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.txt"), "top secret").unwrap();
+        std::os::unix::fs::symlink(outside.path(), ws.path().join("out")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.txt"),
+            ws.path().join("leak.txt"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(outside.path().join("nope/x"), ws.path().join("dangling"))
+            .unwrap();
+        std::fs::create_dir(ws.path().join("a")).unwrap();
+        (ws, outside)
+    }
+
+    #[test]
+    fn escapes_are_refused() {
+        let (ws, _o) = ws();
+        for bad in [
+            "..",
+            "../x",
+            "/etc/passwd",
+            "a/../../x",
+            "a/../b",
+            "out/secret.txt",
+            "out/new.txt",
+            "leak.txt",
+            "dangling",
+            "dangling/more",
+            "~/x",
+            "",
+        ] {
+            let r = confine(ws.path(), bad);
+            assert!(r.is_err(), "{bad} should be refused, got {r:?}");
+        }
+    }
+
+    #[test]
+    fn inside_paths_resolve() {
+        let (ws, _o) = ws();
+        let root = ws.path().canonicalize().unwrap();
+        assert_eq!(confine(ws.path(), "a").unwrap(), root.join("a"));
+        assert_eq!(
+            confine(ws.path(), "./a/new/deep.txt").unwrap(),
+            root.join("a/new/deep.txt")
+        );
+        assert_eq!(confine(ws.path(), ".").unwrap(), root);
+    }
+
+    #[tokio::test]
+    async fn file_tools_work_and_refuse_escapes() {
+        let (ws, outside) = ws();
+        let tb = Toolbox::new("t", ws.path(), ExecSettings::default(), None);
+        let c = CancellationToken::new();
+        let w = tb
+            .call(
+                "write",
+                &json!({"path":"d/f.txt","content":"hello world"}),
+                &c,
+            )
+            .await;
+        assert!(w.ok, "{w:?}");
+        assert_eq!(
+            tb.call("read", &json!({"path":"d/f.txt"}), &c).await.output,
+            "hello world"
+        );
+        let e = tb
+            .call(
+                "edit",
+                &json!({"path":"d/f.txt","old_text":"world","new_text":"there"}),
+                &c,
+            )
+            .await;
+        assert!(e.ok, "{e:?}");
+        assert_eq!(
+            std::fs::read_to_string(ws.path().join("d/f.txt")).unwrap(),
+            "hello there"
+        );
+        let e = tb
+            .call(
+                "edit",
+                &json!({"path":"d/f.txt","old_text":"l","new_text":"L"}),
+                &c,
+            )
+            .await;
+        assert!(!e.ok && e.output.contains("2 times"), "{e:?}");
+        let e = tb
+            .call(
+                "edit",
+                &json!({"path":"d/f.txt","old_text":"zzz","new_text":"L"}),
+                &c,
+            )
+            .await;
+        assert!(!e.ok && e.output.contains("not found"), "{e:?}");
+        let l = tb.call("list", &json!({}), &c).await;
+        assert!(l.output.lines().any(|x| x == "d/"), "{l:?}");
+
+        let r = tb.call("read", &json!({"path":"leak.txt"}), &c).await;
+        assert!(!r.ok && !r.output.contains("top secret"), "{r:?}");
+        let r = tb
+            .call("write", &json!({"path":"out/pwn.txt","content":"x"}), &c)
+            .await;
+        assert!(!r.ok, "{r:?}");
+        assert!(!outside.path().join("pwn.txt").exists());
+        let r = tb.call("read", &json!({"path":"/etc/passwd"}), &c).await;
+        assert!(!r.ok && r.output.contains("absolute"), "{r:?}");
+        let r = tb.call("read", &json!("not an object"), &c).await;
+        assert!(!r.ok);
+    }
+
+    #[tokio::test]
+    async fn exec_refused_unless_enabled() {
+        let ws = tempfile::tempdir().unwrap();
+        let c = CancellationToken::new();
+        let tb = Toolbox::new("t", ws.path(), ExecSettings::default(), None);
+        let r = tb.call("exec", &json!({"command":"touch made"}), &c).await;
+        assert!(!r.ok && r.output.contains("tools.exec.enabled"), "{r:?}");
+        assert!(!ws.path().join("made").exists());
+
+        let on = ExecSettings {
+            enabled: true,
+            timeout: Duration::from_secs(1),
+            max_output_bytes: 100,
+            ..ExecSettings::default()
+        };
+        let tb = Toolbox::new("t", ws.path(), on, None);
+        let r = tb
+            .call(
+                "exec",
+                &json!({"command":"touch made && echo hi && pwd"}),
+                &c,
+            )
+            .await;
+        assert!(r.ok, "{r:?}");
+        assert!(ws.path().join("made").exists());
+        assert!(
+            r.output.contains("exit code 0") && r.output.contains("hi"),
+            "{r:?}"
+        );
+
+        let r = tb
+            .call(
+                "exec",
+                &json!({"command":"head -c 5000 /dev/zero | tr '\\\\0' a"}),
+                &c,
+            )
+            .await;
+        assert!(r.output.contains("stdout truncated at 100 bytes"), "{r:?}");
+        assert!(r.output.len() < 400, "{}", r.output.len());
+
+        // grandchild keeps the pipe open: the group kill must still end it
+        let r = tb
+            .call("exec", &json!({"command":"sleep 30 & sleep 30"}), &c)
+            .await;
+        assert!(!r.ok && r.output.contains("timed out after 1s"), "{r:?}");
+
+        let r = tb.call("exec", &json!({"command":"exit 3"}), &c).await;
+        assert!(!r.ok && r.output.contains("exit code 3"), "{r:?}");
+        // the child sees only the env we pass
+        let r = tb
+            .call("exec", &json!({"command":"echo \"[$HOME]\""}), &c)
+            .await;
+        assert!(r.output.contains("[]"), "{r:?}");
+    }
+}
