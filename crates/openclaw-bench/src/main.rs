@@ -165,7 +165,7 @@ impl Plan {
     fn full() -> Plan {
         Plan {
             version_runs: 20,
-            status_down_runs: [10, 2],
+            status_down_runs: [10, 1],
             cycles: [5, 3],
             status_up_runs: [5, 1],
             idle: Duration::from_secs(10),
@@ -717,7 +717,10 @@ fn render(
             _ => None,
         };
         let mut r = Row::new(
-            format!("{n} gateways at once → all ready"),
+            format!(
+                "{n} gateway{} at once → all ready",
+                if n == 1 { "" } else { "s" }
+            ),
             "ms",
             Better::Lower,
         );
@@ -730,7 +733,10 @@ fn render(
         }
         let comparable = eff == n;
         let mut rr = Row::new(
-            format!("{n} gateways at once → total RSS"),
+            format!(
+                "{n} gateway{} at once → total RSS",
+                if n == 1 { "" } else { "s" }
+            ),
             "MB",
             Better::Lower,
         );
