@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use openclaw_instance::{Env, GlobalFlags, Instance};
+use openclaw_instance::{ConfigFacts, Env, GlobalFlags, Instance, InstancePaths};
 use openclaw_state::{ConfigStore, InstanceRecord};
 
 /// One instance found on the host.
@@ -22,6 +22,22 @@ pub struct KnownInstance {
 /// `openclaw --profile <p>` for a standard profile dir, or with its custom
 /// state dir and config path in the environment.
 pub fn resolve_record(home: &Path, record: &InstanceRecord) -> Result<Instance, String> {
+    let paths = record_paths(home, record)?;
+    let facts = record_facts(record)?;
+    openclaw_instance::resolve(&paths, &facts, None).map_err(|e| e.to_string())
+}
+
+/// The instance's config facts (empty when it has no config).
+pub fn record_facts(record: &InstanceRecord) -> Result<ConfigFacts, String> {
+    match ConfigStore::new(record.config_path.clone()).load() {
+        Ok(Some(l)) => Ok(l.parsed.config.instance_facts()),
+        Ok(None) => Ok(Default::default()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The paths a command selecting this record resolves.
+pub fn record_paths(home: &Path, record: &InstanceRecord) -> Result<InstancePaths, String> {
     let flags = GlobalFlags {
         profile: record.profile.clone(),
         dev: false,
@@ -44,12 +60,7 @@ pub fn resolve_record(home: &Path, record: &InstanceRecord) -> Result<Instance, 
             );
         openclaw_instance::resolve_paths(&flags, &env).map_err(|e| e.to_string())?
     };
-    let facts = match ConfigStore::new(record.config_path.clone()).load() {
-        Ok(Some(l)) => l.parsed.config.instance_facts(),
-        Ok(None) => Default::default(),
-        Err(e) => return Err(e.to_string()),
-    };
-    openclaw_instance::resolve(&paths, &facts, None).map_err(|e| e.to_string())
+    Ok(paths)
 }
 
 /// Every instance on this host (`home` is the resolved home root).

@@ -8,6 +8,7 @@ mod cmd;
 mod ctx;
 mod error;
 mod hosts;
+mod live;
 mod output;
 
 use std::process::ExitCode;
@@ -30,6 +31,10 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 ///   openclaw --profile main setup
 ///   openclaw --profile rescue setup
 ///   openclaw --profile rescue profiles show
+///   openclaw --profile rescue onboard --non-interactive --accept-risk
+///   openclaw --profile rescue gateway install
+///   openclaw profiles
+///   openclaw doctor
 #[derive(Parser)]
 #[command(name = "openclaw", version = VERSION, verbatim_doc_comment, disable_help_subcommand = true)]
 struct Cli {
@@ -43,6 +48,18 @@ enum Command {
     #[command(subcommand)]
     Config(cmd::config::ConfigCmd),
     Profiles(cmd::profiles::ProfilesArgs),
+    /// Run and manage this instance's gateway
+    #[command(subcommand)]
+    Gateway(GatewayCmd),
+    Doctor(cmd::doctor::DoctorArgs),
+    Onboard(cmd::onboard::OnboardArgs),
+}
+
+/// `openclaw gateway ...`
+#[derive(Subcommand)]
+enum GatewayCmd {
+    #[command(flatten)]
+    Service(cmd::service::ServiceCmd),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +90,9 @@ fn main() -> ExitCode {
         Command::Setup(a) => cmd::setup::run(&ctx, a),
         Command::Config(c) => cmd::config::run(&ctx, c),
         Command::Profiles(a) => cmd::profiles::run(&ctx, a),
+        Command::Gateway(GatewayCmd::Service(c)) => cmd::service::run(&ctx, c),
+        Command::Doctor(a) => cmd::doctor::run(&ctx, a),
+        Command::Onboard(a) => cmd::onboard::run(&ctx, a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -2,5 +2,9 @@
 //! `run(&Ctx, args) -> CliResult<u8>` returning the exit code.
 
 pub mod config;
+pub mod doctor;
+pub mod onboard;
 pub mod profiles;
+pub mod service;
 pub mod setup;
+pub mod signal;

@@ -1,21 +1,43 @@
-//! `openclaw profiles`: what instance a command resolves to.
+//! `openclaw profiles`: every instance on this host, and what instance a
+//! command resolves to.
+
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use serde::Serialize;
 use serde_json::json;
 
+use crate::cmd::service::InstanceService;
 use crate::ctx::Ctx;
 use crate::error::{CliResult, exit};
+use crate::hosts;
+use crate::live::{self, Health, Running};
 use crate::output::{print_json, tilde};
 
-/// Show instances: which paths, ports and service names a command touches.
+/// Every instance on this host (default `list`), or what one command resolves to (`show`).
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ProfilesArgs {
     #[command(subcommand)]
-    pub command: ProfilesCmd,
+    pub command: Option<ProfilesCmd>,
+    /// Print JSON (for the default `list`)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum ProfilesCmd {
+    /// List every instance on this host: paths, ports, running or stopped, service, health
+    ///
+    /// Default and named profiles (~/.openclaw, ~/.openclaw-<name>) and
+    /// instances set up with a custom OPENCLAW_STATE_DIR. Running state comes
+    /// from the state dir's live owner record (pid and process start time);
+    /// health is a short GET /healthz on 127.0.0.1.
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the instance this invocation resolves to, with the source of every value
     ///
     /// Profile, state dir, config path, workspace, base port and every derived
@@ -33,7 +55,185 @@ pub enum ProfilesCmd {
 
 pub fn run(ctx: &Ctx, args: ProfilesArgs) -> CliResult<u8> {
     match args.command {
-        ProfilesCmd::Show { port, json } => show(ctx, port, json),
+        None => list(ctx, args.json),
+        Some(ProfilesCmd::List { json }) => list(ctx, json || args.json),
+        Some(ProfilesCmd::Show { port, json }) => show(ctx, port, json),
+    }
+}
+
+/// One instance in the host-wide view.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostEntry {
+    pub label: String,
+    pub profile: Option<String>,
+    pub state_dir: std::path::PathBuf,
+    pub config_path: std::path::PathBuf,
+    /// This invocation resolves to this instance.
+    pub current: bool,
+    /// The command prefix that selects it.
+    pub cli: String,
+    /// Why it could not be resolved (e.g. invalid config).
+    pub error: Option<String>,
+    pub ports: Option<serde_json::Value>,
+    /// `null` when this build cannot tell (no owner record support yet).
+    pub running: Option<bool>,
+    pub gateway: Option<Running>,
+    pub health: Option<Health>,
+    pub service: Option<serde_json::Value>,
+}
+
+/// The host-wide view: every known instance with its live state.
+pub fn host_entries(ctx: &Ctx) -> Vec<HostEntry> {
+    let home = ctx.paths.home.value.clone();
+    hosts::known_instances(&home)
+        .into_iter()
+        .map(|k| {
+            let current = hosts::same_path(&k.record.state_dir, &ctx.paths.state_dir.value);
+            let label = hosts::label(&k);
+            let live = live::running(&k.record.state_dir);
+            let running = live.as_ref().map(Option::is_some);
+            let gateway = live.flatten();
+            let mut e = HostEntry {
+                label,
+                profile: k.record.profile.clone(),
+                state_dir: k.record.state_dir.clone(),
+                config_path: k.record.config_path.clone(),
+                current,
+                cli: String::new(),
+                error: None,
+                ports: None,
+                running,
+                gateway,
+                health: None,
+                service: None,
+            };
+            match k.instance {
+                Err(err) => {
+                    e.error = Some(err);
+                    e.cli = match &k.record.profile {
+                        Some(p) => format!("openclaw --profile {p}"),
+                        None => "openclaw".into(),
+                    };
+                }
+                Ok(inst) => {
+                    e.cli = inst.cli_prefix();
+                    let p = &inst.ports;
+                    e.ports = Some(json!({
+                        "gateway": p.gateway.value,
+                        "browserControl": p.browser_control.value,
+                        "canvas": p.canvas.value,
+                        "cdpRange": [p.cdp_range.value.0, p.cdp_range.value.1],
+                        "explicitCdp": p.explicit_cdp,
+                    }));
+                    let probe_port = e.gateway.as_ref().map(|g| g.port).unwrap_or(p.gateway.value);
+                    e.health = Some(live::probe_health(probe_port, Duration::from_millis(800)));
+                    e.service = Some(match InstanceService::for_instance(ctx, inst) {
+                        Err(err) => json!({"error": err.to_string()}),
+                        Ok(svc) => match svc.status() {
+                            Err(err) => json!({"name": svc.name(), "path": svc.definition_path(), "error": err.to_string()}),
+                            Ok(st) => json!({
+                                "name": st.service,
+                                "path": st.path,
+                                "installed": st.installed,
+                                "enabled": st.runtime.enabled,
+                                "active": st.runtime.active,
+                                "mainPid": st.runtime.main_pid,
+                                "managerUnavailable": st.manager_unavailable,
+                                "drift": st.drift,
+                            }),
+                        },
+                    });
+                }
+            }
+            e
+        })
+        .collect()
+}
+
+fn list(ctx: &Ctx, json: bool) -> CliResult<u8> {
+    let entries = host_entries(ctx);
+    if json {
+        print_json(&json!({ "instances": entries }));
+        return Ok(exit::OK);
+    }
+    if entries.is_empty() {
+        println!(
+            "no instances on this host yet; set one up with: {}",
+            ctx.command("onboard")
+        );
+        return Ok(exit::OK);
+    }
+    let home = &ctx.paths.home.value;
+    for e in &entries {
+        println!("{}{}", e.label, if e.current { "  (current)" } else { "" });
+        println!("  state dir  {}", tilde(&e.state_dir, home));
+        println!("  config     {}", tilde(&e.config_path, home));
+        if let Some(err) = &e.error {
+            println!("  problem    {err}");
+            println!("  check      {} config validate", e.cli);
+            continue;
+        }
+        if let Some(p) = &e.ports {
+            println!(
+                "  ports      gateway {}, browser control {}, canvas {}, CDP {}-{}",
+                p["gateway"], p["browserControl"], p["canvas"], p["cdpRange"][0], p["cdpRange"][1]
+            );
+        }
+        match &e.gateway {
+            Some(g) => println!(
+                "  gateway    running: pid {}, port {}, version {}{}",
+                g.pid,
+                g.port,
+                g.version,
+                g.uptime_seconds
+                    .map(|s| format!(", up {}", human_duration(s)))
+                    .unwrap_or_default()
+            ),
+            None if e.running == Some(false) => {
+                println!("  gateway    stopped (start: {} gateway)", e.cli)
+            }
+            None => println!(
+                "  gateway    unknown: this build cannot read the state dir's owner record yet"
+            ),
+        }
+        if let Some(h) = &e.health {
+            println!(
+                "  health     {}",
+                if h.ok {
+                    format!("ok ({})", h.detail)
+                } else {
+                    format!("not answering: {}", h.detail)
+                }
+            );
+        }
+        if let Some(s) = &e.service {
+            let installed = s["installed"].as_bool().unwrap_or(false);
+            let state = if !installed {
+                "not installed".to_string()
+            } else if let Some(why) = s["managerUnavailable"].as_str() {
+                format!("installed; manager unavailable ({})", first_line(why))
+            } else if s["active"] == true {
+                "installed, active".to_string()
+            } else {
+                "installed, inactive".to_string()
+            };
+            println!("  service    {} {state}", s["name"].as_str().unwrap_or("?"));
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn first_line(s: &str) -> &str {
+    s.split(['\n', ';']).next().unwrap_or(s)
+}
+
+fn human_duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{}s", s / 60, s % 60),
+        s if s < 86400 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
     }
 }
 

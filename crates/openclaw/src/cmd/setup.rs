@@ -64,7 +64,46 @@ const STARTER_FILES: [(&str, &str); 5] = [
     ),
 ];
 
+/// What [`apply`] did.
+pub struct SetupOutcome {
+    pub instance: Instance,
+    /// The config file did not exist before.
+    pub config_created: bool,
+    /// Config keys that were set.
+    pub keys_set: Vec<String>,
+    pub token_generated: bool,
+    pub workspace_files_created: Vec<String>,
+    /// Why this base port, when it is not the obvious one.
+    pub port_note: Option<String>,
+}
+
 pub fn run(ctx: &Ctx, args: SetupArgs) -> CliResult<u8> {
+    let out = apply(ctx, &args)?;
+    let inst = &out.instance;
+    if args.json {
+        print_json(&json!({
+            "ok": true,
+            "instance": inst,
+            "footprint": inst.footprint(),
+            "configCreated": out.config_created,
+            "configKeysSet": out.keys_set,
+            "tokenGenerated": out.token_generated,
+            "workspaceFilesCreated": out.workspace_files_created,
+            "portNote": out.port_note,
+        }));
+    } else {
+        print_summary(ctx, &out);
+        println!(
+            "\nnext: {}",
+            inst.command(&format!("gateway --port {}", inst.ports.gateway.value))
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// Does the work of `setup` (used by `onboard` too) and reports what it did;
+/// prints nothing on stdout.
+pub fn apply(ctx: &Ctx, args: &SetupArgs) -> CliResult<SetupOutcome> {
     let existing = ctx.load_config()?;
     let existing_value = existing.as_ref().map(|l| l.parsed.value.clone());
     let mut facts = existing
@@ -82,7 +121,7 @@ pub fn run(ctx: &Ctx, args: SetupArgs) -> CliResult<u8> {
         };
         facts.workspace = Some(abs.display().to_string());
     }
-    let (port, port_note) = choose_port(ctx, &args, &facts, &others)?;
+    let (port, port_note) = choose_port(ctx, args, &facts, &others)?;
     facts.gateway_port = Some(port);
     let inst = ctx.instance_with(&facts, Some(port))?;
     for note in &inst.ignored_env {
@@ -158,42 +197,24 @@ pub fn run(ctx: &Ctx, args: SetupArgs) -> CliResult<u8> {
         eprintln!("openclaw: warning: could not record this instance in the host registry: {e}");
     }
 
-    if args.json {
-        print_json(&json!({
-            "ok": true,
-            "instance": inst,
-            "footprint": inst.footprint(),
-            "configCreated": existing.is_none(),
-            "configKeysSet": filled,
-            "tokenGenerated": new_token.is_some(),
-            "workspaceFilesCreated": created_files,
-            "portNote": port_note,
-        }));
-    } else {
-        print_summary(
-            &inst,
-            &home,
-            existing.is_none(),
-            &filled,
-            &created_files,
-            port_note.as_deref(),
-        );
-        println!(
-            "\nnext: {}",
-            inst.command(&format!("gateway --port {}", inst.ports.gateway.value))
-        );
-    }
-    Ok(exit::OK)
+    Ok(SetupOutcome {
+        instance: inst,
+        config_created: existing.is_none(),
+        keys_set: filled,
+        token_generated: new_token.is_some(),
+        workspace_files_created: created_files,
+        port_note,
+    })
 }
 
-fn print_summary(
-    inst: &Instance,
-    home: &Path,
-    created: bool,
-    filled: &[String],
-    files: &[String],
-    note: Option<&str>,
-) {
+/// The human summary of a setup: paths, and every port the instance took.
+pub fn print_summary(ctx: &Ctx, out: &SetupOutcome) {
+    let inst = &out.instance;
+    let home = ctx.paths.home.value.as_path();
+    let created = out.config_created;
+    let filled = &out.keys_set;
+    let files = &out.workspace_files_created;
+    let note = out.port_note.as_deref();
     let p = &inst.ports;
     println!("{} is set up.", inst.label());
     println!(
@@ -324,7 +345,7 @@ fn choose_port(
 }
 
 /// Whether `port` can be bound on 127.0.0.1 right now.
-fn port_is_free(port: u16) -> bool {
+pub fn port_is_free(port: u16) -> bool {
     TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
 }
 

@@ -6,4 +6,5 @@
 //! leaks in. The test process itself never sets environment variables.
 
 mod harness;
+mod ops;
 mod setup;

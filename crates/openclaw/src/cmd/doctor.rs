@@ -1,0 +1,870 @@
+//! `openclaw doctor`: checks this instance and every other instance on the
+//! host for the things that break running several gateways side by side.
+//!
+//! Checks: port footprints that overlap between instances (base, browser
+//! control, canvas, CDP range and explicit `canvasHost.port` /
+//! `browser.profiles.*.cdpPort` overrides), a config file or workspace shared
+//! by two instances, the same `browser.cdpUrl` (or a profile's `cdpUrl`)
+//! pinned on several instances, an installed service whose file names other
+//! paths or another port than the CLI resolves (drift), loose permissions on
+//! state dirs (want 0700), config files and credentials (want 0600), and
+//! state dirs whose names differ only by case.
+//!
+//! Every finding has a severity, says what and where, and carries the exact
+//! command that fixes it. `--fix` applies the safe fixes (move a colliding
+//! instance to a free port footprint, tighten permissions), reports each
+//! change, and checks again.
+//!
+//! Which instance moves when two collide (first rule that decides wins):
+//! 1. one of them has a live gateway and the other does not → the stopped
+//!    one moves (a running gateway keeps the ports it holds);
+//! 2. one is the default profile (`~/.openclaw`) → the other moves;
+//! 3. otherwise the one set up later moves: instances are ordered as the
+//!    host registry recorded them at setup, so the first one keeps its port
+//!    (main set up before rescue → rescue moves). The instance the command
+//!    was run for gets no special treatment, so `doctor --fix` decides the
+//!    same way whichever profile runs it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use openclaw_instance::{ConfigFacts, DEFAULT_PORT, Footprint, Instance, Purpose, Source};
+use openclaw_state::InstanceRecord;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::cmd::service::InstanceService;
+use crate::cmd::setup::port_is_free;
+use crate::ctx::Ctx;
+use crate::error::{CliResult, exit};
+use crate::hosts;
+use crate::output::{print_json, tilde};
+
+/// Check this instance and every instance on this host for collisions and unsafe settings.
+///
+/// Finds overlapping ports (including CDP ranges and explicit canvas/CDP
+/// overrides), shared config files and workspaces, the same browser.cdpUrl
+/// on several instances, service files that disagree with the config, loose
+/// permissions and state dirs that differ only by case. Exits 1 when an
+/// error is found. --fix moves a colliding instance to a free port footprint
+/// (the later-set-up, stopped, non-default one moves) and tightens
+/// permissions, reporting each change.
+#[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct DoctorArgs {
+    /// Apply the safe fixes and report each change
+    #[arg(long)]
+    pub fix: bool,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    fn word(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// A safe change `--fix` may apply.
+#[derive(Debug, Clone)]
+enum Action {
+    /// Persist a new `gateway.port` in a config file.
+    MovePort {
+        label: String,
+        config: PathBuf,
+        from: u16,
+        to: u16,
+        footprint: Footprint,
+    },
+    /// Set a file or directory's mode.
+    Chmod { path: PathBuf, mode: u32 },
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    pub severity: Severity,
+    /// Stable identifier of the check, e.g. `port-overlap`.
+    pub check: &'static str,
+    /// What is wrong, naming every instance involved.
+    pub message: String,
+    /// Where: the files or directories involved.
+    pub location: Vec<PathBuf>,
+    /// The instances involved (labels).
+    pub instances: Vec<String>,
+    /// The exact command that fixes it.
+    pub fix: Option<String>,
+    /// `--fix` can apply this fix.
+    pub auto_fixable: bool,
+    #[serde(skip)]
+    action: Option<Action>,
+}
+
+/// One instance as doctor sees it.
+struct Item {
+    record: InstanceRecord,
+    label: String,
+    cli: String,
+    instance: Result<Instance, String>,
+    paths: Option<openclaw_instance::InstancePaths>,
+    facts: ConfigFacts,
+    config: Option<openclaw_config::Config>,
+    running: bool,
+}
+
+fn gather(ctx: &Ctx) -> Vec<Item> {
+    let home = ctx.paths.home.value.clone();
+    let mut known = hosts::known_instances(&home);
+    // The current instance, when it is set up but not (yet) recorded.
+    if ctx.paths.config_path.value.is_file()
+        && !known
+            .iter()
+            .any(|k| hosts::same_path(&k.record.state_dir, &ctx.paths.state_dir.value))
+    {
+        let record = InstanceRecord {
+            profile: ctx.paths.profile.clone(),
+            state_dir: ctx.paths.state_dir.value.clone(),
+            config_path: ctx.paths.config_path.value.clone(),
+        };
+        let instance = ctx
+            .config_store()
+            .load()
+            .map_err(|e| e.to_string())
+            .and_then(|l| {
+                let facts = l
+                    .map(|l| l.parsed.config.instance_facts())
+                    .unwrap_or_default();
+                openclaw_instance::resolve(&ctx.paths, &facts, None).map_err(|e| e.to_string())
+            });
+        known.push(hosts::KnownInstance { record, instance });
+    }
+    known
+        .into_iter()
+        .map(|k| {
+            let label = hosts::label(&k);
+            let config = openclaw_state::ConfigStore::new(k.record.config_path.clone())
+                .load()
+                .ok()
+                .flatten()
+                .map(|l| l.parsed.config);
+            let facts = config
+                .as_ref()
+                .map(|c| c.instance_facts())
+                .unwrap_or_default();
+            let cli = match &k.instance {
+                Ok(i) => i.cli_prefix(),
+                Err(_) => match &k.record.profile {
+                    Some(p) => format!("openclaw --profile {p}"),
+                    None => "openclaw".into(),
+                },
+            };
+            Item {
+                paths: hosts::record_paths(&home, &k.record).ok(),
+                running: crate::live::running(&k.record.state_dir)
+                    .flatten()
+                    .is_some(),
+                record: k.record,
+                label,
+                cli,
+                instance: k.instance,
+                facts,
+                config,
+            }
+        })
+        .collect()
+}
+
+fn is_default_profile(it: &Item) -> bool {
+    it.record.profile.is_none()
+        && it
+            .record
+            .state_dir
+            .file_name()
+            .is_some_and(|n| n == ".openclaw")
+}
+
+/// Index of the instance that moves when `a` (earlier) and `b` collide.
+fn mover(items: &[Item], a: usize, b: usize) -> usize {
+    match (items[a].running, items[b].running) {
+        (true, false) => return b,
+        (false, true) => return a,
+        _ => {}
+    }
+    match (is_default_profile(&items[a]), is_default_profile(&items[b])) {
+        (true, false) => return b,
+        (false, true) => return a,
+        _ => {}
+    }
+    b
+}
+
+fn check(ctx: &Ctx, items: &[Item]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let home = ctx.paths.home.value.clone();
+
+    // This instance, when it was selected explicitly (or is all there is).
+    let explicit = ctx.paths.profile.is_some()
+        || matches!(ctx.paths.state_dir.source, Source::Env(_))
+        || items.is_empty();
+    if explicit && !ctx.paths.config_path.value.exists() {
+        out.push(Finding {
+            severity: Severity::Info,
+            check: "not-set-up",
+            message: format!(
+                "this instance ({}) is not set up: {} does not exist",
+                ctx.cli_prefix(),
+                ctx.paths.config_path.value.display()
+            ),
+            location: vec![ctx.paths.config_path.value.clone()],
+            instances: vec![],
+            fix: Some(ctx.command("onboard")),
+            auto_fixable: false,
+            action: None,
+        });
+    }
+    for it in items {
+        if let Err(e) = &it.instance {
+            out.push(Finding {
+                severity: Severity::Error,
+                check: "invalid-config",
+                message: format!("{} cannot be resolved: {e}", it.label),
+                location: vec![it.record.config_path.clone()],
+                instances: vec![it.label.clone()],
+                fix: Some(format!("{} config validate", it.cli)),
+                auto_fixable: false,
+                action: None,
+            });
+        }
+    }
+
+    ports(items, &mut out);
+    shared_paths(items, &home, &mut out);
+    cdp_urls(items, &mut out);
+    drift(ctx, items, &mut out);
+    permissions(items, &mut out);
+    case_only(&home, &mut out);
+    out.sort_by_key(|f| f.severity);
+    out
+}
+
+fn ports(items: &[Item], out: &mut Vec<Finding>) {
+    // Working footprints: a planned move updates its instance's footprint so
+    // later pairs are checked against where it will be.
+    let mut fps: Vec<Option<Footprint>> = items
+        .iter()
+        .map(|it| it.instance.as_ref().ok().map(|i| i.footprint()))
+        .collect();
+    let mut ports_now: Vec<u16> = items
+        .iter()
+        .map(|it| {
+            it.instance
+                .as_ref()
+                .map(|i| i.ports.gateway.value)
+                .unwrap_or(0)
+        })
+        .collect();
+    for a in 0..items.len() {
+        for b in (a + 1)..items.len() {
+            let (Some(fa), Some(fb)) = (&fps[a], &fps[b]) else {
+                continue;
+            };
+            let overlaps = fa.overlaps(fb);
+            let Some(first) = overlaps.first() else {
+                continue;
+            };
+            let (la, lb) = (&items[a].label, &items[b].label);
+            let mut detail = format!(
+                "{la}'s {} and {lb}'s {} share port {}",
+                first.ours, first.theirs, first.first_shared
+            );
+            if overlaps.len() > 1 {
+                detail.push_str(&format!(
+                    " (and {} more overlapping range{})",
+                    overlaps.len() - 1,
+                    if overlaps.len() > 2 { "s" } else { "" }
+                ));
+            }
+            let m = mover(items, a, b);
+            let keeper = if m == a { b } else { a };
+            let mut f = Finding {
+                severity: Severity::Error,
+                check: "port-overlap",
+                message: format!(
+                    "port footprints of {la} and {lb} overlap: {detail}; the two gateways cannot run together ({} would keep its ports, {} should move)",
+                    items[keeper].label, items[m].label
+                ),
+                location: vec![
+                    items[a].record.config_path.clone(),
+                    items[b].record.config_path.clone(),
+                ],
+                instances: vec![la.clone(), lb.clone()],
+                fix: None,
+                auto_fixable: false,
+                action: None,
+            };
+            // Which of the mover's ranges collide: an explicit override of
+            // the mover does not move with its base port.
+            let mover_fp = fps[m].clone().unwrap_or_else(|| Footprint::new(vec![]));
+            let other_fp = fps[keeper]
+                .clone()
+                .unwrap_or_else(|| Footprint::new(vec![]));
+            let pinned: Vec<String> = mover_fp
+                .overlaps(&other_fp)
+                .iter()
+                .filter_map(|o| override_key(&items[m], &o.ours.purpose))
+                .collect();
+            if !pinned.is_empty() {
+                f.fix = Some(
+                    pinned
+                        .iter()
+                        .map(|k| format!("{} config unset {k}", items[m].cli))
+                        .collect::<Vec<_>>()
+                        .join(" && "),
+                );
+                f.message.push_str(&format!(
+                    "; {}'s {} is set explicitly and does not follow its base port, so remove it (or set an unused port)",
+                    items[m].label,
+                    pinned.join(", ")
+                ));
+            } else if let Some((to, fp)) = new_base(items, &fps, m) {
+                f.fix = Some(format!("{} config set gateway.port {to}", items[m].cli));
+                f.auto_fixable = true;
+                f.action = Some(Action::MovePort {
+                    label: items[m].label.clone(),
+                    config: items[m].record.config_path.clone(),
+                    from: ports_now[m],
+                    to,
+                    footprint: fp.clone(),
+                });
+                fps[m] = Some(fp);
+                ports_now[m] = to;
+            } else {
+                f.fix = Some(format!(
+                    "{} config set gateway.port <free base port>",
+                    items[m].cli
+                ));
+            }
+            out.push(f);
+        }
+    }
+}
+
+/// The config key of an explicitly set port range of `it`, if `purpose` is one.
+fn override_key(it: &Item, purpose: &Purpose) -> Option<String> {
+    let inst = it.instance.as_ref().ok()?;
+    match purpose {
+        Purpose::Canvas => matches!(inst.ports.canvas.source, Source::Config(_))
+            .then(|| "canvasHost.port".to_string()),
+        Purpose::CdpRange => matches!(inst.ports.cdp_range.source, Source::Config(_))
+            .then(|| "browser.cdpPortRangeStart".to_string()),
+        Purpose::ExplicitCdp(name) => Some(format!("browser.profiles.{name}.cdpPort")),
+        _ => None,
+    }
+}
+
+/// The lowest base port (from 18789) whose footprint for item `m` is free
+/// on this host and clear of every other instance's (working) footprint.
+fn new_base(items: &[Item], fps: &[Option<Footprint>], m: usize) -> Option<(u16, Footprint)> {
+    let paths = items[m].paths.as_ref()?;
+    let others: Vec<Footprint> = fps
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != m)
+        .filter_map(|(_, f)| f.clone())
+        .collect();
+    let facts = &items[m].facts;
+    let footprint_of = |b: u16| {
+        let f = ConfigFacts {
+            gateway_port: Some(b),
+            ..facts.clone()
+        };
+        openclaw_instance::resolve(paths, &f, None)
+            .ok()
+            .map(|i| i.footprint())
+    };
+    let to =
+        openclaw_instance::choose_base_port(DEFAULT_PORT, &others, footprint_of, port_is_free)?;
+    Some((to, footprint_of(to)?))
+}
+
+fn shared_paths(items: &[Item], home: &Path, out: &mut Vec<Finding>) {
+    for a in 0..items.len() {
+        for b in (a + 1)..items.len() {
+            let (ia, ib) = (&items[a], &items[b]);
+            if hosts::same_path(&ia.record.config_path, &ib.record.config_path) {
+                out.push(Finding {
+                    severity: Severity::Error,
+                    check: "shared-config",
+                    message: format!(
+                        "{} and {} use the same config file {}: a change for one changes the other, and both claim the same port",
+                        ia.label,
+                        ib.label,
+                        tilde(&ia.record.config_path, home)
+                    ),
+                    location: vec![ia.record.config_path.clone()],
+                    instances: vec![ia.label.clone(), ib.label.clone()],
+                    fix: Some(format!(
+                        "give {} its own config: OPENCLAW_STATE_DIR={} OPENCLAW_CONFIG_PATH={} openclaw setup",
+                        ib.label,
+                        openclaw_instance::shell_quote(&ib.record.state_dir.display().to_string()),
+                        openclaw_instance::shell_quote(
+                            &ib.record.state_dir.join("openclaw.json").display().to_string()
+                        )
+                    )),
+                    auto_fixable: false,
+                    action: None,
+                });
+            }
+            if let (Ok(x), Ok(y)) = (&ia.instance, &ib.instance)
+                && hosts::same_path(&x.workspace.value, &y.workspace.value)
+            {
+                let m = mover(items, a, b);
+                let mi = &items[m];
+                let suggested = match &mi.record.profile {
+                    Some(p) => format!("~/.openclaw/workspace-{p}"),
+                    None => mi.record.state_dir.join("workspace").display().to_string(),
+                };
+                out.push(Finding {
+                    severity: Severity::Error,
+                    check: "shared-workspace",
+                    message: format!(
+                        "{} and {} share the workspace {}: their agents would read and write the same files",
+                        ia.label,
+                        ib.label,
+                        tilde(&x.workspace.value, home)
+                    ),
+                    location: vec![
+                        x.workspace.value.clone(),
+                        ia.record.config_path.clone(),
+                        ib.record.config_path.clone(),
+                    ],
+                    instances: vec![ia.label.clone(), ib.label.clone()],
+                    fix: Some(format!(
+                        "{} config set agents.defaults.workspace {}",
+                        mi.cli,
+                        openclaw_instance::shell_quote(&suggested)
+                    )),
+                    auto_fixable: false,
+                    action: None,
+                });
+            }
+        }
+    }
+}
+
+/// `browser.cdpUrl` and `browser.profiles.<name>.cdpUrl` of one config.
+fn cdp_urls_of(c: &openclaw_config::Config) -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    if let Some(b) = &c.browser {
+        if let Some(u) = &b.cdp_url {
+            v.push(("browser.cdpUrl".to_string(), u.clone()));
+        }
+        for (name, p) in b.profiles.iter().flatten() {
+            if let Some(u) = &p.cdp_url {
+                v.push((format!("browser.profiles.{name}.cdpUrl"), u.clone()));
+            }
+        }
+    }
+    v
+}
+
+fn normalize_url(u: &str) -> String {
+    u.trim()
+        .trim_end_matches('/')
+        .to_ascii_lowercase()
+        .replace("://localhost:", "://127.0.0.1:")
+}
+
+fn cdp_urls(items: &[Item], out: &mut Vec<Finding>) {
+    // url -> [(item index, key, raw)]
+    let mut by_url: BTreeMap<String, Vec<(usize, String, String)>> = BTreeMap::new();
+    for (i, it) in items.iter().enumerate() {
+        for (key, raw) in it.config.as_ref().map(cdp_urls_of).unwrap_or_default() {
+            by_url
+                .entry(normalize_url(&raw))
+                .or_default()
+                .push((i, key, raw));
+        }
+    }
+    for uses in by_url.values() {
+        let mut distinct: Vec<usize> = uses.iter().map(|u| u.0).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() < 2 {
+            continue;
+        }
+        let first = distinct[0];
+        let names = uses
+            .iter()
+            .map(|(i, k, _)| format!("{}'s {k}", items[*i].label))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let fix = uses
+            .iter()
+            .filter(|(i, _, _)| *i != first)
+            .map(|(i, k, _)| format!("{} config unset {k}", items[*i].cli))
+            .collect::<Vec<_>>()
+            .join(" && ");
+        out.push(Finding {
+            severity: Severity::Error,
+            check: "shared-cdp-url",
+            message: format!(
+                "the same browser CDP endpoint {} is pinned on several instances ({names}): their gateways would drive the same browser; give each instance its own (or let each use its own CDP range)",
+                uses[0].2
+            ),
+            location: distinct
+                .iter()
+                .map(|i| items[*i].record.config_path.clone())
+                .collect(),
+            instances: distinct.iter().map(|i| items[*i].label.clone()).collect(),
+            fix: Some(fix),
+            auto_fixable: false,
+            action: None,
+        });
+    }
+}
+
+fn drift(ctx: &Ctx, items: &[Item], out: &mut Vec<Finding>) {
+    for it in items {
+        let Ok(inst) = &it.instance else { continue };
+        let Ok(svc) = InstanceService::for_instance(ctx, inst.clone()) else {
+            continue;
+        };
+        let installed = match openclaw_service::read_installed(svc.manager.as_ref(), &svc.spec) {
+            Ok(Some(f)) => f,
+            Ok(None) => continue,
+            Err(e) => {
+                out.push(Finding {
+                    severity: Severity::Warning,
+                    check: "service-unreadable",
+                    message: format!("{}'s service file cannot be read: {e}", it.label),
+                    location: vec![svc.definition_path()],
+                    instances: vec![it.label.clone()],
+                    fix: Some(format!("{} gateway install --force", it.cli)),
+                    auto_fixable: false,
+                    action: None,
+                });
+                continue;
+            }
+        };
+        let d = openclaw_service::drift(&svc.spec, svc.manager.platform(), &installed);
+        if d.is_empty() {
+            continue;
+        }
+        let only_exe = d.iter().all(|x| x.key == "executable");
+        out.push(Finding {
+            severity: if only_exe {
+                Severity::Warning
+            } else {
+                Severity::Error
+            },
+            check: "service-drift",
+            message: format!(
+                "{}'s service {} does not match what the CLI resolves: {}",
+                it.label,
+                svc.name(),
+                d.iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            location: vec![svc.definition_path(), it.record.config_path.clone()],
+            instances: vec![it.label.clone()],
+            fix: Some(format!("{} gateway install --force", it.cli)),
+            auto_fixable: false,
+            action: None,
+        });
+    }
+}
+
+#[cfg(unix)]
+fn mode_of(p: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o777)
+}
+
+#[cfg(not(unix))]
+fn mode_of(_: &Path) -> Option<u32> {
+    None
+}
+
+fn permissions(items: &[Item], out: &mut Vec<Finding>) {
+    let mut seen: Vec<PathBuf> = Vec::new();
+    let mut check = |path: &Path, want: u32, what: &str, severity: Severity, label: &str| {
+        if seen.iter().any(|s| s == path) {
+            return;
+        }
+        seen.push(path.to_path_buf());
+        let Some(mode) = mode_of(path) else { return };
+        if mode & 0o077 == 0 {
+            return;
+        }
+        out.push(Finding {
+            severity,
+            check: "permissions",
+            message: format!(
+                "{label}'s {what} {} is mode {mode:04o}; other users can {} it (want {want:04o})",
+                path.display(),
+                if mode & 0o044 != 0 { "read" } else { "access" }
+            ),
+            location: vec![path.to_path_buf()],
+            instances: vec![label.to_string()],
+            fix: Some(format!(
+                "chmod {want:o} {}",
+                openclaw_instance::shell_quote(&path.display().to_string())
+            )),
+            auto_fixable: true,
+            action: Some(Action::Chmod {
+                path: path.to_path_buf(),
+                mode: want,
+            }),
+        });
+    };
+    for it in items {
+        let l = it.label.as_str();
+        check(
+            &it.record.state_dir,
+            0o700,
+            "state dir",
+            Severity::Warning,
+            l,
+        );
+        check(
+            &it.record.config_path,
+            0o600,
+            "config file (holds the gateway token)",
+            Severity::Error,
+            l,
+        );
+        let creds = it.record.state_dir.join("credentials");
+        if creds.is_dir() {
+            check(&creds, 0o700, "credentials dir", Severity::Error, l);
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&creds)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect();
+            files.sort();
+            for f in files {
+                check(&f, 0o600, "credentials file", Severity::Error, l);
+            }
+        }
+    }
+}
+
+fn case_only(home: &Path, out: &mut Vec<Finding>) {
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for e in std::fs::read_dir(home).into_iter().flatten().flatten() {
+        let Some(name) = e.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        let lower = name.to_ascii_lowercase();
+        if (lower == ".openclaw" || lower.starts_with(".openclaw-")) && e.path().is_dir() {
+            groups.entry(lower).or_default().push(name);
+        }
+    }
+    for (lower, mut names) in groups {
+        if names.len() < 2 {
+            continue;
+        }
+        names.sort();
+        let profile = lower.strip_prefix(".openclaw-");
+        let selector = match profile {
+            Some(p) => format!("--profile {p}"),
+            None => "the default profile".into(),
+        };
+        let strays: Vec<&String> = names.iter().filter(|n| **n != lower).collect();
+        let fix = strays
+            .iter()
+            .map(|n| {
+                let p = home.join(n).display().to_string();
+                format!(
+                    "mv {} {}",
+                    openclaw_instance::shell_quote(&p),
+                    openclaw_instance::shell_quote(&format!("{p}.unused"))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" && ");
+        out.push(Finding {
+            severity: Severity::Warning,
+            check: "case-only-profile",
+            message: format!(
+                "state dirs that differ only by case: {}; profile names are lowercase, so {selector} uses ~/{lower} and the other{} can only be reached with OPENCLAW_STATE_DIR (on a case-insensitive file system they are the same directory); move what you need into ~/{lower} and rename the other",
+                names
+                    .iter()
+                    .map(|n| format!("~/{n}"))
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+                if strays.len() > 1 { "s" } else { "" }
+            ),
+            location: names.iter().map(|n| home.join(n)).collect(),
+            instances: vec![],
+            fix: Some(fix),
+            auto_fixable: false,
+            action: None,
+        });
+    }
+}
+
+/// Applies one fix; returns the change made.
+fn apply(action: &Action) -> Result<String, String> {
+    match action {
+        Action::MovePort {
+            label,
+            config,
+            from,
+            to,
+            footprint,
+        } => {
+            openclaw_state::ConfigStore::new(config.clone())
+                .update(None, |v: &mut serde_json::Value| {
+                    openclaw_config::set_path(v, "gateway.port", json!(to))
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+            let ranges = footprint
+                .ranges
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            Ok(format!(
+                "moved {label} from base port {from} to {to} ({ranges}); saved gateway.port in {}",
+                config.display()
+            ))
+        }
+        Action::Chmod { path, mode } => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let before = mode_of(path).unwrap_or(0);
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode))
+                    .map_err(|e| format!("cannot chmod {}: {e}", path.display()))?;
+                Ok(format!(
+                    "set mode {mode:04o} on {} (was {before:04o})",
+                    path.display()
+                ))
+            }
+            #[cfg(not(unix))]
+            {
+                Err(format!(
+                    "cannot change modes on this platform: {}",
+                    path.display()
+                ))
+            }
+        }
+    }
+}
+
+pub fn run(ctx: &Ctx, args: DoctorArgs) -> CliResult<u8> {
+    let items = gather(ctx);
+    let mut findings = check(ctx, &items);
+    let mut fixed: Vec<String> = Vec::new();
+    let mut fix_errors: Vec<String> = Vec::new();
+    if args.fix {
+        for f in &findings {
+            if let Some(a) = &f.action {
+                match apply(a) {
+                    Ok(msg) => {
+                        if !args.json {
+                            println!("fixed: {msg}");
+                        }
+                        fixed.push(msg)
+                    }
+                    Err(e) => {
+                        eprintln!("openclaw: could not fix: {e}");
+                        fix_errors.push(e)
+                    }
+                }
+            }
+        }
+        if !fixed.is_empty() {
+            let items = gather(ctx);
+            findings = check(ctx, &items);
+        }
+    }
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let warnings = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Warning)
+        .count();
+    let labels: Vec<String> = items.iter().map(|i| i.label.clone()).collect();
+    if args.json {
+        print_json(&json!({
+            "ok": errors == 0,
+            "errors": errors,
+            "warnings": warnings,
+            "instances": labels,
+            "findings": findings,
+            "fixed": fixed,
+            "fixErrors": fix_errors,
+        }));
+    } else {
+        let home = &ctx.paths.home.value;
+        println!(
+            "checked {} instance{} on this host: {}",
+            labels.len(),
+            if labels.len() == 1 { "" } else { "s" },
+            if labels.is_empty() {
+                "none".to_string()
+            } else {
+                labels.join(", ")
+            }
+        );
+        for f in &findings {
+            println!("{:<7} [{}] {}", f.severity.word(), f.check, f.message);
+            if !f.location.is_empty() {
+                println!(
+                    "        where: {}",
+                    f.location
+                        .iter()
+                        .map(|p| tilde(p, home))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            if let Some(fix) = &f.fix {
+                println!(
+                    "        fix:   {fix}{}",
+                    if f.auto_fixable && !args.fix {
+                        format!("   (or: {})", ctx.command("doctor --fix"))
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+        }
+        if findings.is_empty() {
+            println!("no problems found");
+        } else {
+            println!("{errors} error(s), {warnings} warning(s)");
+        }
+    }
+    Ok(if errors > 0 || !fix_errors.is_empty() {
+        exit::FAILURE
+    } else {
+        exit::OK
+    })
+}

@@ -1,0 +1,355 @@
+//! `openclaw gateway install|uninstall|start|stop|restart|status`: this
+//! instance's gateway as a per-profile service (systemd user unit, launchd
+//! agent or scheduled task), through `openclaw-service`.
+//!
+//! Everything the service files say comes from the instance this command
+//! resolves (Ctx drops another profile's inherited `OPENCLAW_*` variables),
+//! plus the canonical path of this executable. Where the service manager is
+//! unusable (no systemd user session in a container) the command says so,
+//! names the unit file and the manual commands, and exits non-zero.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use openclaw_instance::Instance;
+use openclaw_service::{
+    HostContext, InstallOptions, Platform, ProcessRunner, Service, ServiceError, ServiceManager,
+    ServiceSpec, ServiceStatus, manager_for,
+};
+use serde_json::json;
+
+use crate::ctx::Ctx;
+use crate::error::{CliError, CliResult, exit};
+use crate::output::print_json;
+
+/// The service subcommands of `openclaw gateway`.
+#[derive(Subcommand, Debug)]
+pub enum ServiceCmd {
+    /// Install this instance's gateway as a user service and start it
+    ///
+    /// systemd user unit `openclaw-gateway[-<profile>].service` on Linux,
+    /// launchd agent `ai.openclaw.<profile>` on macOS, scheduled task
+    /// `OpenClaw Gateway (<profile>)` on Windows. The service runs this
+    /// executable as `openclaw gateway --port N` with the profile's paths in
+    /// its environment.
+    Install {
+        /// Replace an existing service file with different contents
+        #[arg(long)]
+        force: bool,
+        /// Print every file it would write and every command it would run; change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the plan as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop, unregister and remove this instance's service
+    Uninstall {
+        /// Print what it would remove and run; change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Start this instance's installed service
+    Start,
+    /// Stop this instance's gateway (its service, or the process that owns its state dir)
+    Stop,
+    /// Restart this instance's gateway (never another profile's)
+    Restart,
+    /// Show this instance's service: installed, enabled, running, and drift
+    Status {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The service of one resolved instance on this host's service manager.
+pub struct InstanceService {
+    pub instance: Instance,
+    pub spec: ServiceSpec,
+    pub manager: Box<dyn ServiceManager>,
+}
+
+impl InstanceService {
+    /// The service for `instance`, run by this executable.
+    pub fn for_instance(ctx: &Ctx, instance: Instance) -> CliResult<InstanceService> {
+        let platform = Platform::current();
+        let host = host_context(ctx, platform)?;
+        let spec = ServiceSpec::new(&instance, &host).map_err(|e| {
+            CliError::new(
+                "cannot describe the service",
+                instance.state_dir.value.display(),
+                e,
+            )
+        })?;
+        Ok(InstanceService {
+            instance,
+            spec,
+            manager: manager_for(platform),
+        })
+    }
+
+    pub fn definition_path(&self) -> PathBuf {
+        self.manager.definition_path(&self.spec)
+    }
+
+    pub fn name(&self) -> String {
+        self.spec.name(self.manager.platform()).to_string()
+    }
+
+    /// Installed / enabled / active / drift; never fails because the
+    /// manager is unavailable (that is reported in the status).
+    pub fn status(&self) -> Result<ServiceStatus, ServiceError> {
+        let runner = ProcessRunner::default();
+        Service::new(self.manager.as_ref(), &self.spec, &runner).status()
+    }
+}
+
+/// Facts about this host for the service: the canonical path of this
+/// executable, HOME, the session's runtime dir (only to explain an
+/// unavailable systemd user session).
+pub fn host_context(ctx: &Ctx, platform: Platform) -> CliResult<HostContext> {
+    let exe = std::env::current_exe()
+        .and_then(|p| p.canonicalize())
+        .map_err(|e| {
+            CliError::new(
+                "cannot find this executable's path",
+                "current_exe",
+                format!("{e}; the service must name the openclaw binary by absolute path"),
+            )
+        })?;
+    let mut host = HostContext::new(platform, exe, ctx.env.home.clone());
+    host.xdg_runtime_dir = std::env::var_os("XDG_RUNTIME_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    Ok(host)
+}
+
+pub fn run(ctx: &Ctx, cmd: ServiceCmd) -> CliResult<u8> {
+    match cmd {
+        ServiceCmd::Install {
+            force,
+            dry_run,
+            json,
+        } => install(ctx, force, dry_run, json),
+        ServiceCmd::Uninstall { dry_run } => uninstall(ctx, dry_run),
+        ServiceCmd::Start => simple(ctx, Op::Start),
+        ServiceCmd::Stop => simple(ctx, Op::Stop),
+        ServiceCmd::Restart => simple(ctx, Op::Restart),
+        ServiceCmd::Status { json } => status(ctx, json),
+    }
+}
+
+/// This instance's service, refusing an instance that is not set up.
+fn configured_service(ctx: &Ctx) -> CliResult<InstanceService> {
+    let loaded = ctx.load_config()?;
+    if loaded.is_none() {
+        return Err(CliError::new(
+            "this instance is not set up",
+            ctx.paths.config_path.value.display(),
+            "there is no config file, so a service would start a gateway with nothing to run",
+        )
+        .hint(ctx.command("onboard")));
+    }
+    let inst = ctx.instance_for(loaded.as_ref(), None)?;
+    InstanceService::for_instance(ctx, inst)
+}
+
+/// Maps a service error to a user-facing error for `op` on `svc`.
+pub fn service_error(ctx: &Ctx, svc: &InstanceService, op: &str, e: ServiceError) -> CliError {
+    match e {
+        ServiceError::Unavailable(u) => {
+            let what = format!("the service was NOT {}", u.operation.done());
+            let location = u.path.display().to_string();
+            let mut cause = format!("the {} is not usable here: {}", u.manager, u.reason);
+            if u.written {
+                cause.push_str(&format!(
+                    "\nthe service file was written but not loaded: {}",
+                    u.path.display()
+                ));
+            } else {
+                cause.push_str(&format!("\nservice file: {}", u.path.display()));
+            }
+            cause.push_str(&format!(
+                "\nonce the {} is usable, run these commands:",
+                u.manager
+            ));
+            for c in &u.manual_commands {
+                cause.push_str(&format!("\n  {c}"));
+            }
+            CliError::new(what, location, cause).hint(format!(
+                "run the gateway in the foreground instead: {}",
+                u.foreground_command
+            ))
+        }
+        ServiceError::Exists { .. } => CliError::new(
+            format!("cannot {op} the service"),
+            svc.definition_path().display(),
+            e,
+        )
+        .hint(ctx.command("gateway install --force")),
+        ServiceError::NotInstalled { .. } => CliError::new(
+            format!("cannot {op} the service"),
+            svc.definition_path().display(),
+            e,
+        )
+        .hint(ctx.command("gateway install")),
+        other => CliError::new(
+            format!("cannot {op} the service {}", svc.name()),
+            svc.definition_path().display(),
+            other,
+        ),
+    }
+}
+
+fn install(ctx: &Ctx, force: bool, dry_run: bool, json: bool) -> CliResult<u8> {
+    let svc = configured_service(ctx)?;
+    let runner = ProcessRunner::default();
+    let service = Service::new(svc.manager.as_ref(), &svc.spec, &runner);
+    let plan = service
+        .install(InstallOptions { force, dry_run })
+        .map_err(|e| service_error(ctx, &svc, "install", e))?;
+    if json {
+        print_json(&json!({
+            "ok": true,
+            "dryRun": dry_run,
+            "service": svc.name(),
+            "path": svc.definition_path(),
+            "port": svc.spec.port,
+            "plan": plan,
+        }));
+        return Ok(exit::OK);
+    }
+    if dry_run {
+        println!(
+            "dry run: {} for the {} (port {}); nothing was written or run",
+            svc.name(),
+            svc.spec.label,
+            svc.spec.port
+        );
+        print!("{plan}");
+    } else {
+        print!("{plan}");
+        println!(
+            "installed and started {} ({}, port {})",
+            svc.name(),
+            svc.definition_path().display(),
+            svc.spec.port
+        );
+        println!("check it with: {}", ctx.command("gateway status"));
+    }
+    Ok(exit::OK)
+}
+
+fn uninstall(ctx: &Ctx, dry_run: bool) -> CliResult<u8> {
+    // Uninstall works on a profile whose config is gone, too.
+    let loaded = ctx.load_config().ok().flatten();
+    let inst = ctx.instance_for(loaded.as_ref(), None)?;
+    let svc = InstanceService::for_instance(ctx, inst)?;
+    let runner = ProcessRunner::default();
+    let service = Service::new(svc.manager.as_ref(), &svc.spec, &runner);
+    let plan = service
+        .uninstall(dry_run)
+        .map_err(|e| service_error(ctx, &svc, "uninstall", e))?;
+    if dry_run {
+        println!("dry run: nothing was removed or run");
+    }
+    print!("{plan}");
+    if !dry_run && !plan.steps.is_empty() {
+        println!("uninstalled {}", svc.name());
+    }
+    Ok(exit::OK)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Start,
+    Stop,
+    Restart,
+}
+
+fn simple(ctx: &Ctx, op: Op) -> CliResult<u8> {
+    let loaded = ctx.load_config()?;
+    let inst = ctx.instance_for(loaded.as_ref(), None)?;
+    let svc = InstanceService::for_instance(ctx, inst)?;
+    let runner = ProcessRunner::default();
+    let service = Service::new(svc.manager.as_ref(), &svc.spec, &runner);
+    let installed = svc.definition_path().exists();
+    let managed = installed && svc.manager.check_available(&svc.spec, &runner).is_ok();
+    if !managed && op != Op::Start {
+        // Not under a service manager: the gateway, if any, runs in the
+        // foreground (or detached) and owns the state dir's lock.
+        return crate::cmd::signal::stop_unmanaged(ctx, &svc, op == Op::Restart);
+    }
+    let (word, result) = match op {
+        Op::Start => ("start", service.start()),
+        Op::Stop => ("stop", service.stop()),
+        Op::Restart => ("restart", service.restart()),
+    };
+    let plan = result.map_err(|e| service_error(ctx, &svc, word, e))?;
+    print!("{plan}");
+    println!("{} {}", plan.operation.done(), svc.name());
+    Ok(exit::OK)
+}
+
+fn status(ctx: &Ctx, json: bool) -> CliResult<u8> {
+    let loaded = ctx.load_config()?;
+    let inst = ctx.instance_for(loaded.as_ref(), None)?;
+    let svc = InstanceService::for_instance(ctx, inst)?;
+    let st = svc
+        .status()
+        .map_err(|e| service_error(ctx, &svc, "read", e))?;
+    if json {
+        print_json(&st);
+        return Ok(exit::OK);
+    }
+    println!("service    {} ({:?})", st.service, st.platform);
+    println!(
+        "file       {} ({})",
+        st.path.display(),
+        if st.installed {
+            "installed"
+        } else {
+            "not installed"
+        }
+    );
+    match &st.manager_unavailable {
+        Some(why) => println!("manager    unavailable: {why}"),
+        None => {
+            let yn = |b: Option<bool>| match b {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "unknown",
+            };
+            println!(
+                "enabled    {}\nactive     {}{}",
+                yn(st.runtime.enabled),
+                yn(st.runtime.active),
+                st.runtime
+                    .main_pid
+                    .map(|p| format!(" (pid {p})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    if let Some(e) = &st.file_error {
+        println!("problem    {e}");
+    }
+    for d in &st.drift {
+        println!("drift      {d}");
+    }
+    if !st.drift.is_empty() {
+        println!(
+            "the service file does not match this instance; rewrite it with: {}",
+            ctx.command("gateway install --force")
+        );
+    }
+    if !st.installed {
+        println!(
+            "install it with: {}\nor run it in the foreground: {}",
+            ctx.command("gateway install"),
+            svc.spec.foreground_command
+        );
+    }
+    Ok(exit::OK)
+}
