@@ -476,8 +476,8 @@ fn run(a: RunArgs) -> Result<u8> {
         } else {
             *orig_ns.iter().max().unwrap_or(&1)
         };
-        for k in 0..n_profiles {
-            t.setup_profile(&format!("b{k}"), multi_ports[i][k])?;
+        for (k, port) in multi_ports[i].iter().take(n_profiles).enumerate() {
+            t.setup_profile(&format!("b{k}"), *port)?;
         }
         say(format!(
             "{}: set up {} profiles in {:.1} s",
@@ -515,11 +515,11 @@ fn run(a: RunArgs) -> Result<u8> {
     for r in 0..cyc_max {
         for t in &targets {
             let i = idx(t.kind);
-            if r < plan.cycles[i] {
-                if let Err(e) = cycle(t, "bench", main_port[i], &plan, &mut m) {
-                    say(format!("{} cycle failed: {e:#}", t.name()));
-                    m.errors.push(format!("{} launch cycle: {e:#}", t.name()));
-                }
+            if r < plan.cycles[i]
+                && let Err(e) = cycle(t, "bench", main_port[i], &plan, &mut m)
+            {
+                say(format!("{} cycle failed: {e:#}", t.name()));
+                m.errors.push(format!("{} launch cycle: {e:#}", t.name()));
             }
         }
     }

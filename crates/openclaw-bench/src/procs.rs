@@ -232,3 +232,52 @@ impl Drop for Tracked {
         self.finish();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registered(pid: i32) -> bool {
+        PIDS.iter().any(|s| s.load(Ordering::SeqCst) == pid)
+    }
+
+    #[test]
+    fn sigterm_is_timed_and_the_child_unregistered() {
+        let mut cmd = Command::new("sleep");
+        cmd.arg("30");
+        let mut t = Tracked::spawn(&mut cmd).unwrap();
+        let pid = t.pid();
+        assert!(registered(pid));
+        // 20 s is a hang guard, not a performance assertion.
+        let took = t.sigterm_and_time(Duration::from_secs(20));
+        assert!(took.is_some(), "sleep ignored SIGTERM?");
+        assert!(!registered(pid));
+        assert!(t.try_exited().is_some() || t.done);
+    }
+
+    #[test]
+    fn a_child_that_ignores_sigterm_is_killed_after_the_limit() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "trap '' TERM; sleep 30 & wait; sleep 30"]);
+        let mut t = Tracked::spawn(&mut cmd).unwrap();
+        let pid = t.pid();
+        // Give sh a moment to install its trap, then expect no exit.
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(t.sigterm_and_time(Duration::from_millis(300)), None);
+        assert!(!registered(pid));
+        assert_eq!(
+            rss::start_time(pid),
+            None,
+            "the stubborn child must be gone"
+        );
+    }
+
+    #[test]
+    fn wait_timeout_reports_the_exit_code() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "exit 3"]);
+        let mut t = Tracked::spawn(&mut cmd).unwrap();
+        let st = t.wait_timeout(Duration::from_secs(20)).expect("sh exits");
+        assert_eq!(st.code(), Some(3));
+    }
+}

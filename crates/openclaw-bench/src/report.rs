@@ -13,9 +13,11 @@ pub enum Better {
 /// A target a figure is held to. `check` gets ours' and (if measured) the
 /// original's summaries and says whether the target is met (None: cannot
 /// be judged in this run, e.g. a ratio target without the original).
+pub type Check = Box<dyn Fn(&Summary, Option<&Summary>) -> Option<bool>>;
+
 pub struct Target {
     pub text: String,
-    pub check: Box<dyn Fn(&Summary, Option<&Summary>) -> Option<bool>>,
+    pub check: Check,
 }
 
 pub struct Row {

@@ -101,7 +101,7 @@ mod tests {
     fn tree_of_a_real_child_includes_its_grandchild() {
         let mut cmd = std::process::Command::new("sh");
         cmd.args(["-c", "sleep 30 & wait"]);
-        let mut child = crate::procs::Tracked::spawn(&mut cmd).unwrap();
+        let child = crate::procs::Tracked::spawn(&mut cmd).unwrap();
         let pid = child.pid();
         // The grandchild appears once sh has forked.
         let mut tree = Vec::new();
