@@ -303,6 +303,14 @@ fn cycle(t: &Target, profile: &str, port: u16, plan: &Plan, m: &mut Measured) ->
     m.ready[i].push(ms(times.ready));
     for _ in 0..plan.status_up_runs[i] {
         let (d, code) = t.time_cli(Some(profile), &["status"], Duration::from_secs(120))?;
+        if code != 0 {
+            // Timing a failing command would be meaningless.
+            bail!(
+                "{} `status` with the gateway up exited {code}:\n{}",
+                t.name(),
+                t.cli_log_tail(&["status"])
+            );
+        }
         m.status_up[i].push(ms(d));
         m.status_up_codes[i].push(code);
     }
@@ -503,6 +511,16 @@ fn run(a: RunArgs) -> Result<u8> {
             let i = idx(t.kind);
             if r < plan.status_down_runs[i] {
                 let (d, code) = t.time_cli(Some("bench"), &["status"], Duration::from_secs(120))?;
+                if code == 2 {
+                    // Exit 2 is a usage error (e.g. no such command), not
+                    // an answer about a stopped gateway.
+                    m.errors.push(format!(
+                        "{} `status` with the gateway down: usage error (exit 2): {}",
+                        t.name(),
+                        t.cli_log_tail(&["status"])
+                    ));
+                    continue;
+                }
                 m.status_down[i].push(ms(d));
                 m.status_down_codes[i].push(code);
             }
@@ -840,7 +858,7 @@ fn render(
         }
     }
     for e in &m.errors {
-        let _ = writeln!(s, "- ERROR: {e}");
+        let _ = writeln!(s, "- ERROR: {}", e.trim_end().replace('\n', "\n  "));
     }
     if report::any_missed(&rows) {
         let _ = writeln!(

@@ -195,6 +195,10 @@ impl Target {
         })
     }
 
+    pub fn cli_log_tail(&self, args: &[&str]) -> String {
+        tail(&self.log_path(&format!("cli-{}", args.join("-"))))
+    }
+
     pub fn gateway_log_tail(&self, profile: &str) -> String {
         tail(&self.log_path(&format!("gateway-{profile}")))
     }
