@@ -857,8 +857,21 @@ fn render(
             );
         }
     }
+    // The same failure repeated over runs is listed once, with its count.
+    let mut seen: Vec<(&String, usize)> = Vec::new();
     for e in &m.errors {
-        let _ = writeln!(s, "- ERROR: {}", e.trim_end().replace('\n', "\n  "));
+        match seen.iter_mut().find(|(x, _)| *x == e) {
+            Some((_, n)) => *n += 1,
+            None => seen.push((e, 1)),
+        }
+    }
+    for (e, n) in seen {
+        let times = if n > 1 {
+            format!(" (×{n})")
+        } else {
+            String::new()
+        };
+        let _ = writeln!(s, "- ERROR{times}: {}", e.trim_end().replace('\n', "\n  "));
     }
     if report::any_missed(&rows) {
         let _ = writeln!(
