@@ -1,0 +1,219 @@
+//! The WebSocket RPC load: authenticated operator clients doing the real
+//! `connect.challenge` → `connect` handshake, then `health` round trips,
+//! one outstanding request per client (closed loop).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::stats::percentile_sorted;
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Only the head of a frame is decoded; payloads are skipped unparsed.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(default)]
+    id: Option<&'a str>,
+    #[serde(default)]
+    event: Option<&'a str>,
+    #[serde(default)]
+    ok: Option<bool>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+/// Open a connection and authenticate as an operator with `operator.read`.
+pub async fn connect(port: u16, token: &str) -> Result<Ws> {
+    let url = format!("ws://127.0.0.1:{port}/");
+    let (mut ws, _) = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio_tungstenite::connect_async(&url),
+    )
+    .await
+    .map_err(|_| anyhow!("WebSocket connect to {url} timed out"))?
+    .with_context(|| format!("WebSocket connect to {url}"))?;
+    // The server speaks first: event connect.challenge {nonce, ts}.
+    let first = next_text(&mut ws)
+        .await
+        .context("waiting for connect.challenge")?;
+    let head: Head = serde_json::from_str(&first).context("decoding the first frame")?;
+    if head.kind != "event" || head.event != Some("connect.challenge") {
+        bail!(
+            "expected event connect.challenge first, got: {}",
+            clip(&first)
+        );
+    }
+    let req = json!({
+        "type": "req",
+        "id": "c1",
+        "method": "connect",
+        "params": {
+            "minProtocol": 3,
+            "maxProtocol": 4,
+            "client": {
+                "id": "cli",
+                "version": env!("CARGO_PKG_VERSION"),
+                "platform": "linux",
+                "mode": "cli",
+            },
+            "role": "operator",
+            "scopes": ["operator.read"],
+            "auth": { "token": token },
+        }
+    });
+    ws.send(Message::text(req.to_string())).await?;
+    loop {
+        let text = next_text(&mut ws)
+            .await
+            .context("waiting for the connect response")?;
+        let head: Head = serde_json::from_str(&text)?;
+        if head.kind == "res" && head.id == Some("c1") {
+            if head.ok == Some(true) {
+                return Ok(ws);
+            }
+            bail!(
+                "connect refused: {}",
+                head.error.map(|e| e.to_string()).unwrap_or_default()
+            );
+        }
+    }
+}
+
+async fn next_text(ws: &mut Ws) -> Result<String> {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .map_err(|_| anyhow!("no frame within 30 s"))?
+            .ok_or_else(|| anyhow!("connection closed"))??;
+        match msg {
+            Message::Text(t) => return Ok(t.as_str().to_owned()),
+            Message::Close(c) => bail!("server closed the connection: {c:?}"),
+            _ => continue,
+        }
+    }
+}
+
+/// One `health` round trip; the request id is `n`.
+async fn health(ws: &mut Ws, n: u64, scratch: &mut String) -> Result<()> {
+    scratch.clear();
+    use std::fmt::Write;
+    let _ = write!(
+        scratch,
+        r#"{{"type":"req","id":"h{n}","method":"health","params":{{}}}}"#
+    );
+    ws.send(Message::text(scratch.as_str())).await?;
+    let want = format!("h{n}");
+    loop {
+        let text = next_text(ws).await?;
+        let head: Head = serde_json::from_str(&text)?;
+        if head.kind == "res" && head.id == Some(want.as_str()) {
+            if head.ok != Some(true) {
+                bail!("health failed: {}", clip(&text));
+            }
+            return Ok(());
+        }
+    }
+}
+
+/// Result of one load level.
+#[derive(Clone, Debug)]
+pub struct LoadResult {
+    pub clients: usize,
+    pub completed: u64,
+    pub elapsed: Duration,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub errors: u64,
+}
+
+impl LoadResult {
+    pub fn throughput(&self) -> f64 {
+        self.completed as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// `clients` authenticated connections doing `health` back to back for
+/// `duration`. Connections are all established before the clock starts.
+pub async fn load(
+    port: u16,
+    token: &str,
+    clients: usize,
+    duration: Duration,
+) -> Result<LoadResult> {
+    let mut conns = Vec::with_capacity(clients);
+    // Connect in small batches so a slow server is not handed a burst of
+    // simultaneous handshakes it might rate-limit.
+    for chunk in (0..clients).collect::<Vec<_>>().chunks(16) {
+        let futs = chunk.iter().map(|_| connect(port, token));
+        for r in futures_util::future::join_all(futs).await {
+            conns.push(r?);
+        }
+    }
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = Vec::with_capacity(clients);
+    for mut ws in conns {
+        tasks.push(tokio::spawn(async move {
+            let mut lat: Vec<u64> = Vec::with_capacity(1 << 14);
+            let mut errors = 0u64;
+            let mut n = 0u64;
+            let mut scratch = String::with_capacity(96);
+            while Instant::now() < deadline {
+                n += 1;
+                let t = Instant::now();
+                match health(&mut ws, n, &mut scratch).await {
+                    Ok(()) => lat.push(t.elapsed().as_nanos() as u64),
+                    Err(_) => {
+                        errors += 1;
+                        break;
+                    }
+                }
+            }
+            let _ = ws.close(None).await;
+            (lat, errors)
+        }));
+    }
+    let mut all: Vec<u64> = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (lat, e) = t.await?;
+        all.extend(lat);
+        errors += e;
+    }
+    let elapsed = start.elapsed();
+    all.sort_unstable();
+    let us = |p| {
+        percentile_sorted(&all, p)
+            .map(|ns| ns as f64 / 1000.0)
+            .unwrap_or(f64::NAN)
+    };
+    Ok(LoadResult {
+        clients,
+        completed: all.len() as u64,
+        elapsed,
+        p50_us: us(50.0),
+        p99_us: us(99.0),
+        errors,
+    })
+}
+
+fn clip(s: &str) -> String {
+    if s.len() > 300 {
+        let mut end = 300;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &s[..end])
+    } else {
+        s.to_owned()
+    }
+}
