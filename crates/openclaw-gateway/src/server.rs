@@ -24,6 +24,7 @@ pub(crate) struct BoundParts {
     pub live: LiveConfig,
     pub bind: BindMode,
     pub log: Arc<GatewayLog>,
+    pub services: crate::derived::Services,
 }
 
 /// An event fanned out to every connected client.
@@ -55,6 +56,8 @@ pub(crate) struct Shared {
     pub idle: Notify,
     pub self_presence: PresenceEntry,
     pub device_id: String,
+    /// Canvas host and browser control (see [`crate::derived`]).
+    pub derived: crate::derived::Services,
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -275,6 +278,7 @@ impl BoundGateway {
             idle: Notify::new(),
             self_presence,
             device_id,
+            derived: p.services,
             opts: p.opts,
         });
         let inst = &shared.opts.instance;
@@ -371,6 +375,9 @@ impl BoundGateway {
             }
         };
 
+        // The derived services, on the ports bound with the base port.
+        let derived = shared.derived.spawn(&mut self.listeners, &shared.log)?;
+
         // Background: ticks and config polling.
         let bg = tokio::spawn(background(shared.clone()));
 
@@ -403,6 +410,9 @@ impl BoundGateway {
             }
         }
         let _ = tokio::time::timeout(Duration::from_millis(300), server).await;
+        derived.stop().await;
+        // No orphan browsers: stop (and reap) every one this gateway launched.
+        shared.derived.shutdown(&shared.log).await;
         shared
             .log
             .info("stopped; owner record removed, state dir released");

@@ -56,6 +56,8 @@ enum Command {
     Health(cmd::gateway::JsonArgs),
     Doctor(cmd::doctor::DoctorArgs),
     Onboard(cmd::onboard::OnboardArgs),
+    /// Drive this instance's browsers through its gateway's browser control
+    Browser(cmd::browser::BrowserArgs),
 }
 
 /// `openclaw gateway [run] ...`
@@ -120,6 +122,7 @@ fn main() -> ExitCode {
         Command::Health(a) => cmd::gateway::probe(&ctx, a, true),
         Command::Doctor(a) => cmd::doctor::run(&ctx, a),
         Command::Onboard(a) => cmd::onboard::run(&ctx, a),
+        Command::Browser(a) => cmd::browser::run(&ctx, a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

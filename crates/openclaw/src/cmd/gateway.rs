@@ -130,6 +130,11 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> CliResult<u8> {
         opts.auth = Some(AuthConfig::Token(t));
     }
     opts.known_instances = known_instances(ctx);
+    opts.skip_canvas_host = ctx
+        .env
+        .vars
+        .get("OPENCLAW_SKIP_CANVAS_HOST")
+        .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
     let rt = runtime()?;
     let result = rt.block_on(async move {
         let bound = openclaw_gateway::Gateway::bind(opts)?;
@@ -282,6 +287,14 @@ fn print_status(v: &Value) {
             g["uptimeMs"].as_u64().unwrap_or(0) / 1000,
             g["foundVia"].as_str().unwrap_or("")
         );
+        for l in g["listeners"].as_array().into_iter().flatten() {
+            println!(
+                "  listener   {} on {}:{}",
+                l["purpose"].as_str().unwrap_or("?"),
+                l["host"].as_str().unwrap_or("?"),
+                l["port"]
+            );
+        }
     } else {
         println!(
             "gateway      stopped (nothing listens on port {}); start it with: {}",

@@ -1,6 +1,7 @@
 //! One module per command family. Each exposes clap argument types and a
 //! `run(&Ctx, args) -> CliResult<u8>` returning the exit code.
 
+pub mod browser;
 pub mod config;
 pub mod doctor;
 pub mod gateway;
