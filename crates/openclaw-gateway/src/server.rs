@@ -282,6 +282,12 @@ impl BoundGateway {
             opts: p.opts,
         });
         let inst = &shared.opts.instance;
+        // Every start-up line comes before "ready", which is the last one.
+        for (purpose, l) in p.listeners.iter().skip(1) {
+            if let Ok(a) = l.local_addr() {
+                shared.log.info(&format!("bound {purpose} listener on {a}"));
+            }
+        }
         shared.log.info(&format!(
             "ready: listening on ws://{} ({}, state dir {}, config {}, pid {}, version {})",
             SocketAddr::new(shared.bind.host(), shared.record.port),
@@ -291,11 +297,6 @@ impl BoundGateway {
             shared.record.pid,
             shared.record.version
         ));
-        for (purpose, l) in p.listeners.iter().skip(1) {
-            if let Ok(a) = l.local_addr() {
-                shared.log.info(&format!("bound {purpose} listener on {a}"));
-            }
-        }
         BoundGateway {
             shared,
             lock: p.lock,
