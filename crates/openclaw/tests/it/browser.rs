@@ -523,14 +523,23 @@ fn held_cdp_port_is_skipped_and_canvas_edits_reload_the_open_page() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         eval("window.__openclawMarker = 42").await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        std::fs::write(
-            root.join("index.html"),
-            "<!doctype html><html><head><title>edited canvas</title></head><body><p>v2</p></body></html>",
-        )
-        .unwrap();
+        let edit = || {
+            std::fs::write(
+                root.join("index.html"),
+                "<!doctype html><html><head><title>edited canvas</title></head><body><p>v2</p></body></html>",
+            )
+            .unwrap()
+        };
+        edit();
         let deadline = Instant::now() + GUARD;
+        let mut last_edit = Instant::now();
         loop {
+            // The page's reload socket may connect just after the first
+            // edit; edit again now and then until the reload is seen.
+            if last_edit.elapsed() > Duration::from_secs(1) {
+                edit();
+                last_edit = Instant::now();
+            }
             let title = eval("document.title").await;
             let marker = eval("typeof window.__openclawMarker").await;
             if title == json!("edited canvas") {
