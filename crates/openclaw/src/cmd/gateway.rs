@@ -140,7 +140,11 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> CliResult<u8> {
     match result {
         Ok(()) => Ok(exit::OK),
         Err(e) => {
-            let code = u8::try_from(e.exit_code()).unwrap_or(exit::FAILURE);
+            let code = match &e {
+                openclaw_gateway::GatewayError::StateDirOwned { .. } => exit::STATE_DIR_OWNED,
+                openclaw_gateway::GatewayError::PortInUse { .. } => exit::PORT_IN_USE,
+                _ => exit::FAILURE,
+            };
             let hint = match &e {
                 openclaw_gateway::GatewayError::NotConfigured { setup, .. } => Some(setup.clone()),
                 openclaw_gateway::GatewayError::StateDirOwned { .. } => {
