@@ -55,7 +55,9 @@ pub enum ServiceCmd {
     Stop,
     /// Restart this instance's gateway (never another profile's)
     Restart,
-    /// Show this instance's service: installed, enabled, running, and drift
+    /// Show this instance: paths, ports, its running gateway and its service
+    ///
+    /// The same report as `openclaw status`.
     Status {
         /// Print JSON
         #[arg(long)]
@@ -136,7 +138,7 @@ pub fn run(ctx: &Ctx, cmd: ServiceCmd) -> CliResult<u8> {
         ServiceCmd::Start => simple(ctx, Op::Start),
         ServiceCmd::Stop => simple(ctx, Op::Stop),
         ServiceCmd::Restart => simple(ctx, Op::Restart),
-        ServiceCmd::Status { json } => status(ctx, json),
+        ServiceCmd::Status { json } => crate::cmd::gateway::status(ctx, json),
     }
 }
 
@@ -292,64 +294,39 @@ fn simple(ctx: &Ctx, op: Op) -> CliResult<u8> {
     Ok(exit::OK)
 }
 
-fn status(ctx: &Ctx, json: bool) -> CliResult<u8> {
-    let loaded = ctx.load_config()?;
-    let inst = ctx.instance_for(loaded.as_ref(), None)?;
-    let svc = InstanceService::for_instance(ctx, inst)?;
-    let st = svc
-        .status()
-        .map_err(|e| service_error(ctx, &svc, "read", e))?;
-    if json {
-        print_json(&st);
-        return Ok(exit::OK);
+/// The service section of `status` and `profiles`: installed / enabled /
+/// active / main pid / drift, or why the manager is unavailable. Never
+/// fails: a problem reading the service is reported inside the section.
+pub fn service_section(ctx: &Ctx, instance: &Instance) -> serde_json::Value {
+    let svc = match InstanceService::for_instance(ctx, instance.clone()) {
+        Ok(svc) => svc,
+        Err(e) => return json!({ "error": e.to_string() }),
+    };
+    match svc.status() {
+        Err(e) => json!({
+            "name": svc.name(),
+            "path": svc.definition_path(),
+            "error": e.to_string(),
+        }),
+        Ok(st) => json!({
+            "name": st.service,
+            "platform": st.platform,
+            "path": st.path,
+            "installed": st.installed,
+            "managerUnavailable": st.manager_unavailable,
+            "enabled": st.runtime.enabled,
+            "active": st.runtime.active,
+            "state": st.runtime.state,
+            "mainPid": st.runtime.main_pid,
+            "drift": st.drift.iter().map(|d| json!({
+                "key": d.key,
+                "installed": d.installed,
+                "expected": d.expected,
+                "message": d.to_string(),
+            })).collect::<Vec<_>>(),
+            "fileError": st.file_error,
+            "install": instance.command("gateway install"),
+            "foreground": svc.spec.foreground_command,
+        }),
     }
-    println!("service    {} ({:?})", st.service, st.platform);
-    println!(
-        "file       {} ({})",
-        st.path.display(),
-        if st.installed {
-            "installed"
-        } else {
-            "not installed"
-        }
-    );
-    match &st.manager_unavailable {
-        Some(why) => println!("manager    unavailable: {why}"),
-        None => {
-            let yn = |b: Option<bool>| match b {
-                Some(true) => "yes",
-                Some(false) => "no",
-                None => "unknown",
-            };
-            println!(
-                "enabled    {}\nactive     {}{}",
-                yn(st.runtime.enabled),
-                yn(st.runtime.active),
-                st.runtime
-                    .main_pid
-                    .map(|p| format!(" (pid {p})"))
-                    .unwrap_or_default()
-            );
-        }
-    }
-    if let Some(e) = &st.file_error {
-        println!("problem    {e}");
-    }
-    for d in &st.drift {
-        println!("drift      {d}");
-    }
-    if !st.drift.is_empty() {
-        println!(
-            "the service file does not match this instance; rewrite it with: {}",
-            ctx.command("gateway install --force")
-        );
-    }
-    if !st.installed {
-        println!(
-            "install it with: {}\nor run it in the foreground: {}",
-            ctx.command("gateway install"),
-            svc.spec.foreground_command
-        );
-    }
-    Ok(exit::OK)
 }
