@@ -178,10 +178,7 @@ mod tests {
             parse_rfc3339_utc("2026-11-21T14:14:25.825Z"),
             Some(1_795_270_465)
         );
-        assert_eq!(
-            parse_rfc3339_utc("2000-02-29T00:00:00Z"),
-            Some(951_782_400)
-        );
+        assert_eq!(parse_rfc3339_utc("2000-02-29T00:00:00Z"), Some(951_782_400));
         assert_eq!(parse_rfc3339_utc("yesterday"), None);
         assert_eq!(parse_rfc3339_utc("2026-13-01T00:00:00Z"), None);
     }

@@ -407,13 +407,14 @@ fn foreign_listeners(items: &[Item], out: &mut Vec<Finding>) {
                         if blocks_start {
                             format!("{} cannot start while it does", other.label)
                         } else {
-                            format!("a browser profile of {} that gets this port fails", other.label)
+                            format!(
+                                "a browser profile of {} that gets this port fails",
+                                other.label
+                            )
                         }
                     ),
                     location: vec![
-                        it.record
-                            .state_dir
-                            .join(openclaw_state::owner::OWNER_FILE),
+                        it.record.state_dir.join(openclaw_state::owner::OWNER_FILE),
                         other.record.config_path.clone(),
                     ],
                     instances: vec![it.label.clone(), other.label.clone()],

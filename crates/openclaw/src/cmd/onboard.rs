@@ -383,8 +383,9 @@ fn wait_healthy(steps: &Steps, state_dir: &std::path::Path, limit: Duration) -> 
             }
             None => live::Health {
                 ok: false,
-                detail: "the service's gateway has not taken its state dir yet (no live owner record)"
-                    .into(),
+                detail:
+                    "the service's gateway has not taken its state dir yet (no live owner record)"
+                        .into(),
             },
         };
         let now = Instant::now();

@@ -115,9 +115,7 @@ pub fn stop_unmanaged(ctx: &Ctx, svc: &InstanceService, restart: bool) -> CliRes
             return Err(CliError::new(
                 "nothing to restart",
                 state_dir.display(),
-                format!(
-                    "no gateway runs for {label} and no service manager runs it{stale_note}"
-                ),
+                format!("no gateway runs for {label} and no service manager runs it{stale_note}"),
             )
             .hint(start_cmd)
             .code(exit::NOT_RUNNING));
@@ -150,12 +148,10 @@ pub fn stop_unmanaged(ctx: &Ctx, svc: &InstanceService, restart: bool) -> CliRes
     match terminate(pid, same, STOP_WAIT) {
         Ok(()) | Err(TerminateError::Gone) => {}
         Err(TerminateError::Signal(e)) => {
-            return Err(CliError::new(
-                format!("cannot signal pid {pid}"),
-                state_dir.display(),
-                e,
-            )
-            .hint(format!("kill {pid}")));
+            return Err(
+                CliError::new(format!("cannot signal pid {pid}"), state_dir.display(), e)
+                    .hint(format!("kill {pid}")),
+            );
         }
         Err(TerminateError::StillRunning) => {
             return Err(CliError::new(
@@ -178,9 +174,7 @@ pub fn stop_unmanaged(ctx: &Ctx, svc: &InstanceService, restart: bool) -> CliRes
         )
         .hint(inst.command("gateway status")));
     }
-    println!(
-        "stopped the gateway of {label} (pid {pid}, port {port}); its state dir lock is free"
-    );
+    println!("stopped the gateway of {label} (pid {pid}, port {port}); its state dir lock is free");
     if !restart {
         return Ok(exit::OK);
     }
@@ -305,7 +299,9 @@ fn start_detached(inst: &Instance, port: u16, old_pid: u32) -> CliResult<u8> {
     loop {
         if let Ok(Some(st)) = child.try_wait() {
             return Err(failed(
-                format!("the gateway of {label} was stopped (pid {old_pid}) but did not start again"),
+                format!(
+                    "the gateway of {label} was stopped (pid {old_pid}) but did not start again"
+                ),
                 format!(
                     "the new gateway (pid {new_pid}) exited with {st}; its output is in {}",
                     log.display()
@@ -328,7 +324,9 @@ fn start_detached(inst: &Instance, port: u16, old_pid: u32) -> CliResult<u8> {
             }
             Some(o) => {
                 return Err(failed(
-                    format!("the gateway of {label} was stopped (pid {old_pid}) but did not start again"),
+                    format!(
+                        "the gateway of {label} was stopped (pid {old_pid}) but did not start again"
+                    ),
                     format!(
                         "another process (pid {}) took the state dir first; the new gateway (pid {new_pid}) could not own it, see {}",
                         o.pid,
