@@ -172,6 +172,12 @@ fn list(ctx: &Ctx, json: bool) -> CliResult<u8> {
         if let Some(err) = &e.error {
             println!("  problem    {err}");
             println!("  check      {} config validate", e.cli);
+            if let Some(g) = &e.gateway {
+                println!(
+                    "  gateway    running: pid {}, port {}, version {}",
+                    g.pid, g.port, g.version
+                );
+            }
             continue;
         }
         if let Some(p) = &e.ports {

@@ -291,7 +291,56 @@ fn simple(ctx: &Ctx, op: Op) -> CliResult<u8> {
     let plan = result.map_err(|e| service_error(ctx, &svc, word, e))?;
     print!("{plan}");
     println!("{} {}", plan.operation.done(), svc.name());
-    Ok(exit::OK)
+    let state_dir = svc.instance.state_dir.value.clone();
+    if op == Op::Stop {
+        // A gateway of this instance that the service did not run (started
+        // in a shell) still owns the state dir: stop it through its owner
+        // record as well.
+        if crate::cmd::signal::wait_owner_gone(&state_dir, crate::cmd::signal::STOP_WAIT) {
+            return Ok(exit::OK);
+        }
+        eprintln!(
+            "a gateway of this instance that {} does not run still owns {}",
+            svc.name(),
+            state_dir.display()
+        );
+        return crate::cmd::signal::stop_unmanaged(ctx, &svc, false);
+    }
+    // Start / restart: report success only once the gateway is up.
+    match crate::cmd::signal::wait_up(&state_dir, crate::cmd::signal::START_WAIT) {
+        Ok((o, h)) => {
+            let main_pid = svc.status().ok().and_then(|st| st.runtime.main_pid);
+            if let Some(mp) = main_pid.filter(|mp| *mp != o.pid) {
+                return Err(CliError::new(
+                    format!("the service {} cannot own its state dir", svc.name()),
+                    state_dir.display(),
+                    format!(
+                        "a gateway the service does not run (pid {}, port {}) owns it; the service's process is pid {mp}",
+                        o.pid, o.port
+                    ),
+                )
+                .hint(ctx.command("gateway stop")));
+            }
+            println!(
+                "the gateway is up: pid {}, port {}, healthy ({})",
+                o.pid, o.port, h.detail
+            );
+            Ok(exit::OK)
+        }
+        Err(why) => Err(CliError::new(
+            format!(
+                "{} reports the service {}, but the gateway is not up",
+                svc.manager.manager_name(),
+                plan.operation.done()
+            ),
+            state_dir.display(),
+            why,
+        )
+        .hint(match svc.manager.platform() {
+            Platform::Systemd => format!("journalctl --user -u {} -n 50", svc.name()),
+            _ => ctx.command("gateway status"),
+        })),
+    }
 }
 
 /// The service section of `status` and `profiles`: installed / enabled /

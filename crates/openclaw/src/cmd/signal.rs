@@ -182,6 +182,46 @@ pub fn stop_unmanaged(ctx: &Ctx, svc: &InstanceService, restart: bool) -> CliRes
     start_detached(inst, port, pid)
 }
 
+/// Waits (bounded) until no live owner record holds `state_dir`.
+pub fn wait_owner_gone(state_dir: &Path, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if live::live_owner(state_dir).is_none() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits (bounded) until a live owner record holds `state_dir` and
+/// `/healthz` answers on its port; else says what was last seen.
+pub fn wait_up(
+    state_dir: &Path,
+    limit: Duration,
+) -> Result<(openclaw_state::owner::OwnerRecord, live::Health), String> {
+    let deadline = Instant::now() + limit;
+    let mut last = "no live owner record in the state dir".to_string();
+    loop {
+        if let Some(o) = live::live_owner(state_dir) {
+            let h = live::probe_health(o.port, Duration::from_millis(800));
+            if h.ok {
+                return Ok((o, h));
+            }
+            last = format!(
+                "pid {} owns the state dir, /healthz on port {}: {}",
+                o.pid, o.port, h.detail
+            );
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("after {} s: {last}", limit.as_secs()));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Whether another process holds `state_dir`'s gateway lock. Takes the lock
 /// for an instant when it is free (and writes nothing).
 fn lock_is_held(state_dir: &Path) -> bool {

@@ -350,6 +350,34 @@ fn onboard_without_skip_daemon_reports_the_unusable_manager_truthfully() {
         v["foregroundCommand"],
         format!("openclaw --profile ob gateway --port {port}")
     );
+
+    // Without --skip-health: the manager is still unusable here, so nothing
+    // was started; it says no gateway runs and how to start it, and claims
+    // no health.
+    {
+        let out = h.run(&[
+            "--profile",
+            "ob",
+            "onboard",
+            "--non-interactive",
+            "--accept-risk",
+            "--port",
+            &port.to_string(),
+        ]);
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        assert!(
+            stdout.contains("NOT installed (service manager unavailable)"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains(&format!(
+                "health     not checked: no gateway runs for this instance; start it with: openclaw --profile ob gateway --port {port}"
+            )),
+            "{stdout}"
+        );
+        assert!(!stdout.contains("health     ok"), "{stdout}");
+    }
 }
 
 #[test]
