@@ -15,6 +15,8 @@
 //! [`Gateway::bind`] does 1–4 and returns a [`BoundGateway`]; its
 //! [`BoundGateway::serve`] does 5. [`run`] does both.
 
+mod agents;
+mod chat;
 mod config_store;
 mod http;
 mod log;
@@ -389,6 +391,7 @@ impl Gateway {
             live,
             bind,
             log: Arc::new(log),
+            parsed: snapshot.parsed.clone(),
         };
         Ok(BoundGateway::new(bound))
     }

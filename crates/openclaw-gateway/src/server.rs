@@ -24,6 +24,8 @@ pub(crate) struct BoundParts {
     pub live: LiveConfig,
     pub bind: BindMode,
     pub log: Arc<GatewayLog>,
+    /// The config as read at start-up (agents are built from it).
+    pub parsed: Value,
 }
 
 /// An event fanned out to every connected client.
@@ -55,6 +57,7 @@ pub(crate) struct Shared {
     pub idle: Notify,
     pub self_presence: PresenceEntry,
     pub device_id: String,
+    pub agents: Arc<crate::agents::AgentHub>,
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -159,6 +162,7 @@ impl Shared {
             },
         };
         *self.config_stamp.lock().unwrap_or_else(|e| e.into_inner()) = stamp_now;
+        self.agents.reload(&snapshot.parsed);
         let next = live_config(&snapshot.parsed, self.opts.auth.as_ref());
         let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
         if *live == next {
@@ -256,7 +260,13 @@ impl BoundGateway {
             hex::encode(&d[..8])
         };
         let stamp_now = stamp(p.store.path());
+        let agents = Arc::new(crate::agents::AgentHub::new(
+            p.opts.instance.clone(),
+            p.log.clone(),
+            &p.parsed,
+        ));
         let shared = Arc::new(Shared {
+            agents,
             record: p.record,
             bind: p.bind,
             started: Instant::now(),
