@@ -8,9 +8,7 @@ use openclaw_client::{Client, Probe};
 use openclaw_instance::Instance;
 use serde_json::{Value, json};
 
-use crate::cmd::gateway::{
-    CLIENT_TIMEOUT, client_token, config_value, probe_error, runtime,
-};
+use crate::cmd::gateway::{CLIENT_TIMEOUT, client_token, config_value, probe_error, runtime};
 use crate::ctx::Ctx;
 use crate::error::{CliError, CliResult, exit};
 use crate::output::print_json;
@@ -108,7 +106,10 @@ async fn agent_async(ctx: &Ctx, args: AgentArgs) -> CliResult<u8> {
             .hint(inst.command("models status"))
     })?;
     let run_id = accepted["runId"].as_str().unwrap_or_default().to_string();
-    let session = accepted["sessionKey"].as_str().unwrap_or("main").to_string();
+    let session = accepted["sessionKey"]
+        .as_str()
+        .unwrap_or("main")
+        .to_string();
     let agent_id = accepted["agentId"].as_str().unwrap_or("main").to_string();
     let mut out = std::io::stdout().lock();
     let mut tools: Vec<Value> = Vec::new();
@@ -166,11 +167,7 @@ async fn agent_async(ctx: &Ctx, args: AgentArgs) -> CliResult<u8> {
                             one_line(output, 300)
                         );
                     }
-                    if let Some(t) = tools
-                        .iter_mut()
-                        .rev()
-                        .find(|t| t["id"] == d["toolCallId"])
-                    {
+                    if let Some(t) = tools.iter_mut().rev().find(|t| t["id"] == d["toolCallId"]) {
                         t["ok"] = json!(ok);
                         t["output"] = json!(output);
                     }

@@ -64,7 +64,9 @@ pub fn run(ctx: &Ctx, cmd: ModelsCmd) -> CliResult<u8> {
         let row = match ProviderConfig::from_json(&id, &v) {
             Ok(p) => {
                 let (source, checked_here) = match &p.api_key {
-                    ApiKeySource::Config(_) => (format!("config models.providers.{id}.apiKey"), true),
+                    ApiKeySource::Config(_) => {
+                        (format!("config models.providers.{id}.apiKey"), true)
+                    }
                     ApiKeySource::Env(var) => (format!("env {var}"), false),
                     ApiKeySource::CredentialsFile => (
                         format!("file {}", keys.credentials_path(&id).display()),
@@ -107,12 +109,17 @@ pub fn run(ctx: &Ctx, cmd: ModelsCmd) -> CliResult<u8> {
     } else {
         println!(
             "default model  {}",
-            default["primary"].as_str().unwrap_or("(none: set agents.defaults.model.primary)")
+            default["primary"]
+                .as_str()
+                .unwrap_or("(none: set agents.defaults.model.primary)")
         );
         if let Some(f) = default["fallbacks"].as_array().filter(|f| !f.is_empty()) {
             println!(
                 "fallbacks      {}",
-                f.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
+                f.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
         for a in &agents {
@@ -129,7 +136,10 @@ pub fn run(ctx: &Ctx, cmd: ModelsCmd) -> CliResult<u8> {
         }
         for r in &rows {
             if let Some(e) = r["error"].as_str() {
-                println!("provider {:<12} INVALID: {e}", r["id"].as_str().unwrap_or(""));
+                println!(
+                    "provider {:<12} INVALID: {e}",
+                    r["id"].as_str().unwrap_or("")
+                );
                 continue;
             }
             if status {
@@ -139,7 +149,11 @@ pub fn run(ctx: &Ctx, cmd: ModelsCmd) -> CliResult<u8> {
                     r["api"].as_str().unwrap_or(""),
                     r["baseUrl"].as_str().unwrap_or(""),
                     r["keySource"].as_str().unwrap_or(""),
-                    if r["keyPresent"] == true { "present" } else { "MISSING" },
+                    if r["keyPresent"] == true {
+                        "present"
+                    } else {
+                        "MISSING"
+                    },
                     r["keyProblem"]
                         .as_str()
                         .map(|p| format!(" ({p})"))
@@ -221,7 +235,11 @@ pub fn apply_auth_choice(
             "https://api.openai.com/v1".to_string(),
             "openai-completions".to_string(),
             "gpt-4o".to_string(),
-            Some(f.openai_api_key.clone().ok_or_else(|| missing("--openai-api-key"))?),
+            Some(
+                f.openai_api_key
+                    .clone()
+                    .ok_or_else(|| missing("--openai-api-key"))?,
+            ),
         ),
         "anthropic-api-key" => (
             "anthropic",
@@ -270,7 +288,11 @@ pub fn apply_auth_choice(
     store
         .update(None, |v: &mut Value| {
             set(v, &["models", "providers", id], provider.clone());
-            set(v, &["agents", "defaults", "model", "primary"], json!(primary));
+            set(
+                v,
+                &["agents", "defaults", "model", "primary"],
+                json!(primary),
+            );
             Ok::<(), std::convert::Infallible>(())
         })
         .map_err(|e| ctx.config_error(e))?;

@@ -145,13 +145,19 @@ pub fn run(ctx: &Ctx, mut args: OnboardArgs) -> CliResult<u8> {
         &args.auth,
         &inst.state_dir.value,
     )? {
-        steps.detail(&format!("model  {} (agents.defaults.model.primary)", a.model));
+        steps.detail(&format!(
+            "model  {} (agents.defaults.model.primary)",
+            a.model
+        ));
         match &a.key_file {
             Some(f) => steps.detail(&format!(
                 "key    {} (mode 0600; the config names no key)",
                 tilde(f, &home)
             )),
-            None => steps.detail(&format!("key    none (models.providers.{}.auth = none)", a.provider)),
+            None => steps.detail(&format!(
+                "key    none (models.providers.{}.auth = none)",
+                a.provider
+            )),
         }
     }
     steps.detail(&format!("ports  {ports_line}"));
