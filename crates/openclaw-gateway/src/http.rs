@@ -61,11 +61,36 @@ async fn root(
 }
 
 /// The WebChat / control page: one self-contained file (no CDN, no build
-/// step). It holds no instance data; everything comes over the WebSocket
-/// after the token handshake.
+/// step). The server fills in which instance this is (no secrets); the
+/// rest comes over the WebSocket after the token handshake.
 const INDEX_HTML: &str = include_str!("ui/index.html");
 
-fn status_page(_s: &Shared) -> Response {
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn status_page(s: &Shared) -> Response {
+    let r = &s.record;
+    let mut rows = vec![
+        (
+            "Profile",
+            r.profile.clone().unwrap_or_else(|| "default".into()),
+        ),
+        ("State dir", r.state_dir.display().to_string()),
+        ("Config", r.config_path.display().to_string()),
+        ("Version", r.version.clone()),
+    ];
+    for l in &r.listeners {
+        rows.push(("Port", format!("{} ({})", l.port, l.purpose)));
+    }
+    let dl: String = rows
+        .iter()
+        .map(|(k, v)| format!("<dt>{}</dt><dd>{}</dd>", esc(k), esc(v)))
+        .collect();
+    let html = INDEX_HTML.replacen("<!--INSTANCE-->", &dl, 1);
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -76,7 +101,7 @@ fn status_page(_s: &Shared) -> Response {
             ),
             (header::REFERRER_POLICY, "no-referrer"),
         ],
-        INDEX_HTML,
+        html,
     )
         .into_response()
 }
