@@ -223,6 +223,24 @@ fn openai_tool_call_through_gateway_and_cli() {
             .is_file()
     );
 
+    // The dashboard link carries the instance's port and token.
+    let tok = token(&a.config);
+    let link = h.ok(&["--profile", "oa", "dashboard", "--no-open"]);
+    assert!(tok.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+    assert_eq!(link, format!("http://127.0.0.1:{}/#token={tok}\n", a.port));
+    // models list/status read the config and never print a key.
+    let ml = h.ok(&["--profile", "oa", "models", "list"]);
+    assert!(ml.contains("oai/gpt-test") && ml.contains("gpt-test"), "{ml}");
+    let ms = h.run(&["--profile", "oa", "models", "status"]);
+    let ms_out = text(&ms.stdout);
+    // The key is in the gateway's environment, not this shell's.
+    assert!(ms_out.contains("env OAI_TEST_KEY") && ms_out.contains("MISSING"), "{ms_out}");
+    assert_eq!(ms.status.code(), Some(1));
+    let ms = h.run_env(&["--profile", "oa", "models", "status"], &[("OAI_TEST_KEY", "sk-oa-123")]);
+    let ms_out = text(&ms.stdout);
+    assert!(ms_out.contains("present") && !ms_out.contains("sk-oa-123"), "{ms_out}");
+    assert!(ms.status.success());
+
     // sessions list and --json output.
     let v = h.json(&["--profile", "oa", "sessions", "list", "--json"]);
     assert_eq!(v["sessions"][0]["key"], "main");
@@ -427,6 +445,14 @@ fn path_escapes_refused_and_logged_exec_only_when_enabled() {
         &fx.base_url,
         "m",
         json!({"apiKey": "sk-in-config"}),
+    );
+    // Gateway down: exit 3 and the command that starts it.
+    let down = a.agent(&h, &["--message", "anyone?"]);
+    assert_eq!(down.status.code(), Some(3), "{}", text(&down.stderr));
+    assert!(
+        text(&down.stderr).contains("openclaw --profile esc gateway"),
+        "{}",
+        text(&down.stderr)
     );
     let _gw = a.gateway(&h, &[]);
     let (stdout, stderr) = ok_out(&a.agent(&h, &["--message", "try to escape"]));
