@@ -10,7 +10,9 @@
 //! - the default agent `main` works in the instance's workspace;
 //!   `agents.entries.<id>` adds agents (`workspace`, default
 //!   `<stateDir>/workspace-<id>`; `model` overrides the default);
-//! - `tools.exec.{enabled,timeoutMs,maxOutputBytes}`.
+//! - `tools.exec.{enabled,timeoutMs,maxOutputBytes}`;
+//! - the `browser` tool talks to this gateway's browser control service
+//!   (base+2) with the token it was started with, when that service runs.
 //!
 //! Sessions live under `<stateDir>/agents/<agentId>/sessions/`. A run keeps
 //! the agent it started with; a config change affects new runs only.
@@ -122,6 +124,9 @@ pub(crate) struct AgentHub {
     set: RwLock<Arc<AgentSet>>,
     /// The config subtrees the current set was built from.
     inputs: Mutex<Value>,
+    /// Token of this gateway's browser control service; `None` when the
+    /// service is off (then agents get no `browser` tool).
+    browser_token: Option<String>,
     runs: Mutex<Runs>,
     subs: Mutex<HashMap<SubKey, Vec<(String, ConnTx)>>>,
 }
@@ -137,19 +142,24 @@ fn inputs_of(parsed: &Value) -> Value {
         "models": g("models"),
         "agents": g("agents"),
         "tools": g("tools"),
-        "token": g("gateway.auth.token"),
     })
 }
 
 impl AgentHub {
-    pub fn new(instance: Instance, log: Arc<GatewayLog>, parsed: &Value) -> Self {
-        let set = build(&instance, parsed);
+    pub fn new(
+        instance: Instance,
+        log: Arc<GatewayLog>,
+        parsed: &Value,
+        browser_token: Option<String>,
+    ) -> Self {
+        let set = build(&instance, parsed, browser_token.as_deref());
         report(&log, &set, "agents configured");
         AgentHub {
             instance,
             log,
             set: RwLock::new(Arc::new(set)),
             inputs: Mutex::new(inputs_of(parsed)),
+            browser_token,
             runs: Mutex::new(Runs::default()),
             subs: Mutex::new(HashMap::new()),
         }
@@ -169,7 +179,7 @@ impl AgentHub {
             }
             *cur = next;
         }
-        let set = build(&self.instance, parsed);
+        let set = build(&self.instance, parsed, self.browser_token.as_deref());
         report(
             &self.log,
             &set,
@@ -546,7 +556,7 @@ fn expand(raw: &str) -> PathBuf {
 
 /// Builds every agent of the config. Never fails: what cannot be built
 /// carries its reason.
-pub(crate) fn build(inst: &Instance, parsed: &Value) -> AgentSet {
+pub(crate) fn build(inst: &Instance, parsed: &Value, browser_token: Option<&str>) -> AgentSet {
     let state_dir = inst.state_dir.value.clone();
     let mut providers = Vec::new();
     let mut configs = Vec::new();
@@ -599,12 +609,12 @@ pub(crate) fn build(inst: &Instance, parsed: &Value) -> AgentSet {
             exec.max_output_bytes = n as usize;
         }
     }
-    let token = get_path(parsed, "gateway.auth.token")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let browser: Arc<dyn BrowserTool> =
-        Arc::new(GatewayBrowser::new(inst.ports.browser_control.value, token));
+    let browser: Option<Arc<dyn BrowserTool>> = browser_token.map(|t| {
+        Arc::new(GatewayBrowser::new(
+            inst.ports.browser_control.value,
+            t.to_string(),
+        )) as Arc<dyn BrowserTool>
+    });
     let env: openclaw_agent::provider::EnvLookup = Arc::new(|k: &str| std::env::var(k).ok());
     let client = ModelClient::new(KeyResolver::new(&state_dir, env), ClientSettings::default());
 
@@ -660,7 +670,7 @@ pub(crate) fn build(inst: &Instance, parsed: &Value) -> AgentSet {
                     facts.clone(),
                     configs.clone(),
                     client.clone(),
-                    Some(browser.clone()),
+                    browser.clone(),
                 )
                 .map(Arc::new)
                 .map_err(|e| e.to_string())
@@ -727,6 +737,8 @@ impl BrowserTool for GatewayBrowser {
     fn open(&self, url: &str) -> BoxFuture<'_, Result<String, String>> {
         let url = url.to_string();
         Box::pin(async move {
+            // Launch the instance's browser on first use (a no-op when it runs).
+            self.client.start(None).await.map_err(|e| self.fail(e))?;
             let tab = self
                 .client
                 .open(None, &url)

@@ -26,6 +26,7 @@ pub(crate) struct BoundParts {
     pub log: Arc<GatewayLog>,
     /// The config as read at start-up (agents are built from it).
     pub parsed: Value,
+    pub services: crate::derived::Services,
 }
 
 /// An event fanned out to every connected client.
@@ -58,6 +59,8 @@ pub(crate) struct Shared {
     pub self_presence: PresenceEntry,
     pub device_id: String,
     pub agents: Arc<crate::agents::AgentHub>,
+    /// Canvas host and browser control (see [`crate::derived`]).
+    pub derived: crate::derived::Services,
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -264,6 +267,7 @@ impl BoundGateway {
             p.opts.instance.clone(),
             p.log.clone(),
             &p.parsed,
+            p.services.browser_token.clone(),
         ));
         let shared = Arc::new(Shared {
             agents,
@@ -285,9 +289,16 @@ impl BoundGateway {
             idle: Notify::new(),
             self_presence,
             device_id,
+            derived: p.services,
             opts: p.opts,
         });
         let inst = &shared.opts.instance;
+        // Every start-up line comes before "ready", which is the last one.
+        for (purpose, l) in p.listeners.iter().skip(1) {
+            if let Ok(a) = l.local_addr() {
+                shared.log.info(&format!("bound {purpose} listener on {a}"));
+            }
+        }
         shared.log.info(&format!(
             "ready: listening on ws://{} ({}, state dir {}, config {}, pid {}, version {})",
             SocketAddr::new(shared.bind.host(), shared.record.port),
@@ -297,11 +308,6 @@ impl BoundGateway {
             shared.record.pid,
             shared.record.version
         ));
-        for (purpose, l) in p.listeners.iter().skip(1) {
-            if let Ok(a) = l.local_addr() {
-                shared.log.info(&format!("bound {purpose} listener on {a}"));
-            }
-        }
         BoundGateway {
             shared,
             lock: p.lock,
@@ -381,6 +387,9 @@ impl BoundGateway {
             }
         };
 
+        // The derived services, on the ports bound with the base port.
+        let derived = shared.derived.spawn(&mut self.listeners, &shared.log)?;
+
         // Background: ticks and config polling.
         let bg = tokio::spawn(background(shared.clone()));
 
@@ -413,6 +422,9 @@ impl BoundGateway {
             }
         }
         let _ = tokio::time::timeout(Duration::from_millis(300), server).await;
+        derived.stop().await;
+        // No orphan browsers: stop (and reap) every one this gateway launched.
+        shared.derived.shutdown(&shared.log).await;
         shared
             .log
             .info("stopped; owner record removed, state dir released");

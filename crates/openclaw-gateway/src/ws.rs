@@ -208,7 +208,11 @@ pub(crate) async fn handle(s: Arc<Shared>, mut socket: WebSocket) {
             conn_id: conn_id.clone(),
         },
         features: Features {
-            methods: methods::ALL.iter().map(|m| m.to_string()).collect(),
+            methods: methods::ALL
+                .iter()
+                .chain([crate::browser_rpc::METHOD].iter())
+                .map(|m| m.to_string())
+                .collect(),
             events: events::ALL.iter().map(|m| m.to_string()).collect(),
         },
         snapshot: Snapshot {
@@ -360,6 +364,10 @@ async fn dispatch(
     conn: &crate::chat::Conn,
     req: Request,
 ) -> Option<Response> {
+    // Its scope depends on the forwarded HTTP method (read for GET, write otherwise).
+    if req.method == crate::browser_rpc::METHOD {
+        return Some(crate::browser_rpc::handle(s, scopes, req).await);
+    }
     let need = required_scope(&req.method);
     if !scopes.allows(need) {
         return Some(Response::err(req.id, ErrorShape::missing_scope(need)));

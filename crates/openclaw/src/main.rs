@@ -50,7 +50,7 @@ enum Command {
     Profiles(cmd::profiles::ProfilesArgs),
     /// Run and manage this instance's gateway (`gateway` alone runs it)
     Gateway(GatewayArgs),
-    /// Show this instance: paths, ports, and its running gateway
+    /// Show this instance: paths, ports, its running gateway and its service
     Status(cmd::gateway::JsonArgs),
     /// Check this instance's gateway health (exit 3 when stopped)
     Health(cmd::gateway::JsonArgs),
@@ -64,6 +64,8 @@ enum Command {
     #[command(subcommand)]
     Models(cmd::models::ModelsCmd),
     Dashboard(cmd::agent::DashboardArgs),
+    /// Drive this instance's browsers through its gateway's browser control
+    Browser(cmd::browser::BrowserArgs),
 }
 
 /// `openclaw gateway [run] ...`
@@ -124,7 +126,7 @@ fn main() -> ExitCode {
             Some(GatewayCmd::Call(a)) => cmd::gateway::call(&ctx, a),
             Some(GatewayCmd::Service(c)) => cmd::service::run(&ctx, c),
         },
-        Command::Status(a) => cmd::gateway::status(&ctx, a),
+        Command::Status(a) => cmd::gateway::status(&ctx, a.json),
         Command::Health(a) => cmd::gateway::probe(&ctx, a, true),
         Command::Doctor(a) => cmd::doctor::run(&ctx, a),
         Command::Onboard(a) => cmd::onboard::run(&ctx, a),
@@ -132,6 +134,7 @@ fn main() -> ExitCode {
         Command::Sessions(c) => cmd::agent::sessions(&ctx, c),
         Command::Models(c) => cmd::models::run(&ctx, c),
         Command::Dashboard(a) => cmd::agent::dashboard(&ctx, a),
+        Command::Browser(a) => cmd::browser::run(&ctx, a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -130,6 +130,11 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> CliResult<u8> {
         opts.auth = Some(AuthConfig::Token(t));
     }
     opts.known_instances = known_instances(ctx);
+    opts.skip_canvas_host = ctx
+        .env
+        .vars
+        .get("OPENCLAW_SKIP_CANVAS_HOST")
+        .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
     let rt = runtime()?;
     let result = rt.block_on(async move {
         let bound = openclaw_gateway::Gateway::bind(opts)?;
@@ -140,7 +145,11 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> CliResult<u8> {
     match result {
         Ok(()) => Ok(exit::OK),
         Err(e) => {
-            let code = u8::try_from(e.exit_code()).unwrap_or(exit::FAILURE);
+            let code = match &e {
+                openclaw_gateway::GatewayError::StateDirOwned { .. } => exit::STATE_DIR_OWNED,
+                openclaw_gateway::GatewayError::PortInUse { .. } => exit::PORT_IN_USE,
+                _ => exit::FAILURE,
+            };
             let hint = match &e {
                 openclaw_gateway::GatewayError::NotConfigured { setup, .. } => Some(setup.clone()),
                 openclaw_gateway::GatewayError::StateDirOwned { .. } => {
@@ -269,19 +278,30 @@ fn print_status(v: &Value) {
     println!("workspace    {}", s("workspace"));
     let p = &v["configuredPorts"];
     println!(
-        "ports        gateway {} · browser control {} · canvas {} · CDP {}-{}",
+        "ports        gateway {} (base) · browser control {} · canvas {} · CDP {}-{}",
         p["gateway"], p["browserControl"], p["canvas"], p["cdpRange"][0], p["cdpRange"][1]
     );
     let g = &v["gateway"];
     if g["state"] == "running" {
+        let pid = g["pid"]
+            .as_u64()
+            .map(|p| format!("pid {p}"))
+            .unwrap_or_else(|| "pid unknown: no owner record".into());
         println!(
-            "gateway      running on port {} (pid {}, version {}, up {} s, found via {})",
+            "gateway      running on port {} ({pid}, version {}, up {}, found via {})",
             g["port"],
-            g["pid"],
             g["version"].as_str().unwrap_or(""),
-            g["uptimeMs"].as_u64().unwrap_or(0) / 1000,
+            human_duration(g["uptimeMs"].as_u64().unwrap_or(0) / 1000),
             g["foundVia"].as_str().unwrap_or("")
         );
+        for l in g["listeners"].as_array().into_iter().flatten() {
+            println!(
+                "  listener   {} on {}:{}",
+                l["purpose"].as_str().unwrap_or("?"),
+                l["host"].as_str().unwrap_or("?"),
+                l["port"]
+            );
+        }
     } else {
         println!(
             "gateway      stopped (nothing listens on port {}); start it with: {}",
@@ -289,15 +309,88 @@ fn print_status(v: &Value) {
             g["start"].as_str().unwrap_or("")
         );
     }
+    print_service(&v["service"]);
 }
 
-/// `openclaw status` and `openclaw gateway status`: exit 0 running or
-/// stopped; 4 when another instance answers.
-pub fn status(ctx: &Ctx, args: JsonArgs) -> CliResult<u8> {
+fn print_service(sv: &Value) {
+    let name = sv["name"].as_str().unwrap_or("?");
+    if let Some(e) = sv["error"].as_str() {
+        println!("service      {name}: cannot read its state: {e}");
+        return;
+    }
+    let installed = sv["installed"] == true;
+    println!(
+        "service      {name} ({}{})",
+        if installed {
+            "installed: "
+        } else {
+            "not installed: "
+        },
+        sv["path"].as_str().unwrap_or("")
+    );
+    match sv["managerUnavailable"].as_str() {
+        Some(why) => println!("  manager    unavailable: {why}"),
+        None => {
+            let yn = |x: &Value| match x.as_bool() {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "unknown",
+            };
+            println!(
+                "  enabled    {}\n  active     {}{}",
+                yn(&sv["enabled"]),
+                yn(&sv["active"]),
+                sv["mainPid"]
+                    .as_u64()
+                    .map(|p| format!(" (main pid {p})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    if let Some(e) = sv["fileError"].as_str() {
+        println!("  problem    {e}");
+    }
+    let drift = sv["drift"].as_array().cloned().unwrap_or_default();
+    for d in &drift {
+        println!("  drift      {}", d["message"].as_str().unwrap_or(""));
+    }
+    if drift.is_empty() {
+        if installed {
+            println!("  drift      none: the service file matches this instance");
+        }
+    } else {
+        println!(
+            "  the service file does not match this instance; rewrite it with: {} --force",
+            sv["install"].as_str().unwrap_or("openclaw gateway install")
+        );
+    }
+    if !installed {
+        println!(
+            "  install it with: {}",
+            sv["install"].as_str().unwrap_or("openclaw gateway install")
+        );
+    }
+}
+
+fn human_duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{}s", s / 60, s % 60),
+        s if s < 86400 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+/// `openclaw status` and `openclaw gateway status` (one report): the
+/// instance's paths and ports, its running gateway (or "stopped" with the
+/// start command) and its service. Exit 0 running or stopped; 4 when
+/// another instance answers on its port.
+pub fn status(ctx: &Ctx, json: bool) -> CliResult<u8> {
     let Found { inst, probe } = find(ctx)?;
     let probe = probe.map_err(|e| probe_error(&inst, e))?;
-    let v = status_json(&inst, &probe);
-    if args.json {
+    let mut v = status_json(&inst, &probe);
+    v["service"] = crate::cmd::service::service_section(ctx, &inst);
+    if json {
         print_json(&v);
     } else {
         print_status(&v);

@@ -2,6 +2,7 @@
 //! `run(&Ctx, args) -> CliResult<u8>` returning the exit code.
 
 pub mod agent;
+pub mod browser;
 pub mod config;
 pub mod doctor;
 pub mod gateway;

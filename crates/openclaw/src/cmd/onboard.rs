@@ -232,7 +232,7 @@ pub fn run(ctx: &Ctx, mut args: OnboardArgs) -> CliResult<u8> {
             p.gateway.value
         ));
         if started {
-            let h = wait_healthy(p.gateway.value, Duration::from_secs(20));
+            let h = wait_healthy(&steps, &inst.state_dir.value, Duration::from_secs(20));
             healthy = h.ok;
             steps.detail(&if h.ok {
                 format!("healthy ({})", h.detail)
@@ -241,20 +241,39 @@ pub fn run(ctx: &Ctx, mut args: OnboardArgs) -> CliResult<u8> {
             });
             health = json!({"status": if h.ok {"ok"} else {"failed"}, "detail": h.detail});
         } else {
-            // Nothing was started, so there is nothing to check; a gateway
-            // that happens to run already still gets probed.
-            let h = live::probe_health(p.gateway.value, Duration::from_millis(800));
-            if h.ok {
-                steps.detail(&format!(
-                    "a gateway already answers: healthy ({})",
-                    h.detail
-                ));
-                health = json!({"status": "ok", "detail": h.detail});
-            } else {
-                steps.detail(&format!(
-                    "not checked: no gateway was started by onboarding; start it with: {foreground}"
-                ));
-                health = json!({"status": "not-running", "detail": "no gateway was started"});
+            // Nothing was started, so health is not claimed; a gateway of
+            // this instance that already runs (live owner record) is checked.
+            match live::running(&inst.state_dir.value) {
+                Some(g) => {
+                    let h = live::probe_health(g.port, Duration::from_millis(800));
+                    steps.detail(&format!(
+                        "a gateway of this instance already runs (pid {}, port {}): {}",
+                        g.pid,
+                        g.port,
+                        if h.ok {
+                            format!("healthy ({})", h.detail)
+                        } else {
+                            format!("NOT healthy: {}", h.detail)
+                        }
+                    ));
+                    healthy = h.ok;
+                    health = json!({
+                        "status": if h.ok {"ok"} else {"failed"},
+                        "detail": h.detail,
+                        "pid": g.pid,
+                        "port": g.port,
+                    });
+                }
+                None => {
+                    steps.detail(&format!(
+                        "not checked: no gateway runs for this instance (onboarding started none); start it with: {foreground}"
+                    ));
+                    health = json!({
+                        "status": "not-running",
+                        "detail": "no gateway runs for this instance",
+                        "start": foreground,
+                    });
+                }
             }
         }
     }
@@ -353,7 +372,10 @@ fn summary(
     let h = match health["status"].as_str() {
         Some("ok") => "ok".to_string(),
         Some("failed") => format!("FAILED: {}", health["detail"].as_str().unwrap_or("")),
-        Some("not-running") => "not checked: the gateway is not running".into(),
+        Some("not-running") => format!(
+            "not checked: no gateway runs for this instance; start it with: {}",
+            health["start"].as_str().unwrap_or(foreground)
+        ),
         _ => "skipped (--skip-health)".into(),
     };
     println!("  health     {h}");
@@ -368,14 +390,41 @@ fn summary(
     }
 }
 
-/// Polls `/healthz` until it answers ok or `limit` passes (a hang guard
-/// for a service that is still starting).
-fn wait_healthy(port: u16, limit: Duration) -> live::Health {
-    let deadline = Instant::now() + limit;
+/// Waits until the service's gateway owns the state dir (live owner
+/// record) and answers `/healthz` on the port it recorded, or `limit`
+/// passes (a hang guard for a service that is still starting). Shows
+/// progress every couple of seconds.
+fn wait_healthy(steps: &Steps, state_dir: &std::path::Path, limit: Duration) -> live::Health {
+    let start = Instant::now();
+    let deadline = start + limit;
+    let mut next_note = start + Duration::from_secs(2);
     loop {
-        let h = live::probe_health(port, Duration::from_millis(800));
-        if h.ok || Instant::now() >= deadline {
+        let h = match live::running(state_dir) {
+            Some(g) => {
+                let h = live::probe_health(g.port, Duration::from_millis(800));
+                live::Health {
+                    ok: h.ok,
+                    detail: format!("pid {}, port {}: {}", g.pid, g.port, h.detail),
+                }
+            }
+            None => live::Health {
+                ok: false,
+                detail:
+                    "the service's gateway has not taken its state dir yet (no live owner record)"
+                        .into(),
+            },
+        };
+        let now = Instant::now();
+        if h.ok || now >= deadline {
             return h;
+        }
+        if now >= next_note {
+            steps.detail(&format!(
+                "waiting for the gateway ({} s): {}",
+                (now - start).as_secs(),
+                h.detail
+            ));
+            next_note = now + Duration::from_secs(2);
         }
         std::thread::sleep(Duration::from_millis(200));
     }

@@ -226,19 +226,34 @@ fn openai_tool_call_through_gateway_and_cli() {
     // The dashboard link carries the instance's port and token.
     let tok = token(&a.config);
     let link = h.ok(&["--profile", "oa", "dashboard", "--no-open"]);
-    assert!(tok.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+    assert!(
+        tok.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    );
     assert_eq!(link, format!("http://127.0.0.1:{}/#token={tok}\n", a.port));
     // models list/status read the config and never print a key.
     let ml = h.ok(&["--profile", "oa", "models", "list"]);
-    assert!(ml.contains("oai/gpt-test") && ml.contains("gpt-test"), "{ml}");
+    assert!(
+        ml.contains("oai/gpt-test") && ml.contains("gpt-test"),
+        "{ml}"
+    );
     let ms = h.run(&["--profile", "oa", "models", "status"]);
     let ms_out = text(&ms.stdout);
     // The key is in the gateway's environment, not this shell's.
-    assert!(ms_out.contains("env OAI_TEST_KEY") && ms_out.contains("MISSING"), "{ms_out}");
+    assert!(
+        ms_out.contains("env OAI_TEST_KEY") && ms_out.contains("MISSING"),
+        "{ms_out}"
+    );
     assert_eq!(ms.status.code(), Some(1));
-    let ms = h.run_env(&["--profile", "oa", "models", "status"], &[("OAI_TEST_KEY", "sk-oa-123")]);
+    let ms = h.run_env(
+        &["--profile", "oa", "models", "status"],
+        &[("OAI_TEST_KEY", "sk-oa-123")],
+    );
     let ms_out = text(&ms.stdout);
-    assert!(ms_out.contains("present") && !ms_out.contains("sk-oa-123"), "{ms_out}");
+    assert!(
+        ms_out.contains("present") && !ms_out.contains("sk-oa-123"),
+        "{ms_out}"
+    );
     assert!(ms.status.success());
 
     // sessions list and --json output.
@@ -880,4 +895,54 @@ fn webchat_in_headless_chromium_streams_and_aborts() {
     assert_eq!(last["aborted"], true, "{last}");
     assert!(last["text"].as_str().unwrap().starts_with("word0 "));
     assert_eq!(lines[1]["text"], "hi from the browser");
+}
+
+#[test]
+fn the_browser_tool_drives_this_instances_browser_control() {
+    assert!(
+        chromium_path().is_some(),
+        "this test needs Debian's chromium"
+    );
+    let h = TestHome::new();
+    let a = Inst::new(&h, "brw");
+    let rt = rt();
+    let page = format!("http://127.0.0.1:{}/readyz", a.port);
+    let fx = rt.block_on(Fixture::start(
+        vec![
+            ok_sse(openai_tool(
+                "b1",
+                "browser",
+                json!({"action": "open", "url": page}),
+            )),
+            ok_sse(openai_tool("b2", "browser", json!({"action": "snapshot"}))),
+            ok_sse(openai_text(&["Seen."])),
+        ],
+        false,
+    ));
+    a.use_provider(
+        "oai",
+        "openai-completions",
+        &fx.base_url,
+        "m",
+        json!({"apiKey": "sk-b"}),
+    );
+    let _gw = a.gateway(&h, &[]);
+    let out = h.run(&["--profile", "brw", "agent", "--message", "look", "--json"]);
+    // Stop the browser the gateway launched before anything can fail.
+    let stop = h.run(&["--profile", "brw", "browser", "stop"]);
+    assert!(stop.status.success(), "{}", text(&stop.stderr));
+    let (stdout, _) = ok_out(&out);
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["status"], "ok", "{v:#}");
+    let tools = v["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 2, "{v:#}");
+    assert_eq!(tools[0]["ok"], true, "{v:#}");
+    assert_eq!(tools[1]["ok"], true, "{v:#}");
+    // The snapshot is of the page the agent opened: this gateway's /readyz.
+    let snap = tools[1]["output"].as_str().unwrap();
+    assert!(
+        snap.contains("readyz") && snap.contains("stateDir"),
+        "{snap}"
+    );
+    let _ = h.run(&["--profile", "brw", "browser", "stop"]);
 }

@@ -6,6 +6,7 @@
 //! leaks in. The test process itself never sets environment variables.
 
 mod agents;
+mod browser;
 mod gateway;
 mod harness;
 mod ops;
