@@ -19,7 +19,9 @@
 //! [`Gateway::bind`] does 1–4 and returns a [`BoundGateway`]; its
 //! [`BoundGateway::serve`] does 5. [`run`] does both.
 
+mod agents;
 mod browser_rpc;
+mod chat;
 mod config_store;
 pub mod derived;
 mod http;
@@ -411,6 +413,7 @@ impl Gateway {
             bind,
             log,
             services,
+            parsed: snapshot.parsed.clone(),
         };
         Ok(BoundGateway::new(bound))
     }

@@ -24,6 +24,8 @@ pub(crate) struct BoundParts {
     pub live: LiveConfig,
     pub bind: BindMode,
     pub log: Arc<GatewayLog>,
+    /// The config as read at start-up (agents are built from it).
+    pub parsed: Value,
     pub services: crate::derived::Services,
 }
 
@@ -56,6 +58,7 @@ pub(crate) struct Shared {
     pub idle: Notify,
     pub self_presence: PresenceEntry,
     pub device_id: String,
+    pub agents: Arc<crate::agents::AgentHub>,
     /// Canvas host and browser control (see [`crate::derived`]).
     pub derived: crate::derived::Services,
 }
@@ -162,6 +165,7 @@ impl Shared {
             },
         };
         *self.config_stamp.lock().unwrap_or_else(|e| e.into_inner()) = stamp_now;
+        self.agents.reload(&snapshot.parsed);
         let next = live_config(&snapshot.parsed, self.opts.auth.as_ref());
         let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
         if *live == next {
@@ -259,7 +263,14 @@ impl BoundGateway {
             hex::encode(&d[..8])
         };
         let stamp_now = stamp(p.store.path());
+        let agents = Arc::new(crate::agents::AgentHub::new(
+            p.opts.instance.clone(),
+            p.log.clone(),
+            &p.parsed,
+            p.services.browser_token.clone(),
+        ));
         let shared = Arc::new(Shared {
+            agents,
             record: p.record,
             bind: p.bind,
             started: Instant::now(),

@@ -56,6 +56,14 @@ enum Command {
     Health(cmd::gateway::JsonArgs),
     Doctor(cmd::doctor::DoctorArgs),
     Onboard(cmd::onboard::OnboardArgs),
+    Agent(cmd::agent::AgentArgs),
+    /// Sessions of this instance's agents (through the gateway)
+    #[command(subcommand)]
+    Sessions(cmd::agent::SessionsCmd),
+    /// Model providers and keys of this instance (from its config)
+    #[command(subcommand)]
+    Models(cmd::models::ModelsCmd),
+    Dashboard(cmd::agent::DashboardArgs),
     /// Drive this instance's browsers through its gateway's browser control
     Browser(cmd::browser::BrowserArgs),
 }
@@ -122,6 +130,10 @@ fn main() -> ExitCode {
         Command::Health(a) => cmd::gateway::probe(&ctx, a, true),
         Command::Doctor(a) => cmd::doctor::run(&ctx, a),
         Command::Onboard(a) => cmd::onboard::run(&ctx, a),
+        Command::Agent(a) => cmd::agent::agent(&ctx, a),
+        Command::Sessions(c) => cmd::agent::sessions(&ctx, c),
+        Command::Models(c) => cmd::models::run(&ctx, c),
+        Command::Dashboard(a) => cmd::agent::dashboard(&ctx, a),
         Command::Browser(a) => cmd::browser::run(&ctx, a),
     };
     match result {

@@ -21,7 +21,7 @@ use crate::output::print_json;
 
 /// How long a client command waits for a gateway (hang guard only: a
 /// stopped gateway is a refused connection, answered at once).
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// `openclaw gateway [run]` flags.
 #[derive(Args, Debug, Default, Clone)]
@@ -59,7 +59,7 @@ pub struct CallArgs {
     pub json: bool,
 }
 
-fn runtime() -> CliResult<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> CliResult<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_stack_size(256 * 1024)
@@ -68,7 +68,7 @@ fn runtime() -> CliResult<tokio::runtime::Runtime> {
         .map_err(|e| CliError::new("cannot start the async runtime", "", e))
 }
 
-fn config_value(ctx: &Ctx) -> CliResult<Option<Value>> {
+pub(crate) fn config_value(ctx: &Ctx) -> CliResult<Option<Value>> {
     Ok(ctx.load_config()?.map(|l| l.parsed.value))
 }
 
@@ -169,7 +169,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> CliResult<u8> {
 }
 
 /// The token/password this instance's clients present.
-fn client_token(config: Option<&Value>) -> Option<String> {
+pub(crate) fn client_token(config: Option<&Value>) -> Option<String> {
     let c = config?;
     get_path(c, "gateway.auth.token")
         .and_then(Value::as_str)
@@ -194,7 +194,7 @@ fn find(ctx: &Ctx) -> CliResult<Found> {
     Ok(Found { inst, probe })
 }
 
-fn probe_error(inst: &Instance, e: ClientError) -> CliError {
+pub(crate) fn probe_error(inst: &Instance, e: ClientError) -> CliError {
     match e {
         e @ ClientError::WrongInstance { .. } => CliError::new(
             "another instance answered",

@@ -22,7 +22,7 @@ use crate::live;
 use crate::output::{print_json, tilde};
 
 /// Auth choices this version supports.
-const AUTH_CHOICES: [&str; 1] = ["skip"];
+const AUTH_CHOICES: [&str; 4] = ["skip", "openai-api-key", "anthropic-api-key", "custom"];
 
 /// Set up this instance, install its gateway service, start it and check its health.
 ///
@@ -44,9 +44,11 @@ pub struct OnboardArgs {
     /// Gateway mode (only `local` is supported)
     #[arg(long, default_value = "local")]
     pub mode: String,
-    /// Model provider auth (only `skip` is supported in this version)
+    /// Model provider auth: skip | openai-api-key | anthropic-api-key | custom
     #[arg(long)]
     pub auth_choice: Option<String>,
+    #[command(flatten)]
+    pub auth: crate::cmd::models::AuthFlags,
     /// Skip channel setup
     #[arg(long)]
     pub skip_channels: bool,
@@ -113,7 +115,10 @@ pub fn run(ctx: &Ctx, mut args: OnboardArgs) -> CliResult<u8> {
     let mut steps = Steps { n: 0, total };
     let home = ctx.paths.home.value.clone();
 
-    steps.step("checking the answers: mode local, auth skip");
+    steps.step(&format!(
+        "checking the answers: mode local, auth {}",
+        args.auth_choice.as_deref().unwrap_or("skip")
+    ));
     steps.step("setting up the config, state dir and workspace");
     let out = setup::apply(
         ctx,
@@ -134,6 +139,27 @@ pub fn run(ctx: &Ctx, mut args: OnboardArgs) -> CliResult<u8> {
         p.cdp_range.value.1
     );
     steps.detail(&format!("config {}", tilde(&inst.config_path.value, &home)));
+    if let Some(a) = crate::cmd::models::apply_auth_choice(
+        ctx,
+        args.auth_choice.as_deref().unwrap_or("skip"),
+        &args.auth,
+        &inst.state_dir.value,
+    )? {
+        steps.detail(&format!(
+            "model  {} (agents.defaults.model.primary)",
+            a.model
+        ));
+        match &a.key_file {
+            Some(f) => steps.detail(&format!(
+                "key    {} (mode 0600; the config names no key)",
+                tilde(f, &home)
+            )),
+            None => steps.detail(&format!(
+                "key    none (models.providers.{}.auth = none)",
+                a.provider
+            )),
+        }
+    }
     steps.detail(&format!("ports  {ports_line}"));
     if let Some(n) = &out.port_note {
         steps.detail(n);
@@ -431,7 +457,7 @@ fn validate(ctx: &Ctx, args: &OnboardArgs) -> CliResult<()> {
         return Err(CliError::usage(
             format!("unsupported --auth-choice {a}"),
             format!(
-                "this version supports only: {} (configure model providers later in the config)",
+                "this version supports: {} (configure other providers in the config)",
                 AUTH_CHOICES.join(", ")
             ),
         )

@@ -15,9 +15,9 @@ use crate::harness::{TestHome, free_base_port, free_port, text};
 const GUARD: Duration = Duration::from_secs(20);
 
 /// A running `openclaw gateway` child; killed on drop if still running.
-struct Gw {
-    child: Child,
-    port: u16,
+pub(crate) struct Gw {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
 }
 
 impl Drop for Gw {
@@ -56,7 +56,7 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
 }
 
 /// Starts `openclaw <args>` and waits for the "ready:" log line on stderr.
-fn start(home: &TestHome, args: &[&str], env: &[(&str, &str)], port: u16) -> Gw {
+pub(crate) fn start(home: &TestHome, args: &[&str], env: &[(&str, &str)], port: u16) -> Gw {
     let mut c = home.cmd(args);
     for (k, v) in env {
         c.env(k, v);
@@ -90,11 +90,11 @@ fn start(home: &TestHome, args: &[&str], env: &[(&str, &str)], port: u16) -> Gw 
     Gw { child, port }
 }
 
-fn setup(home: &TestHome, profile: &str, port: u16) {
+pub(crate) fn setup(home: &TestHome, profile: &str, port: u16) {
     home.ok(&["--profile", profile, "setup", "--port", &port.to_string()]);
 }
 
-fn token(config: &Path) -> String {
+pub(crate) fn token(config: &Path) -> String {
     let v: Value = serde_json::from_slice(&std::fs::read(config).unwrap()).unwrap();
     v["gateway"]["auth"]["token"].as_str().unwrap().to_string()
 }
