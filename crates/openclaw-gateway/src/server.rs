@@ -234,6 +234,10 @@ pub struct BoundGateway {
     lock: StateLock,
     listeners: Vec<(String, TcpListener)>,
     shutdown_tx: Arc<watch::Sender<Option<ShutdownEvent>>>,
+    /// SIGTERM/SIGINT streams, registered before "ready" is announced so a
+    /// signal that arrives right after readiness is handled gracefully
+    /// instead of killing the process with the default disposition.
+    signals: Option<StopSignals>,
 }
 
 impl BoundGateway {
@@ -292,6 +296,11 @@ impl BoundGateway {
             derived: p.services,
             opts: p.opts,
         });
+        // Inside a runtime (as under the CLI) the handlers go in now, before
+        // the "ready" line below; `serve` registers them otherwise.
+        let signals = (shared.opts.handle_signals && tokio::runtime::Handle::try_current().is_ok())
+            .then(StopSignals::register)
+            .flatten();
         let inst = &shared.opts.instance;
         // Every start-up line comes before "ready", which is the last one.
         for (purpose, l) in p.listeners.iter().skip(1) {
@@ -313,6 +322,7 @@ impl BoundGateway {
             lock: p.lock,
             listeners: p.listeners,
             shutdown_tx,
+            signals,
         }
     }
 
@@ -365,7 +375,11 @@ impl BoundGateway {
 
         // Stop signal: an explicit request or SIGTERM/SIGINT.
         let mut req_rx = self.shutdown_tx.subscribe();
-        let handle_signals = shared.opts.handle_signals;
+        let signals = match self.signals.take() {
+            Some(s) => Some(s),
+            None if shared.opts.handle_signals => StopSignals::register(),
+            None => None,
+        };
         let stop = async move {
             let requested = async {
                 loop {
@@ -377,13 +391,12 @@ impl BoundGateway {
                     }
                 }
             };
-            if handle_signals {
-                tokio::select! {
+            match signals {
+                Some(mut sig) => tokio::select! {
                     ev = requested => ev,
-                    name = os_signal() => ShutdownEvent { reason: format!("signal {name}"), restart_expected_ms: None },
-                }
-            } else {
-                requested.await
+                    name = sig.recv() => ShutdownEvent { reason: format!("signal {name}"), restart_expected_ms: None },
+                },
+                None => requested.await,
             }
         };
 
@@ -455,25 +468,46 @@ async fn background(shared: Arc<Shared>) {
     }
 }
 
-#[cfg(unix)]
-async fn os_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    }
+/// The OS stop signals: SIGTERM and SIGINT (Ctrl-C elsewhere).
+struct StopSignals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
 }
 
-#[cfg(not(unix))]
-async fn os_signal() -> &'static str {
-    let _ = tokio::signal::ctrl_c().await;
-    "ctrl-c"
+impl StopSignals {
+    /// Installs the handlers; must run inside a tokio runtime. `None` when
+    /// the OS refuses (then only an explicit shutdown request stops us).
+    fn register() -> Option<StopSignals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Some(StopSignals {
+                term: signal(SignalKind::terminate()).ok()?,
+                int: signal(SignalKind::interrupt()).ok()?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Some(StopSignals {})
+        }
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => "SIGTERM",
+                _ = self.int.recv() => "SIGINT",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "ctrl-c"
+        }
+    }
 }
 
 fn hostname() -> String {

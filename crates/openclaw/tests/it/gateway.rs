@@ -463,3 +463,26 @@ fn raw_ws_scenarios_and_sigterm_against_the_binary() {
     // The lock is free: the next start succeeds at once.
     let _g2 = start(&home, &["--profile", "main", "gateway"], &[], b);
 }
+
+/// A SIGTERM that arrives the moment "ready" is logged (as from a service
+/// manager stopping a unit it just started) is a graceful stop: exit 0, owner
+/// record removed. The handlers must be in place before readiness is
+/// announced, not installed lazily once serving has begun.
+#[test]
+fn sigterm_right_after_ready_is_graceful() {
+    let h = TestHome::new();
+    let port = free_base_port();
+    setup(&h, "early", port);
+    let state = h.join(".openclaw-early");
+    for round in 0..5 {
+        let mut gw = start(&h, &["--profile", "early", "gateway"], &[], port);
+        // SAFETY: signalling our own child by pid.
+        unsafe { libc_kill(gw.child.id() as i32, 15) };
+        let st = wait_exit(&mut gw.child);
+        assert_eq!(st.code(), Some(0), "round {round}: {st:?}");
+        assert!(
+            !state.join("gateway.owner.json").exists(),
+            "round {round}: owner record left behind"
+        );
+    }
+}
