@@ -13,8 +13,8 @@ use openclaw_agent::testing::{
 };
 use serde_json::{Value, json};
 
-use crate::gateway::{Gw, setup, start, token};
-use crate::harness::{TestHome, free_base_port, free_port, text};
+use crate::gateway::{setup, token};
+use crate::harness::{GatewayChild, TestHome, free_base_port, free_port, text};
 
 const GUARD: Duration = Duration::from_secs(60);
 
@@ -68,8 +68,8 @@ impl Inst {
         });
     }
 
-    fn gateway(&self, h: &TestHome, env: &[(&str, &str)]) -> Gw {
-        start(h, &["--profile", &self.profile, "gateway"], env, self.port)
+    fn gateway(&self, h: &TestHome, env: &[(&str, &str)]) -> GatewayChild {
+        GatewayChild::start(h, &["--profile", &self.profile, "gateway"], env, self.port)
     }
 
     fn agent(&self, h: &TestHome, args: &[&str]) -> std::process::Output {

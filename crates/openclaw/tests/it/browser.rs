@@ -4,7 +4,7 @@
 //! `cdpUrl` profiles, live reload observed through CDP, and no orphan
 //! browsers after SIGTERM.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -14,89 +14,9 @@ use std::time::{Duration, Instant, SystemTime};
 use openclaw_browser::cdp::{CdpConnection, CdpHttp};
 use serde_json::{Value, json};
 
-use crate::harness::{TestHome, free_base_port, free_port, text};
+use crate::harness::{GatewayChild, TestHome, free_base_port, free_port, signal, text};
 
 const GUARD: Duration = Duration::from_secs(30);
-
-unsafe extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
-}
-
-/// A running `openclaw gateway` child; killed on drop if still running.
-struct Gw {
-    child: Child,
-}
-
-impl Drop for Gw {
-    fn drop(&mut self) {
-        // SIGTERM first so it stops its browsers, then make sure.
-        if self.child.try_wait().ok().flatten().is_none() {
-            // SAFETY: signalling our own child by pid.
-            unsafe { libc_kill(self.child.id() as i32, 15) };
-            let deadline = Instant::now() + GUARD;
-            while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Gw {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// SIGTERM and wait for the exit.
-    fn term(&mut self) -> std::process::ExitStatus {
-        // SAFETY: signalling our own child by pid.
-        unsafe { libc_kill(self.child.id() as i32, 15) };
-        let deadline = Instant::now() + GUARD;
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st;
-            }
-            assert!(Instant::now() < deadline, "gateway did not exit on SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-/// `openclaw --profile <p> gateway`, waiting for the "ready:" log line.
-fn start_gw(home: &TestHome, profile: &str, env: &[(&str, &str)]) -> Gw {
-    let mut c = home.cmd(&["--profile", profile, "gateway"]);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let mut child = c
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let mut seen = String::new();
-    loop {
-        line.clear();
-        if err.read_line(&mut line).unwrap() == 0 {
-            let st = child.wait().unwrap();
-            panic!("gateway {profile} exited before ready ({st}): {seen}");
-        }
-        seen.push_str(&line);
-        if line.contains("ready: listening") {
-            break;
-        }
-    }
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        while err.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
-            sink.clear();
-        }
-    });
-    Gw { child }
-}
 
 fn setup(home: &TestHome, profile: &str, base: u16) {
     home.ok(&["--profile", profile, "setup", "--port", &base.to_string()]);
@@ -288,8 +208,8 @@ fn two_gateways_run_their_own_browsers_in_their_own_ranges_and_sigterm_leaves_no
         text(&out.stderr)
     );
 
-    let mut gm = start_gw(&home, "main", &[]);
-    let mut gr = start_gw(&home, "rescue", &[]);
+    let mut gm = GatewayChild::start(&home, &["--profile", "main", "gateway"], &[], main_base);
+    let mut gr = GatewayChild::start(&home, &["--profile", "rescue", "gateway"], &[], rescue_base);
 
     // The owner record lists every listener; browser control on loopback.
     for (p, ports, base) in [("main", &mp, main_base), ("rescue", &rp, rescue_base)] {
@@ -465,7 +385,7 @@ fn held_cdp_port_is_skipped_and_canvas_edits_reload_the_open_page() {
     let p = ports(&home, "main");
     // Something else holds the first port of the range.
     let holder = TcpListener::bind((Ipv4Addr::LOCALHOST, p.cdp.0)).unwrap();
-    let mut gw = start_gw(&home, "main", &[]);
+    let mut gw = GatewayChild::start(&home, &["--profile", "main", "gateway"], &[], base);
 
     let s = browser(&home, "main", &["status"]);
     assert_eq!(s["cdpPort"], p.cdp.0 + 1, "{s}");
@@ -565,8 +485,7 @@ struct OwnChromium {
 
 impl Drop for OwnChromium {
     fn drop(&mut self) {
-        // SAFETY: signalling our own child's process group.
-        unsafe { libc_kill(-(self.child.id() as i32), 9) };
+        signal(-(self.child.id() as i32), libc::SIGKILL);
         let _ = self.child.wait();
     }
 }
@@ -623,7 +542,7 @@ fn cdp_url_profile_attaches_to_a_running_chromium_and_never_launches() {
         "browser.profiles.remote.cdpUrl",
         &format!("http://127.0.0.1:{port}"),
     ]);
-    let gw = start_gw(&home, "main", &[]);
+    let gw = GatewayChild::start(&home, &["--profile", "main", "gateway"], &[], base);
 
     let s = browser(&home, "main", &["start", "--browser-profile", "remote"]);
     assert_eq!(s["running"], true, "{s}");
@@ -675,7 +594,7 @@ fn canvas_refuses_traversal_and_browser_control_is_loopback_only_with_token() {
     setup(&home, "main", base);
     let p = ports(&home, "main");
     let root = home.join(".openclaw/workspace-main/canvas");
-    let _gw = start_gw(&home, "main", &[]);
+    let _gw = GatewayChild::start(&home, &["--profile", "main", "gateway"], &[], base);
 
     // The canvas serves its root...
     let (code, body) = http_get(p.canvas, "/index.html", None);
@@ -770,7 +689,12 @@ fn a_taken_canvas_port_fails_start_naming_it_and_skip_env_disables_canvas() {
     );
 
     // OPENCLAW_SKIP_CANVAS_HOST=1: no canvas host, so the held port is no obstacle.
-    let gw = start_gw(&home, "main", &[("OPENCLAW_SKIP_CANVAS_HOST", "1")]);
+    let gw = GatewayChild::start(
+        &home,
+        &["--profile", "main", "gateway"],
+        &[("OPENCLAW_SKIP_CANVAS_HOST", "1")],
+        base,
+    );
     let o = owner(&home, "main");
     let purposes: Vec<&str> = o["listeners"]
         .as_array()
@@ -799,7 +723,7 @@ fn a_taken_canvas_port_fails_start_naming_it_and_skip_env_disables_canvas() {
         "browser.enabled",
         "false",
     ]);
-    let _gw = start_gw(&home, "main", &[]);
+    let _gw = GatewayChild::start(&home, &["--profile", "main", "gateway"], &[], base);
     let o = owner(&home, "main");
     assert_eq!(o["listeners"].as_array().unwrap().len(), 1, "{o}");
     let out = home.run(&["--profile", "main", "browser", "status"]);

@@ -1,11 +1,13 @@
-//! Shared helpers: temp homes, running the binary, free ports.
+//! Shared helpers: temp homes, running the binary, free ports, gateway
+//! children, file-tree snapshots.
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -136,4 +138,116 @@ pub fn free_base_port() -> u16 {
         }
     }
     panic!("no free 111-port block found");
+}
+
+/// Sends `sig` to `pid` (a negative pid names a process group).
+pub fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2) has no memory preconditions; callers only name
+    // processes (or groups) this test started.
+    unsafe { libc::kill(pid, sig) };
+}
+
+/// Hang guard for a gateway child: becoming ready, and exiting once asked to.
+pub const GATEWAY_GUARD: Duration = Duration::from_secs(30);
+
+/// A running gateway child of this test (`openclaw ... gateway`).
+///
+/// On drop, if it still runs, it gets SIGTERM first (so it stops the
+/// browsers it launched and removes its owner record), then SIGKILL if it
+/// has not exited within [`GATEWAY_GUARD`]; it is always reaped.
+pub struct GatewayChild {
+    pub child: Child,
+    /// The port the test expects it on (as passed to [`GatewayChild::start`]).
+    pub port: u16,
+}
+
+impl GatewayChild {
+    /// Starts `openclaw <args>` with extra `env` and waits (hang guard
+    /// [`GATEWAY_GUARD`]) for the "ready: listening" line on stderr, then
+    /// keeps draining stderr so the child never blocks on a full pipe.
+    /// Panics with the stderr seen so far if it exits before ready.
+    pub fn start(home: &TestHome, args: &[&str], env: &[(&str, &str)], port: u16) -> Self {
+        let mut c = home.cmd(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let mut child = c
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn openclaw gateway");
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let mut seen = String::new();
+            let mut sent = false;
+            loop {
+                line.clear();
+                if err.read_line(&mut line).unwrap_or(0) == 0 {
+                    if !sent {
+                        let _ = tx.send(Err(seen));
+                    }
+                    return;
+                }
+                if !sent {
+                    seen.push_str(&line);
+                    if line.contains("ready: listening") {
+                        let _ = tx.send(Ok(()));
+                        sent = true;
+                    }
+                }
+            }
+        });
+        let mut gw = GatewayChild { child, port };
+        match rx.recv_timeout(GATEWAY_GUARD) {
+            Ok(Ok(())) => gw,
+            Ok(Err(seen)) => {
+                let st = gw.wait_exit();
+                panic!("gateway {args:?} exited before ready ({st}): {seen}");
+            }
+            Err(_) => panic!("gateway {args:?} not ready within {GATEWAY_GUARD:?}"),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then wait for the exit.
+    pub fn term(&mut self) -> ExitStatus {
+        signal(self.pid() as i32, libc::SIGTERM);
+        self.wait_exit()
+    }
+
+    /// Waits (hang guard only) for the child to exit, e.g. after
+    /// `gateway stop`; panics past [`GATEWAY_GUARD`].
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + GATEWAY_GUARD;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(Instant::now() < deadline, "gateway did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for GatewayChild {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            signal(self.pid() as i32, libc::SIGTERM);
+            let deadline = Instant::now() + GATEWAY_GUARD;
+            while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

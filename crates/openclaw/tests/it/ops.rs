@@ -1,10 +1,8 @@
 //! Issue 5: per-profile services, onboarding, the host-wide view and doctor.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use serde_json::Value;
 
@@ -751,42 +749,6 @@ fn onboard_prompts_on_a_terminal() {
 // ---------------------------------------------------------------------------
 // Running gateways: status, profiles, stop/restart, onboard, doctor.
 
-const GUARD: Duration = Duration::from_secs(30);
-
-/// A gateway child of this test; killed (SIGKILL) on drop if still running.
-struct Gw {
-    child: Child,
-}
-
-impl Gw {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Waits (hang guard only) for the child to exit, e.g. after `gateway stop`.
-    fn wait_exit(&mut self) -> std::process::ExitStatus {
-        let deadline = Instant::now() + GUARD;
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st;
-            }
-            assert!(Instant::now() < deadline, "gateway did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-}
-
-impl Drop for Gw {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Kills (SIGKILL) whatever gateway owns `state_dir` at the end of a test:
 /// a gateway that `gateway restart` started detached is not our child.
 struct OwnerReaper(PathBuf);
@@ -794,8 +756,7 @@ struct OwnerReaper(PathBuf);
 impl Drop for OwnerReaper {
     fn drop(&mut self) {
         if let Some(pid) = owner_pid(&self.0) {
-            // SAFETY: kill(2) on a pid this test's own command started.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            signal(pid as i32, libc::SIGKILL);
         }
     }
 }
@@ -805,48 +766,6 @@ fn owner_pid(state_dir: &Path) -> Option<u32> {
     let raw = std::fs::read(state_dir.join("gateway.owner.json")).ok()?;
     let v: Value = serde_json::from_slice(&raw).ok()?;
     v["pid"].as_u64().map(|p| p as u32)
-}
-
-/// Starts `openclaw <args>` and waits for its "ready: listening" line.
-fn spawn_gateway(h: &TestHome, args: &[&str]) -> Gw {
-    let mut child = h
-        .cmd(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let mut seen = String::new();
-        let mut sent = false;
-        loop {
-            line.clear();
-            if err.read_line(&mut line).unwrap_or(0) == 0 {
-                if !sent {
-                    let _ = tx.send(Err(seen));
-                }
-                return;
-            }
-            if !sent {
-                seen.push_str(&line);
-                if line.contains("ready: listening") {
-                    let _ = tx.send(Ok(()));
-                    sent = true;
-                }
-            }
-        }
-    });
-    let mut gw = Gw { child };
-    match rx.recv_timeout(GUARD) {
-        Ok(Ok(())) => gw,
-        Ok(Err(seen)) => {
-            let st = gw.wait_exit();
-            panic!("gateway {args:?} exited before ready ({st}): {seen}");
-        }
-        Err(_) => panic!("gateway {args:?} not ready within {GUARD:?}"),
-    }
 }
 
 fn status_json(h: &TestHome, profile: &str) -> Value {
@@ -898,7 +817,7 @@ fn status_and_gateway_status_are_one_report_with_the_service_section() {
     );
     assert_eq!(sv["install"], "openclaw --profile rescue gateway install");
 
-    let gw = spawn_gateway(&h, &["--profile", "rescue", "gateway"]);
+    let gw = GatewayChild::start(&h, &["--profile", "rescue", "gateway"], &[], port);
     let v = status_json(&h, "rescue");
     assert_eq!(v["gateway"]["state"], "running", "{v}");
     assert_eq!(v["gateway"]["pid"], gw.pid());
@@ -937,7 +856,7 @@ fn profiles_running_state_follows_the_started_gateway_and_stop() {
         &["setup", "--port", &c.to_string()],
         &[("OPENCLAW_STATE_DIR", custom.to_str().unwrap())],
     );
-    let mut gw = spawn_gateway(&h, &["--profile", "rescue", "gateway"]);
+    let mut gw = GatewayChild::start(&h, &["--profile", "rescue", "gateway"], &[], b);
     let entries = |h: &TestHome| -> Vec<Value> {
         h.json(&["profiles", "--json"])["instances"]
             .as_array()
@@ -985,8 +904,8 @@ fn stop_and_restart_touch_only_their_own_profile() {
     set_up(&h, "a", pa);
     set_up(&h, "b", pb);
     let _reap_a = OwnerReaper(h.join(".openclaw-a"));
-    let mut ga = spawn_gateway(&h, &["--profile", "a", "gateway"]);
-    let mut gb = spawn_gateway(&h, &["--profile", "b", "gateway"]);
+    let mut ga = GatewayChild::start(&h, &["--profile", "a", "gateway"], &[], pa);
+    let mut gb = GatewayChild::start(&h, &["--profile", "b", "gateway"], &[], pb);
     assert_eq!(status_pid(&h, "a"), Some(ga.pid().into()));
     assert_eq!(status_pid(&h, "b"), Some(gb.pid().into()));
 
@@ -1030,7 +949,7 @@ fn a_stale_owner_record_is_stopped_and_stop_says_nothing_runs() {
     let port = free_base_port();
     set_up(&h, "rescue", port);
     let dir = h.join(".openclaw-rescue");
-    let mut gw = spawn_gateway(&h, &["--profile", "rescue", "gateway"]);
+    let mut gw = GatewayChild::start(&h, &["--profile", "rescue", "gateway"], &[], port);
     let pid = gw.pid();
     gw.child.kill().unwrap(); // SIGKILL: no clean exit, the record stays
     gw.wait_exit();
@@ -1099,7 +1018,12 @@ fn onboarded_rescue_starts_next_to_main_and_status_finds_it() {
         .as_u64()
         .unwrap();
 
-    let gw = spawn_gateway(&h, &["--profile", "rescue", "gateway"]);
+    let gw = GatewayChild::start(
+        &h,
+        &["--profile", "rescue", "gateway"],
+        &[],
+        u16::try_from(port).unwrap(),
+    );
     let v = status_json(&h, "rescue");
     assert_eq!(v["gateway"]["state"], "running", "{v}");
     assert_eq!(v["gateway"]["port"], port, "{v}");
@@ -1128,7 +1052,7 @@ fn doctor_keeps_the_running_instances_ports_and_moves_the_stopped_one() {
         "gateway.port",
         &clash.to_string(),
     ]);
-    let _gw = spawn_gateway(&h, &["--profile", "b", "gateway"]);
+    let _gw = GatewayChild::start(&h, &["--profile", "b", "gateway"], &[], clash);
     let out = h.run(&["doctor", "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -1170,9 +1094,11 @@ fn doctor_reports_a_gateway_listening_in_another_instances_footprint() {
     set_up(&h, "b", pb);
     // The configs do not overlap, but b runs with --port on a's canvas port.
     let canvas = pa + 4;
-    let gw = spawn_gateway(
+    let gw = GatewayChild::start(
         &h,
         &["--profile", "b", "gateway", "--port", &canvas.to_string()],
+        &[],
+        canvas,
     );
     let out = h.run(&["doctor", "--json"]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
