@@ -7,14 +7,13 @@
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use openclaw_browser::cdp::{CdpConnection, CdpHttp};
 use serde_json::{Value, json};
 
-use crate::harness::{GatewayChild, TestHome, free_base_port, free_port, signal, text};
+use crate::harness::{GatewayChild, TestHome, free_base_port, free_port, signal, text, tree};
 
 const GUARD: Duration = Duration::from_secs(30);
 
@@ -166,27 +165,6 @@ fn rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-/// Every file under `dir` with its size and mtime.
-fn tree(dir: &Path) -> Vec<(PathBuf, u64, SystemTime)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd {
-            let e = e.unwrap();
-            let m = e.metadata().unwrap();
-            if m.is_dir() {
-                stack.push(e.path());
-            }
-            out.push((e.path(), m.len(), m.modified().unwrap()));
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]

@@ -1,14 +1,14 @@
 //! Issue 3 acceptance against the real binary: gateways as child processes
 //! on free loopback ports, the CLI clients, raw WebSocket clients.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::path::Path;
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::harness::{GatewayChild, TestHome, free_base_port, free_port, text};
+use crate::harness::{GatewayChild, TestHome, free_base_port, free_port, text, tree};
 
 const GUARD: Duration = Duration::from_secs(20);
 
@@ -19,27 +19,6 @@ pub(crate) fn setup(home: &TestHome, profile: &str, port: u16) {
 pub(crate) fn token(config: &Path) -> String {
     let v: Value = serde_json::from_slice(&std::fs::read(config).unwrap()).unwrap();
     v["gateway"]["auth"]["token"].as_str().unwrap().to_string()
-}
-
-/// Every file under `dir` with its size and mtime.
-fn tree(dir: &Path) -> Vec<(PathBuf, u64, SystemTime)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd {
-            let e = e.unwrap();
-            let m = e.metadata().unwrap();
-            if m.is_dir() {
-                stack.push(e.path());
-            }
-            out.push((e.path(), m.len(), m.modified().unwrap()));
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]
