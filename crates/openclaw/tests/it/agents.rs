@@ -13,8 +13,7 @@ use openclaw_agent::testing::{
 };
 use serde_json::{Value, json};
 
-use crate::gateway::{setup, token};
-use crate::harness::{GatewayChild, TestHome, free_base_port, free_port, text};
+use crate::harness::{GatewayChild, TestHome, free_base_port, free_port, setup, text, token};
 
 const GUARD: Duration = Duration::from_secs(60);
 

@@ -13,24 +13,15 @@ use std::time::{Duration, Instant};
 use openclaw_browser::cdp::{CdpConnection, CdpHttp};
 use serde_json::{Value, json};
 
-use crate::harness::{GatewayChild, TestHome, free_base_port, free_port, signal, text, tree};
+use crate::harness::{
+    GatewayChild, TestHome, free_base_port, free_port, setup, signal, text, token, tree,
+};
 
 const GUARD: Duration = Duration::from_secs(30);
-
-fn setup(home: &TestHome, profile: &str, base: u16) {
-    home.ok(&["--profile", profile, "setup", "--port", &base.to_string()]);
-}
 
 fn config(home: &TestHome, profile: &str) -> Value {
     let p = home.join(&format!(".openclaw-{profile}/openclaw.json"));
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
-}
-
-fn token(home: &TestHome, profile: &str) -> String {
-    config(home, profile)["gateway"]["auth"]["token"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 /// The instance's ports as `openclaw status --json` resolves them.
@@ -283,7 +274,7 @@ fn two_gateways_run_their_own_browsers_in_their_own_ranges_and_sigterm_leaves_no
     }
 
     // browser.request through the gateway protocol: GET needs read, POST write.
-    let tok = token(&home, "main");
+    let tok = token(&home.join(".openclaw-main/openclaw.json"));
     rt().block_on(async {
         let url = format!("ws://127.0.0.1:{main_base}");
         let ro = openclaw_client::connect(&url, Some(&tok), &["operator.read"])
@@ -626,7 +617,7 @@ fn canvas_refuses_traversal_and_browser_control_is_loopback_only_with_token() {
         );
     }
     // Token required.
-    let tok = token(&home, "main");
+    let tok = token(&home.join(".openclaw-main/openclaw.json"));
     assert_eq!(http_get(p.browser_control, "/", None).0, 401);
     assert_eq!(
         http_get(p.browser_control, "/", Some("not-the-token")).0,

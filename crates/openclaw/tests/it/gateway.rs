@@ -1,25 +1,15 @@
 //! Issue 3 acceptance against the real binary: gateways as child processes
 //! on free loopback ports, the CLI clients, raw WebSocket clients.
 
-use std::path::Path;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::harness::{GatewayChild, TestHome, free_base_port, free_port, text, tree};
+use crate::harness::{GatewayChild, TestHome, free_base_port, free_port, setup, text, token, tree};
 
 const GUARD: Duration = Duration::from_secs(20);
-
-pub(crate) fn setup(home: &TestHome, profile: &str, port: u16) {
-    home.ok(&["--profile", profile, "setup", "--port", &port.to_string()]);
-}
-
-pub(crate) fn token(config: &Path) -> String {
-    let v: Value = serde_json::from_slice(&std::fs::read(config).unwrap()).unwrap();
-    v["gateway"]["auth"]["token"].as_str().unwrap().to_string()
-}
 
 #[test]
 fn manual_env_example_runs_two_gateways_and_status_reports_each() {

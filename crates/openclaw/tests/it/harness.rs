@@ -140,6 +140,17 @@ pub fn free_base_port() -> u16 {
     panic!("no free 111-port block found");
 }
 
+/// `openclaw --profile <profile> setup --port <port>`, asserting success.
+pub fn setup(home: &TestHome, profile: &str, port: u16) {
+    home.ok(&["--profile", profile, "setup", "--port", &port.to_string()]);
+}
+
+/// The gateway auth token in the config file at `config`.
+pub fn token(config: &Path) -> String {
+    let v: Value = serde_json::from_slice(&std::fs::read(config).unwrap()).unwrap();
+    v["gateway"]["auth"]["token"].as_str().unwrap().to_string()
+}
+
 /// Every file under `dir` with its size and mtime, sorted.
 pub fn tree(dir: &Path) -> Vec<(PathBuf, u64, SystemTime)> {
     let mut out = Vec::new();

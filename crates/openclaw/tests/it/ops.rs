@@ -8,10 +8,6 @@ use serde_json::Value;
 
 use crate::harness::*;
 
-fn set_up(h: &TestHome, profile: &str, port: u16) {
-    h.ok(&["--profile", profile, "setup", "--port", &port.to_string()]);
-}
-
 fn footprint_of(v: &Value) -> HashSet<u64> {
     let p = &v["instance"]["ports"];
     let mut s: HashSet<u64> = ["gateway", "browserControl", "canvas"]
@@ -97,8 +93,8 @@ fn analyze(unit: &Path, scratch: &Path) -> Vec<String> {
 fn rescue_install_dry_run_names_only_rescue_even_with_mains_env() {
     let h = TestHome::new();
     let (main_port, rescue_port) = (free_base_port(), free_base_port());
-    set_up(&h, "main", main_port);
-    set_up(&h, "rescue", rescue_port);
+    setup(&h, "main", main_port);
+    setup(&h, "rescue", rescue_port);
     let main_dir = h.join(".openclaw-main");
     let main_cfg = main_dir.join("openclaw.json");
     let mp = main_port.to_string();
@@ -177,7 +173,7 @@ fn rescue_install_dry_run_names_only_rescue_even_with_mains_env() {
 #[test]
 fn install_without_a_user_session_fails_with_the_unit_path_and_manual_commands() {
     let h = TestHome::new();
-    set_up(&h, "rescue", free_base_port());
+    setup(&h, "rescue", free_base_port());
     let unit = h.join(".config/systemd/user/openclaw-gateway-rescue.service");
     let out = h.run(&["--profile", "rescue", "gateway", "install"]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
@@ -224,7 +220,7 @@ fn install_without_a_user_session_fails_with_the_unit_path_and_manual_commands()
 #[test]
 fn rescue_onboards_next_to_main_without_a_tty_and_says_which_ports() {
     let h = TestHome::new();
-    set_up(&h, "main", free_base_port());
+    setup(&h, "main", free_base_port());
     // No TTY and no --non-interactive: explain, exit 2, change nothing.
     let out = h.run(&["--profile", "rescue", "onboard"]);
     assert_eq!(out.status.code(), Some(2));
@@ -382,8 +378,8 @@ fn onboard_without_skip_daemon_reports_the_unusable_manager_truthfully() {
 fn doctor_finds_the_cdp_overlap_and_fix_moves_rescue() {
     let h = TestHome::new();
     // Written into configs only; nothing binds these ports.
-    set_up(&h, "main", 18789);
-    set_up(&h, "rescue", free_base_port());
+    setup(&h, "main", 18789);
+    setup(&h, "rescue", free_base_port());
     h.ok(&[
         "--profile",
         "rescue",
@@ -441,8 +437,8 @@ fn doctor_finds_the_cdp_overlap_and_fix_moves_rescue() {
 fn doctor_names_an_explicit_cdp_port_override_and_how_to_remove_it() {
     let h = TestHome::new();
     let (a, b) = (free_base_port(), free_base_port());
-    set_up(&h, "main", a);
-    set_up(&h, "rescue", b);
+    setup(&h, "main", a);
+    setup(&h, "rescue", b);
     // rescue pins a browser profile's CDP port inside main's CDP range.
     let pin = format!("{{cdpPort: {}}}", a + 20);
     h.ok(&[
@@ -470,8 +466,8 @@ fn doctor_names_an_explicit_cdp_port_override_and_how_to_remove_it() {
 fn profiles_lists_main_rescue_and_a_custom_state_dir_instance() {
     let h = TestHome::new();
     let (a, b, c) = (free_base_port(), free_base_port(), free_base_port());
-    set_up(&h, "main", a);
-    set_up(&h, "rescue", b);
+    setup(&h, "main", a);
+    setup(&h, "rescue", b);
     let custom = h.join("srv/oc-custom");
     h.ok_env(
         &["setup", "--port", &c.to_string()],
@@ -528,7 +524,7 @@ fn profiles_lists_main_rescue_and_a_custom_state_dir_instance() {
 fn doctor_reports_and_fixes_loose_permissions() {
     use std::os::unix::fs::PermissionsExt;
     let h = TestHome::new();
-    set_up(&h, "p", free_base_port());
+    setup(&h, "p", free_base_port());
     let dir = h.join(".openclaw-p");
     let cfg = dir.join("openclaw.json");
     let creds = dir.join("credentials");
@@ -580,8 +576,8 @@ fn doctor_reports_and_fixes_loose_permissions() {
 #[test]
 fn doctor_reports_a_shared_workspace_naming_both() {
     let h = TestHome::new();
-    set_up(&h, "main", free_base_port());
-    set_up(&h, "rescue", free_base_port());
+    setup(&h, "main", free_base_port());
+    setup(&h, "rescue", free_base_port());
     h.ok(&[
         "--profile",
         "rescue",
@@ -608,8 +604,8 @@ fn doctor_reports_a_shared_workspace_naming_both() {
 #[test]
 fn doctor_reports_the_same_cdp_url_on_two_instances() {
     let h = TestHome::new();
-    set_up(&h, "main", free_base_port());
-    set_up(&h, "rescue", free_base_port());
+    setup(&h, "main", free_base_port());
+    setup(&h, "rescue", free_base_port());
     h.ok(&[
         "--profile",
         "main",
@@ -652,7 +648,7 @@ fn doctor_reports_the_same_cdp_url_on_two_instances() {
 #[test]
 fn doctor_warns_about_profile_dirs_that_differ_only_by_case() {
     let h = TestHome::new();
-    set_up(&h, "rescue", free_base_port());
+    setup(&h, "rescue", free_base_port());
     let upper = h.join(".openclaw-Rescue");
     h.ok_env(
         &["setup", "--port", &free_base_port().to_string()],
@@ -678,7 +674,7 @@ fn doctor_warns_about_profile_dirs_that_differ_only_by_case() {
 #[test]
 fn doctor_reports_service_drift_after_the_port_changes() {
     let h = TestHome::new();
-    set_up(&h, "rescue", free_base_port());
+    setup(&h, "rescue", free_base_port());
     // Writes the unit even though no user session can load it.
     let _ = h.run(&["--profile", "rescue", "gateway", "install"]);
     assert!(
@@ -786,7 +782,7 @@ fn status_pid(h: &TestHome, profile: &str) -> Option<u64> {
 fn status_and_gateway_status_are_one_report_with_the_service_section() {
     let h = TestHome::new();
     let port = free_base_port();
-    set_up(&h, "rescue", port);
+    setup(&h, "rescue", port);
     let strip = |mut v: Value| {
         // Timing fields differ between two runs.
         for k in ["uptimeMs", "health"] {
@@ -849,8 +845,8 @@ fn status_and_gateway_status_are_one_report_with_the_service_section() {
 fn profiles_running_state_follows_the_started_gateway_and_stop() {
     let h = TestHome::new();
     let (a, b, c) = (free_base_port(), free_base_port(), free_base_port());
-    set_up(&h, "main", a);
-    set_up(&h, "rescue", b);
+    setup(&h, "main", a);
+    setup(&h, "rescue", b);
     let custom = h.join("srv/oc-custom");
     h.ok_env(
         &["setup", "--port", &c.to_string()],
@@ -901,8 +897,8 @@ fn profiles_running_state_follows_the_started_gateway_and_stop() {
 fn stop_and_restart_touch_only_their_own_profile() {
     let h = TestHome::new();
     let (pa, pb) = (free_base_port(), free_base_port());
-    set_up(&h, "a", pa);
-    set_up(&h, "b", pb);
+    setup(&h, "a", pa);
+    setup(&h, "b", pb);
     let _reap_a = OwnerReaper(h.join(".openclaw-a"));
     let mut ga = GatewayChild::start(&h, &["--profile", "a", "gateway"], &[], pa);
     let mut gb = GatewayChild::start(&h, &["--profile", "b", "gateway"], &[], pb);
@@ -947,7 +943,7 @@ fn stop_and_restart_touch_only_their_own_profile() {
 fn a_stale_owner_record_is_stopped_and_stop_says_nothing_runs() {
     let h = TestHome::new();
     let port = free_base_port();
-    set_up(&h, "rescue", port);
+    setup(&h, "rescue", port);
     let dir = h.join(".openclaw-rescue");
     let mut gw = GatewayChild::start(&h, &["--profile", "rescue", "gateway"], &[], port);
     let pid = gw.pid();
@@ -985,7 +981,7 @@ fn a_stale_owner_record_is_stopped_and_stop_says_nothing_runs() {
 #[test]
 fn onboarded_rescue_starts_next_to_main_and_status_finds_it() {
     let h = TestHome::new();
-    set_up(&h, "main", free_base_port());
+    setup(&h, "main", free_base_port());
     let out = h.run(&[
         "--profile",
         "rescue",
@@ -1039,8 +1035,8 @@ fn onboarded_rescue_starts_next_to_main_and_status_finds_it() {
 fn doctor_keeps_the_running_instances_ports_and_moves_the_stopped_one() {
     let h = TestHome::new();
     let (pa, pb) = (free_base_port(), free_base_port());
-    set_up(&h, "a", pa);
-    set_up(&h, "b", pb);
+    setup(&h, "a", pa);
+    setup(&h, "b", pb);
     // b (set up later) moves its base port into a's CDP range and runs there:
     // by set-up order b would move, but a running gateway keeps its ports.
     let clash = pa + 20;
@@ -1090,8 +1086,8 @@ fn doctor_keeps_the_running_instances_ports_and_moves_the_stopped_one() {
 fn doctor_reports_a_gateway_listening_in_another_instances_footprint() {
     let h = TestHome::new();
     let (pa, pb) = (free_base_port(), free_base_port());
-    set_up(&h, "a", pa);
-    set_up(&h, "b", pb);
+    setup(&h, "a", pa);
+    setup(&h, "b", pb);
     // The configs do not overlap, but b runs with --port on a's canvas port.
     let canvas = pa + 4;
     let gw = GatewayChild::start(
