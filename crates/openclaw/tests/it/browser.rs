@@ -65,8 +65,8 @@ fn assert_png(bytes: &[u8]) -> (u32, u32) {
     (w, h)
 }
 
-/// Live (non-zombie) processes whose process group is `pgid`.
-fn live_in_group(pgid: u32) -> Vec<u32> {
+/// Every live (non-zombie) process as (pid, ppid, pgrp), from /proc.
+fn live_processes() -> Vec<(u32, u32, u32)> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
@@ -80,32 +80,32 @@ fn live_in_group(pgid: u32) -> Vec<u32> {
             continue;
         };
         let f: Vec<&str> = rest.split_whitespace().collect();
-        if f.len() > 2 && f[0] != "Z" && f[2] == pgid.to_string() {
-            out.push(pid);
+        if f.len() > 2 && f[0] != "Z" {
+            let (Ok(ppid), Ok(pgrp)) = (f[1].parse(), f[2].parse()) else {
+                continue;
+            };
+            out.push((pid, ppid, pgrp));
         }
     }
     out
 }
 
+/// Live (non-zombie) processes whose process group is `pgid`.
+fn live_in_group(pgid: u32) -> Vec<u32> {
+    live_processes()
+        .into_iter()
+        .filter(|&(_, _, g)| g == pgid)
+        .map(|(pid, _, _)| pid)
+        .collect()
+}
+
 /// Live child processes of `ppid`.
 fn children_of(ppid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(rest) = stat.rsplit_once(')').map(|x| x.1) else {
-            continue;
-        };
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        if f.len() > 1 && f[0] != "Z" && f[1] == ppid.to_string() {
-            out.push(pid);
-        }
-    }
-    out
+    live_processes()
+        .into_iter()
+        .filter(|&(_, p, _)| p == ppid)
+        .map(|(pid, _, _)| pid)
+        .collect()
 }
 
 /// Raw HTTP/1.1 GET (the path is sent exactly as given, no normalisation).
