@@ -14,7 +14,8 @@ use openclaw_browser::cdp::{CdpConnection, CdpHttp};
 use serde_json::{Value, json};
 
 use crate::harness::{
-    GatewayChild, TestHome, free_base_port, free_port, setup, signal, text, token, tree,
+    GatewayChild, TestHome, chromium_path, free_base_port, free_port, setup, signal, text, token,
+    tree,
 };
 
 const GUARD: Duration = Duration::from_secs(30);
@@ -457,18 +458,6 @@ impl Drop for OwnChromium {
         signal(-(self.child.id() as i32), libc::SIGKILL);
         let _ = self.child.wait();
     }
-}
-
-fn chromium_path() -> String {
-    for c in ["chromium", "chromium-browser", "google-chrome", "chrome"] {
-        let found = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join(c).is_file()))
-            .unwrap_or(false);
-        if found {
-            return c.to_string();
-        }
-    }
-    panic!("no Chromium on PATH: install Debian's chromium (the CI does)");
 }
 
 #[test]

@@ -283,3 +283,12 @@ impl Drop for GatewayChild {
         let _ = self.child.wait();
     }
 }
+
+/// The Chromium the gateway would find: the first browser candidate on this
+/// process's PATH (children get the same PATH). Panics naming what to
+/// install when there is none: the browser tests need a real Chromium.
+pub fn chromium_path() -> PathBuf {
+    let path = std::env::var_os("PATH");
+    openclaw_browser::launcher::find_executable(None, path.as_deref())
+        .unwrap_or_else(|e| panic!("{e}: these tests need Debian's chromium (the CI has it)"))
+}
