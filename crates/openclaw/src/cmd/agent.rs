@@ -8,7 +8,9 @@ use openclaw_client::{Client, Probe};
 use openclaw_instance::Instance;
 use serde_json::{Value, json};
 
-use crate::cmd::gateway::{CLIENT_TIMEOUT, client_token, config_value, probe_error, runtime};
+use crate::cmd::gateway::{
+    CLIENT_TIMEOUT, client_token, config_value, connect_running, probe_error, runtime,
+};
 use crate::ctx::Ctx;
 use crate::error::{CliError, CliResult, exit};
 use crate::output::print_json;
@@ -59,27 +61,8 @@ pub struct DashboardArgs {
 
 /// A connected client to this instance's gateway.
 async fn connect(ctx: &Ctx, scopes: &[&str]) -> CliResult<(Instance, Client)> {
-    let config = config_value(ctx)?;
-    let inst = ctx.instance(None)?;
-    let token = client_token(config.as_ref());
-    let probe = openclaw_client::probe(&inst, token.as_deref(), CLIENT_TIMEOUT)
-        .await
-        .map_err(|e| probe_error(&inst, e))?;
-    let url = match probe {
-        Probe::Running { url, .. } => url,
-        Probe::Stopped { port } => {
-            return Err(CliError::new(
-                "the gateway is not running",
-                format!("{} (port {port})", inst.state_dir.value.display()),
-                "agents run inside the gateway; start it first",
-            )
-            .code(exit::NOT_RUNNING)
-            .hint(inst.command("gateway")));
-        }
-    };
-    let client = openclaw_client::connect(&url, token.as_deref(), scopes)
-        .await
-        .map_err(|e| probe_error(&inst, e))?;
+    let (inst, _, client) =
+        connect_running(ctx, scopes, "agents run inside the gateway; start it first").await?;
     Ok((inst, client))
 }
 

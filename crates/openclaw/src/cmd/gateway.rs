@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use clap::Args;
-use openclaw_client::{ClientError, Probe};
+use openclaw_client::{Client, ClientError, Probe};
 use openclaw_gateway::{AuthConfig, BindMode, GatewayOptions, KnownInstance, get_path};
 use openclaw_instance::Instance;
 use serde_json::{Value, json};
@@ -192,6 +192,38 @@ fn find(ctx: &Ctx) -> CliResult<Found> {
         CLIENT_TIMEOUT,
     ));
     Ok(Found { inst, probe })
+}
+
+/// A client connected with `scopes` to this instance's running gateway, with
+/// the URL it answered on. A stopped gateway fails with NOT_RUNNING and the
+/// start command; `why_stopped` says why that matters to the caller.
+pub(crate) async fn connect_running(
+    ctx: &Ctx,
+    scopes: &[&str],
+    why_stopped: &str,
+) -> CliResult<(Instance, String, Client)> {
+    let config = config_value(ctx)?;
+    let inst = ctx.instance(None)?;
+    let token = client_token(config.as_ref());
+    let probe = openclaw_client::probe(&inst, token.as_deref(), CLIENT_TIMEOUT)
+        .await
+        .map_err(|e| probe_error(&inst, e))?;
+    let url = match probe {
+        Probe::Running { url, .. } => url,
+        Probe::Stopped { port } => {
+            return Err(CliError::new(
+                "the gateway is not running",
+                format!("{} (port {port})", inst.state_dir.value.display()),
+                why_stopped,
+            )
+            .code(exit::NOT_RUNNING)
+            .hint(inst.command("gateway")));
+        }
+    };
+    let client = openclaw_client::connect(&url, token.as_deref(), scopes)
+        .await
+        .map_err(|e| probe_error(&inst, e))?;
+    Ok((inst, url, client))
 }
 
 pub(crate) fn probe_error(inst: &Instance, e: ClientError) -> CliError {
@@ -444,33 +476,14 @@ pub fn probe(ctx: &Ctx, args: JsonArgs, health_only: bool) -> CliResult<u8> {
 pub fn call(ctx: &Ctx, args: CallArgs) -> CliResult<u8> {
     let params: Value = serde_json::from_str(&args.params)
         .map_err(|e| CliError::usage("invalid --params", format!("not JSON: {e}")))?;
-    let config = config_value(ctx)?;
-    let inst = ctx.instance(None)?;
-    let token = client_token(config.as_ref());
     let rt = runtime()?;
     let out = rt.block_on(async {
-        let probe = openclaw_client::probe(&inst, token.as_deref(), CLIENT_TIMEOUT)
-            .await
-            .map_err(|e| probe_error(&inst, e))?;
-        let url = match probe {
-            Probe::Running { url, .. } => url,
-            Probe::Stopped { port } => {
-                return Err(CliError::new(
-                    "the gateway is not running",
-                    format!("{} (port {port})", inst.state_dir.value.display()),
-                    "nothing listens on its port",
-                )
-                .code(exit::NOT_RUNNING)
-                .hint(inst.command("gateway")));
-            }
-        };
-        let client = openclaw_client::connect(
-            &url,
-            token.as_deref(),
+        let (_, url, client) = connect_running(
+            ctx,
             &["operator.read", "operator.write", "operator.admin"],
+            "nothing listens on its port",
         )
-        .await
-        .map_err(|e| probe_error(&inst, e))?;
+        .await?;
         let res = client.call(&args.method, params).await;
         client.close().await;
         res.map_err(|e| CliError::new(format!("{} failed", args.method), &url, e))
