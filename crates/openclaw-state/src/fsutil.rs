@@ -5,6 +5,8 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::error::StateError;
+
 /// Mode of a state dir.
 pub const DIR_MODE: u32 = 0o700;
 /// Mode of files holding secrets (the config, tokens, transcripts).
@@ -164,4 +166,21 @@ pub fn generate_token() -> String {
     let mut bytes = [0u8; 24];
     getrandom::fill(&mut bytes).expect("the OS random number generator is unavailable");
     hex::encode(bytes)
+}
+
+/// Takes the exclusive lock on `lock_path` (created 0600 if missing, in
+/// `dir`, which is created 0700 if missing), waiting while another process
+/// holds it. Released when the returned file is closed.
+pub(crate) fn lock_exclusive(dir: &Path, lock_path: &Path) -> Result<File, StateError> {
+    create_private_dir_all(dir).map_err(StateError::io("create directory", dir))?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(FILE_MODE)
+        .open(lock_path)
+        .map_err(StateError::io("open lock file", lock_path))?;
+    file.lock().map_err(StateError::io("lock", lock_path))?;
+    Ok(file)
 }
