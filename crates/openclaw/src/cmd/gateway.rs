@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::ctx::Ctx;
 use crate::error::{CliError, CliResult, exit};
-use crate::output::print_json;
+use crate::output::{human_duration, print_json};
 
 /// How long a client command waits for a gateway (hang guard only: a
 /// stopped gateway is a refused connection, answered at once).
@@ -401,15 +401,6 @@ fn print_service(sv: &Value) {
             "  install it with: {}",
             sv["install"].as_str().unwrap_or("openclaw gateway install")
         );
-    }
-}
-
-fn human_duration(secs: u64) -> String {
-    match secs {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m{}s", s / 60, s % 60),
-        s if s < 86400 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
-        s => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
     }
 }
 

@@ -11,7 +11,7 @@ use crate::ctx::Ctx;
 use crate::error::{CliResult, exit};
 use crate::hosts;
 use crate::live::{self, Health, Running};
-use crate::output::{print_json, tilde};
+use crate::output::{human_duration, print_json, tilde};
 
 /// Every instance on this host (default `list`), or what one command resolves to (`show`).
 #[derive(Args, Debug)]
@@ -227,15 +227,6 @@ fn list(ctx: &Ctx, json: bool) -> CliResult<u8> {
 
 fn first_line(s: &str) -> &str {
     s.split(['\n', ';']).next().unwrap_or(s)
-}
-
-fn human_duration(secs: u64) -> String {
-    match secs {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m{}s", s / 60, s % 60),
-        s if s < 86400 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
-        s => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
-    }
 }
 
 fn show(ctx: &Ctx, port: Option<u16>, json: bool) -> CliResult<u8> {
