@@ -64,15 +64,9 @@ pub struct OnboardArgs {
     /// Do not open the control UI
     #[arg(long)]
     pub skip_ui: bool,
-    /// Base port for the gateway (refused if its footprint overlaps another instance)
-    #[arg(long)]
-    pub port: Option<u16>,
-    /// Workspace directory
-    #[arg(long)]
-    pub workspace: Option<PathBuf>,
-    /// Print the result as JSON
-    #[arg(long)]
-    pub json: bool,
+    /// --port, --workspace and --json, as for `openclaw setup`.
+    #[command(flatten)]
+    pub setup: SetupArgs,
 }
 
 /// Progress: one line per step on stderr.
@@ -120,14 +114,7 @@ pub fn run(ctx: &Ctx, mut args: OnboardArgs) -> CliResult<u8> {
         args.auth_choice.as_deref().unwrap_or("skip")
     ));
     steps.step("setting up the config, state dir and workspace");
-    let out = setup::apply(
-        ctx,
-        &SetupArgs {
-            port: args.port,
-            workspace: args.workspace.clone(),
-            json: false,
-        },
-    )?;
+    let out = setup::apply(ctx, &args.setup)?;
     let inst = out.instance.clone();
     let p = &inst.ports;
     let ports_line = format!(
@@ -291,7 +278,7 @@ pub fn run(ctx: &Ctx, mut args: OnboardArgs) -> CliResult<u8> {
         skipped(args.skip_ui, "control UI"),
     ];
 
-    if args.json {
+    if args.setup.json {
         print_json(&json!({
             "ok": healthy,
             "instance": inst,
@@ -505,7 +492,7 @@ fn interactive(ctx: &Ctx, args: &mut OnboardArgs) -> CliResult<()> {
             .interact()
             .map_err(io)?,
     );
-    if args.port.is_none() {
+    if args.setup.port.is_none() {
         let raw: String = cliclack::input("Base port (empty: pick a free one automatically)")
             .placeholder("auto")
             .required(false)
@@ -518,9 +505,9 @@ fn interactive(ctx: &Ctx, args: &mut OnboardArgs) -> CliResult<()> {
             })
             .interact()
             .map_err(io)?;
-        args.port = raw.trim().parse().ok();
+        args.setup.port = raw.trim().parse().ok();
     }
-    if args.workspace.is_none() {
+    if args.setup.workspace.is_none() {
         let raw: String = cliclack::input("Workspace directory (empty: the profile's default)")
             .placeholder("default")
             .required(false)
@@ -529,7 +516,7 @@ fn interactive(ctx: &Ctx, args: &mut OnboardArgs) -> CliResult<()> {
         let raw = raw.trim();
         if !raw.is_empty() {
             let home = &ctx.paths.home.value;
-            args.workspace = Some(match raw.strip_prefix("~/") {
+            args.setup.workspace = Some(match raw.strip_prefix("~/") {
                 Some(rest) => home.join(rest),
                 None => PathBuf::from(raw),
             });
