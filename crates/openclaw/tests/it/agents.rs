@@ -14,7 +14,8 @@ use openclaw_agent::testing::{
 use serde_json::{Value, json};
 
 use crate::harness::{
-    GatewayChild, TestHome, chromium_path, free_base_port, free_port, setup, text, token,
+    GatewayChild, TestHome, chromium_path, expect_success, free_base_port, free_port, setup, text,
+    token,
 };
 
 const GUARD: Duration = Duration::from_secs(60);
@@ -118,14 +119,7 @@ fn types(lines: &[Value]) -> Vec<&str> {
 }
 
 fn ok_out(out: &std::process::Output) -> (String, String) {
-    assert!(
-        out.status.success(),
-        "failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    (text(&out.stdout), text(&out.stderr))
+    expect_success("openclaw", out)
 }
 
 /// Collects the events of one run until its chat event with a final state.

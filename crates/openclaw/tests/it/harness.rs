@@ -67,14 +67,7 @@ impl TestHome {
 
     pub fn ok_env(&self, args: &[&str], env: &[(&str, &str)]) -> String {
         let out = self.run_env(args, env);
-        assert!(
-            out.status.success(),
-            "openclaw {args:?} failed: {}\nstdout: {}\nstderr: {}",
-            out.status,
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
+        expect_success(&format!("openclaw {args:?}"), &out).0
     }
 
     /// Runs, asserts success, parses stdout as JSON.
@@ -91,6 +84,19 @@ impl TestHome {
 
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// Asserts that `out` (of `what`) succeeded, quoting both streams if not;
+/// returns (stdout, stderr).
+pub fn expect_success(what: &str, out: &Output) -> (String, String) {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    (text(&out.stdout), text(&out.stderr))
 }
 
 /// Waits for a child with a hang guard (kills it and panics past `limit`).
