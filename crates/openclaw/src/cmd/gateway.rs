@@ -68,6 +68,16 @@ fn runtime() -> CliResult<tokio::runtime::Runtime> {
         .map_err(|e| CliError::new("cannot start the async runtime", "", e))
 }
 
+/// The runtime of a client command (status, probe, call): one connection
+/// at a time needs no worker threads, and starting none saves their
+/// spawn and the cross-thread wake-ups on every frame.
+fn client_runtime() -> CliResult<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new("cannot start the async runtime", "", e))
+}
+
 fn config_value(ctx: &Ctx) -> CliResult<Option<Value>> {
     Ok(ctx.load_config()?.map(|l| l.parsed.value))
 }
@@ -176,7 +186,7 @@ fn find(ctx: &Ctx) -> CliResult<Found> {
     let config = config_value(ctx)?;
     let inst = ctx.instance(None)?;
     let token = client_token(config.as_ref());
-    let rt = runtime()?;
+    let rt = client_runtime()?;
     let probe = rt.block_on(openclaw_client::probe(
         &inst,
         token.as_deref(),
@@ -354,7 +364,7 @@ pub fn call(ctx: &Ctx, args: CallArgs) -> CliResult<u8> {
     let config = config_value(ctx)?;
     let inst = ctx.instance(None)?;
     let token = client_token(config.as_ref());
-    let rt = runtime()?;
+    let rt = client_runtime()?;
     let out = rt.block_on(async {
         let probe = openclaw_client::probe(&inst, token.as_deref(), CLIENT_TIMEOUT)
             .await
