@@ -9,7 +9,8 @@ use openclaw_protocol::{Frame, Request, Response};
 use serde_json::json;
 
 /// A `health` request as a client sends it.
-const HEALTH_REQ: &str = r#"{"type":"req","id":"2:167d99de-0811-453b-b13c-13243669a798","method":"health","params":{}}"#;
+const HEALTH_REQ: &str =
+    r#"{"type":"req","id":"2:167d99de-0811-453b-b13c-13243669a798","method":"health","params":{}}"#;
 
 /// A `connect` request as the original's CLI sends it (token is a dummy).
 const CONNECT_REQ: &str = r#"{"type":"req","id":"1:3b8b58ea-1993-43aa-85fb-b1682745e7d6","method":"connect","params":{"minProtocol":4,"maxProtocol":4,"client":{"id":"cli","version":"2026.9.6","platform":"linux","deviceFamily":"Linux","mode":"cli","instanceId":"01b1795f-bc2b-4e3e-9145-89189fe49fd2"},"caps":[],"auth":{"token":"0000000000000000000000000000000000000000000000ff"},"role":"operator","scopes":["operator.read"]}}"#;

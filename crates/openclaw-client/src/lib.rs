@@ -119,13 +119,12 @@ async fn connect_inner(url: &str, opts: ConnectOptions) -> Result<Client, Client
     // every read; the default is 128 KiB).
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .read_buffer_size(8 * 1024);
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async_with_config(url, Some(config), true)
-            .await
-            .map_err(|e| ClientError::Connect {
-                url: url.to_string(),
-                message: e.to_string(),
-            })?;
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+        .await
+        .map_err(|e| ClientError::Connect {
+            url: url.to_string(),
+            message: e.to_string(),
+        })?;
     let hs = |message: String| ClientError::Handshake {
         url: url.to_string(),
         message,
