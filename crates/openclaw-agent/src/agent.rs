@@ -362,6 +362,20 @@ impl Agent {
         cancel: CancellationToken,
     ) -> TurnResult {
         let run_id = uuid::Uuid::new_v4().to_string();
+        self.run_turn_as(run_id, session_key, user_message, events, cancel)
+            .await
+    }
+
+    /// [`Agent::run_turn`] with a run id chosen by the caller (the gateway
+    /// answers `chat.send` with the run id before the turn starts).
+    pub async fn run_turn_as(
+        &self,
+        run_id: String,
+        session_key: &str,
+        user_message: &str,
+        events: mpsc::Sender<AgentEvent>,
+        cancel: CancellationToken,
+    ) -> TurnResult {
         let mut t = Turn {
             agent: self,
             run_id: run_id.clone(),

@@ -14,6 +14,8 @@ pub mod agent;
 pub mod fsio;
 pub mod provider;
 pub mod session;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tools;
 
 pub use agent::{
@@ -24,7 +26,7 @@ pub use provider::{
     Api, ApiKeySource, ClientSettings, ErrorKind, KeyResolver, ModelClient, ModelRef,
     ProviderConfig, ProviderError, RetryPolicy, Secret, Timeouts,
 };
-pub use session::{SessionStore, SessionSummary, TranscriptRecord};
+pub use session::{SessionPreview, SessionStore, SessionSummary, TranscriptRecord};
 pub use tokio_util::sync::CancellationToken;
 pub use tools::{BrowserTool, ExecSettings, ToolOutcome, Toolbox};
 

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -164,7 +164,20 @@ pub struct SessionHandle {
 pub struct SessionStore {
     agent_id: String,
     dir: PathBuf,
-    lock: Mutex<()>,
+    /// Shared by every store of the same directory in this process, so two
+    /// stores (e.g. an agent rebuilt on config reload and the old one still
+    /// finishing a turn) never lose each other's index updates.
+    lock: Arc<Mutex<()>>,
+}
+
+fn dir_lock(dir: &Path) -> Arc<Mutex<()>> {
+    static LOCKS: std::sync::OnceLock<Mutex<std::collections::HashMap<PathBuf, Arc<Mutex<()>>>>> =
+        std::sync::OnceLock::new();
+    let mut m = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    m.entry(dir.to_path_buf()).or_default().clone()
 }
 
 fn truncate_chars(s: &str, n: usize) -> String {
@@ -178,10 +191,11 @@ fn truncate_chars(s: &str, n: usize) -> String {
 
 impl SessionStore {
     pub fn new(state_dir: &Path, agent_id: &str) -> Self {
+        let dir = state_dir.join("agents").join(agent_id).join("sessions");
         SessionStore {
             agent_id: agent_id.to_string(),
-            dir: state_dir.join("agents").join(agent_id).join("sessions"),
-            lock: Mutex::new(()),
+            lock: dir_lock(&dir),
+            dir,
         }
     }
 

@@ -183,6 +183,34 @@ fn signal_group(pid: u32, sig: libc::c_int) {
     }
 }
 
+/// Whether any process of group `pgid` is still alive (zombies, which hold
+/// no resources and only wait to be reaped, do not count). Linux reads
+/// /proc; elsewhere `kill(-pgid, 0)` answers (counting zombies too).
+fn group_alive(pgid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return false;
+        };
+        dir.flatten().any(|e| {
+            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+                return false;
+            };
+            // After the parenthesised command: state ppid pgrp ...
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .map(|(_, rest)| rest.split_whitespace().take(3).collect())
+                .unwrap_or_default();
+            matches!(fields.as_slice(), [state, _, pgrp] if *state != "Z" && *pgrp == pgid.to_string())
+        })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        // SAFETY: signal 0 only checks for existence; nothing is delivered.
+        unsafe { libc::kill(-(pgid as libc::pid_t), 0) == 0 }
+    }
+}
+
 fn tail_text(lines: &Mutex<VecDeque<String>>) -> String {
     let l = lines.lock().unwrap_or_else(|e| e.into_inner());
     if l.is_empty() {
@@ -333,8 +361,20 @@ impl LaunchedBrowser {
                 let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
             }
         }
-        // Whatever of the group is left (helpers that outlived the main process).
+        // Whatever of the group is left (helpers that outlived the main
+        // process), and wait until the kernel has finished them, so that once
+        // the gateway has exited no browser process is alive.
         signal_group(self.pid, libc::SIGKILL);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        while group_alive(self.pid) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if group_alive(self.pid) {
+            tracing::warn!(
+                pid = self.pid,
+                "browser processes still exiting after SIGKILL"
+            );
+        }
         tracing::info!(pid = self.pid, port = self.port, "browser stopped");
     }
 }

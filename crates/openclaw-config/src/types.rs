@@ -208,6 +208,9 @@ pub struct Provider {
     /// Name of an environment variable holding the API key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_env: Option<String>,
+    /// `"none"` for servers that need no key (Ollama, vLLM, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api: Option<ProviderApi>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,4 +1,5 @@
-//! HTTP on the base port: `/healthz`, `/readyz`, the status page at `/`, and
+//! HTTP on the base port: `/healthz`, `/readyz`, the WebChat / control page
+//! at `/`, and
 //! the WebSocket upgrade (also at `/`).
 
 use std::sync::Arc;
@@ -67,6 +68,11 @@ async fn root(
     }
 }
 
+/// The WebChat / control page: one self-contained file (no CDN, no build
+/// step). The server fills in which instance this is (no secrets); the
+/// rest comes over the WebSocket after the token handshake.
+const INDEX_HTML: &str = include_str!("ui/index.html");
+
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -84,23 +90,26 @@ fn status_page(s: &Shared) -> Response {
         ("State dir", r.state_dir.display().to_string()),
         ("Config", r.config_path.display().to_string()),
         ("Version", r.version.clone()),
-        ("PID", r.pid.to_string()),
-        ("Started", r.started_at.clone()),
-        ("Uptime", format!("{} s", s.uptime_ms() / 1000)),
     ];
     for l in &r.listeners {
         rows.push(("Port", format!("{} ({})", l.port, l.purpose)));
     }
-    let mut html = String::from(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>OpenClaw Gateway</title></head><body><h1>OpenClaw Gateway</h1><table>",
-    );
-    for (k, v) in rows {
-        html.push_str(&format!(
-            "<tr><th align=left>{}</th><td>{}</td></tr>",
-            esc(k),
-            esc(&v)
-        ));
-    }
-    html.push_str("</table><p>WebSocket protocol on this port; <a href=\"/healthz\">/healthz</a> · <a href=\"/readyz\">/readyz</a></p></body></html>");
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+    let dl: String = rows
+        .iter()
+        .map(|(k, v)| format!("<dt>{}</dt><dd>{}</dd>", esc(k), esc(v)))
+        .collect();
+    let html = INDEX_HTML.replacen("<!--INSTANCE-->", &dl, 1);
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'",
+            ),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        html,
+    )
+        .into_response()
 }

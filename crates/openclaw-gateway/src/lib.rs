@@ -6,16 +6,24 @@
 //! 1. lock the state dir ([`openclaw_state::owner::StateLock`]) — a second
 //!    gateway on the same dir fails here at once (exit 78);
 //! 2. read the config (auth, bind mode);
-//! 3. bind the base port and every extra listener, no retry — a port in use
-//!    fails at once naming the port, its purpose and, when another openclaw
-//!    instance holds it, that instance (exit 69);
-//! 4. open `<stateDir>/logs/gateway.log`, write the owner record, log "ready";
-//! 5. serve until SIGTERM/SIGINT or [`ShutdownHandle::shutdown`].
+//! 3. bind the base port, the derived services' ports (browser control on
+//!    base+2, always 127.0.0.1; canvas host on `canvasHost.port` or base+4,
+//!    on the gateway's bind — see [`derived`]) and every extra listener, no
+//!    retry — a port in use fails at once naming the port, its purpose and,
+//!    when another openclaw instance holds it, that instance (exit 69);
+//! 4. open `<stateDir>/logs/gateway.log`, create the canvas root, set up
+//!    the derived services, write the owner record, log "ready";
+//! 5. serve until SIGTERM/SIGINT or [`ShutdownHandle::shutdown`], then stop
+//!    every browser this gateway launched.
 //!
 //! [`Gateway::bind`] does 1–4 and returns a [`BoundGateway`]; its
 //! [`BoundGateway::serve`] does 5. [`run`] does both.
 
+mod agents;
+mod browser_rpc;
+mod chat;
 mod config_store;
+pub mod derived;
 mod http;
 mod log;
 mod server;
@@ -151,6 +159,11 @@ pub struct GatewayOptions {
     /// Log rotation: size of one file and number of old files kept.
     pub log_max_bytes: u64,
     pub log_keep: u32,
+    /// Run the canvas host and browser control (default on). Embedders and
+    /// tests that only need the protocol turn it off.
+    pub derived_services: bool,
+    /// `OPENCLAW_SKIP_CANVAS_HOST=1` (read by the CLI): no canvas host.
+    pub skip_canvas_host: bool,
 }
 
 impl GatewayOptions {
@@ -172,6 +185,8 @@ impl GatewayOptions {
             handle_signals: true,
             log_max_bytes: log::DEFAULT_MAX_BYTES,
             log_keep: log::DEFAULT_KEEP,
+            derived_services: true,
+            skip_canvas_host: false,
         }
     }
 }
@@ -325,15 +340,17 @@ impl Gateway {
             });
         }
 
+        let plan = derived::plan(&opts, &snapshot.parsed, &live.auth)?;
+
         // 3. Ports, no retry.
         let port = inst.ports.gateway.value;
         let host = bind.host();
-        let mut listeners = Vec::with_capacity(1 + opts.extra_listeners.len());
+        let mut listeners = Vec::with_capacity(3 + opts.extra_listeners.len());
         listeners.push((
             "gateway".to_string(),
             bind_port(host, port, "gateway", &opts, inst)?,
         ));
-        for spec in &opts.extra_listeners {
+        for spec in plan.listeners().iter().chain(&opts.extra_listeners) {
             let l = bind_port(
                 spec.host.unwrap_or(host),
                 spec.port,
@@ -360,6 +377,8 @@ impl Gateway {
             what: format!("cannot open log dir {}", state_dir.join("logs").display()),
             source,
         })?;
+        let log = Arc::new(log);
+        let services = derived::build(&plan, &opts, &log)?;
         let mut record = OwnerRecord::for_current_process(
             inst.profile.clone(),
             actual_port,
@@ -370,9 +389,13 @@ impl Gateway {
         record.bind_host = Some(host.to_string());
         record.listeners = listeners
             .iter()
-            .map(|(purpose, l)| OwnerListener {
-                purpose: purpose.clone(),
-                port: l.local_addr().map(|a| a.port()).unwrap_or(0),
+            .map(|(purpose, l)| {
+                let addr = l.local_addr().ok();
+                OwnerListener {
+                    purpose: purpose.clone(),
+                    port: addr.map(|a| a.port()).unwrap_or(0),
+                    host: addr.map(|a| a.ip().to_string()),
+                }
             })
             .collect();
         lock.write_owner(&record)
@@ -388,7 +411,9 @@ impl Gateway {
             store,
             live,
             bind,
-            log: Arc::new(log),
+            log,
+            services,
+            parsed: snapshot.parsed.clone(),
         };
         Ok(BoundGateway::new(bound))
     }

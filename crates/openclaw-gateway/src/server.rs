@@ -24,6 +24,9 @@ pub(crate) struct BoundParts {
     pub live: LiveConfig,
     pub bind: BindMode,
     pub log: Arc<GatewayLog>,
+    /// The config as read at start-up (agents are built from it).
+    pub parsed: Value,
+    pub services: crate::derived::Services,
 }
 
 /// An event fanned out to every connected client.
@@ -55,6 +58,9 @@ pub(crate) struct Shared {
     pub idle: Notify,
     pub self_presence: PresenceEntry,
     pub device_id: String,
+    pub agents: Arc<crate::agents::AgentHub>,
+    /// Canvas host and browser control (see [`crate::derived`]).
+    pub derived: crate::derived::Services,
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -159,6 +165,7 @@ impl Shared {
             },
         };
         *self.config_stamp.lock().unwrap_or_else(|e| e.into_inner()) = stamp_now;
+        self.agents.reload(&snapshot.parsed);
         let next = live_config(&snapshot.parsed, self.opts.auth.as_ref());
         let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
         if *live == next {
@@ -227,6 +234,10 @@ pub struct BoundGateway {
     lock: StateLock,
     listeners: Vec<(String, TcpListener)>,
     shutdown_tx: Arc<watch::Sender<Option<ShutdownEvent>>>,
+    /// SIGTERM/SIGINT streams, registered before "ready" is announced so a
+    /// signal that arrives right after readiness is handled gracefully
+    /// instead of killing the process with the default disposition.
+    signals: Option<StopSignals>,
 }
 
 impl BoundGateway {
@@ -256,7 +267,14 @@ impl BoundGateway {
             hex::encode(&d[..8])
         };
         let stamp_now = stamp(p.store.path());
+        let agents = Arc::new(crate::agents::AgentHub::new(
+            p.opts.instance.clone(),
+            p.log.clone(),
+            &p.parsed,
+            p.services.browser_token.clone(),
+        ));
         let shared = Arc::new(Shared {
+            agents,
             record: p.record,
             bind: p.bind,
             started: Instant::now(),
@@ -275,9 +293,21 @@ impl BoundGateway {
             idle: Notify::new(),
             self_presence,
             device_id,
+            derived: p.services,
             opts: p.opts,
         });
+        // Inside a runtime (as under the CLI) the handlers go in now, before
+        // the "ready" line below; `serve` registers them otherwise.
+        let signals = (shared.opts.handle_signals && tokio::runtime::Handle::try_current().is_ok())
+            .then(StopSignals::register)
+            .flatten();
         let inst = &shared.opts.instance;
+        // Every start-up line comes before "ready", which is the last one.
+        for (purpose, l) in p.listeners.iter().skip(1) {
+            if let Ok(a) = l.local_addr() {
+                shared.log.info(&format!("bound {purpose} listener on {a}"));
+            }
+        }
         shared.log.info(&format!(
             "ready: listening on ws://{} ({}, state dir {}, config {}, pid {}, version {})",
             SocketAddr::new(shared.bind.host(), shared.record.port),
@@ -287,16 +317,12 @@ impl BoundGateway {
             shared.record.pid,
             shared.record.version
         ));
-        for (purpose, l) in p.listeners.iter().skip(1) {
-            if let Ok(a) = l.local_addr() {
-                shared.log.info(&format!("bound {purpose} listener on {a}"));
-            }
-        }
         BoundGateway {
             shared,
             lock: p.lock,
             listeners: p.listeners,
             shutdown_tx,
+            signals,
         }
     }
 
@@ -349,7 +375,11 @@ impl BoundGateway {
 
         // Stop signal: an explicit request or SIGTERM/SIGINT.
         let mut req_rx = self.shutdown_tx.subscribe();
-        let handle_signals = shared.opts.handle_signals;
+        let signals = match self.signals.take() {
+            Some(s) => Some(s),
+            None if shared.opts.handle_signals => StopSignals::register(),
+            None => None,
+        };
         let stop = async move {
             let requested = async {
                 loop {
@@ -361,15 +391,17 @@ impl BoundGateway {
                     }
                 }
             };
-            if handle_signals {
-                tokio::select! {
+            match signals {
+                Some(mut sig) => tokio::select! {
                     ev = requested => ev,
-                    name = os_signal() => ShutdownEvent { reason: format!("signal {name}"), restart_expected_ms: None },
-                }
-            } else {
-                requested.await
+                    name = sig.recv() => ShutdownEvent { reason: format!("signal {name}"), restart_expected_ms: None },
+                },
+                None => requested.await,
             }
         };
+
+        // The derived services, on the ports bound with the base port.
+        let derived = shared.derived.spawn(&mut self.listeners, &shared.log)?;
 
         // Background: ticks and config polling.
         let bg = tokio::spawn(background(shared.clone()));
@@ -410,6 +442,9 @@ impl BoundGateway {
             }
         }
         let _ = tokio::time::timeout(Duration::from_millis(300), server).await;
+        derived.stop().await;
+        // No orphan browsers: stop (and reap) every one this gateway launched.
+        shared.derived.shutdown(&shared.log).await;
         shared
             .log
             .info("stopped; owner record removed, state dir released");
@@ -440,25 +475,46 @@ async fn background(shared: Arc<Shared>) {
     }
 }
 
-#[cfg(unix)]
-async fn os_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    }
+/// The OS stop signals: SIGTERM and SIGINT (Ctrl-C elsewhere).
+struct StopSignals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
 }
 
-#[cfg(not(unix))]
-async fn os_signal() -> &'static str {
-    let _ = tokio::signal::ctrl_c().await;
-    "ctrl-c"
+impl StopSignals {
+    /// Installs the handlers; must run inside a tokio runtime. `None` when
+    /// the OS refuses (then only an explicit shutdown request stops us).
+    fn register() -> Option<StopSignals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Some(StopSignals {
+                term: signal(SignalKind::terminate()).ok()?,
+                int: signal(SignalKind::interrupt()).ok()?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Some(StopSignals {})
+        }
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => "SIGTERM",
+                _ = self.int.recv() => "SIGINT",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "ctrl-c"
+        }
+    }
 }
 
 fn hostname() -> String {

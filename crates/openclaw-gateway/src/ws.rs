@@ -208,7 +208,11 @@ pub(crate) async fn handle(s: Arc<Shared>, mut socket: WebSocket) {
             conn_id: conn_id.clone(),
         },
         features: Features {
-            methods: methods::ALL.iter().map(|m| m.to_string()).collect(),
+            methods: methods::ALL
+                .iter()
+                .chain([crate::browser_rpc::METHOD].iter())
+                .map(|m| m.to_string())
+                .collect(),
             events: events::ALL.iter().map(|m| m.to_string()).collect(),
         },
         snapshot: Snapshot {
@@ -265,9 +269,22 @@ pub(crate) async fn handle(s: Arc<Shared>, mut socket: WebSocket) {
         s.presence_changed();
     }
 
+    let (conn_tx, mut conn_rx) = tokio::sync::mpsc::unbounded_channel();
+    let conn = crate::chat::Conn {
+        id: conn_id.clone(),
+        tx: conn_tx,
+    };
     let mut seq: u64 = 0;
     loop {
         tokio::select! {
+            Some(out) = conn_rx.recv() => {
+                if matches!(out, crate::agents::Outgoing::Event(..)) {
+                    seq += 1;
+                }
+                if !send_frame(&mut socket, &out.into_frame(seq)).await {
+                    break;
+                }
+            }
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Text(t))) => {
                     let frame = match serde_json::from_str::<Frame>(t.as_str()) {
@@ -278,7 +295,9 @@ pub(crate) async fn handle(s: Arc<Shared>, mut socket: WebSocket) {
                             break;
                         }
                     };
-                    let res = dispatch(&s, &scopes, frame).await;
+                    let Some(res) = dispatch(&s, &scopes, &conn, frame).await else {
+                        continue;
+                    };
                     if !send_frame(&mut socket, &Frame::Res(res)).await {
                         break;
                     }
@@ -329,6 +348,7 @@ pub(crate) async fn handle(s: Arc<Shared>, mut socket: WebSocket) {
         }
     }
 
+    s.agents.disconnect(&conn_id);
     s.clients
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -338,12 +358,24 @@ pub(crate) async fn handle(s: Arc<Shared>, mut socket: WebSocket) {
     }
 }
 
-async fn dispatch(s: &Arc<Shared>, scopes: &ScopeSet, req: Request) -> Response {
+async fn dispatch(
+    s: &Arc<Shared>,
+    scopes: &ScopeSet,
+    conn: &crate::chat::Conn,
+    req: Request,
+) -> Option<Response> {
+    // Its scope depends on the forwarded HTTP method (read for GET, write otherwise).
+    if req.method == crate::browser_rpc::METHOD {
+        return Some(crate::browser_rpc::handle(s, scopes, req).await);
+    }
     let need = required_scope(&req.method);
     if !scopes.allows(need) {
-        return Response::err(req.id, ErrorShape::missing_scope(need));
+        return Some(Response::err(req.id, ErrorShape::missing_scope(need)));
     }
     let result = match req.method.as_str() {
+        m if crate::chat::handles(m) => {
+            crate::chat::dispatch(s, conn, &req.id, m, &req.params).await?
+        }
         methods::HEALTH => Ok(s.health()),
         methods::STATUS => Ok(s.status()),
         methods::GATEWAY_IDENTITY_GET => Ok(json!({
@@ -377,10 +409,10 @@ async fn dispatch(s: &Arc<Shared>, scopes: &ScopeSet, req: Request) -> Response 
         )),
         other => Err(ErrorShape::unknown_method(other)),
     };
-    match result {
+    Some(match result {
         Ok(v) => Response::ok(req.id, v),
         Err(e) => Response::err(req.id, e),
-    }
+    })
 }
 
 fn config_get(s: &Shared, scopes: &ScopeSet) -> Result<Value, ErrorShape> {

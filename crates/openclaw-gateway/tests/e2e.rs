@@ -65,6 +65,9 @@ fn options(inst: &Instance) -> GatewayOptions {
     o.log_to_stderr = false;
     o.handshake_timeout = Duration::from_millis(300);
     o.config_poll_interval = Duration::from_millis(50);
+    // Protocol tests: base ports come from free_port(), so base+2/base+4 are
+    // not known to be free. The derived services have their own tests.
+    o.derived_services = false;
     o
 }
 
@@ -969,6 +972,7 @@ async fn child_gateway_process() {
     opts.handle_signals = true;
     opts.auth = Some(AuthConfig::Token(TOKEN.into()));
     opts.allow_unconfigured = true;
+    opts.derived_services = false;
     let bound = match Gateway::bind(opts) {
         Ok(b) => b,
         Err(e) => {

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub mod chat;
 mod scopes;
 pub use scopes::{Scope, ScopeSet, required_scope};
 
@@ -75,6 +76,17 @@ pub mod methods {
     pub const CONFIG_SCHEMA: &str = "config.schema";
     pub const LOGS_TAIL: &str = "logs.tail";
     pub const SYSTEM_PRESENCE: &str = "system-presence";
+    /// Start an agent turn; see [`crate::chat`].
+    pub const CHAT_SEND: &str = "chat.send";
+    pub const CHAT_HISTORY: &str = "chat.history";
+    pub const CHAT_ABORT: &str = "chat.abort";
+    pub const AGENT: &str = "agent";
+    pub const AGENT_WAIT: &str = "agent.wait";
+    pub const SESSIONS_LIST: &str = "sessions.list";
+    pub const SESSIONS_PREVIEW: &str = "sessions.preview";
+    pub const SESSIONS_RESET: &str = "sessions.reset";
+    pub const SESSIONS_DELETE: &str = "sessions.delete";
+    pub const MODELS_LIST: &str = "models.list";
     /// Every method above except `connect`, in the order `hello-ok` lists them.
     pub const ALL: &[&str] = &[
         HEALTH,
@@ -87,6 +99,16 @@ pub mod methods {
         CONFIG_SCHEMA,
         LOGS_TAIL,
         SYSTEM_PRESENCE,
+        CHAT_SEND,
+        CHAT_HISTORY,
+        CHAT_ABORT,
+        AGENT,
+        AGENT_WAIT,
+        SESSIONS_LIST,
+        SESSIONS_PREVIEW,
+        SESSIONS_RESET,
+        SESSIONS_DELETE,
+        MODELS_LIST,
     ];
 }
 
@@ -97,7 +119,19 @@ pub mod events {
     pub const HEALTH: &str = "health";
     pub const PRESENCE: &str = "presence";
     pub const SHUTDOWN: &str = "shutdown";
-    pub const ALL: &[&str] = &[CONNECT_CHALLENGE, TICK, HEALTH, PRESENCE, SHUTDOWN];
+    /// Chat stream of one run: [`crate::chat::ChatEvent`].
+    pub const CHAT: &str = "chat";
+    /// Tool calls and lifecycle of one run: [`crate::chat::AgentStreamEvent`].
+    pub const AGENT: &str = "agent";
+    pub const ALL: &[&str] = &[
+        CONNECT_CHALLENGE,
+        AGENT,
+        CHAT,
+        PRESENCE,
+        TICK,
+        SHUTDOWN,
+        HEALTH,
+    ];
 }
 
 /// One protocol frame.

@@ -103,7 +103,17 @@ pub fn required_scope(method: &str) -> Scope {
         | methods::CONFIG_GET
         | methods::CONFIG_SCHEMA
         | methods::LOGS_TAIL
-        | methods::SYSTEM_PRESENCE => Scope::Read,
+        | methods::SYSTEM_PRESENCE
+        | methods::CHAT_HISTORY
+        | methods::AGENT_WAIT
+        | methods::SESSIONS_LIST
+        | methods::SESSIONS_PREVIEW
+        | methods::MODELS_LIST => Scope::Read,
+        methods::CHAT_SEND
+        | methods::CHAT_ABORT
+        | methods::AGENT
+        | methods::SESSIONS_RESET
+        | methods::SESSIONS_DELETE => Scope::Write,
         methods::CONFIG_SET | methods::CONFIG_PATCH | methods::CONFIG_APPLY => Scope::Admin,
         _ => Scope::Admin,
     }

@@ -5,6 +5,8 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::error::StateError;
+
 /// Mode of a state dir.
 pub const DIR_MODE: u32 = 0o700;
 /// Mode of files holding secrets (the config, tokens, transcripts).
@@ -89,6 +91,38 @@ pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     sync_dir(&dir)
 }
 
+/// Creates `path` with `bytes` and `mode` unless it already exists; never
+/// overwrites. The content is written to a temp file in the same directory
+/// and hard-linked into place, so the file appears complete or not at all.
+/// Returns whether the file was created.
+pub fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> io::Result<bool> {
+    let dir = path.parent().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} has no parent directory", path.display()),
+        )
+    })?;
+    if fs::symlink_metadata(path).is_ok() {
+        return Ok(false);
+    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".openclaw-new-")
+        .tempfile_in(dir)
+        .map_err(|e| with_path(e, "cannot create a temp file in", dir))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().set_permissions(Permissions::from_mode(mode)))
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| with_path(e, "cannot write", tmp.path()))?;
+    match fs::hard_link(tmp.path(), path) {
+        Ok(()) => {
+            sync_dir(dir)?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(with_path(e, "cannot create", path)),
+    }
+}
+
 /// fsyncs a directory so a rename in it is durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)
@@ -132,4 +166,21 @@ pub fn generate_token() -> String {
     let mut bytes = [0u8; 24];
     getrandom::fill(&mut bytes).expect("the OS random number generator is unavailable");
     hex::encode(bytes)
+}
+
+/// Takes the exclusive lock on `lock_path` (created 0600 if missing, in
+/// `dir`, which is created 0700 if missing), waiting while another process
+/// holds it. Released when the returned file is closed.
+pub(crate) fn lock_exclusive(dir: &Path, lock_path: &Path) -> Result<File, StateError> {
+    create_private_dir_all(dir).map_err(StateError::io("create directory", dir))?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(FILE_MODE)
+        .open(lock_path)
+        .map_err(StateError::io("open lock file", lock_path))?;
+    file.lock().map_err(StateError::io("lock", lock_path))?;
+    Ok(file)
 }

@@ -34,6 +34,10 @@ pub struct OwnerListener {
     /// What the port is for, e.g. `gateway`, `canvas host`.
     pub purpose: String,
     pub port: u16,
+    /// The address it is bound to, e.g. `127.0.0.1` (absent in records of
+    /// older gateways).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// Who owns a state dir: written by the running gateway.

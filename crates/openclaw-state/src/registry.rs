@@ -4,15 +4,14 @@
 //! File: `<home>/.local/state/openclaw/instances.json` (home = the resolved
 //! home root), `{"version": 1, "instances": [{profile, stateDir, configPath}]}`.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::ErrorKind;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::StateError;
-use crate::fsutil::{FILE_MODE, atomic_write, create_private_dir_all};
+use crate::fsutil::{FILE_MODE, atomic_write, lock_exclusive};
 
 /// One instance set up on this host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,17 +65,7 @@ pub fn record(home: &Path, rec: InstanceRecord) -> Result<(), StateError> {
         .parent()
         .expect("registry path has a parent")
         .to_path_buf();
-    create_private_dir_all(&dir).map_err(StateError::io("create directory", &dir))?;
-    let lock_path = dir.join("instances.json.lock");
-    let lock = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(FILE_MODE)
-        .open(&lock_path)
-        .map_err(StateError::io("open lock file", &lock_path))?;
-    lock.lock().map_err(StateError::io("lock", &lock_path))?;
+    let _lock = lock_exclusive(&dir, &dir.join("instances.json.lock"))?;
 
     let mut instances = read(&path)?;
     if instances.contains(&rec) {

@@ -1,15 +1,14 @@
 //! Reading and writing one config file safely.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::ErrorKind;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use openclaw_config::{ConfigWarning, Parsed};
 use serde_json::Value;
 
 use crate::error::StateError;
-use crate::fsutil::{FILE_MODE, atomic_write, create_private_dir_all};
+use crate::fsutil::{FILE_MODE, atomic_write, lock_exclusive};
 
 /// A config file as read from disk. `Debug` leaves out the raw text and
 /// redacts secrets.
@@ -124,18 +123,7 @@ impl ConfigStore {
     }
 
     fn lock(&self) -> Result<WriteLock, StateError> {
-        let dir = self.parent_dir();
-        create_private_dir_all(&dir).map_err(StateError::io("create directory", &dir))?;
-        let lock_path = self.lock_path();
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(FILE_MODE)
-            .open(&lock_path)
-            .map_err(StateError::io("open lock file", &lock_path))?;
-        file.lock().map_err(StateError::io("lock", &lock_path))?;
+        let file = lock_exclusive(&self.parent_dir(), &self.lock_path())?;
         Ok(WriteLock { _file: file })
     }
 

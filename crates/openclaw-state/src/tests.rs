@@ -422,3 +422,23 @@ fn debug_output_never_shows_secrets() {
     // the file itself does hold it
     assert!(l.raw.contains("s3cr3t-token"));
 }
+
+#[test]
+fn write_new_file_never_overwrites() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("AGENTS.md");
+    assert!(crate::write_new_file(&p, b"first", 0o644).unwrap());
+    assert!(!crate::write_new_file(&p, b"second", 0o644).unwrap());
+    assert_eq!(std::fs::read(&p).unwrap(), b"first");
+    assert_eq!(
+        std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
+    // no temp files are left behind
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+}

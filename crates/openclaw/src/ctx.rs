@@ -9,9 +9,7 @@ use openclaw_state::{ConfigStore, Loaded};
 
 use crate::error::{CliError, CliResult, exit};
 
-#[allow(dead_code)] // flags/env are for the gateway and service commands
 pub struct Ctx {
-    pub flags: GlobalFlags,
     pub env: Env,
     pub paths: InstancePaths,
 }
@@ -32,7 +30,7 @@ impl Ctx {
         let env = Env::from_pairs(home, pairs);
         let paths = openclaw_instance::resolve_paths(&flags, &env)
             .map_err(|e| CliError::usage("cannot select the instance", e))?;
-        Ok(Ctx { flags, env, paths })
+        Ok(Ctx { env, paths })
     }
 
     /// `openclaw --profile <p>` (or the env prefix) for hints, usable before
@@ -114,7 +112,6 @@ impl Ctx {
 
     /// The resolved instance, with the config's facts and the command's
     /// `--port` flag (if it has one).
-    #[allow(dead_code)] // used by the gateway commands
     pub fn instance(&self, port_flag: Option<u16>) -> CliResult<Instance> {
         let loaded = self.load_config()?;
         self.instance_for(loaded.as_ref(), port_flag)

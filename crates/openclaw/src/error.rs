@@ -8,7 +8,6 @@ use std::fmt;
 use std::process::ExitCode;
 
 /// Exit codes. Documented in the README; keep the two in step.
-#[allow(dead_code)] // the gateway commands use the rest
 pub mod exit {
     /// Success.
     pub const OK: u8 = 0;
@@ -22,9 +21,11 @@ pub mod exit {
     pub const WRONG_INSTANCE: u8 = 4;
     /// A port the gateway needs is in use (sysexits EX_UNAVAILABLE).
     pub const PORT_IN_USE: u8 = 69;
+    const _: () = assert!(PORT_IN_USE as i32 == openclaw_gateway::EXIT_PORT_IN_USE);
     /// Another gateway owns this state dir (sysexits EX_CONFIG, as upstream;
     /// the systemd unit's RestartPreventExitStatus=78 stops restart loops).
     pub const STATE_DIR_OWNED: u8 = 78;
+    const _: () = assert!(STATE_DIR_OWNED as i32 == openclaw_gateway::EXIT_STATE_DIR_OWNED);
 }
 
 /// An error to show the user and the exit code to leave with.

@@ -7,7 +7,10 @@
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use openclaw_state::owner::OwnerRecord;
 
 use serde::Serialize;
 
@@ -74,7 +77,7 @@ pub fn probe_health(port: u16, timeout: Duration) -> Health {
     }
 }
 
-/// A gateway found running for a state dir.
+/// A gateway found running for a state dir, from its live owner record.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Running {
@@ -84,15 +87,120 @@ pub struct Running {
     pub started_at: String,
     pub uptime_seconds: Option<u64>,
     pub profile: Option<String>,
+    /// Every port the gateway bound (base port first).
+    pub listeners: Vec<openclaw_state::owner::OwnerListener>,
 }
 
-/// Whether a gateway runs for `state_dir`: `Some(Some(owner))` running,
-/// `Some(None)` stopped, `None` unknown.
-///
-/// This build cannot tell yet: the state dir's owner record arrives with the
-/// gateway (`openclaw_state::owner`), and the port alone is not evidence of
-/// which instance runs there.
-pub fn running(state_dir: &std::path::Path) -> Option<Option<Running>> {
-    let _ = state_dir;
-    None
+impl Running {
+    pub fn from_owner(o: &OwnerRecord) -> Running {
+        Running {
+            pid: o.pid,
+            port: o.port,
+            version: o.version.clone(),
+            started_at: o.started_at.clone(),
+            uptime_seconds: uptime_seconds(&o.started_at),
+            profile: o.profile.clone(),
+            listeners: o.listeners.clone(),
+        }
+    }
+}
+
+/// The gateway that owns `state_dir`, if one runs: its owner record, checked
+/// live (pid alive, not a zombie, and the same process start time). A stale
+/// record (crash, kill -9) is not a running gateway.
+pub fn live_owner(state_dir: &Path) -> Option<OwnerRecord> {
+    openclaw_state::owner::live_owner(state_dir).filter(|o| !is_zombie(o.pid))
+}
+
+/// [`live_owner`] as a [`Running`].
+pub fn running(state_dir: &Path) -> Option<Running> {
+    live_owner(state_dir).map(|o| Running::from_owner(&o))
+}
+
+/// Whether `pid` has exited but not been reaped yet (its parent has not
+/// waited for it). Such a process holds no lock and serves nothing.
+pub fn is_zombie(pid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        stat.rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X")
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        false
+    }
+}
+
+/// Seconds since an RFC 3339 UTC time as the owner record writes it
+/// (`2026-11-21T14:14:25.825Z`); `None` when it cannot be parsed.
+pub fn uptime_seconds(started_at: &str) -> Option<u64> {
+    let started = parse_rfc3339_utc(started_at)?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
+    Some(now.saturating_sub(started))
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fff]Z` → seconds since the Unix epoch.
+fn parse_rfc3339_utc(s: &str) -> Option<u64> {
+    let s = s.strip_suffix('Z')?;
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|x| x.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let time = time.split('.').next()?;
+    let mut t = time.splitn(3, ':').map(|x| x.parse::<i64>().ok());
+    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_owner_record_time_format() {
+        assert_eq!(parse_rfc3339_utc("1970-01-01T00:00:00.000Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339_utc("2026-11-21T14:14:25.825Z"),
+            Some(1_795_270_465)
+        );
+        assert_eq!(parse_rfc3339_utc("2000-02-29T00:00:00Z"), Some(951_782_400));
+        assert_eq!(parse_rfc3339_utc("yesterday"), None);
+        assert_eq!(parse_rfc3339_utc("2026-13-01T00:00:00Z"), None);
+    }
+
+    #[test]
+    fn a_record_written_now_has_no_uptime_yet() {
+        let now = openclaw_state::owner::rfc3339_utc(SystemTime::now());
+        assert!(uptime_seconds(&now).is_some_and(|s| s <= 1));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_unreaped_child_is_a_zombie() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Wait until it has exited without reaping it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !is_zombie(pid) {
+            assert!(std::time::Instant::now() < deadline, "child never exited");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child.wait().unwrap();
+        assert!(!is_zombie(std::process::id()));
+    }
 }

@@ -50,12 +50,22 @@ enum Command {
     Profiles(cmd::profiles::ProfilesArgs),
     /// Run and manage this instance's gateway (`gateway` alone runs it)
     Gateway(GatewayArgs),
-    /// Show this instance: paths, ports, and its running gateway
+    /// Show this instance: paths, ports, its running gateway and its service
     Status(cmd::gateway::JsonArgs),
     /// Check this instance's gateway health (exit 3 when stopped)
     Health(cmd::gateway::JsonArgs),
     Doctor(cmd::doctor::DoctorArgs),
     Onboard(cmd::onboard::OnboardArgs),
+    Agent(cmd::agent::AgentArgs),
+    /// Sessions of this instance's agents (through the gateway)
+    #[command(subcommand)]
+    Sessions(cmd::agent::SessionsCmd),
+    /// Model providers and keys of this instance (from its config)
+    #[command(subcommand)]
+    Models(cmd::models::ModelsCmd),
+    Dashboard(cmd::agent::DashboardArgs),
+    /// Drive this instance's browsers through its gateway's browser control
+    Browser(cmd::browser::BrowserArgs),
 }
 
 /// `openclaw gateway [run] ...`
@@ -116,10 +126,15 @@ fn main() -> ExitCode {
             Some(GatewayCmd::Call(a)) => cmd::gateway::call(&ctx, a),
             Some(GatewayCmd::Service(c)) => cmd::service::run(&ctx, c),
         },
-        Command::Status(a) => cmd::gateway::status(&ctx, a),
+        Command::Status(a) => cmd::gateway::status(&ctx, a.json),
         Command::Health(a) => cmd::gateway::probe(&ctx, a, true),
         Command::Doctor(a) => cmd::doctor::run(&ctx, a),
         Command::Onboard(a) => cmd::onboard::run(&ctx, a),
+        Command::Agent(a) => cmd::agent::agent(&ctx, a),
+        Command::Sessions(c) => cmd::agent::sessions(&ctx, c),
+        Command::Models(c) => cmd::models::run(&ctx, c),
+        Command::Dashboard(a) => cmd::agent::dashboard(&ctx, a),
+        Command::Browser(a) => cmd::browser::run(&ctx, a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -18,3 +18,13 @@ pub fn tilde(path: &std::path::Path, home: &std::path::Path) -> String {
         Err(_) => path.display().to_string(),
     }
 }
+
+/// A short uptime: "42s", "3m7s", "5h2m", "2d4h".
+pub fn human_duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{}s", s / 60, s % 60),
+        s if s < 86400 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
+    }
+}

@@ -123,7 +123,8 @@ struct Item {
     paths: Option<openclaw_instance::InstancePaths>,
     facts: ConfigFacts,
     config: Option<openclaw_config::Config>,
-    running: bool,
+    /// Its gateway, when a live owner record says one runs.
+    running: Option<crate::live::Running>,
 }
 
 fn gather(ctx: &Ctx) -> Vec<Item> {
@@ -174,9 +175,7 @@ fn gather(ctx: &Ctx) -> Vec<Item> {
             };
             Item {
                 paths: hosts::record_paths(&home, &k.record).ok(),
-                running: crate::live::running(&k.record.state_dir)
-                    .flatten()
-                    .is_some(),
+                running: crate::live::running(&k.record.state_dir),
                 record: k.record,
                 label,
                 cli,
@@ -199,7 +198,7 @@ fn is_default_profile(it: &Item) -> bool {
 
 /// Index of the instance that moves when `a` (earlier) and `b` collide.
 fn mover(items: &[Item], a: usize, b: usize) -> usize {
-    match (items[a].running, items[b].running) {
+    match (items[a].running.is_some(), items[b].running.is_some()) {
         (true, false) => return b,
         (false, true) => return a,
         _ => {}
@@ -252,6 +251,7 @@ fn check(ctx: &Ctx, items: &[Item]) -> Vec<Finding> {
     }
 
     ports(items, &mut out);
+    foreign_listeners(items, &mut out);
     shared_paths(items, &home, &mut out);
     cdp_urls(items, &mut out);
     drift(ctx, items, &mut out);
@@ -359,6 +359,78 @@ fn ports(items: &[Item], out: &mut Vec<Finding>) {
                 ));
             }
             out.push(f);
+        }
+    }
+}
+
+/// A running gateway that listens on a port of another instance's
+/// footprint, where its own config does not put it (e.g. started with
+/// `--port`): the other instance cannot bind that port while it runs. Cases
+/// where the configs themselves overlap are `port-overlap` findings.
+fn foreign_listeners(items: &[Item], out: &mut Vec<Finding>) {
+    for (i, it) in items.iter().enumerate() {
+        let Some(run) = &it.running else { continue };
+        let own = it.instance.as_ref().ok().map(|x| x.footprint());
+        let mut ports: Vec<u16> = run.listeners.iter().map(|l| l.port).collect();
+        if ports.is_empty() {
+            ports.push(run.port);
+        }
+        for port in ports {
+            if own
+                .as_ref()
+                .is_some_and(|f| f.ranges.iter().any(|r| r.contains(port)))
+            {
+                continue;
+            }
+            for (j, other) in items.iter().enumerate() {
+                if i == j {
+                    continue;
+                }
+                let Ok(oi) = &other.instance else { continue };
+                let fp = oi.footprint();
+                let Some(range) = fp.ranges.iter().find(|r| r.contains(port)) else {
+                    continue;
+                };
+                let blocks_start = !matches!(range.purpose, Purpose::CdpRange);
+                out.push(Finding {
+                    severity: if blocks_start {
+                        Severity::Error
+                    } else {
+                        Severity::Warning
+                    },
+                    check: "foreign-listener",
+                    message: format!(
+                        "{}'s gateway (pid {}) listens on port {port}, which is {}'s {range}; {}",
+                        it.label,
+                        run.pid,
+                        other.label,
+                        if blocks_start {
+                            format!("{} cannot start while it does", other.label)
+                        } else {
+                            format!(
+                                "a browser profile of {} that gets this port fails",
+                                other.label
+                            )
+                        }
+                    ),
+                    location: vec![
+                        it.record.state_dir.join(openclaw_state::owner::OWNER_FILE),
+                        other.record.config_path.clone(),
+                    ],
+                    instances: vec![it.label.clone(), other.label.clone()],
+                    fix: Some(format!(
+                        "{} gateway stop && {} gateway   (starts it on its configured port {})",
+                        it.cli,
+                        it.cli,
+                        it.instance
+                            .as_ref()
+                            .map(|x| x.ports.gateway.value.to_string())
+                            .unwrap_or_else(|_| "?".into())
+                    )),
+                    auto_fixable: false,
+                    action: None,
+                });
+            }
         }
     }
 }

@@ -10,18 +10,18 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use clap::Args;
-use openclaw_client::{ClientError, Probe};
+use openclaw_client::{Client, ClientError, Probe};
 use openclaw_gateway::{AuthConfig, BindMode, GatewayOptions, KnownInstance, get_path};
 use openclaw_instance::Instance;
 use serde_json::{Value, json};
 
 use crate::ctx::Ctx;
 use crate::error::{CliError, CliResult, exit};
-use crate::output::print_json;
+use crate::output::{human_duration, print_json};
 
 /// How long a client command waits for a gateway (hang guard only: a
 /// stopped gateway is a refused connection, answered at once).
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// `openclaw gateway [run]` flags.
 #[derive(Args, Debug, Default, Clone)]
@@ -59,7 +59,7 @@ pub struct CallArgs {
     pub json: bool,
 }
 
-fn runtime() -> CliResult<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> CliResult<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_stack_size(256 * 1024)
@@ -71,14 +71,14 @@ fn runtime() -> CliResult<tokio::runtime::Runtime> {
 /// The runtime of a client command (status, probe, call): one connection
 /// at a time needs no worker threads, and starting none saves their
 /// spawn and the cross-thread wake-ups on every frame.
-fn client_runtime() -> CliResult<tokio::runtime::Runtime> {
+pub(crate) fn client_runtime() -> CliResult<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::new("cannot start the async runtime", "", e))
 }
 
-fn config_value(ctx: &Ctx) -> CliResult<Option<Value>> {
+pub(crate) fn config_value(ctx: &Ctx) -> CliResult<Option<Value>> {
     Ok(ctx.load_config()?.map(|l| l.parsed.value))
 }
 
@@ -140,6 +140,11 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> CliResult<u8> {
         opts.auth = Some(AuthConfig::Token(t));
     }
     opts.known_instances = known_instances(ctx);
+    opts.skip_canvas_host = ctx
+        .env
+        .vars
+        .get("OPENCLAW_SKIP_CANVAS_HOST")
+        .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
     let rt = runtime()?;
     let result = rt.block_on(async move {
         let bound = openclaw_gateway::Gateway::bind(opts)?;
@@ -150,7 +155,11 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> CliResult<u8> {
     match result {
         Ok(()) => Ok(exit::OK),
         Err(e) => {
-            let code = u8::try_from(e.exit_code()).unwrap_or(exit::FAILURE);
+            let code = match &e {
+                openclaw_gateway::GatewayError::StateDirOwned { .. } => exit::STATE_DIR_OWNED,
+                openclaw_gateway::GatewayError::PortInUse { .. } => exit::PORT_IN_USE,
+                _ => exit::FAILURE,
+            };
             let hint = match &e {
                 openclaw_gateway::GatewayError::NotConfigured { setup, .. } => Some(setup.clone()),
                 openclaw_gateway::GatewayError::StateDirOwned { .. } => {
@@ -170,7 +179,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> CliResult<u8> {
 }
 
 /// The token/password this instance's clients present.
-fn client_token(config: Option<&Value>) -> Option<String> {
+pub(crate) fn client_token(config: Option<&Value>) -> Option<String> {
     let c = config?;
     get_path(c, "gateway.auth.token")
         .and_then(Value::as_str)
@@ -195,7 +204,39 @@ fn find(ctx: &Ctx) -> CliResult<Found> {
     Ok(Found { inst, probe })
 }
 
-fn probe_error(inst: &Instance, e: ClientError) -> CliError {
+/// A client connected with `scopes` to this instance's running gateway, with
+/// the URL it answered on. A stopped gateway fails with NOT_RUNNING and the
+/// start command; `why_stopped` says why that matters to the caller.
+pub(crate) async fn connect_running(
+    ctx: &Ctx,
+    scopes: &[&str],
+    why_stopped: &str,
+) -> CliResult<(Instance, String, Client)> {
+    let config = config_value(ctx)?;
+    let inst = ctx.instance(None)?;
+    let token = client_token(config.as_ref());
+    let probe = openclaw_client::probe(&inst, token.as_deref(), CLIENT_TIMEOUT)
+        .await
+        .map_err(|e| probe_error(&inst, e))?;
+    let url = match probe {
+        Probe::Running { url, .. } => url,
+        Probe::Stopped { port } => {
+            return Err(CliError::new(
+                "the gateway is not running",
+                format!("{} (port {port})", inst.state_dir.value.display()),
+                why_stopped,
+            )
+            .code(exit::NOT_RUNNING)
+            .hint(inst.command("gateway")));
+        }
+    };
+    let client = openclaw_client::connect(&url, token.as_deref(), scopes)
+        .await
+        .map_err(|e| probe_error(&inst, e))?;
+    Ok((inst, url, client))
+}
+
+pub(crate) fn probe_error(inst: &Instance, e: ClientError) -> CliError {
     match e {
         e @ ClientError::WrongInstance { .. } => CliError::new(
             "another instance answered",
@@ -279,19 +320,30 @@ fn print_status(v: &Value) {
     println!("workspace    {}", s("workspace"));
     let p = &v["configuredPorts"];
     println!(
-        "ports        gateway {} · browser control {} · canvas {} · CDP {}-{}",
+        "ports        gateway {} (base) · browser control {} · canvas {} · CDP {}-{}",
         p["gateway"], p["browserControl"], p["canvas"], p["cdpRange"][0], p["cdpRange"][1]
     );
     let g = &v["gateway"];
     if g["state"] == "running" {
+        let pid = g["pid"]
+            .as_u64()
+            .map(|p| format!("pid {p}"))
+            .unwrap_or_else(|| "pid unknown: no owner record".into());
         println!(
-            "gateway      running on port {} (pid {}, version {}, up {} s, found via {})",
+            "gateway      running on port {} ({pid}, version {}, up {}, found via {})",
             g["port"],
-            g["pid"],
             g["version"].as_str().unwrap_or(""),
-            g["uptimeMs"].as_u64().unwrap_or(0) / 1000,
+            human_duration(g["uptimeMs"].as_u64().unwrap_or(0) / 1000),
             g["foundVia"].as_str().unwrap_or("")
         );
+        for l in g["listeners"].as_array().into_iter().flatten() {
+            println!(
+                "  listener   {} on {}:{}",
+                l["purpose"].as_str().unwrap_or("?"),
+                l["host"].as_str().unwrap_or("?"),
+                l["port"]
+            );
+        }
     } else {
         println!(
             "gateway      stopped (nothing listens on port {}); start it with: {}",
@@ -299,15 +351,79 @@ fn print_status(v: &Value) {
             g["start"].as_str().unwrap_or("")
         );
     }
+    print_service(&v["service"]);
 }
 
-/// `openclaw status` and `openclaw gateway status`: exit 0 running or
-/// stopped; 4 when another instance answers.
-pub fn status(ctx: &Ctx, args: JsonArgs) -> CliResult<u8> {
+fn print_service(sv: &Value) {
+    let name = sv["name"].as_str().unwrap_or("?");
+    if let Some(e) = sv["error"].as_str() {
+        println!("service      {name}: cannot read its state: {e}");
+        return;
+    }
+    let installed = sv["installed"] == true;
+    println!(
+        "service      {name} ({}{})",
+        if installed {
+            "installed: "
+        } else {
+            "not installed: "
+        },
+        sv["path"].as_str().unwrap_or("")
+    );
+    match sv["managerUnavailable"].as_str() {
+        Some(why) => println!("  manager    unavailable: {why}"),
+        None => {
+            let yn = |x: &Value| match x.as_bool() {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "unknown",
+            };
+            println!(
+                "  enabled    {}\n  active     {}{}",
+                yn(&sv["enabled"]),
+                yn(&sv["active"]),
+                sv["mainPid"]
+                    .as_u64()
+                    .map(|p| format!(" (main pid {p})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    if let Some(e) = sv["fileError"].as_str() {
+        println!("  problem    {e}");
+    }
+    let drift = sv["drift"].as_array().cloned().unwrap_or_default();
+    for d in &drift {
+        println!("  drift      {}", d["message"].as_str().unwrap_or(""));
+    }
+    if drift.is_empty() {
+        if installed {
+            println!("  drift      none: the service file matches this instance");
+        }
+    } else {
+        println!(
+            "  the service file does not match this instance; rewrite it with: {} --force",
+            sv["install"].as_str().unwrap_or("openclaw gateway install")
+        );
+    }
+    if !installed {
+        println!(
+            "  install it with: {}",
+            sv["install"].as_str().unwrap_or("openclaw gateway install")
+        );
+    }
+}
+
+/// `openclaw status` and `openclaw gateway status` (one report): the
+/// instance's paths and ports, its running gateway (or "stopped" with the
+/// start command) and its service. Exit 0 running or stopped; 4 when
+/// another instance answers on its port.
+pub fn status(ctx: &Ctx, json: bool) -> CliResult<u8> {
     let Found { inst, probe } = find(ctx)?;
     let probe = probe.map_err(|e| probe_error(&inst, e))?;
-    let v = status_json(&inst, &probe);
-    if args.json {
+    let mut v = status_json(&inst, &probe);
+    v["service"] = crate::cmd::service::service_section(ctx, &inst);
+    if json {
         print_json(&v);
     } else {
         print_status(&v);
@@ -361,33 +477,14 @@ pub fn probe(ctx: &Ctx, args: JsonArgs, health_only: bool) -> CliResult<u8> {
 pub fn call(ctx: &Ctx, args: CallArgs) -> CliResult<u8> {
     let params: Value = serde_json::from_str(&args.params)
         .map_err(|e| CliError::usage("invalid --params", format!("not JSON: {e}")))?;
-    let config = config_value(ctx)?;
-    let inst = ctx.instance(None)?;
-    let token = client_token(config.as_ref());
     let rt = client_runtime()?;
     let out = rt.block_on(async {
-        let probe = openclaw_client::probe(&inst, token.as_deref(), CLIENT_TIMEOUT)
-            .await
-            .map_err(|e| probe_error(&inst, e))?;
-        let url = match probe {
-            Probe::Running { url, .. } => url,
-            Probe::Stopped { port } => {
-                return Err(CliError::new(
-                    "the gateway is not running",
-                    format!("{} (port {port})", inst.state_dir.value.display()),
-                    "nothing listens on its port",
-                )
-                .code(exit::NOT_RUNNING)
-                .hint(inst.command("gateway")));
-            }
-        };
-        let client = openclaw_client::connect(
-            &url,
-            token.as_deref(),
+        let (_, url, client) = connect_running(
+            ctx,
             &["operator.read", "operator.write", "operator.admin"],
+            "nothing listens on its port",
         )
-        .await
-        .map_err(|e| probe_error(&inst, e))?;
+        .await?;
         let res = client.call(&args.method, params).await;
         client.close().await;
         res.map_err(|e| CliError::new(format!("{} failed", args.method), &url, e))

@@ -1,9 +1,12 @@
 //! One module per command family. Each exposes clap argument types and a
 //! `run(&Ctx, args) -> CliResult<u8>` returning the exit code.
 
+pub mod agent;
+pub mod browser;
 pub mod config;
 pub mod doctor;
 pub mod gateway;
+pub mod models;
 pub mod onboard;
 pub mod profiles;
 pub mod service;

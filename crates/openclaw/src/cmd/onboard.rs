@@ -22,7 +22,7 @@ use crate::live;
 use crate::output::{print_json, tilde};
 
 /// Auth choices this version supports.
-const AUTH_CHOICES: [&str; 1] = ["skip"];
+const AUTH_CHOICES: [&str; 4] = ["skip", "openai-api-key", "anthropic-api-key", "custom"];
 
 /// Set up this instance, install its gateway service, start it and check its health.
 ///
@@ -44,9 +44,11 @@ pub struct OnboardArgs {
     /// Gateway mode (only `local` is supported)
     #[arg(long, default_value = "local")]
     pub mode: String,
-    /// Model provider auth (only `skip` is supported in this version)
+    /// Model provider auth: skip | openai-api-key | anthropic-api-key | custom
     #[arg(long)]
     pub auth_choice: Option<String>,
+    #[command(flatten)]
+    pub auth: crate::cmd::models::AuthFlags,
     /// Skip channel setup
     #[arg(long)]
     pub skip_channels: bool,
@@ -62,15 +64,9 @@ pub struct OnboardArgs {
     /// Do not open the control UI
     #[arg(long)]
     pub skip_ui: bool,
-    /// Base port for the gateway (refused if its footprint overlaps another instance)
-    #[arg(long)]
-    pub port: Option<u16>,
-    /// Workspace directory
-    #[arg(long)]
-    pub workspace: Option<PathBuf>,
-    /// Print the result as JSON
-    #[arg(long)]
-    pub json: bool,
+    /// --port, --workspace and --json, as for `openclaw setup`.
+    #[command(flatten)]
+    pub setup: SetupArgs,
 }
 
 /// Progress: one line per step on stderr.
@@ -113,16 +109,12 @@ pub fn run(ctx: &Ctx, mut args: OnboardArgs) -> CliResult<u8> {
     let mut steps = Steps { n: 0, total };
     let home = ctx.paths.home.value.clone();
 
-    steps.step("checking the answers: mode local, auth skip");
+    steps.step(&format!(
+        "checking the answers: mode local, auth {}",
+        args.auth_choice.as_deref().unwrap_or("skip")
+    ));
     steps.step("setting up the config, state dir and workspace");
-    let out = setup::apply(
-        ctx,
-        &SetupArgs {
-            port: args.port,
-            workspace: args.workspace.clone(),
-            json: false,
-        },
-    )?;
+    let out = setup::apply(ctx, &args.setup)?;
     let inst = out.instance.clone();
     let p = &inst.ports;
     let ports_line = format!(
@@ -134,6 +126,27 @@ pub fn run(ctx: &Ctx, mut args: OnboardArgs) -> CliResult<u8> {
         p.cdp_range.value.1
     );
     steps.detail(&format!("config {}", tilde(&inst.config_path.value, &home)));
+    if let Some(a) = crate::cmd::models::apply_auth_choice(
+        ctx,
+        args.auth_choice.as_deref().unwrap_or("skip"),
+        &args.auth,
+        &inst.state_dir.value,
+    )? {
+        steps.detail(&format!(
+            "model  {} (agents.defaults.model.primary)",
+            a.model
+        ));
+        match &a.key_file {
+            Some(f) => steps.detail(&format!(
+                "key    {} (mode 0600; the config names no key)",
+                tilde(f, &home)
+            )),
+            None => steps.detail(&format!(
+                "key    none (models.providers.{}.auth = none)",
+                a.provider
+            )),
+        }
+    }
     steps.detail(&format!("ports  {ports_line}"));
     if let Some(n) = &out.port_note {
         steps.detail(n);
@@ -206,7 +219,7 @@ pub fn run(ctx: &Ctx, mut args: OnboardArgs) -> CliResult<u8> {
             p.gateway.value
         ));
         if started {
-            let h = wait_healthy(p.gateway.value, Duration::from_secs(20));
+            let h = wait_healthy(&steps, &inst.state_dir.value, Duration::from_secs(20));
             healthy = h.ok;
             steps.detail(&if h.ok {
                 format!("healthy ({})", h.detail)
@@ -215,20 +228,39 @@ pub fn run(ctx: &Ctx, mut args: OnboardArgs) -> CliResult<u8> {
             });
             health = json!({"status": if h.ok {"ok"} else {"failed"}, "detail": h.detail});
         } else {
-            // Nothing was started, so there is nothing to check; a gateway
-            // that happens to run already still gets probed.
-            let h = live::probe_health(p.gateway.value, Duration::from_millis(800));
-            if h.ok {
-                steps.detail(&format!(
-                    "a gateway already answers: healthy ({})",
-                    h.detail
-                ));
-                health = json!({"status": "ok", "detail": h.detail});
-            } else {
-                steps.detail(&format!(
-                    "not checked: no gateway was started by onboarding; start it with: {foreground}"
-                ));
-                health = json!({"status": "not-running", "detail": "no gateway was started"});
+            // Nothing was started, so health is not claimed; a gateway of
+            // this instance that already runs (live owner record) is checked.
+            match live::running(&inst.state_dir.value) {
+                Some(g) => {
+                    let h = live::probe_health(g.port, Duration::from_millis(800));
+                    steps.detail(&format!(
+                        "a gateway of this instance already runs (pid {}, port {}): {}",
+                        g.pid,
+                        g.port,
+                        if h.ok {
+                            format!("healthy ({})", h.detail)
+                        } else {
+                            format!("NOT healthy: {}", h.detail)
+                        }
+                    ));
+                    healthy = h.ok;
+                    health = json!({
+                        "status": if h.ok {"ok"} else {"failed"},
+                        "detail": h.detail,
+                        "pid": g.pid,
+                        "port": g.port,
+                    });
+                }
+                None => {
+                    steps.detail(&format!(
+                        "not checked: no gateway runs for this instance (onboarding started none); start it with: {foreground}"
+                    ));
+                    health = json!({
+                        "status": "not-running",
+                        "detail": "no gateway runs for this instance",
+                        "start": foreground,
+                    });
+                }
             }
         }
     }
@@ -246,7 +278,7 @@ pub fn run(ctx: &Ctx, mut args: OnboardArgs) -> CliResult<u8> {
         skipped(args.skip_ui, "control UI"),
     ];
 
-    if args.json {
+    if args.setup.json {
         print_json(&json!({
             "ok": healthy,
             "instance": inst,
@@ -327,7 +359,10 @@ fn summary(
     let h = match health["status"].as_str() {
         Some("ok") => "ok".to_string(),
         Some("failed") => format!("FAILED: {}", health["detail"].as_str().unwrap_or("")),
-        Some("not-running") => "not checked: the gateway is not running".into(),
+        Some("not-running") => format!(
+            "not checked: no gateway runs for this instance; start it with: {}",
+            health["start"].as_str().unwrap_or(foreground)
+        ),
         _ => "skipped (--skip-health)".into(),
     };
     println!("  health     {h}");
@@ -342,14 +377,41 @@ fn summary(
     }
 }
 
-/// Polls `/healthz` until it answers ok or `limit` passes (a hang guard
-/// for a service that is still starting).
-fn wait_healthy(port: u16, limit: Duration) -> live::Health {
-    let deadline = Instant::now() + limit;
+/// Waits until the service's gateway owns the state dir (live owner
+/// record) and answers `/healthz` on the port it recorded, or `limit`
+/// passes (a hang guard for a service that is still starting). Shows
+/// progress every couple of seconds.
+fn wait_healthy(steps: &Steps, state_dir: &std::path::Path, limit: Duration) -> live::Health {
+    let start = Instant::now();
+    let deadline = start + limit;
+    let mut next_note = start + Duration::from_secs(2);
     loop {
-        let h = live::probe_health(port, Duration::from_millis(800));
-        if h.ok || Instant::now() >= deadline {
+        let h = match live::running(state_dir) {
+            Some(g) => {
+                let h = live::probe_health(g.port, Duration::from_millis(800));
+                live::Health {
+                    ok: h.ok,
+                    detail: format!("pid {}, port {}: {}", g.pid, g.port, h.detail),
+                }
+            }
+            None => live::Health {
+                ok: false,
+                detail:
+                    "the service's gateway has not taken its state dir yet (no live owner record)"
+                        .into(),
+            },
+        };
+        let now = Instant::now();
+        if h.ok || now >= deadline {
             return h;
+        }
+        if now >= next_note {
+            steps.detail(&format!(
+                "waiting for the gateway ({} s): {}",
+                (now - start).as_secs(),
+                h.detail
+            ));
+            next_note = now + Duration::from_secs(2);
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -382,7 +444,7 @@ fn validate(ctx: &Ctx, args: &OnboardArgs) -> CliResult<()> {
         return Err(CliError::usage(
             format!("unsupported --auth-choice {a}"),
             format!(
-                "this version supports only: {} (configure model providers later in the config)",
+                "this version supports: {} (configure other providers in the config)",
                 AUTH_CHOICES.join(", ")
             ),
         )
@@ -430,7 +492,7 @@ fn interactive(ctx: &Ctx, args: &mut OnboardArgs) -> CliResult<()> {
             .interact()
             .map_err(io)?,
     );
-    if args.port.is_none() {
+    if args.setup.port.is_none() {
         let raw: String = cliclack::input("Base port (empty: pick a free one automatically)")
             .placeholder("auto")
             .required(false)
@@ -443,9 +505,9 @@ fn interactive(ctx: &Ctx, args: &mut OnboardArgs) -> CliResult<()> {
             })
             .interact()
             .map_err(io)?;
-        args.port = raw.trim().parse().ok();
+        args.setup.port = raw.trim().parse().ok();
     }
-    if args.workspace.is_none() {
+    if args.setup.workspace.is_none() {
         let raw: String = cliclack::input("Workspace directory (empty: the profile's default)")
             .placeholder("default")
             .required(false)
@@ -454,7 +516,7 @@ fn interactive(ctx: &Ctx, args: &mut OnboardArgs) -> CliResult<()> {
         let raw = raw.trim();
         if !raw.is_empty() {
             let home = &ctx.paths.home.value;
-            args.workspace = Some(match raw.strip_prefix("~/") {
+            args.setup.workspace = Some(match raw.strip_prefix("~/") {
                 Some(rest) => home.join(rest),
                 None => PathBuf::from(raw),
             });

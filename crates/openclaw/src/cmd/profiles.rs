@@ -7,12 +7,11 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::cmd::service::InstanceService;
 use crate::ctx::Ctx;
 use crate::error::{CliResult, exit};
 use crate::hosts;
 use crate::live::{self, Health, Running};
-use crate::output::{print_json, tilde};
+use crate::output::{human_duration, print_json, tilde};
 
 /// Every instance on this host (default `list`), or what one command resolves to (`show`).
 #[derive(Args, Debug)]
@@ -76,8 +75,9 @@ pub struct HostEntry {
     /// Why it could not be resolved (e.g. invalid config).
     pub error: Option<String>,
     pub ports: Option<serde_json::Value>,
-    /// `null` when this build cannot tell (no owner record support yet).
-    pub running: Option<bool>,
+    /// A live owner record holds the state dir (pid alive with the recorded
+    /// process start time).
+    pub running: bool,
     pub gateway: Option<Running>,
     pub health: Option<Health>,
     pub service: Option<serde_json::Value>,
@@ -91,9 +91,7 @@ pub fn host_entries(ctx: &Ctx) -> Vec<HostEntry> {
         .map(|k| {
             let current = hosts::same_path(&k.record.state_dir, &ctx.paths.state_dir.value);
             let label = hosts::label(&k);
-            let live = live::running(&k.record.state_dir);
-            let running = live.as_ref().map(Option::is_some);
-            let gateway = live.flatten();
+            let gateway = live::running(&k.record.state_dir);
             let mut e = HostEntry {
                 label,
                 profile: k.record.profile.clone(),
@@ -103,7 +101,7 @@ pub fn host_entries(ctx: &Ctx) -> Vec<HostEntry> {
                 cli: String::new(),
                 error: None,
                 ports: None,
-                running,
+                running: gateway.is_some(),
                 gateway,
                 health: None,
                 service: None,
@@ -126,24 +124,26 @@ pub fn host_entries(ctx: &Ctx) -> Vec<HostEntry> {
                         "cdpRange": [p.cdp_range.value.0, p.cdp_range.value.1],
                         "explicitCdp": p.explicit_cdp,
                     }));
-                    let probe_port = e.gateway.as_ref().map(|g| g.port).unwrap_or(p.gateway.value);
-                    e.health = Some(live::probe_health(probe_port, Duration::from_millis(800)));
-                    e.service = Some(match InstanceService::for_instance(ctx, inst) {
-                        Err(err) => json!({"error": err.to_string()}),
-                        Ok(svc) => match svc.status() {
-                            Err(err) => json!({"name": svc.name(), "path": svc.definition_path(), "error": err.to_string()}),
-                            Ok(st) => json!({
-                                "name": st.service,
-                                "path": st.path,
-                                "installed": st.installed,
-                                "enabled": st.runtime.enabled,
-                                "active": st.runtime.active,
-                                "mainPid": st.runtime.main_pid,
-                                "managerUnavailable": st.manager_unavailable,
-                                "drift": st.drift,
-                            }),
-                        },
+                    e.health = Some(match &e.gateway {
+                        Some(g) => live::probe_health(g.port, Duration::from_millis(800)),
+                        None => {
+                            // Stopped: health is not claimed, but say when
+                            // something else answers on this instance's port.
+                            let h = live::probe_health(p.gateway.value, Duration::from_millis(800));
+                            Health {
+                                ok: false,
+                                detail: if h.ok {
+                                    format!(
+                                        "no gateway of this instance runs, but another process answers /healthz on its port {}",
+                                        p.gateway.value
+                                    )
+                                } else {
+                                    "not running".into()
+                                },
+                            }
+                        }
                     });
+                    e.service = Some(crate::cmd::service::service_section(ctx, &inst));
                 }
             }
             e
@@ -172,6 +172,12 @@ fn list(ctx: &Ctx, json: bool) -> CliResult<u8> {
         if let Some(err) = &e.error {
             println!("  problem    {err}");
             println!("  check      {} config validate", e.cli);
+            if let Some(g) = &e.gateway {
+                println!(
+                    "  gateway    running: pid {}, port {}, version {}",
+                    g.pid, g.port, g.version
+                );
+            }
             continue;
         }
         if let Some(p) = &e.ports {
@@ -190,12 +196,7 @@ fn list(ctx: &Ctx, json: bool) -> CliResult<u8> {
                     .map(|s| format!(", up {}", human_duration(s)))
                     .unwrap_or_default()
             ),
-            None if e.running == Some(false) => {
-                println!("  gateway    stopped (start: {} gateway)", e.cli)
-            }
-            None => println!(
-                "  gateway    unknown: this build cannot read the state dir's owner record yet"
-            ),
+            None => println!("  gateway    stopped (start: {} gateway)", e.cli),
         }
         if let Some(h) = &e.health {
             println!(
@@ -226,15 +227,6 @@ fn list(ctx: &Ctx, json: bool) -> CliResult<u8> {
 
 fn first_line(s: &str) -> &str {
     s.split(['\n', ';']).next().unwrap_or(s)
-}
-
-fn human_duration(secs: u64) -> String {
-    match secs {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m{}s", s / 60, s % 60),
-        s if s < 86400 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
-        s => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
-    }
 }
 
 fn show(ctx: &Ctx, port: Option<u16>, json: bool) -> CliResult<u8> {

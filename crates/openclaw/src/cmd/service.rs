@@ -55,7 +55,9 @@ pub enum ServiceCmd {
     Stop,
     /// Restart this instance's gateway (never another profile's)
     Restart,
-    /// Show this instance's service: installed, enabled, running, and drift
+    /// Show this instance: paths, ports, its running gateway and its service
+    ///
+    /// The same report as `openclaw status`.
     Status {
         /// Print JSON
         #[arg(long)]
@@ -136,7 +138,7 @@ pub fn run(ctx: &Ctx, cmd: ServiceCmd) -> CliResult<u8> {
         ServiceCmd::Start => simple(ctx, Op::Start),
         ServiceCmd::Stop => simple(ctx, Op::Stop),
         ServiceCmd::Restart => simple(ctx, Op::Restart),
-        ServiceCmd::Status { json } => status(ctx, json),
+        ServiceCmd::Status { json } => crate::cmd::gateway::status(ctx, json),
     }
 }
 
@@ -289,67 +291,91 @@ fn simple(ctx: &Ctx, op: Op) -> CliResult<u8> {
     let plan = result.map_err(|e| service_error(ctx, &svc, word, e))?;
     print!("{plan}");
     println!("{} {}", plan.operation.done(), svc.name());
-    Ok(exit::OK)
+    let state_dir = svc.instance.state_dir.value.clone();
+    if op == Op::Stop {
+        // A gateway of this instance that the service did not run (started
+        // in a shell) still owns the state dir: stop it through its owner
+        // record as well.
+        if crate::cmd::signal::wait_owner_gone(&state_dir, crate::cmd::signal::STOP_WAIT) {
+            return Ok(exit::OK);
+        }
+        eprintln!(
+            "a gateway of this instance that {} does not run still owns {}",
+            svc.name(),
+            state_dir.display()
+        );
+        return crate::cmd::signal::stop_unmanaged(ctx, &svc, false);
+    }
+    // Start / restart: report success only once the gateway is up.
+    match crate::cmd::signal::wait_up(&state_dir, crate::cmd::signal::START_WAIT) {
+        Ok((o, h)) => {
+            let main_pid = svc.status().ok().and_then(|st| st.runtime.main_pid);
+            if let Some(mp) = main_pid.filter(|mp| *mp != o.pid) {
+                return Err(CliError::new(
+                    format!("the service {} cannot own its state dir", svc.name()),
+                    state_dir.display(),
+                    format!(
+                        "a gateway the service does not run (pid {}, port {}) owns it; the service's process is pid {mp}",
+                        o.pid, o.port
+                    ),
+                )
+                .hint(ctx.command("gateway stop")));
+            }
+            println!(
+                "the gateway is up: pid {}, port {}, healthy ({})",
+                o.pid, o.port, h.detail
+            );
+            Ok(exit::OK)
+        }
+        Err(why) => Err(CliError::new(
+            format!(
+                "{} reports the service {}, but the gateway is not up",
+                svc.manager.manager_name(),
+                plan.operation.done()
+            ),
+            state_dir.display(),
+            why,
+        )
+        .hint(match svc.manager.platform() {
+            Platform::Systemd => format!("journalctl --user -u {} -n 50", svc.name()),
+            _ => ctx.command("gateway status"),
+        })),
+    }
 }
 
-fn status(ctx: &Ctx, json: bool) -> CliResult<u8> {
-    let loaded = ctx.load_config()?;
-    let inst = ctx.instance_for(loaded.as_ref(), None)?;
-    let svc = InstanceService::for_instance(ctx, inst)?;
-    let st = svc
-        .status()
-        .map_err(|e| service_error(ctx, &svc, "read", e))?;
-    if json {
-        print_json(&st);
-        return Ok(exit::OK);
+/// The service section of `status` and `profiles`: installed / enabled /
+/// active / main pid / drift, or why the manager is unavailable. Never
+/// fails: a problem reading the service is reported inside the section.
+pub fn service_section(ctx: &Ctx, instance: &Instance) -> serde_json::Value {
+    let svc = match InstanceService::for_instance(ctx, instance.clone()) {
+        Ok(svc) => svc,
+        Err(e) => return json!({ "error": e.to_string() }),
+    };
+    match svc.status() {
+        Err(e) => json!({
+            "name": svc.name(),
+            "path": svc.definition_path(),
+            "error": e.to_string(),
+        }),
+        Ok(st) => json!({
+            "name": st.service,
+            "platform": st.platform,
+            "path": st.path,
+            "installed": st.installed,
+            "managerUnavailable": st.manager_unavailable,
+            "enabled": st.runtime.enabled,
+            "active": st.runtime.active,
+            "state": st.runtime.state,
+            "mainPid": st.runtime.main_pid,
+            "drift": st.drift.iter().map(|d| json!({
+                "key": d.key,
+                "installed": d.installed,
+                "expected": d.expected,
+                "message": d.to_string(),
+            })).collect::<Vec<_>>(),
+            "fileError": st.file_error,
+            "install": instance.command("gateway install"),
+            "foreground": svc.spec.foreground_command,
+        }),
     }
-    println!("service    {} ({:?})", st.service, st.platform);
-    println!(
-        "file       {} ({})",
-        st.path.display(),
-        if st.installed {
-            "installed"
-        } else {
-            "not installed"
-        }
-    );
-    match &st.manager_unavailable {
-        Some(why) => println!("manager    unavailable: {why}"),
-        None => {
-            let yn = |b: Option<bool>| match b {
-                Some(true) => "yes",
-                Some(false) => "no",
-                None => "unknown",
-            };
-            println!(
-                "enabled    {}\nactive     {}{}",
-                yn(st.runtime.enabled),
-                yn(st.runtime.active),
-                st.runtime
-                    .main_pid
-                    .map(|p| format!(" (pid {p})"))
-                    .unwrap_or_default()
-            );
-        }
-    }
-    if let Some(e) = &st.file_error {
-        println!("problem    {e}");
-    }
-    for d in &st.drift {
-        println!("drift      {d}");
-    }
-    if !st.drift.is_empty() {
-        println!(
-            "the service file does not match this instance; rewrite it with: {}",
-            ctx.command("gateway install --force")
-        );
-    }
-    if !st.installed {
-        println!(
-            "install it with: {}\nor run it in the foreground: {}",
-            ctx.command("gateway install"),
-            svc.spec.foreground_command
-        );
-    }
-    Ok(exit::OK)
 }

@@ -6,7 +6,6 @@
 //! port whose whole footprint is free on this host and overlaps no other
 //! instance; `--port` pins it but an overlap with another instance is refused.
 
-use std::io::Write;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 
@@ -351,30 +350,15 @@ pub fn port_is_free(port: u16) -> bool {
 
 /// Creates the workspace and its starter files; never overwrites a file.
 fn seed_workspace(dir: &Path) -> CliResult<Vec<String>> {
-    std::fs::create_dir_all(dir)
+    openclaw_state::create_private_dir_all(dir)
         .map_err(|e| CliError::new("cannot create the workspace", dir.display(), e))?;
     let mut created = Vec::new();
     for (name, body) in STARTER_FILES {
         let path = dir.join(name);
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(mut f) => {
-                f.write_all(body.as_bytes()).map_err(|e| {
-                    CliError::new("cannot write a workspace file", path.display(), e)
-                })?;
-                created.push(name.to_string());
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => {
-                return Err(CliError::new(
-                    "cannot write a workspace file",
-                    path.display(),
-                    e,
-                ));
-            }
+        let new = openclaw_state::write_new_file(&path, body.as_bytes(), 0o644)
+            .map_err(|e| CliError::new("cannot write a workspace file", path.display(), e))?;
+        if new {
+            created.push(name.to_string());
         }
     }
     Ok(created)

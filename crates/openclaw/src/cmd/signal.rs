@@ -2,14 +2,17 @@
 //! owns the instance's state dir, after checking its owner record (pid alive
 //! and the same process start time) — never "whatever listens on the port".
 
-// `terminate` is wired to the owner record once the gateway lands on main.
-#![allow(dead_code)]
-
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use openclaw_instance::Instance;
+use openclaw_state::owner::StateLock;
 
 use crate::cmd::service::InstanceService;
 use crate::ctx::Ctx;
 use crate::error::{CliError, CliResult, exit};
+use crate::live;
 
 /// How long a gateway gets to exit after SIGTERM before we give up (a hang
 /// guard; a gateway normally exits at once).
@@ -72,21 +75,319 @@ pub fn terminate(
     Ok(())
 }
 
-/// Stops (and for `restart`, explains how to start again) the gateway that
-/// owns `svc`'s state dir when it is not under a service manager.
+/// How long a restarted gateway gets to write its owner record and answer
+/// `/healthz` (a hang guard; it is normally up in well under a second).
+pub const START_WAIT: Duration = Duration::from_secs(20);
+
+/// Stops the gateway that owns `svc`'s state dir when no service manager
+/// runs it, and for `restart` starts it again detached on the port it had.
+///
+/// The process to signal comes only from the state dir's owner record, and
+/// only while that record is live (pid alive, not a zombie, same process
+/// start time); nothing is ever chosen by the port it listens on.
 pub fn stop_unmanaged(ctx: &Ctx, svc: &InstanceService, restart: bool) -> CliResult<u8> {
-    let _ = restart;
-    Err(CliError::new(
-        "no service to stop",
-        svc.definition_path().display(),
-        format!(
-            "{} is not installed as a service (a foreground gateway on port {} must be stopped where it runs)",
-            svc.name(),
-            svc.instance.ports.gateway.value
-        ),
+    let inst = &svc.instance;
+    let state_dir = inst.state_dir.value.clone();
+    let label = inst.label();
+    let start_cmd = inst.command("gateway");
+
+    let Some(owner) = live::live_owner(&state_dir) else {
+        // No live owner record: either nothing runs, a stale record was left
+        // by a crash, or a gateway is still starting (lock held, no record).
+        let stale = openclaw_state::owner::read_owner(&state_dir);
+        if state_dir.is_dir() && lock_is_held(&state_dir) {
+            return Err(CliError::new(
+                format!("cannot {} the gateway", if restart { "restart" } else { "stop" }),
+                state_dir.display(),
+                "its state dir is locked by a gateway that has not written its owner record yet (still starting); nothing was signalled",
+            )
+            .hint(inst.command("gateway status"))
+            .code(exit::FAILURE));
+        }
+        let stale_note = match &stale {
+            Some(o) => format!(
+                " (a stale owner record names pid {}, port {}, which is no longer running; it was ignored)",
+                o.pid, o.port
+            ),
+            None => String::new(),
+        };
+        if restart {
+            return Err(CliError::new(
+                "nothing to restart",
+                state_dir.display(),
+                format!("no gateway runs for {label} and no service manager runs it{stale_note}"),
+            )
+            .hint(start_cmd)
+            .code(exit::NOT_RUNNING));
+        }
+        println!(
+            "nothing to stop: no gateway runs for {label} (state dir {}){stale_note}",
+            state_dir.display()
+        );
+        println!("start it with: {start_cmd}");
+        return Ok(exit::OK);
+    };
+    if !crate::hosts::same_path(&owner.state_dir, &state_dir) {
+        return Err(CliError::new(
+            "refusing to signal the owner",
+            state_dir.join(openclaw_state::owner::OWNER_FILE).display(),
+            format!(
+                "the owner record names another state dir ({}); nothing was signalled",
+                owner.state_dir.display()
+            ),
+        ));
+    }
+
+    let pid = owner.pid;
+    let port = owner.port;
+    let same = || owner.is_live() && !live::is_zombie(pid);
+    eprintln!(
+        "stopping the gateway of {label}: pid {pid}, port {port} (from its owner record, started {})",
+        owner.started_at
+    );
+    match terminate(pid, same, STOP_WAIT) {
+        Ok(()) | Err(TerminateError::Gone) => {}
+        Err(TerminateError::Signal(e)) => {
+            return Err(
+                CliError::new(format!("cannot signal pid {pid}"), state_dir.display(), e)
+                    .hint(format!("kill {pid}")),
+            );
+        }
+        Err(TerminateError::StillRunning) => {
+            return Err(CliError::new(
+                format!("pid {pid} did not exit"),
+                state_dir.display(),
+                format!(
+                    "it was sent SIGTERM and is still running after {} s",
+                    STOP_WAIT.as_secs()
+                ),
+            )
+            .hint(format!("kill -9 {pid}")));
+        }
+    }
+    // The process is gone: its lock must be free now.
+    if !wait_lock_free(&state_dir, Duration::from_secs(5)) {
+        return Err(CliError::new(
+            "the state dir is still locked",
+            state_dir.display(),
+            format!("pid {pid} exited, but another process holds the state dir's lock"),
+        )
+        .hint(inst.command("gateway status")));
+    }
+    println!("stopped the gateway of {label} (pid {pid}, port {port}); its state dir lock is free");
+    if !restart {
+        return Ok(exit::OK);
+    }
+    let _ = ctx;
+    start_detached(inst, port, pid)
+}
+
+/// Waits (bounded) until no live owner record holds `state_dir`.
+pub fn wait_owner_gone(state_dir: &Path, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if live::live_owner(state_dir).is_none() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits (bounded) until a live owner record holds `state_dir` and
+/// `/healthz` answers on its port; else says what was last seen.
+pub fn wait_up(
+    state_dir: &Path,
+    limit: Duration,
+) -> Result<(openclaw_state::owner::OwnerRecord, live::Health), String> {
+    let deadline = Instant::now() + limit;
+    let mut last = "no live owner record in the state dir".to_string();
+    loop {
+        if let Some(o) = live::live_owner(state_dir) {
+            let h = live::probe_health(o.port, Duration::from_millis(800));
+            if h.ok {
+                return Ok((o, h));
+            }
+            last = format!(
+                "pid {} owns the state dir, /healthz on port {}: {}",
+                o.pid, o.port, h.detail
+            );
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("after {} s: {last}", limit.as_secs()));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Whether another process holds `state_dir`'s gateway lock. Takes the lock
+/// for an instant when it is free (and writes nothing).
+fn lock_is_held(state_dir: &Path) -> bool {
+    matches!(
+        StateLock::acquire(state_dir),
+        Err(openclaw_state::owner::LockError::Held { .. })
     )
-    .hint(ctx.command("gateway install"))
-    .code(exit::NOT_RUNNING))
+}
+
+fn wait_lock_free(state_dir: &Path, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if !lock_is_held(state_dir) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The log file a detached gateway's stdout and stderr go to.
+pub fn detached_log(state_dir: &Path) -> PathBuf {
+    state_dir.join("logs").join("gateway-detached.log")
+}
+
+/// Starts `openclaw gateway --port <port>` for `inst` in its own session,
+/// output appended to the instance's log dir, then waits until a live owner
+/// record of that process exists and `/healthz` answers.
+fn start_detached(inst: &Instance, port: u16, old_pid: u32) -> CliResult<u8> {
+    let state_dir = inst.state_dir.value.clone();
+    let label = inst.label();
+    let start_cmd = inst.command(&format!("gateway --port {port}"));
+    let failed = |what: String, cause: String| {
+        CliError::new(what, state_dir.display(), cause).hint(start_cmd.clone())
+    };
+    let exe = std::env::current_exe().map_err(|e| {
+        failed(
+            "stopped, but cannot start the gateway again".into(),
+            format!("cannot find this executable: {e}"),
+        )
+    })?;
+    let log = detached_log(&state_dir);
+    let open_log = || -> std::io::Result<std::fs::File> {
+        std::fs::create_dir_all(log.parent().unwrap_or(&state_dir))?;
+        let mut o = std::fs::OpenOptions::new();
+        o.create(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        o.open(&log)
+    };
+    let (out, err) = match open_log().and_then(|f| Ok((f.try_clone()?, f))) {
+        Ok(x) => x,
+        Err(e) => {
+            return Err(failed(
+                "stopped, but cannot start the gateway again".into(),
+                format!("cannot open the log file {}: {e}", log.display()),
+            ));
+        }
+    };
+    let mut cmd = Command::new(&exe);
+    cmd.args(["gateway", "--port", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err);
+    // Pin the instance: its own paths, nothing another profile left in the
+    // environment.
+    for (k, _) in std::env::vars_os() {
+        if let Some(k) = k.to_str()
+            && k.starts_with("OPENCLAW_")
+            && k != "OPENCLAW_HOME"
+        {
+            cmd.env_remove(k);
+        }
+    }
+    if let Some(p) = &inst.profile {
+        cmd.env("OPENCLAW_PROFILE", p);
+    }
+    cmd.env("OPENCLAW_STATE_DIR", &state_dir)
+        .env("OPENCLAW_CONFIG_PATH", &inst.config_path.value);
+    if matches!(inst.workspace.source, openclaw_instance::Source::Env(_)) {
+        cmd.env("OPENCLAW_WORKSPACE_DIR", &inst.workspace.value);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setsid(2) is async-signal-safe; it only detaches the child
+        // from our session and controlling terminal.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd.spawn().map_err(|e| {
+        failed(
+            "stopped, but cannot start the gateway again".into(),
+            format!("cannot run {}: {e}", exe.display()),
+        )
+    })?;
+    let new_pid = child.id();
+    eprintln!(
+        "starting it again: pid {new_pid}, port {port}; output goes to {}",
+        log.display()
+    );
+    let deadline = Instant::now() + START_WAIT;
+    let mut last = String::from("no owner record yet");
+    loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            return Err(failed(
+                format!(
+                    "the gateway of {label} was stopped (pid {old_pid}) but did not start again"
+                ),
+                format!(
+                    "the new gateway (pid {new_pid}) exited with {st}; its output is in {}",
+                    log.display()
+                ),
+            ));
+        }
+        match live::live_owner(&state_dir) {
+            Some(o) if o.pid == new_pid => {
+                let h = live::probe_health(o.port, Duration::from_millis(800));
+                if h.ok {
+                    println!(
+                        "restarted the gateway of {label}: pid {old_pid} -> {new_pid}, port {}, healthy ({}); output in {}",
+                        o.port,
+                        h.detail,
+                        log.display()
+                    );
+                    return Ok(exit::OK);
+                }
+                last = format!("owner record written, /healthz: {}", h.detail);
+            }
+            Some(o) => {
+                return Err(failed(
+                    format!(
+                        "the gateway of {label} was stopped (pid {old_pid}) but did not start again"
+                    ),
+                    format!(
+                        "another process (pid {}) took the state dir first; the new gateway (pid {new_pid}) could not own it, see {}",
+                        o.pid,
+                        log.display()
+                    ),
+                ));
+            }
+            None => {}
+        }
+        if Instant::now() >= deadline {
+            return Err(failed(
+                format!("the gateway of {label} was stopped (pid {old_pid}) but is not up again"),
+                format!(
+                    "pid {new_pid} is running but not ready after {} s ({last}); its output is in {}",
+                    START_WAIT.as_secs(),
+                    log.display()
+                ),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[cfg(all(test, unix))]

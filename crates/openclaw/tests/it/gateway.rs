@@ -1,124 +1,15 @@
 //! Issue 3 acceptance against the real binary: gateways as child processes
 //! on free loopback ports, the CLI clients, raw WebSocket clients.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::harness::{TestHome, free_base_port, free_port, text};
+use crate::harness::{GatewayChild, TestHome, free_base_port, free_port, setup, text, token, tree};
 
 const GUARD: Duration = Duration::from_secs(20);
-
-/// A running `openclaw gateway` child; killed on drop if still running.
-struct Gw {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Gw {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Gw {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn term(&mut self) -> std::process::ExitStatus {
-        // SAFETY: signalling our own child by pid.
-        unsafe { libc_kill(self.child.id() as i32, 15) };
-        wait_exit(&mut self.child)
-    }
-}
-
-unsafe extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
-}
-
-fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
-    let deadline = std::time::Instant::now() + GUARD;
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st;
-        }
-        assert!(std::time::Instant::now() < deadline, "gateway did not exit");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Starts `openclaw <args>` and waits for the "ready:" log line on stderr.
-fn start(home: &TestHome, args: &[&str], env: &[(&str, &str)], port: u16) -> Gw {
-    let mut c = home.cmd(args);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let mut child = c
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let mut seen = String::new();
-    loop {
-        line.clear();
-        if err.read_line(&mut line).unwrap() == 0 {
-            let st = child.wait().unwrap();
-            panic!("gateway exited before ready ({st}): {seen}");
-        }
-        seen.push_str(&line);
-        if line.contains("ready: listening") {
-            break;
-        }
-    }
-    // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        while err.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
-            sink.clear();
-        }
-    });
-    Gw { child, port }
-}
-
-fn setup(home: &TestHome, profile: &str, port: u16) {
-    home.ok(&["--profile", profile, "setup", "--port", &port.to_string()]);
-}
-
-fn token(config: &Path) -> String {
-    let v: Value = serde_json::from_slice(&std::fs::read(config).unwrap()).unwrap();
-    v["gateway"]["auth"]["token"].as_str().unwrap().to_string()
-}
-
-/// Every file under `dir` with its size and mtime.
-fn tree(dir: &Path) -> Vec<(PathBuf, u64, SystemTime)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd {
-            let e = e.unwrap();
-            let m = e.metadata().unwrap();
-            if m.is_dir() {
-                stack.push(e.path());
-            }
-            out.push((e.path(), m.len(), m.modified().unwrap()));
-        }
-    }
-    out.sort();
-    out
-}
 
 #[test]
 fn manual_env_example_runs_two_gateways_and_status_reports_each() {
@@ -148,8 +39,8 @@ fn manual_env_example_runs_two_gateways_and_status_reports_each() {
         ("OPENCLAW_CONFIG_PATH", cr.as_str()),
         ("OPENCLAW_STATE_DIR", sr.as_str()),
     ];
-    let _gm = start(&home, &["gateway", "--port", &pm.to_string()], &em, pm);
-    let _gr = start(&home, &["gateway", "--port", &pr.to_string()], &er, pr);
+    let _gm = GatewayChild::start(&home, &["gateway", "--port", &pm.to_string()], &em, pm);
+    let _gr = GatewayChild::start(&home, &["gateway", "--port", &pr.to_string()], &er, pr);
     for (env, port, sd) in [(&em, pm, &sm), (&er, pr, &sr)] {
         let v = home.json_env(&["status", "--json"], env);
         assert_eq!(v["gateway"]["state"], "running", "{v}");
@@ -164,10 +55,10 @@ fn profiles_run_side_by_side_and_a_port_flag_is_found_via_the_owner_record() {
     let (bm, br) = (free_base_port(), free_base_port());
     setup(&home, "main", bm);
     setup(&home, "rescue", br);
-    let _gm = start(&home, &["--profile", "main", "gateway"], &[], bm);
+    let _gm = GatewayChild::start(&home, &["--profile", "main", "gateway"], &[], bm);
     // rescue runs on a port other than the one setup chose.
     let other = free_port();
-    let _gr = start(
+    let _gr = GatewayChild::start(
         &home,
         &[
             "--profile",
@@ -198,7 +89,7 @@ fn conflicts_fail_fast_name_the_owner_and_change_nothing() {
     let (bm, br) = (free_base_port(), free_base_port());
     setup(&home, "main", bm);
     setup(&home, "rescue", br);
-    let gm = start(&home, &["--profile", "main", "gateway"], &[], bm);
+    let gm = GatewayChild::start(&home, &["--profile", "main", "gateway"], &[], bm);
     let main_dir = home.join(".openclaw-main");
     let rescue_dir = home.join(".openclaw-rescue");
     let (tm, tr) = (tree(&main_dir), tree(&rescue_dir));
@@ -243,7 +134,7 @@ fn another_instance_on_our_port_is_reported_loudly() {
     let bm = free_base_port();
     setup(&home, "main", bm);
     setup(&home, "rescue", free_base_port());
-    let _gm = start(&home, &["--profile", "main", "gateway"], &[], bm);
+    let _gm = GatewayChild::start(&home, &["--profile", "main", "gateway"], &[], bm);
     // rescue resolves to main's port through the env.
     let out = home.run_env(
         &["--profile", "rescue", "status"],
@@ -286,7 +177,7 @@ fn unconfigured_is_refused_with_the_setup_command() {
         text(&out.stderr)
     );
     let p = free_port();
-    let _g = start(
+    let _g = GatewayChild::start(
         &home,
         &[
             "--profile",
@@ -308,10 +199,10 @@ fn kill_9_then_start_again_at_once() {
     let home = TestHome::new();
     let b = free_base_port();
     setup(&home, "main", b);
-    let mut g = start(&home, &["--profile", "main", "gateway"], &[], b);
+    let mut g = GatewayChild::start(&home, &["--profile", "main", "gateway"], &[], b);
     g.child.kill().unwrap();
     g.child.wait().unwrap();
-    let g2 = start(&home, &["--profile", "main", "gateway"], &[], b);
+    let g2 = GatewayChild::start(&home, &["--profile", "main", "gateway"], &[], b);
     let v = home.json(&["--profile", "main", "status", "--json"]);
     assert_eq!(v["gateway"]["pid"], g2.pid());
 }
@@ -321,7 +212,7 @@ fn config_patch_via_gateway_call_is_compare_and_swap() {
     let home = TestHome::new();
     let b = free_base_port();
     setup(&home, "main", b);
-    let _g = start(&home, &["--profile", "main", "gateway"], &[], b);
+    let _g = GatewayChild::start(&home, &["--profile", "main", "gateway"], &[], b);
     let cfg_path = home.join(".openclaw-main/openclaw.json");
     let cfg = home.json(&[
         "--profile",
@@ -405,7 +296,7 @@ fn raw_ws_scenarios_and_sigterm_against_the_binary() {
     let b = free_base_port();
     setup(&home, "main", b);
     let tok = token(&home.join(".openclaw-main/openclaw.json"));
-    let mut g = start(&home, &["--profile", "main", "gateway"], &[], b);
+    let mut g = GatewayChild::start(&home, &["--profile", "main", "gateway"], &[], b);
     let url = format!("ws://127.0.0.1:{}", g.port);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -461,5 +352,26 @@ fn raw_ws_scenarios_and_sigterm_against_the_binary() {
     });
     assert!(!home.join(".openclaw-main/gateway.owner.json").exists());
     // The lock is free: the next start succeeds at once.
-    let _g2 = start(&home, &["--profile", "main", "gateway"], &[], b);
+    let _g2 = GatewayChild::start(&home, &["--profile", "main", "gateway"], &[], b);
+}
+
+/// A SIGTERM that arrives the moment "ready" is logged (as from a service
+/// manager stopping a unit it just started) is a graceful stop: exit 0, owner
+/// record removed. The handlers must be in place before readiness is
+/// announced, not installed lazily once serving has begun.
+#[test]
+fn sigterm_right_after_ready_is_graceful() {
+    let h = TestHome::new();
+    let port = free_base_port();
+    setup(&h, "early", port);
+    let state = h.join(".openclaw-early");
+    for round in 0..5 {
+        let mut gw = GatewayChild::start(&h, &["--profile", "early", "gateway"], &[], port);
+        let st = gw.term();
+        assert_eq!(st.code(), Some(0), "round {round}: {st:?}");
+        assert!(
+            !state.join("gateway.owner.json").exists(),
+            "round {round}: owner record left behind"
+        );
+    }
 }

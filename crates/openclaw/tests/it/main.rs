@@ -5,6 +5,8 @@
 //! test passes explicitly), so no OPENCLAW_* variable of the developer's shell
 //! leaks in. The test process itself never sets environment variables.
 
+mod agents;
+mod browser;
 mod gateway;
 mod harness;
 mod ops;

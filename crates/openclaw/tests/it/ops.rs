@@ -1,16 +1,12 @@
 //! Issue 5: per-profile services, onboarding, the host-wide view and doctor.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
 
 use crate::harness::*;
-
-fn set_up(h: &TestHome, profile: &str, port: u16) {
-    h.ok(&["--profile", profile, "setup", "--port", &port.to_string()]);
-}
 
 fn footprint_of(v: &Value) -> HashSet<u64> {
     let p = &v["instance"]["ports"];
@@ -97,8 +93,8 @@ fn analyze(unit: &Path, scratch: &Path) -> Vec<String> {
 fn rescue_install_dry_run_names_only_rescue_even_with_mains_env() {
     let h = TestHome::new();
     let (main_port, rescue_port) = (free_base_port(), free_base_port());
-    set_up(&h, "main", main_port);
-    set_up(&h, "rescue", rescue_port);
+    setup(&h, "main", main_port);
+    setup(&h, "rescue", rescue_port);
     let main_dir = h.join(".openclaw-main");
     let main_cfg = main_dir.join("openclaw.json");
     let mp = main_port.to_string();
@@ -177,7 +173,7 @@ fn rescue_install_dry_run_names_only_rescue_even_with_mains_env() {
 #[test]
 fn install_without_a_user_session_fails_with_the_unit_path_and_manual_commands() {
     let h = TestHome::new();
-    set_up(&h, "rescue", free_base_port());
+    setup(&h, "rescue", free_base_port());
     let unit = h.join(".config/systemd/user/openclaw-gateway-rescue.service");
     let out = h.run(&["--profile", "rescue", "gateway", "install"]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
@@ -202,9 +198,11 @@ fn install_without_a_user_session_fails_with_the_unit_path_and_manual_commands()
 
     // status reports it installed, with the manager unavailable.
     let st = h.json(&["--profile", "rescue", "gateway", "status", "--json"]);
-    assert_eq!(st["installed"], true);
-    assert!(st["managerUnavailable"].is_string(), "{st}");
-    assert_eq!(st["drift"], serde_json::json!([]));
+    let sv = &st["service"];
+    assert_eq!(sv["installed"], true, "{st}");
+    assert!(sv["managerUnavailable"].is_string(), "{st}");
+    assert_eq!(sv["drift"], serde_json::json!([]));
+    assert_eq!(st["gateway"]["state"], "stopped", "{st}");
 
     // start/restart/uninstall say the same, and claim nothing.
     for op in ["start", "uninstall"] {
@@ -222,7 +220,7 @@ fn install_without_a_user_session_fails_with_the_unit_path_and_manual_commands()
 #[test]
 fn rescue_onboards_next_to_main_without_a_tty_and_says_which_ports() {
     let h = TestHome::new();
-    set_up(&h, "main", free_base_port());
+    setup(&h, "main", free_base_port());
     // No TTY and no --non-interactive: explain, exit 2, change nothing.
     let out = h.run(&["--profile", "rescue", "onboard"]);
     assert_eq!(out.status.code(), Some(2));
@@ -346,14 +344,42 @@ fn onboard_without_skip_daemon_reports_the_unusable_manager_truthfully() {
         v["foregroundCommand"],
         format!("openclaw --profile ob gateway --port {port}")
     );
+
+    // Without --skip-health: the manager is still unusable here, so nothing
+    // was started; it says no gateway runs and how to start it, and claims
+    // no health.
+    {
+        let out = h.run(&[
+            "--profile",
+            "ob",
+            "onboard",
+            "--non-interactive",
+            "--accept-risk",
+            "--port",
+            &port.to_string(),
+        ]);
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        assert!(
+            stdout.contains("NOT installed (service manager unavailable)"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains(&format!(
+                "health     not checked: no gateway runs for this instance; start it with: openclaw --profile ob gateway --port {port}"
+            )),
+            "{stdout}"
+        );
+        assert!(!stdout.contains("health     ok"), "{stdout}");
+    }
 }
 
 #[test]
 fn doctor_finds_the_cdp_overlap_and_fix_moves_rescue() {
     let h = TestHome::new();
     // Written into configs only; nothing binds these ports.
-    set_up(&h, "main", 18789);
-    set_up(&h, "rescue", free_base_port());
+    setup(&h, "main", 18789);
+    setup(&h, "rescue", free_base_port());
     h.ok(&[
         "--profile",
         "rescue",
@@ -411,8 +437,8 @@ fn doctor_finds_the_cdp_overlap_and_fix_moves_rescue() {
 fn doctor_names_an_explicit_cdp_port_override_and_how_to_remove_it() {
     let h = TestHome::new();
     let (a, b) = (free_base_port(), free_base_port());
-    set_up(&h, "main", a);
-    set_up(&h, "rescue", b);
+    setup(&h, "main", a);
+    setup(&h, "rescue", b);
     // rescue pins a browser profile's CDP port inside main's CDP range.
     let pin = format!("{{cdpPort: {}}}", a + 20);
     h.ok(&[
@@ -440,8 +466,8 @@ fn doctor_names_an_explicit_cdp_port_override_and_how_to_remove_it() {
 fn profiles_lists_main_rescue_and_a_custom_state_dir_instance() {
     let h = TestHome::new();
     let (a, b, c) = (free_base_port(), free_base_port(), free_base_port());
-    set_up(&h, "main", a);
-    set_up(&h, "rescue", b);
+    setup(&h, "main", a);
+    setup(&h, "rescue", b);
     let custom = h.join("srv/oc-custom");
     h.ok_env(
         &["setup", "--port", &c.to_string()],
@@ -465,8 +491,9 @@ fn profiles_lists_main_rescue_and_a_custom_state_dir_instance() {
             assert_eq!(e["profile"].as_str(), profile);
             assert_eq!(e["ports"]["gateway"], port);
             assert_eq!(e["ports"]["browserControl"], port + 2);
-            // Not known until the gateway's owner record lands; never a guess.
-            assert!(e["running"].is_null(), "{e}");
+            // Nothing was started: no live owner record.
+            assert_eq!(e["running"], false, "{e}");
+            assert!(e["gateway"].is_null(), "{e}");
             assert_eq!(e["health"]["ok"], false, "{e}");
             assert_eq!(e["service"]["installed"], false, "{e}");
         }
@@ -486,7 +513,10 @@ fn profiles_lists_main_rescue_and_a_custom_state_dir_instance() {
         s.contains(&format!("instance at {}", custom.display())),
         "{s}"
     );
-    assert!(s.contains("gateway    unknown"), "{s}");
+    assert!(
+        s.contains("gateway    stopped (start: openclaw --profile rescue gateway)"),
+        "{s}"
+    );
 }
 
 #[cfg(unix)]
@@ -494,7 +524,7 @@ fn profiles_lists_main_rescue_and_a_custom_state_dir_instance() {
 fn doctor_reports_and_fixes_loose_permissions() {
     use std::os::unix::fs::PermissionsExt;
     let h = TestHome::new();
-    set_up(&h, "p", free_base_port());
+    setup(&h, "p", free_base_port());
     let dir = h.join(".openclaw-p");
     let cfg = dir.join("openclaw.json");
     let creds = dir.join("credentials");
@@ -546,8 +576,8 @@ fn doctor_reports_and_fixes_loose_permissions() {
 #[test]
 fn doctor_reports_a_shared_workspace_naming_both() {
     let h = TestHome::new();
-    set_up(&h, "main", free_base_port());
-    set_up(&h, "rescue", free_base_port());
+    setup(&h, "main", free_base_port());
+    setup(&h, "rescue", free_base_port());
     h.ok(&[
         "--profile",
         "rescue",
@@ -574,8 +604,8 @@ fn doctor_reports_a_shared_workspace_naming_both() {
 #[test]
 fn doctor_reports_the_same_cdp_url_on_two_instances() {
     let h = TestHome::new();
-    set_up(&h, "main", free_base_port());
-    set_up(&h, "rescue", free_base_port());
+    setup(&h, "main", free_base_port());
+    setup(&h, "rescue", free_base_port());
     h.ok(&[
         "--profile",
         "main",
@@ -618,7 +648,7 @@ fn doctor_reports_the_same_cdp_url_on_two_instances() {
 #[test]
 fn doctor_warns_about_profile_dirs_that_differ_only_by_case() {
     let h = TestHome::new();
-    set_up(&h, "rescue", free_base_port());
+    setup(&h, "rescue", free_base_port());
     let upper = h.join(".openclaw-Rescue");
     h.ok_env(
         &["setup", "--port", &free_base_port().to_string()],
@@ -644,7 +674,7 @@ fn doctor_warns_about_profile_dirs_that_differ_only_by_case() {
 #[test]
 fn doctor_reports_service_drift_after_the_port_changes() {
     let h = TestHome::new();
-    set_up(&h, "rescue", free_base_port());
+    setup(&h, "rescue", free_base_port());
     // Writes the unit even though no user session can load it.
     let _ = h.run(&["--profile", "rescue", "gateway", "install"]);
     assert!(
@@ -709,5 +739,389 @@ fn onboard_prompts_on_a_terminal() {
     assert!(
         !h.join(".config/systemd/user/openclaw-gateway-tty.service")
             .exists()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Running gateways: status, profiles, stop/restart, onboard, doctor.
+
+/// Kills (SIGKILL) whatever gateway owns `state_dir` at the end of a test:
+/// a gateway that `gateway restart` started detached is not our child.
+struct OwnerReaper(PathBuf);
+
+impl Drop for OwnerReaper {
+    fn drop(&mut self) {
+        if let Some(pid) = owner_pid(&self.0) {
+            signal(pid as i32, libc::SIGKILL);
+        }
+    }
+}
+
+/// The pid in a state dir's owner record, if the file exists.
+fn owner_pid(state_dir: &Path) -> Option<u32> {
+    let raw = std::fs::read(state_dir.join("gateway.owner.json")).ok()?;
+    let v: Value = serde_json::from_slice(&raw).ok()?;
+    v["pid"].as_u64().map(|p| p as u32)
+}
+
+fn status_json(h: &TestHome, profile: &str) -> Value {
+    h.json(&["--profile", profile, "status", "--json"])
+}
+
+/// The gateway pid `status` reports, or None when stopped.
+fn status_pid(h: &TestHome, profile: &str) -> Option<u64> {
+    let v = status_json(h, profile);
+    match v["gateway"]["state"].as_str() {
+        Some("running") => Some(v["gateway"]["pid"].as_u64().expect("pid when running")),
+        Some("stopped") => None,
+        other => panic!("unexpected state {other:?}: {v}"),
+    }
+}
+
+#[test]
+fn status_and_gateway_status_are_one_report_with_the_service_section() {
+    let h = TestHome::new();
+    let port = free_base_port();
+    setup(&h, "rescue", port);
+    let strip = |mut v: Value| {
+        // Timing fields differ between two runs.
+        for k in ["uptimeMs", "health"] {
+            if let Some(g) = v["gateway"].as_object_mut() {
+                g.remove(k);
+            }
+        }
+        v
+    };
+    let a = strip(h.json(&["--profile", "rescue", "status", "--json"]));
+    let b = strip(h.json(&["--profile", "rescue", "gateway", "status", "--json"]));
+    assert_eq!(a, b, "one report for both commands");
+    assert_eq!(a["gateway"]["state"], "stopped");
+    assert_eq!(a["gateway"]["start"], "openclaw --profile rescue gateway");
+    let sv = &a["service"];
+    assert_eq!(sv["name"], "openclaw-gateway-rescue.service", "{a}");
+    assert_eq!(sv["installed"], false, "{a}");
+    assert_eq!(
+        sv["path"],
+        h.join(".config/systemd/user/openclaw-gateway-rescue.service")
+            .display()
+            .to_string()
+    );
+    // Either the manager answers (enabled/active known) or it says why not.
+    assert!(
+        sv["managerUnavailable"].is_string() || sv["active"].is_boolean(),
+        "{a}"
+    );
+    assert_eq!(sv["install"], "openclaw --profile rescue gateway install");
+
+    let gw = GatewayChild::start(&h, &["--profile", "rescue", "gateway"], &[], port);
+    let v = status_json(&h, "rescue");
+    assert_eq!(v["gateway"]["state"], "running", "{v}");
+    assert_eq!(v["gateway"]["pid"], gw.pid());
+    assert_eq!(v["gateway"]["port"], port);
+    assert_eq!(v["service"]["name"], "openclaw-gateway-rescue.service");
+    for args in [&["status"][..], &["gateway", "status"]] {
+        let mut a = vec!["--profile", "rescue"];
+        a.extend_from_slice(args);
+        let s = h.ok(&a);
+        assert!(
+            s.contains(&format!("running on port {port} (pid {}", gw.pid())),
+            "{args:?}: {s}"
+        );
+        assert!(
+            s.contains("service      openclaw-gateway-rescue.service (not installed"),
+            "{args:?}: {s}"
+        );
+        assert!(
+            s.contains(&format!(
+                "state dir    {}",
+                h.join(".openclaw-rescue").display()
+            )),
+            "{s}"
+        );
+    }
+}
+
+#[test]
+fn profiles_running_state_follows_the_started_gateway_and_stop() {
+    let h = TestHome::new();
+    let (a, b, c) = (free_base_port(), free_base_port(), free_base_port());
+    setup(&h, "main", a);
+    setup(&h, "rescue", b);
+    let custom = h.join("srv/oc-custom");
+    h.ok_env(
+        &["setup", "--port", &c.to_string()],
+        &[("OPENCLAW_STATE_DIR", custom.to_str().unwrap())],
+    );
+    let mut gw = GatewayChild::start(&h, &["--profile", "rescue", "gateway"], &[], b);
+    let entries = |h: &TestHome| -> Vec<Value> {
+        h.json(&["profiles", "--json"])["instances"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let list = entries(&h);
+    assert_eq!(list.len(), 3);
+    let rescue_dir = h.join(".openclaw-rescue").display().to_string();
+    for e in &list {
+        if e["stateDir"] == rescue_dir.as_str() {
+            assert_eq!(e["running"], true, "{e}");
+            assert_eq!(e["gateway"]["pid"], gw.pid(), "{e}");
+            assert_eq!(e["gateway"]["port"], b, "{e}");
+            assert_eq!(e["gateway"]["version"], env!("CARGO_PKG_VERSION"));
+            assert!(e["gateway"]["uptimeSeconds"].is_u64(), "{e}");
+            assert_eq!(e["health"]["ok"], true, "{e}");
+        } else {
+            assert_eq!(e["running"], false, "{e}");
+            assert_eq!(e["health"]["ok"], false, "{e}");
+        }
+    }
+    let s = h.ok(&["profiles"]);
+    assert!(
+        s.contains(&format!("running: pid {}, port {b}", gw.pid())),
+        "{s}"
+    );
+
+    // Stop it: the signal goes to the owner record's pid, which exits 0.
+    let out = h.ok(&["--profile", "rescue", "gateway", "stop"]);
+    assert!(
+        out.contains(&format!("pid {}", gw.pid())) && out.contains("lock is free"),
+        "{out}"
+    );
+    assert!(gw.wait_exit().success());
+    for e in entries(&h) {
+        assert_eq!(e["running"], false, "{e}");
+    }
+}
+
+#[test]
+fn stop_and_restart_touch_only_their_own_profile() {
+    let h = TestHome::new();
+    let (pa, pb) = (free_base_port(), free_base_port());
+    setup(&h, "a", pa);
+    setup(&h, "b", pb);
+    let _reap_a = OwnerReaper(h.join(".openclaw-a"));
+    let mut ga = GatewayChild::start(&h, &["--profile", "a", "gateway"], &[], pa);
+    let mut gb = GatewayChild::start(&h, &["--profile", "b", "gateway"], &[], pb);
+    assert_eq!(status_pid(&h, "a"), Some(ga.pid().into()));
+    assert_eq!(status_pid(&h, "b"), Some(gb.pid().into()));
+
+    // restart a: a's old process exits, a new one owns a's state dir on the
+    // same port and answers; b keeps its pid.
+    let out = h.ok(&["--profile", "a", "gateway", "restart"]);
+    assert!(out.contains("restarted the gateway of profile a"), "{out}");
+    assert!(ga.wait_exit().success());
+    let new_a = status_pid(&h, "a").expect("a runs again");
+    assert_ne!(new_a, u64::from(ga.pid()));
+    assert_eq!(status_json(&h, "a")["gateway"]["port"], pa);
+    assert!(out.contains(&format!("{} -> {new_a}", ga.pid())), "{out}");
+    assert!(gb.is_running(), "restarting a must not touch b");
+    assert_eq!(status_pid(&h, "b"), Some(gb.pid().into()));
+    let log = h.join(".openclaw-a/logs/gateway-detached.log");
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("ready: listening"),
+        "the detached gateway's output goes to {}",
+        log.display()
+    );
+
+    // stop a (now detached, not our child): only a stops.
+    let out = h.ok(&["--profile", "a", "gateway", "stop"]);
+    assert!(out.contains(&format!("pid {new_a}")), "{out}");
+    assert_eq!(status_pid(&h, "a"), None);
+    assert!(gb.is_running());
+    assert_eq!(status_pid(&h, "b"), Some(gb.pid().into()));
+    h.ok(&["--profile", "b", "gateway", "probe"]);
+
+    // And stop b the same way.
+    h.ok(&["--profile", "b", "gateway", "stop"]);
+    assert!(gb.wait_exit().success());
+    assert_eq!(status_pid(&h, "b"), None);
+}
+
+#[test]
+fn a_stale_owner_record_is_stopped_and_stop_says_nothing_runs() {
+    let h = TestHome::new();
+    let port = free_base_port();
+    setup(&h, "rescue", port);
+    let dir = h.join(".openclaw-rescue");
+    let mut gw = GatewayChild::start(&h, &["--profile", "rescue", "gateway"], &[], port);
+    let pid = gw.pid();
+    gw.child.kill().unwrap(); // SIGKILL: no clean exit, the record stays
+    gw.wait_exit();
+    assert_eq!(
+        owner_pid(&dir),
+        Some(pid),
+        "the stale record is left behind"
+    );
+
+    let v = status_json(&h, "rescue");
+    assert_eq!(v["gateway"]["state"], "stopped", "{v}");
+    let p = h.json(&["profiles", "--json"]);
+    assert_eq!(p["instances"][0]["running"], false, "{p}");
+
+    let out = h.run(&["--profile", "rescue", "gateway", "stop"]);
+    let s = text(&out.stdout);
+    assert!(out.status.success(), "{s}{}", text(&out.stderr));
+    assert!(s.contains("nothing to stop"), "{s}");
+    assert!(
+        s.contains(&format!("stale owner record names pid {pid}")),
+        "{s}"
+    );
+    let out = h.run(&["--profile", "rescue", "gateway", "restart"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("hint: openclaw --profile rescue gateway"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(status_json(&h, "rescue")["gateway"]["state"], "stopped");
+}
+
+#[test]
+fn onboarded_rescue_starts_next_to_main_and_status_finds_it() {
+    let h = TestHome::new();
+    setup(&h, "main", free_base_port());
+    let out = h.run(&[
+        "--profile",
+        "rescue",
+        "onboard",
+        "--non-interactive",
+        "--accept-risk",
+        "--mode",
+        "local",
+        "--auth-choice",
+        "skip",
+        "--skip-daemon",
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    // Health is not claimed: nothing runs, and it says how to start it.
+    assert!(
+        stderr.contains("no gateway runs for this instance")
+            && stderr.contains("openclaw --profile rescue gateway --port"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("health     not checked: no gateway runs"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("health     ok"), "{stdout}");
+    let main = show(&h, "main");
+    let rescue = show(&h, "rescue");
+    assert!(footprint_of(&main).is_disjoint(&footprint_of(&rescue)));
+    let port = rescue["instance"]["ports"]["gateway"]["value"]
+        .as_u64()
+        .unwrap();
+
+    let gw = GatewayChild::start(
+        &h,
+        &["--profile", "rescue", "gateway"],
+        &[],
+        u16::try_from(port).unwrap(),
+    );
+    let v = status_json(&h, "rescue");
+    assert_eq!(v["gateway"]["state"], "running", "{v}");
+    assert_eq!(v["gateway"]["port"], port, "{v}");
+    assert_eq!(v["gateway"]["pid"], gw.pid(), "{v}");
+    assert_eq!(
+        v["stateDir"],
+        h.join(".openclaw-rescue").display().to_string()
+    );
+    assert_eq!(status_json(&h, "main")["gateway"]["state"], "stopped");
+}
+
+#[test]
+fn doctor_keeps_the_running_instances_ports_and_moves_the_stopped_one() {
+    let h = TestHome::new();
+    let (pa, pb) = (free_base_port(), free_base_port());
+    setup(&h, "a", pa);
+    setup(&h, "b", pb);
+    // b (set up later) moves its base port into a's CDP range and runs there:
+    // by set-up order b would move, but a running gateway keeps its ports.
+    let clash = pa + 20;
+    h.ok(&[
+        "--profile",
+        "b",
+        "config",
+        "set",
+        "gateway.port",
+        &clash.to_string(),
+    ]);
+    let _gw = GatewayChild::start(&h, &["--profile", "b", "gateway"], &[], clash);
+    let out = h.run(&["doctor", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "port-overlap")
+        .unwrap_or_else(|| panic!("{v}"));
+    let msg = f["message"].as_str().unwrap();
+    assert!(
+        msg.contains("profile b would keep its ports, profile a should move"),
+        "{msg}"
+    );
+    assert!(
+        f["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("openclaw --profile a config set gateway.port "),
+        "{f}"
+    );
+    let out = h.run(&["doctor", "--fix"]);
+    let s = text(&out.stdout);
+    assert!(out.status.success(), "{s}\n{}", text(&out.stderr));
+    assert!(
+        s.contains(&format!("fixed: moved profile a from base port {pa}")),
+        "{s}"
+    );
+    assert_eq!(config_port(&h, "b"), u64::from(clash));
+    assert_ne!(config_port(&h, "a"), u64::from(pa));
+    assert_eq!(status_json(&h, "b")["gateway"]["port"], clash);
+}
+
+#[test]
+fn doctor_reports_a_gateway_listening_in_another_instances_footprint() {
+    let h = TestHome::new();
+    let (pa, pb) = (free_base_port(), free_base_port());
+    setup(&h, "a", pa);
+    setup(&h, "b", pb);
+    // The configs do not overlap, but b runs with --port on a's canvas port.
+    let canvas = pa + 4;
+    let gw = GatewayChild::start(
+        &h,
+        &["--profile", "b", "gateway", "--port", &canvas.to_string()],
+        &[],
+        canvas,
+    );
+    let out = h.run(&["doctor", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{v}");
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "foreign-listener")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(f["severity"], "error");
+    assert_eq!(
+        f["instances"],
+        serde_json::json!(["profile b", "profile a"])
+    );
+    let msg = f["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!("(pid {}) listens on port {canvas}", gw.pid()))
+            && msg.contains(&format!("profile a's canvas host {canvas}")),
+        "{msg}"
+    );
+    assert!(
+        !v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["check"] == "port-overlap"),
+        "the configs do not overlap: {v}"
     );
 }

@@ -1,0 +1,782 @@
+//! The gateway's agents: built from the config, rebuilt on hot reload, and
+//! the runs they execute for `chat.send` / `agent`.
+//!
+//! Config read here:
+//! - `models.providers.<id>` ([`ProviderConfig::from_json`]); keys come from
+//!   `apiKey`, `apiKeyEnv` (looked up in the gateway's own environment) or
+//!   `<stateDir>/credentials/<id>.key` (mode 0600);
+//! - `agents.defaults.model` (`{primary, fallbacks}` or a `"p/m"` string),
+//!   `agents.defaults.maxSteps`;
+//! - the default agent `main` works in the instance's workspace;
+//!   `agents.entries.<id>` adds agents (`workspace`, default
+//!   `<stateDir>/workspace-<id>`; `model` overrides the default);
+//! - `tools.exec.{enabled,timeoutMs,maxOutputBytes}`;
+//! - the `browser` tool talks to this gateway's browser control service
+//!   (base+2) with the token it was started with, when that service runs.
+//!
+//! Sessions live under `<stateDir>/agents/<agentId>/sessions/`. A run keeps
+//! the agent it started with; a config change affects new runs only.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use openclaw_agent::{
+    Agent, AgentEvent, AgentSpec, ApiKeySource, BrowserTool, CancellationToken, ClientSettings,
+    ExecSettings, KeyResolver, ModelClient, ModelSelection, ProviderConfig, RunStatus,
+    RuntimeFacts, SessionStore,
+};
+use openclaw_instance::Instance;
+use openclaw_protocol::chat::{AgentStreamEvent, ChatEvent, ChatMessage, RunError, RunOutcome};
+use openclaw_protocol::{Frame, Response};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, watch};
+
+use crate::config_store::get_path;
+use crate::log::GatewayLog;
+
+/// The id of the default agent.
+pub const DEFAULT_AGENT: &str = "main";
+/// Finished runs remembered for `agent.wait`.
+const KEEP_FINISHED: usize = 256;
+
+/// What a connection task is asked to send.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    Event(&'static str, Value),
+    Res(Response),
+}
+
+impl Outgoing {
+    pub fn into_frame(self, seq: u64) -> Frame {
+        match self {
+            Outgoing::Event(event, payload) => Frame::Event(openclaw_protocol::EventFrame {
+                event: event.into(),
+                payload,
+                seq: Some(seq),
+            }),
+            Outgoing::Res(r) => Frame::Res(r),
+        }
+    }
+}
+
+pub(crate) type ConnTx = mpsc::UnboundedSender<Outgoing>;
+
+/// One agent as configured (built or not).
+pub(crate) struct Slot {
+    pub id: String,
+    pub workspace: PathBuf,
+    pub model: Option<String>,
+    pub fallbacks: Vec<String>,
+    pub sessions: Arc<SessionStore>,
+    /// The built agent, or why it cannot run (shown to the user).
+    pub agent: Result<Arc<Agent>, String>,
+}
+
+pub(crate) struct ProviderInfo {
+    pub id: String,
+    pub api: Option<String>,
+    pub base_url: Option<String>,
+    pub key_source: String,
+    pub models: Vec<String>,
+    pub error: Option<String>,
+}
+
+pub(crate) struct AgentSet {
+    pub slots: BTreeMap<String, Slot>,
+    pub providers: Vec<ProviderInfo>,
+}
+
+impl AgentSet {
+    pub fn slot(&self, id: Option<&str>) -> Result<&Slot, String> {
+        let id = id.filter(|s| !s.is_empty()).unwrap_or(DEFAULT_AGENT);
+        self.slots.get(id).ok_or_else(|| {
+            format!(
+                "no agent '{id}' on this gateway (agents: {}); add it under agents.entries.{id}",
+                self.slots.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })
+    }
+}
+
+struct RunEntry {
+    agent_id: String,
+    session_key: String,
+    cancel: CancellationToken,
+    text: String,
+    done: watch::Sender<Option<RunOutcome>>,
+}
+
+#[derive(Default)]
+struct Runs {
+    by_id: HashMap<String, RunEntry>,
+    finished: VecDeque<String>,
+    idempotency: HashMap<String, String>,
+}
+
+type SubKey = (String, String);
+
+pub(crate) struct AgentHub {
+    instance: Instance,
+    log: Arc<GatewayLog>,
+    set: RwLock<Arc<AgentSet>>,
+    /// The config subtrees the current set was built from.
+    inputs: Mutex<Value>,
+    /// Token of this gateway's browser control service; `None` when the
+    /// service is off (then agents get no `browser` tool).
+    browser_token: Option<String>,
+    runs: Mutex<Runs>,
+    subs: Mutex<HashMap<SubKey, Vec<(String, ConnTx)>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The config parts agents depend on.
+fn inputs_of(parsed: &Value) -> Value {
+    let g = |p: &str| get_path(parsed, p).cloned().unwrap_or(Value::Null);
+    json!({
+        "models": g("models"),
+        "agents": g("agents"),
+        "tools": g("tools"),
+    })
+}
+
+impl AgentHub {
+    pub fn new(
+        instance: Instance,
+        log: Arc<GatewayLog>,
+        parsed: &Value,
+        browser_token: Option<String>,
+    ) -> Self {
+        let set = build(&instance, parsed, browser_token.as_deref());
+        report(&log, &set, "agents configured");
+        AgentHub {
+            instance,
+            log,
+            set: RwLock::new(Arc::new(set)),
+            inputs: Mutex::new(inputs_of(parsed)),
+            browser_token,
+            runs: Mutex::new(Runs::default()),
+            subs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn current(&self) -> Arc<AgentSet> {
+        self.set.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Rebuilds the agents if their part of the config changed.
+    pub fn reload(&self, parsed: &Value) {
+        let next = inputs_of(parsed);
+        {
+            let mut cur = lock(&self.inputs);
+            if *cur == next {
+                return;
+            }
+            *cur = next;
+        }
+        let set = build(&self.instance, parsed, self.browser_token.as_deref());
+        report(
+            &self.log,
+            &set,
+            "config reloaded: agents rebuilt (new turns use them)",
+        );
+        *self.set.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+    }
+
+    pub fn subscribe(&self, agent_id: &str, session_key: &str, conn_id: &str, tx: &ConnTx) {
+        let mut subs = lock(&self.subs);
+        let v = subs
+            .entry((agent_id.to_string(), session_key.to_string()))
+            .or_default();
+        if !v.iter().any(|(c, _)| c == conn_id) {
+            v.push((conn_id.to_string(), tx.clone()));
+        }
+    }
+
+    pub fn disconnect(&self, conn_id: &str) {
+        let mut subs = lock(&self.subs);
+        for v in subs.values_mut() {
+            v.retain(|(c, _)| c != conn_id);
+        }
+        subs.retain(|_, v| !v.is_empty());
+    }
+
+    fn emit(&self, agent_id: &str, session_key: &str, event: &'static str, payload: Value) {
+        let mut subs = lock(&self.subs);
+        if let Some(v) = subs.get_mut(&(agent_id.to_string(), session_key.to_string())) {
+            v.retain(|(_, tx)| tx.send(Outgoing::Event(event, payload.clone())).is_ok());
+        }
+    }
+
+    /// The run started earlier with this idempotency key, if any.
+    pub fn idempotent(&self, key: Option<&str>) -> Option<(String, String, String)> {
+        let key = key?;
+        let runs = lock(&self.runs);
+        let id = runs.idempotency.get(key)?;
+        let e = runs.by_id.get(id)?;
+        Some((id.clone(), e.agent_id.clone(), e.session_key.clone()))
+    }
+
+    pub fn is_running(&self, agent_id: &str, session_key: &str) -> bool {
+        lock(&self.runs).by_id.values().any(|e| {
+            e.agent_id == agent_id && e.session_key == session_key && e.done.borrow().is_none()
+        })
+    }
+
+    /// Starts a turn in the background; returns its run id at once.
+    pub fn start(
+        self: &Arc<Self>,
+        agent: Arc<Agent>,
+        session_key: String,
+        message: String,
+        idempotency_key: Option<String>,
+    ) -> String {
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let cancel = CancellationToken::new();
+        let agent_id = agent.id().to_string();
+        {
+            let mut runs = lock(&self.runs);
+            runs.by_id.insert(
+                run_id.clone(),
+                RunEntry {
+                    agent_id: agent_id.clone(),
+                    session_key: session_key.clone(),
+                    cancel: cancel.clone(),
+                    text: String::new(),
+                    done: watch::Sender::new(None),
+                },
+            );
+            if let Some(k) = idempotency_key {
+                runs.idempotency.insert(k, run_id.clone());
+            }
+        }
+        self.log.info(&format!(
+            "agent {agent_id}: run {run_id} started on session '{session_key}'"
+        ));
+        let hub = self.clone();
+        let rid = run_id.clone();
+        tokio::spawn(async move {
+            hub.drive(agent, rid, session_key, message, cancel).await;
+        });
+        run_id
+    }
+
+    async fn drive(
+        self: Arc<Self>,
+        agent: Arc<Agent>,
+        run_id: String,
+        session_key: String,
+        message: String,
+        cancel: CancellationToken,
+    ) {
+        let agent_id = agent.id().to_string();
+        let (tx, mut rx) = mpsc::channel::<AgentEvent>(256);
+        let turn = {
+            let (agent, run_id, key) = (agent.clone(), run_id.clone(), session_key.clone());
+            tokio::spawn(async move { agent.run_turn_as(run_id, &key, &message, tx, cancel).await })
+        };
+        let mut seq: u64 = 0;
+        let mut text = String::new();
+        let mut error: Option<(String, String)> = None;
+        let chat = |seq: u64, state: &str, text: &str| ChatEvent {
+            run_id: run_id.clone(),
+            agent_id: agent_id.clone(),
+            session_key: session_key.clone(),
+            seq,
+            state: state.into(),
+            delta: None,
+            message: Some(ChatMessage::assistant(text)),
+            error_message: None,
+            error_kind: None,
+        };
+        let stream = |seq: u64, stream: &str, data: Value| AgentStreamEvent {
+            run_id: run_id.clone(),
+            agent_id: agent_id.clone(),
+            session_key: session_key.clone(),
+            seq,
+            stream: stream.into(),
+            data,
+        };
+        let (agent_ev, chat_ev) = (
+            openclaw_protocol::events::AGENT,
+            openclaw_protocol::events::CHAT,
+        );
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                AgentEvent::RunStarted { session_id, .. } => {
+                    seq += 1;
+                    let e = stream(
+                        seq,
+                        "lifecycle",
+                        json!({"phase": "start", "sessionId": session_id}),
+                    );
+                    self.emit(&agent_id, &session_key, agent_ev, to_value(&e));
+                }
+                AgentEvent::TextDelta { text: d } => {
+                    text.push_str(&d);
+                    if let Some(e) = lock(&self.runs).by_id.get_mut(&run_id) {
+                        e.text.push_str(&d);
+                    }
+                    seq += 1;
+                    let mut e = chat(seq, "delta", &text);
+                    e.delta = Some(d);
+                    self.emit(&agent_id, &session_key, chat_ev, to_value(&e));
+                }
+                AgentEvent::ToolCall { id, name, args } => {
+                    self.log.info(&format!(
+                        "agent {agent_id}: run {run_id} calls tool {name} {}",
+                        excerpt(&args.to_string(), 200)
+                    ));
+                    seq += 1;
+                    let e = stream(
+                        seq,
+                        "tool",
+                        json!({"phase": "call", "toolCallId": id, "name": name, "args": args}),
+                    );
+                    self.emit(&agent_id, &session_key, agent_ev, to_value(&e));
+                }
+                AgentEvent::ToolResult {
+                    id,
+                    name,
+                    ok,
+                    output,
+                } => {
+                    if !ok {
+                        self.log.warn(&format!(
+                            "agent {agent_id}: run {run_id} tool {name} refused/failed: {}",
+                            excerpt(&output, 300)
+                        ));
+                    }
+                    seq += 1;
+                    let e = stream(
+                        seq,
+                        "tool",
+                        json!({"phase": "result", "toolCallId": id, "name": name, "ok": ok, "output": output}),
+                    );
+                    self.emit(&agent_id, &session_key, agent_ev, to_value(&e));
+                }
+                AgentEvent::Error { message, kind } => {
+                    // Reported with the closing chat event.
+                    self.log.warn(&format!(
+                        "agent {agent_id}: run {run_id} failed ({kind}): {message}"
+                    ));
+                    error = Some((kind, message));
+                }
+                AgentEvent::RunFinished { status, .. } => {
+                    let state = match status {
+                        RunStatus::Ok => "final",
+                        RunStatus::Aborted => "aborted",
+                        RunStatus::Error => "error",
+                    };
+                    seq += 1;
+                    let mut e = chat(seq, state, &text);
+                    if let Some((kind, msg)) = &error {
+                        e.error_kind = Some(kind.clone());
+                        e.error_message = Some(msg.clone());
+                    }
+                    self.emit(&agent_id, &session_key, chat_ev, to_value(&e));
+                    seq += 1;
+                    let e = stream(seq, "lifecycle", json!({"phase": "end", "status": status}));
+                    self.emit(&agent_id, &session_key, agent_ev, to_value(&e));
+                }
+            }
+        }
+        let outcome = match turn.await {
+            Ok(r) => RunOutcome {
+                run_id: run_id.clone(),
+                status: match r.status {
+                    RunStatus::Ok => "ok",
+                    RunStatus::Aborted => "aborted",
+                    RunStatus::Error => "error",
+                }
+                .into(),
+                agent_id: agent_id.clone(),
+                session_key: session_key.clone(),
+                text: r.text,
+                error: r.error.map(|e| RunError {
+                    kind: e.kind,
+                    message: e.message,
+                }),
+                steps: r.steps,
+            },
+            Err(e) => RunOutcome {
+                run_id: run_id.clone(),
+                status: "error".into(),
+                agent_id: agent_id.clone(),
+                session_key: session_key.clone(),
+                text,
+                error: Some(RunError {
+                    kind: "internal".into(),
+                    message: format!("the agent run task failed: {e}"),
+                }),
+                steps: 0,
+            },
+        };
+        self.log.info(&format!(
+            "agent {agent_id}: run {run_id} ended: {}",
+            outcome.status
+        ));
+        let mut runs = lock(&self.runs);
+        if let Some(e) = runs.by_id.get(&run_id) {
+            e.done.send_replace(Some(outcome));
+        }
+        runs.finished.push_back(run_id);
+        while runs.finished.len() > KEEP_FINISHED {
+            if let Some(old) = runs.finished.pop_front() {
+                runs.by_id.remove(&old);
+                runs.idempotency.retain(|_, v| *v != old);
+            }
+        }
+    }
+
+    /// Cancels the matching unfinished runs; returns their ids.
+    pub fn abort(&self, run_id: Option<&str>, target: Option<(&str, &str)>) -> Vec<String> {
+        let runs = lock(&self.runs);
+        let mut out = Vec::new();
+        for (id, e) in &runs.by_id {
+            let hit = run_id == Some(id.as_str())
+                || target.is_some_and(|(a, k)| e.agent_id == a && e.session_key == k);
+            if hit && e.done.borrow().is_none() {
+                e.cancel.cancel();
+                out.push(id.clone());
+            }
+        }
+        if !out.is_empty() {
+            self.log
+                .info(&format!("aborting run(s) {}", out.join(", ")));
+        }
+        out
+    }
+
+    /// Waits for a run's outcome (or `timeout` while it still runs).
+    pub async fn wait(&self, run_id: &str, timeout: Duration) -> Result<RunOutcome, String> {
+        let (mut rx, agent_id, key) = {
+            let runs = lock(&self.runs);
+            let e = runs
+                .by_id
+                .get(run_id)
+                .ok_or_else(|| format!("unknown runId {run_id} (finished runs are remembered for the last {KEEP_FINISHED} runs)"))?;
+            (
+                e.done.subscribe(),
+                e.agent_id.clone(),
+                e.session_key.clone(),
+            )
+        };
+        let got = tokio::time::timeout(timeout, rx.wait_for(Option::is_some)).await;
+        if let Ok(Ok(v)) = got
+            && let Some(o) = v.clone()
+        {
+            return Ok(o);
+        }
+        let text = lock(&self.runs)
+            .by_id
+            .get(run_id)
+            .map(|e| e.text.clone())
+            .unwrap_or_default();
+        Ok(RunOutcome {
+            run_id: run_id.to_string(),
+            status: "timeout".into(),
+            agent_id,
+            session_key: key,
+            text,
+            error: None,
+            steps: 0,
+        })
+    }
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+fn excerpt(s: &str, n: usize) -> String {
+    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > n {
+        format!("{}…", flat.chars().take(n).collect::<String>())
+    } else {
+        flat
+    }
+}
+
+fn report(log: &GatewayLog, set: &AgentSet, what: &str) {
+    let parts: Vec<String> = set
+        .slots
+        .values()
+        .map(|s| match &s.agent {
+            Ok(a) => format!(
+                "{} ({}, workspace {})",
+                s.id,
+                a.models()
+                    .iter()
+                    .map(|m| m.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" → "),
+                s.workspace.display()
+            ),
+            Err(e) => format!("{} (not ready: {e})", s.id),
+        })
+        .collect();
+    log.info(&format!("{what}: {}", parts.join("; ")));
+}
+
+fn model_of(v: Option<&Value>) -> (Option<String>, Vec<String>) {
+    match v {
+        Some(Value::String(s)) => (Some(s.clone()), Vec::new()),
+        Some(Value::Object(o)) => (
+            o.get("primary").and_then(Value::as_str).map(str::to_string),
+            o.get("fallbacks")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        ),
+        _ => (None, Vec::new()),
+    }
+}
+
+fn expand(raw: &str) -> PathBuf {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    match (raw.strip_prefix("~/"), home) {
+        (Some(rest), Some(h)) => h.join(rest),
+        _ if raw == "~" => std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default(),
+        _ => PathBuf::from(raw),
+    }
+}
+
+/// Builds every agent of the config. Never fails: what cannot be built
+/// carries its reason.
+pub(crate) fn build(inst: &Instance, parsed: &Value, browser_token: Option<&str>) -> AgentSet {
+    let state_dir = inst.state_dir.value.clone();
+    let mut providers = Vec::new();
+    let mut configs = Vec::new();
+    if let Some(map) = get_path(parsed, "models.providers").and_then(Value::as_object) {
+        for (id, v) in map {
+            let models = v
+                .get("models")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|m| m.get("id").and_then(Value::as_str).map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            match ProviderConfig::from_json(id, v) {
+                Ok(p) => {
+                    providers.push(ProviderInfo {
+                        id: id.clone(),
+                        api: Some(p.api.as_str().into()),
+                        base_url: Some(p.base_url.clone()),
+                        key_source: key_source(&p, &state_dir),
+                        models,
+                        error: None,
+                    });
+                    configs.push(p);
+                }
+                Err(e) => providers.push(ProviderInfo {
+                    id: id.clone(),
+                    api: v.get("api").and_then(Value::as_str).map(str::to_string),
+                    base_url: v.get("baseUrl").and_then(Value::as_str).map(str::to_string),
+                    key_source: "unknown".into(),
+                    models,
+                    error: Some(e),
+                }),
+            }
+        }
+    }
+    let (def_primary, def_fallbacks) = model_of(get_path(parsed, "agents.defaults.model"));
+    let max_steps = get_path(parsed, "agents.defaults.maxSteps")
+        .and_then(Value::as_u64)
+        .map(|n| n as usize)
+        .unwrap_or(openclaw_agent::agent::DEFAULT_MAX_STEPS);
+    let mut exec = ExecSettings::default();
+    if let Some(e) = get_path(parsed, "tools.exec") {
+        exec.enabled = e.get("enabled").and_then(Value::as_bool).unwrap_or(false);
+        if let Some(ms) = e.get("timeoutMs").and_then(Value::as_u64) {
+            exec.timeout = Duration::from_millis(ms);
+        }
+        if let Some(n) = e.get("maxOutputBytes").and_then(Value::as_u64) {
+            exec.max_output_bytes = n as usize;
+        }
+    }
+    let browser: Option<Arc<dyn BrowserTool>> = browser_token.map(|t| {
+        Arc::new(GatewayBrowser::new(
+            inst.ports.browser_control.value,
+            t.to_string(),
+        )) as Arc<dyn BrowserTool>
+    });
+    let env: openclaw_agent::provider::EnvLookup = Arc::new(|k: &str| std::env::var(k).ok());
+    let client = ModelClient::new(KeyResolver::new(&state_dir, env), ClientSettings::default());
+
+    // (id, workspace, model override)
+    let mut wanted: BTreeMap<String, (PathBuf, Option<&Value>)> = BTreeMap::new();
+    wanted.insert(DEFAULT_AGENT.into(), (inst.workspace.value.clone(), None));
+    if let Some(entries) = get_path(parsed, "agents.entries").and_then(Value::as_object) {
+        for (id, e) in entries {
+            let ws = e
+                .get("workspace")
+                .and_then(Value::as_str)
+                .map(expand)
+                .unwrap_or_else(|| {
+                    if id == DEFAULT_AGENT {
+                        inst.workspace.value.clone()
+                    } else {
+                        state_dir.join(format!("workspace-{id}"))
+                    }
+                });
+            wanted.insert(id.clone(), (ws, e.get("model")));
+        }
+    }
+    let facts = RuntimeFacts {
+        profile: inst.profile.clone(),
+        state_dir: state_dir.clone(),
+    };
+    let mut slots = BTreeMap::new();
+    for (id, (workspace, model_override)) in wanted {
+        let (primary, fallbacks) = match model_of(model_override) {
+            (Some(p), f) => (Some(p), f),
+            (None, _) => (def_primary.clone(), def_fallbacks.clone()),
+        };
+        let agent = match (&primary, &client) {
+            (_, Err(e)) => Err(e.message.clone()),
+            (None, _) => Err(format!(
+                "no model configured for agent {id}: set agents.defaults.model.primary to \"<provider>/<model>\" and the provider under models.providers (e.g. `{}`)",
+                inst.command("onboard --auth-choice openai-api-key --openai-api-key <key>")
+            )),
+            (Some(p), Ok(client)) => {
+                let spec = AgentSpec {
+                    id: id.clone(),
+                    workspace: workspace.clone(),
+                    model: ModelSelection {
+                        primary: p.clone(),
+                        fallbacks: fallbacks.clone(),
+                    },
+                    max_steps,
+                    exec: exec.clone(),
+                    max_tokens: None,
+                };
+                Agent::new(
+                    spec,
+                    facts.clone(),
+                    configs.clone(),
+                    client.clone(),
+                    browser.clone(),
+                )
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+            }
+        };
+        // Same directory lock as the agent's own store.
+        let sessions = Arc::new(SessionStore::new(&state_dir, &id));
+        slots.insert(
+            id.clone(),
+            Slot {
+                id,
+                workspace,
+                model: primary,
+                fallbacks,
+                sessions,
+                agent,
+            },
+        );
+    }
+    AgentSet { slots, providers }
+}
+
+/// Where a provider's key comes from, for `models.list` (never the key).
+pub(crate) fn key_source(p: &ProviderConfig, state_dir: &std::path::Path) -> String {
+    match &p.api_key {
+        ApiKeySource::Config(_) => format!("config models.providers.{}.apiKey", p.id),
+        ApiKeySource::Env(v) => format!("env {v}"),
+        ApiKeySource::CredentialsFile => format!(
+            "file {}",
+            openclaw_agent::provider::credentials_path(state_dir, &p.id).display()
+        ),
+        ApiKeySource::None => "none".into(),
+    }
+}
+
+/// The `browser` tool: this instance's browser control service
+/// (`http://127.0.0.1:<base+2>`, the gateway token).
+struct GatewayBrowser {
+    client: openclaw_browser::ControlClient,
+    url: String,
+}
+
+impl GatewayBrowser {
+    fn new(port: u16, token: String) -> Self {
+        let url = format!("http://127.0.0.1:{port}");
+        GatewayBrowser {
+            client: openclaw_browser::ControlClient::new(url.clone(), token),
+            url,
+        }
+    }
+
+    fn fail(&self, e: openclaw_browser::ClientError) -> String {
+        match e {
+            openclaw_browser::ClientError::Unreachable { reason, .. } => format!(
+                "this gateway's browser control service at {} is not reachable ({reason}); it runs inside the gateway when browser control is enabled",
+                self.url
+            ),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl BrowserTool for GatewayBrowser {
+    fn open(&self, url: &str) -> BoxFuture<'_, Result<String, String>> {
+        let url = url.to_string();
+        Box::pin(async move {
+            // Launch the instance's browser on first use (a no-op when it runs).
+            self.client.start(None).await.map_err(|e| self.fail(e))?;
+            let tab = self
+                .client
+                .open(None, &url)
+                .await
+                .map_err(|e| self.fail(e))?;
+            Ok(serde_json::to_string(&tab).unwrap_or_default())
+        })
+    }
+    fn snapshot(&self) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(async move {
+            let s = self
+                .client
+                .snapshot(None, None)
+                .await
+                .map_err(|e| self.fail(e))?;
+            Ok(serde_json::to_string(&s).unwrap_or_default())
+        })
+    }
+    fn act(&self, action: Value) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(async move {
+            let req: openclaw_browser::ActRequest = serde_json::from_value(action)
+                .map_err(|e| format!("browser act: invalid request ({e}); e.g. {{\"kind\":\"click\",\"ref\":\"e12\"}}"))?;
+            let v = self
+                .client
+                .act(None, &req)
+                .await
+                .map_err(|e| self.fail(e))?;
+            Ok(v.to_string())
+        })
+    }
+    fn screenshot(&self) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(async move {
+            let png = self
+                .client
+                .screenshot(None, None, false)
+                .await
+                .map_err(|e| self.fail(e))?;
+            Ok(format!("screenshot taken: PNG, {} bytes", png.len()))
+        })
+    }
+}

@@ -1,0 +1,181 @@
+//! Agent runs over the protocol: `chat.*`, `agent`, `agent.wait`,
+//! `sessions.*`, `models.list`, and the `chat` / `agent` events.
+//!
+//! # Starting a run
+//! `chat.send {sessionKey?, message, agentId?, idempotencyKey?}` (scope
+//! write) answers at once with [`RunAccepted`] `{runId, status:"started",
+//! agentId, sessionKey}`; the turn then runs in the gateway. `agent
+//! {message, agentId?, sessionKey?, idempotencyKey?}` does the same (its
+//! `status` is `"accepted"`). `sessionKey` defaults to `"main"`, `agentId` to
+//! the default agent. A repeated `idempotencyKey` returns the first run's id.
+//!
+//! # Events of a run
+//! Sent to the connection that started the run and to every connection
+//! subscribed to the same `(agentId, sessionKey)` (a connection subscribes by
+//! calling `chat.send`, `agent` or `chat.history` on it). Every payload
+//! carries `runId`, `agentId`, `sessionKey` and `seq` (1, 2, 3 ... per run,
+//! shared by both event kinds, so a client can order and de-duplicate them).
+//!
+//! `chat` ([`ChatEvent`]):
+//! - `state:"delta"`: `delta` is the new text; `message` is
+//!   `{role:"assistant", text, content:[{type:"text", text}]}` with the text
+//!   of the run so far;
+//! - `state:"final"`: `message` holds the whole answer of the run;
+//! - `state:"aborted"`: `message` holds the partial answer (also recorded in
+//!   the transcript with `aborted:true`);
+//! - `state:"error"`: `errorMessage` (says which provider failed and how to
+//!   fix it) and `errorKind` (`auth`, `rate_limited`, `server`, `bad_request`,
+//!   `timeout`, `network`, `malformed_stream`, `config`, `step_limit`,
+//!   `session`); `message` holds any partial answer.
+//!
+//! Exactly one of final/aborted/error ends every run.
+//!
+//! `agent` ([`AgentStreamEvent`]):
+//! - `stream:"lifecycle"`, `data:{phase:"start", sessionId}` then
+//!   `data:{phase:"end", status:"ok"|"aborted"|"error"}`;
+//! - `stream:"tool"`, `data:{phase:"call", toolCallId, name, args}` and
+//!   `data:{phase:"result", toolCallId, name, ok, output}`.
+//!
+//! # Waiting and reading
+//! - `agent.wait {runId, timeoutMs?}` → [`RunOutcome`] (`status:"timeout"`
+//!   if the run is still going when `timeoutMs` (default 30000) passes).
+//! - `chat.history {sessionKey, agentId?, limit?}` →
+//!   `{agentId, sessionKey, sessionId, messages:[transcript records]}`.
+//! - `chat.abort {sessionKey | runId, agentId?}` → `{ok, aborted:[runId]}`.
+//! - `sessions.list {agentId?}` → `{agentId, sessions:[{key, sessionId,
+//!   createdAt, updatedAt, title, preview, messageCount, running}]}`;
+//!   `sessions.preview {key, agentId?, limit?}`; `sessions.reset {key}` →
+//!   `{key, sessionId}` (new id); `sessions.delete {key}` → `{key, deleted}`.
+//! - `models.list` → `{defaultAgent, agents:[{id, workspace, model,
+//!   fallbacks, ready, error?}], providers:[{id, api, baseUrl, keySource,
+//!   models}]}`; `keySource` says where the key comes from, never the key.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Default session key when a request names none.
+pub const DEFAULT_SESSION_KEY: &str = "main";
+
+/// `chat.send` / `agent` params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_key: Option<String>,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+/// The immediate answer to `chat.send` / `agent`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunAccepted {
+    pub run_id: String,
+    /// `started` (chat.send) or `accepted` (agent).
+    pub status: String,
+    pub agent_id: String,
+    pub session_key: String,
+}
+
+/// `{role, text, content:[{type:"text", text}]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: String,
+    pub text: String,
+    pub content: Vec<Value>,
+}
+
+impl ChatMessage {
+    pub fn assistant(text: &str) -> Self {
+        ChatMessage {
+            role: "assistant".into(),
+            text: text.to_string(),
+            content: vec![serde_json::json!({"type": "text", "text": text})],
+        }
+    }
+}
+
+/// `chat` event payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatEvent {
+    pub run_id: String,
+    pub agent_id: String,
+    pub session_key: String,
+    pub seq: u64,
+    /// `delta` | `final` | `aborted` | `error`.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<ChatMessage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<String>,
+}
+
+/// `agent` event payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentStreamEvent {
+    pub run_id: String,
+    pub agent_id: String,
+    pub session_key: String,
+    pub seq: u64,
+    /// `tool` | `lifecycle`.
+    pub stream: String,
+    pub data: Value,
+}
+
+/// `agent.wait` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunOutcome {
+    pub run_id: String,
+    /// `ok` | `aborted` | `error` | `timeout` (still running).
+    pub status: String,
+    pub agent_id: String,
+    pub session_key: String,
+    /// The assistant text of the run (so far, for `timeout`).
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<RunError>,
+    #[serde(default)]
+    pub steps: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunError {
+    pub kind: String,
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn chat_event_shape() {
+        let e = ChatEvent {
+            run_id: "r".into(),
+            agent_id: "main".into(),
+            session_key: "main".into(),
+            seq: 2,
+            state: "delta".into(),
+            delta: Some("lo".into()),
+            message: Some(ChatMessage::assistant("hello")),
+            error_message: None,
+            error_kind: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            json!({"runId":"r","agentId":"main","sessionKey":"main","seq":2,"state":"delta","delta":"lo",
+                   "message":{"role":"assistant","text":"hello","content":[{"type":"text","text":"hello"}]}})
+        );
+    }
+}

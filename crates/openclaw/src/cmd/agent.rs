@@ -1,0 +1,338 @@
+//! `openclaw agent`, `openclaw sessions list`, `openclaw dashboard`: talk to
+//! this instance's agents through its running gateway.
+
+use std::io::Write;
+
+use clap::{Args, Subcommand};
+use openclaw_client::{Client, Probe};
+use openclaw_instance::Instance;
+use serde_json::{Value, json};
+
+use crate::cmd::gateway::{
+    CLIENT_TIMEOUT, client_token, config_value, connect_running, probe_error, runtime,
+};
+use crate::ctx::Ctx;
+use crate::error::{CliError, CliResult, exit};
+use crate::output::print_json;
+
+/// Send a message to an agent through the running gateway and stream the answer.
+///
+/// The answer streams to stdout; tool calls and their results go to stderr.
+/// Example: openclaw --profile rescue agent --message "list the workspace"
+#[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct AgentArgs {
+    /// The message
+    #[arg(long, short)]
+    pub message: String,
+    /// Session key (default: main)
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Agent id (default: main)
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Print one JSON object with the outcome instead of streaming text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SessionsCmd {
+    /// List the sessions of an agent
+    List(SessionsListArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SessionsListArgs {
+    /// Agent id (default: main)
+    #[arg(long)]
+    pub agent: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Print (and open) the link to this instance's WebChat / control page.
+#[derive(Args, Debug)]
+pub struct DashboardArgs {
+    /// Only print the link
+    #[arg(long)]
+    pub no_open: bool,
+}
+
+/// A connected client to this instance's gateway.
+async fn connect(ctx: &Ctx, scopes: &[&str]) -> CliResult<(Instance, Client)> {
+    let (inst, _, client) =
+        connect_running(ctx, scopes, "agents run inside the gateway; start it first").await?;
+    Ok((inst, client))
+}
+
+/// `openclaw agent --message ...`
+pub fn agent(ctx: &Ctx, args: AgentArgs) -> CliResult<u8> {
+    let rt = runtime()?;
+    rt.block_on(agent_async(ctx, args))
+}
+
+async fn agent_async(ctx: &Ctx, args: AgentArgs) -> CliResult<u8> {
+    let (inst, mut client) = connect(ctx, &["operator.read", "operator.write"]).await?;
+    let mut params = json!({
+        "message": args.message,
+        "idempotencyKey": uuid_like(),
+    });
+    if let Some(s) = &args.session {
+        params["sessionKey"] = json!(s);
+    }
+    if let Some(a) = &args.agent {
+        params["agentId"] = json!(a);
+    }
+    let accepted = client.call("chat.send", params).await.map_err(|e| {
+        CliError::new("the gateway did not start the turn", inst.label(), e)
+            .hint(inst.command("models status"))
+    })?;
+    let run_id = accepted["runId"].as_str().unwrap_or_default().to_string();
+    let session = accepted["sessionKey"]
+        .as_str()
+        .unwrap_or("main")
+        .to_string();
+    let agent_id = accepted["agentId"].as_str().unwrap_or("main").to_string();
+    let mut out = std::io::stdout().lock();
+    let mut tools: Vec<Value> = Vec::new();
+    let mut text = String::new();
+    let (state, error_message, error_kind) = loop {
+        let Some(ev) = client.next_event().await else {
+            return Err(CliError::new(
+                "the connection to the gateway closed during the turn",
+                inst.label(),
+                "the gateway stopped or restarted; the session keeps what was recorded",
+            )
+            .code(exit::NOT_RUNNING)
+            .hint(inst.command("status")));
+        };
+        let p = &ev.payload;
+        if p["runId"].as_str() != Some(run_id.as_str()) {
+            continue;
+        }
+        match ev.event.as_str() {
+            "chat" => {
+                let state = p["state"].as_str().unwrap_or("");
+                if state == "delta" {
+                    let d = p["delta"].as_str().unwrap_or("");
+                    text.push_str(d);
+                    if !args.json {
+                        let _ = out.write_all(d.as_bytes());
+                        let _ = out.flush();
+                    }
+                } else {
+                    if let Some(t) = p["message"]["text"].as_str() {
+                        text = t.to_string();
+                    }
+                    break (
+                        state.to_string(),
+                        p["errorMessage"].as_str().map(str::to_string),
+                        p["errorKind"].as_str().map(str::to_string),
+                    );
+                }
+            }
+            "agent" if p["stream"] == "tool" => {
+                let d = &p["data"];
+                let name = d["name"].as_str().unwrap_or("?");
+                if d["phase"] == "call" {
+                    if !args.json {
+                        eprintln!("[tool] {name} {}", d["args"]);
+                    }
+                    tools.push(json!({"id": d["toolCallId"], "name": name, "args": d["args"]}));
+                } else if d["phase"] == "result" {
+                    let ok = d["ok"].as_bool().unwrap_or(false);
+                    let output = d["output"].as_str().unwrap_or("");
+                    if !args.json {
+                        eprintln!(
+                            "[tool] {name} {}: {}",
+                            if ok { "ok" } else { "refused/failed" },
+                            one_line(output, 300)
+                        );
+                    }
+                    if let Some(t) = tools.iter_mut().rev().find(|t| t["id"] == d["toolCallId"]) {
+                        t["ok"] = json!(ok);
+                        t["output"] = json!(output);
+                    }
+                }
+            }
+            _ => {}
+        }
+    };
+    client.close().await;
+    if !args.json && !text.is_empty() && !text.ends_with('\n') {
+        let _ = writeln!(out);
+    }
+    if args.json {
+        print_json(&json!({
+            "runId": run_id,
+            "agentId": agent_id,
+            "sessionKey": session,
+            "status": match state.as_str() { "final" => "ok", s => s },
+            "text": text,
+            "tools": tools,
+            "error": error_message.as_ref().map(|m| json!({"kind": error_kind, "message": m})),
+        }));
+    }
+    match state.as_str() {
+        "final" => Ok(exit::OK),
+        "aborted" => Err(CliError::new(
+            "the turn was aborted",
+            format!("agent {agent_id}, session {session}"),
+            "chat.abort was called; the partial answer is kept in the session",
+        )),
+        _ => {
+            let msg = error_message.unwrap_or_else(|| "the turn failed".into());
+            let hint = match error_kind.as_deref() {
+                Some("auth" | "config") => inst.command("models status"),
+                _ => inst.command(&format!(
+                    "agent --session {session} --message \"...\"  (the session stays usable)"
+                )),
+            };
+            Err(CliError::new(
+                format!(
+                    "the agent turn failed ({})",
+                    error_kind.as_deref().unwrap_or("error")
+                ),
+                format!("agent {agent_id}, session {session}"),
+                msg,
+            )
+            .hint(hint))
+        }
+    }
+}
+
+fn one_line(s: &str, n: usize) -> String {
+    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > n {
+        format!("{}…", flat.chars().take(n).collect::<String>())
+    } else {
+        flat
+    }
+}
+
+fn uuid_like() -> String {
+    let mut b = [0u8; 16];
+    if getrandom_fill(&mut b).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        return format!("cli-{t:x}-{}", std::process::id());
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn getrandom_fill(b: &mut [u8]) -> std::io::Result<()> {
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")?.read_exact(b)
+}
+
+/// `openclaw sessions list`
+pub fn sessions(ctx: &Ctx, cmd: SessionsCmd) -> CliResult<u8> {
+    let SessionsCmd::List(args) = cmd;
+    let rt = runtime()?;
+    let v = rt.block_on(async {
+        let (inst, client) = connect(ctx, &["operator.read"]).await?;
+        let mut params = json!({});
+        if let Some(a) = &args.agent {
+            params["agentId"] = json!(a);
+        }
+        let r = client.call("sessions.list", params).await;
+        client.close().await;
+        r.map_err(|e| CliError::new("sessions.list failed", inst.label(), e))
+    })?;
+    if args.json {
+        print_json(&v);
+        return Ok(exit::OK);
+    }
+    let list = v["sessions"].as_array().cloned().unwrap_or_default();
+    println!(
+        "agent {} · {} session(s) · {}",
+        v["agentId"].as_str().unwrap_or("main"),
+        list.len(),
+        v["dir"].as_str().unwrap_or("")
+    );
+    for s in list {
+        println!(
+            "  {:<20} {:>4} records  {}{}",
+            s["key"].as_str().unwrap_or(""),
+            s["messageCount"].as_u64().unwrap_or(0),
+            one_line(s["preview"].as_str().unwrap_or(""), 60),
+            if s["running"] == true {
+                "  (running)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// `openclaw dashboard`
+pub fn dashboard(ctx: &Ctx, args: DashboardArgs) -> CliResult<u8> {
+    let config = config_value(ctx)?;
+    let inst = ctx.instance(None)?;
+    let token = client_token(config.as_ref());
+    let rt = runtime()?;
+    let port = match rt.block_on(openclaw_client::probe(
+        &inst,
+        token.as_deref(),
+        CLIENT_TIMEOUT,
+    )) {
+        Ok(Probe::Running { port, .. }) => port,
+        Ok(Probe::Stopped { .. }) => {
+            eprintln!(
+                "openclaw: note: the gateway is not running; start it with `{}`",
+                inst.command("gateway")
+            );
+            inst.ports.gateway.value
+        }
+        Err(e) => return Err(probe_error(&inst, e)),
+    };
+    let url = match &token {
+        Some(t) => format!("http://127.0.0.1:{port}/#token={}", encode(t)),
+        None => format!("http://127.0.0.1:{port}/"),
+    };
+    println!("{url}");
+    if args.no_open {
+        return Ok(exit::OK);
+    }
+    let display = ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()));
+    let opener = if cfg!(target_os = "macos") {
+        Some("open")
+    } else if display {
+        Some("xdg-open")
+    } else {
+        None
+    };
+    match opener {
+        Some(cmd) => match std::process::Command::new(cmd)
+            .arg(&url)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+        {
+            Ok(_) => eprintln!("opened with {cmd}"),
+            Err(e) => eprintln!("could not run {cmd} ({e}); open the link above yourself"),
+        },
+        None => eprintln!("no display here; open the link above in a browser on this machine"),
+    }
+    Ok(exit::OK)
+}
+
+/// Percent-encodes for a URL fragment value.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
