@@ -114,13 +114,17 @@ pub async fn connect_with(url: &str, opts: ConnectOptions) -> Result<Client, Cli
 }
 
 async fn connect_inner(url: &str, opts: ConnectOptions) -> Result<Client, ClientError> {
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async(url)
-            .await
-            .map_err(|e| ClientError::Connect {
-                url: url.to_string(),
-                message: e.to_string(),
-            })?;
+    // TCP_NODELAY (a request must not wait for the ACK of the previous
+    // one) and an 8 KiB read buffer (tungstenite zero-fills it before
+    // every read; the default is 128 KiB).
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(8 * 1024);
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+        .await
+        .map_err(|e| ClientError::Connect {
+            url: url.to_string(),
+            message: e.to_string(),
+        })?;
     let hs = |message: String| ClientError::Handshake {
         url: url.to_string(),
         message,

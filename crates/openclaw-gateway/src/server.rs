@@ -407,6 +407,13 @@ impl BoundGateway {
         let bg = tokio::spawn(background(shared.clone()));
 
         let (server_stop_tx, server_stop_rx) = tokio::sync::oneshot::channel::<()>();
+        // TCP_NODELAY: a response written while an earlier frame (e.g. a
+        // presence event) is still unacknowledged would otherwise wait for
+        // the peer's delayed ACK (~40 ms on Linux).
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {

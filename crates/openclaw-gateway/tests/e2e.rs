@@ -791,6 +791,26 @@ async fn oversized_frames_are_refused() {
     g.stop().await;
 }
 
+/// Frames far larger than the connection's 8 KiB read buffer (but under
+/// maxPayload) are read whole, over several socket reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_larger_than_the_read_buffer_are_answered() {
+    let f = fixture();
+    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let c = openclaw_client::connect(&g.url(), Some(TOKEN), &["operator.read"])
+        .await
+        .unwrap();
+    for n in [8 * 1024 - 64, 8 * 1024 + 1, 300_000] {
+        let res = c
+            .call("health", json!({"pad": "x".repeat(n)}))
+            .await
+            .unwrap_or_else(|e| panic!("health with a {n}-byte pad: {e}"));
+        assert_eq!(res["ok"], true, "health with a {n}-byte pad");
+    }
+    c.close().await;
+    g.stop().await;
+}
+
 fn http_get(port: u16, path: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(GUARD)).unwrap();

@@ -68,6 +68,16 @@ pub(crate) fn runtime() -> CliResult<tokio::runtime::Runtime> {
         .map_err(|e| CliError::new("cannot start the async runtime", "", e))
 }
 
+/// The runtime of a client command (status, probe, call): one connection
+/// at a time needs no worker threads, and starting none saves their
+/// spawn and the cross-thread wake-ups on every frame.
+pub(crate) fn client_runtime() -> CliResult<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new("cannot start the async runtime", "", e))
+}
+
 pub(crate) fn config_value(ctx: &Ctx) -> CliResult<Option<Value>> {
     Ok(ctx.load_config()?.map(|l| l.parsed.value))
 }
@@ -185,7 +195,7 @@ fn find(ctx: &Ctx) -> CliResult<Found> {
     let config = config_value(ctx)?;
     let inst = ctx.instance(None)?;
     let token = client_token(config.as_ref());
-    let rt = runtime()?;
+    let rt = client_runtime()?;
     let probe = rt.block_on(openclaw_client::probe(
         &inst,
         token.as_deref(),
@@ -467,7 +477,7 @@ pub fn probe(ctx: &Ctx, args: JsonArgs, health_only: bool) -> CliResult<u8> {
 pub fn call(ctx: &Ctx, args: CallArgs) -> CliResult<u8> {
     let params: Value = serde_json::from_str(&args.params)
         .map_err(|e| CliError::usage("invalid --params", format!("not JSON: {e}")))?;
-    let rt = runtime()?;
+    let rt = client_runtime()?;
     let out = rt.block_on(async {
         let (_, url, client) = connect_running(
             ctx,
