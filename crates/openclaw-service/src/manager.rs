@@ -208,6 +208,19 @@ pub trait ServiceManager {
     /// The run-time state of the spec's service (and only that service).
     fn query(&self, spec: &ServiceSpec, runner: &dyn CommandRunner) -> RuntimeState;
 
+    /// The run-time state of an installed service, or why the manager cannot
+    /// tell (as [`ServiceManager::check_available`] words it). Managers that
+    /// can answer both in one command override this: `status` is on the
+    /// path of every `openclaw status`, and each spawn costs milliseconds.
+    fn runtime(
+        &self,
+        spec: &ServiceSpec,
+        runner: &dyn CommandRunner,
+    ) -> Result<RuntimeState, String> {
+        self.check_available(spec, runner)?;
+        Ok(self.query(spec, runner))
+    }
+
     /// Parses the definition file's bytes.
     fn parse(&self, path: PathBuf, bytes: &[u8]) -> Result<InstalledService, String>;
 }

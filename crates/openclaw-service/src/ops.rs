@@ -549,11 +549,12 @@ impl<'a> Service<'a> {
             .as_ref()
             .map(|f| drift(self.spec, platform, f))
             .unwrap_or_default();
-        let (manager_unavailable, runtime) =
-            match self.manager.check_available(self.spec, self.runner) {
-                Ok(()) => (None, self.manager.query(self.spec, self.runner)),
-                Err(reason) => (Some(reason), RuntimeState::default()),
-            };
+        // Asked even without a file: a job can stay loaded after its file
+        // was removed. On systemd this is one `systemctl show`.
+        let (manager_unavailable, runtime) = match self.manager.runtime(self.spec, self.runner) {
+            Ok(state) => (None, state),
+            Err(reason) => (Some(reason), RuntimeState::default()),
+        };
         Ok(ServiceStatus {
             platform,
             service: self.name(),

@@ -307,37 +307,63 @@ impl ServiceManager for Systemd {
     }
 
     fn query(&self, spec: &ServiceSpec, runner: &dyn CommandRunner) -> RuntimeState {
-        let unit = spec.names.systemd_unit.as_str();
-        let run = |args: &[&str]| runner.run(&systemctl(args).argv).ok();
-        let mut state = RuntimeState::default();
-        if let Some(out) = run(&["is-enabled", unit]) {
-            let word = out.stdout.trim();
-            state.enabled = Some(matches!(word, "enabled" | "enabled-runtime" | "linked"));
-        }
-        if let Some(out) = run(&["is-active", unit]) {
-            state.active = Some(out.success() && out.stdout.trim() == "active");
-        }
-        if let Some(out) = run(&["show", "-p", "MainPID,ActiveState,SubState", unit])
-            && out.success()
-        {
-            let props: BTreeMap<&str, &str> = out
-                .stdout
-                .lines()
-                .filter_map(|l| l.split_once('='))
-                .collect();
-            state.main_pid = props
-                .get("MainPID")
-                .and_then(|p| p.trim().parse::<u32>().ok())
-                .filter(|p| *p != 0);
-            if let (Some(a), Some(s)) = (props.get("ActiveState"), props.get("SubState")) {
-                state.state = Some(format!("{a} ({s})"));
+        show_state(spec, runner).unwrap_or_default()
+    }
+
+    fn runtime(
+        &self,
+        spec: &ServiceSpec,
+        runner: &dyn CommandRunner,
+    ) -> Result<RuntimeState, String> {
+        match show_state(spec, runner) {
+            Some(state) => Ok(state),
+            // Only when `show` fails is the availability probe run, to say why.
+            None => {
+                self.check_available(spec, runner)?;
+                Err("`systemctl --user show` gave no state for the unit".into())
             }
         }
-        state
     }
 
     fn parse(&self, path: PathBuf, bytes: &[u8]) -> Result<InstalledService, String> {
         let text = decode_text(bytes).ok_or("it is not UTF-8 text")?;
         parse_unit(path, &text)
     }
+}
+
+/// Enabled, active, main pid and state of the unit in one `systemctl show`;
+/// `None` when systemctl fails or does not know the unit's state.
+fn show_state(spec: &ServiceSpec, runner: &dyn CommandRunner) -> Option<RuntimeState> {
+    let unit = spec.names.systemd_unit.as_str();
+    let out = runner
+        .run(
+            &systemctl(&[
+                "show",
+                "-p",
+                "MainPID,ActiveState,SubState,UnitFileState",
+                unit,
+            ])
+            .argv,
+        )
+        .ok()
+        .filter(|o| o.success())?;
+    let props: BTreeMap<&str, &str> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .collect();
+    let active = props.get("ActiveState").filter(|a| !a.is_empty())?;
+    Some(RuntimeState {
+        enabled: props
+            .get("UnitFileState")
+            .filter(|u| !u.is_empty())
+            .map(|u| matches!(*u, "enabled" | "enabled-runtime" | "linked")),
+        active: Some(*active == "active"),
+        main_pid: props
+            .get("MainPID")
+            .and_then(|p| p.parse::<u32>().ok())
+            .filter(|p| *p != 0),
+        state: props.get("SubState").map(|sub| format!("{active} ({sub})")),
+    })
 }

@@ -165,9 +165,10 @@ fn install_refuses_a_different_existing_file_unless_forced() {
     assert_eq!(plan.commands().len(), 3);
 }
 
+/// A host without a user session bus: every `systemctl --user` fails.
 fn no_bus() -> RecordingRunner {
     RecordingRunner::new().on(
-        &["systemctl", "--user", "show-environment"],
+        &["systemctl", "--user"],
         CommandOutput::fail(1, "Failed to connect to bus: No medium found"),
     )
 }
@@ -587,19 +588,12 @@ fn status_reports_installation_runtime_and_drift() {
     let home = tempfile::tempdir().unwrap();
     let spec = spec_in(Platform::Systemd, home.path(), Some("rescue"), Some(19789));
     let m = manager_for(Platform::Systemd);
-    let runner = RecordingRunner::new()
-        .on(
-            &["systemctl", "--user", "is-enabled"],
-            CommandOutput::ok("enabled\n"),
-        )
-        .on(
-            &["systemctl", "--user", "is-active"],
-            CommandOutput::ok("active\n"),
-        )
-        .on(
-            &["systemctl", "--user", "show"],
-            CommandOutput::ok("MainPID=4242\nActiveState=active\nSubState=running\n"),
-        );
+    let runner = RecordingRunner::new().on(
+        &["systemctl", "--user", "show"],
+        CommandOutput::ok(
+            "MainPID=4242\nActiveState=active\nSubState=running\nUnitFileState=enabled\n",
+        ),
+    );
     let svc = Service::new(m.as_ref(), &spec, &runner);
 
     let st = svc.status().unwrap();
@@ -617,11 +611,9 @@ fn status_reports_installation_runtime_and_drift() {
     assert!(st.drift.is_empty());
     assert_eq!(
         lines(&runner),
+        // one command on the path of every `openclaw status`
         [
-            "systemctl --user show-environment",
-            "systemctl --user is-enabled openclaw-gateway-rescue.service",
-            "systemctl --user is-active openclaw-gateway-rescue.service",
-            "systemctl --user show -p MainPID,ActiveState,SubState openclaw-gateway-rescue.service",
+            "systemctl --user show -p MainPID,ActiveState,SubState,UnitFileState openclaw-gateway-rescue.service"
         ]
     );
 
