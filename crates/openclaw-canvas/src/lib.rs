@@ -334,7 +334,8 @@ async fn serve_file(State(state): State<AppState>, method: Method, uri: Uri) -> 
     if real.is_dir() {
         if !raw.ends_with('/') {
             // Relative links in the index must resolve inside the directory.
-            let loc = format!("{raw}/");
+            // One leading slash: `//host/dir` as a Location would leave the site.
+            let loc = format!("/{}/", raw.trim_start_matches('/'));
             return (
                 StatusCode::PERMANENT_REDIRECT,
                 [(header::LOCATION, loc)],

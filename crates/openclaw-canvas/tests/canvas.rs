@@ -123,6 +123,19 @@ async fn serves_files_with_content_types() {
     let r = raw_get(srv.port, "/sub").await;
     assert_eq!(r.status, 308);
     assert_eq!(header(&r, "location"), Some("/sub/"));
+    // ...and never to another site: `//evil.com` must not become a
+    // protocol-relative Location.
+    std::fs::create_dir(dir.path().join("evil.com")).unwrap();
+    for target in ["//evil.com", "///evil.com"] {
+        let r = raw_get(srv.port, target).await;
+        let loc = header(&r, "location");
+        assert!(
+            loc.is_none_or(|l| !l.starts_with("//")),
+            "{target}: {loc:?}"
+        );
+    }
+    let r = raw_get(srv.port, "/evil.com").await;
+    assert_eq!(header(&r, "location"), Some("/evil.com/"));
 
     assert_eq!(raw_get(srv.port, "/missing.html").await.status, 404);
 }

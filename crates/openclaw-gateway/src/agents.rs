@@ -733,10 +733,27 @@ impl GatewayBrowser {
     }
 }
 
+/// The agent's browser may open http(s) pages only. The file tools are
+/// confined to the workspace; a `file:` (or `view-source:`, `chrome:`, ...)
+/// URL would read around that confinement.
+fn agent_url_allowed(url: &str) -> Result<(), String> {
+    let scheme = url
+        .split_once(':')
+        .map(|(s, _)| s.trim().to_ascii_lowercase());
+    if matches!(scheme.as_deref(), Some("http" | "https")) || url == "about:blank" {
+        Ok(())
+    } else {
+        Err(format!(
+            "the browser tool opens http(s) URLs only, not {url:?}: local schemes such as file: could read outside the workspace"
+        ))
+    }
+}
+
 impl BrowserTool for GatewayBrowser {
     fn open(&self, url: &str) -> BoxFuture<'_, Result<String, String>> {
         let url = url.to_string();
         Box::pin(async move {
+            agent_url_allowed(&url)?;
             // Launch the instance's browser on first use (a no-op when it runs).
             self.client.start(None).await.map_err(|e| self.fail(e))?;
             let tab = self
@@ -778,5 +795,33 @@ impl BrowserTool for GatewayBrowser {
                 .map_err(|e| self.fail(e))?;
             Ok(format!("screenshot taken: PNG, {} bytes", png.len()))
         })
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::agent_url_allowed;
+
+    #[test]
+    fn agent_browser_opens_web_pages_only() {
+        for ok in [
+            "http://127.0.0.1:1/x",
+            "HTTPS://example.test/",
+            "about:blank",
+        ] {
+            assert!(agent_url_allowed(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "file:///etc/passwd",
+            "FILE:///home/u/.ssh/id_rsa",
+            "view-source:http://x/",
+            "chrome://settings",
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "no-scheme",
+        ] {
+            let e = agent_url_allowed(bad).unwrap_err();
+            assert!(e.contains("http(s) URLs only"), "{bad}: {e}");
+        }
     }
 }
