@@ -125,8 +125,8 @@ async fn serves_files_with_content_types() {
     assert_eq!(header(&r, "location"), Some("/sub/"));
     // ...and never to another site: `//evil.com` must not become a
     // protocol-relative Location.
-    std::fs::create_dir(dir.path().join("evil.com")).unwrap();
-    for target in ["//evil.com", "///evil.com"] {
+    std::fs::create_dir(root.join("evilhost")).unwrap();
+    for target in ["//evilhost", "///evilhost"] {
         let r = raw_get(srv.port, target).await;
         let loc = header(&r, "location");
         assert!(
@@ -134,8 +134,8 @@ async fn serves_files_with_content_types() {
             "{target}: {loc:?}"
         );
     }
-    let r = raw_get(srv.port, "/evil.com").await;
-    assert_eq!(header(&r, "location"), Some("/evil.com/"));
+    let r = raw_get(srv.port, "/evilhost").await;
+    assert_eq!(header(&r, "location"), Some("/evilhost/"));
 
     assert_eq!(raw_get(srv.port, "/missing.html").await.status, 404);
 }
