@@ -244,35 +244,79 @@ pub(crate) struct LiveConfig {
     pub bind: Option<String>,
 }
 
-pub(crate) fn live_config(parsed: &Value, auth_override: Option<&AuthConfig>) -> LiveConfig {
+/// The config's live facts. Fails closed: an auth mode whose secret is
+/// missing, or a secret that is not a non-empty string, is an error, never
+/// "no auth".
+pub(crate) fn live_config(
+    parsed: &Value,
+    auth_override: Option<&AuthConfig>,
+) -> Result<LiveConfig, String> {
     let s = |p: &str| {
         get_path(parsed, p)
             .and_then(Value::as_str)
             .map(str::to_string)
     };
-    let auth = match auth_override {
-        Some(a) => a.clone(),
-        None => {
-            let token = s("gateway.auth.token").filter(|t| !t.is_empty());
-            let password = s("gateway.auth.password").filter(|t| !t.is_empty());
-            match s("gateway.auth.mode").as_deref() {
-                Some("none") => AuthConfig::None,
-                Some("password") => password.map_or(AuthConfig::None, AuthConfig::Password),
-                _ => match (token, password) {
-                    (Some(t), _) => AuthConfig::Token(t),
-                    (None, Some(p)) => AuthConfig::Password(p),
-                    (None, None) => AuthConfig::None,
-                },
+    let auth =
+        match auth_override {
+            Some(a) => a.clone(),
+            None => {
+                let secret = |key: &str| -> Result<Option<String>, String> {
+                    match get_path(parsed, key) {
+                        None | Some(Value::Null) => Ok(None),
+                        Some(Value::String(t)) if !t.is_empty() => Ok(Some(t.clone())),
+                        Some(_) => Err(format!("{key} must be a non-empty string")),
+                    }
+                };
+                let token = secret("gateway.auth.token")?;
+                let password = secret("gateway.auth.password")?;
+                match s("gateway.auth.mode").as_deref() {
+                    Some("none") => AuthConfig::None,
+                    Some("password") => AuthConfig::Password(password.ok_or(
+                        "gateway.auth.mode is \"password\" but gateway.auth.password is not set",
+                    )?),
+                    Some("token") => AuthConfig::Token(token.ok_or(
+                        "gateway.auth.mode is \"token\" but gateway.auth.token is not set",
+                    )?),
+                    _ => match (token, password) {
+                        (Some(t), _) => AuthConfig::Token(t),
+                        (None, Some(p)) => AuthConfig::Password(p),
+                        (None, None) => AuthConfig::None,
+                    },
+                }
             }
-        }
-    };
-    LiveConfig {
+        };
+    Ok(LiveConfig {
         auth,
         port: get_path(parsed, "gateway.port")
             .and_then(Value::as_u64)
             .and_then(|p| u16::try_from(p).ok()),
         bind: s("gateway.bind"),
+    })
+}
+
+/// A gateway bound beyond loopback must have auth: checked at start-up and
+/// on every config reload.
+pub(crate) fn check_auth(bind: &BindMode, auth: &AuthConfig) -> Result<(), GatewayError> {
+    if !bind.is_loopback() && *auth == AuthConfig::None {
+        return Err(GatewayError::UnsafeBind {
+            host: bind.host(),
+            mode: bind.name(),
+        });
     }
+    Ok(())
+}
+
+/// Whether a config change needs a restart to take effect: the port moved
+/// away from the one we serve on, or the bind changed (unless `--bind`
+/// pins it).
+pub(crate) fn restart_needed(
+    before: &LiveConfig,
+    after: &LiveConfig,
+    serving_port: u16,
+    bind_pinned: bool,
+) -> bool {
+    (after.port != before.port && after.port.is_some_and(|p| p != serving_port))
+        || (after.bind != before.bind && !bind_pinned)
 }
 
 fn bind_mode_from_config(parsed: &Value) -> Result<BindMode, GatewayError> {
@@ -328,17 +372,14 @@ impl Gateway {
                 setup: inst.command("setup"),
             });
         }
-        let live = live_config(&snapshot.parsed, opts.auth.as_ref());
+        let live = live_config(&snapshot.parsed, opts.auth.as_ref()).map_err(|e| {
+            GatewayError::Invalid(format!("{e} (in {})", inst.config_path.value.display()))
+        })?;
         let bind = match &opts.bind {
             Some(b) => b.clone(),
             None => bind_mode_from_config(&snapshot.parsed)?,
         };
-        if !bind.is_loopback() && live.auth == AuthConfig::None {
-            return Err(GatewayError::UnsafeBind {
-                host: bind.host(),
-                mode: bind.name(),
-            });
-        }
+        check_auth(&bind, &live.auth)?;
 
         let plan = derived::plan(&opts, &snapshot.parsed, &live.auth)?;
 
@@ -515,5 +556,38 @@ fn bind_port(
             what: format!("cannot bind {purpose} port {addr}"),
             source,
         }),
+    }
+}
+
+#[cfg(test)]
+mod auth_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn live_config_fails_closed() {
+        let bad = [
+            json!({"gateway": {"auth": {"mode": "password"}}}),
+            json!({"gateway": {"auth": {"mode": "token", "token": ""}}}),
+            json!({"gateway": {"auth": {"token": 123}}}),
+            json!({"gateway": {"auth": {"mode": "token", "password": "p"}}}),
+        ];
+        for v in bad {
+            assert!(live_config(&v, None).is_err(), "{v}");
+        }
+        let t = live_config(&json!({"gateway": {"auth": {"token": "t"}}}), None).unwrap();
+        assert_eq!(t.auth, AuthConfig::Token("t".into()));
+        let none = live_config(&json!({"gateway": {"auth": {"mode": "none"}}}), None).unwrap();
+        assert_eq!(none.auth, AuthConfig::None);
+    }
+
+    #[test]
+    fn beyond_loopback_needs_auth() {
+        assert!(check_auth(&BindMode::Loopback, &AuthConfig::None).is_ok());
+        assert!(check_auth(&BindMode::Lan, &AuthConfig::Token("t".into())).is_ok());
+        assert!(matches!(
+            check_auth(&BindMode::Lan, &AuthConfig::None),
+            Err(GatewayError::UnsafeBind { .. })
+        ));
     }
 }

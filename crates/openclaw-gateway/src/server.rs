@@ -166,8 +166,24 @@ impl Shared {
         };
         *self.config_stamp.lock().unwrap_or_else(|e| e.into_inner()) = stamp_now;
         self.agents.reload(&snapshot.parsed);
-        let next = live_config(&snapshot.parsed, self.opts.auth.as_ref());
+        let mut next = match live_config(&snapshot.parsed, self.opts.auth.as_ref()) {
+            Ok(n) => n,
+            Err(e) => {
+                self.log.warn(&format!(
+                    "config changed but its gateway settings were not applied: {e} in {}; the running gateway keeps its previous auth and settings",
+                    self.store.path().display()
+                ));
+                return;
+            }
+        };
         let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = crate::check_auth(&self.bind, &next.auth) {
+            // Fail closed: never drop auth on a gateway reachable beyond loopback.
+            self.log.warn(&format!(
+                "config change to gateway auth not applied: {e}; the running gateway keeps its previous auth"
+            ));
+            next.auth = live.auth.clone();
+        }
         if *live == next {
             return;
         }
@@ -179,19 +195,18 @@ impl Shared {
             ));
         }
         let restart = self.opts.instance.command("gateway restart");
+        let path = self.store.path().display();
         if next.port != live.port && next.port.is_some_and(|p| p != self.record.port) {
             self.log.warn(&format!(
-                "gateway.port changed to {} in {}: this gateway keeps serving on {} until restarted (`{restart}`)",
+                "gateway.port changed to {} in {path}: this gateway keeps serving on {} until restarted (`{restart}`)",
                 next.port.unwrap_or(0),
-                self.store.path().display(),
                 self.record.port
             ));
         }
         if next.bind != live.bind && self.opts.bind.is_none() {
             self.log.warn(&format!(
-                "gateway.bind changed to {:?} in {}: restart the gateway to apply it (`{restart}`)",
+                "gateway.bind changed to {:?} in {path}: restart the gateway to apply it (`{restart}`)",
                 next.bind.as_deref().unwrap_or("loopback"),
-                self.store.path().display()
             ));
         }
         *live = next;

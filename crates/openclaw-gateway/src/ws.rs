@@ -509,10 +509,10 @@ async fn config_write(s: &Arc<Shared>, method: &str, params: &Value) -> Result<V
         "config written by {method} to {}",
         snap.path.display()
     ));
-    let after = crate::live_config(&snap.parsed, s.opts.auth.as_ref());
     let restart_required =
-        (after.port.is_some() && after.port != Some(s.record.port) && after.port != before.port)
-            || after.bind != before.bind;
+        crate::live_config(&snap.parsed, s.opts.auth.as_ref()).is_ok_and(|after| {
+            crate::restart_needed(&before, &after, s.record.port, s.opts.bind.is_some())
+        });
     let hash = snap.hash.clone();
     let path = snap.path.clone();
     let parsed = redact(&snap.parsed);

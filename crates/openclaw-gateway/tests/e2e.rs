@@ -715,6 +715,36 @@ async fn token_change_on_disk_is_picked_up_without_restart() {
     g.stop().await;
 }
 
+/// A config edit that names an auth mode without its secret fails closed:
+/// the running gateway keeps its token rather than dropping auth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_auth_on_disk_keeps_the_previous_auth() {
+    let f = fixture();
+    let bound = Gateway::bind(options(&f.inst)).unwrap();
+    let log = bound.log_path().expect("file log");
+    let g = start(bound);
+    write_config(&f.inst, json!({"gateway": {"auth": {"mode": "password"}}}));
+    let deadline = tokio::time::Instant::now() + GUARD;
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("gateway settings were not applied")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "reload never reported"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Still the old token; still no way in without one.
+    openclaw_client::connect(&g.url(), Some(TOKEN), &[])
+        .await
+        .expect("previous token still accepted")
+        .close()
+        .await;
+    assert!(openclaw_client::connect(&g.url(), None, &[]).await.is_err());
+    g.stop().await;
+}
+
 // ---- events, limits, HTTP ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
