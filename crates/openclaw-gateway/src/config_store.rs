@@ -11,11 +11,9 @@
 
 use std::path::{Path, PathBuf};
 
+use openclaw_config::restore_redacted;
 use openclaw_state::StateError;
 use serde_json::{Map, Value};
-
-/// What secrets are replaced with in anything the gateway hands out.
-pub const REDACTED: &str = "__OPENCLAW_REDACTED__";
 
 /// One read of the config file.
 #[derive(Debug, Clone)]
@@ -109,8 +107,7 @@ impl ConfigStore {
         self.write(base_hash, |v| {
             let old = v.clone();
             f(v)?;
-            restore_redacted(v, &old);
-            validate(v).map_err(|e| e.to_string())
+            restore_redacted(v, &old).map_err(|e| e.to_string())
         })
     }
 
@@ -126,8 +123,7 @@ impl ConfigStore {
         self.require_base(base_hash)?;
         self.write(base_hash, move |v| {
             let old = std::mem::replace(v, next);
-            restore_redacted(v, &old);
-            validate(v).map_err(|e| e.to_string())
+            restore_redacted(v, &old).map_err(|e| e.to_string())
         })
     }
 
@@ -194,118 +190,6 @@ fn parse_raw(path: &Path, raw: &str) -> Result<Value, ConfigError> {
     })
 }
 
-/// The checks a config must pass before it is written.
-pub fn validate(v: &Value) -> Result<(), ConfigError> {
-    let bad = |m: String| Err(ConfigError::Invalid(m));
-    let Some(root) = v.as_object() else {
-        return bad("the config must be a JSON object".into());
-    };
-    let port_ok = |p: &Value| p.as_u64().is_some_and(|p| (1..=65535).contains(&p));
-    if let Some(gw) = root.get("gateway") {
-        let Some(gw) = gw.as_object() else {
-            return bad("gateway must be an object".into());
-        };
-        if let Some(p) = gw.get("port")
-            && !port_ok(p)
-        {
-            return bad(format!(
-                "gateway.port must be a whole number from 1 to 65535, not {p}"
-            ));
-        }
-        if let Some(b) = gw.get("bind") {
-            match b.as_str() {
-                Some("loopback" | "lan" | "custom" | "auto" | "tailnet") => {}
-                _ => {
-                    return bad(format!(
-                        "gateway.bind must be one of loopback, lan, custom, auto, tailnet, not {b}"
-                    ));
-                }
-            }
-        }
-        if let Some(auth) = gw.get("auth") {
-            let Some(auth) = auth.as_object() else {
-                return bad("gateway.auth must be an object".into());
-            };
-            if let Some(m) = auth.get("mode") {
-                match m.as_str() {
-                    Some("token" | "password" | "none") => {}
-                    _ => {
-                        return bad(format!(
-                            "gateway.auth.mode must be one of token, password, none, not {m}"
-                        ));
-                    }
-                }
-            }
-            for key in ["token", "password"] {
-                if let Some(t) = auth.get(key)
-                    && !t.is_string()
-                {
-                    return bad(format!("gateway.auth.{key} must be a string"));
-                }
-            }
-        }
-    }
-    if let Some(p) = root.get("canvasHost").and_then(|c| c.get("port"))
-        && !port_ok(p)
-    {
-        return bad(format!(
-            "canvasHost.port must be a whole number from 1 to 65535, not {p}"
-        ));
-    }
-    Ok(())
-}
-
-fn is_secret_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    k.contains("token")
-        || k.contains("password")
-        || k.contains("secret")
-        || k == "apikey"
-        || k.ends_with("apikey")
-}
-
-/// A copy of `v` with every secret string replaced by [`REDACTED`].
-pub fn redact(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| {
-                    let v = if is_secret_key(k) && v.is_string() {
-                        Value::String(REDACTED.into())
-                    } else {
-                        redact(v)
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(redact).collect()),
-        other => other.clone(),
-    }
-}
-
-/// Puts back secrets that a client sent as [`REDACTED`] (it read a redacted
-/// config and wrote it back). A marker with no old value is dropped.
-fn restore_redacted(next: &mut Value, old: &Value) {
-    if let Value::Object(m) = next {
-        let keys: Vec<String> = m.keys().cloned().collect();
-        for k in keys {
-            let old_child = old.get(&k);
-            let child = m.get_mut(&k).expect("key exists");
-            if child.as_str() == Some(REDACTED) {
-                match old_child {
-                    Some(o) => *child = o.clone(),
-                    None => {
-                        m.remove(&k);
-                    }
-                }
-            } else if let Some(o) = old_child {
-                restore_redacted(child, o);
-            }
-        }
-    }
-}
-
 /// RFC 7396 JSON merge patch.
 pub fn merge_patch(target: &mut Value, patch: &Value) {
     let Value::Object(p) = patch else {
@@ -332,6 +216,7 @@ pub fn get_path<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
 
 #[cfg(test)]
 mod tests {
+    use openclaw_config::{REDACTED, redact};
     use serde_json::json;
 
     use super::*;

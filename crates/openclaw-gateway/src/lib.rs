@@ -38,10 +38,9 @@ use openclaw_instance::Instance;
 use openclaw_state::owner::{LockError, OwnerListener, OwnerRecord, StateLock, live_owner};
 use serde_json::Value;
 
-pub use config_store::{
-    ConfigError, ConfigSnapshot, ConfigStore, REDACTED, get_path, merge_patch, redact,
-};
+pub use config_store::{ConfigError, ConfigSnapshot, ConfigStore, get_path, merge_patch};
 pub use log::GatewayLog;
+pub use openclaw_config::{REDACTED, redact};
 pub use server::ShutdownHandle;
 
 /// Exit code: the state dir is owned by another gateway (EX_CONFIG; the

@@ -16,8 +16,9 @@ use subtle::ConstantTimeEq;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::AuthConfig;
-use crate::config_store::{ConfigError, merge_patch, redact};
+use crate::config_store::{ConfigError, merge_patch};
 use crate::server::{Shared, now_ms};
+use openclaw_config::redact;
 
 /// Decrements the connection count when the connection task ends.
 struct ActiveGuard(Arc<Shared>);
@@ -387,7 +388,7 @@ async fn dispatch(
         })),
         methods::SYSTEM_PRESENCE => Ok(serde_json::to_value(s.presence()).unwrap_or(Value::Null)),
         methods::CONFIG_GET => config_get(s, scopes),
-        methods::CONFIG_SCHEMA => Ok(config_schema()),
+        methods::CONFIG_SCHEMA => Ok(openclaw_config::schema()),
         methods::LOGS_TAIL => {
             let n = req
                 .params
@@ -524,48 +525,4 @@ async fn config_write(s: &Arc<Shared>, method: &str, params: &Value) -> Result<V
         "config": parsed,
         "restartRequired": restart_required,
     }))
-}
-
-fn config_schema() -> Value {
-    let port = json!({"type": "integer", "minimum": 1, "maximum": 65535});
-    json!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "OpenClaw config",
-        "type": "object",
-        "properties": {
-            "gateway": {
-                "type": "object",
-                "properties": {
-                    "mode": {"type": "string", "enum": ["local", "remote"]},
-                    "port": port,
-                    "bind": {"type": "string", "enum": ["loopback", "lan", "custom", "auto", "tailnet"]},
-                    "customBindHost": {"type": "string"},
-                    "auth": {
-                        "type": "object",
-                        "properties": {
-                            "mode": {"type": "string", "enum": ["token", "password", "none"]},
-                            "token": {"type": "string", "writeOnly": true},
-                            "password": {"type": "string", "writeOnly": true}
-                        }
-                    }
-                }
-            },
-            "agents": {
-                "type": "object",
-                "properties": {
-                    "defaults": {"type": "object", "properties": {"workspace": {"type": "string"}}}
-                }
-            },
-            "canvasHost": {
-                "type": "object",
-                "properties": {
-                    "enabled": {"type": "boolean"},
-                    "port": port,
-                    "root": {"type": "string"},
-                    "liveReload": {"type": "boolean"}
-                }
-            },
-            "browser": {"type": "object"}
-        }
-    })
 }

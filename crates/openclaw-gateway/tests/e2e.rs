@@ -403,11 +403,16 @@ async fn read_scope_never_sees_secrets_and_methods_answer() {
     assert_eq!(status["pid"], std::process::id());
     assert!(!status.to_string().contains(TOKEN));
     assert_eq!(c.call("health", json!({})).await.unwrap()["ok"], true);
+    // The same schema as `openclaw config schema`: gateway.port is a Port,
+    // bounded 1..=65535.
     let schema = c.call("config.schema", json!({})).await.unwrap();
+    assert_eq!(schema, openclaw_config::schema());
     assert_eq!(
-        schema["properties"]["gateway"]["properties"]["port"]["maximum"],
-        65535
+        schema["$defs"]["Gateway"]["properties"]["port"]["anyOf"][0]["$ref"],
+        "#/$defs/Port"
     );
+    assert_eq!(schema["$defs"]["Port"]["minimum"], 1);
+    assert_eq!(schema["$defs"]["Port"]["maximum"], 65535);
     let presence = c.call("system-presence", json!({})).await.unwrap();
     assert!(
         presence
