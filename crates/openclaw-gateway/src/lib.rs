@@ -127,6 +127,36 @@ pub struct KnownInstance {
     /// e.g. `profile main`.
     pub label: String,
     pub state_dir: PathBuf,
+    /// The exact command that stops it, e.g. `openclaw --profile main
+    /// gateway stop` (with the env prefix for a custom state dir).
+    pub stop_command: String,
+}
+
+/// Where the other instances on this host come from. Asked only when a port
+/// is taken, so a normal start does no host-wide discovery.
+#[derive(Clone)]
+pub struct KnownInstances(Arc<dyn Fn() -> Vec<KnownInstance> + Send + Sync>);
+
+impl KnownInstances {
+    pub fn new(f: impl Fn() -> Vec<KnownInstance> + Send + Sync + 'static) -> Self {
+        KnownInstances(Arc::new(f))
+    }
+
+    fn list(&self) -> Vec<KnownInstance> {
+        (self.0)()
+    }
+}
+
+impl Default for KnownInstances {
+    fn default() -> Self {
+        KnownInstances::new(Vec::new)
+    }
+}
+
+impl std::fmt::Debug for KnownInstances {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KnownInstances(..)")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -142,7 +172,7 @@ pub struct GatewayOptions {
     /// Serve without a config file (otherwise refused with the setup command).
     pub allow_unconfigured: bool,
     pub extra_listeners: Vec<ListenerSpec>,
-    pub known_instances: Vec<KnownInstance>,
+    pub known_instances: KnownInstances,
     /// Close a connection that has not sent `connect` within this time.
     pub handshake_timeout: Duration,
     pub tick_interval: Duration,
@@ -174,7 +204,7 @@ impl GatewayOptions {
             version: version.into(),
             allow_unconfigured: false,
             extra_listeners: Vec::new(),
-            known_instances: Vec::new(),
+            known_instances: KnownInstances::default(),
             handshake_timeout: Duration::from_secs(15),
             tick_interval: Duration::from_secs(30),
             max_payload: 25 * 1024 * 1024,
@@ -472,13 +502,9 @@ fn owned_error(e: LockError, inst: &Instance) -> GatewayError {
         LockError::Held { state_dir, owner } => {
             let message = match &owner {
                 Some(o) => {
-                    let stop = match &o.profile {
-                        Some(p) => format!("openclaw --profile {p} gateway stop"),
-                        None if o.state_dir == state_dir && inst.profile.is_none() => {
-                            inst.command("gateway stop")
-                        }
-                        None => "openclaw gateway stop".to_string(),
-                    };
+                    // The contested state dir is ours, so our own command
+                    // reaches its owner (stop goes by the state dir's owner record).
+                    let stop = inst.command("gateway stop");
                     format!(
                         "state dir {} is already owned by another gateway: pid {} ({}, port {}, config {}) since {}.\nOnly one gateway may use a state dir. Stop it with `{stop}` (or `kill {}`), or give this gateway its own state dir (--profile <name> or OPENCLAW_STATE_DIR).",
                         state_dir.display(),
@@ -524,24 +550,22 @@ fn bind_port(
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
             let holder = opts
                 .known_instances
-                .iter()
+                .list()
+                .into_iter()
                 .filter(|k| k.state_dir != inst.state_dir.value)
                 .find_map(|k| {
                     let o = live_owner(&k.state_dir)?;
                     let holds = o.port == port || o.listeners.iter().any(|l| l.port == port);
-                    holds.then(|| (k.clone(), o))
+                    holds.then_some((k, o))
                 });
             let who = match holder {
                 Some((k, o)) => format!(
                     "It is held by another openclaw gateway: {} (state dir {}, pid {}, port {}). Stop it with `{}` or choose another port with --port.",
-                    o.profile.as_deref().map_or(k.label.clone(), |p| format!("profile {p}")),
+                    k.label,
                     o.state_dir.display(),
                     o.pid,
                     o.port,
-                    match &o.profile {
-                        Some(p) => format!("openclaw --profile {p} gateway stop"),
-                        None => "openclaw gateway stop".to_string(),
-                    }
+                    k.stop_command,
                 ),
                 None => "It is held by another process (not a known openclaw instance); find it with `ss -ltnp` or `lsof -i :PORT`, or choose another port with --port.".replace("PORT", &port.to_string()),
             };

@@ -13,7 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use openclaw_client::{ClientError, FoundVia, Probe};
 use openclaw_gateway::{
     AuthConfig, BindMode, BoundGateway, Gateway, GatewayError, GatewayOptions, KnownInstance,
-    ListenerSpec, ShutdownHandle,
+    KnownInstances, ListenerSpec, ShutdownHandle,
 };
 use openclaw_instance::{ConfigFacts, Env, GlobalFlags, Instance, resolve, resolve_paths};
 use openclaw_state::owner::{OWNER_FILE, StateLock, read_owner};
@@ -512,16 +512,19 @@ async fn taken_port_names_the_owning_instance_and_changes_nothing() {
     let before_main = tree(&f.inst.state_dir.value);
     let before_rescue = tree(&rescue.state_dir.value);
     let mut opts = options(&rescue);
-    opts.known_instances = vec![
+    let known = vec![
         KnownInstance {
             label: "profile main".into(),
             state_dir: f.inst.state_dir.value.clone(),
+            stop_command: "openclaw --profile main gateway stop".into(),
         },
         KnownInstance {
             label: "profile rescue".into(),
             state_dir: rescue.state_dir.value.clone(),
+            stop_command: "openclaw --profile rescue gateway stop".into(),
         },
     ];
+    opts.known_instances = KnownInstances::new(move || known.clone());
     let err = Gateway::bind(opts).err().expect("port taken");
     assert_eq!(err.exit_code(), 69);
     let msg = err.to_string();

@@ -90,18 +90,12 @@ pub fn same_path(a: &Path, b: &Path) -> bool {
     a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
 }
 
-/// A label for a known instance: `profile rescue` or `instance at <dir>`.
+/// A label for a known instance: `profile rescue`, `default profile` or
+/// `instance at <dir>` (the resolved instance's own label when it resolves).
 pub fn label(k: &KnownInstance) -> String {
-    match &k.record.profile {
-        Some(p) => format!("profile {p}"),
-        None if k
-            .record
-            .state_dir
-            .file_name()
-            .is_some_and(|n| n == ".openclaw") =>
-        {
-            "default profile".into()
-        }
-        None => format!("instance at {}", k.record.state_dir.display()),
+    match (&k.instance, &k.record.profile) {
+        (Ok(i), _) => i.label(),
+        (Err(_), Some(p)) => format!("profile {p}"),
+        (Err(_), None) => format!("instance at {}", k.record.state_dir.display()),
     }
 }

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use clap::Args;
 use openclaw_client::{Client, ClientError, Probe};
-use openclaw_gateway::{AuthConfig, BindMode, GatewayOptions, KnownInstance, get_path};
+use openclaw_gateway::{
+    AuthConfig, BindMode, GatewayOptions, KnownInstance, KnownInstances, get_path,
+};
 use openclaw_instance::Instance;
 use serde_json::{Value, json};
 
@@ -112,19 +114,23 @@ fn parse_bind(raw: &str, config: Option<&Value>) -> CliResult<BindMode> {
     }
 }
 
-fn known_instances(ctx: &Ctx) -> Vec<KnownInstance> {
+/// The other instances on this host, resolved only if a port turns out to be
+/// taken (the gateway asks lazily).
+fn known_instances(ctx: &Ctx) -> KnownInstances {
     let home = ctx.paths.home.value.clone();
-    openclaw_state::discover(&home)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|r| KnownInstance {
-            label: match &r.profile {
-                Some(p) => format!("profile {p}"),
-                None => format!("instance at {}", r.state_dir.display()),
-            },
-            state_dir: r.state_dir,
-        })
-        .collect()
+    KnownInstances::new(move || {
+        crate::hosts::known_instances(&home)
+            .into_iter()
+            .map(|k| KnownInstance {
+                label: crate::hosts::label(&k),
+                stop_command: match &k.instance {
+                    Ok(i) => i.command("gateway stop"),
+                    Err(_) => format!("kill <pid>  # {}", k.record.state_dir.display()),
+                },
+                state_dir: k.record.state_dir,
+            })
+            .collect()
+    })
 }
 
 /// `openclaw gateway [run]`.

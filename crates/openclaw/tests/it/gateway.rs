@@ -375,3 +375,28 @@ fn sigterm_right_after_ready_is_graceful() {
         );
     }
 }
+
+/// A port held by an instance with a custom state dir is named as that
+/// instance, with a stop command that selects it (not the default profile's).
+#[test]
+fn port_held_by_a_custom_state_dir_instance_names_its_own_stop_command() {
+    let h = TestHome::new();
+    let port = free_base_port();
+    let custom = h.join("srv/oc");
+    let custom_s = custom.display().to_string();
+    let env = [("OPENCLAW_STATE_DIR", custom_s.as_str())];
+    h.ok_env(&["setup", "--port", &port.to_string()], &env);
+    let _held = GatewayChild::start(&h, &["gateway"], &env, port);
+
+    setup(&h, "other", free_base_port());
+    let out = h.run(&["--profile", "other", "gateway", "--port", &port.to_string()]);
+    assert_eq!(out.status.code(), Some(69));
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("instance at {custom_s}")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "OPENCLAW_STATE_DIR={custom_s} openclaw gateway stop"
+        )),
+        "{err}"
+    );
+}
