@@ -19,7 +19,6 @@ use axum::routing::{get, post};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
 use tokio::sync::Mutex;
 
 use crate::cdp::{CdpConnection, CdpError, CdpHttp, TargetInfo};
@@ -447,7 +446,7 @@ impl BrowserControl {
         let Some(tok) = v.strip_prefix("Bearer ") else {
             return false;
         };
-        bool::from(tok.trim().as_bytes().ct_eq(self.opts.token.as_bytes()))
+        openclaw_state::secret_eq(tok.trim(), &self.opts.token)
     }
 
     fn unknown(&self, name: &str, profiles: &BTreeMap<String, ProfileState>) -> BrowserError {

@@ -11,8 +11,6 @@ use openclaw_protocol::{
     StateVersion, close_codes, codes, detail_codes, events, methods, negotiate, required_scope,
 };
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::AuthConfig;
@@ -68,13 +66,6 @@ async fn first_text(socket: &mut WebSocket) -> First {
             Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return First::Gone,
         }
     }
-}
-
-fn secret_eq(given: &str, expected: &str) -> bool {
-    // Hash first so neither the length nor the content leaks through timing.
-    let a = Sha256::digest(given.as_bytes());
-    let b = Sha256::digest(expected.as_bytes());
-    a.ct_eq(&b).into()
 }
 
 pub(crate) async fn handle(s: Arc<Shared>, mut socket: WebSocket) {
@@ -180,11 +171,11 @@ pub(crate) async fn handle(s: Arc<Shared>, mut socket: WebSocket) {
             Some(ErrorShape::device_identity_required())
         }
         (AuthConfig::Token(want), Some(got), _) => {
-            (!secret_eq(got, want)).then(ErrorShape::token_mismatch)
+            (!openclaw_state::secret_eq(got, want)).then(ErrorShape::token_mismatch)
         }
         (AuthConfig::Token(_), None, Some(_)) => Some(ErrorShape::token_mismatch()),
         (AuthConfig::Password(want), _, Some(got)) => {
-            (!secret_eq(got, want)).then(ErrorShape::password_mismatch)
+            (!openclaw_state::secret_eq(got, want)).then(ErrorShape::password_mismatch)
         }
         (AuthConfig::Password(_), Some(_), None) => Some(ErrorShape::password_mismatch()),
     };

@@ -168,6 +168,17 @@ pub fn generate_token() -> String {
     hex::encode(bytes)
 }
 
+/// Compares a presented secret with the expected one in constant time.
+/// Both are hashed first, so neither the content nor the length of the
+/// expected secret leaks through timing.
+pub fn secret_eq(given: &str, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    let a = Sha256::digest(given.as_bytes());
+    let b = Sha256::digest(expected.as_bytes());
+    a.ct_eq(&b).into()
+}
+
 /// Takes the exclusive lock on `lock_path` (created 0600 if missing, in
 /// `dir`, which is created 0700 if missing), waiting while another process
 /// holds it. Released when the returned file is closed.

@@ -27,7 +27,7 @@ mod tests;
 pub use error::StateError;
 pub use fsutil::{
     DIR_MODE, FILE_MODE, append_line, atomic_write, create_private_dir_all, ensure_state_dir,
-    generate_token, sync_dir, write_new_file,
+    generate_token, secret_eq, sync_dir, write_new_file,
 };
 pub use registry::{InstanceRecord, discover};
 pub use store::{ConfigStore, Loaded, Written};

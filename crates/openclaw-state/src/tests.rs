@@ -442,3 +442,11 @@ fn write_new_file_never_overwrites() {
         .collect();
     assert_eq!(names.len(), 1, "{names:?}");
 }
+
+#[test]
+fn secret_eq_compares_whole_secrets() {
+    assert!(crate::secret_eq("abc123", "abc123"));
+    for other in ["abc12", "abc1234", "ABC123", "", " abc123"] {
+        assert!(!crate::secret_eq(other, "abc123"), "{other:?}");
+    }
+}
