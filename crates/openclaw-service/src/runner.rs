@@ -101,6 +101,9 @@ impl CommandRunner for ProcessRunner {
             buf
         });
         let deadline = Instant::now() + self.timeout;
+        // Service-manager commands usually finish in about a millisecond:
+        // poll from 100 µs up, not a flat 10 ms that every call would pay.
+        let mut pause = Duration::from_micros(100);
         let status = loop {
             if let Some(status) = child.try_wait()? {
                 break status;
@@ -112,7 +115,8 @@ impl CommandRunner for ProcessRunner {
                     secs: self.timeout.as_secs().max(1),
                 });
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(10));
         };
         let stdout = out_thread.join().unwrap_or_default();
         let stderr = err_thread.join().unwrap_or_default();
