@@ -110,14 +110,19 @@ impl Ctx {
         CliError::new("invalid config", location, cause).hint(hint)
     }
 
-    /// The resolved instance, with the config's facts and the command's
-    /// `--port` flag (if it has one).
-    pub fn instance(&self, port_flag: Option<u16>) -> CliResult<Instance> {
+    /// The config's raw value (if there is a config) and the resolved
+    /// instance, from one read of the file.
+    pub fn config_and_instance(
+        &self,
+        port_flag: Option<u16>,
+    ) -> CliResult<(Option<serde_json::Value>, Instance)> {
         let loaded = self.load_config()?;
-        self.instance_for(loaded.as_ref(), port_flag)
+        let inst = self.instance_for(loaded.as_ref(), port_flag)?;
+        Ok((loaded.map(|l| l.parsed.value), inst))
     }
 
-    /// Like [`Ctx::instance`] for a config the caller already loaded.
+    /// The resolved instance for a config the caller already loaded, with the
+    /// command's `--port` flag (if it has one).
     pub fn instance_for(
         &self,
         loaded: Option<&Loaded>,

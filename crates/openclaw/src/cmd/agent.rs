@@ -8,9 +8,7 @@ use openclaw_client::{Client, Probe};
 use openclaw_instance::Instance;
 use serde_json::{Value, json};
 
-use crate::cmd::gateway::{
-    CLIENT_TIMEOUT, client_token, config_value, connect_running, probe_error, runtime,
-};
+use crate::cmd::gateway::{CLIENT_TIMEOUT, client_token, connect_running, probe_error, runtime};
 use crate::ctx::Ctx;
 use crate::error::{CliError, CliResult, exit};
 use crate::output::print_json;
@@ -271,8 +269,7 @@ pub fn sessions(ctx: &Ctx, cmd: SessionsCmd) -> CliResult<u8> {
 
 /// `openclaw dashboard`
 pub fn dashboard(ctx: &Ctx, args: DashboardArgs) -> CliResult<u8> {
-    let config = config_value(ctx)?;
-    let inst = ctx.instance(None)?;
+    let (config, inst) = ctx.config_and_instance(None)?;
     let token = client_token(config.as_ref());
     let rt = runtime()?;
     let port = match rt.block_on(openclaw_client::probe(

@@ -80,10 +80,6 @@ pub(crate) fn client_runtime() -> CliResult<tokio::runtime::Runtime> {
         .map_err(|e| CliError::new("cannot start the async runtime", "", e))
 }
 
-pub(crate) fn config_value(ctx: &Ctx) -> CliResult<Option<Value>> {
-    Ok(ctx.load_config()?.map(|l| l.parsed.value))
-}
-
 fn parse_bind(raw: &str, config: Option<&Value>) -> CliResult<BindMode> {
     match raw {
         "loopback" => Ok(BindMode::Loopback),
@@ -135,8 +131,7 @@ fn known_instances(ctx: &Ctx) -> KnownInstances {
 
 /// `openclaw gateway [run]`.
 pub fn run(ctx: &Ctx, args: RunArgs) -> CliResult<u8> {
-    let config = config_value(ctx)?;
-    let inst = ctx.instance(args.port)?;
+    let (config, inst) = ctx.config_and_instance(args.port)?;
     let mut opts = GatewayOptions::new(inst.clone(), crate::VERSION);
     opts.allow_unconfigured = args.allow_unconfigured;
     if let Some(b) = &args.bind {
@@ -198,8 +193,7 @@ struct Found {
 }
 
 fn find(ctx: &Ctx) -> CliResult<Found> {
-    let config = config_value(ctx)?;
-    let inst = ctx.instance(None)?;
+    let (config, inst) = ctx.config_and_instance(None)?;
     let token = client_token(config.as_ref());
     let rt = client_runtime()?;
     let probe = rt.block_on(openclaw_client::probe(
@@ -218,8 +212,7 @@ pub(crate) async fn connect_running(
     scopes: &[&str],
     why_stopped: &str,
 ) -> CliResult<(Instance, String, Client)> {
-    let config = config_value(ctx)?;
-    let inst = ctx.instance(None)?;
+    let (config, inst) = ctx.config_and_instance(None)?;
     let token = client_token(config.as_ref());
     let probe = openclaw_client::probe(&inst, token.as_deref(), CLIENT_TIMEOUT)
         .await

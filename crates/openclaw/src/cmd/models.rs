@@ -10,7 +10,6 @@ use openclaw_agent::{ApiKeySource, KeyResolver, ProviderConfig};
 use openclaw_gateway::get_path;
 use serde_json::{Value, json};
 
-use crate::cmd::gateway::config_value;
 use crate::ctx::Ctx;
 use crate::error::{CliError, CliResult, exit};
 use crate::output::print_json;
@@ -48,8 +47,8 @@ fn model_sel(v: Option<&Value>) -> Value {
 }
 
 pub fn run(ctx: &Ctx, cmd: ModelsCmd) -> CliResult<u8> {
-    let config = config_value(ctx)?.unwrap_or_else(|| json!({}));
-    let inst = ctx.instance(None)?;
+    let (config, inst) = ctx.config_and_instance(None)?;
+    let config = config.unwrap_or_else(|| json!({}));
     let state_dir = inst.state_dir.value.clone();
     let env: openclaw_agent::provider::EnvLookup = Arc::new(|k: &str| std::env::var(k).ok());
     let keys = KeyResolver::new(&state_dir, env);

@@ -404,3 +404,31 @@ fn fifty_concurrent_config_sets_never_corrupt_the_file() {
     );
     let _: Value = serde_json::from_str(&std::fs::read_to_string(&bak).unwrap()).unwrap();
 }
+
+#[test]
+fn commands_read_the_config_once_and_warn_once() {
+    let h = TestHome::new();
+    h.ok(&[
+        "--profile",
+        "w1",
+        "setup",
+        "--port",
+        &free_base_port().to_string(),
+    ]);
+    let cfg = h.join(".openclaw-w1/openclaw.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    v["gateway"]["bogusKey"] = serde_json::json!(1);
+    std::fs::write(&cfg, v.to_string()).unwrap();
+    for args in [
+        &["--profile", "w1", "status"][..],
+        &["--profile", "w1", "models", "list"],
+    ] {
+        let out = h.run(args);
+        let err = text(&out.stderr);
+        assert_eq!(
+            err.matches("gateway.bogusKey").count(),
+            1,
+            "{args:?}: {err}"
+        );
+    }
+}
