@@ -543,17 +543,6 @@ fn model_of(v: Option<&Value>) -> (Option<String>, Vec<String>) {
     }
 }
 
-fn expand(raw: &str) -> PathBuf {
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    match (raw.strip_prefix("~/"), home) {
-        (Some(rest), Some(h)) => h.join(rest),
-        _ if raw == "~" => std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_default(),
-        _ => PathBuf::from(raw),
-    }
-}
-
 /// Builds every agent of the config. Never fails: what cannot be built
 /// carries its reason.
 pub(crate) fn build(inst: &Instance, parsed: &Value, browser_token: Option<&str>) -> AgentSet {
@@ -626,7 +615,7 @@ pub(crate) fn build(inst: &Instance, parsed: &Value, browser_token: Option<&str>
             let ws = e
                 .get("workspace")
                 .and_then(Value::as_str)
-                .map(expand)
+                .map(|w| inst.expand_home(w))
                 .unwrap_or_else(|| {
                     if id == DEFAULT_AGENT {
                         inst.workspace.value.clone()
@@ -823,5 +812,31 @@ mod url_tests {
             let e = agent_url_allowed(bad).unwrap_err();
             assert!(e.contains("http(s) URLs only"), "{bad}: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod home_tests {
+    use openclaw_instance::{ConfigFacts, Env, GlobalFlags};
+    use serde_json::json;
+
+    /// `~` in an agent entry's workspace means the instance's home root
+    /// (OPENCLAW_HOME when set), like `agents.defaults.workspace` does.
+    #[test]
+    fn entry_workspaces_expand_against_the_instance_home() {
+        let tmp = tempfile::tempdir().unwrap();
+        let oc_home = tmp.path().join("oc-home");
+        let env = Env::new(tmp.path().join("user-home"))
+            .with("OPENCLAW_HOME", &oc_home.display().to_string());
+        let flags = GlobalFlags {
+            profile: Some("h".into()),
+            dev: false,
+        };
+        let paths = openclaw_instance::resolve_paths(&flags, &env).unwrap();
+        let inst =
+            openclaw_instance::resolve(&paths, &ConfigFacts::default(), Some(20000)).unwrap();
+        let parsed = json!({"agents": {"entries": {"helper": {"workspace": "~/helper-ws"}}}});
+        let set = super::build(&inst, &parsed, None);
+        assert_eq!(set.slots["helper"].workspace, oc_home.join("helper-ws"));
     }
 }

@@ -14,7 +14,9 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use openclaw_instance::Instance;
 use std::sync::Arc;
 
 use openclaw_browser::{BrowserControl, BrowserOptions, LaunchProgress, ProfileConfig};
@@ -92,23 +94,14 @@ impl Plan {
     }
 }
 
-fn expand_path(raw: &str, config_path: &Path) -> PathBuf {
-    let home = std::env::home_dir();
-    if raw == "~" {
-        if let Some(h) = home {
-            return h;
-        }
-    } else if let Some(rest) = raw.strip_prefix("~/")
-        && let Some(h) = home
-    {
-        return h.join(rest);
-    }
-    let p = PathBuf::from(raw);
+fn expand_path(inst: &Instance, raw: &str) -> PathBuf {
+    let p = inst.expand_home(raw);
     if p.is_absolute() {
         p
     } else {
         // Relative paths are relative to the config file, not the cwd of
         // whoever started the gateway.
+        let config_path = &inst.config_path.value;
         config_path.parent().map(|d| d.join(&p)).unwrap_or(p)
     }
 }
@@ -146,7 +139,6 @@ pub(crate) fn plan(
         ))
     })?;
     let inst = &opts.instance;
-    let config_path = &inst.config_path.value;
 
     let ch = config.canvas_host.clone().unwrap_or_default();
     let canvas = if opts.skip_canvas_host {
@@ -161,7 +153,7 @@ pub(crate) fn plan(
             root: ch
                 .root
                 .as_deref()
-                .map(|r| expand_path(r, config_path))
+                .map(|r| expand_path(inst, r))
                 .unwrap_or_else(|| inst.workspace.value.join("canvas")),
             live_reload: ch.live_reload.unwrap_or(true),
         })
@@ -205,10 +197,7 @@ pub(crate) fn plan(
                     token: token.clone(),
                     cdp_range: inst.ports.cdp_range.value,
                     profiles,
-                    executable_path: b
-                        .executable_path
-                        .as_deref()
-                        .map(|p| expand_path(p, config_path)),
+                    executable_path: b.executable_path.as_deref().map(|p| expand_path(inst, p)),
                     headless: b.headless,
                     no_sandbox,
                     no_sandbox_reason,

@@ -244,9 +244,14 @@ pub struct Instance {
     pub ports: Ports,
     pub services: ServiceNames,
     pub ignored_env: Vec<String>,
+    /// The home root `~` stands for (`OPENCLAW_HOME`, else `$HOME`).
+    #[serde(skip)]
+    pub home: PathBuf,
 }
 
-fn expand_tilde(raw: &str, home: &Path) -> PathBuf {
+/// Expands a leading `~` (alone or as `~/...`) against `home`; any other
+/// path is returned as written.
+pub fn expand_tilde(raw: &str, home: &Path) -> PathBuf {
     if raw == "~" {
         home.to_path_buf()
     } else if let Some(rest) = raw.strip_prefix("~/") {
@@ -501,10 +506,17 @@ pub fn resolve(
             explicit_cdp: config.explicit_cdp_ports.clone(),
         },
         ignored_env: paths.ignored_env.clone(),
+        home: home.clone(),
     })
 }
 
 impl Instance {
+    /// Expands `~` in a path from this instance's config against its home
+    /// root, as the resolver does for `agents.defaults.workspace`.
+    pub fn expand_home(&self, raw: &str) -> PathBuf {
+        expand_tilde(raw, &self.home)
+    }
+
     /// Every port this instance may bind, as ranges with their purpose.
     pub fn footprint(&self) -> Footprint {
         let p = &self.ports;

@@ -7,7 +7,6 @@
 //! manager is unusable the summary says so and gives the foreground command.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -515,11 +514,8 @@ fn interactive(ctx: &Ctx, args: &mut OnboardArgs) -> CliResult<()> {
             .map_err(io)?;
         let raw = raw.trim();
         if !raw.is_empty() {
-            let home = &ctx.paths.home.value;
-            args.setup.workspace = Some(match raw.strip_prefix("~/") {
-                Some(rest) => home.join(rest),
-                None => PathBuf::from(raw),
-            });
+            args.setup.workspace =
+                Some(openclaw_instance::expand_tilde(raw, &ctx.paths.home.value));
         }
     }
     if !args.skip_daemon {
