@@ -375,6 +375,39 @@ pub async fn probe(
     token: Option<&str>,
     timeout: Duration,
 ) -> Result<Probe, ClientError> {
+    let creds = Credentials {
+        token: token.map(str::to_string),
+        password: None,
+    };
+    probe_with(instance, &creds, timeout).await
+}
+
+/// What a client presents in `connect`: the gateway's token or password.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub token: Option<String>,
+    pub password: Option<String>,
+}
+
+impl Credentials {
+    /// Connect options carrying these credentials.
+    pub fn options(&self, scopes: &[&str], timeout: Duration) -> ConnectOptions {
+        ConnectOptions {
+            token: self.token.clone(),
+            password: self.password.clone(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            timeout,
+            ..ConnectOptions::default()
+        }
+    }
+}
+
+/// [`probe`] with either kind of credentials.
+pub async fn probe_with(
+    instance: &Instance,
+    creds: &Credentials,
+    timeout: Duration,
+) -> Result<Probe, ClientError> {
     let state_dir = &instance.state_dir.value;
     let owner = live_owner(state_dir);
     let (host, port, via) = match &owner {
@@ -402,16 +435,7 @@ pub async fn probe(
         Err(_) => return Err(ClientError::Timeout(timeout)),
     }
     let url = format!("ws://{addr}");
-    let client = match connect_with(
-        &url,
-        ConnectOptions {
-            token: token.map(str::to_string),
-            timeout,
-            ..ConnectOptions::default()
-        },
-    )
-    .await
-    {
+    let client = match connect_with(&url, creds.options(&["operator.read"], timeout)).await {
         Ok(c) => c,
         Err(e @ ClientError::Rejected { .. }) => {
             // Refused: maybe because this is another instance's gateway

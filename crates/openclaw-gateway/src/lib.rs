@@ -273,9 +273,7 @@ pub(crate) struct LiveConfig {
     pub bind: Option<String>,
 }
 
-/// The config's live facts. Fails closed: an auth mode whose secret is
-/// missing, or a secret that is not a non-empty string, is an error, never
-/// "no auth".
+/// The config's live facts; auth per [`auth_from_config`] unless overridden.
 pub(crate) fn live_config(
     parsed: &Value,
     auth_override: Option<&AuthConfig>,
@@ -285,35 +283,10 @@ pub(crate) fn live_config(
             .and_then(Value::as_str)
             .map(str::to_string)
     };
-    let auth =
-        match auth_override {
-            Some(a) => a.clone(),
-            None => {
-                let secret = |key: &str| -> Result<Option<String>, String> {
-                    match get_path(parsed, key) {
-                        None | Some(Value::Null) => Ok(None),
-                        Some(Value::String(t)) if !t.is_empty() => Ok(Some(t.clone())),
-                        Some(_) => Err(format!("{key} must be a non-empty string")),
-                    }
-                };
-                let token = secret("gateway.auth.token")?;
-                let password = secret("gateway.auth.password")?;
-                match s("gateway.auth.mode").as_deref() {
-                    Some("none") => AuthConfig::None,
-                    Some("password") => AuthConfig::Password(password.ok_or(
-                        "gateway.auth.mode is \"password\" but gateway.auth.password is not set",
-                    )?),
-                    Some("token") => AuthConfig::Token(token.ok_or(
-                        "gateway.auth.mode is \"token\" but gateway.auth.token is not set",
-                    )?),
-                    _ => match (token, password) {
-                        (Some(t), _) => AuthConfig::Token(t),
-                        (None, Some(p)) => AuthConfig::Password(p),
-                        (None, None) => AuthConfig::None,
-                    },
-                }
-            }
-        };
+    let auth = match auth_override {
+        Some(a) => a.clone(),
+        None => auth_from_config(parsed)?,
+    };
     Ok(LiveConfig {
         auth,
         port: get_path(parsed, "gateway.port")
@@ -321,6 +294,40 @@ pub(crate) fn live_config(
             .and_then(|p| u16::try_from(p).ok()),
         bind: s("gateway.bind"),
     })
+}
+
+/// The auth a config asks for: the rule the gateway enforces, and the one
+/// clients use to pick their credentials. Fails closed: an auth mode whose
+/// secret is missing, or a secret that is not a non-empty string, is an
+/// error, never "no auth".
+pub fn auth_from_config(parsed: &Value) -> Result<AuthConfig, String> {
+    let secret = |key: &str| -> Result<Option<String>, String> {
+        match get_path(parsed, key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(t)) if !t.is_empty() => Ok(Some(t.clone())),
+            Some(_) => Err(format!("{key} must be a non-empty string")),
+        }
+    };
+    let token = secret("gateway.auth.token")?;
+    let password = secret("gateway.auth.password")?;
+    Ok(
+        match get_path(parsed, "gateway.auth.mode").and_then(Value::as_str) {
+            Some("none") => AuthConfig::None,
+            Some("password") => {
+                AuthConfig::Password(password.ok_or(
+                    "gateway.auth.mode is \"password\" but gateway.auth.password is not set",
+                )?)
+            }
+            Some("token") => AuthConfig::Token(
+                token.ok_or("gateway.auth.mode is \"token\" but gateway.auth.token is not set")?,
+            ),
+            _ => match (token, password) {
+                (Some(t), _) => AuthConfig::Token(t),
+                (None, Some(p)) => AuthConfig::Password(p),
+                (None, None) => AuthConfig::None,
+            },
+        },
+    )
 }
 
 /// A gateway bound beyond loopback must have auth: checked at start-up and

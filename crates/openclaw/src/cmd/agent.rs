@@ -8,7 +8,9 @@ use openclaw_client::{Client, Probe};
 use openclaw_instance::Instance;
 use serde_json::{Value, json};
 
-use crate::cmd::gateway::{CLIENT_TIMEOUT, client_token, connect_running, probe_error, runtime};
+use crate::cmd::gateway::{
+    CLIENT_TIMEOUT, client_credentials, connect_running, probe_error, runtime,
+};
 use crate::ctx::Ctx;
 use crate::error::{CliError, CliResult, exit};
 use crate::output::print_json;
@@ -270,13 +272,9 @@ pub fn sessions(ctx: &Ctx, cmd: SessionsCmd) -> CliResult<u8> {
 /// `openclaw dashboard`
 pub fn dashboard(ctx: &Ctx, args: DashboardArgs) -> CliResult<u8> {
     let (config, inst) = ctx.config_and_instance(None)?;
-    let token = client_token(config.as_ref());
+    let creds = client_credentials(config.as_ref());
     let rt = runtime()?;
-    let port = match rt.block_on(openclaw_client::probe(
-        &inst,
-        token.as_deref(),
-        CLIENT_TIMEOUT,
-    )) {
+    let port = match rt.block_on(openclaw_client::probe_with(&inst, &creds, CLIENT_TIMEOUT)) {
         Ok(Probe::Running { port, .. }) => port,
         Ok(Probe::Stopped { .. }) => {
             eprintln!(
@@ -287,7 +285,8 @@ pub fn dashboard(ctx: &Ctx, args: DashboardArgs) -> CliResult<u8> {
         }
         Err(e) => return Err(probe_error(&inst, e)),
     };
-    let url = match &token {
+    // A token can travel in the link; a password is typed into the page.
+    let url = match &creds.token {
         Some(t) => format!("http://127.0.0.1:{port}/#token={}", encode(t)),
         None => format!("http://127.0.0.1:{port}/"),
     };

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use clap::Args;
-use openclaw_client::{Client, ClientError, Probe};
+use openclaw_client::{Client, ClientError, Credentials, Probe};
 use openclaw_gateway::{
     AuthConfig, BindMode, GatewayOptions, KnownInstance, KnownInstances, get_path,
 };
@@ -180,11 +180,22 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> CliResult<u8> {
 }
 
 /// The token/password this instance's clients present.
-pub(crate) fn client_token(config: Option<&Value>) -> Option<String> {
-    let c = config?;
-    get_path(c, "gateway.auth.token")
-        .and_then(Value::as_str)
-        .map(str::to_string)
+/// The credentials this instance's gateway expects, by the gateway's own
+/// rule (token or password; none for a config without auth).
+pub(crate) fn client_credentials(config: Option<&Value>) -> Credentials {
+    match config.map(openclaw_gateway::auth_from_config) {
+        Some(Ok(AuthConfig::Token(t))) => Credentials {
+            token: Some(t),
+            password: None,
+        },
+        Some(Ok(AuthConfig::Password(p))) => Credentials {
+            token: None,
+            password: Some(p),
+        },
+        // No config, no auth, or an auth section the gateway itself would
+        // refuse to start with: present nothing; the gateway says why.
+        _ => Credentials::default(),
+    }
 }
 
 struct Found {
@@ -194,13 +205,9 @@ struct Found {
 
 fn find(ctx: &Ctx) -> CliResult<Found> {
     let (config, inst) = ctx.config_and_instance(None)?;
-    let token = client_token(config.as_ref());
+    let creds = client_credentials(config.as_ref());
     let rt = client_runtime()?;
-    let probe = rt.block_on(openclaw_client::probe(
-        &inst,
-        token.as_deref(),
-        CLIENT_TIMEOUT,
-    ));
+    let probe = rt.block_on(openclaw_client::probe_with(&inst, &creds, CLIENT_TIMEOUT));
     Ok(Found { inst, probe })
 }
 
@@ -213,8 +220,8 @@ pub(crate) async fn connect_running(
     why_stopped: &str,
 ) -> CliResult<(Instance, String, Client)> {
     let (config, inst) = ctx.config_and_instance(None)?;
-    let token = client_token(config.as_ref());
-    let probe = openclaw_client::probe(&inst, token.as_deref(), CLIENT_TIMEOUT)
+    let creds = client_credentials(config.as_ref());
+    let probe = openclaw_client::probe_with(&inst, &creds, CLIENT_TIMEOUT)
         .await
         .map_err(|e| probe_error(&inst, e))?;
     let url = match probe {
@@ -229,7 +236,7 @@ pub(crate) async fn connect_running(
             .hint(inst.command("gateway")));
         }
     };
-    let client = openclaw_client::connect(&url, token.as_deref(), scopes)
+    let client = openclaw_client::connect_with(&url, creds.options(scopes, CLIENT_TIMEOUT))
         .await
         .map_err(|e| probe_error(&inst, e))?;
     Ok((inst, url, client))

@@ -400,3 +400,26 @@ fn port_held_by_a_custom_state_dir_instance_names_its_own_stop_command() {
         "{err}"
     );
 }
+
+/// The CLI presents whatever the gateway's config asks for: with password
+/// auth (and no token) status and calls still reach it.
+#[test]
+fn cli_reaches_a_password_mode_gateway() {
+    let h = TestHome::new();
+    let port = free_base_port();
+    setup(&h, "pw", port);
+    for args in [
+        &["config", "unset", "gateway.auth.token"][..],
+        &["config", "set", "gateway.auth.password", "correct horse"],
+        &["config", "set", "gateway.auth.mode", "password"],
+    ] {
+        let mut a = vec!["--profile", "pw"];
+        a.extend_from_slice(args);
+        h.ok(&a);
+    }
+    let _gw = GatewayChild::start(&h, &["--profile", "pw", "gateway"], &[], port);
+    let v = h.json(&["--profile", "pw", "status", "--json"]);
+    assert_eq!(v["gateway"]["state"], "running", "{v}");
+    let health = h.json(&["--profile", "pw", "gateway", "call", "health", "--json"]);
+    assert_eq!(health["ok"], true, "{health}");
+}
