@@ -93,7 +93,7 @@ impl OwnerRecord {
     /// Whether the recorded process is still running: the pid exists and, where
     /// start times can be read, it is the same process (a reused pid is not).
     pub fn is_live(&self) -> bool {
-        if !pid_alive(self.pid) {
+        if !pid_alive(self.pid) || is_zombie(self.pid) {
             return false;
         }
         match (self.start_time, process_start_time(self.pid)) {
@@ -290,9 +290,29 @@ fn pid_alive(_pid: u32) -> bool {
     true
 }
 
+/// Whether `pid` has exited but not been reaped yet (its parent has not
+/// waited for it). `kill(pid, 0)` still succeeds on such a process, but it
+/// holds no lock and serves nothing.
+pub fn is_zombie(pid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        stat.rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X")
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        false
+    }
+}
+
 /// Start time of a process in clock ticks since boot (Linux); `None` elsewhere
-/// or when the process does not exist. A zombie still has a start time, so
-/// callers also check [`pid_alive`].
+/// or when the process does not exist. A zombie still has a start time, which
+/// is why [`OwnerRecord::is_live`] also checks [`is_zombie`].
 pub fn process_start_time(pid: u32) -> Option<u64> {
     #[cfg(target_os = "linux")]
     {
@@ -505,6 +525,28 @@ mod tests {
             ..record(tmp.path())
         };
         assert!(!dead.is_live());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_unreaped_child_is_a_zombie_and_not_live() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Wait until it has exited without reaping it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !is_zombie(pid) {
+            assert!(std::time::Instant::now() < deadline, "child never exited");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let unreaped = OwnerRecord {
+            pid,
+            start_time: process_start_time(pid),
+            ..record(tmp.path())
+        };
+        assert!(!unreaped.is_live(), "an exited, unreaped owner is not live");
+        child.wait().unwrap();
+        assert!(!is_zombie(std::process::id()));
     }
 
     #[test]

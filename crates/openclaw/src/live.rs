@@ -105,35 +105,9 @@ impl Running {
     }
 }
 
-/// The gateway that owns `state_dir`, if one runs: its owner record, checked
-/// live (pid alive, not a zombie, and the same process start time). A stale
-/// record (crash, kill -9) is not a running gateway.
-pub fn live_owner(state_dir: &Path) -> Option<OwnerRecord> {
-    openclaw_state::owner::live_owner(state_dir).filter(|o| !is_zombie(o.pid))
-}
-
-/// [`live_owner`] as a [`Running`].
+/// The live owner of `state_dir` as a [`Running`].
 pub fn running(state_dir: &Path) -> Option<Running> {
-    live_owner(state_dir).map(|o| Running::from_owner(&o))
-}
-
-/// Whether `pid` has exited but not been reaped yet (its parent has not
-/// waited for it). Such a process holds no lock and serves nothing.
-pub fn is_zombie(pid: u32) -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            return false;
-        };
-        stat.rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().next())
-            .is_some_and(|state| state == "Z" || state == "X")
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = pid;
-        false
-    }
+    openclaw_state::owner::live_owner(state_dir).map(|o| Running::from_owner(&o))
 }
 
 /// Seconds since an RFC 3339 UTC time as the owner record writes it
@@ -187,20 +161,5 @@ mod tests {
     fn a_record_written_now_has_no_uptime_yet() {
         let now = openclaw_state::owner::rfc3339_utc(SystemTime::now());
         assert!(uptime_seconds(&now).is_some_and(|s| s <= 1));
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn an_unreaped_child_is_a_zombie() {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id();
-        // Wait until it has exited without reaping it.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !is_zombie(pid) {
-            assert!(std::time::Instant::now() < deadline, "child never exited");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        child.wait().unwrap();
-        assert!(!is_zombie(std::process::id()));
     }
 }

@@ -91,7 +91,7 @@ pub fn stop_unmanaged(ctx: &Ctx, svc: &InstanceService, restart: bool) -> CliRes
     let label = inst.label();
     let start_cmd = inst.command("gateway");
 
-    let Some(owner) = live::live_owner(&state_dir) else {
+    let Some(owner) = openclaw_state::owner::live_owner(&state_dir) else {
         // No live owner record: either nothing runs, a stale record was left
         // by a crash, or a gateway is still starting (lock held, no record).
         let stale = openclaw_state::owner::read_owner(&state_dir);
@@ -140,7 +140,7 @@ pub fn stop_unmanaged(ctx: &Ctx, svc: &InstanceService, restart: bool) -> CliRes
 
     let pid = owner.pid;
     let port = owner.port;
-    let same = || owner.is_live() && !live::is_zombie(pid);
+    let same = || owner.is_live();
     eprintln!(
         "stopping the gateway of {label}: pid {pid}, port {port} (from its owner record, started {})",
         owner.started_at
@@ -186,7 +186,7 @@ pub fn stop_unmanaged(ctx: &Ctx, svc: &InstanceService, restart: bool) -> CliRes
 pub fn wait_owner_gone(state_dir: &Path, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     loop {
-        if live::live_owner(state_dir).is_none() {
+        if openclaw_state::owner::live_owner(state_dir).is_none() {
             return true;
         }
         if Instant::now() >= deadline {
@@ -205,7 +205,7 @@ pub fn wait_up(
     let deadline = Instant::now() + limit;
     let mut last = "no live owner record in the state dir".to_string();
     loop {
-        if let Some(o) = live::live_owner(state_dir) {
+        if let Some(o) = openclaw_state::owner::live_owner(state_dir) {
             let h = live::probe_health(o.port, Duration::from_millis(800));
             if h.ok {
                 return Ok((o, h));
@@ -348,7 +348,7 @@ fn start_detached(inst: &Instance, port: u16, old_pid: u32) -> CliResult<u8> {
                 ),
             ));
         }
-        match live::live_owner(&state_dir) {
+        match openclaw_state::owner::live_owner(&state_dir) {
             Some(o) if o.pid == new_pid => {
                 let h = live::probe_health(o.port, Duration::from_millis(800));
                 if h.ok {
