@@ -341,11 +341,6 @@ pub enum Probe {
     Stopped { port: u16 },
 }
 
-fn same_dir(a: &Path, b: &Path) -> bool {
-    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-    a == b || canon(a) == canon(b)
-}
-
 /// `stateDir` and `profile` from `GET /readyz` (no auth needed).
 async fn readyz_identity(addr: &str, timeout: Duration) -> Option<(PathBuf, Option<String>)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -441,7 +436,7 @@ pub async fn probe_with(
             // Refused: maybe because this is another instance's gateway
             // (its token differs). /readyz says which instance it is.
             if let Some((actual, profile)) = readyz_identity(&addr, timeout).await
-                && !same_dir(&actual, state_dir)
+                && !openclaw_state::same_dir(&actual, state_dir)
             {
                 return Err(ClientError::WrongInstance {
                     port,
@@ -456,7 +451,7 @@ pub async fn probe_with(
     };
     let hello = client.hello().clone();
     match hello.snapshot.state_dir.as_deref() {
-        Some(actual) if same_dir(Path::new(actual), state_dir) => {}
+        Some(actual) if openclaw_state::same_dir(Path::new(actual), state_dir) => {}
         actual => {
             client.close().await;
             return Err(ClientError::WrongInstance {

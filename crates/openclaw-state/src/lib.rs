@@ -29,5 +29,5 @@ pub use fsutil::{
     DIR_MODE, FILE_MODE, append_line, atomic_write, create_private_dir_all, ensure_state_dir,
     generate_token, secret_eq, sync_dir, write_new_file,
 };
-pub use registry::{InstanceRecord, discover};
+pub use registry::{InstanceRecord, discover, same_dir};
 pub use store::{ConfigStore, Loaded, Written};

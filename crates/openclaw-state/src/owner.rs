@@ -16,7 +16,7 @@
 //! on `<stateDir>/gateway.lock` (created on first use and left in place).
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -167,7 +167,7 @@ impl StateLock {
             source,
         };
         if !state_dir.exists() {
-            create_private_dir(state_dir).map_err(io_err)?;
+            crate::create_private_dir_all(state_dir).map_err(io_err)?;
         }
         let file = open_lock_target(state_dir).map_err(io_err)?;
         match file.try_lock() {
@@ -191,7 +191,7 @@ impl StateLock {
     /// Writes the owner record atomically (temp file + rename, mode 0600).
     pub fn write_owner(&mut self, record: &OwnerRecord) -> io::Result<()> {
         let json = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
-        write_atomic_private(&self.state_dir.join(OWNER_FILE), &json)?;
+        crate::atomic_write(&self.state_dir.join(OWNER_FILE), &json, crate::FILE_MODE)?;
         self.wrote_owner = true;
         Ok(())
     }
@@ -226,37 +226,6 @@ fn open_lock_target(state_dir: &Path) -> io::Result<File> {
         .create(true)
         .truncate(false)
         .open(state_dir.join(LOCK_FILE))
-}
-
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        b.mode(0o700);
-    }
-    b.create(dir)
-}
-
-/// Writes `bytes` to `path` through a temp file in the same dir and a rename,
-/// with mode 0600.
-fn write_atomic_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".gateway.owner.")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    }
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 /// Reads `<stateDir>/gateway.owner.json`; `None` when missing or unreadable.

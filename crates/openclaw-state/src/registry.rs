@@ -87,7 +87,9 @@ pub fn record(home: &Path, rec: InstanceRecord) -> Result<(), StateError> {
     atomic_write(&path, text.as_bytes(), FILE_MODE).map_err(StateError::io("write", &path))
 }
 
-fn same_dir(a: &Path, b: &Path) -> bool {
+/// Whether two paths name the same directory (equal, or equal once both
+/// resolve through symlinks).
+pub fn same_dir(a: &Path, b: &Path) -> bool {
     if a == b {
         return true;
     }

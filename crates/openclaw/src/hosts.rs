@@ -86,9 +86,7 @@ pub fn other_instances(home: &Path, state_dir: &Path) -> Vec<KnownInstance> {
         .collect()
 }
 
-pub fn same_path(a: &Path, b: &Path) -> bool {
-    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
-}
+pub use openclaw_state::same_dir as same_path;
 
 /// A label for a known instance: `profile rescue`, `default profile` or
 /// `instance at <dir>` (the resolved instance's own label when it resolves).

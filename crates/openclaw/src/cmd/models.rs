@@ -1,7 +1,6 @@
 //! `openclaw models list|status` (read from this instance's config; never
 //! prints a key) and the model part of `onboard --auth-choice`.
 
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -319,25 +318,14 @@ fn set(v: &mut Value, path: &[&str], new: Value) {
 
 fn write_key(state_dir: &std::path::Path, id: &str, key: &str) -> CliResult<PathBuf> {
     let dir = state_dir.join("credentials");
-    let io = |what: &str, p: &std::path::Path, e: std::io::Error| {
-        CliError::new(what.to_string(), p.display(), e)
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| io("cannot create the credentials dir", &dir, e))?;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(|e| io("cannot restrict the credentials dir", &dir, e))?;
+    openclaw_state::ensure_state_dir(&dir)
+        .map_err(|e| CliError::new("cannot create the credentials dir", dir.display(), e))?;
     let path = openclaw_agent::provider::credentials_path(state_dir, id);
-    let tmp = dir.join(format!(".{id}.key.tmp"));
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| io("cannot write the key file", &tmp, e))?;
-    use std::io::Write;
-    f.write_all(format!("{key}\n").as_bytes())
-        .and_then(|_| f.sync_all())
-        .map_err(|e| io("cannot write the key file", &tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| io("cannot write the key file", &path, e))?;
+    openclaw_state::atomic_write(
+        &path,
+        format!("{key}\n").as_bytes(),
+        openclaw_state::FILE_MODE,
+    )
+    .map_err(|e| CliError::new("cannot write the key file", path.display(), e))?;
     Ok(path)
 }
