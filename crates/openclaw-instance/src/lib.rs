@@ -546,34 +546,62 @@ impl Instance {
     /// `openclaw --profile rescue`, or with the env assignments that chose a
     /// custom state dir or config path.
     pub fn cli_prefix(&self) -> String {
-        let mut out = String::new();
-        for (source, path) in [
-            (&self.config_path.source, &self.config_path.value),
-            (&self.state_dir.source, &self.state_dir.value),
-        ] {
-            if let Source::Env(var) = source {
-                out.push_str(&format!(
-                    "{var}={} ",
-                    shell_quote(&path.display().to_string())
-                ));
-            }
-        }
-        out.push_str("openclaw");
-        match (&self.profile, &self.profile_source) {
-            (Some(p), Source::Flag(f)) if f == "--dev" && p == "dev" => out.push_str(" --dev"),
-            (Some(p), _) => {
-                out.push_str(" --profile ");
-                out.push_str(p);
-            }
-            (None, _) => {}
-        }
-        out
+        cli_prefix_for(
+            &self.profile,
+            &self.profile_source,
+            &self.state_dir,
+            &self.config_path,
+        )
     }
 
     /// `cli_prefix` followed by a subcommand: the exact command for a hint.
     pub fn command(&self, rest: &str) -> String {
         format!("{} {rest}", self.cli_prefix())
     }
+}
+
+impl InstancePaths {
+    /// The command prefix that selects this instance (see
+    /// [`Instance::cli_prefix`]); needs no config, so hints stay right even
+    /// when the config cannot be read.
+    pub fn cli_prefix(&self) -> String {
+        cli_prefix_for(
+            &self.profile,
+            &self.profile_source,
+            &self.state_dir,
+            &self.config_path,
+        )
+    }
+}
+
+fn cli_prefix_for(
+    profile: &Option<String>,
+    profile_source: &Source,
+    state_dir: &Sourced<PathBuf>,
+    config_path: &Sourced<PathBuf>,
+) -> String {
+    let mut out = String::new();
+    for (source, path) in [
+        (&config_path.source, &config_path.value),
+        (&state_dir.source, &state_dir.value),
+    ] {
+        if let Source::Env(var) = source {
+            out.push_str(&format!(
+                "{var}={} ",
+                shell_quote(&path.display().to_string())
+            ));
+        }
+    }
+    out.push_str("openclaw");
+    match (profile, profile_source) {
+        (Some(p), Source::Flag(f)) if f == "--dev" && p == "dev" => out.push_str(" --dev"),
+        (Some(p), _) => {
+            out.push_str(" --profile ");
+            out.push_str(p);
+        }
+        (None, _) => {}
+    }
+    out
 }
 
 /// Quotes a string for a POSIX shell when it needs it.

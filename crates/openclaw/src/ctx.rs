@@ -36,15 +36,7 @@ impl Ctx {
     /// `openclaw --profile <p>` (or the env prefix) for hints, usable before
     /// the config is read.
     pub fn cli_prefix(&self) -> String {
-        // Resolving with no config facts cannot fail on ports that matter for
-        // the prefix; fall back to the plain profile flag if it does.
-        match openclaw_instance::resolve(&self.paths, &ConfigFacts::default(), None) {
-            Ok(i) => i.cli_prefix(),
-            Err(_) => match &self.paths.profile {
-                Some(p) => format!("openclaw --profile {p}"),
-                None => "openclaw".into(),
-            },
-        }
+        self.paths.cli_prefix()
     }
 
     pub fn command(&self, rest: &str) -> String {

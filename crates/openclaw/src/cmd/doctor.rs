@@ -166,15 +166,14 @@ fn gather(ctx: &Ctx) -> Vec<Item> {
                 .as_ref()
                 .map(|c| c.instance_facts())
                 .unwrap_or_default();
-            let cli = match &k.instance {
-                Ok(i) => i.cli_prefix(),
-                Err(_) => match &k.record.profile {
-                    Some(p) => format!("openclaw --profile {p}"),
-                    None => "openclaw".into(),
-                },
+            let paths = hosts::record_paths(&home, &k.record).ok();
+            // From the paths, so the hint is right even when the config is not.
+            let cli = match &paths {
+                Some(p) => p.cli_prefix(),
+                None => "openclaw".into(),
             };
             Item {
-                paths: hosts::record_paths(&home, &k.record).ok(),
+                paths,
                 running: crate::live::running(&k.record.state_dir),
                 record: k.record,
                 label,

@@ -98,7 +98,10 @@ pub fn host_entries(ctx: &Ctx) -> Vec<HostEntry> {
                 state_dir: k.record.state_dir.clone(),
                 config_path: k.record.config_path.clone(),
                 current,
-                cli: String::new(),
+                // From the paths, so the hint is right even when the config is not.
+                cli: hosts::record_paths(&home, &k.record)
+                    .map(|p| p.cli_prefix())
+                    .unwrap_or_else(|_| "openclaw".into()),
                 error: None,
                 ports: None,
                 running: gateway.is_some(),
@@ -107,15 +110,8 @@ pub fn host_entries(ctx: &Ctx) -> Vec<HostEntry> {
                 service: None,
             };
             match k.instance {
-                Err(err) => {
-                    e.error = Some(err);
-                    e.cli = match &k.record.profile {
-                        Some(p) => format!("openclaw --profile {p}"),
-                        None => "openclaw".into(),
-                    };
-                }
+                Err(err) => e.error = Some(err),
                 Ok(inst) => {
-                    e.cli = inst.cli_prefix();
                     let p = &inst.ports;
                     e.ports = Some(json!({
                         "gateway": p.gateway.value,

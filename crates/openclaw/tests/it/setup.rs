@@ -432,3 +432,29 @@ fn commands_read_the_config_once_and_warn_once() {
         );
     }
 }
+
+#[test]
+fn hints_select_a_custom_instance_even_when_its_config_is_broken() {
+    let h = TestHome::new();
+    let custom = h.join("srv/oc");
+    let custom_s = custom.display().to_string();
+    h.ok_env(
+        &["setup", "--port", &free_base_port().to_string()],
+        &[("OPENCLAW_STATE_DIR", &custom_s)],
+    );
+    std::fs::write(custom.join("openclaw.json"), "{gateway: {port: \"x\"}}").unwrap();
+    let list = h.json(&["profiles", "--json"]);
+    let entry = list["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["stateDir"] == custom_s.as_str())
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(entry["error"].is_string(), "{entry}");
+    assert_eq!(
+        entry["cli"],
+        format!(
+            "OPENCLAW_CONFIG_PATH={custom_s}/openclaw.json OPENCLAW_STATE_DIR={custom_s} openclaw"
+        )
+    );
+}
