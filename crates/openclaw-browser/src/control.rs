@@ -620,7 +620,6 @@ impl BrowserControl {
                     self.search_path().as_deref(),
                 )?;
                 let user_data_dir = self.user_data_dir(profile);
-                create_private_dirs(&user_data_dir)?;
                 let spec = LaunchSpec {
                     executable,
                     port,
@@ -880,20 +879,6 @@ impl BrowserControl {
             json!({"ok": true, "kind": req.kind, "ref": req.reference, "targetId": t.id, "url": url}),
         )
     }
-}
-
-fn create_private_dirs(dir: &std::path::Path) -> R<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| {
-            BrowserError::Io(format!(
-                "cannot create the browser profile directory {}: {e}",
-                dir.display()
-            ))
-        })
 }
 
 fn check_url(url: &str) -> R<()> {

@@ -231,9 +231,12 @@ pub async fn launch(
     spec: &LaunchSpec,
     progress: Option<&ProgressFn>,
 ) -> Result<LaunchedBrowser, LaunchError> {
-    std::fs::create_dir_all(&spec.user_data_dir).map_err(|source| LaunchError::UserDataDir {
-        path: spec.user_data_dir.clone(),
-        source,
+    // Under the state dir: private (0700), through the state crate.
+    openclaw_state::create_private_dir_all(&spec.user_data_dir).map_err(|source| {
+        LaunchError::UserDataDir {
+            path: spec.user_data_dir.clone(),
+            source,
+        }
     })?;
     let mut cmd = Command::new(&spec.executable);
     cmd.args(launch_args(spec))
