@@ -96,19 +96,9 @@ pub fn ensure_root(root: &Path) -> Result<(), CanvasError> {
     if !root.is_dir() {
         return Err(CanvasError::NotADirectory(root.to_path_buf()));
     }
-    let index = root.join("index.html");
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&index)
-    {
-        Ok(mut f) => {
-            use std::io::Write;
-            f.write_all(STARTER_INDEX.as_bytes()).map_err(err)?;
-        }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(err(e)),
-    }
+    // All or nothing, never over an existing file.
+    openclaw_state::write_new_file(&root.join("index.html"), STARTER_INDEX.as_bytes(), 0o644)
+        .map_err(err)?;
     Ok(())
 }
 
