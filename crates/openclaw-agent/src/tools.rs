@@ -205,10 +205,19 @@ impl Toolbox {
             Ok(p) => p,
             Err(e) => return ToolOutcome::err(e),
         };
-        match tokio::fs::read(&path).await {
-            Ok(bytes) => {
-                let total = bytes.len();
-                let mut text = String::from_utf8_lossy(&bytes[..total.min(READ_CAP)]).into_owned();
+        // Read at most the cap: a model asking for a multi-GB log must not
+        // pull all of it into memory.
+        let capped = async {
+            use tokio::io::AsyncReadExt;
+            let file = tokio::fs::File::open(&path).await?;
+            let total = usize::try_from(file.metadata().await?.len()).unwrap_or(usize::MAX);
+            let mut bytes = Vec::with_capacity(total.min(READ_CAP));
+            file.take(READ_CAP as u64).read_to_end(&mut bytes).await?;
+            Ok::<_, std::io::Error>((bytes, total))
+        };
+        match capped.await {
+            Ok((bytes, total)) => {
+                let mut text = String::from_utf8_lossy(&bytes).into_owned();
                 if total > READ_CAP {
                     text.push_str(&format!(
                         "\n[truncated: showing {READ_CAP} of {total} bytes]"
@@ -579,6 +588,29 @@ mod tests {
             root.join("a/new/deep.txt")
         );
         assert_eq!(confine(ws.path(), ".").unwrap(), root);
+    }
+
+    #[tokio::test]
+    async fn read_returns_at_most_the_cap_and_says_how_much_there_was() {
+        let ws = tempfile::tempdir().unwrap();
+        let total = READ_CAP + 1000;
+        std::fs::write(ws.path().join("big.log"), vec![b'x'; total]).unwrap();
+        let tb = Toolbox::new("t", ws.path(), ExecSettings::default(), None);
+        let out = tb
+            .call(
+                "read",
+                &serde_json::json!({"path": "big.log"}),
+                &CancellationToken::new(),
+            )
+            .await;
+        assert!(out.ok, "{}", out.output);
+        let note = format!("\n[truncated: showing {READ_CAP} of {total} bytes]");
+        assert!(
+            out.output.ends_with(&note),
+            "{}",
+            &out.output[out.output.len() - 80..]
+        );
+        assert_eq!(out.output.len(), READ_CAP + note.len());
     }
 
     #[tokio::test]
