@@ -314,13 +314,38 @@ struct ProfileState {
     warnings: Vec<String>,
 }
 
+impl ProfileState {
+    fn new(config: ProfileConfig) -> Self {
+        ProfileState {
+            config,
+            launched: None,
+            attached: false,
+            warnings: vec![],
+        }
+    }
+
+    /// The CDP port this profile has pinned (explicit `cdpPort`, an assigned
+    /// one, or the port of its `cdpUrl`).
+    fn pinned_port(&self) -> Option<u16> {
+        self.config
+            .cdp_port
+            .or_else(|| self.config.cdp_url.as_deref().and_then(port_of_cdp_url))
+    }
+}
+
 /// The control service. Create with [`BrowserControl::new`], mount
 /// [`BrowserControl::router`], call [`BrowserControl::shutdown`] on stop.
 /// Dropping it kills any browser it launched.
 pub struct BrowserControl {
     opts: BrowserOptions,
     headless: bool,
-    profiles: Mutex<BTreeMap<String, ProfileState>>,
+    /// One lock per profile (the set is fixed at construction), so a slow
+    /// launch or stop of one profile never blocks requests for another.
+    profiles: BTreeMap<String, Mutex<ProfileState>>,
+    /// CDP ports pinned per profile, read when allocating a port for
+    /// another profile. A separate short lock: allocation must not wait on
+    /// (or deadlock with) another profile's lock.
+    pinned: std::sync::Mutex<BTreeMap<String, u16>>,
 }
 
 impl BrowserControl {
@@ -347,24 +372,15 @@ impl BrowserControl {
                     "browser.profiles.{name}.cdpUrl {url:?} is not an http(s):// or ws(s):// URL"
                 )));
             }
-            profiles.insert(
-                name.clone(),
-                ProfileState {
-                    config: cfg.clone(),
-                    launched: None,
-                    attached: false,
-                    warnings: vec![],
-                },
-            );
+            profiles.insert(name.clone(), ProfileState::new(cfg.clone()));
         }
         profiles
             .entry(DEFAULT_PROFILE.to_string())
-            .or_insert_with(|| ProfileState {
-                config: ProfileConfig::default(),
-                launched: None,
-                attached: false,
-                warnings: vec![],
-            });
+            .or_insert_with(|| ProfileState::new(ProfileConfig::default()));
+        let pinned = profiles
+            .iter()
+            .filter_map(|(n, st)| Some((n.clone(), st.pinned_port()?)))
+            .collect();
         let headless = opts.headless.unwrap_or_else(|| {
             launcher::default_headless(
                 std::env::var("DISPLAY").ok().as_deref(),
@@ -374,7 +390,11 @@ impl BrowserControl {
         Ok(Arc::new(Self {
             opts,
             headless,
-            profiles: Mutex::new(profiles),
+            profiles: profiles
+                .into_iter()
+                .map(|(n, st)| (n, Mutex::new(st)))
+                .collect(),
+            pinned: std::sync::Mutex::new(pinned),
         }))
     }
 
@@ -418,8 +438,8 @@ impl BrowserControl {
 
     /// Stop every browser this service launched and detach from attached ones.
     pub async fn shutdown(&self) {
-        let mut profiles = self.profiles.lock().await;
-        for (name, st) in profiles.iter_mut() {
+        for (name, st) in &self.profiles {
+            let mut st = st.lock().await;
             if let Some(mut b) = st.launched.take() {
                 tracing::info!(profile = %name, pid = b.pid(), "stopping browser at shutdown");
                 b.stop().await;
@@ -430,12 +450,15 @@ impl BrowserControl {
 
     /// Pids of the browsers this service launched and still runs.
     pub async fn launched_pids(&self) -> Vec<u32> {
-        let mut profiles = self.profiles.lock().await;
-        profiles
-            .values_mut()
-            .filter_map(|s| s.launched.as_mut())
-            .filter_map(|b| b.is_running().then(|| b.pid()))
-            .collect()
+        let mut pids = Vec::new();
+        for st in self.profiles.values() {
+            if let Some(b) = st.lock().await.launched.as_mut()
+                && b.is_running()
+            {
+                pids.push(b.pid());
+            }
+        }
+        pids
     }
 
     fn check_token(&self, headers: &HeaderMap) -> bool {
@@ -449,11 +472,17 @@ impl BrowserControl {
         openclaw_state::secret_eq(tok.trim(), &self.opts.token)
     }
 
-    fn unknown(&self, name: &str, profiles: &BTreeMap<String, ProfileState>) -> BrowserError {
-        BrowserError::UnknownProfile {
-            name: name.to_string(),
-            known: profiles.keys().cloned().collect::<Vec<_>>().join(", "),
-        }
+    fn profile(&self, name: &str) -> R<&Mutex<ProfileState>> {
+        self.profiles
+            .get(name)
+            .ok_or_else(|| BrowserError::UnknownProfile {
+                name: name.to_string(),
+                known: self.profiles.keys().cloned().collect::<Vec<_>>().join(", "),
+            })
+    }
+
+    fn pinned(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, u16>> {
+        self.pinned.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn user_data_dir(&self, profile: &str) -> PathBuf {
@@ -465,25 +494,19 @@ impl BrowserControl {
     }
 
     /// Ports configured (or already assigned) for profiles other than `except`.
-    fn taken_ports(profiles: &BTreeMap<String, ProfileState>, except: &str) -> Vec<u16> {
-        profiles
+    fn taken_ports(&self, except: &str) -> Vec<u16> {
+        self.pinned()
             .iter()
             .filter(|(n, _)| n.as_str() != except)
-            .filter_map(|(_, s)| {
-                s.config
-                    .cdp_port
-                    .or_else(|| s.config.cdp_url.as_deref().and_then(port_of_cdp_url))
-            })
+            .map(|(_, p)| *p)
             .collect()
     }
 
     /// Status of one profile.
     pub async fn status(&self, profile: &str) -> R<BrowserStatus> {
-        let mut profiles = self.profiles.lock().await;
-        let taken = Self::taken_ports(&profiles, profile);
-        let Some(st) = profiles.get_mut(profile) else {
-            return Err(self.unknown(profile, &profiles));
-        };
+        let mut guard = self.profile(profile)?.lock().await;
+        let st = &mut *guard;
+        let taken = self.taken_ports(profile);
         if let Some(b) = st.launched.as_mut()
             && !b.is_running()
         {
@@ -544,7 +567,7 @@ impl BrowserControl {
                 .as_ref()
                 .map(|b| format!("http://127.0.0.1:{}", b.port));
         }
-        drop(profiles);
+        drop(guard);
         if let Some(base) = endpoint {
             match CdpHttp::new(&base).version().await {
                 Ok(v) => {
@@ -571,11 +594,8 @@ impl BrowserControl {
     /// Start (launch, or attach for `cdpUrl` profiles). Idempotent.
     pub async fn start(&self, profile: &str) -> R<BrowserStatus> {
         {
-            let mut profiles = self.profiles.lock().await;
-            let taken = Self::taken_ports(&profiles, profile);
-            let Some(st) = profiles.get_mut(profile) else {
-                return Err(self.unknown(profile, &profiles));
-            };
+            let mut guard = self.profile(profile)?.lock().await;
+            let st = &mut *guard;
             st.warnings.clear();
             if let Some(url) = st.config.cdp_url.clone() {
                 // Attach only: never launch anything for a remote profile.
@@ -604,7 +624,15 @@ impl BrowserControl {
                         (p, false)
                     }
                     None => {
+                        // Choose and reserve under the short lock, so two
+                        // profiles starting at once never pick the same port.
                         let (lo, hi) = self.opts.cdp_range;
+                        let mut pinned = self.pinned();
+                        let taken: Vec<u16> = pinned
+                            .iter()
+                            .filter(|(n, _)| n.as_str() != profile)
+                            .map(|(_, p)| *p)
+                            .collect();
                         let p = allocate_cdp_port((lo, hi), &taken).ok_or_else(|| {
                             BrowserError::NoFreePort {
                                 profile: profile.to_string(),
@@ -612,6 +640,7 @@ impl BrowserControl {
                                 hi,
                             }
                         })?;
+                        pinned.insert(profile.to_string(), p);
                         (p, true)
                     }
                 };
@@ -628,7 +657,15 @@ impl BrowserControl {
                     no_sandbox: self.opts.no_sandbox,
                     timeout: self.opts.launch_timeout,
                 };
-                let b = launcher::launch(&spec, self.opts.on_progress.as_ref()).await?;
+                let b = match launcher::launch(&spec, self.opts.on_progress.as_ref()).await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        if fresh {
+                            self.pinned().remove(profile);
+                        }
+                        return Err(e.into());
+                    }
+                };
                 st.launched = Some(b);
                 if fresh {
                     st.config.cdp_port = Some(port);
@@ -649,10 +686,8 @@ impl BrowserControl {
     /// Stop the profile's browser if we launched it; detach if attached.
     pub async fn stop(&self, profile: &str) -> R<BrowserStatus> {
         {
-            let mut profiles = self.profiles.lock().await;
-            let Some(st) = profiles.get_mut(profile) else {
-                return Err(self.unknown(profile, &profiles));
-            };
+            let mut guard = self.profile(profile)?.lock().await;
+            let st = &mut *guard;
             if let Some(mut b) = st.launched.take() {
                 b.stop().await;
             }
@@ -664,10 +699,8 @@ impl BrowserControl {
 
     /// The DevTools HTTP endpoint of a running profile.
     async fn endpoint(&self, profile: &str) -> R<CdpHttp> {
-        let mut profiles = self.profiles.lock().await;
-        let Some(st) = profiles.get_mut(profile) else {
-            return Err(self.unknown(profile, &profiles));
-        };
+        let mut guard = self.profile(profile)?.lock().await;
+        let st = &mut *guard;
         if st.attached
             && let Some(base) = st.config.cdp_url.as_deref().and_then(http_base_of_cdp_url)
         {

@@ -844,3 +844,45 @@ async fn config_and_binding_are_checked() {
     );
     assert!(BrowserControl::new(o).is_err());
 }
+
+/// One profile's slow launch holds only that profile: status of another
+/// profile answers while the launch is still waiting, and the two never
+/// pick the same CDP port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_launch_does_not_block_other_profiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lo, hi) = free_window(5);
+    let started = dir.path().join("started");
+    let hang = script(
+        dir.path(),
+        "hanging-browser",
+        &format!("touch {}\nexec sleep 300", started.display()),
+    );
+    let mut opts = BrowserOptions::new(dir.path().join("state"), (lo, hi), TOKEN);
+    opts.executable_path = Some(hang);
+    opts.launch_timeout = Duration::from_secs(20);
+    opts.profiles = BTreeMap::from([("other".to_string(), ProfileConfig::default())]);
+    let svc = BrowserControl::new(opts).unwrap();
+
+    let launching = {
+        let svc = svc.clone();
+        tokio::spawn(async move { svc.start("openclaw").await })
+    };
+    // Wait until the launch is really under way (the fake browser ran).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !started.exists() {
+        assert!(std::time::Instant::now() < deadline, "launch never began");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let other = svc.status("other").await.unwrap();
+    assert!(
+        !launching.is_finished(),
+        "the hanging launch should still be waiting"
+    );
+    assert!(!other.running);
+    // The port other would take is not the one being launched on.
+    let launching_port = lo; // the first free port of the window
+    assert_ne!(other.cdp_port, Some(launching_port), "{other:?}");
+    launching.abort();
+    svc.shutdown().await;
+}
