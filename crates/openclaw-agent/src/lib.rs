@@ -30,6 +30,13 @@ pub use session::{SessionPreview, SessionStore, SessionSummary, TranscriptRecord
 pub use tokio_util::sync::CancellationToken;
 pub use tools::{BrowserTool, ExecSettings, ToolOutcome, Toolbox};
 
-pub(crate) fn provider_excerpt(s: &str) -> String {
-    provider::excerpt(s)
+/// `s` on one line (whitespace runs folded to a space), cut to `n`
+/// characters with an ellipsis: for error excerpts, previews and logs.
+pub fn excerpt(s: &str, n: usize) -> String {
+    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > n {
+        format!("{}…", flat.chars().take(n).collect::<String>())
+    } else {
+        flat
+    }
 }

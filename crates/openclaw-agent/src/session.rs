@@ -180,15 +180,6 @@ fn dir_lock(dir: &Path) -> Arc<Mutex<()>> {
     m.entry(dir.to_path_buf()).or_default().clone()
 }
 
-fn truncate_chars(s: &str, n: usize) -> String {
-    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() > n {
-        format!("{}…", flat.chars().take(n).collect::<String>())
-    } else {
-        flat
-    }
-}
-
 impl SessionStore {
     pub fn new(state_dir: &Path, agent_id: &str) -> Self {
         let dir = state_dir.join("agents").join(agent_id).join("sessions");
@@ -298,12 +289,12 @@ impl SessionStore {
             match rec {
                 TranscriptRecord::User { text, .. } => {
                     if e.title.is_empty() {
-                        e.title = truncate_chars(text, 60);
+                        e.title = crate::excerpt(text, 60);
                     }
-                    e.preview = truncate_chars(text, PREVIEW_CHARS);
+                    e.preview = crate::excerpt(text, PREVIEW_CHARS);
                 }
                 TranscriptRecord::Assistant { text, .. } if !text.trim().is_empty() => {
-                    e.preview = truncate_chars(text, PREVIEW_CHARS);
+                    e.preview = crate::excerpt(text, PREVIEW_CHARS);
                 }
                 _ => {}
             }

@@ -166,7 +166,7 @@ impl Toolbox {
         if !args.is_object() {
             return ToolOutcome::err(format!(
                 "tool {name}: arguments must be a JSON object, got: {}",
-                crate::provider_excerpt(&args.to_string())
+                crate::excerpt(&args.to_string(), 200)
             ));
         }
         match name {

@@ -330,7 +330,7 @@ impl AgentHub {
                 AgentEvent::ToolCall { id, name, args } => {
                     self.log.info(&format!(
                         "agent {agent_id}: run {run_id} calls tool {name} {}",
-                        excerpt(&args.to_string(), 200)
+                        openclaw_agent::excerpt(&args.to_string(), 200)
                     ));
                     seq += 1;
                     let e = stream(
@@ -349,7 +349,7 @@ impl AgentHub {
                     if !ok {
                         self.log.warn(&format!(
                             "agent {agent_id}: run {run_id} tool {name} refused/failed: {}",
-                            excerpt(&output, 300)
+                            openclaw_agent::excerpt(&output, 300)
                         ));
                     }
                     seq += 1;
@@ -492,15 +492,6 @@ impl AgentHub {
 
 fn to_value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
-}
-
-fn excerpt(s: &str, n: usize) -> String {
-    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() > n {
-        format!("{}…", flat.chars().take(n).collect::<String>())
-    } else {
-        flat
-    }
 }
 
 fn report(log: &GatewayLog, set: &AgentSet, what: &str) {

@@ -105,7 +105,7 @@ impl Decoder for AnthropicDecoder {
             DecodeError::malformed(format!(
                 "event {} is not valid JSON ({e}): {}",
                 ev.event.as_deref().unwrap_or("?"),
-                super::excerpt(&ev.data)
+                crate::excerpt(&ev.data, 200)
             ))
         })?;
         let ty = v

@@ -176,16 +176,6 @@ pub(crate) fn parse_arguments(raw: &str) -> Value {
     serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()))
 }
 
-/// A short, single-line excerpt of a body for error messages.
-pub(crate) fn excerpt(s: &str) -> String {
-    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() > 200 {
-        format!("{}…", flat.chars().take(200).collect::<String>())
-    } else {
-        flat
-    }
-}
-
 /// Timeouts for provider requests.
 #[derive(Debug, Clone)]
 pub struct Timeouts {
@@ -477,12 +467,12 @@ async fn body_excerpt(resp: reqwest::Response) -> String {
             .or_else(|| v.get("error").filter(|e| e.is_string()))
             .and_then(Value::as_str)
     {
-        return excerpt(m);
+        return crate::excerpt(m, 200);
     }
     if text.trim().is_empty() {
         "(empty body)".into()
     } else {
-        excerpt(&text)
+        crate::excerpt(&text, 200)
     }
 }
 

@@ -106,7 +106,7 @@ impl Decoder for OpenAiDecoder {
         let v: Value = serde_json::from_str(data).map_err(|e| {
             DecodeError::malformed(format!(
                 "chunk is not valid JSON ({e}): {}",
-                super::excerpt(data)
+                crate::excerpt(data, 200)
             ))
         })?;
         if let Some(err) = v.get("error") {

@@ -147,7 +147,7 @@ async fn agent_async(ctx: &Ctx, args: AgentArgs) -> CliResult<u8> {
                         eprintln!(
                             "[tool] {name} {}: {}",
                             if ok { "ok" } else { "refused/failed" },
-                            one_line(output, 300)
+                            openclaw_agent::excerpt(output, 300)
                         );
                     }
                     if let Some(t) = tools.iter_mut().rev().find(|t| t["id"] == d["toolCallId"]) {
@@ -202,15 +202,6 @@ async fn agent_async(ctx: &Ctx, args: AgentArgs) -> CliResult<u8> {
     }
 }
 
-fn one_line(s: &str, n: usize) -> String {
-    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() > n {
-        format!("{}…", flat.chars().take(n).collect::<String>())
-    } else {
-        flat
-    }
-}
-
 fn uuid_like() -> String {
     let mut b = [0u8; 16];
     if getrandom_fill(&mut b).is_err() {
@@ -258,7 +249,7 @@ pub fn sessions(ctx: &Ctx, cmd: SessionsCmd) -> CliResult<u8> {
             "  {:<20} {:>4} records  {}{}",
             s["key"].as_str().unwrap_or(""),
             s["messageCount"].as_u64().unwrap_or(0),
-            one_line(s["preview"].as_str().unwrap_or(""), 60),
+            openclaw_agent::excerpt(s["preview"].as_str().unwrap_or(""), 60),
             if s["running"] == true {
                 "  (running)"
             } else {
