@@ -76,7 +76,7 @@ async fn agent_async(ctx: &Ctx, args: AgentArgs) -> CliResult<u8> {
     let (inst, mut client) = connect(ctx, &["operator.read", "operator.write"]).await?;
     let mut params = json!({
         "message": args.message,
-        "idempotencyKey": uuid_like(),
+        "idempotencyKey": openclaw_state::generate_token(),
     });
     if let Some(s) = &args.session {
         params["sessionKey"] = json!(s);
@@ -200,23 +200,6 @@ async fn agent_async(ctx: &Ctx, args: AgentArgs) -> CliResult<u8> {
             .hint(hint))
         }
     }
-}
-
-fn uuid_like() -> String {
-    let mut b = [0u8; 16];
-    if getrandom_fill(&mut b).is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        return format!("cli-{t:x}-{}", std::process::id());
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn getrandom_fill(b: &mut [u8]) -> std::io::Result<()> {
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom")?.read_exact(b)
 }
 
 /// `openclaw sessions list`

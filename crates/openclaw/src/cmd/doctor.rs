@@ -35,11 +35,11 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::cmd::service::InstanceService;
-use crate::cmd::setup::port_is_free;
 use crate::ctx::Ctx;
 use crate::error::{CliResult, exit};
 use crate::hosts;
 use crate::output::{print_json, tilde};
+use openclaw_browser::port_is_free;
 
 /// Check this instance and every instance on this host for collisions and unsafe settings.
 ///

@@ -281,7 +281,7 @@ fn simple(ctx: &Ctx, op: Op) -> CliResult<u8> {
     if !managed && op != Op::Start {
         // Not under a service manager: the gateway, if any, runs in the
         // foreground (or detached) and owns the state dir's lock.
-        return crate::cmd::signal::stop_unmanaged(ctx, &svc, op == Op::Restart);
+        return crate::cmd::signal::stop_unmanaged(&svc, op == Op::Restart);
     }
     let (word, result) = match op {
         Op::Start => ("start", service.start()),
@@ -304,7 +304,7 @@ fn simple(ctx: &Ctx, op: Op) -> CliResult<u8> {
             svc.name(),
             state_dir.display()
         );
-        return crate::cmd::signal::stop_unmanaged(ctx, &svc, false);
+        return crate::cmd::signal::stop_unmanaged(&svc, false);
     }
     // Start / restart: report success only once the gateway is up.
     match crate::cmd::signal::wait_up(&state_dir, crate::cmd::signal::START_WAIT) {

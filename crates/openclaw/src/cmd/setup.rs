@@ -6,7 +6,6 @@
 //! port whose whole footprint is free on this host and overlaps no other
 //! instance; `--port` pins it but an overlap with another instance is refused.
 
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -148,8 +147,7 @@ pub fn apply(ctx: &Ctx, args: &SetupArgs) -> CliResult<SetupOutcome> {
     let pin_port = args.port.is_some() || matches!(inst.ports.gateway.source, Source::Env(_));
 
     let mut filled: Vec<String> = Vec::new();
-    let written = ctx
-        .config_store()
+    ctx.config_store()
         .update(None, |v: &mut Value| -> Result<(), String> {
             let mut fill = |path: &str, value: Value, force: bool| -> Result<(), String> {
                 let current = openclaw_config::get_path(v, path).map_err(|e| e.to_string())?;
@@ -181,7 +179,6 @@ pub fn apply(ctx: &Ctx, args: &SetupArgs) -> CliResult<SetupOutcome> {
             )
             .hint(ctx.command("config validate"))
         })?;
-    let _ = written;
 
     let created_files = seed_workspace(&inst.workspace.value)?;
 
@@ -296,7 +293,12 @@ fn choose_port(
                     continue;
                 }
                 let all: Vec<Footprint> = other_fps.iter().map(|(_, f)| f.clone()).collect();
-                let suggestion = choose_base_port(DEFAULT_PORT, &all, footprint_of, port_is_free);
+                let suggestion = choose_base_port(
+                    DEFAULT_PORT,
+                    &all,
+                    footprint_of,
+                    openclaw_browser::port_is_free,
+                );
                 let mut err = CliError::new(
                     "port footprint overlaps another instance",
                     format!("{} port {port}", current.ports.gateway.source),
@@ -323,15 +325,20 @@ fn choose_port(
     {
         return Ok((preferred, None));
     }
-    let chosen =
-        choose_base_port(DEFAULT_PORT, &all, footprint_of, port_is_free).ok_or_else(|| {
-            CliError::new(
-                "no free port footprint",
-                format!("ports {DEFAULT_PORT}-65535"),
-                "every candidate base port collides with another instance or a port in use",
-            )
-            .hint(ctx.command("setup --port <N>"))
-        })?;
+    let chosen = choose_base_port(
+        DEFAULT_PORT,
+        &all,
+        footprint_of,
+        openclaw_browser::port_is_free,
+    )
+    .ok_or_else(|| {
+        CliError::new(
+            "no free port footprint",
+            format!("ports {DEFAULT_PORT}-65535"),
+            "every candidate base port collides with another instance or a port in use",
+        )
+        .hint(ctx.command("setup --port <N>"))
+    })?;
     let note = (chosen != preferred || !other_fps.is_empty()).then(|| {
         let names: Vec<&str> = other_fps.iter().map(|(l, _)| l.as_str()).collect();
         if names.is_empty() {
@@ -341,11 +348,6 @@ fn choose_port(
         }
     });
     Ok((chosen, note))
-}
-
-/// Whether `port` can be bound on 127.0.0.1 right now.
-pub fn port_is_free(port: u16) -> bool {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
 }
 
 /// Creates the workspace and its starter files; never overwrites a file.

@@ -10,7 +10,6 @@ use openclaw_instance::Instance;
 use openclaw_state::owner::StateLock;
 
 use crate::cmd::service::InstanceService;
-use crate::ctx::Ctx;
 use crate::error::{CliError, CliResult, exit};
 use crate::live;
 
@@ -85,7 +84,7 @@ pub const START_WAIT: Duration = Duration::from_secs(20);
 /// The process to signal comes only from the state dir's owner record, and
 /// only while that record is live (pid alive, not a zombie, same process
 /// start time); nothing is ever chosen by the port it listens on.
-pub fn stop_unmanaged(ctx: &Ctx, svc: &InstanceService, restart: bool) -> CliResult<u8> {
+pub fn stop_unmanaged(svc: &InstanceService, restart: bool) -> CliResult<u8> {
     let inst = &svc.instance;
     let state_dir = inst.state_dir.value.clone();
     let label = inst.label();
@@ -178,7 +177,6 @@ pub fn stop_unmanaged(ctx: &Ctx, svc: &InstanceService, restart: bool) -> CliRes
     if !restart {
         return Ok(exit::OK);
     }
-    let _ = ctx;
     start_detached(inst, port, pid)
 }
 
