@@ -44,14 +44,7 @@ impl GatewayLog {
 
     /// Opens `<dir>/gateway.log` for appending (creating `dir`, mode 0700).
     pub fn open(dir: &Path, stderr: bool, max_bytes: u64, keep: u32) -> io::Result<Self> {
-        let mut b = std::fs::DirBuilder::new();
-        b.recursive(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            b.mode(0o700);
-        }
-        b.create(dir)?;
+        openclaw_state::create_private_dir_all(dir)?;
         let path = dir.join(LOG_FILE);
         let file = open_append(&path)?;
         let written = file.metadata()?.len();

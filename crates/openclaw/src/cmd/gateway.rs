@@ -56,7 +56,7 @@ pub struct CallArgs {
     /// Params as a JSON object
     #[arg(long, default_value = "{}")]
     pub params: String,
-    /// Print JSON
+    /// Print JSON (accepted for consistency: a call's result is always JSON)
     #[arg(long)]
     pub json: bool,
 }
@@ -495,10 +495,8 @@ pub fn call(ctx: &Ctx, args: CallArgs) -> CliResult<u8> {
         client.close().await;
         res.map_err(|e| CliError::new(format!("{} failed", args.method), &url, e))
     })?;
-    if args.json {
-        print_json(&out);
-    } else {
-        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
-    }
+    // A call's result is JSON either way; `--json` is accepted like on
+    // every other read command.
+    print_json(&out);
     Ok(exit::OK)
 }
