@@ -30,7 +30,6 @@ use openclaw_agent::{
 };
 use openclaw_instance::Instance;
 use openclaw_protocol::chat::{AgentStreamEvent, ChatEvent, ChatMessage, RunError, RunOutcome};
-use openclaw_protocol::{Frame, Response};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
@@ -42,27 +41,7 @@ pub const DEFAULT_AGENT: &str = "main";
 /// Finished runs remembered for `agent.wait`.
 const KEEP_FINISHED: usize = 256;
 
-/// What a connection task is asked to send.
-#[derive(Debug)]
-pub(crate) enum Outgoing {
-    Event(&'static str, Value),
-    Res(Response),
-}
-
-impl Outgoing {
-    pub fn into_frame(self, seq: u64) -> Frame {
-        match self {
-            Outgoing::Event(event, payload) => Frame::Event(openclaw_protocol::EventFrame {
-                event: event.into(),
-                payload,
-                seq: Some(seq),
-            }),
-            Outgoing::Res(r) => Frame::Res(r),
-        }
-    }
-}
-
-pub(crate) type ConnTx = mpsc::UnboundedSender<Outgoing>;
+pub(crate) use crate::outbox::{ConnTx, Outgoing};
 
 /// One agent as configured (built or not).
 pub(crate) struct Slot {

@@ -3,26 +3,25 @@
 //! loopback port serves, with the gateway token), so the answer and its
 //! errors are exactly what `openclaw browser ...` sees.
 //!
-//! Params: `method` (`GET` default, or `POST`), `path` (e.g. `/`, `/start`,
-//! `/tabs/open`), `query` (object, e.g. `{"profile": "work"}`) and/or
-//! `profile`, `body` (JSON, for POST). GET needs `operator.read`; anything
-//! else changes a browser and needs `operator.write`.
+//! Params ([`BrowserRequestParams`]): `method` (`GET` default, or `POST`),
+//! `path` (e.g. `/`, `/start`, `/tabs/open`), `query` (object, e.g.
+//! `{"profile": "work"}`) and/or `profile`, `body` (JSON, for POST). GET
+//! needs `operator.read`; anything else changes a browser and needs
+//! `operator.write`.
 //!
-//! A JSON answer is returned as is; a PNG (screenshot) comes back as
-//! `{"contentType": "image/png", "encoding": "base64", "data": "..."}`.
-
-use std::sync::Arc;
+//! A JSON answer is returned as is; a PNG (screenshot) comes back as a
+//! [`BrowserBinaryResult`] `{"contentType": "image/png", "encoding":
+//! "base64", "data": "..."}`.
 
 use axum::body::Body;
 use axum::http::{Request as HttpRequest, header};
 use base64::Engine;
-use openclaw_protocol::{ErrorShape, Request, Response, Scope, ScopeSet, codes};
+use openclaw_protocol::rpc::{BrowserBinaryResult, BrowserRequestParams};
+use openclaw_protocol::{ErrorShape, Scope, codes};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::server::Shared;
-
-pub(crate) const METHOD: &str = "browser.request";
+use crate::methods::{Call, Reply};
 
 /// Largest control-service answer relayed (full-page screenshots can be big).
 const MAX_ANSWER: usize = 32 * 1024 * 1024;
@@ -39,26 +38,22 @@ fn pct(s: &str) -> String {
         .collect()
 }
 
-pub(crate) async fn handle(s: &Arc<Shared>, scopes: &ScopeSet, req: Request) -> Response {
-    let id = req.id.clone();
-    match call(s, scopes, &req.params).await {
-        Ok(v) => Response::ok(id, v),
-        Err(e) => Response::err(id, e),
+pub(crate) async fn request(c: Call) -> Reply {
+    match call(&c).await {
+        Ok(v) => Reply::Now(Ok(v)),
+        Err(e) => Reply::Now(Err(e)),
     }
 }
 
-async fn call(s: &Arc<Shared>, scopes: &ScopeSet, params: &Value) -> Result<Value, ErrorShape> {
-    let method = params
-        .get("method")
-        .and_then(Value::as_str)
-        .unwrap_or("GET")
-        .to_ascii_uppercase();
+async fn call(c: &Call) -> Result<Value, ErrorShape> {
+    let params: BrowserRequestParams = c.params("{method?, path, query?, profile?, body?}")?;
+    let method = params.http_method();
     let need = if method == "GET" {
         Scope::Read
     } else {
         Scope::Write
     };
-    if !scopes.allows(need) {
+    if !c.scopes.allows(need) {
         return Err(ErrorShape::missing_scope(need));
     }
     if method != "GET" && method != "POST" {
@@ -66,7 +61,7 @@ async fn call(s: &Arc<Shared>, scopes: &ScopeSet, params: &Value) -> Result<Valu
             "browser.request: method {method:?} is not supported; use GET or POST"
         )));
     }
-    let path = params.get("path").and_then(Value::as_str).ok_or_else(|| {
+    let path = params.path.as_deref().ok_or_else(|| {
         ErrorShape::invalid_request(
             "browser.request needs params.path (e.g. \"/\" for status, \"/start\", \"/tabs\")",
         )
@@ -76,7 +71,7 @@ async fn call(s: &Arc<Shared>, scopes: &ScopeSet, params: &Value) -> Result<Valu
             "browser.request: path {path:?} must start with '/' and carry no query; put query parameters in params.query"
         )));
     }
-    let (Some(control), Some(token)) = (&s.derived.browser, &s.derived.browser_token) else {
+    let Some((control, token)) = c.state.browser_control() else {
         return Err(ErrorShape::new(
             codes::UNAVAILABLE,
             "browser control is not running in this gateway (browser.enabled is false, or gateway auth has no token); see the gateway log",
@@ -84,7 +79,7 @@ async fn call(s: &Arc<Shared>, scopes: &ScopeSet, params: &Value) -> Result<Valu
     };
 
     let mut query: Vec<(String, String)> = Vec::new();
-    if let Some(q) = params.get("query") {
+    if let Some(q) = &params.query {
         let Some(obj) = q.as_object() else {
             return Err(ErrorShape::invalid_request(
                 "browser.request: params.query must be an object of strings",
@@ -99,7 +94,7 @@ async fn call(s: &Arc<Shared>, scopes: &ScopeSet, params: &Value) -> Result<Valu
             query.push((k.clone(), v));
         }
     }
-    if let Some(p) = params.get("profile").and_then(Value::as_str)
+    if let Some(p) = params.profile.as_deref()
         && !query.iter().any(|(k, _)| k == "profile")
     {
         query.push(("profile".into(), p.to_string()));
@@ -113,7 +108,7 @@ async fn call(s: &Arc<Shared>, scopes: &ScopeSet, params: &Value) -> Result<Valu
         uri.push('?');
         uri.push_str(&qs.join("&"));
     }
-    let body = match params.get("body") {
+    let body = match &params.body {
         None | Some(Value::Null) => Body::empty(),
         Some(b) => Body::from(b.to_string()),
     };
@@ -164,9 +159,64 @@ async fn call(s: &Arc<Shared>, scopes: &ScopeSet, params: &Value) -> Result<Valu
             )
         });
     }
-    Ok(json!({
-        "contentType": ctype,
-        "encoding": "base64",
-        "data": base64::engine::general_purpose::STANDARD.encode(&bytes),
-    }))
+    serde_json::to_value(BrowserBinaryResult {
+        content_type: ctype,
+        encoding: "base64".into(),
+        data: base64::engine::general_purpose::STANDARD.encode(&bytes),
+    })
+    .map_err(|e| ErrorShape::new(codes::INTERNAL, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::methods::tests::{call, call_on, conn};
+    use crate::state::testing::state;
+    use openclaw_protocol::{ErrorShape, Scope, codes};
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn scopes_follow_the_forwarded_method() {
+        let t = state();
+        let c = conn();
+        let e = call_on(
+            &t,
+            &c,
+            &["operator.read"],
+            "browser.request",
+            json!({"method": "post", "path": "/start"}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e, ErrorShape::missing_scope(Scope::Write));
+        // GET passes the scope check with read; this gateway has no browser.
+        let e = call_on(
+            &t,
+            &c,
+            &["operator.read"],
+            "browser.request",
+            json!({"path": "/"}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, codes::UNAVAILABLE);
+        assert!(e.message.contains("browser control is not running"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn params_are_checked_before_anything_runs() {
+        let t = state();
+        for (params, want) in [
+            (json!({}), "browser.request needs params.path"),
+            (json!({"path": "tabs"}), "must start with '/'"),
+            (json!({"path": "/tabs?x=1"}), "carry no query"),
+            (json!({"path": "/", "method": "DELETE"}), "is not supported"),
+            (json!({"path": 5}), "browser.request: invalid params"),
+        ] {
+            let e = call(&t, "browser.request", params.clone())
+                .await
+                .unwrap_err();
+            assert_eq!(e.code, codes::INVALID_REQUEST, "{params}");
+            assert!(e.message.contains(want), "{params}: {e}");
+        }
+    }
 }

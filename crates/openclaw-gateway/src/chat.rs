@@ -2,36 +2,25 @@
 //! `agent.wait`, `sessions.list|preview|reset|delete`, `models.list`.
 //! Payload shapes are documented in `openclaw_protocol::chat`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use openclaw_protocol::chat::{DEFAULT_SESSION_KEY, RunAccepted, SendParams};
+use openclaw_protocol::chat::{
+    AbortResult, AgentInfo, DEFAULT_SESSION_KEY, DeleteResult, HistoryResult, ModelsListResult,
+    ProviderInfo, ResetResult, RunAccepted, SendParams, SessionParams, SessionsListResult,
+    WaitParams,
+};
+use openclaw_protocol::rpc::SessionListEntry;
 use openclaw_protocol::{ErrorShape, Response, codes, methods};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::agents::{ConnTx, DEFAULT_AGENT, Outgoing};
-use crate::server::Shared;
+use crate::methods::{Call, Reply};
 
 /// The connection a request came in on.
+#[derive(Clone)]
 pub(crate) struct Conn {
     pub id: String,
     pub tx: ConnTx,
-}
-
-pub(crate) fn handles(method: &str) -> bool {
-    matches!(
-        method,
-        methods::CHAT_SEND
-            | methods::CHAT_HISTORY
-            | methods::CHAT_ABORT
-            | methods::AGENT
-            | methods::AGENT_WAIT
-            | methods::SESSIONS_LIST
-            | methods::SESSIONS_PREVIEW
-            | methods::SESSIONS_RESET
-            | methods::SESSIONS_DELETE
-            | methods::MODELS_LIST
-    )
 }
 
 fn bad(msg: impl Into<String>) -> ErrorShape {
@@ -42,252 +31,399 @@ fn unavailable(msg: impl Into<String>) -> ErrorShape {
     ErrorShape::new(codes::UNAVAILABLE, msg)
 }
 
-fn str_param<'a>(p: &'a Value, names: &[&str]) -> Option<&'a str> {
-    names
-        .iter()
-        .find_map(|n| p.get(*n).and_then(Value::as_str))
-        .filter(|s| !s.is_empty())
+const SESSION_PARAMS: &str = "{sessionKey | key, agentId?, runId?, limit?}";
+
+/// `chat.send` and `agent`: start a run, answer at once.
+pub(crate) async fn send(c: Call) -> Reply {
+    Reply::of(send_result(&c))
 }
 
-/// Answers the request, or returns `None` when the answer is sent later
-/// through the connection's channel (`agent.wait`).
-pub(crate) async fn dispatch(
-    s: &Arc<Shared>,
-    conn: &Conn,
-    id: &str,
-    method: &str,
-    params: &Value,
-) -> Option<Result<Value, ErrorShape>> {
-    let hub = &s.agents;
-    let set = hub.current();
-    let agent_param = str_param(params, &["agentId"]);
-    let r = match method {
-        methods::CHAT_SEND | methods::AGENT => {
-            let p: SendParams = match serde_json::from_value(params.clone()) {
-                Ok(p) => p,
-                Err(e) => {
-                    return Some(Err(bad(format!(
-                        "{method}: invalid params ({e}); expected {{message, sessionKey?, agentId?, idempotencyKey?}}"
-                    ))));
-                }
-            };
-            if p.message.trim().is_empty() {
-                return Some(Err(bad(format!("{method}: message is empty"))));
-            }
-            let status = if method == methods::AGENT {
-                "accepted"
-            } else {
-                "started"
-            };
-            if let Some((run_id, agent_id, session_key)) =
-                hub.idempotent(p.idempotency_key.as_deref())
-            {
-                hub.subscribe(&agent_id, &session_key, &conn.id, &conn.tx);
-                return Some(Ok(json!(RunAccepted {
-                    run_id,
-                    status: "in_flight".into(),
-                    agent_id,
-                    session_key,
-                })));
-            }
-            let slot = match set.slot(p.agent_id.as_deref()) {
-                Ok(s) => s,
-                Err(e) => return Some(Err(bad(e))),
-            };
-            let agent = match &slot.agent {
-                Ok(a) => a.clone(),
-                Err(e) => return Some(Err(unavailable(format!("agent {}: {e}", slot.id)))),
-            };
-            let session_key = p
-                .session_key
-                .filter(|k| !k.is_empty())
-                .unwrap_or_else(|| DEFAULT_SESSION_KEY.into());
-            hub.subscribe(&slot.id, &session_key, &conn.id, &conn.tx);
-            let run_id = hub.start(agent, session_key.clone(), p.message, p.idempotency_key);
-            Ok(json!(RunAccepted {
-                run_id,
-                status: status.into(),
-                agent_id: slot.id.clone(),
-                session_key,
-            }))
-        }
-        methods::AGENT_WAIT => {
-            let Some(run_id) = str_param(params, &["runId"]).map(str::to_string) else {
-                return Some(Err(bad("agent.wait needs params.runId")));
-            };
-            let timeout = Duration::from_millis(
-                params
-                    .get("timeoutMs")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(30_000)
-                    .min(24 * 3600 * 1000),
-            );
-            // Answer from a task so this connection keeps delivering events.
-            let (hub, tx, id) = (s.agents.clone(), conn.tx.clone(), id.to_string());
-            tokio::spawn(async move {
-                let res = match hub.wait(&run_id, timeout).await {
-                    Ok(o) => Response::ok(id, json!(o)),
-                    Err(e) => Response::err(id, ErrorShape::new(codes::NOT_FOUND, e)),
-                };
-                let _ = tx.send(Outgoing::Res(res));
-            });
-            return None;
-        }
-        methods::CHAT_ABORT => {
-            let run_id = str_param(params, &["runId"]);
-            let key = str_param(params, &["sessionKey", "key"]);
-            if run_id.is_none() && key.is_none() {
-                return Some(Err(bad(
-                    "chat.abort needs params.sessionKey or params.runId",
-                )));
-            }
-            let agent_id = agent_param.unwrap_or(DEFAULT_AGENT);
-            let aborted = hub.abort(run_id, key.map(|k| (agent_id, k)));
-            Ok(json!({"ok": true, "aborted": aborted}))
-        }
-        methods::CHAT_HISTORY => {
-            let key = str_param(params, &["sessionKey", "key"]).unwrap_or(DEFAULT_SESSION_KEY);
-            let limit = params
-                .get("limit")
-                .and_then(Value::as_u64)
-                .map(|n| n as usize);
-            let slot = match set.slot(agent_param) {
-                Ok(s) => s,
-                Err(e) => return Some(Err(bad(e))),
-            };
-            hub.subscribe(&slot.id, key, &conn.id, &conn.tx);
-            let sessions = slot.sessions.clone();
-            let key_owned = key.to_string();
-            let got = tokio::task::spawn_blocking(move || {
-                let summary = sessions.get(&key_owned)?;
-                let recs = match &summary {
-                    Some(_) => sessions.history(&key_owned, limit)?,
-                    None => Vec::new(),
-                };
-                Ok::<_, openclaw_agent::session::SessionError>((summary, recs))
-            })
-            .await;
-            match got {
-                Ok(Ok((summary, recs))) => Ok(json!({
-                    "agentId": slot.id,
-                    "sessionKey": key,
-                    "sessionId": summary.map(|s| s.entry.session_id),
-                    "running": hub.is_running(&slot.id, key),
-                    "messages": recs,
-                })),
-                Ok(Err(e)) => Err(unavailable(format!("cannot read session '{key}': {e}"))),
-                Err(e) => Err(ErrorShape::new(codes::INTERNAL, e.to_string())),
-            }
-        }
-        methods::SESSIONS_LIST => {
-            let slot = match set.slot(agent_param) {
-                Ok(s) => s,
-                Err(e) => return Some(Err(bad(e))),
-            };
-            match slot.sessions.list() {
-                Ok(list) => {
-                    let sessions: Vec<Value> = list
-                        .into_iter()
-                        .map(|x| {
-                            let running = hub.is_running(&slot.id, &x.key);
-                            let mut v = json!(x);
-                            v["running"] = json!(running);
-                            v
-                        })
-                        .collect();
-                    Ok(json!({
-                        "agentId": slot.id,
-                        "dir": slot.sessions.dir(),
-                        "sessions": sessions,
-                    }))
-                }
-                Err(e) => Err(unavailable(format!("cannot list sessions: {e}"))),
-            }
-        }
-        methods::SESSIONS_PREVIEW | methods::SESSIONS_RESET | methods::SESSIONS_DELETE => {
-            let Some(key) = str_param(params, &["key", "sessionKey"]) else {
-                return Some(Err(bad(format!(
-                    "{method} needs params.key (a session key)"
-                ))));
-            };
-            let slot = match set.slot(agent_param) {
-                Ok(s) => s,
-                Err(e) => return Some(Err(bad(e))),
-            };
-            if method != methods::SESSIONS_PREVIEW && hub.is_running(&slot.id, key) {
-                return Some(Err(ErrorShape::new(
-                    codes::CONFLICT,
-                    format!("session '{key}' has a run in progress; abort it first (chat.abort)"),
-                )));
-            }
-            match method {
-                methods::SESSIONS_PREVIEW => {
-                    let n = params.get("limit").and_then(Value::as_u64).unwrap_or(10) as usize;
-                    match slot.sessions.preview(key, n) {
-                        Ok(Some(p)) => Ok(json!(p)),
-                        Ok(None) => Err(ErrorShape::new(
-                            codes::NOT_FOUND,
-                            format!("no session '{key}' for agent {}", slot.id),
-                        )),
-                        Err(e) => Err(unavailable(e.to_string())),
-                    }
-                }
-                methods::SESSIONS_RESET => match slot.sessions.reset(key) {
-                    Ok(sid) => {
-                        s.log.info(&format!(
-                            "agent {}: session '{key}' reset (new session {sid})",
-                            slot.id
-                        ));
-                        Ok(json!({"ok": true, "key": key, "sessionId": sid}))
-                    }
-                    Err(e) => Err(unavailable(e.to_string())),
-                },
-                _ => match slot.sessions.delete(key) {
-                    Ok(deleted) => {
-                        s.log
-                            .info(&format!("agent {}: session '{key}' deleted", slot.id));
-                        Ok(json!({"ok": true, "key": key, "deleted": deleted}))
-                    }
-                    Err(e) => Err(unavailable(e.to_string())),
-                },
-            }
-        }
-        methods::MODELS_LIST => {
-            let agents: Vec<Value> = set
-                .slots
-                .values()
-                .map(|sl| {
-                    json!({
-                        "id": sl.id,
-                        "workspace": sl.workspace,
-                        "model": sl.model,
-                        "fallbacks": sl.fallbacks,
-                        "ready": sl.agent.is_ok(),
-                        "error": sl.agent.as_ref().err(),
-                    })
-                })
-                .collect();
-            let providers: Vec<Value> = set
-                .providers
-                .iter()
-                .map(|p| {
-                    json!({
-                        "id": p.id,
-                        "api": p.api,
-                        "baseUrl": p.base_url,
-                        "keySource": p.key_source,
-                        "models": p.models,
-                        "error": p.error,
-                    })
-                })
-                .collect();
-            Ok(json!({
-                "defaultAgent": DEFAULT_AGENT,
-                "agents": agents,
-                "providers": providers,
-            }))
-        }
-        other => Err(ErrorShape::unknown_method(other)),
+fn send_result(c: &Call) -> Result<RunAccepted, ErrorShape> {
+    let method = c.method;
+    let p: SendParams = c.params("{message, sessionKey?, agentId?, idempotencyKey?}")?;
+    if p.message.trim().is_empty() {
+        return Err(bad(format!("{method}: message is empty")));
+    }
+    let status = if method == methods::AGENT {
+        "accepted"
+    } else {
+        "started"
     };
-    Some(r)
+    let hub = c.state.agents();
+    if let Some((run_id, agent_id, session_key)) = hub.idempotent(p.idempotency_key.as_deref()) {
+        hub.subscribe(&agent_id, &session_key, &c.conn.id, &c.conn.tx);
+        return Ok(RunAccepted {
+            run_id,
+            status: "in_flight".into(),
+            agent_id,
+            session_key,
+        });
+    }
+    let set = hub.current();
+    let slot = set.slot(p.agent_id.as_deref()).map_err(bad)?;
+    let agent = match &slot.agent {
+        Ok(a) => a.clone(),
+        Err(e) => return Err(unavailable(format!("agent {}: {e}", slot.id))),
+    };
+    let session_key = p
+        .session_key
+        .filter(|k| !k.is_empty())
+        .unwrap_or_else(|| DEFAULT_SESSION_KEY.into());
+    hub.subscribe(&slot.id, &session_key, &c.conn.id, &c.conn.tx);
+    let run_id = hub.start(agent, session_key.clone(), p.message, p.idempotency_key);
+    Ok(RunAccepted {
+        run_id,
+        status: status.into(),
+        agent_id: slot.id.clone(),
+        session_key,
+    })
+}
+
+/// `agent.wait`: answered from a task through the connection's outbox, so
+/// the connection keeps delivering events while it waits.
+pub(crate) async fn wait(c: Call) -> Reply {
+    let p: WaitParams = match c.params("{runId, timeoutMs?}") {
+        Ok(p) => p,
+        Err(e) => return Reply::Now(Err(e)),
+    };
+    let Some(run_id) = p.run_id.clone().filter(|r| !r.is_empty()) else {
+        return Reply::Now(Err(bad("agent.wait needs params.runId")));
+    };
+    let timeout = Duration::from_millis(p.timeout_ms());
+    let (hub, tx, id) = (c.state.agents().clone(), c.conn.tx.clone(), c.id.clone());
+    tokio::spawn(async move {
+        let res = match hub.wait(&run_id, timeout).await {
+            Ok(o) => match serde_json::to_value(o) {
+                Ok(v) => Response::ok(id, v),
+                Err(e) => Response::err(id, ErrorShape::new(codes::INTERNAL, e.to_string())),
+            },
+            Err(e) => Response::err(id, ErrorShape::new(codes::NOT_FOUND, e)),
+        };
+        let _ = tx.send(Outgoing::Res(res));
+    });
+    Reply::Later
+}
+
+pub(crate) async fn abort(c: Call) -> Reply {
+    Reply::of(abort_result(&c))
+}
+
+fn abort_result(c: &Call) -> Result<AbortResult, ErrorShape> {
+    let p: SessionParams = c.params(SESSION_PARAMS)?;
+    let (run_id, key) = (p.run(), p.session());
+    if run_id.is_none() && key.is_none() {
+        return Err(bad("chat.abort needs params.sessionKey or params.runId"));
+    }
+    let agent_id = p.agent().unwrap_or(DEFAULT_AGENT);
+    let aborted = c.state.agents().abort(run_id, key.map(|k| (agent_id, k)));
+    Ok(AbortResult { ok: true, aborted })
+}
+
+pub(crate) async fn history(c: Call) -> Reply {
+    Reply::of(history_result(&c).await)
+}
+
+async fn history_result(c: &Call) -> Result<HistoryResult, ErrorShape> {
+    let p: SessionParams = c.params(SESSION_PARAMS)?;
+    let key = p.session().unwrap_or(DEFAULT_SESSION_KEY).to_string();
+    let limit = p.limit.map(|n| n as usize);
+    let hub = c.state.agents();
+    let set = hub.current();
+    let slot = set.slot(p.agent()).map_err(bad)?;
+    hub.subscribe(&slot.id, &key, &c.conn.id, &c.conn.tx);
+    let sessions = slot.sessions.clone();
+    let k = key.clone();
+    let got = tokio::task::spawn_blocking(move || {
+        let summary = sessions.get(&k)?;
+        let recs = match &summary {
+            Some(_) => sessions.history(&k, limit)?,
+            None => Vec::new(),
+        };
+        Ok::<_, openclaw_agent::session::SessionError>((summary, recs))
+    })
+    .await;
+    match got {
+        Ok(Ok((summary, recs))) => Ok(HistoryResult {
+            agent_id: slot.id.clone(),
+            running: hub.is_running(&slot.id, &key),
+            session_key: key,
+            session_id: summary.map(|s| s.entry.session_id),
+            messages: recs
+                .into_iter()
+                .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
+                .collect(),
+        }),
+        Ok(Err(e)) => Err(unavailable(format!("cannot read session '{key}': {e}"))),
+        Err(e) => Err(ErrorShape::new(codes::INTERNAL, e.to_string())),
+    }
+}
+
+pub(crate) async fn sessions_list(c: Call) -> Reply {
+    Reply::of(sessions_list_result(&c))
+}
+
+fn sessions_list_result(c: &Call) -> Result<SessionsListResult, ErrorShape> {
+    let p: SessionParams = c.params(SESSION_PARAMS)?;
+    let hub = c.state.agents();
+    let set = hub.current();
+    let slot = set.slot(p.agent()).map_err(bad)?;
+    let list = slot
+        .sessions
+        .list()
+        .map_err(|e| unavailable(format!("cannot list sessions: {e}")))?;
+    let sessions = list
+        .into_iter()
+        .map(|x| {
+            let running = hub.is_running(&slot.id, &x.key);
+            let summary = match serde_json::to_value(x) {
+                Ok(Value::Object(m)) => m,
+                _ => Default::default(),
+            };
+            SessionListEntry { summary, running }
+        })
+        .collect();
+    Ok(SessionsListResult {
+        agent_id: slot.id.clone(),
+        dir: slot.sessions.dir().display().to_string(),
+        sessions,
+    })
+}
+
+/// `sessions.preview`, `sessions.reset`, `sessions.delete`.
+pub(crate) async fn session_change(c: Call) -> Reply {
+    match session_change_result(&c) {
+        Ok(v) => Reply::Now(Ok(v)),
+        Err(e) => Reply::Now(Err(e)),
+    }
+}
+
+fn session_change_result(c: &Call) -> Result<Value, ErrorShape> {
+    let method = c.method;
+    let p: SessionParams = c.params(SESSION_PARAMS)?;
+    let Some(key) = p.key_first() else {
+        return Err(bad(format!("{method} needs params.key (a session key)")));
+    };
+    let hub = c.state.agents();
+    let set = hub.current();
+    let slot = set.slot(p.agent()).map_err(bad)?;
+    if method != methods::SESSIONS_PREVIEW && hub.is_running(&slot.id, key) {
+        return Err(ErrorShape::new(
+            codes::CONFLICT,
+            format!("session '{key}' has a run in progress; abort it first (chat.abort)"),
+        ));
+    }
+    let log = c.state.log();
+    let encode = |v: Result<Value, serde_json::Error>| {
+        v.map_err(|e| ErrorShape::new(codes::INTERNAL, e.to_string()))
+    };
+    match method {
+        methods::SESSIONS_PREVIEW => {
+            let n = p.limit.unwrap_or(10) as usize;
+            match slot.sessions.preview(key, n) {
+                Ok(Some(pv)) => encode(serde_json::to_value(pv)),
+                Ok(None) => Err(ErrorShape::new(
+                    codes::NOT_FOUND,
+                    format!("no session '{key}' for agent {}", slot.id),
+                )),
+                Err(e) => Err(unavailable(e.to_string())),
+            }
+        }
+        methods::SESSIONS_RESET => {
+            let sid = slot
+                .sessions
+                .reset(key)
+                .map_err(|e| unavailable(e.to_string()))?;
+            log.info(&format!(
+                "agent {}: session '{key}' reset (new session {sid})",
+                slot.id
+            ));
+            encode(serde_json::to_value(ResetResult {
+                ok: true,
+                key: key.to_string(),
+                session_id: sid,
+            }))
+        }
+        _ => {
+            let deleted = slot
+                .sessions
+                .delete(key)
+                .map_err(|e| unavailable(e.to_string()))?;
+            log.info(&format!("agent {}: session '{key}' deleted", slot.id));
+            encode(serde_json::to_value(DeleteResult {
+                ok: true,
+                key: key.to_string(),
+                deleted,
+            }))
+        }
+    }
+}
+
+pub(crate) async fn models_list(c: Call) -> Reply {
+    let set = c.state.agents().current();
+    let agents = set
+        .slots
+        .values()
+        .map(|sl| AgentInfo {
+            id: sl.id.clone(),
+            workspace: sl.workspace.display().to_string(),
+            model: sl.model.clone(),
+            fallbacks: sl.fallbacks.clone(),
+            ready: sl.agent.is_ok(),
+            error: sl.agent.as_ref().err().cloned(),
+        })
+        .collect();
+    let providers = set
+        .providers
+        .iter()
+        .map(|p| ProviderInfo {
+            id: p.id.clone(),
+            api: p.api.clone(),
+            base_url: p.base_url.clone(),
+            key_source: p.key_source.clone(),
+            models: p.models.clone(),
+            error: p.error.clone(),
+        })
+        .collect();
+    Reply::of(Ok(ModelsListResult {
+        default_agent: DEFAULT_AGENT.into(),
+        agents,
+        providers,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::methods::tests::{call, call_on, conn};
+    use crate::outbox::Item;
+    use crate::state::testing::state;
+    use openclaw_protocol::chat::{HistoryResult, ModelsListResult, SessionsListResult};
+    use openclaw_protocol::{Frame, Request, codes};
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn send_checks_its_params_and_the_agent() {
+        let t = state();
+        for method in ["chat.send", "agent"] {
+            let e = call(&t, method, json!({"message": "  "}))
+                .await
+                .unwrap_err();
+            assert_eq!(e.message, format!("{method}: message is empty"));
+            let e = call(&t, method, json!({})).await.unwrap_err();
+            assert!(
+                e.message.starts_with(&format!("{method}: invalid params")),
+                "{e}"
+            );
+            // No model is configured in the test state.
+            let e = call(&t, method, json!({"message": "hi"}))
+                .await
+                .unwrap_err();
+            assert_eq!(e.code, codes::UNAVAILABLE);
+            assert!(e.message.contains("no model configured"), "{e}");
+            let e = call(&t, method, json!({"message": "hi", "agentId": "ghost"}))
+                .await
+                .unwrap_err();
+            assert_eq!(e.code, codes::INVALID_REQUEST);
+            assert!(e.message.contains("no agent 'ghost'"), "{e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn wait_answers_later_through_the_outbox() {
+        let t = state();
+        let c = conn();
+        let e = call_on(&t, &c, &["operator.read"], "agent.wait", json!({}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.message, "agent.wait needs params.runId");
+        let req = Request {
+            id: "w1".into(),
+            method: "agent.wait".into(),
+            params: json!({"runId": "nope", "timeoutMs": 10}),
+        };
+        let now = crate::methods::dispatch(
+            &t.state,
+            &c,
+            crate::methods::tests::scopes(&["operator.read"]),
+            req,
+        )
+        .await;
+        assert!(now.is_none(), "answered later");
+        let Ok(Item::Text(text)) = c.tx.outbox().next().await else {
+            panic!("a response")
+        };
+        let Frame::Res(res) = serde_json::from_str(&text).unwrap() else {
+            panic!("{text}")
+        };
+        assert_eq!(res.id, "w1");
+        assert_eq!(res.into_result().unwrap_err().code, codes::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn abort_history_and_sessions() {
+        let t = state();
+        let e = call(&t, "chat.abort", json!({"sessionKey": ""}))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.message,
+            "chat.abort needs params.sessionKey or params.runId"
+        );
+        let r = call(&t, "chat.abort", json!({"key": "main"}))
+            .await
+            .unwrap();
+        assert_eq!(r, json!({"ok": true, "aborted": []}));
+
+        let h: HistoryResult =
+            serde_json::from_value(call(&t, "chat.history", json!({})).await.unwrap()).unwrap();
+        assert_eq!(
+            (h.agent_id.as_str(), h.session_key.as_str()),
+            ("main", "main")
+        );
+        assert_eq!(
+            (h.session_id, h.running, h.messages.len()),
+            (None, false, 0)
+        );
+
+        let l: SessionsListResult =
+            serde_json::from_value(call(&t, "sessions.list", json!({})).await.unwrap()).unwrap();
+        assert_eq!(l.agent_id, "main");
+        assert!(l.sessions.is_empty());
+        assert!(l.dir.ends_with("sessions"), "{}", l.dir);
+
+        let e = call(&t, "sessions.preview", json!({})).await.unwrap_err();
+        assert_eq!(
+            e.message,
+            "sessions.preview needs params.key (a session key)"
+        );
+        let e = call(&t, "sessions.preview", json!({"key": "nope"}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, codes::NOT_FOUND);
+        let e = call(&t, "sessions.list", json!({"agentId": "ghost"}))
+            .await
+            .unwrap_err();
+        assert!(e.message.contains("no agent 'ghost'"), "{e}");
+        let d = call(&t, "sessions.delete", json!({"key": "nope"}))
+            .await
+            .unwrap();
+        assert_eq!(d, json!({"ok": true, "key": "nope", "deleted": false}));
+    }
+
+    #[tokio::test]
+    async fn models_list_names_the_default_agent_and_why_it_is_not_ready() {
+        let t = state();
+        let m: ModelsListResult =
+            serde_json::from_value(call(&t, "models.list", json!({})).await.unwrap()).unwrap();
+        assert_eq!(m.default_agent, "main");
+        assert_eq!(m.agents.len(), 1);
+        assert!(!m.agents[0].ready);
+        assert!(
+            m.agents[0]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("no model configured")
+        );
+        assert!(m.providers.is_empty());
+    }
 }

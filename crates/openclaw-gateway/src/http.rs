@@ -3,7 +3,6 @@
 //! the WebSocket upgrade (also at `/`).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::State;
@@ -13,9 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
-use crate::server::Shared;
+use crate::state::GatewayState;
 
-pub(crate) fn router(shared: Arc<Shared>) -> Router {
+pub(crate) fn router(shared: Arc<GatewayState>) -> Router {
     Router::new()
         .route("/", get(root))
         .route("/healthz", get(healthz))
@@ -27,17 +26,12 @@ async fn healthz() -> Response {
     axum::Json(json!({"ok": true, "status": "live"})).into_response()
 }
 
-async fn readyz(State(s): State<Arc<Shared>>) -> Response {
-    let ready = s.ready.load(Ordering::Relaxed);
-    let body = axum::Json(json!({
-        "ready": ready,
-        // Which instance this is, so a client whose token is refused can
-        // still tell that it reached another instance's gateway.
-        "profile": s.record.profile,
-        "stateDir": s.record.state_dir,
-        "listeners": s.record.listeners,
-        "uptimeMs": s.uptime_ms(),
-    }));
+async fn readyz(State(s): State<Arc<GatewayState>>) -> Response {
+    // Which instance this is, so a client whose token is refused can still
+    // tell that it reached another instance's gateway.
+    let body = s.readyz();
+    let ready = body.ready;
+    let body = axum::Json(body);
     if ready {
         body.into_response()
     } else {
@@ -49,12 +43,12 @@ async fn readyz(State(s): State<Arc<Shared>>) -> Response {
 const WS_READ_BUFFER: usize = 8 * 1024;
 
 async fn root(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<GatewayState>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     match ws {
         Ok(ws) => {
-            let max = s.opts.max_payload;
+            let max = s.options().max_payload;
             // tungstenite zero-fills its read buffer up to this size before
             // every read: the 128 KiB default cost a 128 KiB memset per
             // socket read (8.5% of the gateway's CPU under `health` load).
@@ -80,8 +74,8 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn status_page(s: &Shared) -> Response {
-    let r = &s.record;
+fn status_page(s: &GatewayState) -> Response {
+    let r = s.record();
     let mut rows = vec![
         (
             "Profile",

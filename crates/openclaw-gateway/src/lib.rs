@@ -24,9 +24,14 @@ mod browser_rpc;
 mod chat;
 mod config_store;
 pub mod derived;
+mod handshake;
 mod http;
 mod log;
+mod methods;
+mod outbox;
+mod presence;
 mod server;
+mod state;
 mod ws;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
@@ -481,16 +486,18 @@ impl Gateway {
                 source,
             })?;
         let bound = server::BoundParts {
-            opts,
+            state: state::StateParts {
+                opts,
+                record,
+                bind,
+                store,
+                live,
+                log,
+                parsed: snapshot.parsed,
+                services,
+            },
             lock,
-            record,
             listeners,
-            store,
-            live,
-            bind,
-            log,
-            services,
-            parsed: snapshot.parsed.clone(),
         };
         Ok(BoundGateway::new(bound))
     }

@@ -1,39 +1,36 @@
-//! One WebSocket connection: challenge, `connect` handshake, then requests
-//! and events until either side closes or the gateway shuts down.
+//! One WebSocket connection: challenge, `connect` handshake (decided by
+//! [`crate::handshake`]), then requests (answered through
+//! [`crate::methods`]) and events until either side closes, the client
+//! falls too far behind ([`crate::outbox`]) or the gateway shuts down.
+//!
+//! After `hello-ok` every frame to the client goes through the
+//! connection's outbox; this task is its only writer and gives events
+//! their `seq`.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use openclaw_protocol::{
-    ConnectChallenge, ConnectParams, ErrorShape, EventFrame, Features, Frame, HELLO_OK, HelloAuth,
-    HelloOk, Policy, PresenceEntry, Request, Response, ScopeSet, ServerInfo, Snapshot,
-    StateVersion, close_codes, codes, detail_codes, events, methods, negotiate, required_scope,
+    ConnectChallenge, EventFrame, Frame, SLOW_CONSUMER_REASON, close_codes, events,
 };
-use serde_json::{Value, json};
-use tokio::sync::broadcast::error::RecvError;
+use serde_json::Value;
 
-use crate::AuthConfig;
-use crate::config_store::{ConfigError, merge_patch};
-use crate::server::{Shared, now_ms};
-use openclaw_config::redact;
+use crate::chat::Conn;
+use crate::handshake::{self, ConnectInput, Rejection};
+use crate::outbox::{Closed, ConnTx, Outbox};
+use crate::state::{GatewayState, now_ms};
 
-/// Decrements the connection count when the connection task ends.
-struct ActiveGuard(Arc<Shared>);
+/// How long a connection closed for falling behind gets to take its close
+/// frame (it has to read what the socket already holds first).
+const SLOW_CLOSE_GRACE: Duration = Duration::from_secs(10);
 
-impl Drop for ActiveGuard {
-    fn drop(&mut self) {
-        if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.idle.notify_waiters();
-        }
-    }
+async fn send_text(socket: &mut WebSocket, text: String) -> bool {
+    socket.send(Message::Text(text.into())).await.is_ok()
 }
 
 async fn send_frame(socket: &mut WebSocket, frame: &Frame) -> bool {
-    socket
-        .send(Message::Text(frame.to_text().into()))
-        .await
-        .is_ok()
+    send_text(socket, frame.to_text()).await
 }
 
 async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
@@ -48,6 +45,13 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
             reason: reason[..end].into(),
         })))
         .await;
+}
+
+async fn reject(socket: &mut WebSocket, r: Rejection) {
+    if let Some(res) = r.response {
+        send_frame(socket, &Frame::Res(res)).await;
+    }
+    close(socket, r.close_code, &r.close_reason).await;
 }
 
 /// What the first client frame was.
@@ -68,10 +72,9 @@ async fn first_text(socket: &mut WebSocket) -> First {
     }
 }
 
-pub(crate) async fn handle(s: Arc<Shared>, mut socket: WebSocket) {
-    s.active.fetch_add(1, Ordering::AcqRel);
-    let _guard = ActiveGuard(s.clone());
-    let mut shutdown_rx = s.shutdown.subscribe();
+pub(crate) async fn handle(s: Arc<GatewayState>, mut socket: WebSocket) {
+    let _counted = s.connection();
+    let mut shutdown_rx = s.subscribe_shutdown();
     if shutdown_rx.borrow().is_some() {
         close(
             &mut socket,
@@ -97,231 +100,133 @@ pub(crate) async fn handle(s: Arc<Shared>, mut socket: WebSocket) {
     }
 
     let first = tokio::select! {
-        r = tokio::time::timeout(s.opts.handshake_timeout, first_text(&mut socket)) => r,
+        r = tokio::time::timeout(s.options().handshake_timeout, first_text(&mut socket)) => r,
         _ = shutdown_rx.changed() => {
             close(&mut socket, close_codes::GOING_AWAY, "gateway shutting down").await;
             return;
         }
     };
     let text = match first {
-        Err(_) => {
-            // No connect within the handshake timeout (observed: close 1000).
+        // No connect within the handshake timeout (observed: close 1000).
+        Err(_) | Ok(First::Garbage) => {
             close(&mut socket, close_codes::NORMAL, "").await;
             return;
         }
         Ok(First::Gone) => return,
-        Ok(First::Garbage) => {
-            close(&mut socket, close_codes::NORMAL, "").await;
-            return;
-        }
         Ok(First::Text(t)) => t,
     };
-    let Ok(value) = serde_json::from_str::<Value>(&text) else {
-        // Not JSON (observed: close 1000, no answer).
-        close(&mut socket, close_codes::NORMAL, "").await;
-        return;
+    let request = match handshake::read_connect(&text) {
+        Ok(r) => r,
+        Err(r) => return reject(&mut socket, r).await,
     };
-    let req = match serde_json::from_value::<Frame>(value) {
-        Ok(Frame::Req(r)) => r,
-        _ => {
-            let e = ErrorShape::first_request_not_connect();
-            close(&mut socket, close_codes::POLICY_VIOLATION, &e.message).await;
-            return;
-        }
+    drop(text);
+    let auth = s.auth();
+    let accepted = match handshake::decide(&ConnectInput {
+        auth: &auth,
+        request: &request,
+    }) {
+        Ok(a) => a,
+        Err(r) => return reject(&mut socket, r).await,
     };
-    if req.method != methods::CONNECT {
-        let e = ErrorShape::first_request_not_connect();
-        let reason = e.message.clone();
-        send_frame(&mut socket, &Frame::Res(Response::err(req.id, e))).await;
-        close(&mut socket, close_codes::POLICY_VIOLATION, &reason).await;
-        return;
-    }
-    let params: ConnectParams = match serde_json::from_value(req.params.clone()) {
-        Ok(p) => p,
-        Err(e) => {
-            let e = ErrorShape::invalid_request(format!(
-                "invalid connect params: {e} (expected minProtocol, maxProtocol, client, auth, role, scopes)"
-            ));
-            let reason = e.message.clone();
-            send_frame(&mut socket, &Frame::Res(Response::err(req.id, e))).await;
-            close(&mut socket, close_codes::POLICY_VIOLATION, &reason).await;
-            return;
-        }
-    };
-    let Some(protocol) = negotiate(params.min_protocol, params.max_protocol) else {
-        let e = ErrorShape::protocol_mismatch(params.min_protocol, params.max_protocol);
-        send_frame(&mut socket, &Frame::Res(Response::err(req.id, e))).await;
-        close(
+
+    // From here on the outbox collects everything for this client; it is
+    // drained only after hello-ok is written, so hello-ok comes first.
+    let conn_id = uuid::Uuid::new_v4().to_string();
+    let outbox = Outbox::new(s.options().max_buffered_bytes);
+    s.join(
+        &conn_id,
+        outbox.clone(),
+        crate::presence::entry_for(&request.params.client, &conn_id, now_ms()),
+    );
+    let hello = s.hello_ok(&conn_id, &accepted);
+    let hello = serde_json::to_value(&hello).unwrap_or(Value::Null);
+    let ok = send_frame(
+        &mut socket,
+        &Frame::Res(openclaw_protocol::Response::ok(request.id.clone(), hello)),
+    )
+    .await;
+    let client_label = format!(
+        "{} ({})",
+        request.params.client.id, request.params.client.mode
+    );
+    drop(request);
+    if ok {
+        let conn = Conn {
+            id: conn_id.clone(),
+            tx: ConnTx::new(outbox.clone()),
+        };
+        serve(
+            &s,
             &mut socket,
-            close_codes::PROTOCOL_ERROR,
-            "protocol mismatch",
+            &mut shutdown_rx,
+            &conn,
+            &outbox,
+            accepted.scopes,
+            &client_label,
         )
         .await;
-        return;
-    };
-    let auth = s
-        .live
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .auth
-        .clone();
-    let auth_err = match (&auth, &params.auth.token, &params.auth.password) {
-        (AuthConfig::None, _, _) => None,
-        (AuthConfig::Token(_), None, None) | (AuthConfig::Password(_), None, None) => {
-            Some(ErrorShape::device_identity_required())
-        }
-        (AuthConfig::Token(want), Some(got), _) => {
-            (!openclaw_state::secret_eq(got, want)).then(ErrorShape::token_mismatch)
-        }
-        (AuthConfig::Token(_), None, Some(_)) => Some(ErrorShape::token_mismatch()),
-        (AuthConfig::Password(want), _, Some(got)) => {
-            (!openclaw_state::secret_eq(got, want)).then(ErrorShape::password_mismatch)
-        }
-        (AuthConfig::Password(_), Some(_), None) => Some(ErrorShape::password_mismatch()),
-    };
-    if let Some(e) = auth_err {
-        let reason = e.message.clone();
-        send_frame(&mut socket, &Frame::Res(Response::err(req.id, e))).await;
-        close(&mut socket, close_codes::POLICY_VIOLATION, &reason).await;
-        return;
     }
+    s.leave(&conn_id);
+}
 
-    let mut scopes = ScopeSet::from_strs(params.scopes.iter().map(String::as_str));
-    if scopes.is_empty() {
-        scopes = ScopeSet::from_strs(["operator.read"]);
-    }
-    let conn_id = uuid::Uuid::new_v4().to_string();
-    let role = params.role.clone().unwrap_or_else(|| "operator".into());
-    let hello = HelloOk {
-        kind: HELLO_OK.into(),
-        protocol,
-        server: ServerInfo {
-            version: s.record.version.clone(),
-            conn_id: conn_id.clone(),
-        },
-        features: Features {
-            methods: methods::ALL
-                .iter()
-                .chain([crate::browser_rpc::METHOD].iter())
-                .map(|m| m.to_string())
-                .collect(),
-            events: events::ALL.iter().map(|m| m.to_string()).collect(),
-        },
-        snapshot: Snapshot {
-            presence: s.presence(),
-            health: s.health(),
-            state_version: StateVersion {
-                presence: s.presence_version.load(Ordering::Relaxed),
-                health: s.health_version.load(Ordering::Relaxed),
-            },
-            uptime_ms: s.uptime_ms(),
-            config_path: Some(s.record.config_path.display().to_string()),
-            state_dir: Some(s.record.state_dir.display().to_string()),
-            profile: s.record.profile.clone(),
-        },
-        auth: HelloAuth {
-            method: Some(auth.mode().into()),
-            role,
-            scopes: scopes.to_strings(),
-        },
-        policy: Policy {
-            max_payload: s.opts.max_payload as u64,
-            max_buffered_bytes: s.opts.max_buffered_bytes as u64,
-            tick_interval_ms: s.opts.tick_interval.as_millis() as u64,
-        },
-    };
-    let hello = serde_json::to_value(&hello).unwrap_or(Value::Null);
-    if !send_frame(&mut socket, &Frame::Res(Response::ok(req.id, hello))).await {
-        return;
-    }
-
-    let mut events_rx = s.events.subscribe();
-    {
-        let c = &params.client;
-        let entry = PresenceEntry {
-            host: if c.id.is_empty() {
-                "client".into()
-            } else {
-                c.id.clone()
-            },
-            ip: None,
-            version: c.version.clone(),
-            platform: c.platform.clone(),
-            device_family: None,
-            mode: c.mode.clone(),
-            reason: Some("connect".into()),
-            instance_id: Some(conn_id.clone()),
-            text: None,
-            ts: now_ms(),
-        };
-        s.clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(conn_id.clone(), entry);
-        s.presence_changed();
-    }
-
-    let (conn_tx, mut conn_rx) = tokio::sync::mpsc::unbounded_channel();
-    let conn = crate::chat::Conn {
-        id: conn_id.clone(),
-        tx: conn_tx,
-    };
+/// Requests and events until the connection ends.
+async fn serve(
+    s: &Arc<GatewayState>,
+    socket: &mut WebSocket,
+    shutdown_rx: &mut tokio::sync::watch::Receiver<Option<openclaw_protocol::ShutdownEvent>>,
+    conn: &Conn,
+    outbox: &Arc<Outbox>,
+    scopes: openclaw_protocol::ScopeSet,
+    client: &str,
+) {
     let mut seq: u64 = 0;
     loop {
         tokio::select! {
-            Some(out) = conn_rx.recv() => {
-                if matches!(out, crate::agents::Outgoing::Event(..)) {
-                    seq += 1;
+            next = outbox.next() => match next {
+                Ok(item) => {
+                    if item.is_event() {
+                        seq += 1;
+                    }
+                    let text = item.render(seq);
+                    drop(item);
+                    // A client that does not read blocks this write; the
+                    // outbox overflowing meanwhile ends the wait.
+                    tokio::select! {
+                        sent = send_text(socket, text) => if !sent { return },
+                        c = outbox.closed() => return slow_close(s, socket, c, &conn.id, client).await,
+                    }
                 }
-                if !send_frame(&mut socket, &out.into_frame(seq)).await {
-                    break;
-                }
-            }
+                Err(c) => return slow_close(s, socket, c, &conn.id, client).await,
+            },
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Text(t))) => {
-                    let frame = match serde_json::from_str::<Frame>(t.as_str()) {
+                    let req = match serde_json::from_str::<Frame>(t.as_str()) {
                         Ok(Frame::Req(r)) => r,
                         Ok(_) => continue,
                         Err(_) => {
-                            close(&mut socket, close_codes::NORMAL, "").await;
-                            break;
+                            close(socket, close_codes::NORMAL, "").await;
+                            return;
                         }
                     };
-                    let Some(res) = dispatch(&s, &scopes, &conn, frame).await else {
-                        continue;
-                    };
-                    if !send_frame(&mut socket, &Frame::Res(res)).await {
-                        break;
+                    drop(t);
+                    if let Some(res) = crate::methods::dispatch(s, conn, scopes, req).await {
+                        // Overflow shows up on the next turn through `next`.
+                        let _ = outbox.push_text(Frame::Res(res).to_text());
                     }
                 }
                 Some(Ok(Message::Binary(_))) => {
-                    close(&mut socket, 1003, "binary frames are not supported: send JSON text frames").await;
-                    break;
+                    close(socket, close_codes::UNSUPPORTED_DATA, "binary frames are not supported: send JSON text frames").await;
+                    return;
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 Some(Err(e)) => {
                     let msg = e.to_string();
                     if msg.contains("too long") || msg.contains("too big") || msg.contains("Space limit") {
-                        close(&mut socket, close_codes::MESSAGE_TOO_BIG, "message too big").await;
+                        close(socket, close_codes::MESSAGE_TOO_BIG, "message too big").await;
                     }
-                    break;
+                    return;
                 }
-                Some(Ok(Message::Close(_))) | None => break,
-            },
-            ev = events_rx.recv() => match ev {
-                Ok(b) => {
-                    seq += 1;
-                    let frame = Frame::Event(EventFrame {
-                        event: b.event.into(),
-                        payload: (*b.payload).clone(),
-                        seq: Some(seq),
-                    });
-                    if !send_frame(&mut socket, &frame).await {
-                        break;
-                    }
-                }
-                Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => break,
+                Some(Ok(Message::Close(_))) | None => return,
             },
             _ = shutdown_rx.changed() => {
                 let ev = shutdown_rx.borrow().clone();
@@ -332,188 +237,33 @@ pub(crate) async fn handle(s: Arc<Shared>, mut socket: WebSocket) {
                         payload: serde_json::to_value(&ev).unwrap_or(Value::Null),
                         seq: Some(seq),
                     });
-                    send_frame(&mut socket, &frame).await;
+                    send_frame(socket, &frame).await;
                 }
-                close(&mut socket, 1012, "gateway shutting down").await;
-                break;
+                close(socket, close_codes::SERVICE_RESTART, "gateway shutting down").await;
+                return;
             }
         }
     }
-
-    s.agents.disconnect(&conn_id);
-    s.clients
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&conn_id);
-    if s.shutdown.borrow().is_none() {
-        s.presence_changed();
-    }
 }
 
-async fn dispatch(
-    s: &Arc<Shared>,
-    scopes: &ScopeSet,
-    conn: &crate::chat::Conn,
-    req: Request,
-) -> Option<Response> {
-    // Its scope depends on the forwarded HTTP method (read for GET, write otherwise).
-    if req.method == crate::browser_rpc::METHOD {
-        return Some(crate::browser_rpc::handle(s, scopes, req).await);
-    }
-    let need = required_scope(&req.method);
-    if !scopes.allows(need) {
-        return Some(Response::err(req.id, ErrorShape::missing_scope(need)));
-    }
-    let result = match req.method.as_str() {
-        m if crate::chat::handles(m) => {
-            crate::chat::dispatch(s, conn, &req.id, m, &req.params).await?
-        }
-        methods::HEALTH => Ok(s.health()),
-        methods::STATUS => Ok(s.status()),
-        methods::GATEWAY_IDENTITY_GET => Ok(json!({
-            "deviceId": s.device_id,
-            "profile": s.record.profile,
-            "stateDir": s.record.state_dir,
-            "configPath": s.record.config_path,
-            "version": s.record.version,
-        })),
-        methods::SYSTEM_PRESENCE => Ok(serde_json::to_value(s.presence()).unwrap_or(Value::Null)),
-        methods::CONFIG_GET => config_get(s, scopes),
-        methods::CONFIG_SCHEMA => Ok(openclaw_config::schema()),
-        methods::LOGS_TAIL => {
-            let n = req
-                .params
-                .get("lines")
-                .or_else(|| req.params.get("limit"))
-                .and_then(Value::as_u64)
-                .unwrap_or(100)
-                .clamp(1, 1000) as usize;
-            Ok(json!({
-                "file": s.log.path(),
-                "lines": s.log.tail(n),
-            }))
-        }
-        methods::CONFIG_SET | methods::CONFIG_APPLY | methods::CONFIG_PATCH => {
-            config_write(s, &req.method, &req.params).await
-        }
-        methods::CONNECT => Err(ErrorShape::invalid_request(
-            "already connected: connect is only valid as the first request",
-        )),
-        other => Err(ErrorShape::unknown_method(other)),
+/// The outbox overflowed (or was closed under us): say why and go.
+async fn slow_close(
+    s: &GatewayState,
+    socket: &mut WebSocket,
+    closed: Closed,
+    conn_id: &str,
+    client: &str,
+) {
+    let Closed::Overflow { queued, limit } = closed else {
+        return;
     };
-    Some(match result {
-        Ok(v) => Response::ok(req.id, v),
-        Err(e) => Response::err(req.id, e),
-    })
-}
-
-fn config_get(s: &Shared, scopes: &ScopeSet) -> Result<Value, ErrorShape> {
-    let admin = scopes.allows(openclaw_protocol::Scope::Admin);
-    match s.store.load() {
-        Ok(snap) => Ok(json!({
-            "path": snap.path,
-            "exists": snap.exists,
-            // The raw text holds secrets: only admin connections get it.
-            "raw": if admin { snap.raw.map(Value::String).unwrap_or(Value::Null) } else { Value::Null },
-            "rawRedacted": !admin && snap.exists,
-            "parsed": redact(&snap.parsed),
-            "hash": snap.hash,
-            "valid": true,
-        })),
-        Err(ConfigError::Parse { path, message }) => {
-            let raw = std::fs::read_to_string(&path).ok();
-            Ok(json!({
-                "path": path,
-                "exists": true,
-                "raw": if admin { raw.clone().map(Value::String).unwrap_or(Value::Null) } else { Value::Null },
-                "rawRedacted": !admin,
-                "parsed": Value::Null,
-                "hash": raw.map(|r| crate::config_store::hash_bytes(r.as_bytes())),
-                "valid": false,
-                "issues": [message],
-            }))
-        }
-        Err(e) => Err(ErrorShape::new(codes::UNAVAILABLE, e.to_string())),
-    }
-}
-
-async fn config_write(s: &Arc<Shared>, method: &str, params: &Value) -> Result<Value, ErrorShape> {
-    let base_hash = params
-        .get("baseHash")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    enum Op {
-        Raw(String),
-        Patch(Value),
-    }
-    let op = if method == methods::CONFIG_PATCH {
-        match (
-            params.get("patch"),
-            params.get("raw").and_then(Value::as_str),
-        ) {
-            (Some(p), _) if p.is_object() => Op::Patch(p.clone()),
-            (_, Some(raw)) => match json5::from_str::<Value>(raw) {
-                Ok(p) if p.is_object() => Op::Patch(p),
-                _ => {
-                    return Err(ErrorShape::invalid_request(
-                        "config.patch: raw must be a JSON5 object (a merge patch)",
-                    ));
-                }
-            },
-            _ => {
-                return Err(ErrorShape::invalid_request(
-                    "config.patch needs params.patch (an object, RFC 7396 merge patch) or params.raw, and params.baseHash from config.get",
-                ));
-            }
-        }
-    } else {
-        match params.get("raw").and_then(Value::as_str) {
-            Some(raw) => Op::Raw(raw.to_string()),
-            None => {
-                return Err(ErrorShape::invalid_request(format!(
-                    "{method} needs params.raw (the whole config as JSON5 text) and params.baseHash from config.get"
-                )));
-            }
-        }
-    };
-    let _guard = s.config_write.lock().await;
-    let store = s.store.clone();
-    let before = s.live.read().unwrap_or_else(|e| e.into_inner()).clone();
-    let result = tokio::task::spawn_blocking(move || match op {
-        Op::Raw(raw) => store.replace_raw(base_hash.as_deref(), &raw),
-        Op::Patch(p) => store.update(base_hash.as_deref(), |v| {
-            merge_patch(v, &p);
-            Ok(())
-        }),
-    })
-    .await
-    .map_err(|e| ErrorShape::new(codes::INTERNAL, format!("config write task failed: {e}")))?;
-    let snap = result.map_err(|e| match e {
-        ConfigError::Conflict { base, current } => ErrorShape::config_conflict(&base, &current),
-        ConfigError::BaseHashRequired { .. } => ErrorShape::invalid_request(e.to_string()),
-        ConfigError::Invalid(_) | ConfigError::Parse { .. } => {
-            ErrorShape::invalid_request(e.to_string())
-                .with_details(json!({"code": detail_codes::CONFIG_INVALID}))
-        }
-        other => ErrorShape::new(codes::UNAVAILABLE, other.to_string()),
-    })?;
-    s.log.info(&format!(
-        "config written by {method} to {}",
-        snap.path.display()
+    s.log().warn(&format!(
+        "closing connection {conn_id} from {client}: it does not read its frames ({queued} unsent bytes would pass maxBufferedBytes {limit})"
     ));
-    let restart_required =
-        crate::live_config(&snap.parsed, s.opts.auth.as_ref()).is_ok_and(|after| {
-            crate::restart_needed(&before, &after, s.record.port, s.opts.bind.is_some())
-        });
-    let hash = snap.hash.clone();
-    let path = snap.path.clone();
-    let parsed = redact(&snap.parsed);
-    s.reload_config(Some(snap));
-    Ok(json!({
-        "ok": true,
-        "path": path,
-        "hash": hash,
-        "config": parsed,
-        "restartRequired": restart_required,
-    }))
+    let reason = format!("{SLOW_CONSUMER_REASON} ({limit})");
+    let _ = tokio::time::timeout(
+        SLOW_CLOSE_GRACE,
+        close(socket, close_codes::POLICY_VIOLATION, &reason),
+    )
+    .await;
 }

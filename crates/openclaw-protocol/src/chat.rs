@@ -154,6 +154,153 @@ pub struct RunError {
     pub message: String,
 }
 
+/// `agent.wait` params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// Default 30000, at most a day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+impl WaitParams {
+    pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
+    pub const MAX_TIMEOUT_MS: u64 = 24 * 3600 * 1000;
+
+    pub fn timeout_ms(&self) -> u64 {
+        self.timeout_ms
+            .unwrap_or(Self::DEFAULT_TIMEOUT_MS)
+            .min(Self::MAX_TIMEOUT_MS)
+    }
+}
+
+/// Params naming a session: `chat.history`, `chat.abort`, `sessions.*`.
+/// `sessionKey` and `key` are synonyms; empty strings count as absent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// `chat.abort`: abort this run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// `chat.history`: last N records; `sessions.preview`: default 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+}
+
+fn non_empty(s: &Option<String>) -> Option<&str> {
+    s.as_deref().filter(|s| !s.is_empty())
+}
+
+impl SessionParams {
+    /// `sessionKey`, else `key`.
+    pub fn session(&self) -> Option<&str> {
+        non_empty(&self.session_key).or_else(|| non_empty(&self.key))
+    }
+
+    /// `key`, else `sessionKey` (the `sessions.*` spelling first).
+    pub fn key_first(&self) -> Option<&str> {
+        non_empty(&self.key).or_else(|| non_empty(&self.session_key))
+    }
+
+    pub fn agent(&self) -> Option<&str> {
+        non_empty(&self.agent_id)
+    }
+
+    pub fn run(&self) -> Option<&str> {
+        non_empty(&self.run_id)
+    }
+}
+
+/// `chat.abort` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AbortResult {
+    pub ok: bool,
+    /// The run ids that were cancelled.
+    pub aborted: Vec<String>,
+}
+
+/// `chat.history` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryResult {
+    pub agent_id: String,
+    pub session_key: String,
+    /// `null` when the session does not exist yet.
+    pub session_id: Option<String>,
+    pub running: bool,
+    /// Transcript records, oldest first.
+    pub messages: Vec<Value>,
+}
+
+/// `sessions.list` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionsListResult {
+    #[serde(rename = "agentId")]
+    pub agent_id: String,
+    pub dir: String,
+    pub sessions: Vec<crate::rpc::SessionListEntry>,
+}
+
+/// `sessions.reset` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetResult {
+    pub ok: bool,
+    pub key: String,
+    /// The new session id.
+    pub session_id: String,
+}
+
+/// `sessions.delete` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeleteResult {
+    pub ok: bool,
+    pub key: String,
+    pub deleted: bool,
+}
+
+/// One agent of `models.list`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentInfo {
+    pub id: String,
+    pub workspace: String,
+    pub model: Option<String>,
+    pub fallbacks: Vec<String>,
+    pub ready: bool,
+    /// Why the agent cannot run.
+    pub error: Option<String>,
+}
+
+/// One provider of `models.list`; `keySource` says where the key comes
+/// from, never the key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderInfo {
+    pub id: String,
+    pub api: Option<String>,
+    pub base_url: Option<String>,
+    pub key_source: String,
+    pub models: Vec<String>,
+    pub error: Option<String>,
+}
+
+/// `models.list` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelsListResult {
+    pub default_agent: String,
+    pub agents: Vec<AgentInfo>,
+    pub providers: Vec<ProviderInfo>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

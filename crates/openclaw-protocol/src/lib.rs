@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub mod chat;
+pub mod rpc;
 mod scopes;
-pub use scopes::{Scope, ScopeSet, required_scope};
+pub use scopes::{Scope, ScopeSet};
 
 /// Lowest protocol version this implementation serves.
 pub const PROTOCOL_MIN: u32 = 3;
@@ -57,11 +58,20 @@ pub mod close_codes {
     pub const GOING_AWAY: u16 = 1001;
     /// Protocol error (protocol version mismatch).
     pub const PROTOCOL_ERROR: u16 = 1002;
-    /// Policy violation (bad auth, handshake violated).
+    /// Policy violation (bad auth, handshake violated, a client that does
+    /// not read its events: see [`crate::SLOW_CONSUMER_REASON`]).
     pub const POLICY_VIOLATION: u16 = 1008;
     /// Message too big.
     pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// Unsupported data (a binary frame).
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    /// Service restart: the gateway is shutting down an open session.
+    pub const SERVICE_RESTART: u16 = 1012;
 }
+
+/// Close reason (prefix) for a connection closed because its unsent
+/// frames passed `policy.maxBufferedBytes`.
+pub const SLOW_CONSUMER_REASON: &str = "slow consumer: unsent frames passed maxBufferedBytes";
 
 /// Method names served by the gateway.
 pub mod methods {
@@ -87,29 +97,11 @@ pub mod methods {
     pub const SESSIONS_RESET: &str = "sessions.reset";
     pub const SESSIONS_DELETE: &str = "sessions.delete";
     pub const MODELS_LIST: &str = "models.list";
-    /// Every method above except `connect`, in the order `hello-ok` lists them.
-    pub const ALL: &[&str] = &[
-        HEALTH,
-        STATUS,
-        GATEWAY_IDENTITY_GET,
-        CONFIG_GET,
-        CONFIG_SET,
-        CONFIG_PATCH,
-        CONFIG_APPLY,
-        CONFIG_SCHEMA,
-        LOGS_TAIL,
-        SYSTEM_PRESENCE,
-        CHAT_SEND,
-        CHAT_HISTORY,
-        CHAT_ABORT,
-        AGENT,
-        AGENT_WAIT,
-        SESSIONS_LIST,
-        SESSIONS_PREVIEW,
-        SESSIONS_RESET,
-        SESSIONS_DELETE,
-        MODELS_LIST,
-    ];
+    /// Forward one request to the browser control service; see
+    /// [`crate::rpc::BrowserRequestParams`].
+    pub const BROWSER_REQUEST: &str = "browser.request";
+    // The gateway's method table (name, required scope, handler) is the one
+    // list of served methods; it lives with the handlers in the gateway.
 }
 
 /// Event names emitted by the gateway.

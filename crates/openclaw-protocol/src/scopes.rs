@@ -2,8 +2,6 @@
 
 use std::fmt;
 
-use crate::methods;
-
 /// An operator scope. `admin` grants everything, `write` grants `read`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Scope {
@@ -89,32 +87,5 @@ impl ScopeSet {
 
     pub fn is_empty(&self) -> bool {
         !(self.read || self.write || self.admin)
-    }
-}
-
-/// The scope a method requires. Methods this gateway does not know require
-/// `operator.admin` (as observed: an unknown method with only read scope is
-/// answered FORBIDDEN before "unknown method").
-pub fn required_scope(method: &str) -> Scope {
-    match method {
-        methods::HEALTH
-        | methods::STATUS
-        | methods::GATEWAY_IDENTITY_GET
-        | methods::CONFIG_GET
-        | methods::CONFIG_SCHEMA
-        | methods::LOGS_TAIL
-        | methods::SYSTEM_PRESENCE
-        | methods::CHAT_HISTORY
-        | methods::AGENT_WAIT
-        | methods::SESSIONS_LIST
-        | methods::SESSIONS_PREVIEW
-        | methods::MODELS_LIST => Scope::Read,
-        methods::CHAT_SEND
-        | methods::CHAT_ABORT
-        | methods::AGENT
-        | methods::SESSIONS_RESET
-        | methods::SESSIONS_DELETE => Scope::Write,
-        methods::CONFIG_SET | methods::CONFIG_PATCH | methods::CONFIG_APPLY => Scope::Admin,
-        _ => Scope::Admin,
     }
 }

@@ -1,0 +1,709 @@
+//! The state every connection and RPC handler shares: one type, private
+//! fields, narrow methods. Handlers get an `Arc<GatewayState>`; nothing
+//! here knows about sockets, so every handler can be tested by building a
+//! state ([`GatewayState::new`]) and calling it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use openclaw_browser::BrowserControl;
+use openclaw_protocol::rpc::{
+    AuthModeInfo, BindInfo, ConfigReloadInfo, HealthResult, IdentityResult, ListenerInfo,
+    PortsInfo, PresenceEvent, ReadyzBody, StatusResult,
+};
+use openclaw_protocol::{
+    Features, HELLO_OK, HelloAuth, HelloOk, Policy, PresenceEntry, ServerInfo, ShutdownEvent,
+    Snapshot, StateVersion, TickEvent, events,
+};
+use openclaw_state::owner::OwnerRecord;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::{Notify, watch};
+
+use crate::agents::AgentHub;
+use crate::config_store::{ConfigSnapshot, ConfigStore};
+use crate::handshake::Accepted;
+use crate::log::GatewayLog;
+use crate::outbox::Outbox;
+use crate::presence::Presence;
+use crate::{AuthConfig, BindMode, GatewayOptions, LiveConfig, live_config};
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn stamp(path: &std::path::Path) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What the state is built from.
+pub(crate) struct StateParts {
+    pub opts: GatewayOptions,
+    pub record: OwnerRecord,
+    pub bind: BindMode,
+    pub store: ConfigStore,
+    pub live: LiveConfig,
+    pub log: Arc<GatewayLog>,
+    /// The config as read at start-up (agents are built from it).
+    pub parsed: Value,
+    pub services: crate::derived::Services,
+}
+
+/// Counts a connection while it is alive (see [`GatewayState::connection`]).
+pub(crate) struct ConnectionGuard(Arc<GatewayState>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+pub(crate) struct GatewayState {
+    opts: GatewayOptions,
+    record: OwnerRecord,
+    bind: BindMode,
+    started: Instant,
+    store: ConfigStore,
+    config_write: tokio::sync::Mutex<()>,
+    live: RwLock<LiveConfig>,
+    /// (mtime, len) of the config file at the last (re)load.
+    config_stamp: Mutex<Option<(SystemTime, u64)>>,
+    log: Arc<GatewayLog>,
+    shutdown: watch::Sender<Option<ShutdownEvent>>,
+    /// The outbox of every connection past its handshake.
+    conns: Mutex<HashMap<String, Arc<Outbox>>>,
+    presence: Mutex<Presence>,
+    /// Set when the presence list changed and is not broadcast yet.
+    presence_dirty: Notify,
+    health_version: AtomicU64,
+    ready: AtomicBool,
+    active: AtomicUsize,
+    idle: Notify,
+    device_id: String,
+    agents: Arc<AgentHub>,
+    derived: crate::derived::Services,
+}
+
+impl GatewayState {
+    pub fn new(p: StateParts) -> Arc<GatewayState> {
+        let host = hostname();
+        let gateway_entry = PresenceEntry {
+            host: host.clone(),
+            ip: Some(p.bind.host().to_string()),
+            version: p.opts.version.clone(),
+            platform: std::env::consts::OS.to_string(),
+            device_family: None,
+            mode: "gateway".into(),
+            reason: Some("self".into()),
+            instance_id: Some(uuid::Uuid::new_v4().to_string()),
+            text: Some(format!(
+                "Gateway: {host} · app {} · mode gateway · reason self",
+                p.opts.version
+            )),
+            ts: now_ms(),
+        };
+        let device_id = {
+            use sha2::Digest;
+            let d = sha2::Sha256::digest(p.record.state_dir.to_string_lossy().as_bytes());
+            hex::encode(&d[..8])
+        };
+        let agents = Arc::new(AgentHub::new(
+            p.opts.instance.clone(),
+            p.log.clone(),
+            &p.parsed,
+            p.services.browser_token.clone(),
+        ));
+        Arc::new(GatewayState {
+            config_stamp: Mutex::new(stamp(p.store.path())),
+            agents,
+            record: p.record,
+            bind: p.bind,
+            started: Instant::now(),
+            store: p.store,
+            config_write: tokio::sync::Mutex::new(()),
+            live: RwLock::new(p.live),
+            log: p.log,
+            shutdown: watch::Sender::new(None),
+            conns: Mutex::new(HashMap::new()),
+            presence: Mutex::new(Presence::new(gateway_entry)),
+            presence_dirty: Notify::new(),
+            health_version: AtomicU64::new(1),
+            ready: AtomicBool::new(true),
+            active: AtomicUsize::new(0),
+            idle: Notify::new(),
+            device_id,
+            derived: p.services,
+            opts: p.opts,
+        })
+    }
+
+    // ---- facts ----
+
+    pub fn options(&self) -> &GatewayOptions {
+        &self.opts
+    }
+
+    pub fn record(&self) -> &OwnerRecord {
+        &self.record
+    }
+
+    pub fn bind(&self) -> &BindMode {
+        &self.bind
+    }
+
+    pub fn log(&self) -> &Arc<GatewayLog> {
+        &self.log
+    }
+
+    pub fn agents(&self) -> &Arc<AgentHub> {
+        &self.agents
+    }
+
+    pub fn derived(&self) -> &crate::derived::Services {
+        &self.derived
+    }
+
+    /// Browser control and its token, when it runs in this gateway.
+    pub fn browser_control(&self) -> Option<(&Arc<BrowserControl>, &str)> {
+        match (&self.derived.browser, &self.derived.browser_token) {
+            (Some(c), Some(t)) => Some((c, t.as_str())),
+            _ => None,
+        }
+    }
+
+    pub fn uptime_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// The auth new connections must pass.
+    pub fn auth(&self) -> AuthConfig {
+        self.live_config().auth
+    }
+
+    pub fn live_config(&self) -> LiveConfig {
+        self.live.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn clients(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    fn listeners(&self) -> Vec<ListenerInfo> {
+        self.record
+            .listeners
+            .iter()
+            .map(|l| ListenerInfo {
+                purpose: l.purpose.clone(),
+                port: l.port,
+                host: l.host.clone(),
+            })
+            .collect()
+    }
+
+    fn state_dir(&self) -> String {
+        self.record.state_dir.display().to_string()
+    }
+
+    fn config_path(&self) -> String {
+        self.record.config_path.display().to_string()
+    }
+
+    pub fn health(&self) -> HealthResult {
+        HealthResult {
+            ok: true,
+            ts: now_ms(),
+            duration_ms: 0,
+            uptime_ms: self.uptime_ms(),
+            profile: self.record.profile.clone(),
+            state_dir: self.state_dir(),
+            config_reload: ConfigReloadInfo {
+                hot_reload_status: "active".into(),
+            },
+            listeners: self.listeners(),
+            clients: self.clients(),
+        }
+    }
+
+    pub fn status(&self) -> StatusResult {
+        let inst = &self.opts.instance;
+        let (lo, hi) = inst.ports.cdp_range.value;
+        StatusResult {
+            profile: self.record.profile.clone(),
+            state_dir: self.state_dir(),
+            config_path: self.config_path(),
+            workspace: inst.workspace.value.display().to_string(),
+            version: self.record.version.clone(),
+            pid: self.record.pid,
+            started_at: self.record.started_at.clone(),
+            uptime_ms: self.uptime_ms(),
+            bind: BindInfo {
+                mode: self.bind.name().into(),
+                host: self.bind.host().to_string(),
+            },
+            port: self.record.port,
+            listeners: self.listeners(),
+            ports: PortsInfo {
+                gateway: self.record.port,
+                browser_control: inst.ports.browser_control.value,
+                canvas: inst.ports.canvas.value,
+                cdp_range: [lo, hi],
+            },
+            auth: AuthModeInfo {
+                mode: self.auth().mode().into(),
+            },
+            clients: self.clients(),
+            ready: self.is_ready(),
+        }
+    }
+
+    pub fn identity(&self) -> IdentityResult {
+        IdentityResult {
+            device_id: self.device_id.clone(),
+            profile: self.record.profile.clone(),
+            state_dir: self.state_dir(),
+            config_path: self.config_path(),
+            version: self.record.version.clone(),
+        }
+    }
+
+    pub fn readyz(&self) -> ReadyzBody {
+        ReadyzBody {
+            ready: self.is_ready(),
+            profile: self.record.profile.clone(),
+            state_dir: self.state_dir(),
+            listeners: self.listeners(),
+            uptime_ms: self.uptime_ms(),
+        }
+    }
+
+    pub fn policy(&self) -> Policy {
+        Policy {
+            max_payload: self.opts.max_payload as u64,
+            max_buffered_bytes: self.opts.max_buffered_bytes as u64,
+            tick_interval_ms: self.opts.tick_interval.as_millis() as u64,
+        }
+    }
+
+    /// The `hello-ok` payload for an accepted connection.
+    pub fn hello_ok(&self, conn_id: &str, a: &Accepted) -> HelloOk {
+        let (presence, presence_version) = {
+            let p = lock(&self.presence);
+            (p.list(now_ms()), p.version())
+        };
+        HelloOk {
+            kind: HELLO_OK.into(),
+            protocol: a.protocol,
+            server: ServerInfo {
+                version: self.record.version.clone(),
+                conn_id: conn_id.to_string(),
+            },
+            features: Features {
+                methods: crate::methods::names(),
+                events: events::ALL.iter().map(|m| m.to_string()).collect(),
+            },
+            snapshot: Snapshot {
+                presence,
+                health: serde_json::to_value(self.health()).unwrap_or(Value::Null),
+                state_version: StateVersion {
+                    presence: presence_version,
+                    health: self.health_version.load(Ordering::Relaxed),
+                },
+                uptime_ms: self.uptime_ms(),
+                config_path: Some(self.config_path()),
+                state_dir: Some(self.state_dir()),
+                profile: self.record.profile.clone(),
+            },
+            auth: HelloAuth {
+                method: Some(a.auth_method.into()),
+                role: a.role.clone(),
+                scopes: a.scopes.to_strings(),
+            },
+            policy: self.policy(),
+        }
+    }
+
+    // ---- connections and broadcasts ----
+
+    /// Counts a new socket until the guard is dropped.
+    pub fn connection(self: &Arc<Self>) -> ConnectionGuard {
+        self.active.fetch_add(1, Ordering::AcqRel);
+        ConnectionGuard(self.clone())
+    }
+
+    /// A connection passed its handshake: it receives broadcasts from now
+    /// on and joins presence (if its mode is listed there).
+    pub fn join(&self, conn_id: &str, outbox: Arc<Outbox>, entry: PresenceEntry) {
+        lock(&self.conns).insert(conn_id.to_string(), outbox);
+        if lock(&self.presence).join(conn_id, entry) {
+            self.presence_dirty.notify_one();
+        }
+    }
+
+    /// The connection ended.
+    pub fn leave(&self, conn_id: &str) {
+        {
+            let mut conns = lock(&self.conns);
+            if let Some(ob) = conns.remove(conn_id) {
+                ob.close();
+            }
+            if conns.is_empty() && conns.capacity() > 64 {
+                *conns = HashMap::new();
+            }
+        }
+        self.agents.disconnect(conn_id);
+        if lock(&self.presence).leave(conn_id) && !self.is_shutting_down() {
+            self.presence_dirty.notify_one();
+        }
+    }
+
+    /// Sends a state event (latest wins per connection) to every connection.
+    /// Never waits: a connection whose queue would overflow is closed.
+    pub fn broadcast<T: Serialize>(&self, event: &'static str, payload: &T) {
+        let text: Arc<str> = match serde_json::to_string(payload) {
+            Ok(t) => t.into(),
+            Err(_) => return,
+        };
+        let conns = lock(&self.conns);
+        for ob in conns.values() {
+            let _ = ob.push_latest(event, text.clone());
+        }
+    }
+
+    #[cfg(test)]
+    pub fn presence_version(&self) -> u64 {
+        lock(&self.presence).version()
+    }
+
+    /// `system-presence`: the list plus the open control-plane connections.
+    pub fn presence_listing(&self) -> Vec<PresenceEntry> {
+        lock(&self.presence).listing(now_ms())
+    }
+
+    /// Broadcasts `presence` whenever the list changed, at most once per
+    /// [`crate::presence::MIN_BROADCAST_INTERVAL`]; changes in between are
+    /// folded into the next broadcast. Runs for the life of the gateway.
+    pub async fn presence_broadcaster(self: Arc<Self>) {
+        loop {
+            self.presence_dirty.notified().await;
+            if self.is_shutting_down() {
+                return;
+            }
+            let list = lock(&self.presence).list(now_ms());
+            self.broadcast(events::PRESENCE, &PresenceEvent { presence: list });
+            tokio::time::sleep(crate::presence::MIN_BROADCAST_INTERVAL).await;
+        }
+    }
+
+    pub fn tick(&self) {
+        self.broadcast(events::TICK, &TickEvent { ts: now_ms() });
+    }
+
+    // ---- shutdown ----
+
+    pub fn subscribe_shutdown(&self) -> watch::Receiver<Option<ShutdownEvent>> {
+        self.shutdown.subscribe()
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.borrow().is_some()
+    }
+
+    /// Not ready any more; every connection sends `shutdown` and closes.
+    pub fn begin_shutdown(&self, ev: ShutdownEvent) {
+        self.ready.store(false, Ordering::Relaxed);
+        self.shutdown.send_replace(Some(ev));
+    }
+
+    /// Waits until every connection has ended, or `deadline` passed.
+    pub async fn wait_idle(&self, deadline: Duration) {
+        let deadline = tokio::time::sleep(deadline);
+        tokio::pin!(deadline);
+        loop {
+            let idle = self.idle.notified();
+            if self.active.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            tokio::select! {
+                _ = idle => {}
+                _ = &mut deadline => return,
+            }
+        }
+    }
+
+    // ---- config ----
+
+    pub fn config_store(&self) -> &ConfigStore {
+        &self.store
+    }
+
+    /// Serialises config writes (RPC and file reload).
+    pub async fn config_write_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.config_write.lock().await
+    }
+
+    /// Whether a config change from `before` to `after` needs a restart.
+    pub fn restart_needed(&self, before: &LiveConfig, parsed: &Value) -> bool {
+        live_config(parsed, self.opts.auth.as_ref()).is_ok_and(|after| {
+            crate::restart_needed(before, &after, self.record.port, self.opts.bind.is_some())
+        })
+    }
+
+    pub fn config_changed_on_disk(&self) -> bool {
+        *lock(&self.config_stamp) != stamp(self.store.path())
+    }
+
+    /// Re-reads the config after a change (on disk or by RPC): auth applies
+    /// to new connections at once; port or bind changes need a restart.
+    pub fn reload_config(&self, snapshot: Option<ConfigSnapshot>) {
+        let stamp_now = stamp(self.store.path());
+        let snapshot = match snapshot {
+            Some(s) => s,
+            None => match self.store.load() {
+                Ok(s) => s,
+                Err(e) => {
+                    self.log.warn(&format!(
+                        "config changed but was not applied: {e}; fix the file (the running gateway keeps its previous settings)"
+                    ));
+                    *lock(&self.config_stamp) = stamp_now;
+                    return;
+                }
+            },
+        };
+        *lock(&self.config_stamp) = stamp_now;
+        self.agents.reload(&snapshot.parsed);
+        let mut next = match live_config(&snapshot.parsed, self.opts.auth.as_ref()) {
+            Ok(n) => n,
+            Err(e) => {
+                self.log.warn(&format!(
+                    "config changed but its gateway settings were not applied: {e} in {}; the running gateway keeps its previous auth and settings",
+                    self.store.path().display()
+                ));
+                return;
+            }
+        };
+        let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = crate::check_auth(&self.bind, &next.auth) {
+            // Fail closed: never drop auth on a gateway reachable beyond loopback.
+            self.log.warn(&format!(
+                "config change to gateway auth not applied: {e}; the running gateway keeps its previous auth"
+            ));
+            next.auth = live.auth.clone();
+        }
+        if *live == next {
+            return;
+        }
+        if next.auth != live.auth {
+            self.log.info(&format!(
+                "config reloaded from {}: gateway auth ({}) applies to new connections",
+                self.store.path().display(),
+                next.auth.mode()
+            ));
+        }
+        let restart = self.opts.instance.command("gateway restart");
+        let path = self.store.path().display();
+        if next.port != live.port && next.port.is_some_and(|p| p != self.record.port) {
+            self.log.warn(&format!(
+                "gateway.port changed to {} in {path}: this gateway keeps serving on {} until restarted (`{restart}`)",
+                next.port.unwrap_or(0),
+                self.record.port
+            ));
+        }
+        if next.bind != live.bind && self.opts.bind.is_none() {
+            self.log.warn(&format!(
+                "gateway.bind changed to {:?} in {path}: restart the gateway to apply it (`{restart}`)",
+                next.bind.as_deref().unwrap_or("loopback"),
+            ));
+        }
+        *live = next;
+        drop(live);
+        self.health_version.fetch_add(1, Ordering::Relaxed);
+        self.broadcast(events::HEALTH, &self.health());
+    }
+}
+
+fn hostname() -> String {
+    #[cfg(unix)]
+    {
+        let mut buf = [0u8; 256];
+        // SAFETY: buf is valid for its length; gethostname NUL-terminates on success.
+        let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+        if r == 0 {
+            let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+            return String::from_utf8_lossy(&buf[..end]).into_owned();
+        }
+    }
+    "localhost".to_string()
+}
+
+/// A state over a temporary state dir, for handler tests (no sockets).
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use openclaw_instance::{ConfigFacts, Env, GlobalFlags};
+
+    pub struct TestState {
+        pub state: Arc<GatewayState>,
+        pub _dir: tempfile::TempDir,
+    }
+
+    /// A gateway state for profile `t` whose config file holds `config`.
+    pub fn state_with(config: Value) -> TestState {
+        let dir = tempfile::tempdir().unwrap();
+        let env = Env::new(dir.path());
+        let flags = GlobalFlags {
+            profile: Some("t".into()),
+            dev: false,
+        };
+        let paths = openclaw_instance::resolve_paths(&flags, &env).unwrap();
+        let inst =
+            openclaw_instance::resolve(&paths, &ConfigFacts::default(), Some(20000)).unwrap();
+        std::fs::create_dir_all(&inst.state_dir.value).unwrap();
+        std::fs::write(
+            &inst.config_path.value,
+            serde_json::to_string_pretty(&config).unwrap(),
+        )
+        .unwrap();
+        let store = ConfigStore::new(&inst.config_path.value);
+        let parsed = store.load().unwrap().parsed;
+        let live = live_config(&parsed, None).unwrap();
+        let mut opts = GatewayOptions::new(inst.clone(), "0.0.0-test");
+        opts.log_to_stderr = false;
+        let record = OwnerRecord::for_current_process(
+            inst.profile.clone(),
+            20000,
+            inst.state_dir.value.clone(),
+            inst.config_path.value.clone(),
+            opts.version.clone(),
+        );
+        let log = Arc::new(
+            GatewayLog::open(&inst.state_dir.value.join("logs"), false, 1 << 20, 1).unwrap(),
+        );
+        let state = GatewayState::new(StateParts {
+            opts,
+            record,
+            bind: BindMode::Loopback,
+            store,
+            live,
+            log,
+            parsed,
+            services: crate::derived::Services::default(),
+        });
+        TestState { state, _dir: dir }
+    }
+
+    pub fn state() -> TestState {
+        state_with(serde_json::json!({"gateway": {"auth": {"token": "tok-123"}}}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::state;
+    use super::*;
+    use crate::outbox::Item;
+
+    fn entry(mode: &str) -> PresenceEntry {
+        PresenceEntry {
+            mode: mode.into(),
+            ..PresenceEntry::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn broadcasts_reach_every_joined_connection_and_never_wait() {
+        let t = state();
+        let s = &t.state;
+        let a = Outbox::new(1 << 20);
+        let slow = Outbox::new(200);
+        s.join("a", a.clone(), entry("cli"));
+        s.join("slow", slow.clone(), entry("cli"));
+        for _ in 0..100 {
+            s.broadcast("health", &s.health());
+        }
+        // The state event is coalesced to the latest; the small queue
+        // overflowed on the first payload and is closed.
+        assert!(matches!(
+            a.next().await,
+            Ok(Item::Event { name: "health", .. })
+        ));
+        assert!(matches!(
+            slow.closed().await,
+            crate::outbox::Closed::Overflow { .. }
+        ));
+        s.leave("a");
+        s.leave("slow");
+        assert_eq!(a.closed().await, crate::outbox::Closed::Gone);
+    }
+
+    #[tokio::test]
+    async fn only_listed_clients_change_presence() {
+        let t = state();
+        let s = &t.state;
+        let v = s.presence_version();
+        for i in 0..50 {
+            s.join(&format!("c{i}"), Outbox::new(1024), entry("cli"));
+        }
+        assert_eq!(s.presence_version(), v);
+        let hello = s.hello_ok(
+            "x",
+            &Accepted {
+                protocol: 4,
+                scopes: openclaw_protocol::ScopeSet::from_strs(["operator.read"]),
+                role: "operator".into(),
+                auth_method: "token",
+            },
+        );
+        assert_eq!(
+            hello.snapshot.presence.len(),
+            1,
+            "cli clients are not listed"
+        );
+        assert_eq!(
+            s.presence_listing().len(),
+            51,
+            "but system-presence shows them"
+        );
+        s.join("w", Outbox::new(1024), entry("webchat"));
+        assert_eq!(s.presence_version(), v + 1);
+        s.leave("w");
+        assert_eq!(s.presence_version(), v + 2);
+    }
+
+    #[tokio::test]
+    async fn presence_broadcasts_are_coalesced() {
+        let t = state();
+        let s = t.state.clone();
+        let watcher = Outbox::new(1 << 20);
+        s.join("watcher", watcher.clone(), entry("cli"));
+        let task = tokio::spawn(s.clone().presence_broadcaster());
+        for i in 0..100 {
+            s.join(&format!("w{i}"), Outbox::new(1 << 16), entry("webchat"));
+        }
+        // One broadcast for the burst, with the whole list, however many
+        // joined (a later one would replace it in the queue, never add).
+        let Ok(Item::Event { name, payload }) = watcher.next().await else {
+            panic!()
+        };
+        assert_eq!(name, "presence");
+        let ev: PresenceEvent = serde_json::from_str(&payload).unwrap();
+        assert_eq!(ev.presence.len(), 101);
+        assert_eq!(watcher.queued_bytes(), 0, "nothing else queued");
+        task.abort();
+    }
+}
