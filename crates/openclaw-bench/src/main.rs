@@ -40,6 +40,32 @@ enum Cmd {
     /// Only the `health` RPC load, against a gateway that is already
     /// running (for profiling the gateway under load).
     Load(LoadArgs),
+    /// Many one-shot clients connecting at once to a gateway that is
+    /// already running: served count, time, and the gateway's RSS before,
+    /// at the peak and after they left.
+    Burst(BurstArgs),
+}
+
+#[derive(Args)]
+struct BurstArgs {
+    /// The gateway's base port on 127.0.0.1.
+    #[arg(long)]
+    port: u16,
+    /// The gateway's auth token.
+    #[arg(long)]
+    token: String,
+    /// The gateway's pid (its RSS is read from /proc).
+    #[arg(long)]
+    pid: i32,
+    /// Clients connecting at once.
+    #[arg(long, default_value_t = 500)]
+    clients: usize,
+    /// Seconds each client stays connected after its `health` call.
+    #[arg(long, default_value_t = 2)]
+    pause_secs: u64,
+    /// Seconds to wait after the last client left before reading RSS.
+    #[arg(long, default_value_t = 5)]
+    settle_secs: u64,
 }
 
 #[derive(Args)]
@@ -101,6 +127,60 @@ struct BudgetArgs {
     settle_secs: u64,
 }
 
+fn vm_rss_kib(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            let l = s.lines().find(|l| l.starts_with("VmRSS:"))?.to_string();
+            l.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+fn burst(a: BurstArgs) -> Result<u8> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let before = vm_rss_kib(a.pid);
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(before));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (peak, done, pid) = (peak.clone(), done.clone(), a.pid);
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak.fetch_max(vm_rss_kib(pid), std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let r = rt.block_on(ws::burst(
+        a.port,
+        &a.token,
+        a.clients,
+        Duration::from_secs(a.pause_secs),
+    ));
+    std::thread::sleep(Duration::from_secs(a.settle_secs));
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = sampler.join();
+    let after = vm_rss_kib(a.pid);
+    println!(
+        "clients {} served {} failed {} in {:.1} s; gateway RSS {:.1} MB before, {:.1} MB peak, {:.1} MB {} s after",
+        a.clients,
+        r.served,
+        r.failed,
+        r.elapsed.as_secs_f64(),
+        before as f64 / 1024.0,
+        peak.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0,
+        after as f64 / 1024.0,
+        a.settle_secs
+    );
+    for e in &r.errors {
+        println!("  error: {e}");
+    }
+    Ok(if r.failed == 0 { 0 } else { 1 })
+}
+
 fn main() -> ExitCode {
     procs::install_cleanup_handlers();
     let cli = Cli::parse();
@@ -108,6 +188,7 @@ fn main() -> ExitCode {
         Cmd::Run(a) => run(a),
         Cmd::Budget(a) => budget(a),
         Cmd::Load(a) => load(a),
+        Cmd::Burst(a) => burst(a),
     };
     procs::kill_all_trees();
     match res {

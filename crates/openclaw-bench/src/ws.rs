@@ -251,3 +251,62 @@ fn clip(s: &str) -> String {
         s.to_owned()
     }
 }
+
+/// Result of a connection burst.
+#[derive(Clone, Debug)]
+pub struct BurstResult {
+    pub served: usize,
+    pub failed: usize,
+    /// First connect to the last client done (pause included).
+    pub elapsed: Duration,
+    /// The first few failure reasons.
+    pub errors: Vec<String>,
+}
+
+/// `clients` clients connect at once, each doing the handshake (`cli`
+/// mode, `operator.read`), one `health` call, a `pause`, then close — the
+/// shape of many one-shot CLI probes arriving together.
+pub async fn burst(port: u16, token: &str, clients: usize, pause: Duration) -> BurstResult {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|i| {
+            let token = token.to_string();
+            tokio::spawn(async move {
+                let once = async {
+                    let mut ws = connect(port, &token).await?;
+                    health(&mut ws, i as u64, &mut String::new()).await?;
+                    tokio::time::sleep(pause).await;
+                    let _ = ws.close(None).await;
+                    Ok::<_, anyhow::Error>(())
+                };
+                tokio::time::timeout(Duration::from_secs(60), once)
+                    .await
+                    .unwrap_or_else(|_| Err(anyhow!("timed out after 60 s")))
+            })
+        })
+        .collect();
+    let (mut served, mut failed, mut errors) = (0, 0, Vec::new());
+    for t in tasks {
+        match t.await {
+            Ok(Ok(())) => served += 1,
+            Ok(Err(e)) => {
+                failed += 1;
+                if errors.len() < 5 {
+                    errors.push(format!("{e:#}"));
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                if errors.len() < 5 {
+                    errors.push(e.to_string());
+                }
+            }
+        }
+    }
+    BurstResult {
+        served,
+        failed,
+        elapsed: start.elapsed(),
+        errors,
+    }
+}
