@@ -234,3 +234,48 @@ pub(crate) fn unix_now() -> u64 {
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
+
+/// The channel states of an instance as its status files say, for `status`
+/// and `profiles`: when its gateway is not running, every state reads
+/// `stopped` (the file keeps the last bot name and error).
+pub fn status_summary(state_dir: &Path, gateway_running: bool) -> Vec<ChannelStatus> {
+    read_statuses(state_dir)
+        .into_iter()
+        .map(|mut s| {
+            let live = gateway_running
+                && openclaw_state::owner::live_owner(state_dir).is_some_and(|o| o.pid == s.pid);
+            if !live {
+                s.state = ChannelState::Stopped;
+                s.conflict_with = None;
+            }
+            s
+        })
+        .collect()
+}
+
+/// One line per channel account: `telegram (default): running @bot`.
+pub fn status_line(s: &ChannelStatus) -> String {
+    let mut line = format!("{} ({}): {}", s.channel, s.account, s.state.as_str());
+    if let Some(u) = &s.bot_username {
+        line.push_str(&format!(" @{u}"));
+    }
+    if let Some(c) = &s.conflict_with {
+        line.push_str(&format!(
+            " — same bot token as profile {} ({})",
+            c.profile,
+            c.state_dir.display()
+        ));
+    }
+    if let Some(e) = &s.last_error {
+        line.push_str(&format!(" — {e}"));
+    }
+    if let Some(h) = &s.hint {
+        line.push_str(&format!("\n    hint: {h}"));
+    }
+    line
+}
+
+/// Seconds since the Unix epoch (pairing times).
+pub fn unix_time() -> u64 {
+    unix_now()
+}

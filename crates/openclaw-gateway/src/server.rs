@@ -59,6 +59,7 @@ pub(crate) struct Shared {
     pub self_presence: PresenceEntry,
     pub device_id: String,
     pub agents: Arc<crate::agents::AgentHub>,
+    pub channels: Arc<crate::channels::ChannelHub>,
     /// Canvas host and browser control (see [`crate::derived`]).
     pub derived: crate::derived::Services,
 }
@@ -128,6 +129,7 @@ impl Shared {
             "auth": {"mode": live.auth.mode()},
             "clients": self.active.load(Ordering::Relaxed),
             "ready": self.ready.load(Ordering::Relaxed),
+            "channels": self.channels.status()["channels"],
         })
     }
 
@@ -166,6 +168,7 @@ impl Shared {
         };
         *self.config_stamp.lock().unwrap_or_else(|e| e.into_inner()) = stamp_now;
         self.agents.reload(&snapshot.parsed);
+        self.channels.reload(&snapshot.parsed);
         let mut next = match live_config(&snapshot.parsed, self.opts.auth.as_ref()) {
             Ok(n) => n,
             Err(e) => {
@@ -288,8 +291,16 @@ impl BoundGateway {
             &p.parsed,
             p.services.browser_token.clone(),
         ));
+        let channels = crate::channels::ChannelHub::new(
+            p.opts.instance.clone(),
+            p.log.clone(),
+            agents.clone(),
+            p.opts.known_instances.clone(),
+            &p.parsed,
+        );
         let shared = Arc::new(Shared {
             agents,
+            channels,
             record: p.record,
             bind: p.bind,
             started: Instant::now(),
@@ -418,6 +429,8 @@ impl BoundGateway {
         // The derived services, on the ports bound with the base port.
         let derived = shared.derived.spawn(&mut self.listeners, &shared.log)?;
 
+        // Messaging channels (Telegram), now that the gateway is ready.
+        shared.channels.start();
         // Background: ticks and config polling.
         let bg = tokio::spawn(background(shared.clone()));
 
@@ -458,6 +471,7 @@ impl BoundGateway {
         }
         let _ = tokio::time::timeout(Duration::from_millis(300), server).await;
         derived.stop().await;
+        shared.channels.shutdown().await;
         // No orphan browsers: stop (and reap) every one this gateway launched.
         shared.derived.shutdown(&shared.log).await;
         shared

@@ -370,6 +370,7 @@ async fn dispatch(
         }
         methods::HEALTH => Ok(s.health()),
         methods::STATUS => Ok(s.status()),
+        methods::CHANNELS_STATUS => Ok(s.channels.status()),
         methods::GATEWAY_IDENTITY_GET => Ok(json!({
             "deviceId": s.device_id,
             "profile": s.record.profile,

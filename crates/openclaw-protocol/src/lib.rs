@@ -87,6 +87,8 @@ pub mod methods {
     pub const SESSIONS_RESET: &str = "sessions.reset";
     pub const SESSIONS_DELETE: &str = "sessions.delete";
     pub const MODELS_LIST: &str = "models.list";
+    /// Every messaging channel account: state, bot, last update, last error.
+    pub const CHANNELS_STATUS: &str = "channels.status";
     /// Every method above except `connect`, in the order `hello-ok` lists them.
     pub const ALL: &[&str] = &[
         HEALTH,
@@ -109,6 +111,7 @@ pub mod methods {
         SESSIONS_RESET,
         SESSIONS_DELETE,
         MODELS_LIST,
+        CHANNELS_STATUS,
     ];
 }
 

@@ -108,7 +108,8 @@ pub fn required_scope(method: &str) -> Scope {
         | methods::AGENT_WAIT
         | methods::SESSIONS_LIST
         | methods::SESSIONS_PREVIEW
-        | methods::MODELS_LIST => Scope::Read,
+        | methods::MODELS_LIST
+        | methods::CHANNELS_STATUS => Scope::Read,
         methods::CHAT_SEND
         | methods::CHAT_ABORT
         | methods::AGENT
