@@ -1,7 +1,8 @@
 //! The processed-update ledger: nothing lost, nothing answered twice.
 //!
-//! `<stateDir>/channels/<channel>/<account>/ledger.json`, rewritten
-//! atomically at every step of an update's life:
+//! `<stateDir>/channels/<channel>/<account>/`: `ledger.json` (the highest
+//! update id recorded) and `updates/<id>.json` per unfinished update,
+//! rewritten atomically at every step of its life:
 //!
 //! 1. `received`: the update is recorded (with its payload) before any
 //!    handling starts. Only then is the transport asked for later updates,
@@ -22,8 +23,9 @@
 //! again (Telegram's sendMessage has no idempotency key). The window is one
 //! fsync long.
 //!
-//! Only the gateway that holds the state-dir lock writes this file, so the
-//! in-memory copy is authoritative and writes are serialized by a mutex.
+//! Only the gateway that holds the state-dir lock writes these files, so the
+//! in-memory copy is authoritative; each update's file is written by the one
+//! task handling it, so chats never queue behind each other's fsync.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -78,7 +80,7 @@ pub struct LedgerFile {
 }
 
 pub struct Ledger {
-    path: PathBuf,
+    dir: PathBuf,
     file: Mutex<LedgerFile>,
     /// Updates some task is handling right now (so a restarted channel
     /// sharing this ledger does not start them a second time).
@@ -89,20 +91,46 @@ fn lock(m: &Mutex<LedgerFile>) -> std::sync::MutexGuard<'_, LedgerFile> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// `ledger.json`: the highest update id recorded.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Head {
+    #[serde(default)]
+    seen: i64,
+}
+
 impl Ledger {
-    /// Opens (or starts) the ledger in `dir`.
+    /// Opens (or starts) the ledger in `dir`: `ledger.json` (highest id
+    /// recorded) and one `updates/<id>.json` per unfinished update, each
+    /// written on its own (updates of different chats never wait for each
+    /// other's fsync). A done update's file is removed; `offset` is derived.
     pub fn open(dir: &Path) -> Result<Ledger, StateError> {
-        let path = dir.join("ledger.json");
-        let file = openclaw_state::read_json(&path)?.unwrap_or_default();
+        let head: Head = openclaw_state::read_json(&dir.join("ledger.json"))?.unwrap_or_default();
+        let mut f = LedgerFile {
+            seen: head.seen,
+            ..Default::default()
+        };
+        if let Ok(rd) = std::fs::read_dir(dir.join("updates")) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let Some(id) = name.strip_suffix(".json").and_then(|n| n.parse::<i64>().ok()) else {
+                    continue;
+                };
+                if let Some(entry) = openclaw_state::read_json::<Entry>(&e.path())? {
+                    f.seen = f.seen.max(id);
+                    f.updates.insert(id, entry);
+                }
+            }
+        }
+        advance(&mut f);
         Ok(Ledger {
-            path,
-            file: Mutex::new(file),
+            dir: dir.to_path_buf(),
+            file: Mutex::new(f),
             claimed: Mutex::new(Default::default()),
         })
     }
 
-    fn save(&self, f: &LedgerFile) -> Result<(), StateError> {
-        openclaw_state::write_json(&self.path, f)
+    fn entry_path(&self, id: i64) -> PathBuf {
+        self.dir.join("updates").join(format!("{id}.json"))
     }
 
     /// The next update id to ask the transport for.
@@ -122,32 +150,37 @@ impl Ledger {
         batch: Vec<(i64, String, Value)>,
     ) -> Result<Vec<(i64, Value)>, StateError> {
         let mut guard = lock(&self.file);
-        // Edit a copy: memory changes only once the file has them.
-        let mut f = guard.clone();
         let mut fresh = Vec::new();
+        let mut seen = guard.seen;
         for (id, chat, update) in batch {
-            if id < f.offset || id <= f.seen || f.updates.contains_key(&id) {
+            if id < guard.offset || id <= seen || guard.updates.contains_key(&id) {
                 continue;
             }
-            f.seen = f.seen.max(id);
-            f.updates.insert(
-                id,
-                Entry {
-                    stage: Stage::Received,
-                    update: update.clone(),
-                    chat_id: chat,
-                    chunks: Vec::new(),
-                    sent: 0,
-                    stream_message_id: None,
-                },
-            );
-            fresh.push((id, update));
+            let entry = Entry {
+                stage: Stage::Received,
+                update: update.clone(),
+                chat_id: chat,
+                chunks: Vec::new(),
+                sent: 0,
+                stream_message_id: None,
+            };
+            // The entry first, then the head: a crash between them leaves
+            // an entry the next open finds (and counts as seen).
+            openclaw_state::write_json(&self.entry_path(id), &entry)?;
+            seen = id;
+            fresh.push((id, update, entry));
         }
         if !fresh.is_empty() {
-            self.save(&f)?;
-            *guard = f;
+            openclaw_state::write_json(&self.dir.join("ledger.json"), &Head { seen })?;
+            guard.seen = seen;
         }
-        Ok(fresh)
+        Ok(fresh
+            .into_iter()
+            .map(|(id, u, e)| {
+                guard.updates.insert(id, e);
+                (id, u)
+            })
+            .collect())
     }
 
     /// Entries not done, oldest first (to resume after a restart).
@@ -173,14 +206,23 @@ impl Ledger {
         lock(&self.file).updates.get(&id).cloned()
     }
 
+    /// Applies `f` to the entry and writes it (one task handles an update
+    /// at a time, see [`Ledger::claim`], so its writes are ordered).
     fn edit(&self, id: i64, f: impl FnOnce(&mut Entry)) -> Result<(), StateError> {
+        let Some(mut e) = self.get(id) else {
+            return Ok(());
+        };
+        f(&mut e);
+        if e.stage == Stage::Done {
+            openclaw_state::remove_file_durably(&self.entry_path(id))?;
+        } else {
+            openclaw_state::write_json(&self.entry_path(id), &e)?;
+        }
         let mut file = lock(&self.file);
-        if let Some(e) = file.updates.get_mut(&id) {
-            f(e);
-            if e.stage == Stage::Done {
-                advance(&mut file);
-            }
-            self.save(&file)?;
+        let done = e.stage == Stage::Done;
+        file.updates.insert(id, e);
+        if done {
+            advance(&mut file);
         }
         Ok(())
     }

@@ -53,6 +53,18 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StateError
     atomic_write(path, &bytes, FILE_MODE).map_err(StateError::io("write", path))
 }
 
+/// Removes a state file (missing is fine) and fsyncs its directory, so the
+/// removal survives a crash.
+pub fn remove_file_durably(path: &Path) -> Result<(), StateError> {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(StateError::io("remove", path)(e)),
+    }
+    let dir = parent(path);
+    crate::fsutil::sync_dir(&dir).map_err(StateError::io("fsync", &dir))
+}
+
 /// Read-modify-write under `<path>.lock`: `f` edits the current value
 /// (`T::default()` when the file is missing); the result is written
 /// atomically only when `f` says it changed something (returns `(true, r)`).

@@ -32,6 +32,6 @@ pub use fsutil::{
     DIR_MODE, FILE_MODE, append_line, atomic_write, create_private_dir_all, ensure_state_dir,
     generate_token, secret_eq, sync_dir, write_new_file,
 };
-pub use json_file::{read_json, update_json, write_json};
+pub use json_file::{read_json, remove_file_durably, update_json, write_json};
 pub use registry::{InstanceRecord, discover, same_dir};
 pub use store::{ConfigStore, Loaded, Written};
