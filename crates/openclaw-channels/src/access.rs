@@ -36,7 +36,10 @@ pub enum Decision {
     /// Unknown DM sender under `pairing`: start (or keep) a pairing request.
     Pair,
     /// Hand it to the agent.
-    Run { agent_id: String, session_key: String },
+    Run {
+        agent_id: String,
+        session_key: String,
+    },
 }
 
 fn listed(list: &[String], sender: &str) -> bool {
@@ -121,9 +124,7 @@ pub fn route(bindings: &[Binding], m: &Inbound) -> Decision {
     });
     let exact = || {
         mine.iter().find(|b| {
-            b.match_.peer.is_none()
-                && b.match_.account_id.as_deref() != Some("*")
-                && account_ok(b)
+            b.match_.peer.is_none() && b.match_.account_id.as_deref() != Some("*") && account_ok(b)
         })
     };
     let any = || {
@@ -194,16 +195,35 @@ mod tests {
             (Pairing, vec![], false, Decision::Pair),
             (Pairing, vec![], true, run("main", "telegram:dm:5")),
             (Pairing, vec!["5"], false, run("main", "telegram:dm:5")),
-            (Allowlist, vec![], false, Decision::Ignore("sender not in allowFrom")),
+            (
+                Allowlist,
+                vec![],
+                false,
+                Decision::Ignore("sender not in allowFrom"),
+            ),
             (Allowlist, vec![], true, run("main", "telegram:dm:5")),
             (Open, vec!["*"], false, run("main", "telegram:dm:5")),
             // open with concrete ids admits only those, and approvals do not widen it
-            (Open, vec!["6"], true, Decision::Ignore("sender not in allowFrom")),
-            (Disabled, vec!["5"], true, Decision::Ignore("DMs are disabled (dmPolicy)")),
+            (
+                Open,
+                vec!["6"],
+                true,
+                Decision::Ignore("sender not in allowFrom"),
+            ),
+            (
+                Disabled,
+                vec!["5"],
+                true,
+                Decision::Ignore("DMs are disabled (dmPolicy)"),
+            ),
         ];
         for (p, allow, approved, want) in cases {
             let a = access(p, &allow, g, &[]);
-            assert_eq!(decide(&a, &[], &dm("5"), approved, true), want, "{p:?} {allow:?} {approved}");
+            assert_eq!(
+                decide(&a, &[], &dm("5"), approved, true),
+                want,
+                "{p:?} {allow:?} {approved}"
+            );
         }
     }
 
@@ -211,22 +231,37 @@ mod tests {
     fn groups_need_allowlist_and_mention() {
         let a = access(DmPolicy::Pairing, &[], GroupPolicy::Allowlist, &["5"]);
         let key = "telegram:group:-100";
-        assert_eq!(decide(&a, &[], &group("5", true, false), false, true), run("main", key));
-        assert_eq!(decide(&a, &[], &group("5", false, true), false, true), run("main", key));
+        assert_eq!(
+            decide(&a, &[], &group("5", true, false), false, true),
+            run("main", key)
+        );
+        assert_eq!(
+            decide(&a, &[], &group("5", false, true), false, true),
+            run("main", key)
+        );
         assert_eq!(
             decide(&a, &[], &group("5", false, false), false, true),
             Decision::Ignore("not mentioned (requireMention)")
         );
-        assert_eq!(decide(&a, &[], &group("5", false, false), false, false), run("main", key));
+        assert_eq!(
+            decide(&a, &[], &group("5", false, false), false, false),
+            run("main", key)
+        );
         // pairing approval grants DMs only
         assert_eq!(
             decide(&a, &[], &group("6", true, false), true, true),
             Decision::Ignore("sender not in groupAllowFrom")
         );
         let open = access(DmPolicy::Pairing, &[], GroupPolicy::Open, &[]);
-        assert_eq!(decide(&open, &[], &group("6", true, false), false, true), run("main", key));
+        assert_eq!(
+            decide(&open, &[], &group("6", true, false), false, true),
+            run("main", key)
+        );
         let off = access(DmPolicy::Pairing, &[], GroupPolicy::Disabled, &["5"]);
-        assert!(matches!(decide(&off, &[], &group("5", true, false), false, true), Decision::Ignore(_)));
+        assert!(matches!(
+            decide(&off, &[], &group("5", true, false), false, true),
+            Decision::Ignore(_)
+        ));
     }
 
     #[test]
@@ -236,7 +271,10 @@ mod tests {
             match_: BindingMatch {
                 channel: "telegram".into(),
                 account_id: account.map(str::to_string),
-                peer: peer.map(|(kind, id)| BindingPeer { kind, id: id.into() }),
+                peer: peer.map(|(kind, id)| BindingPeer {
+                    kind,
+                    id: id.into(),
+                }),
             },
         };
         let bindings = vec![
@@ -246,9 +284,15 @@ mod tests {
         ];
         assert_eq!(route(&bindings, &dm("7")), run("peer", "telegram:dm:7"));
         assert_eq!(route(&bindings, &dm("8")), run("acct", "telegram:dm:8"));
-        let other = Inbound { account: "work".into(), ..dm("8") };
+        let other = Inbound {
+            account: "work".into(),
+            ..dm("8")
+        };
         assert_eq!(route(&bindings, &other), run("any", "telegram:dm:8"));
-        let irc = Inbound { channel: "irc".into(), ..dm("7") };
+        let irc = Inbound {
+            channel: "irc".into(),
+            ..dm("7")
+        };
         assert_eq!(route(&bindings, &irc), run("main", "irc:dm:7"));
     }
 }

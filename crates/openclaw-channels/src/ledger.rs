@@ -112,7 +112,10 @@ impl Ledger {
         if let Ok(rd) = std::fs::read_dir(dir.join("updates")) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                let Some(id) = name.strip_suffix(".json").and_then(|n| n.parse::<i64>().ok()) else {
+                let Some(id) = name
+                    .strip_suffix(".json")
+                    .and_then(|n| n.parse::<i64>().ok())
+                else {
                     continue;
                 };
                 if let Some(entry) = openclaw_state::read_json::<Entry>(&e.path())? {
@@ -195,11 +198,17 @@ impl Ledger {
 
     /// Takes `id` for handling; false when another task has it.
     pub fn claim(&self, id: i64) -> bool {
-        self.claimed.lock().unwrap_or_else(|e| e.into_inner()).insert(id)
+        self.claimed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id)
     }
 
     pub fn release(&self, id: i64) {
-        self.claimed.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        self.claimed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
     }
 
     pub fn get(&self, id: i64) -> Option<Entry> {
@@ -282,7 +291,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let l = Ledger::open(d.path()).unwrap();
         assert_eq!(l.next_id(), 1);
-        let b = |ids: &[i64]| ids.iter().map(|i| (*i, "c".to_string(), json!({"update_id": i}))).collect();
+        let b = |ids: &[i64]| {
+            ids.iter()
+                .map(|i| (*i, "c".to_string(), json!({"update_id": i})))
+                .collect()
+        };
         assert_eq!(l.receive(b(&[10, 11, 12])).unwrap().len(), 3);
         assert_eq!(l.next_id(), 13);
         // redelivered ids are not handled twice

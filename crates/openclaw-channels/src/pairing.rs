@@ -64,7 +64,9 @@ pub enum RequestOutcome {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PairingError {
-    #[error("no pending pairing request with code {code} for {channel} (codes expire after 1 hour); list them with `{list}`")]
+    #[error(
+        "no pending pairing request with code {code} for {channel} (codes expire after 1 hour); list them with `{list}`"
+    )]
     UnknownCode {
         code: String,
         channel: String,
@@ -250,7 +252,11 @@ mod tests {
         for _ in 0..200 {
             let c = new_code();
             assert_eq!(c.len(), 8);
-            assert!(c.chars().all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit()), "{c}");
+            assert!(
+                c.chars()
+                    .all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit()),
+                "{c}"
+            );
             assert!(!c.contains(['0', 'O', '1', 'I']), "{c}");
         }
     }
@@ -263,9 +269,18 @@ mod tests {
         let RequestOutcome::New(c1) = s.request("1", "1", Some("ann"), t).unwrap() else {
             panic!()
         };
-        assert_eq!(s.request("1", "1", None, t + 10).unwrap(), RequestOutcome::AlreadyPending);
-        assert!(matches!(s.request("2", "2", None, t).unwrap(), RequestOutcome::New(_)));
-        assert!(matches!(s.request("3", "3", None, t).unwrap(), RequestOutcome::New(_)));
+        assert_eq!(
+            s.request("1", "1", None, t + 10).unwrap(),
+            RequestOutcome::AlreadyPending
+        );
+        assert!(matches!(
+            s.request("2", "2", None, t).unwrap(),
+            RequestOutcome::New(_)
+        ));
+        assert!(matches!(
+            s.request("3", "3", None, t).unwrap(),
+            RequestOutcome::New(_)
+        ));
         assert_eq!(s.request("4", "4", None, t).unwrap(), RequestOutcome::Full);
         assert_eq!(s.list(t).unwrap().len(), 3);
         // an hour later all have expired; a new code for sender 1
@@ -279,7 +294,9 @@ mod tests {
             s.approve(&c1, t + CODE_TTL_SECS, "x"),
             Err(PairingError::UnknownCode { .. })
         ));
-        let p = s.approve(&c2.to_lowercase(), t + CODE_TTL_SECS, "x").unwrap();
+        let p = s
+            .approve(&c2.to_lowercase(), t + CODE_TTL_SECS, "x")
+            .unwrap();
         assert_eq!(p.sender_id, "1");
         assert!(s.is_approved("1").unwrap());
         assert!(!s.is_approved("2").unwrap());

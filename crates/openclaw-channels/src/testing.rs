@@ -65,18 +65,28 @@ pub struct BotApiFixture {
 }
 
 fn err(code: u16, description: &str) -> (u16, Value) {
-    (code, json!({"ok": false, "error_code": code, "description": description}))
+    (
+        code,
+        json!({"ok": false, "error_code": code, "description": description}),
+    )
 }
 
 /// Telegram's HTML: only these tags, properly nested.
 fn check_html(text: &str) -> Result<(), String> {
-    const OK: [&str; 12] = ["b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "pre", "a"];
+    const OK: [&str; 12] = [
+        "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "pre", "a",
+    ];
     let mut stack: Vec<String> = Vec::new();
     let mut rest = text;
     let mut offset = 0;
     while let Some(p) = rest.find('<') {
         let after = &rest[p + 1..];
-        let end = after.find('>').ok_or_else(|| format!("Can't find end of the entity starting at byte offset {}", offset + p))?;
+        let end = after.find('>').ok_or_else(|| {
+            format!(
+                "Can't find end of the entity starting at byte offset {}",
+                offset + p
+            )
+        })?;
         let tag = &after[..end];
         let (closing, name) = match tag.strip_prefix('/') {
             Some(n) => (true, n.trim()),
@@ -84,11 +94,17 @@ fn check_html(text: &str) -> Result<(), String> {
         };
         let name = name.to_ascii_lowercase();
         if !OK.contains(&name.as_str()) && name != "tg-spoiler" && name != "span" {
-            return Err(format!("Unsupported start tag \"{name}\" at byte offset {}", offset + p));
+            return Err(format!(
+                "Unsupported start tag \"{name}\" at byte offset {}",
+                offset + p
+            ));
         }
         if closing {
             if stack.pop().as_deref() != Some(name.as_str()) {
-                return Err(format!("Can't find end tag corresponding to start tag at byte offset {}", offset + p));
+                return Err(format!(
+                    "Can't find end tag corresponding to start tag at byte offset {}",
+                    offset + p
+                ));
             }
         } else {
             stack.push(name);
@@ -144,9 +160,15 @@ async fn answer(s: &Shared, path: &str, body: Bytes) -> (u16, Value) {
         "getMe" => {
             let inner = s.inner.lock().unwrap();
             let b = &inner.bots[&token];
-            (200, json!({"ok": true, "result": {"id": b.id, "is_bot": true, "first_name": "Fixture", "username": b.username, "can_join_groups": true, "can_read_all_group_messages": false, "supports_inline_queries": false}}))
+            (
+                200,
+                json!({"ok": true, "result": {"id": b.id, "is_bot": true, "first_name": "Fixture", "username": b.username, "can_join_groups": true, "can_read_all_group_messages": false, "supports_inline_queries": false}}),
+            )
         }
-        "deleteWebhook" => (200, json!({"ok": true, "result": true, "description": "Webhook is already deleted"})),
+        "deleteWebhook" => (
+            200,
+            json!({"ok": true, "result": true, "description": "Webhook is already deleted"}),
+        ),
         "getUpdates" => return get_updates(s, &token, body.clone(), record).await,
         "sendMessage" | "editMessageText" => {
             let text = body.get("text").and_then(Value::as_str).unwrap_or("");
@@ -167,7 +189,10 @@ async fn answer(s: &Shared, path: &str, body: Bytes) -> (u16, Value) {
                     body.get("message_id").and_then(Value::as_i64).unwrap_or(0)
                 };
                 let chat = body.get("chat_id").cloned().unwrap_or(Value::Null);
-                (200, json!({"ok": true, "result": {"message_id": mid, "date": 0, "chat": {"id": chat, "type": "private"}, "from": {"id": b.id, "is_bot": true, "first_name": "Fixture", "username": b.username}, "text": text}}))
+                (
+                    200,
+                    json!({"ok": true, "result": {"message_id": mid, "date": 0, "chat": {"id": chat, "type": "private"}, "from": {"id": b.id, "is_bot": true, "first_name": "Fixture", "username": b.username}, "text": text}}),
+                )
             }
         }
         "sendChatAction" => (200, json!({"ok": true, "result": true})),
@@ -184,11 +209,16 @@ async fn get_updates(
     record: impl Fn(&Shared, u16),
 ) -> (u16, Value) {
     let offset = body.get("offset").and_then(Value::as_i64).unwrap_or(0);
-    let timeout = body.get("timeout").and_then(Value::as_u64).unwrap_or(0).min(50);
+    let timeout = body
+        .get("timeout")
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+        .min(50);
     let my_gen = {
         let mut inner = s.inner.lock().unwrap();
         let b = inner.bots.get_mut(token).expect("checked by the caller");
-        b.pending.retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
+        b.pending
+            .retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
         b.poll_gen += 1;
         b.poll_gen
     };
@@ -202,7 +232,10 @@ async fn get_updates(
             if b.poll_gen != my_gen {
                 drop(inner);
                 record(s, 409);
-                return err(409, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running");
+                return err(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+                );
             }
             if !b.pending.is_empty() {
                 let list: Vec<Value> = b.pending.iter().take(100).cloned().collect();
@@ -277,7 +310,14 @@ impl BotApiFixture {
 
     /// A text message in group `chat` from user `from`, optionally a reply
     /// to the bot's message.
-    pub fn push_group(&self, token: &str, chat: i64, from: i64, text: &str, reply_to_bot: bool) -> i64 {
+    pub fn push_group(
+        &self,
+        token: &str,
+        chat: i64,
+        from: i64,
+        text: &str,
+        reply_to_bot: bool,
+    ) -> i64 {
         let bot_id = self.shared.inner.lock().unwrap().bots[token].id;
         let mut m = json!({"message_id": 5, "date": 0, "text": text,
             "from": {"id": from, "is_bot": false, "first_name": "member"},
@@ -289,18 +329,37 @@ impl BotApiFixture {
     }
 
     /// The next call of `method` fails with Telegram's error shape.
-    pub fn fail_next(&self, token: &str, method: &str, code: u16, description: &str, retry_after: Option<u64>) {
+    pub fn fail_next(
+        &self,
+        token: &str,
+        method: &str,
+        code: u16,
+        description: &str,
+        retry_after: Option<u64>,
+    ) {
         let mut v = json!({"ok": false, "error_code": code, "description": description});
         if let Some(r) = retry_after {
             v["parameters"] = json!({"retry_after": r});
         }
         let mut inner = self.shared.inner.lock().unwrap();
-        inner.bots.get_mut(token).expect("add_bot first").fail.push_back((method.into(), code, v));
+        inner
+            .bots
+            .get_mut(token)
+            .expect("add_bot first")
+            .fail
+            .push_back((method.into(), code, v));
     }
 
     /// Every call this bot's token made, in order.
     pub fn calls(&self, token: &str) -> Vec<Call> {
-        self.shared.inner.lock().unwrap().bots.get(token).map(|b| b.calls.clone()).unwrap_or_default()
+        self.shared
+            .inner
+            .lock()
+            .unwrap()
+            .bots
+            .get(token)
+            .map(|b| b.calls.clone())
+            .unwrap_or_default()
     }
 
     /// The successful `sendMessage` calls (what users saw arrive).
@@ -322,7 +381,14 @@ impl BotApiFixture {
 
     /// Updates not yet confirmed by a poller's offset.
     pub fn unconfirmed(&self, token: &str) -> usize {
-        self.shared.inner.lock().unwrap().bots.get(token).map(|b| b.pending.len()).unwrap_or(0)
+        self.shared
+            .inner
+            .lock()
+            .unwrap()
+            .bots
+            .get(token)
+            .map(|b| b.pending.len())
+            .unwrap_or(0)
     }
 
     /// Polls `f` every 20 ms until it holds or `timeout` passes.
@@ -346,6 +412,10 @@ mod tests {
     fn html_check_is_like_telegram() {
         assert!(check_html("<b>x</b> <a href=\"u\">y</a> &lt;").is_ok());
         assert!(check_html("<b>x").is_err());
-        assert!(check_html("<div>x</div>").unwrap_err().contains("Unsupported start tag"));
+        assert!(
+            check_html("<div>x</div>")
+                .unwrap_err()
+                .contains("Unsupported start tag")
+        );
     }
 }

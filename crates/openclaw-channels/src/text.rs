@@ -50,13 +50,16 @@ pub fn chunk(text: &str, limit: usize) -> Vec<String> {
         let (body, inner_limit) = match &fence {
             Some(f) => {
                 let inner: Vec<&str> = block.lines().collect();
-                let end = if inner.len() > 1 && inner[inner.len() - 1].trim_start().starts_with("```")
-                {
-                    inner.len() - 1
-                } else {
-                    inner.len()
-                };
-                (inner[1..end].join("\n"), limit.saturating_sub(f.len() + 5).max(8))
+                let end =
+                    if inner.len() > 1 && inner[inner.len() - 1].trim_start().starts_with("```") {
+                        inner.len() - 1
+                    } else {
+                        inner.len()
+                    };
+                (
+                    inner[1..end].join("\n"),
+                    limit.saturating_sub(f.len() + 5).max(8),
+                )
             }
             None => (block.clone(), limit),
         };
@@ -183,10 +186,16 @@ pub fn to_telegram_html(md: &str) -> String {
             }
             let lang = lang.trim();
             let body = escape_html(&code.join("\n"));
-            if lang.is_empty() || !lang.chars().all(|c| c.is_ascii_alphanumeric() || "+-_#".contains(c)) {
+            if lang.is_empty()
+                || !lang
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-_#".contains(c))
+            {
                 out.push_str(&format!("<pre>{body}</pre>"));
             } else {
-                out.push_str(&format!("<pre><code class=\"language-{lang}\">{body}</code></pre>"));
+                out.push_str(&format!(
+                    "<pre><code class=\"language-{lang}\">{body}</code></pre>"
+                ));
             }
             continue;
         }
@@ -219,7 +228,11 @@ fn inline(s: &str) -> String {
             i = end + 1;
             continue;
         }
-        for (pat, tag) in [(&['*', '*'][..], "b"), (&['_', '_'][..], "b"), (&['~', '~'][..], "s")] {
+        for (pat, tag) in [
+            (&['*', '*'][..], "b"),
+            (&['_', '_'][..], "b"),
+            (&['~', '~'][..], "s"),
+        ] {
             if c[i..].starts_with(pat)
                 && let Some(end) = find(i + 2, pat)
                 && end > i + 2
@@ -252,7 +265,8 @@ fn inline(s: &str) -> String {
         {
             let label: String = c[i + 1..mid].iter().collect();
             let url: String = c[mid + 2..end].iter().collect();
-            if url.starts_with("http://") || url.starts_with("https://") || url.starts_with("tg://") {
+            if url.starts_with("http://") || url.starts_with("https://") || url.starts_with("tg://")
+            {
                 out.push_str(&format!(
                     "<a href=\"{}\">{}</a>",
                     escape_html(&url),
@@ -280,11 +294,14 @@ mod tests {
 
     #[test]
     fn splits_on_paragraphs_then_lines_within_the_limit() {
-        let para = |n: usize| format!("{}", "x".repeat(n));
+        let para = |n: usize| "x".repeat(n);
         let text = format!("{}\n\n{}\n\n{}", para(30), para(30), para(30));
         let c = chunk(&text, 70);
         assert_eq!(c, vec![format!("{}\n\n{}", para(30), para(30)), para(30)]);
-        let lines = (0..10).map(|i| format!("line {i} ....")).collect::<Vec<_>>().join("\n");
+        let lines = (0..10)
+            .map(|i| format!("line {i} ...."))
+            .collect::<Vec<_>>()
+            .join("\n");
         for piece in chunk(&lines, 40) {
             assert!(piece.chars().count() <= 40, "{piece:?}");
             assert!(!piece.starts_with('\n') && !piece.ends_with('\n'));
@@ -301,28 +318,53 @@ mod tests {
         let text = format!("{}\n\n{code}\n\nafter", "p".repeat(50));
         let c = chunk(&text, 60);
         assert!(c.iter().any(|p| p.contains(code)), "{c:?}");
-        let big = format!("```py\n{}\n```", (0..40).map(|i| format!("print({i})")).collect::<Vec<_>>().join("\n"));
+        let big = format!(
+            "```py\n{}\n```",
+            (0..40)
+                .map(|i| format!("print({i})"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
         let c = chunk(&big, 100);
         assert!(c.len() > 1);
         for p in &c {
             assert!(p.starts_with("```py\n") && p.ends_with("\n```"), "{p:?}");
             assert!(p.chars().count() <= 100, "{}", p.len());
         }
-        let all: Vec<String> = c.iter().flat_map(|p| p.lines().filter(|l| !l.starts_with("```")).map(str::to_string)).collect();
+        let all: Vec<String> = c
+            .iter()
+            .flat_map(|p| {
+                p.lines()
+                    .filter(|l| !l.starts_with("```"))
+                    .map(str::to_string)
+            })
+            .collect();
         assert_eq!(all.len(), 40);
     }
 
     #[test]
     fn markdown_to_html() {
         assert_eq!(to_telegram_html("a < b & c"), "a &lt; b &amp; c");
-        assert_eq!(to_telegram_html("**bold** and *it* and `x<y`"), "<b>bold</b> and <i>it</i> and <code>x&lt;y</code>");
-        assert_eq!(to_telegram_html("~~no~~ [site](https://e.com/?a=1&b=2)"), "<s>no</s> <a href=\"https://e.com/?a=1&amp;b=2\">site</a>");
+        assert_eq!(
+            to_telegram_html("**bold** and *it* and `x<y`"),
+            "<b>bold</b> and <i>it</i> and <code>x&lt;y</code>"
+        );
+        assert_eq!(
+            to_telegram_html("~~no~~ [site](https://e.com/?a=1&b=2)"),
+            "<s>no</s> <a href=\"https://e.com/?a=1&amp;b=2\">site</a>"
+        );
         assert_eq!(to_telegram_html("# Title\ntext"), "<b>Title</b>\ntext");
         assert_eq!(
             to_telegram_html("```rust\nlet a = 1 < 2;\n```\nend"),
             "<pre><code class=\"language-rust\">let a = 1 &lt; 2;</code></pre>\nend"
         );
-        assert_eq!(to_telegram_html("snake_case_name and 2*3*4"), "snake_case_name and 2*3*4");
-        assert_eq!(to_telegram_html("[x](javascript:alert)"), "[x](javascript:alert)");
+        assert_eq!(
+            to_telegram_html("snake_case_name and 2*3*4"),
+            "snake_case_name and 2*3*4"
+        );
+        assert_eq!(
+            to_telegram_html("[x](javascript:alert)"),
+            "[x](javascript:alert)"
+        );
     }
 }

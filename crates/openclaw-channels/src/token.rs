@@ -81,7 +81,12 @@ pub fn redact(text: &str, token: &str) -> String {
 /// regular file; a symlink is refused), else `env` (the value of
 /// `TELEGRAM_BOT_TOKEN`, when the caller has it). `home` expands `~`.
 pub fn resolve(cfg: &Telegram, home: &Path, env: Option<&str>) -> Result<Option<BotToken>, String> {
-    if let Some(t) = cfg.bot_token.as_ref().map(|s| s.expose().trim()).filter(|t| !t.is_empty()) {
+    if let Some(t) = cfg
+        .bot_token
+        .as_ref()
+        .map(|s| s.expose().trim())
+        .filter(|t| !t.is_empty())
+    {
         return Ok(Some(BotToken::new(t, TokenSource::Config)));
     }
     if let Some(f) = cfg.token_file.as_deref().filter(|f| !f.trim().is_empty()) {
@@ -90,9 +95,8 @@ pub fn resolve(cfg: &Telegram, home: &Path, env: Option<&str>) -> Result<Option<
             None if f == "~" => home.to_path_buf(),
             None => PathBuf::from(f),
         };
-        let meta = std::fs::symlink_metadata(&path).map_err(|e| {
-            format!("channels.telegram.tokenFile {}: {e}", path.display())
-        })?;
+        let meta = std::fs::symlink_metadata(&path)
+            .map_err(|e| format!("channels.telegram.tokenFile {}: {e}", path.display()))?;
         if meta.file_type().is_symlink() {
             return Err(format!(
                 "channels.telegram.tokenFile {} is a symlink; point tokenFile at the regular file itself",
@@ -109,7 +113,10 @@ pub fn resolve(cfg: &Telegram, home: &Path, env: Option<&str>) -> Result<Option<
             .map_err(|e| format!("channels.telegram.tokenFile {}: {e}", path.display()))?;
         let t = text.trim();
         if t.is_empty() {
-            return Err(format!("channels.telegram.tokenFile {} is empty", path.display()));
+            return Err(format!(
+                "channels.telegram.tokenFile {} is empty",
+                path.display()
+            ));
         }
         return Ok(Some(BotToken::new(t, TokenSource::File(path))));
     }
@@ -184,7 +191,10 @@ mod tests {
         assert_eq!(t.expose(), "111:file");
         assert!(!format!("{t:?}").contains("111"));
         cfg.bot_token = Some(Secret::new("333:cfg"));
-        assert_eq!(resolve(&cfg, d.path(), None).unwrap().unwrap().source, TokenSource::Config);
+        assert_eq!(
+            resolve(&cfg, d.path(), None).unwrap().unwrap().source,
+            TokenSource::Config
+        );
         let link = d.path().join("link");
         std::os::unix::fs::symlink(&f, &link).unwrap();
         let cfg = Telegram {
@@ -193,7 +203,9 @@ mod tests {
         };
         let e = resolve(&cfg, d.path(), None).unwrap_err();
         assert!(e.contains("symlink"), "{e}");
-        let t = resolve(&Telegram::default(), d.path(), Some("222:env")).unwrap().unwrap();
+        let t = resolve(&Telegram::default(), d.path(), Some("222:env"))
+            .unwrap()
+            .unwrap();
         assert_eq!(t.source, TokenSource::Env);
         assert_eq!(resolve(&Telegram::default(), d.path(), None).unwrap(), None);
     }
@@ -213,7 +225,10 @@ mod tests {
         let s = shared_tokens(&list);
         assert_eq!(s.len(), 1);
         let msg = s[0].to_string();
-        assert!(msg.contains("profile main") && msg.contains("profile rescue"), "{msg}");
+        assert!(
+            msg.contains("profile main") && msg.contains("profile rescue"),
+            "{msg}"
+        );
         assert!(!msg.contains("1:aaa"));
         assert!(shared_tokens(&list[1..]).is_empty());
     }

@@ -495,16 +495,32 @@ mod tests {
         )
         .unwrap();
         assert!(p.warnings.is_empty(), "{:?}", p.warnings);
-        let t = p.config.channels.as_ref().unwrap().telegram.as_ref().unwrap();
+        let t = p
+            .config
+            .channels
+            .as_ref()
+            .unwrap()
+            .telegram
+            .as_ref()
+            .unwrap();
         assert!(t.enabled());
         assert_eq!(t.api_root(), "https://api.telegram.org");
         assert_eq!(t.dm_policy(), super::DmPolicy::Pairing);
         assert_eq!(t.text_chunk_limit(), 4000);
         assert!(!t.require_mention("-100"));
-        let ids: Vec<_> = t.allow_from.as_ref().unwrap().iter().map(|s| s.as_str()).collect();
+        let ids: Vec<_> = t
+            .allow_from
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
         assert_eq!(ids, ["42", "7", "9"]);
         assert!(!format!("{:?}", p.config).contains("123:abc"));
-        assert_eq!(crate::redact(&p.value)["channels"]["telegram"]["botToken"], crate::REDACTED);
+        assert_eq!(
+            crate::redact(&p.value)["channels"]["telegram"]["botToken"],
+            crate::REDACTED
+        );
         let owners = p.config.commands.unwrap().owner_allow_from.unwrap();
         assert_eq!(owners[0].to_string(), "telegram:42");
         assert_eq!(p.config.bindings.unwrap()[0].agent_id, "work");
@@ -517,24 +533,45 @@ mod tests {
             f(),
         )
         .unwrap_err();
-        assert_eq!(e.key_path.as_deref(), Some("channels.telegram.allowFrom[0]"));
+        assert_eq!(
+            e.key_path.as_deref(),
+            Some("channels.telegram.allowFrom[0]")
+        );
         assert_eq!((e.line, e.column), (Some(3), Some(17)));
-        assert!(e.message.contains("numeric Telegram user id"), "{}", e.message);
+        assert!(
+            e.message.contains("numeric Telegram user id"),
+            "{}",
+            e.message
+        );
 
         let e = parse("{ channels: { telegram: { dmPolicy: \"open\" } } }", f()).unwrap_err();
         assert_eq!(e.key_path.as_deref(), Some("channels.telegram"));
         assert!(e.message.contains("allowFrom: [\"*\"]"), "{}", e.message);
-        assert!(parse(
-            "{ channels: { telegram: { dmPolicy: \"open\", allowFrom: [\"*\"] } } }",
-            f()
-        )
-        .is_ok());
+        assert!(
+            parse(
+                "{ channels: { telegram: { dmPolicy: \"open\", allowFrom: [\"*\"] } } }",
+                f()
+            )
+            .is_ok()
+        );
 
         for (text, key) in [
-            ("{ channels: { telegram: { textChunkLimit: 5000 } } }", "channels.telegram.textChunkLimit"),
-            ("{ channels: { telegram: { apiRoot: \"ftp://x\" } } }", "channels.telegram.apiRoot"),
-            ("{ channels: { telegram: { streaming: \"block\" } } }", "channels.telegram.streaming"),
-            ("{ commands: { ownerAllowFrom: [\"123\"] } }", "commands.ownerAllowFrom[0]"),
+            (
+                "{ channels: { telegram: { textChunkLimit: 5000 } } }",
+                "channels.telegram.textChunkLimit",
+            ),
+            (
+                "{ channels: { telegram: { apiRoot: \"ftp://x\" } } }",
+                "channels.telegram.apiRoot",
+            ),
+            (
+                "{ channels: { telegram: { streaming: \"block\" } } }",
+                "channels.telegram.streaming",
+            ),
+            (
+                "{ commands: { ownerAllowFrom: [\"123\"] } }",
+                "commands.ownerAllowFrom[0]",
+            ),
         ] {
             let e = parse(text, f()).unwrap_err();
             assert_eq!(e.key_path.as_deref(), Some(key), "{text}: {e}");

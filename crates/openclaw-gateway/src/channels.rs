@@ -143,8 +143,11 @@ impl ChannelHub {
         let set_token = self
             .instance
             .command("config set channels.telegram.botToken <TOKEN>");
-        let token = match openclaw_channels::token::resolve(&cfg, &self.instance.home, env.as_deref())
-        {
+        let token = match openclaw_channels::token::resolve(
+            &cfg,
+            &self.instance.home,
+            env.as_deref(),
+        ) {
             Ok(Some(t)) => t,
             Ok(None) => {
                 let e = format!(
@@ -173,7 +176,8 @@ impl ChannelHub {
                     l
                 }
                 Err(e) => {
-                    self.log.warn(&format!("telegram: cannot open the update ledger: {e}"));
+                    self.log
+                        .warn(&format!("telegram: cannot open the update ledger: {e}"));
                     inner.not_running = Some(status(ChannelState::Error, e, None));
                     return;
                 }

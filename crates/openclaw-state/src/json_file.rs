@@ -102,7 +102,10 @@ mod tests {
         let m: BTreeMap<String, u32> = read_json(&p).unwrap().unwrap();
         assert_eq!(m.len(), 3);
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         // Unchanged: not rewritten.
         let before = fs::metadata(&p).unwrap().modified().unwrap();
         update_json(&p, |_: &mut BTreeMap<String, u32>| (false, ())).unwrap();

@@ -96,7 +96,12 @@ impl BotApi {
     }
 
     /// Calls `method` with a JSON body; `timeout` bounds the whole request.
-    pub async fn call(&self, method: &str, body: Value, timeout: Duration) -> Result<Value, ApiError> {
+    pub async fn call(
+        &self,
+        method: &str,
+        body: Value,
+        timeout: Duration,
+    ) -> Result<Value, ApiError> {
         let url = format!("{}/bot{}/{method}", self.root, self.token.expose());
         let transport = |e: reqwest::Error| ApiError::Transport {
             method: method.into(),
@@ -122,7 +127,10 @@ impl BotApi {
         Err(ApiError::Api {
             method: method.into(),
             code: env.error_code.unwrap_or(status),
-            description: redact(env.description.as_deref().unwrap_or(""), self.token.expose()),
+            description: redact(
+                env.description.as_deref().unwrap_or(""),
+                self.token.expose(),
+            ),
             retry_after: env
                 .parameters
                 .as_ref()
@@ -135,7 +143,10 @@ impl BotApi {
     pub async fn call_retrying(&self, method: &str, body: Value) -> Result<Value, ApiError> {
         let mut tries = 0;
         loop {
-            match self.call(method, body.clone(), Duration::from_secs(30)).await {
+            match self
+                .call(method, body.clone(), Duration::from_secs(30))
+                .await
+            {
                 Err(e) if e.code() == Some(429) && tries < 5 => {
                     tries += 1;
                     let wait = e.retry_after().unwrap_or(1).min(300);
@@ -148,7 +159,9 @@ impl BotApi {
     }
 
     pub async fn get_me(&self) -> Result<BotInfo, ApiError> {
-        let v = self.call("getMe", json!({}), Duration::from_secs(30)).await?;
+        let v = self
+            .call("getMe", json!({}), Duration::from_secs(30))
+            .await?;
         Ok(BotInfo {
             id: v.get("id").and_then(Value::as_i64).unwrap_or(0),
             username: v
@@ -191,7 +204,8 @@ impl BotApi {
             body["parse_mode"] = json!("HTML");
         }
         if let Some(r) = reply_to {
-            body["reply_parameters"] = json!({"message_id": r, "allow_sending_without_reply": true});
+            body["reply_parameters"] =
+                json!({"message_id": r, "allow_sending_without_reply": true});
         }
         let r = match self.call_retrying("sendMessage", body.clone()).await {
             Err(e) if html.is_some() && e.is_entity_error() => {
@@ -212,7 +226,8 @@ impl BotApi {
         plain: &str,
         html: Option<&str>,
     ) -> Result<(), ApiError> {
-        let mut body = json!({"chat_id": chat_id, "message_id": message_id, "text": html.unwrap_or(plain)});
+        let mut body =
+            json!({"chat_id": chat_id, "message_id": message_id, "text": html.unwrap_or(plain)});
         if html.is_some() {
             body["parse_mode"] = json!("HTML");
         }

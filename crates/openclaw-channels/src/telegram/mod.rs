@@ -60,10 +60,7 @@ pub struct TelegramSettings {
 impl TelegramSettings {
     pub fn access(&self) -> Access {
         let ids = |v: &Option<Vec<openclaw_config::channels::SenderId>>| {
-            v.iter()
-                .flatten()
-                .map(|s| s.as_str().to_string())
-                .collect()
+            v.iter().flatten().map(|s| s.as_str().to_string()).collect()
         };
         Access {
             dm_policy: self.config.dm_policy(),
@@ -231,7 +228,10 @@ impl TelegramChannel {
                 }
                 Err(e) => {
                     self.set_state(ChannelState::Error, Some(e.to_string()), None);
-                    let wait = e.retry_after().map(Duration::from_secs).unwrap_or(self.s.retry_pause);
+                    let wait = e
+                        .retry_after()
+                        .map(Duration::from_secs)
+                        .unwrap_or(self.s.retry_pause);
                     if !self.pause(stop, wait).await {
                         return false;
                     }
@@ -299,7 +299,11 @@ impl TelegramChannel {
                         Err(e) => {
                             // Not recorded: not acknowledged either (next_id
                             // is unchanged), so Telegram sends them again.
-                            self.set_state(ChannelState::Error, Some(format!("cannot record updates: {e}")), None);
+                            self.set_state(
+                                ChannelState::Error,
+                                Some(format!("cannot record updates: {e}")),
+                                None,
+                            );
                             if !self.pause(&stop, self.s.retry_pause).await {
                                 break;
                             }
@@ -346,7 +350,10 @@ impl TelegramChannel {
                 }
                 Err(e) => {
                     self.set_state(ChannelState::Error, Some(e.to_string()), None);
-                    let wait = e.retry_after().map(Duration::from_secs).unwrap_or(self.s.retry_pause);
+                    let wait = e
+                        .retry_after()
+                        .map(Duration::from_secs)
+                        .unwrap_or(self.s.retry_pause);
                     if !self.pause(&stop, wait).await {
                         break;
                     }
@@ -362,7 +369,8 @@ impl TelegramChannel {
             st.last_update_at = Some(now_rfc3339());
             st.clone()
         };
-        let due = lock(&self.last_status_write).is_none_or(|t| t.elapsed() > Duration::from_secs(10));
+        let due =
+            lock(&self.last_status_write).is_none_or(|t| t.elapsed() > Duration::from_secs(10));
         if due {
             self.write_status(&st);
         }
@@ -434,7 +442,11 @@ impl TelegramChannel {
             .get("username")
             .and_then(Value::as_str)
             .map(|u| format!("@{u}"))
-            .or_else(|| from.get("first_name").and_then(Value::as_str).map(str::to_string));
+            .or_else(|| {
+                from.get("first_name")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            });
         Some((
             Inbound {
                 channel: CHANNEL.into(),
@@ -479,7 +491,13 @@ impl TelegramChannel {
             }
         };
         let require_mention = self.s.config.require_mention(&m.chat_id);
-        let decision = decide(&self.s.access(), &self.s.bindings, &m, approved, require_mention);
+        let decision = decide(
+            &self.s.access(),
+            &self.s.bindings,
+            &m,
+            approved,
+            require_mention,
+        );
         let reply = match decision {
             Decision::Ignore(why) => {
                 tracing::debug!("telegram: update {id} ignored: {why}");
@@ -554,7 +572,10 @@ impl TelegramChannel {
             let (tx, rx) = mpsc::unbounded_channel::<String>();
             let me = self.clone();
             let chat = m.chat_id.clone();
-            (Some(tx), Some(tokio::spawn(async move { me.stream(id, chat, rx).await })))
+            (
+                Some(tx),
+                Some(tokio::spawn(async move { me.stream(id, chat, rx).await })),
+            )
         } else {
             (None, None)
         };
@@ -578,7 +599,12 @@ impl TelegramChannel {
 
     /// Shows the answer as it arrives: one message, edited at most once a
     /// second (the final text is applied by [`Self::send_rest`]).
-    async fn stream(self: Arc<Self>, id: i64, chat: String, mut rx: mpsc::UnboundedReceiver<String>) {
+    async fn stream(
+        self: Arc<Self>,
+        id: i64,
+        chat: String,
+        mut rx: mpsc::UnboundedReceiver<String>,
+    ) {
         let mut message: Option<i64> = self.ledger.get(id).and_then(|e| e.stream_message_id);
         let mut last_sent = String::new();
         let mut last_at: Option<Instant> = None;
@@ -657,7 +683,9 @@ impl TelegramChannel {
                         return;
                     }
                     Err(err) => {
-                        tracing::warn!("telegram: Telegram refused the answer to update {id}: {err}");
+                        tracing::warn!(
+                            "telegram: Telegram refused the answer to update {id}: {err}"
+                        );
                         self.finish(id);
                         return;
                     }

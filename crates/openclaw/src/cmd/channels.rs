@@ -32,9 +32,16 @@ pub fn run(ctx: &Ctx, cmd: ChannelsCmd) -> CliResult<u8> {
             "channels run inside the gateway",
         )
         .await?;
-        let v = client.call("channels.status", json!({})).await.map_err(|e| {
-            crate::error::CliError::new("channels.status failed", ctx.paths.state_dir.value.display(), e)
-        })?;
+        let v = client
+            .call("channels.status", json!({}))
+            .await
+            .map_err(|e| {
+                crate::error::CliError::new(
+                    "channels.status failed",
+                    ctx.paths.state_dir.value.display(),
+                    e,
+                )
+            })?;
         Ok::<_, crate::error::CliError>(v)
     });
     let (running, list): (bool, Vec<ChannelStatus>) = match live {
@@ -48,14 +55,22 @@ pub fn run(ctx: &Ctx, cmd: ChannelsCmd) -> CliResult<u8> {
         Err(e) => return Err(e),
     };
     if json {
-        print_json(&json!({"gateway": if running { "running" } else { "stopped" }, "channels": list}));
+        print_json(
+            &json!({"gateway": if running { "running" } else { "stopped" }, "channels": list}),
+        );
         return Ok(exit::OK);
     }
     if !running {
-        println!("gateway stopped; last known channel states (start it with: {})", ctx.command("gateway"));
+        println!(
+            "gateway stopped; last known channel states (start it with: {})",
+            ctx.command("gateway")
+        );
     }
     if list.is_empty() {
-        println!("no channels configured (e.g. {})", ctx.command("config set channels.telegram.botToken <TOKEN>"));
+        println!(
+            "no channels configured (e.g. {})",
+            ctx.command("config set channels.telegram.botToken <TOKEN>")
+        );
     }
     for s in &list {
         println!("{}", status_line(s));
@@ -102,16 +117,33 @@ pub fn host_tokens(ctx: &Ctx) -> Vec<openclaw_channels::token::InstanceToken> {
         let env = current
             .then(|| std::env::var(openclaw_config::channels::TELEGRAM_TOKEN_ENV).ok())
             .flatten();
-        out.extend(instance_token(&crate::hosts::label(&k), &k.record.state_dir, config.as_ref(), &home, env.as_deref()));
+        out.extend(instance_token(
+            &crate::hosts::label(&k),
+            &k.record.state_dir,
+            config.as_ref(),
+            &home,
+            env.as_deref(),
+        ));
     }
     if !seen_current {
-        let config = ctx.config_store().load().ok().flatten().map(|l| l.parsed.config);
+        let config = ctx
+            .config_store()
+            .load()
+            .ok()
+            .flatten()
+            .map(|l| l.parsed.config);
         let env = std::env::var(openclaw_config::channels::TELEGRAM_TOKEN_ENV).ok();
         let label = match &ctx.paths.profile {
             Some(p) => format!("profile {p}"),
             None => "default profile".into(),
         };
-        out.extend(instance_token(&label, &ctx.paths.state_dir.value, config.as_ref(), &home, env.as_deref()));
+        out.extend(instance_token(
+            &label,
+            &ctx.paths.state_dir.value,
+            config.as_ref(),
+            &home,
+            env.as_deref(),
+        ));
     }
     out
 }
@@ -121,10 +153,15 @@ pub fn host_tokens(ctx: &Ctx) -> Vec<openclaw_channels::token::InstanceToken> {
 pub fn warn_shared_token(ctx: &Ctx) {
     let all = host_tokens(ctx);
     for s in openclaw_channels::token::shared_tokens(&all) {
-        let mine = |t: &openclaw_channels::token::InstanceToken| crate::hosts::same_path(&t.state_dir, &ctx.paths.state_dir.value);
+        let mine = |t: &openclaw_channels::token::InstanceToken| {
+            crate::hosts::same_path(&t.state_dir, &ctx.paths.state_dir.value)
+        };
         if mine(&s.a) || mine(&s.b) {
             eprintln!("openclaw: warning: {s}");
-            eprintln!("hint: {}", ctx.command("config set channels.telegram.botToken <ANOTHER_TOKEN>"));
+            eprintln!(
+                "hint: {}",
+                ctx.command("config set channels.telegram.botToken <ANOTHER_TOKEN>")
+            );
         }
     }
 }

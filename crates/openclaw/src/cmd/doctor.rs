@@ -952,18 +952,33 @@ fn telegram_tokens(ctx: &Ctx, items: &[Item], out: &mut Vec<Finding>) {
             let env = current
                 .then(|| std::env::var(openclaw_config::channels::TELEGRAM_TOKEN_ENV).ok())
                 .flatten();
-            crate::cmd::channels::instance_token(&it.label, &it.record.state_dir, it.config.as_ref(), home, env.as_deref())
+            crate::cmd::channels::instance_token(
+                &it.label,
+                &it.record.state_dir,
+                it.config.as_ref(),
+                home,
+                env.as_deref(),
+            )
         })
         .collect();
     for s in openclaw_channels::token::shared_tokens(&tokens) {
-        let cli = |label: &str| items.iter().find(|i| i.label == label).map(|i| i.cli.clone()).unwrap_or_else(|| "openclaw".into());
+        let cli = |label: &str| {
+            items
+                .iter()
+                .find(|i| i.label == label)
+                .map(|i| i.cli.clone())
+                .unwrap_or_else(|| "openclaw".into())
+        };
         out.push(Finding {
             severity: Severity::Error,
             check: "shared-bot-token",
             message: s.to_string(),
             location: vec![s.a.state_dir.clone(), s.b.state_dir.clone()],
             instances: vec![s.a.label.clone(), s.b.label.clone()],
-            fix: Some(format!("{} config set channels.telegram.botToken <ANOTHER_TOKEN>", cli(&s.b.label))),
+            fix: Some(format!(
+                "{} config set channels.telegram.botToken <ANOTHER_TOKEN>",
+                cli(&s.b.label)
+            )),
             auto_fixable: false,
             action: None,
         });

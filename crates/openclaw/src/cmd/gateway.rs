@@ -282,7 +282,10 @@ fn status_json(inst: &Instance, probe: &Probe) -> Value {
     });
     let mut v = base;
     let running = matches!(probe, Probe::Running { .. });
-    v["channels"] = json!(openclaw_channels::status_summary(&inst.state_dir.value, running));
+    v["channels"] = json!(openclaw_channels::status_summary(
+        &inst.state_dir.value,
+        running
+    ));
     match probe {
         Probe::Running {
             url,

@@ -52,7 +52,10 @@ fn check_channel(ctx: &Ctx, c: &str) -> CliResult<String> {
     } else {
         Err(CliError::usage(
             "unknown channel",
-            format!("{c:?} does not support pairing (supported: {})", CHANNELS.join(", ")),
+            format!(
+                "{c:?} does not support pairing (supported: {})",
+                CHANNELS.join(", ")
+            ),
         )
         .hint(ctx.command("pairing list")))
     }
@@ -86,7 +89,10 @@ pub fn run(ctx: &Ctx, cmd: PairingCmd) -> CliResult<u8> {
             } else if rows.is_empty() {
                 println!("no pending pairing requests");
             } else {
-                println!("{:<10} {:<10} {:<14} {:<20} EXPIRES IN", "CHANNEL", "CODE", "SENDER", "NAME");
+                println!(
+                    "{:<10} {:<10} {:<14} {:<20} EXPIRES IN",
+                    "CHANNEL", "CODE", "SENDER", "NAME"
+                );
                 for r in &rows {
                     println!(
                         "{:<10} {:<10} {:<14} {:<20} {} min",
@@ -97,7 +103,10 @@ pub fn run(ctx: &Ctx, cmd: PairingCmd) -> CliResult<u8> {
                         r["expiresInSeconds"].as_u64().unwrap_or(0).div_ceil(60)
                     );
                 }
-                println!("approve with: {}", ctx.command("pairing approve <channel> <CODE>"));
+                println!(
+                    "approve with: {}",
+                    ctx.command("pairing approve <channel> <CODE>")
+                );
             }
             Ok(exit::OK)
         }
@@ -109,13 +118,16 @@ pub fn run(ctx: &Ctx, cmd: PairingCmd) -> CliResult<u8> {
             let channel = check_channel(ctx, &channel)?;
             let store = PairingStore::new(&state_dir, &channel, DEFAULT_ACCOUNT);
             let list = ctx.command(&format!("pairing list {channel}"));
-            let p = store
-                .approve(&code, now, &list)
-                .map_err(|e| CliError::new("cannot approve", format!("{channel} {code}"), e).hint(list.clone()))?;
+            let p = store.approve(&code, now, &list).map_err(|e| {
+                CliError::new("cannot approve", format!("{channel} {code}"), e).hint(list.clone())
+            })?;
             println!(
                 "approved {channel} sender {}{} (DM access)",
                 p.sender_id,
-                p.sender_name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
+                p.sender_name
+                    .as_deref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default()
             );
             let loaded = ctx.load_config()?;
             let has_owner = loaded
@@ -132,7 +144,10 @@ pub fn run(ctx: &Ctx, cmd: PairingCmd) -> CliResult<u8> {
                     })
                     .map_err(|e| ctx.config_error(e))?;
                 if set {
-                    println!("owner set: commands.ownerAllowFrom = [\"{channel}:{}\"]", p.sender_id);
+                    println!(
+                        "owner set: commands.ownerAllowFrom = [\"{channel}:{}\"]",
+                        p.sender_id
+                    );
                 }
             }
             if notify {
@@ -143,12 +158,19 @@ pub fn run(ctx: &Ctx, cmd: PairingCmd) -> CliResult<u8> {
                     .map(|t| (**t).clone())
                     .unwrap_or_default();
                 let env = std::env::var(openclaw_config::channels::TELEGRAM_TOKEN_ENV).ok();
-                let token = openclaw_channels::token::resolve(&cfg, &ctx.paths.home.value, env.as_deref())
-                    .map_err(|e| CliError::new("cannot notify the sender", "channels.telegram", e))?
-                    .ok_or_else(|| {
-                        CliError::new("cannot notify the sender", "channels.telegram", "no bot token configured")
+                let token =
+                    openclaw_channels::token::resolve(&cfg, &ctx.paths.home.value, env.as_deref())
+                        .map_err(|e| {
+                            CliError::new("cannot notify the sender", "channels.telegram", e)
+                        })?
+                        .ok_or_else(|| {
+                            CliError::new(
+                                "cannot notify the sender",
+                                "channels.telegram",
+                                "no bot token configured",
+                            )
                             .hint(ctx.command("config set channels.telegram.botToken <TOKEN>"))
-                    })?;
+                        })?;
                 let api = openclaw_channels::telegram::BotApi::new(cfg.api_root(), token);
                 let rt = crate::cmd::gateway::runtime()?;
                 rt.block_on(api.send_message(
@@ -157,7 +179,13 @@ pub fn run(ctx: &Ctx, cmd: PairingCmd) -> CliResult<u8> {
                     None,
                     None,
                 ))
-                .map_err(|e| CliError::new("approved, but the notification failed", format!("telegram chat {}", p.chat_id), e))?;
+                .map_err(|e| {
+                    CliError::new(
+                        "approved, but the notification failed",
+                        format!("telegram chat {}", p.chat_id),
+                        e,
+                    )
+                })?;
                 println!("notified the sender");
             }
             Ok(exit::OK)
@@ -166,9 +194,9 @@ pub fn run(ctx: &Ctx, cmd: PairingCmd) -> CliResult<u8> {
             let channel = check_channel(ctx, &channel)?;
             let store = PairingStore::new(&state_dir, &channel, DEFAULT_ACCOUNT);
             let list = ctx.command(&format!("pairing list {channel}"));
-            let p = store
-                .reject(&code, now, &list)
-                .map_err(|e| CliError::new("cannot reject", format!("{channel} {code}"), e).hint(list.clone()))?;
+            let p = store.reject(&code, now, &list).map_err(|e| {
+                CliError::new("cannot reject", format!("{channel} {code}"), e).hint(list.clone())
+            })?;
             println!("rejected the request of {channel} sender {}", p.sender_id);
             Ok(exit::OK)
         }

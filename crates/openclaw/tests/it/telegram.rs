@@ -86,7 +86,9 @@ fn wait(what: &str, mut f: impl FnMut() -> bool) {
 }
 
 fn answers(n: usize) -> Vec<Reply> {
-    (0..n).map(|_| ok_sse(openai_text(&["Hello ", "from the agent."]))).collect()
+    (0..n)
+        .map(|_| ok_sse(openai_text(&["Hello ", "from the agent."])))
+        .collect()
 }
 
 #[test]
@@ -109,12 +111,17 @@ fn unknown_dm_pairs_then_reaches_the_agent_and_sets_the_owner() {
     assert!(!st.to_string().contains("main-token"), "{st}");
 
     fx.push_dm("100:main-token", 4242, "hi bot");
-    wait("pairing code", || fx.texts_to("100:main-token", 4242).len() == 1);
+    wait("pairing code", || {
+        fx.texts_to("100:main-token", 4242).len() == 1
+    });
     let listed = a.cli_json(&h, &["pairing", "list", "telegram", "--json"]);
     let code = listed["pending"][0]["code"].as_str().unwrap().to_string();
     assert_eq!(listed["pending"][0]["senderId"], "4242");
     assert!(fx.texts_to("100:main-token", 4242)[0].contains(&code));
-    assert!(model.requests().is_empty(), "the unpaired message is not processed");
+    assert!(
+        model.requests().is_empty(),
+        "the unpaired message is not processed"
+    );
 
     let out = a.cli(&h, &["pairing", "approve", "telegram", &code]);
     let (stdout, _) = expect_success("pairing approve", &out);
@@ -127,11 +134,17 @@ fn unknown_dm_pairs_then_reaches_the_agent_and_sets_the_owner() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--profile main pairing list telegram"));
 
     fx.push_dm("100:main-token", 4242, "what's up?");
-    wait("the agent's answer", || fx.texts_to("100:main-token", 4242).len() == 2);
-    assert_eq!(fx.texts_to("100:main-token", 4242)[1], "Hello from the agent.");
+    wait("the agent's answer", || {
+        fx.texts_to("100:main-token", 4242).len() == 2
+    });
+    assert_eq!(
+        fx.texts_to("100:main-token", 4242)[1],
+        "Hello from the agent."
+    );
     let req = &model.requests()[0];
     assert!(req.body.to_string().contains("what's up?"));
-    let sessions = std::fs::read_to_string(a.state_dir.join("agents/main/sessions/sessions.json")).unwrap();
+    let sessions =
+        std::fs::read_to_string(a.state_dir.join("agents/main/sessions/sessions.json")).unwrap();
     assert!(sessions.contains("telegram:dm:4242"), "{sessions}");
     let status = a.cli_json(&h, &["status", "--json"]);
     assert_eq!(status["channels"][0]["state"], "running");
@@ -156,7 +169,12 @@ fn kill_9_with_twenty_dms_in_flight_answers_each_exactly_once() {
     let a = Inst::new(&h, "main");
     let tok = "200:kill-token";
     fx.add_bot(tok, 501, "kill_bot");
-    a.configure(&model.base_url, &fx.api_root, tok, json!({"dmPolicy": "open", "allowFrom": ["*"]}));
+    a.configure(
+        &model.base_url,
+        &fx.api_root,
+        tok,
+        json!({"dmPolicy": "open", "allowFrom": ["*"]}),
+    );
     let mut gw = a.gateway(&h);
     wait("channel running", || {
         a.cli_json(&h, &["channels", "status", "--json"])["channels"][0]["state"] == "running"
@@ -170,7 +188,10 @@ fn kill_9_with_twenty_dms_in_flight_answers_each_exactly_once() {
     signal(gw.pid() as i32, libc::SIGKILL);
     gw.wait_exit();
     let before = fx.sent(tok).len();
-    assert!(before < 20, "all answered before the kill ({before}); nothing was in flight");
+    assert!(
+        before < 20,
+        "all answered before the kill ({before}); nothing was in flight"
+    );
 
     let _gw = a.gateway(&h);
     wait("every DM answered", || {
@@ -199,16 +220,30 @@ fn same_token_on_two_instances_is_a_doctor_error_and_a_named_conflict() {
     rescue.configure(&model.base_url, &fx.api_root, tok, json!({}));
 
     let out = h.run(&["doctor", "--json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let report = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(report.contains("shared-bot-token"), "{report}");
-    assert!(report.contains("profile main") && report.contains("profile rescue"), "{report}");
-    assert!(!report.contains("shared-token"), "the token is never printed: {report}");
+    assert!(
+        report.contains("profile main") && report.contains("profile rescue"),
+        "{report}"
+    );
+    assert!(
+        !report.contains("shared-token"),
+        "the token is never printed: {report}"
+    );
 
     // setup/config set warn at once
     let set = rescue.cli(&h, &["config", "set", "channels.telegram.botToken", tok]);
     let err = String::from_utf8_lossy(&set.stderr).to_string();
-    assert!(err.contains("same Telegram bot token") && err.contains("profile main"), "{err}");
+    assert!(
+        err.contains("same Telegram bot token") && err.contains("profile main"),
+        "{err}"
+    );
     assert!(!err.contains(tok));
 
     let _a = main.gateway(&h);
@@ -218,15 +253,23 @@ fn same_token_on_two_instances_is_a_doctor_error_and_a_named_conflict() {
     let _b = rescue.gateway(&h);
     wait("rescue in conflict naming main", || {
         let st = rescue.cli_json(&h, &["channels", "status", "--json"]);
-        st["channels"][0]["state"] == "conflict" && st["channels"][0]["conflictWith"]["profile"] == "main"
+        st["channels"][0]["state"] == "conflict"
+            && st["channels"][0]["conflictWith"]["profile"] == "main"
     });
     let st = rescue.cli_json(&h, &["channels", "status", "--json"]);
     assert_eq!(
-        PathBuf::from(st["channels"][0]["conflictWith"]["stateDir"].as_str().unwrap()),
+        PathBuf::from(
+            st["channels"][0]["conflictWith"]["stateDir"]
+                .as_str()
+                .unwrap()
+        ),
         main.state_dir
     );
     let text = String::from_utf8_lossy(&rescue.cli(&h, &["channels", "status"]).stdout).to_string();
-    assert!(text.contains("conflict") && text.contains("profile main"), "{text}");
+    assert!(
+        text.contains("conflict") && text.contains("profile main"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -248,20 +291,35 @@ fn different_tokens_work_at_once_without_cross_talk() {
     let _a = main.gateway(&h);
     let _b = rescue.gateway(&h);
     for i in [&main, &rescue] {
-        wait("running", || i.cli_json(&h, &["channels", "status", "--json"])["channels"][0]["state"] == "running");
+        wait("running", || {
+            i.cli_json(&h, &["channels", "status", "--json"])["channels"][0]["state"] == "running"
+        });
     }
     fx.push_dm("400:main", 7, "to main");
     fx.push_dm("401:rescue", 8, "to rescue");
-    wait("both answered", || fx.sent("400:main").len() == 1 && fx.sent("401:rescue").len() == 1);
+    wait("both answered", || {
+        fx.sent("400:main").len() == 1 && fx.sent("401:rescue").len() == 1
+    });
     assert_eq!(fx.texts_to("400:main", 7).len(), 1);
     assert!(fx.texts_to("400:main", 8).is_empty());
     assert_eq!(fx.texts_to("401:rescue", 8).len(), 1);
     assert!(fx.texts_to("401:rescue", 7).is_empty());
-    let s1 = std::fs::read_to_string(main.state_dir.join("agents/main/sessions/sessions.json")).unwrap();
-    let s2 = std::fs::read_to_string(rescue.state_dir.join("agents/main/sessions/sessions.json")).unwrap();
+    let s1 =
+        std::fs::read_to_string(main.state_dir.join("agents/main/sessions/sessions.json")).unwrap();
+    let s2 = std::fs::read_to_string(rescue.state_dir.join("agents/main/sessions/sessions.json"))
+        .unwrap();
     assert!(s1.contains("telegram:dm:7") && !s1.contains("telegram:dm:8"));
     assert!(s2.contains("telegram:dm:8") && !s2.contains("telegram:dm:7"));
     let profiles = h.json(&["profiles", "--json"]);
-    let states: Vec<_> = profiles["instances"].as_array().unwrap().iter().map(|i| i["channels"][0]["state"].clone()).collect();
-    assert_eq!(states, vec![json!("running"), json!("running")], "{profiles}");
+    let states: Vec<_> = profiles["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["channels"][0]["state"].clone())
+        .collect();
+    assert_eq!(
+        states,
+        vec![json!("running"), json!("running")],
+        "{profiles}"
+    );
 }
