@@ -56,7 +56,9 @@ fn main() {
         let ch = TelegramChannel::new(s, open_ledger(dir.path(), "default").unwrap(), Arc::new(Instant0), Arc::new(Vec::new));
         let stop = CancellationToken::new();
         tokio::spawn(ch.clone().run(stop.clone()));
-        assert!(fx.wait_for(Duration::from_secs(10), |f| f.calls(token).iter().any(|c| c.method == "getUpdates")).await);
+        while ch.status().state != openclaw_channels::ChannelState::Running {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let n = 200;
         let mut samples = Vec::with_capacity(n);
         for i in 0..n {
