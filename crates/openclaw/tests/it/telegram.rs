@@ -323,3 +323,50 @@ fn different_tokens_work_at_once_without_cross_talk() {
         "{profiles}"
     );
 }
+
+#[test]
+fn refused_token_is_reported_and_a_reload_restarts_only_telegram() {
+    let rt = rt();
+    let fx = rt.block_on(BotApiFixture::start());
+    let model = rt.block_on(Fixture::start(answers(2), false));
+    let _g = rt.enter();
+    let h = TestHome::new();
+    let a = Inst::new(&h, "main");
+    fx.add_bot("500:good", 700, "good_bot");
+    a.configure(
+        &model.base_url,
+        &fx.api_root,
+        "500:revoked",
+        json!({"dmPolicy": "open", "allowFrom": ["*"]}),
+    );
+    let mut gw = a.gateway(&h);
+    wait("unauthorized", || {
+        a.cli_json(&h, &["channels", "status", "--json"])["channels"][0]["state"] == "unauthorized"
+    });
+    let st = a.cli_json(&h, &["channels", "status", "--json"]);
+    let hint = st["channels"][0]["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("openclaw --profile main config set channels.telegram.botToken"),
+        "{hint}"
+    );
+    assert!(!st.to_string().contains("500:revoked"), "{st}");
+    // the rest of the gateway keeps running
+    assert_eq!(
+        a.cli_json(&h, &["status", "--json"])["gateway"]["state"],
+        "running"
+    );
+
+    let out = a.cli(
+        &h,
+        &["config", "set", "channels.telegram.botToken", "500:good"],
+    );
+    let (stdout, _) = expect_success("config set", &out);
+    assert!(!stdout.contains("500:good"), "{stdout}");
+    wait("running with the new token", || {
+        let st = a.cli_json(&h, &["channels", "status", "--json"]);
+        st["channels"][0]["state"] == "running" && st["channels"][0]["botUsername"] == "good_bot"
+    });
+    assert!(gw.is_running(), "the gateway itself did not restart");
+    fx.push_dm("500:good", 11, "hello");
+    wait("answer", || fx.texts_to("500:good", 11).len() == 1);
+}
