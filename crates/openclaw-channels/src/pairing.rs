@@ -172,6 +172,15 @@ impl PairingStore {
         list_cmd: &str,
     ) -> Result<PendingRequest, PairingError> {
         let code = code.trim().to_ascii_uppercase();
+        let unknown = || PairingError::UnknownCode {
+            code: code.clone(),
+            channel: self.channel.clone(),
+            list: list_cmd.into(),
+        };
+        // Nothing pending: do not create the state dir just to say so.
+        if !self.path.exists() {
+            return Err(unknown());
+        }
         let got = openclaw_state::update_json(&self.path, |f: &mut PairingFile| {
             let pruned = prune(f, now);
             match f.pending.iter().position(|p| p.code == code) {
@@ -185,11 +194,7 @@ impl PairingStore {
                 None => (pruned, None),
             }
         })?;
-        got.ok_or_else(|| PairingError::UnknownCode {
-            code,
-            channel: self.channel.clone(),
-            list: list_cmd.into(),
-        })
+        got.ok_or_else(unknown)
     }
 
     /// Approves a pending code: the sender may DM from now on.

@@ -221,6 +221,9 @@ fn list(ctx: &Ctx, json: bool) -> CliResult<u8> {
             };
             println!("  service    {} {state}", s["name"].as_str().unwrap_or("?"));
         }
+        for c in &e.channels {
+            println!("  channel    {}", openclaw_channels::status_line(c));
+        }
     }
     Ok(exit::OK)
 }
