@@ -70,6 +70,21 @@ impl Inst {
         h.run(&a)
     }
 
+    /// `channels status --json` for polling loops: a failed call (e.g. a
+    /// client timeout on a loaded machine) reads as "not yet"; the
+    /// assertions after a wait use the strict [`Inst::cli_json`].
+    fn channel(&self, h: &TestHome) -> Value {
+        let out = self.cli(h, &["channels", "status", "--json"]);
+        if !out.status.success() {
+            eprintln!(
+                "channels status failed (retrying): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return Value::Null;
+        }
+        serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)["channels"][0].clone()
+    }
+
     fn cli_json(&self, h: &TestHome, args: &[&str]) -> Value {
         let out = self.cli(h, args);
         let (stdout, _) = expect_success("openclaw", &out);
@@ -103,9 +118,7 @@ fn unknown_dm_pairs_then_reaches_the_agent_and_sets_the_owner() {
     a.configure(&model.base_url, &fx.api_root, "100:main-token", json!({}));
     let _gw = a.gateway(&h);
 
-    wait("channel running", || {
-        a.cli_json(&h, &["channels", "status", "--json"])["channels"][0]["state"] == "running"
-    });
+    wait("channel running", || a.channel(&h)["state"] == "running");
     let st = a.cli_json(&h, &["channels", "status", "--json"]);
     assert_eq!(st["channels"][0]["botUsername"], "main_bot");
     assert!(!st.to_string().contains("main-token"), "{st}");
@@ -176,9 +189,7 @@ fn kill_9_with_twenty_dms_in_flight_answers_each_exactly_once() {
         json!({"dmPolicy": "open", "allowFrom": ["*"]}),
     );
     let mut gw = a.gateway(&h);
-    wait("channel running", || {
-        a.cli_json(&h, &["channels", "status", "--json"])["channels"][0]["state"] == "running"
-    });
+    wait("channel running", || a.channel(&h)["state"] == "running");
     for i in 0..20 {
         fx.push_dm(tok, 1000 + i, &format!("message {i}"));
     }
@@ -247,14 +258,11 @@ fn same_token_on_two_instances_is_a_doctor_error_and_a_named_conflict() {
     assert!(!err.contains(tok));
 
     let _a = main.gateway(&h);
-    wait("main running", || {
-        main.cli_json(&h, &["channels", "status", "--json"])["channels"][0]["state"] == "running"
-    });
+    wait("main running", || main.channel(&h)["state"] == "running");
     let _b = rescue.gateway(&h);
     wait("rescue in conflict naming main", || {
-        let st = rescue.cli_json(&h, &["channels", "status", "--json"]);
-        st["channels"][0]["state"] == "conflict"
-            && st["channels"][0]["conflictWith"]["profile"] == "main"
+        let c = rescue.channel(&h);
+        c["state"] == "conflict" && c["conflictWith"]["profile"] == "main"
     });
     let st = rescue.cli_json(&h, &["channels", "status", "--json"]);
     assert_eq!(
@@ -291,9 +299,7 @@ fn different_tokens_work_at_once_without_cross_talk() {
     let _a = main.gateway(&h);
     let _b = rescue.gateway(&h);
     for i in [&main, &rescue] {
-        wait("running", || {
-            i.cli_json(&h, &["channels", "status", "--json"])["channels"][0]["state"] == "running"
-        });
+        wait("running", || i.channel(&h)["state"] == "running");
     }
     fx.push_dm("400:main", 7, "to main");
     fx.push_dm("401:rescue", 8, "to rescue");
@@ -340,9 +346,7 @@ fn refused_token_is_reported_and_a_reload_restarts_only_telegram() {
         json!({"dmPolicy": "open", "allowFrom": ["*"]}),
     );
     let mut gw = a.gateway(&h);
-    wait("unauthorized", || {
-        a.cli_json(&h, &["channels", "status", "--json"])["channels"][0]["state"] == "unauthorized"
-    });
+    wait("unauthorized", || a.channel(&h)["state"] == "unauthorized");
     let st = a.cli_json(&h, &["channels", "status", "--json"]);
     let hint = st["channels"][0]["hint"].as_str().unwrap();
     assert!(
@@ -363,8 +367,8 @@ fn refused_token_is_reported_and_a_reload_restarts_only_telegram() {
     let (stdout, _) = expect_success("config set", &out);
     assert!(!stdout.contains("500:good"), "{stdout}");
     wait("running with the new token", || {
-        let st = a.cli_json(&h, &["channels", "status", "--json"]);
-        st["channels"][0]["state"] == "running" && st["channels"][0]["botUsername"] == "good_bot"
+        let c = a.channel(&h);
+        c["state"] == "running" && c["botUsername"] == "good_bot"
     });
     assert!(gw.is_running(), "the gateway itself did not restart");
     fx.push_dm("500:good", 11, "hello");
