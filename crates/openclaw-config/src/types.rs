@@ -35,6 +35,12 @@ pub struct Config {
     pub tools: Option<Tools>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logging: Option<Logging>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<crate::channels::Channels>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commands: Option<crate::channels::Commands>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bindings: Option<Vec<crate::channels::Binding>>,
 }
 
 /// `gateway`

@@ -21,6 +21,7 @@
 
 mod agents;
 mod browser_rpc;
+mod channels;
 mod chat;
 mod config_store;
 pub mod derived;

@@ -97,6 +97,11 @@ pub(crate) static METHODS: &[Method] = &[
         handler: |c| Box::pin(status(c)),
     },
     Method {
+        name: methods::CHANNELS_STATUS,
+        scope: Scope::Read,
+        handler: |c| Box::pin(channels_status(c)),
+    },
+    Method {
         name: methods::GATEWAY_IDENTITY_GET,
         scope: Scope::Read,
         handler: |c| Box::pin(identity(c)),
@@ -256,6 +261,10 @@ async fn health(c: Call) -> Reply {
 
 async fn status(c: Call) -> Reply {
     Reply::of(Ok(c.state.status()))
+}
+
+async fn channels_status(c: Call) -> Reply {
+    Reply::of(Ok(c.state.channels().status()))
 }
 
 async fn identity(c: Call) -> Reply {

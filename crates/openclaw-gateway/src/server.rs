@@ -168,6 +168,8 @@ impl BoundGateway {
         // The derived services, on the ports bound with the base port.
         let derived = shared.derived().spawn(&mut self.listeners, shared.log())?;
 
+        // Messaging channels (Telegram), now that the gateway is ready.
+        shared.channels().start();
         // Background: ticks, config polling, coalesced presence broadcasts.
         let bg = tokio::spawn(background(shared.clone()));
         let presence = tokio::spawn(shared.clone().presence_broadcaster());
@@ -198,6 +200,7 @@ impl BoundGateway {
         shared.wait_idle(Duration::from_millis(500)).await;
         let _ = tokio::time::timeout(Duration::from_millis(300), server).await;
         derived.stop().await;
+        shared.channels().shutdown().await;
         // No orphan browsers: stop (and reap) every one this gateway launched.
         shared.derived().shutdown(shared.log()).await;
         shared

@@ -93,6 +93,7 @@ pub(crate) struct GatewayState {
     idle: Notify,
     device_id: String,
     agents: Arc<AgentHub>,
+    channels: Arc<crate::channels::ChannelHub>,
     derived: crate::derived::Services,
 }
 
@@ -125,9 +126,17 @@ impl GatewayState {
             &p.parsed,
             p.services.browser_token.clone(),
         ));
+        let channels = crate::channels::ChannelHub::new(
+            p.opts.instance.clone(),
+            p.log.clone(),
+            agents.clone(),
+            p.opts.known_instances.clone(),
+            &p.parsed,
+        );
         Arc::new(GatewayState {
             config_stamp: Mutex::new(stamp(p.store.path())),
             agents,
+            channels,
             record: p.record,
             bind: p.bind,
             started: Instant::now(),
@@ -165,6 +174,11 @@ impl GatewayState {
 
     pub fn log(&self) -> &Arc<GatewayLog> {
         &self.log
+    }
+
+    /// The messaging channels (Telegram, ...).
+    pub fn channels(&self) -> &Arc<crate::channels::ChannelHub> {
+        &self.channels
     }
 
     pub fn agents(&self) -> &Arc<AgentHub> {
@@ -269,6 +283,7 @@ impl GatewayState {
             },
             clients: self.clients(),
             ready: self.is_ready(),
+            channels: self.channels.status()["channels"].clone(),
         }
     }
 
@@ -487,6 +502,7 @@ impl GatewayState {
         };
         *lock(&self.config_stamp) = stamp_now;
         self.agents.reload(&snapshot.parsed);
+        self.channels.reload(&snapshot.parsed);
         let mut next = match live_config(&snapshot.parsed, self.opts.auth.as_ref()) {
             Ok(n) => n,
             Err(e) => {

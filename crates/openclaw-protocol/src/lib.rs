@@ -100,6 +100,8 @@ pub mod methods {
     /// Forward one request to the browser control service; see
     /// [`crate::rpc::BrowserRequestParams`].
     pub const BROWSER_REQUEST: &str = "browser.request";
+    /// Every messaging channel account: state, bot, last update, last error.
+    pub const CHANNELS_STATUS: &str = "channels.status";
     // The gateway's method table (name, required scope, handler) is the one
     // list of served methods; it lives with the handlers in the gateway.
 }

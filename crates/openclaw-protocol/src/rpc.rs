@@ -87,6 +87,9 @@ pub struct StatusResult {
     pub auth: AuthModeInfo,
     pub clients: usize,
     pub ready: bool,
+    /// Every messaging channel account (as in `channels.status`).
+    #[serde(default)]
+    pub channels: serde_json::Value,
 }
 
 /// `gateway.identity.get` result.

@@ -13,10 +13,13 @@
 //!   read-modify-write with `baseHash` conflict detection, validation, `.bak`
 //!   and atomic 0600 writes. The lock is `<config>.lock`, left in place.
 //! - [`registry`]: `record`, `list`, `discover` instances on the host.
+//! - [`read_json`], [`write_json`], [`update_json`]: small JSON state
+//!   files (channel ledgers, pairing), locked read-modify-write, atomic.
 //! - [`StateError`]: every variant names the path and the cause.
 
 mod error;
 mod fsutil;
+mod json_file;
 pub mod owner;
 pub mod registry;
 mod store;
@@ -29,5 +32,6 @@ pub use fsutil::{
     DIR_MODE, FILE_MODE, append_line, atomic_write, create_private_dir_all, ensure_state_dir,
     generate_token, secret_eq, sync_dir, write_new_file,
 };
+pub use json_file::{read_json, remove_file_durably, update_json, write_json};
 pub use registry::{InstanceRecord, discover, same_dir};
 pub use store::{ConfigStore, Loaded, Written};

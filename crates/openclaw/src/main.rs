@@ -66,6 +66,12 @@ enum Command {
     Dashboard(cmd::agent::DashboardArgs),
     /// Drive this instance's browsers through its gateway's browser control
     Browser(cmd::browser::BrowserArgs),
+    /// DM pairing requests of this instance's channels: list, approve, reject
+    #[command(subcommand)]
+    Pairing(cmd::pairing::PairingCmd),
+    /// Messaging channels of this instance (Telegram): their state
+    #[command(subcommand)]
+    Channels(cmd::channels::ChannelsCmd),
 }
 
 /// `openclaw gateway [run] ...`
@@ -135,6 +141,8 @@ fn main() -> ExitCode {
         Command::Models(c) => cmd::models::run(&ctx, c),
         Command::Dashboard(a) => cmd::agent::dashboard(&ctx, a),
         Command::Browser(a) => cmd::browser::run(&ctx, a),
+        Command::Pairing(c) => cmd::pairing::run(&ctx, c),
+        Command::Channels(c) => cmd::channels::run(&ctx, c),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -115,6 +115,9 @@ pub fn run(ctx: &Ctx, cmd: ConfigCmd) -> CliResult<u8> {
                 v.to_string()
             };
             println!("set {key} = {shown} in {}", path.display());
+            if key.starts_with("channels.telegram") {
+                crate::cmd::channels::warn_shared_token(ctx);
+            }
             Ok(exit::OK)
         }
         ConfigCmd::Unset { path: key } => {

@@ -256,6 +256,7 @@ fn check(ctx: &Ctx, items: &[Item]) -> Vec<Finding> {
     drift(ctx, items, &mut out);
     permissions(items, &mut out);
     case_only(&home, &mut out);
+    telegram_tokens(ctx, items, &mut out);
     out.sort_by_key(|f| f.severity);
     out
 }
@@ -938,4 +939,48 @@ pub fn run(ctx: &Ctx, args: DoctorArgs) -> CliResult<u8> {
     } else {
         exit::OK
     })
+}
+
+/// The same Telegram bot token on two instances (compared by SHA-256
+/// fingerprint; the rule is `openclaw_channels::token::shared_tokens`).
+fn telegram_tokens(ctx: &Ctx, items: &[Item], out: &mut Vec<Finding>) {
+    let home = &ctx.paths.home.value;
+    let tokens: Vec<_> = items
+        .iter()
+        .filter_map(|it| {
+            let current = hosts::same_path(&it.record.state_dir, &ctx.paths.state_dir.value);
+            let env = current
+                .then(|| std::env::var(openclaw_config::channels::TELEGRAM_TOKEN_ENV).ok())
+                .flatten();
+            crate::cmd::channels::instance_token(
+                &it.label,
+                &it.record.state_dir,
+                it.config.as_ref(),
+                home,
+                env.as_deref(),
+            )
+        })
+        .collect();
+    for s in openclaw_channels::token::shared_tokens(&tokens) {
+        let cli = |label: &str| {
+            items
+                .iter()
+                .find(|i| i.label == label)
+                .map(|i| i.cli.clone())
+                .unwrap_or_else(|| "openclaw".into())
+        };
+        out.push(Finding {
+            severity: Severity::Error,
+            check: "shared-bot-token",
+            message: s.to_string(),
+            location: vec![s.a.state_dir.clone(), s.b.state_dir.clone()],
+            instances: vec![s.a.label.clone(), s.b.label.clone()],
+            fix: Some(format!(
+                "{} config set channels.telegram.botToken <ANOTHER_TOKEN>",
+                cli(&s.b.label)
+            )),
+            auto_fixable: false,
+            action: None,
+        });
+    }
 }

@@ -281,6 +281,11 @@ fn status_json(inst: &Instance, probe: &Probe) -> Value {
         },
     });
     let mut v = base;
+    let running = matches!(probe, Probe::Running { .. });
+    v["channels"] = json!(openclaw_channels::status_summary(
+        &inst.state_dir.value,
+        running
+    ));
     match probe {
         Probe::Running {
             url,
@@ -356,6 +361,11 @@ fn print_status(v: &Value) {
             g["port"],
             g["start"].as_str().unwrap_or("")
         );
+    }
+    for c in v["channels"].as_array().into_iter().flatten() {
+        if let Ok(c) = serde_json::from_value::<openclaw_channels::ChannelStatus>(c.clone()) {
+            println!("channel      {}", openclaw_channels::status_line(&c));
+        }
     }
     print_service(&v["service"]);
 }

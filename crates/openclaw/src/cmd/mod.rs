@@ -3,11 +3,13 @@
 
 pub mod agent;
 pub mod browser;
+pub mod channels;
 pub mod config;
 pub mod doctor;
 pub mod gateway;
 pub mod models;
 pub mod onboard;
+pub mod pairing;
 pub mod profiles;
 pub mod service;
 pub mod setup;

@@ -81,6 +81,8 @@ pub struct HostEntry {
     pub gateway: Option<Running>,
     pub health: Option<Health>,
     pub service: Option<serde_json::Value>,
+    /// Its messaging channels' last known states.
+    pub channels: Vec<openclaw_channels::ChannelStatus>,
 }
 
 /// The host-wide view: every known instance with its live state.
@@ -108,7 +110,9 @@ pub fn host_entries(ctx: &Ctx) -> Vec<HostEntry> {
                 gateway,
                 health: None,
                 service: None,
+                channels: Vec::new(),
             };
+            e.channels = openclaw_channels::status_summary(&e.state_dir, e.running);
             match k.instance {
                 Err(err) => e.error = Some(err),
                 Ok(inst) => {
@@ -216,6 +220,9 @@ fn list(ctx: &Ctx, json: bool) -> CliResult<u8> {
                 "installed, inactive".to_string()
             };
             println!("  service    {} {state}", s["name"].as_str().unwrap_or("?"));
+        }
+        for c in &e.channels {
+            println!("  channel    {}", openclaw_channels::status_line(c));
         }
     }
     Ok(exit::OK)

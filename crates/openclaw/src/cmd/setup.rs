@@ -77,6 +77,7 @@ pub struct SetupOutcome {
 
 pub fn run(ctx: &Ctx, args: SetupArgs) -> CliResult<u8> {
     let out = apply(ctx, &args)?;
+    crate::cmd::channels::warn_shared_token(ctx);
     let inst = &out.instance;
     if args.json {
         print_json(&json!({

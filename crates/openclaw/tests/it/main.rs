@@ -11,3 +11,4 @@ mod gateway;
 mod harness;
 mod ops;
 mod setup;
+mod telegram;

@@ -1,0 +1,302 @@
+//! The gateway's messaging channels (`openclaw-channels`): started once the
+//! gateway is ready, stopped on shutdown, and on a config change only the
+//! channel whose section changed is restarted (`channels.telegram`, or
+//! `bindings`, which routes it). Agent turns run through the [`AgentHub`],
+//! the same path as `chat.send`. `channels.status` answers from here.
+//!
+//! A channel that cannot start (no token, token file refused, 401, 409)
+//! reports its state; the rest of the gateway keeps running.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use openclaw_channels::ledger::Ledger;
+use openclaw_channels::telegram::{self, TelegramChannel, TelegramSettings};
+use openclaw_channels::{
+    AgentRunner, Channel, ChannelState, ChannelStatus, DEFAULT_ACCOUNT, OtherInstance,
+    OtherInstances, RunFailure,
+};
+use openclaw_config::channels::{Binding, TELEGRAM_TOKEN_ENV, Telegram};
+use openclaw_instance::Instance;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::KnownInstances;
+use crate::agents::{AgentHub, Outgoing};
+use crate::config_store::get_path;
+use crate::log::GatewayLog;
+
+struct Running {
+    channel: Arc<dyn Channel>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// `channels.telegram` and `bindings` as last applied.
+    input: Option<Value>,
+    running: Option<Running>,
+    /// Why the configured channel is not running (no token, ...).
+    not_running: Option<ChannelStatus>,
+    /// Kept across restarts of the channel (see `Ledger::claim`).
+    ledger: Option<Arc<Ledger>>,
+}
+
+pub(crate) struct ChannelHub {
+    instance: Instance,
+    log: Arc<GatewayLog>,
+    agents: Arc<AgentHub>,
+    others: OtherInstances,
+    parsed_at_start: Value,
+    inner: Mutex<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn input_of(parsed: &Value) -> Value {
+    let g = |p: &str| get_path(parsed, p).cloned().unwrap_or(Value::Null);
+    json!({"telegram": g("channels.telegram"), "bindings": g("bindings")})
+}
+
+impl ChannelHub {
+    pub fn new(
+        instance: Instance,
+        log: Arc<GatewayLog>,
+        agents: Arc<AgentHub>,
+        known: KnownInstances,
+        parsed: &Value,
+    ) -> Arc<ChannelHub> {
+        let others: OtherInstances = Arc::new(move || {
+            known
+                .list()
+                .into_iter()
+                .map(|k| OtherInstance {
+                    profile: k
+                        .label
+                        .strip_prefix("profile ")
+                        .unwrap_or(&k.label)
+                        .to_string(),
+                    state_dir: k.state_dir,
+                })
+                .collect()
+        });
+        Arc::new(ChannelHub {
+            instance,
+            log,
+            agents,
+            others,
+            parsed_at_start: parsed.clone(),
+            inner: Mutex::new(Inner::default()),
+        })
+    }
+
+    /// Starts the configured channels (call once the gateway is ready).
+    pub fn start(self: &Arc<Self>) {
+        let parsed = self.parsed_at_start.clone();
+        self.apply(&parsed);
+    }
+
+    /// Restarts the Telegram channel if its config (or `bindings`) changed.
+    pub fn reload(self: &Arc<Self>, parsed: &Value) {
+        if lock(&self.inner).input.as_ref() == Some(&input_of(parsed)) {
+            return;
+        }
+        self.log
+            .info("config reloaded: channels.telegram changed, restarting the telegram channel");
+        self.apply(parsed);
+    }
+
+    fn apply(self: &Arc<Self>, parsed: &Value) {
+        let mut inner = lock(&self.inner);
+        inner.input = Some(input_of(parsed));
+        if let Some(r) = inner.running.take() {
+            r.stop.cancel();
+            // The old poller ends its long poll; in-flight replies finish
+            // and the shared ledger keeps the new one from redoing them.
+        }
+        inner.not_running = None;
+        let cfg: Option<Telegram> = get_path(parsed, "channels.telegram")
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        let Some(cfg) = cfg else {
+            return;
+        };
+        let status = |state, err: String, hint: Option<String>| {
+            let mut s = ChannelStatus::new(telegram::CHANNEL, DEFAULT_ACCOUNT, state);
+            s.last_error = Some(err);
+            s.hint = hint;
+            s
+        };
+        if !cfg.enabled() {
+            inner.not_running = Some(ChannelStatus::new(
+                telegram::CHANNEL,
+                DEFAULT_ACCOUNT,
+                ChannelState::Disabled,
+            ));
+            return;
+        }
+        let env = std::env::var(TELEGRAM_TOKEN_ENV).ok();
+        let set_token = self
+            .instance
+            .command("config set channels.telegram.botToken <TOKEN>");
+        let token = match openclaw_channels::token::resolve(
+            &cfg,
+            &self.instance.home,
+            env.as_deref(),
+        ) {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                let e = format!(
+                    "channels.telegram has no bot token (botToken, tokenFile or {TELEGRAM_TOKEN_ENV})"
+                );
+                self.log.warn(&format!("telegram: {e}"));
+                inner.not_running = Some(status(
+                    ChannelState::Unauthorized,
+                    e,
+                    Some(format!("run `{set_token}`")),
+                ));
+                return;
+            }
+            Err(e) => {
+                self.log.warn(&format!("telegram: {e}"));
+                inner.not_running = Some(status(ChannelState::Error, e, None));
+                return;
+            }
+        };
+        let state_dir = self.instance.state_dir.value.clone();
+        let ledger = match &inner.ledger {
+            Some(l) => l.clone(),
+            None => match telegram::open_ledger(&state_dir, DEFAULT_ACCOUNT) {
+                Ok(l) => {
+                    inner.ledger = Some(l.clone());
+                    l
+                }
+                Err(e) => {
+                    self.log
+                        .warn(&format!("telegram: cannot open the update ledger: {e}"));
+                    inner.not_running = Some(status(ChannelState::Error, e, None));
+                    return;
+                }
+            },
+        };
+        let bindings: Vec<Binding> = get_path(parsed, "bindings")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        let settings = TelegramSettings {
+            account: DEFAULT_ACCOUNT.into(),
+            state_dir,
+            token,
+            config: cfg,
+            bindings,
+            poll_timeout: 30,
+            retry_pause: Duration::from_secs(3),
+            fix_token_command: set_token,
+        };
+        let runner = Arc::new(HubRunner(self.agents.clone()));
+        let ch = TelegramChannel::new(settings, ledger, runner, self.others.clone());
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(ch.clone().run(stop.clone()));
+        self.log.info("telegram: channel started (long polling)");
+        inner.running = Some(Running {
+            channel: ch,
+            stop,
+            task,
+        });
+    }
+
+    /// Stops every channel (the long poll is dropped at once).
+    pub async fn shutdown(&self) {
+        let r = lock(&self.inner).running.take();
+        if let Some(r) = r {
+            r.stop.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(2), r.task).await;
+        }
+    }
+
+    /// `channels.status`.
+    pub fn status(&self) -> Value {
+        let inner = lock(&self.inner);
+        let mut list = Vec::new();
+        if let Some(r) = &inner.running {
+            list.push(r.channel.status());
+        }
+        if let Some(s) = &inner.not_running {
+            list.push(s.clone());
+        }
+        json!({"channels": list})
+    }
+}
+
+/// Agent turns for channels, through the same hub as `chat.send`.
+struct HubRunner(Arc<AgentHub>);
+
+impl AgentRunner for HubRunner {
+    fn run(
+        &self,
+        agent_id: String,
+        session_key: String,
+        text: String,
+        deltas: Option<mpsc::UnboundedSender<String>>,
+    ) -> BoxFuture<'static, Result<String, RunFailure>> {
+        let hub = self.0.clone();
+        Box::pin(async move {
+            let unavailable = |message: String| RunFailure {
+                kind: "unavailable".into(),
+                message,
+            };
+            let set = hub.current();
+            let slot = set.slot(Some(&agent_id)).map_err(unavailable)?;
+            let agent = slot
+                .agent
+                .clone()
+                .map_err(|e| unavailable(format!("agent {}: {e}", slot.id)))?;
+            let conn_id = format!("channel:{}", uuid::Uuid::new_v4());
+            let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
+            if deltas.is_some() {
+                hub.subscribe(&slot.id, &session_key, &conn_id, &tx);
+            }
+            let run_id = hub.start(agent, session_key, text, None);
+            let forward = deltas.map(|d| {
+                let run_id = run_id.clone();
+                tokio::spawn(async move {
+                    while let Some(out) = rx.recv().await {
+                        if let Outgoing::Event(ev, p) = out
+                            && ev == openclaw_protocol::events::CHAT
+                            && p["runId"] == run_id.as_str()
+                            && p["state"] == "delta"
+                            && let Some(t) = p.pointer("/message/text").and_then(Value::as_str)
+                        {
+                            let _ = d.send(t.to_string());
+                        }
+                    }
+                })
+            });
+            let outcome = hub.wait(&run_id, Duration::from_secs(24 * 3600)).await;
+            hub.disconnect(&conn_id);
+            if let Some(f) = forward {
+                f.abort();
+            }
+            match outcome {
+                Ok(o) if o.status == "ok" => Ok(o.text),
+                Ok(o) => Err(match o.error {
+                    Some(e) => RunFailure {
+                        kind: e.kind,
+                        message: e.message,
+                    },
+                    None => RunFailure {
+                        kind: o.status.clone(),
+                        message: format!("the run ended: {}", o.status),
+                    },
+                }),
+                Err(e) => Err(RunFailure {
+                    kind: "internal".into(),
+                    message: e,
+                }),
+            }
+        })
+    }
+}
