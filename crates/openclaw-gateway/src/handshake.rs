@@ -28,7 +28,8 @@ pub(crate) const DEFAULT_ROLE: &str = "operator";
 /// A refused handshake: what to answer (if anything) and how to close.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Rejection {
-    pub response: Option<Response>,
+    /// Boxed: a `Response` is large and the happy path never carries one.
+    pub response: Option<Box<Response>>,
     pub close_code: u16,
     pub close_reason: String,
 }
@@ -47,7 +48,7 @@ impl Rejection {
     fn answer(id: &str, error: ErrorShape, code: u16, reason: Option<&str>) -> Self {
         let close_reason = reason.map(str::to_string).unwrap_or(error.message.clone());
         Rejection {
-            response: Some(Response::err(id, error)),
+            response: Some(Box::new(Response::err(id, error))),
             close_code: code,
             close_reason,
         }
@@ -289,7 +290,10 @@ mod tests {
         assert_eq!(r.close_reason, "protocol mismatch");
         assert_eq!(
             r.response,
-            Some(Response::err("c1", ErrorShape::protocol_mismatch(1, 2)))
+            Some(Box::new(Response::err(
+                "c1",
+                ErrorShape::protocol_mismatch(1, 2)
+            )))
         );
         // The protocol is checked before the credentials.
         let r = decide_text(&auth, &connect(5, 6, json!({"token":"bad"}), &[])).unwrap_err();
@@ -307,7 +311,7 @@ mod tests {
         );
         assert_eq!(
             r.response,
-            Some(Response::err("c1", ErrorShape::token_mismatch()))
+            Some(Box::new(Response::err("c1", ErrorShape::token_mismatch())))
         );
         let r = decide_text(&auth, &connect(4, 4, json!({}), &[])).unwrap_err();
         assert_eq!(r.close_reason, "device identity required");
@@ -327,7 +331,10 @@ mod tests {
         let r = read_connect(r#"{"type":"req","id":"x1","method":"health"}"#).unwrap_err();
         assert_eq!(
             r.response,
-            Some(Response::err("x1", ErrorShape::first_request_not_connect()))
+            Some(Box::new(Response::err(
+                "x1",
+                ErrorShape::first_request_not_connect()
+            )))
         );
         assert_eq!(
             r.close_reason,

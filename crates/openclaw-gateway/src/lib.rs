@@ -20,6 +20,7 @@
 //! [`BoundGateway::serve`] does 5. [`run`] does both.
 
 mod agents;
+mod alloc;
 mod browser_rpc;
 mod channels;
 mod chat;

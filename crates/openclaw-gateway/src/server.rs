@@ -173,6 +173,7 @@ impl BoundGateway {
         // Background: ticks, config polling, coalesced presence broadcasts.
         let bg = tokio::spawn(background(shared.clone()));
         let presence = tokio::spawn(shared.clone().presence_broadcaster());
+        let releaser = tokio::spawn(shared.clone().memory_releaser());
 
         let (server_stop_tx, server_stop_rx) = tokio::sync::oneshot::channel::<()>();
         // TCP_NODELAY: a response written while an earlier frame (e.g. a
@@ -197,6 +198,7 @@ impl BoundGateway {
         let _ = server_stop_tx.send(());
         bg.abort();
         presence.abort();
+        releaser.abort();
         shared.wait_idle(Duration::from_millis(500)).await;
         let _ = tokio::time::timeout(Duration::from_millis(300), server).await;
         derived.stop().await;

@@ -67,8 +67,12 @@ impl Drop for ConnectionGuard {
         if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.idle.notify_waiters();
         }
+        self.0.released.notify_one();
     }
 }
+
+/// Least time between two returns of free heap memory to the OS.
+const RELEASE_INTERVAL: Duration = Duration::from_secs(2);
 
 pub(crate) struct GatewayState {
     opts: GatewayOptions,
@@ -91,6 +95,8 @@ pub(crate) struct GatewayState {
     ready: AtomicBool,
     active: AtomicUsize,
     idle: Notify,
+    /// A connection ended: its memory may go back to the OS.
+    released: Notify,
     device_id: String,
     agents: Arc<AgentHub>,
     channels: Arc<crate::channels::ChannelHub>,
@@ -152,6 +158,7 @@ impl GatewayState {
             ready: AtomicBool::new(true),
             active: AtomicUsize::new(0),
             idle: Notify::new(),
+            released: Notify::new(),
             device_id,
             derived: p.services,
             opts: p.opts,
@@ -422,6 +429,17 @@ impl GatewayState {
             let list = lock(&self.presence).list(now_ms());
             self.broadcast(events::PRESENCE, &PresenceEvent { presence: list });
             tokio::time::sleep(crate::presence::MIN_BROADCAST_INTERVAL).await;
+        }
+    }
+
+    /// After connections end, hands the heap's free pages back to the OS
+    /// (see [`crate::alloc`]), at most once per [`RELEASE_INTERVAL`].
+    /// Runs for the life of the gateway.
+    pub async fn memory_releaser(self: Arc<Self>) {
+        loop {
+            self.released.notified().await;
+            tokio::time::sleep(RELEASE_INTERVAL).await;
+            crate::alloc::release_free_memory();
         }
     }
 

@@ -49,7 +49,7 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
 
 async fn reject(socket: &mut WebSocket, r: Rejection) {
     if let Some(res) = r.response {
-        send_frame(socket, &Frame::Res(res)).await;
+        send_frame(socket, &Frame::Res(*res)).await;
     }
     close(socket, r.close_code, &r.close_reason).await;
 }
