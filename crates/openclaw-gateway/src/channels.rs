@@ -24,7 +24,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::KnownInstances;
-use crate::agents::{AgentHub, Outgoing};
+use crate::agents::AgentHub;
+use crate::outbox::{ConnTx, Item, Outbox};
 use crate::config_store::get_path;
 use crate::log::GatewayLog;
 
@@ -232,6 +233,10 @@ impl ChannelHub {
 }
 
 /// Agent turns for channels, through the same hub as `chat.send`.
+/// Unsent bytes a channel run's event queue may hold (it is drained as the
+/// run streams, so this is only reached if the forwarder stalls).
+const CHANNEL_OUTBOX_LIMIT: usize = 16 * 1024 * 1024;
+
 struct HubRunner(Arc<AgentHub>);
 
 impl AgentRunner for HubRunner {
@@ -255,18 +260,28 @@ impl AgentRunner for HubRunner {
                 .clone()
                 .map_err(|e| unavailable(format!("agent {}: {e}", slot.id)))?;
             let conn_id = format!("channel:{}", uuid::Uuid::new_v4());
-            let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
+            // The run's events reach this task through an outbox like a
+            // connection's; it is drained as fast as the run produces.
+            let outbox = Outbox::new(CHANNEL_OUTBOX_LIMIT);
             if deltas.is_some() {
-                hub.subscribe(&slot.id, &session_key, &conn_id, &tx);
+                hub.subscribe(&slot.id, &session_key, &conn_id, &ConnTx::new(outbox.clone()));
             }
             let run_id = hub.start(agent, session_key, text, None);
             let forward = deltas.map(|d| {
                 let run_id = run_id.clone();
+                let outbox = outbox.clone();
                 tokio::spawn(async move {
-                    while let Some(out) = rx.recv().await {
-                        if let Outgoing::Event(ev, p) = out
-                            && ev == openclaw_protocol::events::CHAT
-                            && p["runId"] == run_id.as_str()
+                    while let Ok(item) = outbox.next().await {
+                        let Item::Event { name, payload } = item else {
+                            continue;
+                        };
+                        if name != openclaw_protocol::events::CHAT {
+                            continue;
+                        }
+                        let Ok(p) = serde_json::from_str::<Value>(&payload) else {
+                            continue;
+                        };
+                        if p["runId"] == run_id.as_str()
                             && p["state"] == "delta"
                             && let Some(t) = p.pointer("/message/text").and_then(Value::as_str)
                         {
