@@ -25,7 +25,7 @@ pub(crate) struct BoundParts {
     pub bind: BindMode,
     pub log: Arc<GatewayLog>,
     /// The config as read at start-up (agents are built from it).
-    pub parsed: Value,
+    pub config: openclaw_config::Config,
     pub services: crate::derived::Services,
 }
 
@@ -165,8 +165,9 @@ impl Shared {
             },
         };
         *self.config_stamp.lock().unwrap_or_else(|e| e.into_inner()) = stamp_now;
-        self.agents.reload(&snapshot.parsed);
-        let mut next = match live_config(&snapshot.parsed, self.opts.auth.as_ref()) {
+        crate::log::on_config(&snapshot.parsed, &snapshot.config);
+        self.agents.reload(&snapshot.config);
+        let mut next = match live_config(&snapshot.config, self.opts.auth.as_ref()) {
             Ok(n) => n,
             Err(e) => {
                 self.log.warn(&format!(
@@ -285,7 +286,7 @@ impl BoundGateway {
         let agents = Arc::new(crate::agents::AgentHub::new(
             p.opts.instance.clone(),
             p.log.clone(),
-            &p.parsed,
+            &p.config,
             p.services.browser_token.clone(),
         ));
         let shared = Arc::new(Shared {

@@ -502,7 +502,7 @@ async fn config_write(s: &Arc<Shared>, method: &str, params: &Value) -> Result<V
         snap.path.display()
     ));
     let restart_required =
-        crate::live_config(&snap.parsed, s.opts.auth.as_ref()).is_ok_and(|after| {
+        crate::live_config(&snap.config, s.opts.auth.as_ref()).is_ok_and(|after| {
             crate::restart_needed(&before, &after, s.record.port, s.opts.bind.is_some())
         });
     let hash = snap.hash.clone();

@@ -12,11 +12,15 @@
 //!   `replace_raw(base_hash, raw)`, `create_if_missing(value)`: locked
 //!   read-modify-write with `baseHash` conflict detection, validation, `.bak`
 //!   and atomic 0600 writes. The lock is `<config>.lock`, left in place.
+//! - [`logs`]: the gateway log (`<stateDir>/logs/gateway.log`): a size-rotated
+//!   0600 [`logs::RotatingFile`] in a 0700 dir, [`logs::tail_lines`] and
+//!   [`logs::Follower`] for reading it back.
 //! - [`registry`]: `record`, `list`, `discover` instances on the host.
 //! - [`StateError`]: every variant names the path and the cause.
 
 mod error;
 mod fsutil;
+pub mod logs;
 pub mod owner;
 pub mod registry;
 mod store;

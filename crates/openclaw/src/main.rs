@@ -34,6 +34,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 ///   openclaw --profile rescue onboard --non-interactive --accept-risk
 ///   openclaw --profile rescue gateway install
 ///   openclaw profiles
+///   openclaw --profile main logs --lines 20
 ///   openclaw doctor
 #[derive(Parser)]
 #[command(name = "openclaw", version = VERSION, verbatim_doc_comment, disable_help_subcommand = true)]
@@ -66,6 +67,7 @@ enum Command {
     Dashboard(cmd::agent::DashboardArgs),
     /// Drive this instance's browsers through its gateway's browser control
     Browser(cmd::browser::BrowserArgs),
+    Logs(cmd::logs::LogsArgs),
 }
 
 /// `openclaw gateway [run] ...`
@@ -135,6 +137,7 @@ fn main() -> ExitCode {
         Command::Models(c) => cmd::models::run(&ctx, c),
         Command::Dashboard(a) => cmd::agent::dashboard(&ctx, a),
         Command::Browser(a) => cmd::browser::run(&ctx, a),
+        Command::Logs(a) => cmd::logs::run(&ctx, a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -6,6 +6,7 @@ pub mod browser;
 pub mod config;
 pub mod doctor;
 pub mod gateway;
+pub mod logs;
 pub mod models;
 pub mod onboard;
 pub mod profiles;

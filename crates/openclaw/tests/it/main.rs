@@ -9,5 +9,6 @@ mod agents;
 mod browser;
 mod gateway;
 mod harness;
+mod logs;
 mod ops;
 mod setup;
