@@ -1,11 +1,11 @@
 //! The gateway's agents: built from the config, rebuilt on hot reload, and
 //! the runs they execute for `chat.send` / `agent`.
 //!
-//! Config read here:
-//! - `models.providers.<id>` ([`ProviderConfig::from_json`]); keys come from
+//! Config read here (from the typed [`openclaw_config::Config`]):
+//! - `models.providers.<id>` ([`ProviderConfig::from_config`]); keys come from
 //!   `apiKey`, `apiKeyEnv` (looked up in the gateway's own environment) or
 //!   `<stateDir>/credentials/<id>.key` (mode 0600);
-//! - `agents.defaults.model` (`{primary, fallbacks}` or a `"p/m"` string),
+//! - `agents.defaults.model` (`{primary, fallbacks}`),
 //!   `agents.defaults.maxSteps`;
 //! - the default agent `main` works in the instance's workspace;
 //!   `agents.entries.<id>` adds agents (`workspace`, default

@@ -328,6 +328,37 @@ mod tests {
     }
 
     #[test]
+    fn one_loader_types_values_and_positions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("openclaw.json");
+        let store = ConfigStore::new(&path);
+        // Missing and blank files are an empty config.
+        assert!(!store.load().unwrap().exists);
+        std::fs::write(&path, "  \n").unwrap();
+        let blank = store.load().unwrap();
+        assert!(blank.exists);
+        assert_eq!(blank.config, Config::default());
+        // The typed view is what facts come from.
+        std::fs::write(&path, "{ gateway: { port: 1234, auth: { token: 'tk' } } }").unwrap();
+        let snap = store.load().unwrap();
+        assert_eq!(snap.config.gateway_port(), Some(1234));
+        assert_eq!(snap.config.gateway_token(), Some("tk"));
+        // Wrong types and values are load errors (not only bad JSON5), with
+        // file:line:col: key.path: message.
+        std::fs::write(&path, "{\n  gateway: {\n    port: 0,\n  },\n}\n").unwrap();
+        let err = store.load().unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, ConfigError::Parse { .. }), "{msg}");
+        assert!(
+            msg.starts_with(&format!("{}:3:11: gateway.port:", path.display())),
+            "{msg}"
+        );
+        std::fs::write(&path, "{ gateway: { port: 5 ").unwrap();
+        let msg = store.load().unwrap_err().to_string();
+        assert!(msg.starts_with(&format!("{}:1:", path.display())), "{msg}");
+    }
+
+    #[test]
     fn merge_patch_rfc7396() {
         let mut t = json!({"a": 1, "b": {"c": 2, "d": 3}});
         merge_patch(&mut t, &json!({"a": null, "b": {"c": 9}, "e": [1]}));
