@@ -26,11 +26,28 @@
 //! - [`hash`]: sha256 hex of the raw file bytes, the `baseHash` of
 //!   optimistic-concurrency writes.
 //! - [`render`], [`schema`].
+//! - Rules about config facts are methods on [`Config`] (`rules.rs`):
+//!   [`Config::auth`] (fails closed) → [`AuthConfig`], [`Config::bind`] →
+//!   [`GatewayBind`], [`Config::pinned_ports`], [`Config::log_level`], and
+//!   typed accessors (`providers`, `default_model`, `agent_entries`, ...).
+//!   No crate outside this one decides anything from the raw `Value`.
+//! - Free-text redaction for log lines: [`redact_text`] (URL bot tokens,
+//!   `Bearer`/`Basic` credentials, URL passwords, secret query parameters,
+//!   and every secret given to [`register_secrets`]; see
+//!   [`secret_strings`]).
+//!
+//! Adding a section (e.g. `channels.telegram`): one `Option` field on
+//! [`Config`] (or on a section struct) with its serde type; the schema
+//! follows from `JsonSchema`, secret-named keys (`botToken`, ...) are
+//! redacted by [`redact`] / [`secret_strings`] by name, and value checks go
+//! in the type's `Deserialize` (positioned errors come for free).
 
 pub mod channels;
 mod parse;
 mod path;
 mod positions;
+mod redact_text;
+mod rules;
 mod secrets;
 mod types;
 
@@ -49,6 +66,8 @@ pub use path::{
     unset_path, unset_segs,
 };
 pub use positions::{Pos, Positions, Span};
+pub use redact_text::{TEXT_REDACTED, redact_text, register_secrets, secret_strings};
+pub use rules::{AuthConfig, GatewayBind, PinnedPorts};
 pub use secrets::{
     REDACTED, UnresolvedRedaction, is_secret_key, is_secret_path, redact, restore_redacted,
 };

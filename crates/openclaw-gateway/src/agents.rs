@@ -1,11 +1,11 @@
 //! The gateway's agents: built from the config, rebuilt on hot reload, and
 //! the runs they execute for `chat.send` / `agent`.
 //!
-//! Config read here:
-//! - `models.providers.<id>` ([`ProviderConfig::from_json`]); keys come from
+//! Config read here (from the typed [`openclaw_config::Config`]):
+//! - `models.providers.<id>` ([`ProviderConfig::from_config`]); keys come from
 //!   `apiKey`, `apiKeyEnv` (looked up in the gateway's own environment) or
 //!   `<stateDir>/credentials/<id>.key` (mode 0600);
-//! - `agents.defaults.model` (`{primary, fallbacks}` or a `"p/m"` string),
+//! - `agents.defaults.model` (`{primary, fallbacks}`),
 //!   `agents.defaults.maxSteps`;
 //! - the default agent `main` works in the instance's workspace;
 //!   `agents.entries.<id>` adds agents (`workspace`, default
@@ -33,8 +33,8 @@ use openclaw_protocol::chat::{AgentStreamEvent, ChatEvent, ChatMessage, RunError
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
-use crate::config_store::get_path;
 use crate::log::GatewayLog;
+use openclaw_config::Config;
 
 /// The id of the default agent.
 pub const DEFAULT_AGENT: &str = "main";
@@ -101,8 +101,8 @@ pub(crate) struct AgentHub {
     instance: Instance,
     log: Arc<GatewayLog>,
     set: RwLock<Arc<AgentSet>>,
-    /// The config subtrees the current set was built from.
-    inputs: Mutex<Value>,
+    /// The config sections the current set was built from.
+    inputs: Mutex<Inputs>,
     /// Token of this gateway's browser control service; `None` when the
     /// service is off (then agents get no `browser` tool).
     browser_token: Option<String>,
@@ -114,30 +114,36 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The config parts agents depend on.
-fn inputs_of(parsed: &Value) -> Value {
-    let g = |p: &str| get_path(parsed, p).cloned().unwrap_or(Value::Null);
-    json!({
-        "models": g("models"),
-        "agents": g("agents"),
-        "tools": g("tools"),
-    })
+/// The config sections agents depend on.
+#[derive(PartialEq)]
+struct Inputs {
+    models: Option<openclaw_config::Models>,
+    agents: Option<openclaw_config::Agents>,
+    tools: Option<openclaw_config::Tools>,
+}
+
+fn inputs_of(config: &Config) -> Inputs {
+    Inputs {
+        models: config.models.clone(),
+        agents: config.agents.clone(),
+        tools: config.tools.clone(),
+    }
 }
 
 impl AgentHub {
     pub fn new(
         instance: Instance,
         log: Arc<GatewayLog>,
-        parsed: &Value,
+        config: &Config,
         browser_token: Option<String>,
     ) -> Self {
-        let set = build(&instance, parsed, browser_token.as_deref());
+        let set = build(&instance, config, browser_token.as_deref());
         report(&log, &set, "agents configured");
         AgentHub {
             instance,
             log,
             set: RwLock::new(Arc::new(set)),
-            inputs: Mutex::new(inputs_of(parsed)),
+            inputs: Mutex::new(inputs_of(config)),
             browser_token,
             runs: Mutex::new(Runs::default()),
             subs: Mutex::new(HashMap::new()),
@@ -149,8 +155,8 @@ impl AgentHub {
     }
 
     /// Rebuilds the agents if their part of the config changed.
-    pub fn reload(&self, parsed: &Value) {
-        let next = inputs_of(parsed);
+    pub fn reload(&self, config: &Config) {
+        let next = inputs_of(config);
         {
             let mut cur = lock(&self.inputs);
             if *cur == next {
@@ -158,7 +164,7 @@ impl AgentHub {
             }
             *cur = next;
         }
-        let set = build(&self.instance, parsed, self.browser_token.as_deref());
+        let set = build(&self.instance, config, self.browser_token.as_deref());
         report(
             &self.log,
             &set,
@@ -494,77 +500,55 @@ fn report(log: &GatewayLog, set: &AgentSet, what: &str) {
     log.info(&format!("{what}: {}", parts.join("; ")));
 }
 
-fn model_of(v: Option<&Value>) -> (Option<String>, Vec<String>) {
-    match v {
-        Some(Value::String(s)) => (Some(s.clone()), Vec::new()),
-        Some(Value::Object(o)) => (
-            o.get("primary").and_then(Value::as_str).map(str::to_string),
-            o.get("fallbacks")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default(),
-        ),
-        _ => (None, Vec::new()),
-    }
+fn model_of(v: Option<&openclaw_config::ModelSelection>) -> (Option<String>, Vec<String>) {
+    v.map(|m| m.parts()).unwrap_or_default()
 }
 
 /// Builds every agent of the config. Never fails: what cannot be built
 /// carries its reason.
-pub(crate) fn build(inst: &Instance, parsed: &Value, browser_token: Option<&str>) -> AgentSet {
+pub(crate) fn build(inst: &Instance, config: &Config, browser_token: Option<&str>) -> AgentSet {
     let state_dir = inst.state_dir.value.clone();
     let mut providers = Vec::new();
     let mut configs = Vec::new();
-    if let Some(map) = get_path(parsed, "models.providers").and_then(Value::as_object) {
-        for (id, v) in map {
-            let models = v
-                .get("models")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|m| m.get("id").and_then(Value::as_str).map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            match ProviderConfig::from_json(id, v) {
-                Ok(p) => {
-                    providers.push(ProviderInfo {
-                        id: id.clone(),
-                        api: Some(p.api.as_str().into()),
-                        base_url: Some(p.base_url.clone()),
-                        key_source: key_source(&p, &state_dir),
-                        models,
-                        error: None,
-                    });
-                    configs.push(p);
-                }
-                Err(e) => providers.push(ProviderInfo {
+    for (id, v) in config.providers() {
+        let models = v.models.iter().flatten().map(|m| m.id.clone()).collect();
+        match ProviderConfig::from_config(id, v) {
+            Ok(p) => {
+                providers.push(ProviderInfo {
                     id: id.clone(),
-                    api: v.get("api").and_then(Value::as_str).map(str::to_string),
-                    base_url: v.get("baseUrl").and_then(Value::as_str).map(str::to_string),
-                    key_source: "unknown".into(),
+                    api: Some(p.api.as_str().into()),
+                    base_url: Some(p.base_url.clone()),
+                    key_source: key_source(&p, &state_dir),
                     models,
-                    error: Some(e),
-                }),
+                    error: None,
+                });
+                configs.push(p);
             }
+            Err(e) => providers.push(ProviderInfo {
+                id: id.clone(),
+                api: v.api.map(|a| match a {
+                    openclaw_config::ProviderApi::OpenaiCompletions => "openai-completions".into(),
+                    openclaw_config::ProviderApi::AnthropicMessages => "anthropic-messages".into(),
+                }),
+                base_url: v.base_url.clone(),
+                key_source: "unknown".into(),
+                models,
+                error: Some(e),
+            }),
         }
     }
-    let (def_primary, def_fallbacks) = model_of(get_path(parsed, "agents.defaults.model"));
-    let max_steps = get_path(parsed, "agents.defaults.maxSteps")
-        .and_then(Value::as_u64)
+    let (def_primary, def_fallbacks) = model_of(config.default_model());
+    let max_steps = config
+        .max_steps()
         .map(|n| n as usize)
         .unwrap_or(openclaw_agent::agent::DEFAULT_MAX_STEPS);
     let mut exec = ExecSettings::default();
-    if let Some(e) = get_path(parsed, "tools.exec") {
-        exec.enabled = e.get("enabled").and_then(Value::as_bool).unwrap_or(false);
-        if let Some(ms) = e.get("timeoutMs").and_then(Value::as_u64) {
+    if let Some(e) = config.exec_tool() {
+        exec.enabled = e.enabled.unwrap_or(false);
+        if let Some(ms) = e.timeout_ms {
             exec.timeout = Duration::from_millis(ms);
         }
-        if let Some(n) = e.get("maxOutputBytes").and_then(Value::as_u64) {
+        if let Some(n) = e.max_output_bytes {
             exec.max_output_bytes = n as usize;
         }
     }
@@ -578,13 +562,14 @@ pub(crate) fn build(inst: &Instance, parsed: &Value, browser_token: Option<&str>
     let client = ModelClient::new(KeyResolver::new(&state_dir, env), ClientSettings::default());
 
     // (id, workspace, model override)
-    let mut wanted: BTreeMap<String, (PathBuf, Option<&Value>)> = BTreeMap::new();
+    let mut wanted: BTreeMap<String, (PathBuf, Option<&openclaw_config::ModelSelection>)> =
+        BTreeMap::new();
     wanted.insert(DEFAULT_AGENT.into(), (inst.workspace.value.clone(), None));
-    if let Some(entries) = get_path(parsed, "agents.entries").and_then(Value::as_object) {
-        for (id, e) in entries {
+    {
+        for (id, e) in config.agent_entries() {
             let ws = e
-                .get("workspace")
-                .and_then(Value::as_str)
+                .workspace
+                .as_deref()
                 .map(|w| inst.expand_home(w))
                 .unwrap_or_else(|| {
                     if id == DEFAULT_AGENT {
@@ -593,7 +578,7 @@ pub(crate) fn build(inst: &Instance, parsed: &Value, browser_token: Option<&str>
                         state_dir.join(format!("workspace-{id}"))
                     }
                 });
-            wanted.insert(id.clone(), (ws, e.get("model")));
+            wanted.insert(id.clone(), (ws, e.model.as_ref()));
         }
     }
     let facts = RuntimeFacts {
@@ -806,7 +791,10 @@ mod home_tests {
         let inst =
             openclaw_instance::resolve(&paths, &ConfigFacts::default(), Some(20000)).unwrap();
         let parsed = json!({"agents": {"entries": {"helper": {"workspace": "~/helper-ws"}}}});
-        let set = super::build(&inst, &parsed, None);
+        let config = openclaw_config::validate_value(&parsed, std::path::Path::new("t.json"))
+            .unwrap()
+            .config;
+        let set = super::build(&inst, &config, None);
         assert_eq!(set.slots["helper"].workspace, oc_home.join("helper-ws"));
     }
 }

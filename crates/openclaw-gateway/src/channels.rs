@@ -17,6 +17,7 @@ use openclaw_channels::{
     AgentRunner, Channel, ChannelState, ChannelStatus, DEFAULT_ACCOUNT, OtherInstance,
     OtherInstances, RunFailure,
 };
+use openclaw_config::Config;
 use openclaw_config::channels::{Binding, TELEGRAM_TOKEN_ENV, Telegram};
 use openclaw_instance::Instance;
 use serde_json::{Value, json};
@@ -26,7 +27,6 @@ use tokio_util::sync::CancellationToken;
 use crate::KnownInstances;
 use crate::agents::AgentHub;
 use crate::outbox::{ConnTx, Item, Outbox};
-use crate::config_store::get_path;
 use crate::log::GatewayLog;
 
 struct Running {
@@ -51,7 +51,7 @@ pub(crate) struct ChannelHub {
     log: Arc<GatewayLog>,
     agents: Arc<AgentHub>,
     others: OtherInstances,
-    parsed_at_start: Value,
+    config_at_start: Config,
     inner: Mutex<Inner>,
 }
 
@@ -59,9 +59,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn input_of(parsed: &Value) -> Value {
-    let g = |p: &str| get_path(parsed, p).cloned().unwrap_or(Value::Null);
-    json!({"telegram": g("channels.telegram"), "bindings": g("bindings")})
+fn telegram_of(config: &Config) -> Option<Telegram> {
+    config
+        .channels
+        .as_ref()
+        .and_then(|c| c.telegram.as_ref())
+        .map(|t| t.0.clone())
+}
+
+/// What the Telegram channel is built from; a change restarts it.
+fn input_of(config: &Config) -> Value {
+    json!({
+        "telegram": serde_json::to_value(telegram_of(config)).unwrap_or(Value::Null),
+        "bindings": serde_json::to_value(&config.bindings).unwrap_or(Value::Null),
+    })
 }
 
 impl ChannelHub {
@@ -70,7 +81,7 @@ impl ChannelHub {
         log: Arc<GatewayLog>,
         agents: Arc<AgentHub>,
         known: KnownInstances,
-        parsed: &Value,
+        config: &Config,
     ) -> Arc<ChannelHub> {
         let others: OtherInstances = Arc::new(move || {
             known
@@ -91,39 +102,37 @@ impl ChannelHub {
             log,
             agents,
             others,
-            parsed_at_start: parsed.clone(),
+            config_at_start: config.clone(),
             inner: Mutex::new(Inner::default()),
         })
     }
 
     /// Starts the configured channels (call once the gateway is ready).
     pub fn start(self: &Arc<Self>) {
-        let parsed = self.parsed_at_start.clone();
-        self.apply(&parsed);
+        let config = self.config_at_start.clone();
+        self.apply(&config);
     }
 
     /// Restarts the Telegram channel if its config (or `bindings`) changed.
-    pub fn reload(self: &Arc<Self>, parsed: &Value) {
-        if lock(&self.inner).input.as_ref() == Some(&input_of(parsed)) {
+    pub fn reload(self: &Arc<Self>, config: &Config) {
+        if lock(&self.inner).input.as_ref() == Some(&input_of(config)) {
             return;
         }
         self.log
             .info("config reloaded: channels.telegram changed, restarting the telegram channel");
-        self.apply(parsed);
+        self.apply(config);
     }
 
-    fn apply(self: &Arc<Self>, parsed: &Value) {
+    fn apply(self: &Arc<Self>, config: &Config) {
         let mut inner = lock(&self.inner);
-        inner.input = Some(input_of(parsed));
+        inner.input = Some(input_of(config));
         if let Some(r) = inner.running.take() {
             r.stop.cancel();
             // The old poller ends its long poll; in-flight replies finish
             // and the shared ledger keeps the new one from redoing them.
         }
         inner.not_running = None;
-        let cfg: Option<Telegram> = get_path(parsed, "channels.telegram")
-            .and_then(|v| serde_json::from_value(v.clone()).ok());
-        let Some(cfg) = cfg else {
+        let Some(cfg) = telegram_of(config) else {
             return;
         };
         let status = |state, err: String, hint: Option<String>| {
@@ -184,9 +193,7 @@ impl ChannelHub {
                 }
             },
         };
-        let bindings: Vec<Binding> = get_path(parsed, "bindings")
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .unwrap_or_default();
+        let bindings: Vec<Binding> = config.bindings.clone().unwrap_or_default();
         let settings = TelegramSettings {
             account: DEFAULT_ACCOUNT.into(),
             state_dir,

@@ -8,10 +8,17 @@
 //! needs on top: a required `baseHash` once the file exists, secrets
 //! redacted on the way out and restored when a redacted value is written
 //! back, and the gateway's own checks of the keys it serves.
+//!
+//! Reads go through the same loader as every other command
+//! ([`openclaw_state::ConfigStore::load`]: JSON5, types, values), at
+//! start-up and on every reload, so a file the gateway starts with is a file
+//! it reloads and the other way round. A snapshot carries the typed
+//! [`Config`] (what the gateway decides from) and the raw value (what
+//! `config.get` shows and writes edit).
 
 use std::path::{Path, PathBuf};
 
-use openclaw_config::restore_redacted;
+use openclaw_config::{Config, restore_redacted};
 use openclaw_state::StateError;
 use serde_json::{Map, Value};
 
@@ -23,8 +30,12 @@ pub struct ConfigSnapshot {
     /// The file's text; `None` when it does not exist (or was not re-read
     /// after a write).
     pub raw: Option<String>,
-    /// Parsed JSON5; an empty object when the file does not exist.
+    /// The document as parsed (with unknown keys); an empty object when the
+    /// file does not exist. Shown by `config.get` and edited by writes;
+    /// never read for facts (use [`ConfigSnapshot::config`]).
     pub parsed: Value,
+    /// The typed config: every fact the gateway uses comes from here.
+    pub config: Config,
     /// Hash of the raw bytes (the `baseHash` of a later write); `None` when
     /// the file does not exist.
     pub hash: Option<String>,
@@ -34,7 +45,9 @@ pub struct ConfigSnapshot {
 pub enum ConfigError {
     #[error("cannot read config {}: {message}", path.display())]
     Read { path: PathBuf, message: String },
-    #[error("config {} is not valid JSON5: {message}", path.display())]
+    /// The file does not load: `message` is the loader's
+    /// `<file>:<line>:<col>: <key.path>: <message>` text.
+    #[error("{message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid config: {0}")]
     Invalid(String),
@@ -76,15 +89,17 @@ impl ConfigStore {
                 exists: false,
                 raw: None,
                 parsed: Value::Object(Map::new()),
+                config: Config::default(),
                 hash: None,
             }),
             Ok(Some((raw, hash))) => {
-                let parsed = parse_raw(&path, &raw)?;
+                let (parsed, config) = load_text(&path, &raw)?;
                 Ok(ConfigSnapshot {
                     path,
                     exists: true,
                     raw: Some(raw),
                     parsed,
+                    config,
                     hash: Some(hash),
                 })
             }
@@ -119,7 +134,7 @@ impl ConfigStore {
         base_hash: Option<&str>,
         raw: &str,
     ) -> Result<ConfigSnapshot, ConfigError> {
-        let next = parse_raw(self.path(), raw)?;
+        let next = parse_syntax(self.path(), raw)?;
         self.require_base(base_hash)?;
         self.write(base_hash, move |v| {
             let old = std::mem::replace(v, next);
@@ -161,6 +176,7 @@ impl ConfigStore {
             exists: true,
             raw: None,
             parsed: written.value,
+            config: written.config,
             hash: Some(written.hash),
         })
     }
@@ -180,11 +196,28 @@ fn check_base(current: &ConfigSnapshot, base_hash: Option<&str>) -> Result<(), C
     }
 }
 
-fn parse_raw(path: &Path, raw: &str) -> Result<Value, ConfigError> {
+/// The one loader, for start-up and reload alike: the same checks as
+/// [`openclaw_state::ConfigStore::load`] (JSON5, types, values; errors
+/// `<file>:<line>:<col>: <key.path>: <message>`). A blank file is an empty
+/// config.
+pub(crate) fn load_text(path: &Path, raw: &str) -> Result<(Value, Config), ConfigError> {
+    if raw.trim().is_empty() {
+        return Ok((Value::Object(Map::new()), Config::default()));
+    }
+    openclaw_config::parse(raw, path)
+        .map(|p| (p.value, p.config))
+        .map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+}
+
+/// JSON5 text of a whole-file replacement (validated on write).
+fn parse_syntax(path: &Path, raw: &str) -> Result<Value, ConfigError> {
     if raw.trim().is_empty() {
         return Ok(Value::Object(Map::new()));
     }
-    json5::from_str::<Value>(raw).map_err(|e| ConfigError::Parse {
+    openclaw_config::parse_syntax(raw, path).map_err(|e| ConfigError::Parse {
         path: path.to_path_buf(),
         message: e.to_string(),
     })
@@ -207,11 +240,6 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
             merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
         }
     }
-}
-
-/// Reads a dotted path (`gateway.auth.token`).
-pub fn get_path<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(v, |v, k| v.get(k))
 }
 
 #[cfg(test)]
@@ -297,6 +325,37 @@ mod tests {
         let raw = serde_json::to_string(&red).unwrap();
         let s2 = store.replace_raw(s.hash.as_deref(), &raw).unwrap();
         assert_eq!(s2.parsed["gateway"]["auth"]["token"], "s3cret");
+    }
+
+    #[test]
+    fn one_loader_types_values_and_positions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("openclaw.json");
+        let store = ConfigStore::new(&path);
+        // Missing and blank files are an empty config.
+        assert!(!store.load().unwrap().exists);
+        std::fs::write(&path, "  \n").unwrap();
+        let blank = store.load().unwrap();
+        assert!(blank.exists);
+        assert_eq!(blank.config, Config::default());
+        // The typed view is what facts come from.
+        std::fs::write(&path, "{ gateway: { port: 1234, auth: { token: 'tk' } } }").unwrap();
+        let snap = store.load().unwrap();
+        assert_eq!(snap.config.gateway_port(), Some(1234));
+        assert_eq!(snap.config.gateway_token(), Some("tk"));
+        // Wrong types and values are load errors (not only bad JSON5), with
+        // file:line:col: key.path: message.
+        std::fs::write(&path, "{\n  gateway: {\n    port: 0,\n  },\n}\n").unwrap();
+        let err = store.load().unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, ConfigError::Parse { .. }), "{msg}");
+        assert!(
+            msg.starts_with(&format!("{}:3:11: gateway.port:", path.display())),
+            "{msg}"
+        );
+        std::fs::write(&path, "{ gateway: { port: 5 ").unwrap();
+        let msg = store.load().unwrap_err().to_string();
+        assert!(msg.starts_with(&format!("{}:1:", path.display())), "{msg}");
     }
 
     #[test]

@@ -120,7 +120,7 @@ fn running_as_root() -> bool {
 /// Reads `canvasHost.*` and `browser.*` and decides what to bind.
 pub(crate) fn plan(
     opts: &GatewayOptions,
-    parsed: &Value,
+    config: &openclaw_config::Config,
     auth: &AuthConfig,
 ) -> Result<Plan, GatewayError> {
     let mut notes = Vec::new();
@@ -131,13 +131,6 @@ pub(crate) fn plan(
             notes,
         });
     }
-    let config: openclaw_config::Config = serde_json::from_value(parsed.clone()).map_err(|e| {
-        GatewayError::Invalid(format!(
-            "config {}: {e}; check it with `{}`",
-            opts.instance.config_path.value.display(),
-            opts.instance.command("config validate")
-        ))
-    })?;
     let inst = &opts.instance;
 
     let ch = config.canvas_host.clone().unwrap_or_default();

@@ -11,8 +11,9 @@
 //!    on the gateway's bind — see [`derived`]) and every extra listener, no
 //!    retry — a port in use fails at once naming the port, its purpose and,
 //!    when another openclaw instance holds it, that instance (exit 69);
-//! 4. open `<stateDir>/logs/gateway.log`, create the canvas root, set up
-//!    the derived services, write the owner record, log "ready";
+//! 4. create the canvas root, set up the derived services, open
+//!    `<stateDir>/logs/gateway.log` (lines logged earlier reach it then),
+//!    write the owner record, log "ready";
 //! 5. serve until SIGTERM/SIGINT or [`ShutdownHandle::shutdown`], then stop
 //!    every browser this gateway launched.
 //!
@@ -28,7 +29,7 @@ mod config_store;
 pub mod derived;
 mod handshake;
 mod http;
-mod log;
+pub mod log;
 mod methods;
 mod outbox;
 mod presence;
@@ -36,16 +37,16 @@ mod server;
 mod state;
 mod ws;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use openclaw_config::Config;
 use openclaw_instance::Instance;
 use openclaw_state::owner::{LockError, OwnerListener, OwnerRecord, StateLock, live_owner};
-use serde_json::Value;
 
-pub use config_store::{ConfigError, ConfigSnapshot, ConfigStore, get_path, merge_patch};
+pub use config_store::{ConfigError, ConfigSnapshot, ConfigStore, merge_patch};
 pub use log::GatewayLog;
 pub use openclaw_config::{REDACTED, redact};
 pub use server::ShutdownHandle;
@@ -56,63 +57,9 @@ pub const EXIT_STATE_DIR_OWNED: i32 = 78;
 /// Exit code: a port is in use (EX_UNAVAILABLE).
 pub const EXIT_PORT_IN_USE: i32 = 69;
 
-/// Which address the gateway listens on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BindMode {
-    /// 127.0.0.1 only.
-    Loopback,
-    /// All IPv4 interfaces (0.0.0.0). Needs auth.
-    Lan,
-    /// One given address. Needs auth unless it is a loopback address.
-    Custom(IpAddr),
-}
-
-impl BindMode {
-    pub fn host(&self) -> IpAddr {
-        match self {
-            BindMode::Loopback => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            BindMode::Lan => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            BindMode::Custom(ip) => *ip,
-        }
-    }
-
-    pub fn is_loopback(&self) -> bool {
-        self.host().is_loopback()
-    }
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            BindMode::Loopback => "loopback",
-            BindMode::Lan => "lan",
-            BindMode::Custom(_) => "custom",
-        }
-    }
-}
-
-/// How clients authenticate.
-#[derive(Clone, PartialEq, Eq)]
-pub enum AuthConfig {
-    Token(String),
-    Password(String),
-    None,
-}
-
-impl AuthConfig {
-    pub fn mode(&self) -> &'static str {
-        match self {
-            AuthConfig::Token(_) => "token",
-            AuthConfig::Password(_) => "password",
-            AuthConfig::None => "none",
-        }
-    }
-}
-
-impl std::fmt::Debug for AuthConfig {
-    // Never print the secret.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "AuthConfig::{}", self.mode())
-    }
-}
+/// Which address the gateway listens on, and how clients authenticate:
+/// rules of the config, defined in `openclaw-config` and re-exported here.
+pub use openclaw_config::{AuthConfig, GatewayBind as BindMode};
 
 /// A listener a later service (canvas, browser control, ...) needs bound
 /// before the gateway announces readiness. The gateway binds it, reports
@@ -188,7 +135,9 @@ pub struct GatewayOptions {
     pub max_buffered_bytes: usize,
     /// How often the config file is checked for changes.
     pub config_poll_interval: Duration,
-    /// Also write log lines to stderr.
+    /// Also write the gateway's log lines to stderr, when no logging
+    /// pipeline is installed ([`log::install`]; with one, its
+    /// [`log::LogSetup::stderr`] decides).
     pub log_to_stderr: bool,
     /// Stop on SIGTERM / SIGINT.
     pub handle_signals: bool,
@@ -280,61 +229,20 @@ pub(crate) struct LiveConfig {
     pub bind: Option<String>,
 }
 
-/// The config's live facts; auth per [`auth_from_config`] unless overridden.
+/// The config's live facts; auth per [`Config::auth`] unless overridden.
 pub(crate) fn live_config(
-    parsed: &Value,
+    config: &Config,
     auth_override: Option<&AuthConfig>,
 ) -> Result<LiveConfig, String> {
-    let s = |p: &str| {
-        get_path(parsed, p)
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
     let auth = match auth_override {
         Some(a) => a.clone(),
-        None => auth_from_config(parsed)?,
+        None => config.auth()?,
     };
     Ok(LiveConfig {
         auth,
-        port: get_path(parsed, "gateway.port")
-            .and_then(Value::as_u64)
-            .and_then(|p| u16::try_from(p).ok()),
-        bind: s("gateway.bind"),
+        port: config.gateway_port(),
+        bind: config.bind_setting().map(|b| b.as_str().to_string()),
     })
-}
-
-/// The auth a config asks for: the rule the gateway enforces, and the one
-/// clients use to pick their credentials. Fails closed: an auth mode whose
-/// secret is missing, or a secret that is not a non-empty string, is an
-/// error, never "no auth".
-pub fn auth_from_config(parsed: &Value) -> Result<AuthConfig, String> {
-    let secret = |key: &str| -> Result<Option<String>, String> {
-        match get_path(parsed, key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(t)) if !t.is_empty() => Ok(Some(t.clone())),
-            Some(_) => Err(format!("{key} must be a non-empty string")),
-        }
-    };
-    let token = secret("gateway.auth.token")?;
-    let password = secret("gateway.auth.password")?;
-    Ok(
-        match get_path(parsed, "gateway.auth.mode").and_then(Value::as_str) {
-            Some("none") => AuthConfig::None,
-            Some("password") => {
-                AuthConfig::Password(password.ok_or(
-                    "gateway.auth.mode is \"password\" but gateway.auth.password is not set",
-                )?)
-            }
-            Some("token") => AuthConfig::Token(
-                token.ok_or("gateway.auth.mode is \"token\" but gateway.auth.token is not set")?,
-            ),
-            _ => match (token, password) {
-                (Some(t), _) => AuthConfig::Token(t),
-                (None, Some(p)) => AuthConfig::Password(p),
-                (None, None) => AuthConfig::None,
-            },
-        },
-    )
 }
 
 /// A gateway bound beyond loopback must have auth: checked at start-up and
@@ -360,29 +268,6 @@ pub(crate) fn restart_needed(
 ) -> bool {
     (after.port != before.port && after.port.is_some_and(|p| p != serving_port))
         || (after.bind != before.bind && !bind_pinned)
-}
-
-fn bind_mode_from_config(parsed: &Value) -> Result<BindMode, GatewayError> {
-    let s = |p: &str| get_path(parsed, p).and_then(Value::as_str);
-    match s("gateway.bind") {
-        None | Some("loopback") => Ok(BindMode::Loopback),
-        Some("lan") => Ok(BindMode::Lan),
-        Some("custom") => {
-            let host = s("gateway.customBindHost").ok_or_else(|| {
-                GatewayError::Invalid(
-                    "gateway.bind is custom but gateway.customBindHost is not set: set it to an IP address".into(),
-                )
-            })?;
-            host.parse().map(BindMode::Custom).map_err(|_| {
-                GatewayError::Invalid(format!(
-                    "gateway.customBindHost {host:?} is not an IP address"
-                ))
-            })
-        }
-        Some(other) => Err(GatewayError::Invalid(format!(
-            "gateway.bind {other:?} is not supported here: use loopback, lan or custom"
-        ))),
-    }
 }
 
 pub struct Gateway;
@@ -415,16 +300,16 @@ impl Gateway {
                 setup: inst.command("setup"),
             });
         }
-        let live = live_config(&snapshot.parsed, opts.auth.as_ref()).map_err(|e| {
+        let live = live_config(&snapshot.config, opts.auth.as_ref()).map_err(|e| {
             GatewayError::Invalid(format!("{e} (in {})", inst.config_path.value.display()))
         })?;
         let bind = match &opts.bind {
             Some(b) => b.clone(),
-            None => bind_mode_from_config(&snapshot.parsed)?,
+            None => snapshot.config.bind().map_err(GatewayError::Invalid)?,
         };
         check_auth(&bind, &live.auth)?;
 
-        let plan = derived::plan(&opts, &snapshot.parsed, &live.auth)?;
+        let plan = derived::plan(&opts, &snapshot.config, &live.auth)?;
 
         // 3. Ports, no retry.
         let port = inst.ports.gateway.value;
@@ -450,19 +335,23 @@ impl Gateway {
             .map(|a| a.port())
             .unwrap_or(port);
 
-        // 4. The state dir is ours and every port is bound: log, owner record.
-        let log = GatewayLog::open(
-            &state_dir.join("logs"),
+        // 4. The state dir is ours and every port is bound: services, then
+        //    the log file (the last step that can fail), owner record.
+        log::on_config(&snapshot.parsed, &snapshot.config);
+        if let AuthConfig::Token(t) | AuthConfig::Password(t) = &live.auth {
+            openclaw_config::register_secrets([t.clone()]);
+        }
+        let log = Arc::new(GatewayLog::new(
             opts.log_to_stderr,
             opts.log_max_bytes,
             opts.log_keep,
-        )
-        .map_err(|source| GatewayError::Io {
-            what: format!("cannot open log dir {}", state_dir.join("logs").display()),
+        ));
+        let services = derived::build(&plan, &opts, &log)?;
+        let log_dir = openclaw_state::logs::log_dir(&state_dir);
+        log.open_file(&log_dir).map_err(|source| GatewayError::Io {
+            what: format!("cannot open log dir {}", log_dir.display()),
             source,
         })?;
-        let log = Arc::new(log);
-        let services = derived::build(&plan, &opts, &log)?;
         let mut record = OwnerRecord::for_current_process(
             inst.profile.clone(),
             actual_port,
@@ -495,7 +384,7 @@ impl Gateway {
                 store,
                 live,
                 log,
-                parsed: snapshot.parsed,
+                config: snapshot.config.clone(),
                 services,
             },
             lock,
@@ -605,19 +494,35 @@ mod auth_tests {
 
     #[test]
     fn live_config_fails_closed() {
-        let bad = [
-            json!({"gateway": {"auth": {"mode": "password"}}}),
-            json!({"gateway": {"auth": {"mode": "token", "token": ""}}}),
-            json!({"gateway": {"auth": {"token": 123}}}),
-            json!({"gateway": {"auth": {"mode": "token", "password": "p"}}}),
-        ];
-        for v in bad {
-            assert!(live_config(&v, None).is_err(), "{v}");
-        }
-        let t = live_config(&json!({"gateway": {"auth": {"token": "t"}}}), None).unwrap();
+        // The rule itself is `Config::auth` (tested in openclaw-config);
+        // here: live facts carry it, and an override wins.
+        let c = |v: serde_json::Value| {
+            openclaw_config::validate_value(&v, std::path::Path::new("t.json"))
+                .unwrap()
+                .config
+        };
+        assert!(live_config(&c(json!({"gateway": {"auth": {"mode": "password"}}})), None).is_err());
+        let t = live_config(
+            &c(json!({"gateway": {"auth": {"token": "t"}, "port": 5}})),
+            None,
+        )
+        .unwrap();
         assert_eq!(t.auth, AuthConfig::Token("t".into()));
-        let none = live_config(&json!({"gateway": {"auth": {"mode": "none"}}}), None).unwrap();
+        assert_eq!(t.port, Some(5));
+        let none = live_config(
+            &c(json!({"gateway": {"auth": {"mode": "none"}, "bind": "lan"}})),
+            None,
+        )
+        .unwrap();
         assert_eq!(none.auth, AuthConfig::None);
+        assert_eq!(none.bind.as_deref(), Some("lan"));
+        let over = AuthConfig::Token("o".into());
+        let o = live_config(
+            &c(json!({"gateway": {"auth": {"mode": "password"}}})),
+            Some(&over),
+        )
+        .unwrap();
+        assert_eq!(o.auth, over);
     }
 
     #[test]

@@ -399,7 +399,7 @@ async fn config_write_result(c: &Call) -> Result<ConfigWriteResult, ErrorShape> 
         path: snap.path.display().to_string(),
         hash: snap.hash.clone(),
         config: redact(&snap.parsed),
-        restart_required: s.restart_needed(&before, &snap.parsed),
+        restart_required: s.restart_needed(&before, &snap.config),
     };
     s.reload_config(Some(snap));
     Ok(result)

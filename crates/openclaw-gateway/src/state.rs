@@ -55,7 +55,7 @@ pub(crate) struct StateParts {
     pub live: LiveConfig,
     pub log: Arc<GatewayLog>,
     /// The config as read at start-up (agents are built from it).
-    pub parsed: Value,
+    pub config: openclaw_config::Config,
     pub services: crate::derived::Services,
 }
 
@@ -129,7 +129,7 @@ impl GatewayState {
         let agents = Arc::new(AgentHub::new(
             p.opts.instance.clone(),
             p.log.clone(),
-            &p.parsed,
+            &p.config,
             p.services.browser_token.clone(),
         ));
         let channels = crate::channels::ChannelHub::new(
@@ -137,7 +137,7 @@ impl GatewayState {
             p.log.clone(),
             agents.clone(),
             p.opts.known_instances.clone(),
-            &p.parsed,
+            &p.config,
         );
         Arc::new(GatewayState {
             config_stamp: Mutex::new(stamp(p.store.path())),
@@ -491,8 +491,8 @@ impl GatewayState {
     }
 
     /// Whether a config change from `before` to `after` needs a restart.
-    pub fn restart_needed(&self, before: &LiveConfig, parsed: &Value) -> bool {
-        live_config(parsed, self.opts.auth.as_ref()).is_ok_and(|after| {
+    pub fn restart_needed(&self, before: &LiveConfig, config: &openclaw_config::Config) -> bool {
+        live_config(config, self.opts.auth.as_ref()).is_ok_and(|after| {
             crate::restart_needed(before, &after, self.record.port, self.opts.bind.is_some())
         })
     }
@@ -519,9 +519,10 @@ impl GatewayState {
             },
         };
         *lock(&self.config_stamp) = stamp_now;
-        self.agents.reload(&snapshot.parsed);
-        self.channels.reload(&snapshot.parsed);
-        let mut next = match live_config(&snapshot.parsed, self.opts.auth.as_ref()) {
+        crate::log::on_config(&snapshot.parsed, &snapshot.config);
+        self.agents.reload(&snapshot.config);
+        self.channels.reload(&snapshot.config);
+        let mut next = match live_config(&snapshot.config, self.opts.auth.as_ref()) {
             Ok(n) => n,
             Err(e) => {
                 self.log.warn(&format!(
@@ -614,8 +615,8 @@ pub(crate) mod testing {
         )
         .unwrap();
         let store = ConfigStore::new(&inst.config_path.value);
-        let parsed = store.load().unwrap().parsed;
-        let live = live_config(&parsed, None).unwrap();
+        let config = store.load().unwrap().config;
+        let live = live_config(&config, None).unwrap();
         let mut opts = GatewayOptions::new(inst.clone(), "0.0.0-test");
         opts.log_to_stderr = false;
         let record = OwnerRecord::for_current_process(
@@ -635,7 +636,7 @@ pub(crate) mod testing {
             store,
             live,
             log,
-            parsed,
+            config,
             services: crate::derived::Services::default(),
         });
         TestState { state, _dir: dir }

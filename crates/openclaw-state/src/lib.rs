@@ -12,6 +12,9 @@
 //!   `replace_raw(base_hash, raw)`, `create_if_missing(value)`: locked
 //!   read-modify-write with `baseHash` conflict detection, validation, `.bak`
 //!   and atomic 0600 writes. The lock is `<config>.lock`, left in place.
+//! - [`logs`]: the gateway log (`<stateDir>/logs/gateway.log`): a size-rotated
+//!   0600 [`logs::RotatingFile`] in a 0700 dir, [`logs::tail_lines`] and
+//!   [`logs::Follower`] for reading it back.
 //! - [`registry`]: `record`, `list`, `discover` instances on the host.
 //! - [`read_json`], [`write_json`], [`update_json`]: small JSON state
 //!   files (channel ledgers, pairing), locked read-modify-write, atomic.
@@ -20,6 +23,7 @@
 mod error;
 mod fsutil;
 mod json_file;
+pub mod logs;
 pub mod owner;
 pub mod registry;
 mod store;

@@ -40,6 +40,8 @@ pub struct Written {
     pub warnings: Vec<ConfigWarning>,
     /// The value written.
     pub value: Value,
+    /// The typed view of `value`.
+    pub config: openclaw_config::Config,
 }
 
 impl std::fmt::Debug for Written {
@@ -227,6 +229,7 @@ impl ConfigStore {
             hash: openclaw_config::hash(text.as_bytes()),
             warnings: parsed.warnings,
             value: parsed.value,
+            config: parsed.config,
         })
     }
 }

@@ -12,6 +12,9 @@ use crate::error::{CliError, CliResult, exit};
 pub struct Ctx {
     pub env: Env,
     pub paths: InstancePaths,
+    /// `RUST_LOG`, a one-run log filter for the gateway (the only variable
+    /// read besides `HOME` and `OPENCLAW_*`).
+    pub rust_log: Option<String>,
 }
 
 impl Ctx {
@@ -30,7 +33,12 @@ impl Ctx {
         let env = Env::from_pairs(home, pairs);
         let paths = openclaw_instance::resolve_paths(&flags, &env)
             .map_err(|e| CliError::usage("cannot select the instance", e))?;
-        Ok(Ctx { env, paths })
+        let rust_log = std::env::var("RUST_LOG").ok();
+        Ok(Ctx {
+            env,
+            paths,
+            rust_log,
+        })
     }
 
     /// `openclaw --profile <p>` (or the env prefix) for hints, usable before
@@ -102,15 +110,15 @@ impl Ctx {
         CliError::new("invalid config", location, cause).hint(hint)
     }
 
-    /// The config's raw value (if there is a config) and the resolved
+    /// The typed config (if there is a config file) and the resolved
     /// instance, from one read of the file.
     pub fn config_and_instance(
         &self,
         port_flag: Option<u16>,
-    ) -> CliResult<(Option<serde_json::Value>, Instance)> {
+    ) -> CliResult<(Option<openclaw_config::Config>, Instance)> {
         let loaded = self.load_config()?;
         let inst = self.instance_for(loaded.as_ref(), port_flag)?;
-        Ok((loaded.map(|l| l.parsed.value), inst))
+        Ok((loaded.map(|l| l.parsed.config), inst))
     }
 
     /// The resolved instance for a config the caller already loaded, with the

@@ -34,6 +34,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 ///   openclaw --profile rescue onboard --non-interactive --accept-risk
 ///   openclaw --profile rescue gateway install
 ///   openclaw profiles
+///   openclaw --profile main logs --lines 20
 ///   openclaw doctor
 #[derive(Parser)]
 #[command(name = "openclaw", version = VERSION, verbatim_doc_comment, disable_help_subcommand = true)]
@@ -72,6 +73,7 @@ enum Command {
     /// Messaging channels of this instance (Telegram): their state
     #[command(subcommand)]
     Channels(cmd::channels::ChannelsCmd),
+    Logs(cmd::logs::LogsArgs),
 }
 
 /// `openclaw gateway [run] ...`
@@ -143,6 +145,7 @@ fn main() -> ExitCode {
         Command::Browser(a) => cmd::browser::run(&ctx, a),
         Command::Pairing(c) => cmd::pairing::run(&ctx, c),
         Command::Channels(c) => cmd::channels::run(&ctx, c),
+        Command::Logs(a) => cmd::logs::run(&ctx, a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -96,32 +96,28 @@ pub struct ProviderConfig {
 }
 
 impl ProviderConfig {
-    /// Build from the JSON object at `models.providers.<id>`:
-    /// `{ "baseUrl": ..., "api": ..., "apiKey"?: ..., "apiKeyEnv"?: ..., "auth"?: "none" }`.
-    /// Without `apiKey`/`apiKeyEnv` the key is read from the credentials file.
-    pub fn from_json(id: &str, v: &Value) -> Result<Self, String> {
+    /// Build from the typed `models.providers.<id>` section (see
+    /// `openclaw_config::Provider`). Without `apiKey`/`apiKeyEnv` the key is
+    /// read from the credentials file; `auth: "none"` means no key.
+    pub fn from_config(id: &str, p: &openclaw_config::Provider) -> Result<Self, String> {
         let at = format!("models.providers.{id}");
-        let obj = v
-            .as_object()
-            .ok_or_else(|| format!("{at} must be an object"))?;
-        let base_url = obj
-            .get("baseUrl")
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("{at}.baseUrl is missing (e.g. \"https://api.openai.com/v1\")"))?
-            .to_string();
-        let api: Api = obj
-            .get("api")
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                format!("{at}.api is missing: use \"openai-completions\" or \"anthropic-messages\"")
-            })?
-            .parse()
-            .map_err(|e| format!("{at}.api: {e}"))?;
-        let api_key = if let Some(k) = obj.get("apiKey").and_then(Value::as_str) {
-            ApiKeySource::Config(Secret::new(k))
-        } else if let Some(var) = obj.get("apiKeyEnv").and_then(Value::as_str) {
-            ApiKeySource::Env(var.to_string())
-        } else if obj.get("auth").and_then(Value::as_str) == Some("none") {
+        let base_url = p.base_url.clone().ok_or_else(|| {
+            format!("{at}.baseUrl is missing (e.g. \"https://api.openai.com/v1\")")
+        })?;
+        let api = match p.api {
+            Some(openclaw_config::ProviderApi::OpenaiCompletions) => Api::OpenAiCompletions,
+            Some(openclaw_config::ProviderApi::AnthropicMessages) => Api::AnthropicMessages,
+            None => {
+                return Err(format!(
+                    "{at}.api is missing: use \"openai-completions\" or \"anthropic-messages\""
+                ));
+            }
+        };
+        let api_key = if let Some(k) = &p.api_key {
+            ApiKeySource::Config(Secret::new(k.expose()))
+        } else if let Some(var) = &p.api_key_env {
+            ApiKeySource::Env(var.clone())
+        } else if p.auth.as_deref() == Some("none") {
             ApiKeySource::None
         } else {
             ApiKeySource::CredentialsFile
@@ -132,6 +128,20 @@ impl ProviderConfig {
             api,
             api_key,
         })
+    }
+
+    /// Build from a JSON object shaped like `models.providers.<id>`, checked
+    /// by the config loader first (errors name `models.providers.<id>.<key>`).
+    pub fn from_json(id: &str, v: &Value) -> Result<Self, String> {
+        let doc = serde_json::json!({ "models": { "providers": { id: v } } });
+        let parsed = openclaw_config::validate_value(&doc, std::path::Path::new("provider"))
+            .map_err(|e| e.to_string())?;
+        let (_, p) = parsed
+            .config
+            .providers()
+            .next()
+            .ok_or_else(|| format!("models.providers.{id} must be an object"))?;
+        Self::from_config(id, p)
     }
 
     /// The full endpoint URL for this provider's API.

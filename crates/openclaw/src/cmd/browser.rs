@@ -12,7 +12,6 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use openclaw_browser::{BrowserStatus, ClientError, ControlClient};
 use openclaw_gateway::derived::BROWSER_PURPOSE;
-use openclaw_gateway::get_path;
 use openclaw_instance::Instance;
 use serde_json::{Value, json};
 
@@ -101,9 +100,7 @@ fn target(ctx: &Ctx) -> CliResult<Target> {
     };
     let token = loaded
         .as_ref()
-        .and_then(|l| get_path(&l.parsed.value, "gateway.auth.token"))
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
+        .and_then(|l| l.parsed.config.gateway_token())
         .map(str::to_string)
         .ok_or_else(|| {
             CliError::new(

@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use clap::Args;
 use openclaw_client::{Client, ClientError, Credentials, Probe};
-use openclaw_gateway::{
-    AuthConfig, BindMode, GatewayOptions, KnownInstance, KnownInstances, get_path,
-};
+use openclaw_config::Config;
+use openclaw_gateway::{AuthConfig, BindMode, GatewayOptions, KnownInstance, KnownInstances};
 use openclaw_instance::Instance;
 use serde_json::{Value, json};
 
@@ -40,6 +39,10 @@ pub struct RunArgs {
     /// Serve even when no config file exists
     #[arg(long)]
     pub allow_unconfigured: bool,
+    /// Log at debug level for this run (overrides logging.level,
+    /// OPENCLAW_LOG_LEVEL and RUST_LOG)
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }
 
 #[derive(Args, Debug)]
@@ -80,20 +83,17 @@ pub(crate) fn client_runtime() -> CliResult<tokio::runtime::Runtime> {
         .map_err(|e| CliError::new("cannot start the async runtime", "", e))
 }
 
-fn parse_bind(raw: &str, config: Option<&Value>) -> CliResult<BindMode> {
+fn parse_bind(raw: &str, config: Option<&Config>) -> CliResult<BindMode> {
     match raw {
         "loopback" => Ok(BindMode::Loopback),
         "lan" => Ok(BindMode::Lan),
         "custom" => {
-            let host = config
-                .and_then(|c| get_path(c, "gateway.customBindHost"))
-                .and_then(Value::as_str)
-                .ok_or_else(|| {
-                    CliError::usage(
-                        "--bind custom needs a host",
-                        "set gateway.customBindHost in the config, or pass --bind <ip>",
-                    )
-                })?;
+            let host = config.and_then(Config::custom_bind_host).ok_or_else(|| {
+                CliError::usage(
+                    "--bind custom needs a host",
+                    "set gateway.customBindHost in the config, or pass --bind <ip>",
+                )
+            })?;
             host.parse::<IpAddr>().map(BindMode::Custom).map_err(|_| {
                 CliError::usage(
                     "invalid gateway.customBindHost",
@@ -132,6 +132,16 @@ fn known_instances(ctx: &Ctx) -> KnownInstances {
 /// `openclaw gateway [run]`.
 pub fn run(ctx: &Ctx, args: RunArgs) -> CliResult<u8> {
     let (config, inst) = ctx.config_and_instance(args.port)?;
+    // One logging pipeline for the process: every `tracing` event (ours and
+    // the libraries') becomes a redacted line on stderr and, once the
+    // gateway holds its state dir, in <stateDir>/logs/gateway.log.
+    openclaw_gateway::log::install(openclaw_gateway::log::LogSetup {
+        verbose: args.verbose,
+        openclaw_log_level: ctx.env.vars.get("OPENCLAW_LOG_LEVEL").cloned(),
+        rust_log: ctx.rust_log.clone(),
+        config_level: config.as_ref().map(Config::log_level),
+        stderr: true,
+    });
     let mut opts = GatewayOptions::new(inst.clone(), crate::VERSION);
     opts.allow_unconfigured = args.allow_unconfigured;
     if let Some(b) = &args.bind {
@@ -182,8 +192,8 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> CliResult<u8> {
 /// The token/password this instance's clients present.
 /// The credentials this instance's gateway expects, by the gateway's own
 /// rule (token or password; none for a config without auth).
-pub(crate) fn client_credentials(config: Option<&Value>) -> Credentials {
-    match config.map(openclaw_gateway::auth_from_config) {
+pub(crate) fn client_credentials(config: Option<&Config>) -> Credentials {
+    match config.map(Config::auth) {
         Some(Ok(AuthConfig::Token(t))) => Credentials {
             token: Some(t),
             password: None,

@@ -7,6 +7,7 @@ pub mod channels;
 pub mod config;
 pub mod doctor;
 pub mod gateway;
+pub mod logs;
 pub mod models;
 pub mod onboard;
 pub mod pairing;

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use openclaw_agent::{ApiKeySource, KeyResolver, ProviderConfig};
-use openclaw_gateway::get_path;
 use serde_json::{Value, json};
 
 use crate::ctx::Ctx;
@@ -27,39 +26,22 @@ pub struct ModelsArgs {
     pub json: bool,
 }
 
-fn providers(config: &Value) -> Vec<(String, Value)> {
-    get_path(config, "models.providers")
-        .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default()
-}
-
-fn model_sel(v: Option<&Value>) -> Value {
-    match v {
-        Some(Value::String(s)) => json!({"primary": s, "fallbacks": []}),
-        Some(o @ Value::Object(_)) => json!({
-            "primary": o.get("primary"),
-            "fallbacks": o.get("fallbacks").cloned().unwrap_or(json!([])),
-        }),
-        _ => json!({"primary": null, "fallbacks": []}),
-    }
+fn model_sel(v: Option<&openclaw_config::ModelSelection>) -> Value {
+    let (primary, fallbacks) = v.map(|m| m.parts()).unwrap_or_default();
+    json!({"primary": primary, "fallbacks": fallbacks})
 }
 
 pub fn run(ctx: &Ctx, cmd: ModelsCmd) -> CliResult<u8> {
     let (config, inst) = ctx.config_and_instance(None)?;
-    let config = config.unwrap_or_else(|| json!({}));
+    let config = config.unwrap_or_default();
     let state_dir = inst.state_dir.value.clone();
     let env: openclaw_agent::provider::EnvLookup = Arc::new(|k: &str| std::env::var(k).ok());
     let keys = KeyResolver::new(&state_dir, env);
-    let default = model_sel(get_path(&config, "agents.defaults.model"));
+    let default = model_sel(config.default_model());
     let mut rows = Vec::new();
-    for (id, v) in providers(&config) {
-        let models: Vec<Value> = v
-            .get("models")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|m| m.get("id").cloned()).collect())
-            .unwrap_or_default();
-        let row = match ProviderConfig::from_json(&id, &v) {
+    for (id, v) in config.providers() {
+        let models: Vec<Value> = v.models.iter().flatten().map(|m| json!(m.id)).collect();
+        let row = match ProviderConfig::from_config(id, v) {
             Ok(p) => {
                 let (source, checked_here) = match &p.api_key {
                     ApiKeySource::Config(_) => {
@@ -67,7 +49,7 @@ pub fn run(ctx: &Ctx, cmd: ModelsCmd) -> CliResult<u8> {
                     }
                     ApiKeySource::Env(var) => (format!("env {var}"), false),
                     ApiKeySource::CredentialsFile => (
-                        format!("file {}", keys.credentials_path(&id).display()),
+                        format!("file {}", keys.credentials_path(id).display()),
                         true,
                     ),
                     ApiKeySource::None => ("none (auth: none)".into(), true),
@@ -86,14 +68,10 @@ pub fn run(ctx: &Ctx, cmd: ModelsCmd) -> CliResult<u8> {
         };
         rows.push(row);
     }
-    let agents: Vec<Value> = get_path(&config, "agents.entries")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(id, e)| json!({"id": id, "model": model_sel(e.get("model"))}))
-                .collect()
-        })
-        .unwrap_or_default();
+    let agents: Vec<Value> = config
+        .agent_entries()
+        .map(|(id, e)| json!({"id": id, "model": model_sel(e.model.as_ref())}))
+        .collect();
     let (ModelsCmd::List(a) | ModelsCmd::Status(a)) = &cmd;
     let status = matches!(cmd, ModelsCmd::Status(_));
     let out = json!({

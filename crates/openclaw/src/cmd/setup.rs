@@ -104,7 +104,6 @@ pub fn run(ctx: &Ctx, args: SetupArgs) -> CliResult<u8> {
 /// prints nothing on stdout.
 pub fn apply(ctx: &Ctx, args: &SetupArgs) -> CliResult<SetupOutcome> {
     let existing = ctx.load_config()?;
-    let existing_value = existing.as_ref().map(|l| l.parsed.value.clone());
     let mut facts = existing
         .as_ref()
         .map(|l| l.parsed.config.instance_facts())
@@ -135,14 +134,9 @@ pub fn apply(ctx: &Ctx, args: &SetupArgs) -> CliResult<SetupOutcome> {
         )
     })?;
 
-    let token_present = existing_value
+    let token_present = existing
         .as_ref()
-        .and_then(|v| {
-            openclaw_config::get_path(v, "gateway.auth.token")
-                .ok()
-                .flatten()
-        })
-        .is_some_and(|t| t.as_str().is_some_and(|s| !s.is_empty()));
+        .is_some_and(|l| l.parsed.config.gateway_token().is_some());
     let new_token = (!token_present).then(openclaw_state::generate_token);
     let workspace_value = tilde(&inst.workspace.value, &home);
     let pin_port = args.port.is_some() || matches!(inst.ports.gateway.source, Source::Env(_));

@@ -244,7 +244,7 @@ fn wait_lock_free(state_dir: &Path, limit: Duration) -> bool {
 
 /// The log file a detached gateway's stdout and stderr go to.
 pub fn detached_log(state_dir: &Path) -> PathBuf {
-    state_dir.join("logs").join("gateway-detached.log")
+    openclaw_state::logs::detached_log_path(state_dir)
 }
 
 /// Starts `openclaw gateway --port <port>` for `inst` in its own session,
@@ -264,17 +264,7 @@ fn start_detached(inst: &Instance, port: u16, old_pid: u32) -> CliResult<u8> {
         )
     })?;
     let log = detached_log(&state_dir);
-    let open_log = || -> std::io::Result<std::fs::File> {
-        std::fs::create_dir_all(log.parent().unwrap_or(&state_dir))?;
-        let mut o = std::fs::OpenOptions::new();
-        o.create(true).append(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            o.mode(0o600);
-        }
-        o.open(&log)
-    };
+    let open_log = || openclaw_state::logs::open_detached_log(&state_dir);
     let (out, err) = match open_log().and_then(|f| Ok((f.try_clone()?, f))) {
         Ok(x) => x,
         Err(e) => {

@@ -926,3 +926,53 @@ fn the_browser_tool_drives_this_instances_browser_control() {
     );
     let _ = h.run(&["--profile", "brw", "browser", "stop"]);
 }
+
+/// Issue 10: `logging.level: "debug"` makes a gateway write the library
+/// crates' debug events (here openclaw-agent's "model stream opened") to
+/// `<stateDir>/logs/gateway.log`; at the default level they stay out.
+/// Secrets in the config (the provider key) never reach the file.
+#[test]
+fn logging_level_debug_writes_library_debug_lines_and_the_default_does_not() {
+    let h = TestHome::new();
+    let rt = rt();
+    let fx = rt.block_on(Fixture::start(
+        vec![
+            ok_sse(openai_text(&["debug run."])),
+            ok_sse(openai_text(&["default run."])),
+        ],
+        false,
+    ));
+    let key = "sk-config-key-never-logged-42";
+    let dbg = Inst::new(&h, "dbg");
+    let dflt = Inst::new(&h, "dflt");
+    for a in [&dbg, &dflt] {
+        a.use_provider(
+            "oai",
+            "openai-completions",
+            &fx.base_url,
+            "m",
+            json!({"apiKey": key}),
+        );
+    }
+    dbg.edit(|v| v["logging"] = json!({"level": "debug"}));
+
+    for (a, answer) in [(&dbg, "debug run.\n"), (&dflt, "default run.\n")] {
+        let mut gw = a.gateway(&h, &[]);
+        let (stdout, _) = ok_out(&a.agent(&h, &["--message", "hi"]));
+        assert_eq!(stdout, answer);
+        gw.term();
+    }
+    let (dbg_log, dflt_log) = (dbg.log(), dflt.log());
+    let stream_opened = "[openclaw_agent] debug: model stream opened";
+    assert!(dbg_log.contains(stream_opened), "{dbg_log}");
+    assert!(
+        dbg_log.contains("provider=\"oai\"") || dbg_log.contains("provider=oai"),
+        "{dbg_log}"
+    );
+    assert!(!dflt_log.contains(" debug: "), "{dflt_log}");
+    for log in [&dbg_log, &dflt_log] {
+        assert!(log.contains("[gateway] info: ready: listening"), "{log}");
+        assert!(!log.contains(key), "{log}");
+    }
+    assert!(!dbg_log.contains(&token(&dbg.config)));
+}

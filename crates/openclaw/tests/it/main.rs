@@ -9,6 +9,7 @@ mod agents;
 mod browser;
 mod gateway;
 mod harness;
+mod logs;
 mod ops;
 mod setup;
 mod telegram;
