@@ -257,7 +257,7 @@ pub struct CdpHttp {
 
 impl CdpHttp {
     pub fn new(base: &str) -> Self {
-        let http = reqwest::Client::builder()
+        let http = crate::http_client_builder()
             .no_proxy()
             .timeout(Duration::from_secs(10))
             .build()

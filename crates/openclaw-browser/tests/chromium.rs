@@ -231,7 +231,10 @@ async fn control_service_drives_real_chromium() {
         let e = bad.start(None).await.unwrap_err();
         assert_eq!(e.status(), Some(401), "{e}");
     }
-    let raw = reqwest::Client::builder().no_proxy().build().unwrap();
+    let raw = openclaw_browser::http_client_builder()
+        .no_proxy()
+        .build()
+        .unwrap();
     let r = raw.get(format!("{}/", served.base)).send().await.unwrap();
     assert_eq!(r.status(), 401);
     let r = raw
