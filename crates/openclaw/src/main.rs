@@ -10,6 +10,8 @@ mod error;
 mod hosts;
 mod live;
 mod output;
+mod services;
+mod signal;
 
 use std::process::ExitCode;
 
@@ -89,6 +91,10 @@ enum GatewayCmd {
     Call(cmd::gateway::CallArgs),
     #[command(flatten)]
     Service(cmd::service::ServiceCmd),
+    /// Show this instance: paths, ports, its running gateway and its service
+    ///
+    /// The same report as `openclaw status`.
+    Status(cmd::gateway::JsonArgs),
 }
 
 fn main() -> ExitCode {
@@ -125,6 +131,7 @@ fn main() -> ExitCode {
             Some(GatewayCmd::Probe(a)) => cmd::gateway::probe(&ctx, a, false),
             Some(GatewayCmd::Call(a)) => cmd::gateway::call(&ctx, a),
             Some(GatewayCmd::Service(c)) => cmd::service::run(&ctx, c),
+            Some(GatewayCmd::Status(a)) => cmd::gateway::status(&ctx, a.json),
         },
         Command::Status(a) => cmd::gateway::status(&ctx, a.json),
         Command::Health(a) => cmd::gateway::probe(&ctx, a, true),

@@ -11,4 +11,3 @@ pub mod onboard;
 pub mod profiles;
 pub mod service;
 pub mod setup;
-pub mod signal;
