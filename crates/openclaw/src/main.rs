@@ -15,7 +15,7 @@ mod signal;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::ctx::Ctx;
 use crate::error::{CliError, exit};
@@ -68,6 +68,7 @@ enum Command {
     Dashboard(cmd::agent::DashboardArgs),
     /// Drive this instance's browsers through its gateway's browser control
     Browser(cmd::browser::BrowserArgs),
+    Completion(cmd::completion::CompletionArgs),
 }
 
 /// `openclaw gateway [run] ...`
@@ -142,6 +143,7 @@ fn main() -> ExitCode {
         Command::Models(c) => cmd::models::run(&ctx, c),
         Command::Dashboard(a) => cmd::agent::dashboard(&ctx, a),
         Command::Browser(a) => cmd::browser::run(&ctx, a),
+        Command::Completion(a) => cmd::completion::run(Cli::command(), a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod browser;
+pub mod completion;
 pub mod config;
 pub mod doctor;
 pub mod gateway;
