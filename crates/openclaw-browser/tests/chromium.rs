@@ -576,6 +576,8 @@ impl ExternalChromium {
 
 impl Drop for ExternalChromium {
     fn drop(&mut self) {
+        // SAFETY: kill(2) on the process group of our own child (started
+        // with process_group(0)); no memory is involved.
         unsafe {
             libc::kill(-(self.child.id() as i32), libc::SIGKILL);
         }

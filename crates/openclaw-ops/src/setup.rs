@@ -41,7 +41,7 @@ pub enum PortRefusal {
     /// The pinned (flag or env) port's footprint overlaps `label`'s.
     Overlaps {
         label: String,
-        overlap: Overlap,
+        overlap: Box<Overlap>,
         port: u16,
         source: Source,
         /// The lowest free base port, if there is one.
@@ -76,7 +76,7 @@ pub fn choose_port(
                 }
                 return Err(PortRefusal::Overlaps {
                     label: label.clone(),
-                    overlap: o.clone(),
+                    overlap: Box::new(o.clone()),
                     port,
                     source: source.clone(),
                     suggestion: choose_base_port(DEFAULT_PORT, &all, &footprint_of, &is_free),
