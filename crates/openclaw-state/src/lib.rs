@@ -18,6 +18,7 @@
 mod error;
 mod fsutil;
 pub mod owner;
+pub mod procfs;
 pub mod registry;
 mod store;
 
