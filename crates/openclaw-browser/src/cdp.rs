@@ -257,7 +257,7 @@ pub struct CdpHttp {
 
 impl CdpHttp {
     pub fn new(base: &str) -> Self {
-        let http = reqwest::Client::builder()
+        let http = crate::http_client_builder()
             .no_proxy()
             .timeout(Duration::from_secs(10))
             .build()
@@ -346,13 +346,34 @@ impl CdpHttp {
 /// Percent-encode everything but unreserved characters, `:` and `/`
 /// (Chrome unescapes the query of `/json/new?<url>` before using it).
 fn encode_query_value(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~:/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b':')
+        .remove(b'/');
+    utf8_percent_encode(s, QUERY_VALUE).to_string()
+}
+
+#[cfg(test)]
+mod encode_tests {
+    use super::encode_query_value;
+
+    #[test]
+    fn query_values_keep_unreserved_colon_and_slash() {
+        for (raw, want) in [
+            (
+                "https://example.com/a-b_c.d~e",
+                "https://example.com/a-b_c.d~e",
+            ),
+            ("http://a/x?y=1&z=2#f", "http://a/x%3Fy%3D1%26z%3D2%23f"),
+            ("a b+c%", "a%20b%2Bc%25"),
+            ("é", "%C3%A9"),
+            ("ABCDEF0123", "ABCDEF0123"),
+        ] {
+            assert_eq!(encode_query_value(raw), want, "{raw}");
         }
     }
-    out
 }

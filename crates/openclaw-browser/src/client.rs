@@ -44,7 +44,7 @@ pub struct ControlClient {
 
 impl ControlClient {
     pub fn new(base_url: impl Into<String>, token: impl Into<String>) -> Self {
-        let http = reqwest::Client::builder()
+        let http = crate::http_client_builder()
             .no_proxy()
             // Launching a browser can take a while; this is only a hang guard.
             .timeout(Duration::from_secs(120))

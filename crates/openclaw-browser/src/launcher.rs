@@ -189,20 +189,9 @@ fn signal_group(pid: u32, sig: libc::c_int) {
 fn group_alive(pgid: u32) -> bool {
     #[cfg(target_os = "linux")]
     {
-        let Ok(dir) = std::fs::read_dir("/proc") else {
-            return false;
-        };
-        dir.flatten().any(|e| {
-            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-                return false;
-            };
-            // After the parenthesised command: state ppid pgrp ...
-            let fields: Vec<&str> = stat
-                .rsplit_once(')')
-                .map(|(_, rest)| rest.split_whitespace().take(3).collect())
-                .unwrap_or_default();
-            matches!(fields.as_slice(), [state, _, pgrp] if *state != "Z" && *pgrp == pgid.to_string())
-        })
+        openclaw_state::procfs::all()
+            .iter()
+            .any(|s| s.pgrp == pgid && s.state != "Z")
     }
     #[cfg(not(target_os = "linux"))]
     {

@@ -231,7 +231,10 @@ async fn control_service_drives_real_chromium() {
         let e = bad.start(None).await.unwrap_err();
         assert_eq!(e.status(), Some(401), "{e}");
     }
-    let raw = reqwest::Client::builder().no_proxy().build().unwrap();
+    let raw = openclaw_browser::http_client_builder()
+        .no_proxy()
+        .build()
+        .unwrap();
     let r = raw.get(format!("{}/", served.base)).send().await.unwrap();
     assert_eq!(r.status(), 401);
     let r = raw
@@ -573,6 +576,8 @@ impl ExternalChromium {
 
 impl Drop for ExternalChromium {
     fn drop(&mut self) {
+        // SAFETY: kill(2) on the process group of our own child (started
+        // with process_group(0)); no memory is involved.
         unsafe {
             libc::kill(-(self.child.id() as i32), libc::SIGKILL);
         }

@@ -1,7 +1,6 @@
 //! launchd agents (macOS).
 //!
-//! The plist is written as XML with every string XML-escaped; it is read
-//! back with the `plist` crate, so a file converted to binary by `plutil`
+//! The plist is written and read back with the `plist` crate, so a file converted to binary by `plutil`
 //! still parses. `KeepAlive` restarts the gateway whenever it exits and
 //! `ThrottleInterval` spaces restarts 5 s apart (launchd has no equivalent of
 //! systemd's `RestartPreventExitStatus`).
@@ -15,7 +14,6 @@ use crate::manager::{
 };
 use crate::runner::{CommandRunner, RunError};
 use crate::spec::{Platform, ServiceSpec, join_like, path_str};
-use crate::xml::escape;
 
 /// The launchd agent manager.
 #[derive(Debug, Clone, Copy, Default)]
@@ -37,53 +35,57 @@ pub fn log_paths(spec: &ServiceSpec) -> (PathBuf, PathBuf) {
     )
 }
 
-fn string(indent: &str, s: &str) -> String {
-    format!("{indent}<string>{}</string>\n", escape(s))
+fn unrenderable(why: String) -> ServiceError {
+    ServiceError::InvalidValue {
+        key: "the launchd plist".into(),
+        reason: format!("cannot be rendered ({why})"),
+    }
 }
 
-fn key(indent: &str, s: &str) -> String {
-    format!("{indent}<key>{}</key>\n", escape(s))
-}
+/// The line after the DOCTYPE that says who wrote the file.
+const COMMENT: &str = "<!-- OpenClaw gateway agent, written by openclaw gateway install. -->";
 
-/// Renders the plist text. Pure.
+/// Renders the plist text through the `plist` crate (which escapes every
+/// string), indented by two spaces. Pure.
 pub fn render_plist(spec: &ServiceSpec) -> Result<String, ServiceError> {
+    use plist::{Dictionary, Value};
     spec.validate(Platform::Launchd)?;
     let (out_log, err_log) = log_paths(spec);
-    let mut out = String::new();
-    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    out.push_str("<!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n");
-    out.push_str("<!-- OpenClaw gateway agent, written by openclaw gateway install. -->\n");
-    out.push_str("<plist version=\"1.0\">\n<dict>\n");
-    out.push_str(&key("  ", "Label"));
-    out.push_str(&string("  ", &spec.names.launchd_label));
-    out.push_str(&key("  ", "ProgramArguments"));
-    out.push_str("  <array>\n");
-    for a in spec.argv() {
-        out.push_str(&string("    ", &a));
-    }
-    out.push_str("  </array>\n");
-    out.push_str(&key("  ", "EnvironmentVariables"));
-    out.push_str("  <dict>\n");
+    let s = |v: &str| Value::String(v.to_string());
+    let mut env = Dictionary::new();
     for (k, v) in spec.environment(Platform::Launchd) {
-        out.push_str(&key("    ", &k));
-        out.push_str(&string("    ", &v));
+        env.insert(k, Value::String(v));
     }
-    out.push_str("  </dict>\n");
-    out.push_str(&key("  ", "WorkingDirectory"));
-    out.push_str(&string("  ", &path_str(&spec.working_dir)));
-    out.push_str(&key("  ", "RunAtLoad"));
-    out.push_str("  <true/>\n");
-    out.push_str(&key("  ", "KeepAlive"));
-    out.push_str("  <true/>\n");
-    out.push_str(&key("  ", "ThrottleInterval"));
-    out.push_str("  <integer>5</integer>\n");
-    out.push_str(&key("  ", "ProcessType"));
-    out.push_str(&string("  ", "Background"));
-    out.push_str(&key("  ", "StandardOutPath"));
-    out.push_str(&string("  ", &path_str(&out_log)));
-    out.push_str(&key("  ", "StandardErrorPath"));
-    out.push_str(&string("  ", &path_str(&err_log)));
-    out.push_str("</dict>\n</plist>\n");
+    let mut d = Dictionary::new();
+    d.insert("Label".into(), s(&spec.names.launchd_label));
+    d.insert(
+        "ProgramArguments".into(),
+        Value::Array(spec.argv().into_iter().map(Value::String).collect()),
+    );
+    d.insert("EnvironmentVariables".into(), Value::Dictionary(env));
+    d.insert("WorkingDirectory".into(), s(&path_str(&spec.working_dir)));
+    d.insert("RunAtLoad".into(), Value::Boolean(true));
+    d.insert("KeepAlive".into(), Value::Boolean(true));
+    d.insert("ThrottleInterval".into(), Value::Integer(5.into()));
+    d.insert("ProcessType".into(), s("Background"));
+    d.insert("StandardOutPath".into(), s(&path_str(&out_log)));
+    d.insert("StandardErrorPath".into(), s(&path_str(&err_log)));
+    let mut buf = Vec::new();
+    let opts = plist::XmlWriteOptions::default().indent(b' ', 2);
+    Value::Dictionary(d)
+        .to_writer_xml_with_options(&mut buf, &opts)
+        .map_err(|e| unrenderable(e.to_string()))?;
+    let xml = String::from_utf8(buf).map_err(|e| unrenderable(e.to_string()))?;
+    // The comment goes after the prolog (XML allows it anywhere outside the root).
+    let mut out = String::with_capacity(xml.len() + COMMENT.len() + 2);
+    for (n, line) in xml.lines().enumerate() {
+        out.push_str(line);
+        out.push('\n');
+        if n == 1 {
+            out.push_str(COMMENT);
+            out.push('\n');
+        }
+    }
     Ok(out)
 }
 

@@ -1,7 +1,6 @@
 //! The operations: install, uninstall, start, stop, restart, status.
 
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -599,36 +598,15 @@ fn remove_file(path: &Path) -> Result<(), ServiceError> {
     }
 }
 
-/// Writes via a temporary file in the same directory and a rename, so a
-/// reader sees the old or the new file, never half of one.
+/// Writes through `openclaw_state::atomic_write` (temp file in the same
+/// directory, fsync, rename, fsync of the directory), so a reader sees the
+/// old or the new file, never half of one, and the rename survives a crash.
 pub(crate) fn write_atomic(file: &ServiceFile) -> Result<(), ServiceError> {
-    let io = |action: &'static str| {
-        let path = file.path.clone();
-        move |source| ServiceError::Io {
-            action,
-            path,
+    openclaw_state::atomic_write(&file.path, &file.bytes(), 0o644).map_err(|source| {
+        ServiceError::Io {
+            action: "write",
+            path: file.path.clone(),
             source,
         }
-    };
-    let dir = file
-        .path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".openclaw-service-")
-        .tempfile_in(dir)
-        .map_err(io("create a temporary file next to"))?;
-    tmp.write_all(&file.bytes()).map_err(io("write"))?;
-    tmp.as_file().sync_all().map_err(io("flush"))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(io("set permissions on"))?;
-    }
-    tmp.persist(&file.path)
-        .map_err(|e| io("replace")(e.error))?;
-    Ok(())
+    })
 }

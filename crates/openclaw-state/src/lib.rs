@@ -25,6 +25,7 @@ mod fsutil;
 mod json_file;
 pub mod logs;
 pub mod owner;
+pub mod procfs;
 pub mod registry;
 mod store;
 

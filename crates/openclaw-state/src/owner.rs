@@ -263,45 +263,22 @@ fn pid_alive(_pid: u32) -> bool {
 /// waited for it). `kill(pid, 0)` still succeeds on such a process, but it
 /// holds no lock and serves nothing.
 pub fn is_zombie(pid: u32) -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            return false;
-        };
-        stat.rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().next())
-            .is_some_and(|state| state == "Z" || state == "X")
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = pid;
-        false
-    }
+    crate::procfs::stat(pid).is_some_and(|s| s.exited())
 }
 
 /// Start time of a process in clock ticks since boot (Linux); `None` elsewhere
 /// or when the process does not exist. A zombie still has a start time, which
 /// is why [`OwnerRecord::is_live`] also checks [`is_zombie`].
 pub fn process_start_time(pid: u32) -> Option<u64> {
-    #[cfg(target_os = "linux")]
-    {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        parse_stat_start_time(&stat)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = pid;
-        None
-    }
+    crate::procfs::stat(pid).map(|s| s.start_time)
 }
 
 /// Field 22 of `/proc/<pid>/stat`. The command name (field 2) is in
 /// parentheses and may contain spaces or ')', so fields are counted after the
 /// last ')'.
+#[cfg(test)]
 fn parse_stat_start_time(stat: &str) -> Option<u64> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    // rest starts at field 3 (state); field 22 is the 20th field of rest.
-    rest.split_whitespace().nth(19)?.parse().ok()
+    crate::procfs::parse_stat(stat).map(|s| s.start_time)
 }
 
 /// Formats a time as RFC 3339 UTC with milliseconds, e.g.

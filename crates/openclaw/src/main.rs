@@ -10,10 +10,12 @@ mod error;
 mod hosts;
 mod live;
 mod output;
+mod services;
+mod signal;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::ctx::Ctx;
 use crate::error::{CliError, exit};
@@ -74,6 +76,7 @@ enum Command {
     #[command(subcommand)]
     Channels(cmd::channels::ChannelsCmd),
     Logs(cmd::logs::LogsArgs),
+    Completion(cmd::completion::CompletionArgs),
 }
 
 /// `openclaw gateway [run] ...`
@@ -97,6 +100,10 @@ enum GatewayCmd {
     Call(cmd::gateway::CallArgs),
     #[command(flatten)]
     Service(cmd::service::ServiceCmd),
+    /// Show this instance: paths, ports, its running gateway and its service
+    ///
+    /// The same report as `openclaw status`.
+    Status(cmd::gateway::JsonArgs),
 }
 
 fn main() -> ExitCode {
@@ -133,6 +140,7 @@ fn main() -> ExitCode {
             Some(GatewayCmd::Probe(a)) => cmd::gateway::probe(&ctx, a, false),
             Some(GatewayCmd::Call(a)) => cmd::gateway::call(&ctx, a),
             Some(GatewayCmd::Service(c)) => cmd::service::run(&ctx, c),
+            Some(GatewayCmd::Status(a)) => cmd::gateway::status(&ctx, a.json),
         },
         Command::Status(a) => cmd::gateway::status(&ctx, a.json),
         Command::Health(a) => cmd::gateway::probe(&ctx, a, true),
@@ -146,6 +154,7 @@ fn main() -> ExitCode {
         Command::Pairing(c) => cmd::pairing::run(&ctx, c),
         Command::Channels(c) => cmd::channels::run(&ctx, c),
         Command::Logs(a) => cmd::logs::run(&ctx, a),
+        Command::Completion(a) => cmd::completion::run(Cli::command(), a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -227,6 +227,20 @@ pub struct ClientSettings {
 
 pub type ModelStream = Pin<Box<dyn Stream<Item = Result<ModelEvent, ProviderError>> + Send>>;
 
+/// A `reqwest` client builder with the TLS provider installed. reqwest is
+/// built without a provider of its own (`rustls-no-provider`, so the C
+/// build of aws-lc is not needed) and panics on `build()` unless one is
+/// installed; this installs rustls' `ring` provider once per process.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        // Err only means another provider is already installed: fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    #[allow(clippy::disallowed_methods)] // the one sanctioned call
+    reqwest::Client::builder()
+}
+
 /// The HTTP client for all providers. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ModelClient {
@@ -237,7 +251,7 @@ pub struct ModelClient {
 
 impl ModelClient {
     pub fn new(keys: KeyResolver, settings: ClientSettings) -> Result<Self, ProviderError> {
-        let http = reqwest::Client::builder()
+        let http = http_client_builder()
             .connect_timeout(settings.timeouts.connect)
             .user_agent(concat!("openclaw/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -596,6 +610,13 @@ fn event_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_client_builds_with_the_ring_provider() {
+        // reqwest has no provider of its own: without the install this panics.
+        http_client_builder().build().expect("client");
+        assert!(rustls::crypto::CryptoProvider::get_default().is_some());
+    }
 
     #[test]
     fn retry_after_forms() {

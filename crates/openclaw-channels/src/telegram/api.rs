@@ -80,10 +80,10 @@ pub struct BotApi {
 
 impl BotApi {
     pub fn new(api_root: &str, token: BotToken) -> BotApi {
-        let http = reqwest::Client::builder()
+        let http = crate::http_client_builder()
             .connect_timeout(Duration::from_secs(10))
             .build()
-            .expect("a reqwest client with default TLS builds");
+            .expect("a reqwest client with the ring TLS provider builds");
         BotApi {
             http,
             root: api_root.trim_end_matches('/').to_string(),

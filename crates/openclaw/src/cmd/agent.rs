@@ -294,15 +294,14 @@ pub fn dashboard(ctx: &Ctx, args: DashboardArgs) -> CliResult<u8> {
     Ok(exit::OK)
 }
 
-/// Percent-encodes for a URL fragment value.
+/// Percent-encodes for a URL fragment value: everything but RFC 3986's
+/// unreserved characters.
 fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const FRAGMENT_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    utf8_percent_encode(s, FRAGMENT_VALUE).to_string()
 }

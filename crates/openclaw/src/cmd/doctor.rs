@@ -15,30 +15,23 @@
 //! instance to a free port footprint, tighten permissions), reports each
 //! change, and checks again.
 //!
-//! Which instance moves when two collide (first rule that decides wins):
-//! 1. one of them has a live gateway and the other does not → the stopped
-//!    one moves (a running gateway keeps the ports it holds);
-//! 2. one is the default profile (`~/.openclaw`) → the other moves;
-//! 3. otherwise the one set up later moves: instances are ordered as the
-//!    host registry recorded them at setup, so the first one keeps its port
-//!    (main set up before rescue → rescue moves). The instance the command
-//!    was run for gets no special treatment, so `doctor --fix` decides the
-//!    same way whichever profile runs it.
+//! This module gathers the facts (every instance's config, owner record,
+//! service file, file modes) and applies the fixes; the rules (what
+//! collides, which instance moves, the report) are `openclaw_ops::doctor`,
+//! with table tests.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 use openclaw_instance::{ConfigFacts, DEFAULT_PORT, Footprint, Instance, Purpose, Source};
 use openclaw_state::InstanceRecord;
-use serde::Serialize;
 use serde_json::json;
 
-use crate::cmd::service::InstanceService;
 use crate::ctx::Ctx;
 use crate::error::{CliResult, exit};
 use crate::hosts;
 use crate::output::{print_json, tilde};
+use crate::services::InstanceService;
 use openclaw_browser::port_is_free;
 
 /// Check this instance and every instance on this host for collisions and unsafe settings.
@@ -61,58 +54,7 @@ pub struct DoctorArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Error,
-    Warning,
-    Info,
-}
-
-impl Severity {
-    fn word(self) -> &'static str {
-        match self {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Info => "info",
-        }
-    }
-}
-
-/// A safe change `--fix` may apply.
-#[derive(Debug, Clone)]
-enum Action {
-    /// Persist a new `gateway.port` in a config file.
-    MovePort {
-        label: String,
-        config: PathBuf,
-        from: u16,
-        to: u16,
-        footprint: Footprint,
-    },
-    /// Set a file or directory's mode.
-    Chmod { path: PathBuf, mode: u32 },
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Finding {
-    pub severity: Severity,
-    /// Stable identifier of the check, e.g. `port-overlap`.
-    pub check: &'static str,
-    /// What is wrong, naming every instance involved.
-    pub message: String,
-    /// Where: the files or directories involved.
-    pub location: Vec<PathBuf>,
-    /// The instances involved (labels).
-    pub instances: Vec<String>,
-    /// The exact command that fixes it.
-    pub fix: Option<String>,
-    /// `--fix` can apply this fix.
-    pub auto_fixable: bool,
-    #[serde(skip)]
-    action: Option<Action>,
-}
+pub use openclaw_ops::doctor::{Action, DoctorReport, Finding, Peer, Severity};
 
 /// One instance as doctor sees it.
 struct Item {
@@ -186,28 +128,30 @@ fn gather(ctx: &Ctx) -> Vec<Item> {
         .collect()
 }
 
-fn is_default_profile(it: &Item) -> bool {
-    it.record.profile.is_none()
-        && it
-            .record
-            .state_dir
-            .file_name()
-            .is_some_and(|n| n == ".openclaw")
+impl Item {
+    /// This instance as the rules see it.
+    fn peer(&self) -> Peer {
+        Peer {
+            label: self.label.clone(),
+            cli: self.cli.clone(),
+            config_path: self.record.config_path.clone(),
+            running: self.running.is_some(),
+            default_profile: openclaw_ops::doctor::is_default_profile(
+                self.record.profile.as_deref(),
+                &self.record.state_dir,
+            ),
+            instance: self.instance.as_ref().ok().cloned(),
+        }
+    }
+}
+
+fn peers(items: &[Item]) -> Vec<Peer> {
+    items.iter().map(Item::peer).collect()
 }
 
 /// Index of the instance that moves when `a` (earlier) and `b` collide.
 fn mover(items: &[Item], a: usize, b: usize) -> usize {
-    match (items[a].running.is_some(), items[b].running.is_some()) {
-        (true, false) => return b,
-        (false, true) => return a,
-        _ => {}
-    }
-    match (is_default_profile(&items[a]), is_default_profile(&items[b])) {
-        (true, false) => return b,
-        (false, true) => return a,
-        _ => {}
-    }
-    b
+    openclaw_ops::doctor::mover(&peers(items), a, b)
 }
 
 fn check(ctx: &Ctx, items: &[Item]) -> Vec<Finding> {
@@ -262,105 +206,9 @@ fn check(ctx: &Ctx, items: &[Item]) -> Vec<Finding> {
 }
 
 fn ports(items: &[Item], out: &mut Vec<Finding>) {
-    // Working footprints: a planned move updates its instance's footprint so
-    // later pairs are checked against where it will be.
-    let mut fps: Vec<Option<Footprint>> = items
-        .iter()
-        .map(|it| it.instance.as_ref().ok().map(|i| i.footprint()))
-        .collect();
-    let mut ports_now: Vec<u16> = items
-        .iter()
-        .map(|it| {
-            it.instance
-                .as_ref()
-                .map(|i| i.ports.gateway.value)
-                .unwrap_or(0)
-        })
-        .collect();
-    for a in 0..items.len() {
-        for b in (a + 1)..items.len() {
-            let (Some(fa), Some(fb)) = (&fps[a], &fps[b]) else {
-                continue;
-            };
-            let overlaps = fa.overlaps(fb);
-            let Some(first) = overlaps.first() else {
-                continue;
-            };
-            let (la, lb) = (&items[a].label, &items[b].label);
-            let mut detail = format!(
-                "{la}'s {} and {lb}'s {} share port {}",
-                first.ours, first.theirs, first.first_shared
-            );
-            if overlaps.len() > 1 {
-                detail.push_str(&format!(
-                    " (and {} more overlapping range{})",
-                    overlaps.len() - 1,
-                    if overlaps.len() > 2 { "s" } else { "" }
-                ));
-            }
-            let m = mover(items, a, b);
-            let keeper = if m == a { b } else { a };
-            let mut f = Finding {
-                severity: Severity::Error,
-                check: "port-overlap",
-                message: format!(
-                    "port footprints of {la} and {lb} overlap: {detail}; the two gateways cannot run together ({} would keep its ports, {} should move)",
-                    items[keeper].label, items[m].label
-                ),
-                location: vec![
-                    items[a].record.config_path.clone(),
-                    items[b].record.config_path.clone(),
-                ],
-                instances: vec![la.clone(), lb.clone()],
-                fix: None,
-                auto_fixable: false,
-                action: None,
-            };
-            // Which of the mover's ranges collide: an explicit override of
-            // the mover does not move with its base port.
-            let mover_fp = fps[m].clone().unwrap_or_else(|| Footprint::new(vec![]));
-            let other_fp = fps[keeper]
-                .clone()
-                .unwrap_or_else(|| Footprint::new(vec![]));
-            let pinned: Vec<String> = mover_fp
-                .overlaps(&other_fp)
-                .iter()
-                .filter_map(|o| override_key(&items[m], &o.ours.purpose))
-                .collect();
-            if !pinned.is_empty() {
-                f.fix = Some(
-                    pinned
-                        .iter()
-                        .map(|k| format!("{} config unset {k}", items[m].cli))
-                        .collect::<Vec<_>>()
-                        .join(" && "),
-                );
-                f.message.push_str(&format!(
-                    "; {}'s {} is set explicitly and does not follow its base port, so remove it (or set an unused port)",
-                    items[m].label,
-                    pinned.join(", ")
-                ));
-            } else if let Some((to, fp)) = new_base(items, &fps, m) {
-                f.fix = Some(format!("{} config set gateway.port {to}", items[m].cli));
-                f.auto_fixable = true;
-                f.action = Some(Action::MovePort {
-                    label: items[m].label.clone(),
-                    config: items[m].record.config_path.clone(),
-                    from: ports_now[m],
-                    to,
-                    footprint: fp.clone(),
-                });
-                fps[m] = Some(fp);
-                ports_now[m] = to;
-            } else {
-                f.fix = Some(format!(
-                    "{} config set gateway.port <free base port>",
-                    items[m].cli
-                ));
-            }
-            out.push(f);
-        }
-    }
+    let found =
+        openclaw_ops::doctor::port_overlaps(&peers(items), |m, others| new_base(&items[m], others));
+    out.extend(found);
 }
 
 /// A running gateway that listens on a port of another instance's
@@ -435,30 +283,11 @@ fn foreign_listeners(items: &[Item], out: &mut Vec<Finding>) {
     }
 }
 
-/// The config key of an explicitly set port range of `it`, if `purpose` is one.
-fn override_key(it: &Item, purpose: &Purpose) -> Option<String> {
-    let inst = it.instance.as_ref().ok()?;
-    match purpose {
-        Purpose::Canvas => matches!(inst.ports.canvas.source, Source::Config(_))
-            .then(|| "canvasHost.port".to_string()),
-        Purpose::CdpRange => matches!(inst.ports.cdp_range.source, Source::Config(_))
-            .then(|| "browser.cdpPortRangeStart".to_string()),
-        Purpose::ExplicitCdp(name) => Some(format!("browser.profiles.{name}.cdpPort")),
-        _ => None,
-    }
-}
-
-/// The lowest base port (from 18789) whose footprint for item `m` is free
-/// on this host and clear of every other instance's (working) footprint.
-fn new_base(items: &[Item], fps: &[Option<Footprint>], m: usize) -> Option<(u16, Footprint)> {
-    let paths = items[m].paths.as_ref()?;
-    let others: Vec<Footprint> = fps
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != m)
-        .filter_map(|(_, f)| f.clone())
-        .collect();
-    let facts = &items[m].facts;
+/// The lowest base port (from 18789) whose footprint for `it` is free on
+/// this host and clear of the `others` footprints.
+fn new_base(it: &Item, others: &[Footprint]) -> Option<(u16, Footprint)> {
+    let paths = it.paths.as_ref()?;
+    let facts = &it.facts;
     let footprint_of = |b: u16| {
         let f = ConfigFacts {
             gateway_port: Some(b),
@@ -468,8 +297,7 @@ fn new_base(items: &[Item], fps: &[Option<Footprint>], m: usize) -> Option<(u16,
             .ok()
             .map(|i| i.footprint())
     };
-    let to =
-        openclaw_instance::choose_base_port(DEFAULT_PORT, &others, footprint_of, port_is_free)?;
+    let to = openclaw_instance::choose_base_port(DEFAULT_PORT, others, footprint_of, port_is_free)?;
     Some((to, footprint_of(to)?))
 }
 
@@ -554,60 +382,12 @@ fn cdp_urls_of(c: &openclaw_config::Config) -> Vec<(String, String)> {
     v
 }
 
-fn normalize_url(u: &str) -> String {
-    u.trim()
-        .trim_end_matches('/')
-        .to_ascii_lowercase()
-        .replace("://localhost:", "://127.0.0.1:")
-}
-
 fn cdp_urls(items: &[Item], out: &mut Vec<Finding>) {
-    // url -> [(item index, key, raw)]
-    let mut by_url: BTreeMap<String, Vec<(usize, String, String)>> = BTreeMap::new();
-    for (i, it) in items.iter().enumerate() {
-        for (key, raw) in it.config.as_ref().map(cdp_urls_of).unwrap_or_default() {
-            by_url
-                .entry(normalize_url(&raw))
-                .or_default()
-                .push((i, key, raw));
-        }
-    }
-    for uses in by_url.values() {
-        let mut distinct: Vec<usize> = uses.iter().map(|u| u.0).collect();
-        distinct.sort_unstable();
-        distinct.dedup();
-        if distinct.len() < 2 {
-            continue;
-        }
-        let first = distinct[0];
-        let names = uses
-            .iter()
-            .map(|(i, k, _)| format!("{}'s {k}", items[*i].label))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let fix = uses
-            .iter()
-            .filter(|(i, _, _)| *i != first)
-            .map(|(i, k, _)| format!("{} config unset {k}", items[*i].cli))
-            .collect::<Vec<_>>()
-            .join(" && ");
-        out.push(Finding {
-            severity: Severity::Error,
-            check: "shared-cdp-url",
-            message: format!(
-                "the same browser CDP endpoint {} is pinned on several instances ({names}): their gateways would drive the same browser; give each instance its own (or let each use its own CDP range)",
-                uses[0].2
-            ),
-            location: distinct
-                .iter()
-                .map(|i| items[*i].record.config_path.clone())
-                .collect(),
-            instances: distinct.iter().map(|i| items[*i].label.clone()).collect(),
-            fix: Some(fix),
-            auto_fixable: false,
-            action: None,
-        });
-    }
+    let urls: Vec<Vec<(String, String)>> = items
+        .iter()
+        .map(|it| it.config.as_ref().map(cdp_urls_of).unwrap_or_default())
+        .collect();
+    out.extend(openclaw_ops::doctor::shared_cdp_urls(&peers(items), &urls));
 }
 
 fn drift(ctx: &Ctx, items: &[Item], out: &mut Vec<Finding>) {
@@ -684,29 +464,9 @@ fn permissions(items: &[Item], out: &mut Vec<Finding>) {
         }
         seen.push(path.to_path_buf());
         let Some(mode) = mode_of(path) else { return };
-        if mode & 0o077 == 0 {
-            return;
-        }
-        out.push(Finding {
-            severity,
-            check: "permissions",
-            message: format!(
-                "{label}'s {what} {} is mode {mode:04o}; other users can {} it (want {want:04o})",
-                path.display(),
-                if mode & 0o044 != 0 { "read" } else { "access" }
-            ),
-            location: vec![path.to_path_buf()],
-            instances: vec![label.to_string()],
-            fix: Some(format!(
-                "chmod {want:o} {}",
-                openclaw_instance::shell_quote(&path.display().to_string())
-            )),
-            auto_fixable: true,
-            action: Some(Action::Chmod {
-                path: path.to_path_buf(),
-                mode: want,
-            }),
-        });
+        out.extend(openclaw_ops::doctor::permission_finding(
+            path, mode, want, what, severity, label,
+        ));
     };
     for it in items {
         let l = it.label.as_str();
@@ -743,58 +503,14 @@ fn permissions(items: &[Item], out: &mut Vec<Finding>) {
 }
 
 fn case_only(home: &Path, out: &mut Vec<Finding>) {
-    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for e in std::fs::read_dir(home).into_iter().flatten().flatten() {
-        let Some(name) = e.file_name().to_str().map(str::to_string) else {
-            continue;
-        };
-        let lower = name.to_ascii_lowercase();
-        if (lower == ".openclaw" || lower.starts_with(".openclaw-")) && e.path().is_dir() {
-            groups.entry(lower).or_default().push(name);
-        }
-    }
-    for (lower, mut names) in groups {
-        if names.len() < 2 {
-            continue;
-        }
-        names.sort();
-        let profile = lower.strip_prefix(".openclaw-");
-        let selector = match profile {
-            Some(p) => format!("--profile {p}"),
-            None => "the default profile".into(),
-        };
-        let strays: Vec<&String> = names.iter().filter(|n| **n != lower).collect();
-        let fix = strays
-            .iter()
-            .map(|n| {
-                let p = home.join(n).display().to_string();
-                format!(
-                    "mv {} {}",
-                    openclaw_instance::shell_quote(&p),
-                    openclaw_instance::shell_quote(&format!("{p}.unused"))
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" && ");
-        out.push(Finding {
-            severity: Severity::Warning,
-            check: "case-only-profile",
-            message: format!(
-                "state dirs that differ only by case: {}; profile names are lowercase, so {selector} uses ~/{lower} and the other{} can only be reached with OPENCLAW_STATE_DIR (on a case-insensitive file system they are the same directory); move what you need into ~/{lower} and rename the other",
-                names
-                    .iter()
-                    .map(|n| format!("~/{n}"))
-                    .collect::<Vec<_>>()
-                    .join(" and "),
-                if strays.len() > 1 { "s" } else { "" }
-            ),
-            location: names.iter().map(|n| home.join(n)).collect(),
-            instances: vec![],
-            fix: Some(fix),
-            auto_fixable: false,
-            action: None,
-        });
-    }
+    let names: Vec<String> = std::fs::read_dir(home)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .collect();
+    out.extend(openclaw_ops::doctor::case_only(home, &names));
 }
 
 /// Applies one fix; returns the change made.
@@ -874,70 +590,21 @@ pub fn run(ctx: &Ctx, args: DoctorArgs) -> CliResult<u8> {
             findings = check(ctx, &items);
         }
     }
-    let errors = findings
-        .iter()
-        .filter(|f| f.severity == Severity::Error)
-        .count();
-    let warnings = findings
-        .iter()
-        .filter(|f| f.severity == Severity::Warning)
-        .count();
     let labels: Vec<String> = items.iter().map(|i| i.label.clone()).collect();
+    let report = DoctorReport::new(labels, findings, fixed, fix_errors);
     if args.json {
-        print_json(&json!({
-            "ok": errors == 0,
-            "errors": errors,
-            "warnings": warnings,
-            "instances": labels,
-            "findings": findings,
-            "fixed": fixed,
-            "fixErrors": fix_errors,
-        }));
+        print_json(&report);
     } else {
-        let home = &ctx.paths.home.value;
-        println!(
-            "checked {} instance{} on this host: {}",
-            labels.len(),
-            if labels.len() == 1 { "" } else { "s" },
-            if labels.is_empty() {
-                "none".to_string()
-            } else {
-                labels.join(", ")
-            }
+        let fix_command = (!args.fix).then(|| ctx.command("doctor --fix"));
+        print!(
+            "{}",
+            report.render_text(&ctx.paths.home.value, fix_command.as_deref())
         );
-        for f in &findings {
-            println!("{:<7} [{}] {}", f.severity.word(), f.check, f.message);
-            if !f.location.is_empty() {
-                println!(
-                    "        where: {}",
-                    f.location
-                        .iter()
-                        .map(|p| tilde(p, home))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            }
-            if let Some(fix) = &f.fix {
-                println!(
-                    "        fix:   {fix}{}",
-                    if f.auto_fixable && !args.fix {
-                        format!("   (or: {})", ctx.command("doctor --fix"))
-                    } else {
-                        String::new()
-                    }
-                );
-            }
-        }
-        if findings.is_empty() {
-            println!("no problems found");
-        } else {
-            println!("{errors} error(s), {warnings} warning(s)");
-        }
     }
-    Ok(if errors > 0 || !fix_errors.is_empty() {
-        exit::FAILURE
-    } else {
+    Ok(if report.passed() {
         exit::OK
+    } else {
+        exit::FAILURE
     })
 }
 

@@ -448,7 +448,7 @@ pub fn status(ctx: &Ctx, json: bool) -> CliResult<u8> {
     let Found { inst, probe } = find(ctx)?;
     let probe = probe.map_err(|e| probe_error(&inst, e))?;
     let mut v = status_json(&inst, &probe);
-    v["service"] = crate::cmd::service::service_section(ctx, &inst);
+    v["service"] = crate::services::service_section(ctx, &inst);
     if json {
         print_json(&v);
     } else {

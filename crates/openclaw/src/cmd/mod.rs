@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod browser;
 pub mod channels;
+pub mod completion;
 pub mod config;
 pub mod doctor;
 pub mod gateway;
@@ -14,4 +15,3 @@ pub mod pairing;
 pub mod profiles;
 pub mod service;
 pub mod setup;
-pub mod signal;

@@ -13,12 +13,12 @@ use clap::Args;
 use openclaw_service::{InstallOptions, ProcessRunner, Service, ServiceError};
 use serde_json::{Value, json};
 
-use crate::cmd::service::{InstanceService, service_error};
 use crate::cmd::setup::{self, SetupArgs, SetupOutcome};
 use crate::ctx::Ctx;
 use crate::error::{CliError, CliResult, exit};
 use crate::live;
 use crate::output::{print_json, tilde};
+use crate::services::{InstanceService, service_error};
 
 /// Auth choices this version supports.
 const AUTH_CHOICES: [&str; 4] = ["skip", "openai-api-key", "anthropic-api-key", "custom"];

@@ -143,7 +143,7 @@ pub fn host_entries(ctx: &Ctx) -> Vec<HostEntry> {
                             }
                         }
                     });
-                    e.service = Some(crate::cmd::service::service_section(ctx, &inst));
+                    e.service = Some(crate::services::service_section(ctx, &inst));
                 }
             }
             e

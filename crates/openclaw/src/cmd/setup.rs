@@ -9,7 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use openclaw_instance::{ConfigFacts, DEFAULT_PORT, Footprint, Instance, Source, choose_base_port};
+use openclaw_instance::{ConfigFacts, DEFAULT_PORT, Footprint, Instance, Source};
+use openclaw_ops::setup::{PortRefusal, PortRequest};
 use serde_json::{Value, json};
 
 use crate::ctx::Ctx;
@@ -242,7 +243,8 @@ pub fn print_summary(ctx: &Ctx, out: &SetupOutcome) {
     }
 }
 
-/// Chooses the base port and says why when it is not the obvious one.
+/// Chooses the base port and says why when it is not the obvious one (the
+/// rules: `openclaw_ops::setup::choose_port`).
 fn choose_port(
     ctx: &Ctx,
     args: &SetupArgs,
@@ -266,83 +268,52 @@ fn choose_port(
         ctx.instance_with(&f, Some(b)).ok().map(|i| i.footprint())
     };
     let current = ctx.instance_with(facts, args.port)?;
-    let pinned = args.port.is_some()
-        || !matches!(
-            current.ports.gateway.source,
-            Source::Default | Source::ProfileDefault
-        );
-
-    if pinned {
-        let port = current.ports.gateway.value;
-        let fp = current.footprint();
-        for (label, other) in &other_fps {
-            if let Some(o) = fp.overlaps(other).first() {
-                if matches!(current.ports.gateway.source, Source::Config(_)) {
-                    // An existing config keeps its port; doctor reports and fixes it.
-                    eprintln!(
-                        "openclaw: warning: this instance's {} collides with {label}'s {}\nhint: {}",
-                        o.ours,
-                        o.theirs,
-                        ctx.command("doctor --fix")
-                    );
-                    continue;
-                }
-                let all: Vec<Footprint> = other_fps.iter().map(|(_, f)| f.clone()).collect();
-                let suggestion = choose_base_port(
-                    DEFAULT_PORT,
-                    &all,
-                    footprint_of,
-                    openclaw_browser::port_is_free,
+    let req = PortRequest {
+        current: &current,
+        flag_port: args.port.is_some(),
+        default_profile: ctx.paths.profile.is_none() || ctx.paths.profile.as_deref() == Some("dev"),
+        others: &other_fps,
+    };
+    match openclaw_ops::setup::choose_port(&req, footprint_of, openclaw_browser::port_is_free) {
+        Ok(choice) => {
+            // An existing config keeps its port; doctor reports and fixes it.
+            for (label, o) in &choice.warnings {
+                eprintln!(
+                    "openclaw: warning: this instance's {} collides with {label}'s {}\nhint: {}",
+                    o.ours,
+                    o.theirs,
+                    ctx.command("doctor --fix")
                 );
-                let mut err = CliError::new(
-                    "port footprint overlaps another instance",
-                    format!("{} port {port}", current.ports.gateway.source),
-                    format!(
-                        "this instance's {} would collide with {label}'s {} (port {} is in both); every instance needs its own base, browser, canvas and CDP ports",
-                        o.ours, o.theirs, o.first_shared
-                    ),
-                );
-                if let Some(s) = suggestion {
-                    err = err.hint(ctx.command(&format!("setup --port {s}")));
-                }
-                return Err(err);
             }
+            Ok((choice.port, choice.note))
         }
-        return Ok((port, None));
-    }
-
-    let all: Vec<Footprint> = other_fps.iter().map(|(_, f)| f.clone()).collect();
-    let preferred = current.ports.gateway.value;
-    let is_default_profile =
-        ctx.paths.profile.is_none() || ctx.paths.profile.as_deref() == Some("dev");
-    if is_default_profile
-        && footprint_of(preferred).is_some_and(|fp| all.iter().all(|o| fp.overlaps(o).is_empty()))
-    {
-        return Ok((preferred, None));
-    }
-    let chosen = choose_base_port(
-        DEFAULT_PORT,
-        &all,
-        footprint_of,
-        openclaw_browser::port_is_free,
-    )
-    .ok_or_else(|| {
-        CliError::new(
+        Err(PortRefusal::Overlaps {
+            label,
+            overlap: o,
+            port,
+            source,
+            suggestion,
+        }) => {
+            let mut err = CliError::new(
+                "port footprint overlaps another instance",
+                format!("{source} port {port}"),
+                format!(
+                    "this instance's {} would collide with {label}'s {} (port {} is in both); every instance needs its own base, browser, canvas and CDP ports",
+                    o.ours, o.theirs, o.first_shared
+                ),
+            );
+            if let Some(s) = suggestion {
+                err = err.hint(ctx.command(&format!("setup --port {s}")));
+            }
+            Err(err)
+        }
+        Err(PortRefusal::NoFreeFootprint) => Err(CliError::new(
             "no free port footprint",
             format!("ports {DEFAULT_PORT}-65535"),
             "every candidate base port collides with another instance or a port in use",
         )
-        .hint(ctx.command("setup --port <N>"))
-    })?;
-    let note = (chosen != preferred || !other_fps.is_empty()).then(|| {
-        let names: Vec<&str> = other_fps.iter().map(|(l, _)| l.as_str()).collect();
-        if names.is_empty() {
-            format!("picked base port {chosen}: the lowest whose whole footprint is free on this host")
-        } else {
-            format!("picked base port {chosen}: the lowest whose whole footprint is free and clear of {}", names.join(", "))
-        }
-    });
-    Ok((chosen, note))
+        .hint(ctx.command("setup --port <N>"))),
+    }
 }
 
 /// Creates the workspace and its starter files; never overwrites a file.

@@ -7,6 +7,7 @@
 
 mod agents;
 mod browser;
+mod completion;
 mod gateway;
 mod harness;
 mod logs;

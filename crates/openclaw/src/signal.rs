@@ -1,17 +1,23 @@
 //! Stopping a gateway that no service manager runs: signal the process that
 //! owns the instance's state dir, after checking its owner record (pid alive
 //! and the same process start time) — never "whatever listens on the port".
+//! A helper of `gateway stop|restart` (cmd/service.rs); what to do in each
+//! case is decided by `openclaw_ops::lifecycle`, this module does the IO.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use openclaw_instance::Instance;
 use openclaw_state::owner::StateLock;
 
-use crate::cmd::service::InstanceService;
+use openclaw_ops::lifecycle::{
+    OwnerState, StartProgress, StopDecision, decide_stop, detached_env, start_progress,
+};
+
 use crate::error::{CliError, CliResult, exit};
 use crate::live;
+use crate::services::InstanceService;
 
 /// How long a gateway gets to exit after SIGTERM before we give up (a hang
 /// guard; a gateway normally exits at once).
@@ -90,11 +96,23 @@ pub fn stop_unmanaged(svc: &InstanceService, restart: bool) -> CliResult<u8> {
     let label = inst.label();
     let start_cmd = inst.command("gateway");
 
-    let Some(owner) = openclaw_state::owner::live_owner(&state_dir) else {
+    let owner = openclaw_state::owner::live_owner(&state_dir);
+    let state = match &owner {
+        Some(o) => OwnerState::Live {
+            pid: o.pid,
+            port: o.port,
+            same_state_dir: crate::hosts::same_path(&o.state_dir, &state_dir),
+        },
         // No live owner record: either nothing runs, a stale record was left
         // by a crash, or a gateway is still starting (lock held, no record).
-        let stale = openclaw_state::owner::read_owner(&state_dir);
-        if state_dir.is_dir() && lock_is_held(&state_dir) {
+        None => OwnerState::Absent {
+            lock_held: state_dir.is_dir() && lock_is_held(&state_dir),
+            stale: openclaw_state::owner::read_owner(&state_dir).map(|o| (o.pid, o.port)),
+        },
+    };
+    let owner = match (decide_stop(&state, restart), owner) {
+        (StopDecision::Signal { .. }, Some(owner)) => owner,
+        (StopDecision::StillStarting, _) => {
             return Err(CliError::new(
                 format!("cannot {} the gateway", if restart { "restart" } else { "stop" }),
                 state_dir.display(),
@@ -103,14 +121,7 @@ pub fn stop_unmanaged(svc: &InstanceService, restart: bool) -> CliResult<u8> {
             .hint(inst.command("gateway status"))
             .code(exit::FAILURE));
         }
-        let stale_note = match &stale {
-            Some(o) => format!(
-                " (a stale owner record names pid {}, port {}, which is no longer running; it was ignored)",
-                o.pid, o.port
-            ),
-            None => String::new(),
-        };
-        if restart {
+        (StopDecision::NothingToRestart { stale_note }, _) => {
             return Err(CliError::new(
                 "nothing to restart",
                 state_dir.display(),
@@ -119,23 +130,27 @@ pub fn stop_unmanaged(svc: &InstanceService, restart: bool) -> CliResult<u8> {
             .hint(start_cmd)
             .code(exit::NOT_RUNNING));
         }
-        println!(
-            "nothing to stop: no gateway runs for {label} (state dir {}){stale_note}",
-            state_dir.display()
-        );
-        println!("start it with: {start_cmd}");
-        return Ok(exit::OK);
+        (StopDecision::NothingToStop { stale_note }, _) => {
+            println!(
+                "nothing to stop: no gateway runs for {label} (state dir {}){stale_note}",
+                state_dir.display()
+            );
+            println!("start it with: {start_cmd}");
+            return Ok(exit::OK);
+        }
+        (_, owner) => {
+            let named = owner
+                .map(|o| o.state_dir.display().to_string())
+                .unwrap_or_default();
+            return Err(CliError::new(
+                "refusing to signal the owner",
+                state_dir.join(openclaw_state::owner::OWNER_FILE).display(),
+                format!(
+                    "the owner record names another state dir ({named}); nothing was signalled"
+                ),
+            ));
+        }
     };
-    if !crate::hosts::same_path(&owner.state_dir, &state_dir) {
-        return Err(CliError::new(
-            "refusing to signal the owner",
-            state_dir.join(openclaw_state::owner::OWNER_FILE).display(),
-            format!(
-                "the owner record names another state dir ({}); nothing was signalled",
-                owner.state_dir.display()
-            ),
-        ));
-    }
 
     let pid = owner.pid;
     let port = owner.port;
@@ -242,10 +257,7 @@ fn wait_lock_free(state_dir: &Path, limit: Duration) -> bool {
     }
 }
 
-/// The log file a detached gateway's stdout and stderr go to.
-pub fn detached_log(state_dir: &Path) -> PathBuf {
-    openclaw_state::logs::detached_log_path(state_dir)
-}
+pub use openclaw_ops::lifecycle::detached_log;
 
 /// Starts `openclaw gateway --port <port>` for `inst` in its own session,
 /// output appended to the instance's log dir, then waits until a live owner
@@ -281,21 +293,22 @@ fn start_detached(inst: &Instance, port: u16, old_pid: u32) -> CliResult<u8> {
         .stderr(err);
     // Pin the instance: its own paths, nothing another profile left in the
     // environment.
-    for (k, _) in std::env::vars_os() {
-        if let Some(k) = k.to_str()
-            && k.starts_with("OPENCLAW_")
-            && k != "OPENCLAW_HOME"
-        {
-            cmd.env_remove(k);
-        }
+    let inherited: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.to_str().map(str::to_string))
+        .collect();
+    let env = detached_env(
+        inherited.iter().map(String::as_str),
+        inst.profile.as_deref(),
+        &state_dir,
+        &inst.config_path.value,
+        matches!(inst.workspace.source, openclaw_instance::Source::Env(_))
+            .then_some(inst.workspace.value.as_path()),
+    );
+    for k in &env.remove {
+        cmd.env_remove(k);
     }
-    if let Some(p) = &inst.profile {
-        cmd.env("OPENCLAW_PROFILE", p);
-    }
-    cmd.env("OPENCLAW_STATE_DIR", &state_dir)
-        .env("OPENCLAW_CONFIG_PATH", &inst.config_path.value);
-    if matches!(inst.workspace.source, openclaw_instance::Source::Env(_)) {
-        cmd.env("OPENCLAW_WORKSPACE_DIR", &inst.workspace.value);
+    for (k, v) in &env.set {
+        cmd.env(k, v);
     }
     #[cfg(unix)]
     {
@@ -325,44 +338,60 @@ fn start_detached(inst: &Instance, port: u16, old_pid: u32) -> CliResult<u8> {
     let deadline = Instant::now() + START_WAIT;
     let mut last = String::from("no owner record yet");
     loop {
-        if let Ok(Some(st)) = child.try_wait() {
-            return Err(failed(
-                format!(
-                    "the gateway of {label} was stopped (pid {old_pid}) but did not start again"
-                ),
-                format!(
-                    "the new gateway (pid {new_pid}) exited with {st}; its output is in {}",
-                    log.display()
-                ),
-            ));
-        }
-        match openclaw_state::owner::live_owner(&state_dir) {
-            Some(o) if o.pid == new_pid => {
-                let h = live::probe_health(o.port, Duration::from_millis(800));
-                if h.ok {
-                    println!(
-                        "restarted the gateway of {label}: pid {old_pid} -> {new_pid}, port {}, healthy ({}); output in {}",
-                        o.port,
-                        h.detail,
-                        log.display()
-                    );
-                    return Ok(exit::OK);
-                }
-                last = format!("owner record written, /healthz: {}", h.detail);
-            }
-            Some(o) => {
+        let exited = child.try_wait().ok().flatten();
+        let owner = openclaw_state::owner::live_owner(&state_dir);
+        let health = owner
+            .as_ref()
+            .filter(|o| o.pid == new_pid)
+            .map(|o| live::probe_health(o.port, Duration::from_millis(800)));
+        let healthy = health.as_ref().is_some_and(|h| h.ok);
+        match start_progress(
+            exited.is_some(),
+            new_pid,
+            owner.as_ref().map(|o| o.pid),
+            healthy,
+        ) {
+            StartProgress::Exited => {
+                let st = exited.map(|s| s.to_string()).unwrap_or_default();
                 return Err(failed(
                     format!(
                         "the gateway of {label} was stopped (pid {old_pid}) but did not start again"
                     ),
                     format!(
-                        "another process (pid {}) took the state dir first; the new gateway (pid {new_pid}) could not own it, see {}",
-                        o.pid,
+                        "the new gateway (pid {new_pid}) exited with {st}; its output is in {}",
                         log.display()
                     ),
                 ));
             }
-            None => {}
+            StartProgress::Up => {
+                let (o, h) = (
+                    owner.expect("up has an owner"),
+                    health.expect("up was probed"),
+                );
+                println!(
+                    "restarted the gateway of {label}: pid {old_pid} -> {new_pid}, port {}, healthy ({}); output in {}",
+                    o.port,
+                    h.detail,
+                    log.display()
+                );
+                return Ok(exit::OK);
+            }
+            StartProgress::TakenBy { pid } => {
+                return Err(failed(
+                    format!(
+                        "the gateway of {label} was stopped (pid {old_pid}) but did not start again"
+                    ),
+                    format!(
+                        "another process (pid {pid}) took the state dir first; the new gateway (pid {new_pid}) could not own it, see {}",
+                        log.display()
+                    ),
+                ));
+            }
+            StartProgress::Waiting => {
+                if let Some(h) = &health {
+                    last = format!("owner record written, /healthz: {}", h.detail);
+                }
+            }
         }
         if Instant::now() >= deadline {
             return Err(failed(

@@ -1,0 +1,353 @@
+//! What `gateway start|stop|restart` does, decided from what the command
+//! found: the instance's service (installed, manager usable), the state
+//! dir's owner record (live or stale) and lock. The process to signal comes
+//! only from a live owner record of this very state dir, never from the
+//! port.
+
+use std::path::{Path, PathBuf};
+
+/// A service operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceOp {
+    Start,
+    Stop,
+    Restart,
+}
+
+impl ServiceOp {
+    pub fn word(self) -> &'static str {
+        match self {
+            ServiceOp::Start => "start",
+            ServiceOp::Stop => "stop",
+            ServiceOp::Restart => "restart",
+        }
+    }
+}
+
+/// Who carries out an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// The service manager (systemd, launchd, Task Scheduler).
+    Manager,
+    /// The gateway runs outside a service manager: stop (and for restart
+    /// start again) the process of the state dir's owner record.
+    OwnerRecord,
+}
+
+/// `start` always goes to the service manager (which reports a missing or
+/// unusable service); `stop` and `restart` go to the owner record unless
+/// the service is installed and its manager usable.
+pub fn route(op: ServiceOp, installed: bool, manager_available: bool) -> Route {
+    if op != ServiceOp::Start && !(installed && manager_available) {
+        Route::OwnerRecord
+    } else {
+        Route::Manager
+    }
+}
+
+/// What the state dir says about its gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnerState {
+    /// A live owner record (pid alive, not a zombie, same start time).
+    Live {
+        pid: u32,
+        port: u16,
+        /// The record names this state dir (and not another one).
+        same_state_dir: bool,
+    },
+    /// No live owner record.
+    Absent {
+        /// The state dir's lock is held (a gateway still starting).
+        lock_held: bool,
+        /// A stale record's pid and port, left by a crash.
+        stale: Option<(u32, u16)>,
+    },
+}
+
+/// What `stop` / `restart` of an unmanaged gateway does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopDecision {
+    /// The lock is held but no owner record exists yet: signal nothing.
+    StillStarting,
+    /// Nothing runs; `stop` succeeds (exit 0) and says so.
+    NothingToStop { stale_note: String },
+    /// Nothing runs; `restart` fails (exit 3) with the start command.
+    NothingToRestart { stale_note: String },
+    /// The record names another state dir: refuse, signal nothing.
+    ForeignOwner,
+    /// SIGTERM this pid (and for restart start it again on `port`).
+    Signal { pid: u32, port: u16 },
+}
+
+/// The stop/restart decision for an unmanaged gateway.
+pub fn decide_stop(state: &OwnerState, restart: bool) -> StopDecision {
+    match state {
+        OwnerState::Absent {
+            lock_held: true, ..
+        } => StopDecision::StillStarting,
+        OwnerState::Absent { stale, .. } => {
+            let stale_note = stale_note(*stale);
+            if restart {
+                StopDecision::NothingToRestart { stale_note }
+            } else {
+                StopDecision::NothingToStop { stale_note }
+            }
+        }
+        OwnerState::Live {
+            same_state_dir: false,
+            ..
+        } => StopDecision::ForeignOwner,
+        OwnerState::Live { pid, port, .. } => StopDecision::Signal {
+            pid: *pid,
+            port: *port,
+        },
+    }
+}
+
+/// The note about a stale owner record, or "" without one.
+pub fn stale_note(stale: Option<(u32, u16)>) -> String {
+    match stale {
+        Some((pid, port)) => format!(
+            " (a stale owner record names pid {pid}, port {port}, which is no longer running; it was ignored)"
+        ),
+        None => String::new(),
+    }
+}
+
+/// Where a restart stands, from one look at the new child and the owner
+/// record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartProgress {
+    /// The new gateway exited: it did not start.
+    Exited,
+    /// Another process owns the state dir: the new one cannot.
+    TakenBy { pid: u32 },
+    /// The new gateway owns the state dir and answers `/healthz`.
+    Up,
+    /// Not yet: keep waiting (until the hang guard).
+    Waiting,
+}
+
+/// `child_exited`: the spawned gateway has exited; `owner`: the live owner
+/// record's pid, if any; `healthy`: its `/healthz` answered.
+pub fn start_progress(
+    child_exited: bool,
+    new_pid: u32,
+    owner: Option<u32>,
+    healthy: bool,
+) -> StartProgress {
+    if child_exited {
+        return StartProgress::Exited;
+    }
+    match owner {
+        Some(pid) if pid != new_pid => StartProgress::TakenBy { pid },
+        Some(_) if healthy => StartProgress::Up,
+        _ => StartProgress::Waiting,
+    }
+}
+
+/// The environment of a detached gateway: the instance pinned by its own
+/// paths, and nothing another profile left in the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetachedEnv {
+    /// Inherited variables to remove.
+    pub remove: Vec<String>,
+    /// Variables to set.
+    pub set: Vec<(String, PathBuf)>,
+}
+
+/// `inherited` are the names of the variables the CLI runs with. Every
+/// `OPENCLAW_*` but `OPENCLAW_HOME` is removed; the profile, state dir and
+/// config path are set; the workspace only when an env variable chose it.
+pub fn detached_env<'a>(
+    inherited: impl IntoIterator<Item = &'a str>,
+    profile: Option<&str>,
+    state_dir: &Path,
+    config_path: &Path,
+    workspace_from_env: Option<&Path>,
+) -> DetachedEnv {
+    let remove = inherited
+        .into_iter()
+        .filter(|k| k.starts_with("OPENCLAW_") && *k != "OPENCLAW_HOME")
+        .map(str::to_string)
+        .collect();
+    let mut set = Vec::new();
+    if let Some(p) = profile {
+        set.push(("OPENCLAW_PROFILE".to_string(), PathBuf::from(p)));
+    }
+    set.push(("OPENCLAW_STATE_DIR".to_string(), state_dir.to_path_buf()));
+    set.push((
+        "OPENCLAW_CONFIG_PATH".to_string(),
+        config_path.to_path_buf(),
+    ));
+    if let Some(w) = workspace_from_env {
+        set.push(("OPENCLAW_WORKSPACE_DIR".to_string(), w.to_path_buf()));
+    }
+    DetachedEnv { remove, set }
+}
+
+/// The log file a detached gateway's stdout and stderr go to.
+pub fn detached_log(state_dir: &Path) -> PathBuf {
+    state_dir.join("logs").join("gateway-detached.log")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_table() {
+        use Route::*;
+        use ServiceOp::*;
+        for (op, installed, available, want) in [
+            (Start, false, false, Manager),
+            (Start, true, false, Manager),
+            (Start, true, true, Manager),
+            (Stop, false, false, OwnerRecord),
+            (Stop, false, true, OwnerRecord),
+            (Stop, true, false, OwnerRecord),
+            (Stop, true, true, Manager),
+            (Restart, false, true, OwnerRecord),
+            (Restart, true, false, OwnerRecord),
+            (Restart, true, true, Manager),
+        ] {
+            assert_eq!(
+                route(op, installed, available),
+                want,
+                "{op:?} {installed} {available}"
+            );
+        }
+    }
+
+    #[test]
+    fn stop_decision_table() {
+        let live = |same| OwnerState::Live {
+            pid: 4242,
+            port: 18789,
+            same_state_dir: same,
+        };
+        let absent = |lock_held, stale| OwnerState::Absent { lock_held, stale };
+        let note = " (a stale owner record names pid 77, port 18900, which is no longer running; it was ignored)";
+        for (state, restart, want) in [
+            (
+                live(true),
+                false,
+                StopDecision::Signal {
+                    pid: 4242,
+                    port: 18789,
+                },
+            ),
+            (
+                live(true),
+                true,
+                StopDecision::Signal {
+                    pid: 4242,
+                    port: 18789,
+                },
+            ),
+            (live(false), false, StopDecision::ForeignOwner),
+            (live(false), true, StopDecision::ForeignOwner),
+            (absent(true, None), false, StopDecision::StillStarting),
+            (
+                absent(true, Some((77, 18900))),
+                true,
+                StopDecision::StillStarting,
+            ),
+            (
+                absent(false, None),
+                false,
+                StopDecision::NothingToStop {
+                    stale_note: String::new(),
+                },
+            ),
+            (
+                absent(false, Some((77, 18900))),
+                false,
+                StopDecision::NothingToStop {
+                    stale_note: note.into(),
+                },
+            ),
+            (
+                absent(false, Some((77, 18900))),
+                true,
+                StopDecision::NothingToRestart {
+                    stale_note: note.into(),
+                },
+            ),
+        ] {
+            assert_eq!(
+                decide_stop(&state, restart),
+                want,
+                "{state:?} restart={restart}"
+            );
+        }
+    }
+
+    #[test]
+    fn start_progress_table() {
+        use StartProgress::*;
+        for (exited, owner, healthy, want) in [
+            (true, Some(10), true, Exited),
+            (true, None, false, Exited),
+            (false, None, false, Waiting),
+            (false, Some(10), false, Waiting),
+            (false, Some(10), true, Up),
+            (false, Some(11), true, TakenBy { pid: 11 }),
+            (false, Some(11), false, TakenBy { pid: 11 }),
+        ] {
+            assert_eq!(start_progress(exited, 10, owner, healthy), want);
+        }
+    }
+
+    #[test]
+    fn detached_env_pins_the_instance() {
+        let env = detached_env(
+            [
+                "PATH",
+                "OPENCLAW_HOME",
+                "OPENCLAW_STATE_DIR",
+                "OPENCLAW_GATEWAY_PORT",
+                "OPENCLAW_PROFILE",
+            ],
+            Some("rescue"),
+            Path::new("/h/.openclaw-rescue"),
+            Path::new("/h/.openclaw-rescue/openclaw.json"),
+            None,
+        );
+        assert_eq!(
+            env.remove,
+            [
+                "OPENCLAW_STATE_DIR",
+                "OPENCLAW_GATEWAY_PORT",
+                "OPENCLAW_PROFILE"
+            ]
+        );
+        let keys: Vec<&str> = env.set.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "OPENCLAW_PROFILE",
+                "OPENCLAW_STATE_DIR",
+                "OPENCLAW_CONFIG_PATH"
+            ]
+        );
+        let ws = detached_env(
+            [],
+            None,
+            Path::new("/s"),
+            Path::new("/s/c.json"),
+            Some(Path::new("/w")),
+        );
+        assert_eq!(
+            ws.set,
+            [
+                ("OPENCLAW_STATE_DIR".to_string(), PathBuf::from("/s")),
+                (
+                    "OPENCLAW_CONFIG_PATH".to_string(),
+                    PathBuf::from("/s/c.json")
+                ),
+                ("OPENCLAW_WORKSPACE_DIR".to_string(), PathBuf::from("/w")),
+            ]
+        );
+    }
+}
