@@ -1125,3 +1125,140 @@ fn doctor_reports_a_gateway_listening_in_another_instances_footprint() {
         "the configs do not overlap: {v}"
     );
 }
+
+/// The description's manual env example: two instances selected only by
+/// `OPENCLAW_CONFIG_PATH` + `OPENCLAW_STATE_DIR` get two services.
+#[test]
+fn manual_env_instances_get_two_services_and_a_third_cannot_take_one() {
+    let h = TestHome::new();
+    std::fs::create_dir_all(h.join(".openclaw")).unwrap();
+    let env_of = |name: &str| -> Vec<(String, String)> {
+        vec![
+            (
+                "OPENCLAW_CONFIG_PATH".into(),
+                h.join(&format!(".openclaw/{name}.json"))
+                    .display()
+                    .to_string(),
+            ),
+            (
+                "OPENCLAW_STATE_DIR".into(),
+                h.join(&format!(".openclaw-{name}")).display().to_string(),
+            ),
+        ]
+    };
+    let as_refs = |v: &[(String, String)]| -> Vec<(String, String)> { v.to_vec() };
+    let run = |env: &[(String, String)], args: &[&str]| {
+        let e: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        h.run_env(args, &e)
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let mut units = Vec::new();
+    for name in ["main", "rescue"] {
+        let env = as_refs(&env_of(name));
+        let port = free_base_port().to_string();
+        let out = run(&env, &["setup", "--port", &port]);
+        expect_success("setup", &out);
+        let out = run(&env, &["gateway", "install", "--dry-run"]);
+        let (stdout, _) = expect_success("install --dry-run", &out);
+        let unit_name = format!("openclaw-gateway-{name}.service");
+        let unit = planned_file(&stdout, &unit_name);
+        assert!(
+            unit.contains(&format!(
+                "\"OPENCLAW_STATE_DIR={}\"",
+                h.join(&format!(".openclaw-{name}")).display()
+            )),
+            "{stdout}"
+        );
+        assert!(!unit.contains("OPENCLAW_PROFILE"), "{unit}");
+        let file = scratch.path().join("units").join(&unit_name);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, &unit).unwrap();
+        let problems = analyze(&file, scratch.path());
+        assert!(problems.is_empty(), "{problems:#?}\n{unit}");
+        units.push(unit);
+
+        // `profiles show` names the service and says where the name comes from.
+        let out = run(&env, &["profiles", "show"]);
+        let (s, _) = expect_success("profiles show", &out);
+        assert!(
+            s.lines().any(|l| l.starts_with("systemd unit")
+                && l.contains(&unit_name)
+                && l.contains(&format!("state dir name .openclaw-{name}"))),
+            "{s}"
+        );
+    }
+    assert_ne!(units[0], units[1]);
+
+    // Both installed (the files; no user session loads them here).
+    for name in ["main", "rescue"] {
+        let _ = run(&as_refs(&env_of(name)), &["gateway", "install"]);
+        assert!(
+            h.join(&format!(
+                ".config/systemd/user/openclaw-gateway-{name}.service"
+            ))
+            .is_file()
+        );
+    }
+    let out = h.run(&["doctor"]);
+    let s = text(&out.stdout);
+    assert!(out.status.success(), "{s}\n{}", text(&out.stderr));
+    assert!(s.contains("no problems found"), "{s}");
+
+    // A third instance forced onto main's name (profile main, its own dir).
+    let third = vec![
+        ("OPENCLAW_PROFILE".to_string(), "main".to_string()),
+        (
+            "OPENCLAW_STATE_DIR".to_string(),
+            h.join("third").display().to_string(),
+        ),
+    ];
+    let port = free_base_port().to_string();
+    expect_success("setup third", &run(&third, &["setup", "--port", &port]));
+    let before =
+        std::fs::read(h.join(".config/systemd/user/openclaw-gateway-main.service")).unwrap();
+    for args in [
+        &["gateway", "install"][..],
+        &["gateway", "install", "--force"][..],
+    ] {
+        let out = run(&third, args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("refusing to install openclaw-gateway-main.service"),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!(
+                "belongs to another instance (instance at {}",
+                h.join(".openclaw-main").display()
+            )),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(h.join(".config/systemd/user/openclaw-gateway-main.service")).unwrap(),
+        before,
+        "the owner's unit was not touched"
+    );
+}
+
+#[test]
+fn doctor_reports_two_instances_with_one_service_name() {
+    let h = TestHome::new();
+    setup(&h, "main", free_base_port());
+    let other = h.join("elsewhere");
+    let port = free_base_port().to_string();
+    h.ok_env(
+        &["setup", "--port", &port],
+        &[
+            ("OPENCLAW_PROFILE", "main"),
+            ("OPENCLAW_STATE_DIR", other.to_str().unwrap()),
+        ],
+    );
+    let out = h.run(&["doctor"]);
+    let s = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{s}");
+    assert!(s.contains("[shared-service-name]"), "{s}");
+    assert!(s.contains("openclaw-gateway-main.service"), "{s}");
+    assert!(s.contains(&other.display().to_string()), "{s}");
+}
