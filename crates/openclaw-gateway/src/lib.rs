@@ -193,6 +193,8 @@ pub struct GatewayOptions {
     pub derived_services: bool,
     /// `OPENCLAW_SKIP_CANVAS_HOST=1` (read by the CLI): no canvas host.
     pub skip_canvas_host: bool,
+    /// The CLI's start flags, written into the owner record for restarts.
+    pub start_flags: Option<openclaw_state::owner::StartFlags>,
 }
 
 impl GatewayOptions {
@@ -216,6 +218,7 @@ impl GatewayOptions {
             log_keep: log::DEFAULT_KEEP,
             derived_services: true,
             skip_canvas_host: false,
+            start_flags: None,
         }
     }
 }
@@ -464,6 +467,7 @@ impl Gateway {
             opts.version.clone(),
         );
         record.bind_host = Some(host.to_string());
+        record.start_flags = opts.start_flags.clone();
         record.listeners = listeners
             .iter()
             .map(|(purpose, l)| {

@@ -1262,3 +1262,104 @@ fn doctor_reports_two_instances_with_one_service_name() {
     assert!(s.contains("openclaw-gateway-main.service"), "{s}");
     assert!(s.contains(&other.display().to_string()), "{s}");
 }
+
+fn owner_json(state_dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(state_dir.join("gateway.owner.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn restart_keeps_bind_port_token_file_and_other_start_flags() {
+    let h = TestHome::new();
+    let (config_port, flag_port) = (free_base_port(), free_base_port());
+    setup(&h, "lan", config_port);
+    let dir = h.join(".openclaw-lan");
+    let _reap = OwnerReaper(dir.clone());
+    let token_file = h.join("gateway.token");
+    std::fs::write(
+        &token_file,
+        format!("{}\n", token(&dir.join("openclaw.json"))),
+    )
+    .unwrap();
+    let fp = flag_port.to_string();
+    let mut g = GatewayChild::start(
+        &h,
+        &[
+            "--profile",
+            "lan",
+            "gateway",
+            "--bind",
+            "lan",
+            "--port",
+            &fp,
+            "--token-file",
+            token_file.to_str().unwrap(),
+            "--allow-unconfigured",
+            "--verbose",
+        ],
+        &[],
+        flag_port,
+    );
+    let before = owner_json(&dir);
+    assert_eq!(before["bindHost"], "0.0.0.0");
+    assert_eq!(before["port"], flag_port);
+
+    let out = h.ok(&["--profile", "lan", "gateway", "restart"]);
+    assert!(
+        out.contains("restarted the gateway of profile lan"),
+        "{out}"
+    );
+    assert!(g.wait_exit().success());
+    let after = owner_json(&dir);
+    assert_ne!(after["pid"], before["pid"]);
+    assert_eq!(after["bindHost"], "0.0.0.0", "{after}");
+    assert_eq!(after["port"], flag_port, "{after}");
+    assert_eq!(after["startFlags"], before["startFlags"]);
+    assert_eq!(
+        after["startFlags"],
+        serde_json::json!({
+            "port": flag_port,
+            "bind": "lan",
+            "tokenFile": token_file,
+            "tokenLiteral": false,
+            "allowUnconfigured": true,
+            "verbose": true
+        })
+    );
+    // The token came back too: the CLI (config token = file token) gets in.
+    let v = status_json(&h, "lan");
+    assert_eq!(v["gateway"]["state"], "running", "{v}");
+    assert_eq!(v["gateway"]["port"], flag_port);
+    h.ok(&["--profile", "lan", "gateway", "call", "health"]);
+    let log = std::fs::read_to_string(dir.join("logs/gateway-detached.log")).unwrap();
+    assert!(
+        log.contains("starting the gateway of profile lan"),
+        "--verbose kept: {log}"
+    );
+    h.ok(&["--profile", "lan", "gateway", "stop"]);
+}
+
+#[test]
+fn restart_of_a_gateway_started_with_a_literal_token_is_refused_before_stopping_it() {
+    let h = TestHome::new();
+    let port = free_base_port();
+    setup(&h, "lit", port);
+    let dir = h.join(".openclaw-lit");
+    let tok = token(&dir.join("openclaw.json"));
+    let mut g = GatewayChild::start(
+        &h,
+        &["--profile", "lit", "gateway", "--token", &tok],
+        &[],
+        port,
+    );
+    let out = h.run(&["--profile", "lit", "gateway", "restart"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("literal --token"), "{err}");
+    assert!(err.contains("gateway --token-file"), "{err}");
+    assert!(g.is_running(), "nothing was signalled");
+    assert!(
+        !std::fs::read_to_string(dir.join("gateway.owner.json"))
+            .unwrap()
+            .contains(&tok)
+    );
+}
