@@ -16,7 +16,7 @@ use crate::provider::{
     ProviderConfig, ProviderError, ToolCall,
 };
 use crate::session::{RecordedToolCall, SessionHandle, SessionStore, TranscriptRecord, now_ms};
-use crate::tools::{BrowserTool, ExecSettings, Toolbox, confine};
+use crate::tools::{BrowserTool, ExecSettings, Toolbox, read_beneath};
 
 /// Workspace files that make up the system prompt, in this order.
 pub const BOOTSTRAP_FILES: [&str; 4] = ["AGENTS.md", "SOUL.md", "USER.md", "IDENTITY.md"];
@@ -297,10 +297,7 @@ impl Agent {
         s.push_str(&format!("- Tools: {}\n", names.join(", ")));
         let mut files = String::new();
         for name in BOOTSTRAP_FILES {
-            let Ok(path) = confine(&self.spec.workspace, name) else {
-                continue;
-            };
-            let Ok(bytes) = std::fs::read(&path) else {
+            let Ok(bytes) = read_beneath(&self.spec.workspace, name) else {
                 continue;
             };
             let text = String::from_utf8_lossy(&bytes);
