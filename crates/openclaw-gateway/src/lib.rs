@@ -24,6 +24,7 @@ mod browser_rpc;
 mod chat;
 mod config_store;
 pub mod derived;
+mod drain;
 mod http;
 mod log;
 mod server;
@@ -195,6 +196,8 @@ pub struct GatewayOptions {
     pub skip_canvas_host: bool,
     /// The CLI's start flags, written into the owner record for restarts.
     pub start_flags: Option<openclaw_state::owner::StartFlags>,
+    /// How long turns in flight get to finish on shutdown (`drain.rs`).
+    pub drain_timeout: Duration,
 }
 
 impl GatewayOptions {
@@ -219,6 +222,7 @@ impl GatewayOptions {
             derived_services: true,
             skip_canvas_host: false,
             start_flags: None,
+            drain_timeout: drain::DEFAULT_DRAIN,
         }
     }
 }

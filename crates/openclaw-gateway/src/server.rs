@@ -440,6 +440,9 @@ impl BoundGateway {
         let ev = stop.await;
         shared.log.info(&format!("shutting down: {}", ev.reason));
         shared.ready.store(false, Ordering::Relaxed);
+        // Turns in flight finish (or are interrupted) while clients still
+        // receive their events.
+        crate::drain::drain(&shared.agents, &shared.log, shared.opts.drain_timeout).await;
         // Tell every connection; they send the event, close, and exit.
         shared.shutdown.send_replace(Some(ev));
         let _ = server_stop_tx.send(());
