@@ -314,12 +314,13 @@ pub(crate) async fn connect_running(
 ) -> CliResult<(Instance, String, Client)> {
     let (config, inst) = ctx.config_and_instance(None)?;
     let creds = client_credentials(config.as_ref());
-    let probe = openclaw_client::probe_with(&inst, &creds, CLIENT_TIMEOUT)
+    // One connection: found, handshaken with `scopes` and identity-checked.
+    let checked = openclaw_client::connect_checked(&inst, &creds, scopes, CLIENT_TIMEOUT)
         .await
         .map_err(|e| probe_error(&inst, e))?;
-    let url = match probe {
-        Probe::Running { url, .. } => url,
-        Probe::Stopped { port } => {
+    let (url, client) = match checked {
+        openclaw_client::Checked::Running { url, client, .. } => (url, *client),
+        openclaw_client::Checked::Stopped { port } => {
             return Err(CliError::new(
                 "the gateway is not running",
                 format!("{} (port {port})", inst.state_dir.value.display()),
@@ -329,9 +330,6 @@ pub(crate) async fn connect_running(
             .hint(inst.command("gateway")));
         }
     };
-    let client = openclaw_client::connect_with(&url, creds.options(scopes, CLIENT_TIMEOUT))
-        .await
-        .map_err(|e| probe_error(&inst, e))?;
     Ok((inst, url, client))
 }
 
