@@ -277,11 +277,7 @@ fn start_detached(inst: &Instance, args: &[String], old_pid: u32) -> CliResult<u
         .iter()
         .map(|a| openclaw_instance::shell_quote(a))
         .collect();
-    let start_cmd = inst.command(
-        &format!("gateway {}", shown.join(" "))
-            .trim_end()
-            .to_string(),
-    );
+    let start_cmd = inst.command(format!("gateway {}", shown.join(" ")).trim_end());
     let failed = |what: String, cause: String| {
         CliError::new(what, state_dir.display(), cause).hint(start_cmd.clone())
     };
