@@ -16,7 +16,7 @@ use crate::provider::{
     ProviderConfig, ProviderError, ToolCall,
 };
 use crate::session::{RecordedToolCall, SessionHandle, SessionStore, TranscriptRecord, now_ms};
-use crate::tools::{BrowserTool, ExecSettings, Toolbox, confine};
+use crate::tools::{BrowserTool, ExecSettings, Toolbox, read_beneath};
 
 /// Workspace files that make up the system prompt, in this order.
 pub const BOOTSTRAP_FILES: [&str; 4] = ["AGENTS.md", "SOUL.md", "USER.md", "IDENTITY.md"];
@@ -297,10 +297,7 @@ impl Agent {
         s.push_str(&format!("- Tools: {}\n", names.join(", ")));
         let mut files = String::new();
         for name in BOOTSTRAP_FILES {
-            let Ok(path) = confine(&self.spec.workspace, name) else {
-                continue;
-            };
-            let Ok(bytes) = std::fs::read(&path) else {
+            let Ok(bytes) = read_beneath(&self.spec.workspace, name) else {
                 continue;
             };
             let text = String::from_utf8_lossy(&bytes);
@@ -376,6 +373,33 @@ impl Agent {
         events: mpsc::Sender<AgentEvent>,
         cancel: CancellationToken,
     ) -> TurnResult {
+        self.run_turn_interruptible(
+            run_id,
+            session_key,
+            user_message,
+            events,
+            cancel,
+            CancellationToken::new(),
+        )
+        .await
+    }
+
+    /// [`Agent::run_turn_as`] that knows why it may be cancelled: when
+    /// `interrupt` is cancelled (the gateway shuts down) and the turn is cut
+    /// off, the transcript gets an `error` record of kind
+    /// [`INTERRUPTED`] after the partial answer, and the result carries
+    /// that error, so a caller answering a channel message knows the
+    /// message was not answered. `cancel` must be cancelled too (e.g. a
+    /// child of `interrupt`).
+    pub async fn run_turn_interruptible(
+        &self,
+        run_id: String,
+        session_key: &str,
+        user_message: &str,
+        events: mpsc::Sender<AgentEvent>,
+        cancel: CancellationToken,
+        interrupt: CancellationToken,
+    ) -> TurnResult {
         let mut t = Turn {
             agent: self,
             run_id: run_id.clone(),
@@ -383,6 +407,7 @@ impl Agent {
             text: String::new(),
             steps: 0,
             handle: None,
+            interrupt,
         };
         let lock = self.turn_lock(session_key);
         let _guard = tokio::select! {
@@ -572,7 +597,13 @@ struct Turn<'a> {
     text: String,
     steps: usize,
     handle: Option<SessionHandle>,
+    /// Cancelled when the gateway shuts down (see [`INTERRUPTED`]).
+    interrupt: CancellationToken,
 }
+
+/// Error kind of a turn cut off by a gateway shutdown: recorded in the
+/// transcript and returned in [`TurnResult::error`].
+pub const INTERRUPTED: &str = "interrupted";
 
 impl Turn<'_> {
     async fn emit(&self, ev: AgentEvent) {
@@ -640,7 +671,24 @@ impl Turn<'_> {
         self.finish(RunStatus::Error, Some(err)).await
     }
 
-    async fn finish(&mut self, status: RunStatus, error: Option<TurnError>) -> TurnResult {
+    async fn finish(&mut self, status: RunStatus, mut error: Option<TurnError>) -> TurnResult {
+        if status == RunStatus::Aborted && self.interrupt.is_cancelled() && self.handle.is_some() {
+            let message =
+                "the gateway shut down before this turn finished; the answer above is partial"
+                    .to_string();
+            if let Err(e) = self.record(TranscriptRecord::Error {
+                run_id: self.run_id.clone(),
+                ts: now_ms(),
+                kind: INTERRUPTED.into(),
+                message: message.clone(),
+            }) {
+                tracing::error!(agent = %self.agent.spec.id, error = %e, "could not record the interruption in the transcript");
+            }
+            error = Some(TurnError {
+                kind: INTERRUPTED.into(),
+                message,
+            });
+        }
         self.emit(AgentEvent::RunFinished {
             run_id: self.run_id.clone(),
             status,

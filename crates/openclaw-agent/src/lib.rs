@@ -19,8 +19,8 @@ pub mod testing;
 pub mod tools;
 
 pub use agent::{
-    Agent, AgentError, AgentEvent, AgentSpec, ModelSelection, RunStatus, RuntimeFacts, TurnError,
-    TurnResult, run_turn,
+    Agent, AgentError, AgentEvent, AgentSpec, INTERRUPTED, ModelSelection, RunStatus, RuntimeFacts,
+    TurnError, TurnResult, run_turn,
 };
 pub use provider::{
     Api, ApiKeySource, ClientSettings, ErrorKind, KeyResolver, ModelClient, ModelRef,

@@ -187,35 +187,68 @@ impl Toolbox {
         }
     }
 
-    /// Resolve a model-supplied relative path inside the workspace, or
-    /// explain why it is refused. Refusals are logged at warn.
-    pub fn resolve(&self, tool: &str, raw: &str) -> Result<PathBuf, String> {
-        let r = confine(&self.workspace, raw);
+    /// The model-supplied path as a clean relative path (no `..`, not
+    /// absolute), or why it is refused. Symlinks are dealt with when the
+    /// path is opened, beneath the workspace directory.
+    fn relative(&self, tool: &str, raw: &str) -> Result<PathBuf, String> {
+        let r = lexical(raw);
         if let Err(why) = &r {
             tracing::warn!(agent = %self.agent_id, tool, path = raw, reason = %why, "refused path outside the workspace");
         }
         r
     }
 
+    /// Runs `f` on the workspace directory, opened afresh. Every path `f`
+    /// opens through the `Dir` is resolved beneath it by `cap-std`: a
+    /// symlink that leads out (even one swapped in after any earlier check)
+    /// fails the open itself, so there is no check-then-open window.
+    async fn in_workspace<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&cap_std::fs::Dir) -> std::io::Result<T> + Send + 'static,
+    ) -> std::io::Result<T> {
+        let root = self.workspace.clone();
+        tokio::task::spawn_blocking(move || {
+            let dir = cap_std::fs::Dir::open_ambient_dir(&root, cap_std::ambient_authority())?;
+            f(&dir)
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+
+    /// The tool's error text for a failed file operation; an escape through
+    /// a symlink is reported (and logged) as a refusal.
+    fn file_error(&self, tool: &str, raw: &str, e: std::io::Error) -> ToolOutcome {
+        if is_escape(&e) {
+            let why = "it leads outside the workspace (through a symlink)";
+            tracing::warn!(agent = %self.agent_id, tool, path = raw, reason = why, "refused path outside the workspace");
+            return ToolOutcome::err(format!(
+                "refused path '{raw}': {why}; use a path relative to the workspace root"
+            ));
+        }
+        ToolOutcome::err(format!("{tool} {raw}: {e}"))
+    }
+
     async fn read(&self, a: &Value) -> ToolOutcome {
         let Some(p) = str_arg(a, "path") else {
             return ToolOutcome::err("read: missing string argument 'path'");
         };
-        let path = match self.resolve("read", p) {
-            Ok(p) => p,
+        let rel = match self.relative("read", p) {
+            Ok(r) => r,
             Err(e) => return ToolOutcome::err(e),
         };
         // Read at most the cap: a model asking for a multi-GB log must not
         // pull all of it into memory.
-        let capped = async {
-            use tokio::io::AsyncReadExt;
-            let file = tokio::fs::File::open(&path).await?;
-            let total = usize::try_from(file.metadata().await?.len()).unwrap_or(usize::MAX);
-            let mut bytes = Vec::with_capacity(total.min(READ_CAP));
-            file.take(READ_CAP as u64).read_to_end(&mut bytes).await?;
-            Ok::<_, std::io::Error>((bytes, total))
-        };
-        match capped.await {
+        let capped = self
+            .in_workspace(move |dir| {
+                use std::io::Read;
+                let file = dir.open(&rel)?;
+                let total = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
+                let mut bytes = Vec::with_capacity(total.min(READ_CAP));
+                file.take(READ_CAP as u64).read_to_end(&mut bytes)?;
+                Ok((bytes, total))
+            })
+            .await;
+        match capped {
             Ok((bytes, total)) => {
                 let mut text = String::from_utf8_lossy(&bytes).into_owned();
                 if total > READ_CAP {
@@ -225,7 +258,7 @@ impl Toolbox {
                 }
                 ToolOutcome::ok(text)
             }
-            Err(e) => ToolOutcome::err(format!("read {p}: {e}")),
+            Err(e) => self.file_error("read", p, e),
         }
     }
 
@@ -233,18 +266,29 @@ impl Toolbox {
         let (Some(p), Some(content)) = (str_arg(a, "path"), str_arg(a, "content")) else {
             return ToolOutcome::err("write: needs string arguments 'path' and 'content'");
         };
-        let path = match self.resolve("write", p) {
-            Ok(p) => p,
+        let rel = match self.relative("write", p) {
+            Ok(r) => r,
             Err(e) => return ToolOutcome::err(e),
         };
-        if let Some(parent) = path.parent()
-            && let Err(e) = tokio::fs::create_dir_all(parent).await
-        {
-            return ToolOutcome::err(format!("write {p}: cannot create parent directory: {e}"));
+        if rel.as_os_str().is_empty() {
+            return ToolOutcome::err(format!("write {p}: that is the workspace directory"));
         }
-        match tokio::fs::write(&path, content).await {
+        let body = content.to_string();
+        let r = self
+            .in_workspace(move |dir| {
+                if let Some(parent) = rel.parent().filter(|d| !d.as_os_str().is_empty())
+                    && let Err(e) = dir.create_dir_all(parent)
+                {
+                    // A parent that is a symlink out fails as "exists";
+                    // say what it really is.
+                    return Err(dir.open_dir(parent).err().filter(is_escape).unwrap_or(e));
+                }
+                dir.write(&rel, body)
+            })
+            .await;
+        match r {
             Ok(()) => ToolOutcome::ok(format!("wrote {} bytes to {p}", content.len())),
-            Err(e) => ToolOutcome::err(format!("write {p}: {e}")),
+            Err(e) => self.file_error("write", p, e),
         }
     }
 
@@ -261,52 +305,62 @@ impl Toolbox {
         if old.is_empty() {
             return ToolOutcome::err("edit: old_text must not be empty");
         }
-        let path = match self.resolve("edit", p) {
-            Ok(p) => p,
+        let rel = match self.relative("edit", p) {
+            Ok(r) => r,
             Err(e) => return ToolOutcome::err(e),
         };
-        let text = match tokio::fs::read_to_string(&path).await {
-            Ok(t) => t,
-            Err(e) => return ToolOutcome::err(format!("edit {p}: {e}")),
-        };
-        match text.matches(old).count() {
-            0 => ToolOutcome::err(format!(
+        let (old_s, new_s) = (old.to_string(), new.to_string());
+        let r = self
+            .in_workspace(move |dir| {
+                let text = dir.read_to_string(&rel)?;
+                let n = text.matches(old_s.as_str()).count();
+                if n == 1 {
+                    dir.write(&rel, text.replacen(old_s.as_str(), &new_s, 1))?;
+                }
+                Ok(n)
+            })
+            .await;
+        match r {
+            Ok(0) => ToolOutcome::err(format!(
                 "edit {p}: old_text not found; read the file and copy the text exactly"
             )),
-            1 => match tokio::fs::write(&path, text.replacen(old, new, 1)).await {
-                Ok(()) => ToolOutcome::ok(format!("edited {p}")),
-                Err(e) => ToolOutcome::err(format!("edit {p}: {e}")),
-            },
-            n => ToolOutcome::err(format!(
+            Ok(1) => ToolOutcome::ok(format!("edited {p}")),
+            Ok(n) => ToolOutcome::err(format!(
                 "edit {p}: old_text occurs {n} times; include more surrounding text so it matches exactly once"
             )),
+            Err(e) => self.file_error("edit", p, e),
         }
     }
 
     async fn list(&self, a: &Value) -> ToolOutcome {
         let p = str_arg(a, "path").unwrap_or(".");
-        let path = match self.resolve("list", p) {
-            Ok(p) => p,
+        let rel = match self.relative("list", p) {
+            Ok(r) => r,
             Err(e) => return ToolOutcome::err(e),
         };
-        let mut rd = match tokio::fs::read_dir(&path).await {
-            Ok(r) => r,
-            Err(e) => return ToolOutcome::err(format!("list {p}: {e}")),
-        };
-        let mut names = Vec::new();
-        loop {
-            match rd.next_entry().await {
-                Ok(Some(e)) => {
+        let r = self
+            .in_workspace(move |dir| {
+                let entries = if rel.as_os_str().is_empty() {
+                    dir.entries()?
+                } else {
+                    dir.read_dir(&rel)?
+                };
+                let mut names = Vec::new();
+                for e in entries {
+                    let e = e?;
                     let mut n = e.file_name().to_string_lossy().into_owned();
-                    if e.file_type().await.map(|t| t.is_dir()).unwrap_or(false) {
+                    if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
                         n.push('/');
                     }
                     names.push(n);
                 }
-                Ok(None) => break,
-                Err(e) => return ToolOutcome::err(format!("list {p}: {e}")),
-            }
-        }
+                Ok(names)
+            })
+            .await;
+        let mut names = match r {
+            Ok(n) => n,
+            Err(e) => return self.file_error("list", p, e),
+        };
         names.sort();
         let total = names.len();
         names.truncate(LIST_CAP);
@@ -363,9 +417,23 @@ fn str_arg<'a>(a: &'a Value, k: &str) -> Option<&'a str> {
     a.get(k).and_then(Value::as_str)
 }
 
-/// Confine `raw` to `root`: relative paths only, no `..`, and the nearest
-/// existing ancestor (symlinks resolved) must lie inside the canonical root.
-pub fn confine(root: &Path, raw: &str) -> Result<PathBuf, String> {
+/// Reads the file `raw` beneath `root` without following a symlink out of
+/// it (the same rule as the file tools).
+pub fn read_beneath(root: &Path, raw: &str) -> std::io::Result<Vec<u8>> {
+    let rel = lexical(raw).map_err(std::io::Error::other)?;
+    let dir = cap_std::fs::Dir::open_ambient_dir(root, cap_std::ambient_authority())?;
+    dir.read(&rel)
+}
+
+/// Whether an error from a `cap-std` open means the path led out of the
+/// directory (a symlink pointing outside, or an absolute symlink).
+fn is_escape(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::PermissionDenied && e.to_string().contains("outside")
+}
+
+/// The lexical half of [`confine`]: a clean relative path (empty for the
+/// root), or why `raw` is refused.
+pub fn lexical(raw: &str) -> Result<PathBuf, String> {
     let refuse = |why: &str| {
         Err(format!(
             "refused path '{raw}': {why}; use a path relative to the workspace root"
@@ -392,6 +460,22 @@ pub fn confine(root: &Path, raw: &str) -> Result<PathBuf, String> {
             }
         }
     }
+    Ok(clean)
+}
+
+/// Confine `raw` to `root`: relative paths only, no `..`, and the nearest
+/// existing ancestor (symlinks resolved) must lie inside the canonical root.
+///
+/// This names a path (for messages and tests); it does not make opening it
+/// safe, since the tree may change afterwards. Open through
+/// [`read_beneath`] or the file tools, which resolve beneath the root.
+pub fn confine(root: &Path, raw: &str) -> Result<PathBuf, String> {
+    let refuse = |why: &str| {
+        Err(format!(
+            "refused path '{raw}': {why}; use a path relative to the workspace root"
+        ))
+    };
+    let clean = lexical(raw)?;
     let root_c = root
         .canonicalize()
         .map_err(|e| format!("workspace {} is not usable: {e}", root.display()))?;
@@ -672,6 +756,97 @@ mod tests {
         assert!(!r.ok && r.output.contains("absolute"), "{r:?}");
         let r = tb.call("read", &json!("not an object"), &c).await;
         assert!(!r.ok);
+    }
+
+    #[tokio::test]
+    async fn a_symlink_swapped_in_after_the_check_is_refused_by_every_file_tool() {
+        let (ws, outside) = ws();
+        std::fs::create_dir(ws.path().join("sub")).unwrap();
+        std::fs::write(ws.path().join("sub/x.txt"), "inside").unwrap();
+        std::fs::write(outside.path().join("x.txt"), "outside secret").unwrap();
+        // The path checks out while `sub` is a real directory...
+        assert!(confine(ws.path(), "sub/x.txt").is_ok());
+        // ...then `sub` is swapped for a symlink that leads out.
+        std::fs::rename(ws.path().join("sub"), ws.path().join("sub.real")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), ws.path().join("sub")).unwrap();
+        let tb = Toolbox::new("t", ws.path(), ExecSettings::default(), None);
+        let c = CancellationToken::new();
+        for (tool, args) in [
+            ("read", json!({"path": "sub/x.txt"})),
+            ("write", json!({"path": "sub/x.txt", "content": "pwned"})),
+            (
+                "write",
+                json!({"path": "sub/new/deep.txt", "content": "pwned"}),
+            ),
+            (
+                "edit",
+                json!({"path": "sub/x.txt", "old_text": "outside", "new_text": "pwned"}),
+            ),
+            ("list", json!({"path": "sub"})),
+        ] {
+            let r = tb.call(tool, &args, &c).await;
+            assert!(!r.ok, "{tool} {args}: {r:?}");
+            assert!(r.output.contains("outside the workspace"), "{tool}: {r:?}");
+            assert!(!r.output.contains("outside secret"), "{tool}: {r:?}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(outside.path().join("x.txt")).unwrap(),
+            "outside secret"
+        );
+        assert!(!outside.path().join("new").exists());
+        assert!(read_beneath(ws.path(), "sub/x.txt").is_err());
+        assert_eq!(
+            read_beneath(ws.path(), "sub.real/x.txt").unwrap(),
+            b"inside"
+        );
+    }
+
+    /// The swap races the tool: a thread flips `sub` between a directory and
+    /// a symlink out of the workspace while `write` runs again and again.
+    /// Whatever the interleaving, nothing may ever land outside.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_racing_symlink_swap_never_lets_a_write_out() {
+        let (ws, outside) = ws();
+        let root = ws.path().to_path_buf();
+        let out = outside.path().to_path_buf();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flipper = {
+            let (root, out, stop) = (root.clone(), out.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let link = root.join("link");
+                let dir = root.join("dir");
+                std::fs::create_dir(&dir).unwrap();
+                std::os::unix::fs::symlink(&out, &link).unwrap();
+                let mut flips = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    // Atomic swaps: `sub` is always either the dir or the link.
+                    std::fs::rename(root.join("sub"), root.join("dir")).ok();
+                    std::fs::rename(&link, root.join("sub")).ok();
+                    std::fs::rename(root.join("sub"), &link).ok();
+                    std::fs::rename(&dir, root.join("sub")).ok();
+                    flips += 1;
+                }
+                flips
+            })
+        };
+        let tb = Toolbox::new("t", &root, ExecSettings::default(), None);
+        let c = CancellationToken::new();
+        for _ in 0..300 {
+            let _ = tb
+                .call(
+                    "write",
+                    &json!({"path": "sub/x.txt", "content": "pwned"}),
+                    &c,
+                )
+                .await;
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(flipper.join().unwrap() > 0);
+        assert!(
+            !out.join("x.txt").exists(),
+            "a write escaped through the swap"
+        );
     }
 
     #[tokio::test]

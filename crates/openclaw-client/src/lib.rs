@@ -108,23 +108,38 @@ pub async fn connect(
 
 pub async fn connect_with(url: &str, opts: ConnectOptions) -> Result<Client, ClientError> {
     let timeout = opts.timeout;
-    tokio::time::timeout(timeout, connect_inner(url, opts))
+    tokio::time::timeout(timeout, connect_inner(url, None, opts))
         .await
         .map_err(|_| ClientError::Timeout(timeout))?
 }
 
-async fn connect_inner(url: &str, opts: ConnectOptions) -> Result<Client, ClientError> {
+/// The handshake over `stream` (when given, already connected to `url`'s
+/// host and port), else over a new connection to `url`.
+async fn connect_inner(
+    url: &str,
+    stream: Option<TcpStream>,
+    opts: ConnectOptions,
+) -> Result<Client, ClientError> {
     // TCP_NODELAY (a request must not wait for the ACK of the previous
     // one) and an 8 KiB read buffer (tungstenite zero-fills it before
     // every read; the default is 128 KiB).
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .read_buffer_size(8 * 1024);
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
-        .await
-        .map_err(|e| ClientError::Connect {
-            url: url.to_string(),
-            message: e.to_string(),
-        })?;
+    let connect_err = |e: tokio_tungstenite::tungstenite::Error| ClientError::Connect {
+        url: url.to_string(),
+        message: e.to_string(),
+    };
+    let (mut ws, _) = match stream {
+        Some(s) => {
+            let _ = s.set_nodelay(true);
+            tokio_tungstenite::client_async_with_config(url, MaybeTlsStream::Plain(s), Some(config))
+                .await
+                .map_err(connect_err)?
+        }
+        None => tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+            .await
+            .map_err(connect_err)?,
+    };
     let hs = |message: String| ClientError::Handshake {
         url: url.to_string(),
         message,
@@ -397,12 +412,40 @@ impl Credentials {
     }
 }
 
-/// [`probe`] with either kind of credentials.
-pub async fn probe_with(
+/// A connection to an instance's running gateway, opened by
+/// [`connect_checked`].
+#[derive(Debug)]
+pub enum Checked {
+    Running {
+        client: Box<Client>,
+        url: String,
+        port: u16,
+        via: FoundVia,
+        owner: Option<Box<OwnerRecord>>,
+    },
+    /// Nothing listens where the instance's gateway would.
+    Stopped { port: u16 },
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("url", &self.url).finish()
+    }
+}
+
+/// Finds `instance`'s gateway (live owner record first, else the resolved
+/// port) and opens ONE connection to it: the TCP connect (refused =
+/// `Stopped`, at once), the handshake with `scopes` over that same
+/// connection, and the identity check on its hello (the gateway must own
+/// `instance`'s state dir, else [`ClientError::WrongInstance`]). Only a
+/// refused handshake costs a second request (`/readyz`, to say which
+/// instance answered).
+pub async fn connect_checked(
     instance: &Instance,
     creds: &Credentials,
+    scopes: &[&str],
     timeout: Duration,
-) -> Result<Probe, ClientError> {
+) -> Result<Checked, ClientError> {
     let state_dir = &instance.state_dir.value;
     let owner = live_owner(state_dir);
     let (host, port, via) = match &owner {
@@ -424,13 +467,19 @@ pub async fn probe_with(
     } else {
         format!("{host}:{port}")
     };
-    match tokio::time::timeout(timeout, TcpStream::connect(&addr)).await {
-        Ok(Ok(s)) => drop(s),
-        Ok(Err(_)) => return Ok(Probe::Stopped { port }),
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(&addr)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(_)) => return Ok(Checked::Stopped { port }),
         Err(_) => return Err(ClientError::Timeout(timeout)),
-    }
+    };
     let url = format!("ws://{addr}");
-    let client = match connect_with(&url, creds.options(&["operator.read"], timeout)).await {
+    let handshake = tokio::time::timeout(
+        timeout,
+        connect_inner(&url, Some(stream), creds.options(scopes, timeout)),
+    )
+    .await
+    .map_err(|_| ClientError::Timeout(timeout))?;
+    let client = match handshake {
         Ok(c) => c,
         Err(e @ ClientError::Rejected { .. }) => {
             // Refused: maybe because this is another instance's gateway
@@ -468,6 +517,34 @@ pub async fn probe_with(
             });
         }
     }
+    Ok(Checked::Running {
+        client: Box::new(client),
+        url,
+        port,
+        via,
+        owner: owner.map(Box::new),
+    })
+}
+
+/// [`probe`] with either kind of credentials: [`connect_checked`] with read
+/// scope, then `health` on that connection.
+pub async fn probe_with(
+    instance: &Instance,
+    creds: &Credentials,
+    timeout: Duration,
+) -> Result<Probe, ClientError> {
+    let (client, url, port, via, owner) =
+        match connect_checked(instance, creds, &["operator.read"], timeout).await? {
+            Checked::Stopped { port } => return Ok(Probe::Stopped { port }),
+            Checked::Running {
+                client,
+                url,
+                port,
+                via,
+                owner,
+            } => (client, url, port, via, owner),
+        };
+    let hello = client.hello().clone();
     let health = client
         .call(methods::HEALTH, Value::Object(Default::default()))
         .await
@@ -478,7 +555,7 @@ pub async fn probe_with(
         port,
         via,
         hello: Box::new(hello),
-        owner: owner.map(Box::new),
+        owner,
         health,
     })
 }

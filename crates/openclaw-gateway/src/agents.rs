@@ -108,6 +108,9 @@ pub(crate) struct AgentHub {
     browser_token: Option<String>,
     runs: Mutex<Runs>,
     subs: Mutex<HashMap<SubKey, Vec<(String, ConnTx)>>>,
+    /// Cancelled by the shutdown drain (`drain.rs`) once its deadline has
+    /// passed: every run's cancel token is a child of it.
+    interrupt: CancellationToken,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -147,7 +150,25 @@ impl AgentHub {
             browser_token,
             runs: Mutex::new(Runs::default()),
             subs: Mutex::new(HashMap::new()),
+            interrupt: CancellationToken::new(),
         }
+    }
+
+    /// The shutdown-interrupt token. A channel that runs turns itself passes
+    /// it to `Agent::run_turn_interruptible` (with a child as the cancel
+    /// token); a result whose error kind is `openclaw_agent::INTERRUPTED`
+    /// did not answer its inbound message, which must stay unhandled.
+    pub fn interrupt_token(&self) -> CancellationToken {
+        self.interrupt.clone()
+    }
+
+    /// Runs started here that have not finished yet.
+    pub fn unfinished_runs(&self) -> usize {
+        lock(&self.runs)
+            .by_id
+            .values()
+            .filter(|e| e.done.borrow().is_none())
+            .count()
     }
 
     pub fn current(&self) -> Arc<AgentSet> {
@@ -222,7 +243,7 @@ impl AgentHub {
         idempotency_key: Option<String>,
     ) -> String {
         let run_id = uuid::Uuid::new_v4().to_string();
-        let cancel = CancellationToken::new();
+        let cancel = self.interrupt.child_token();
         let agent_id = agent.id().to_string();
         {
             let mut runs = lock(&self.runs);
@@ -263,7 +284,12 @@ impl AgentHub {
         let (tx, mut rx) = mpsc::channel::<AgentEvent>(256);
         let turn = {
             let (agent, run_id, key) = (agent.clone(), run_id.clone(), session_key.clone());
-            tokio::spawn(async move { agent.run_turn_as(run_id, &key, &message, tx, cancel).await })
+            let interrupt = self.interrupt.clone();
+            tokio::spawn(async move {
+                agent
+                    .run_turn_interruptible(run_id, &key, &message, tx, cancel, interrupt)
+                    .await
+            })
         };
         let mut seq: u64 = 0;
         let mut text = String::new();

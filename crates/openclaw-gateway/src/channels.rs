@@ -26,8 +26,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::KnownInstances;
 use crate::agents::AgentHub;
-use crate::outbox::{ConnTx, Item, Outbox};
 use crate::log::GatewayLog;
+use crate::outbox::{ConnTx, Item, Outbox};
 
 struct Running {
     channel: Arc<dyn Channel>,
@@ -271,7 +271,12 @@ impl AgentRunner for HubRunner {
             // connection's; it is drained as fast as the run produces.
             let outbox = Outbox::new(CHANNEL_OUTBOX_LIMIT);
             if deltas.is_some() {
-                hub.subscribe(&slot.id, &session_key, &conn_id, &ConnTx::new(outbox.clone()));
+                hub.subscribe(
+                    &slot.id,
+                    &session_key,
+                    &conn_id,
+                    &ConnTx::new(outbox.clone()),
+                );
             }
             let run_id = hub.start(agent, session_key, text, None);
             let forward = deltas.map(|d| {

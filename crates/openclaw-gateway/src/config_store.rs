@@ -118,7 +118,7 @@ impl ConfigStore {
         base_hash: Option<&str>,
         f: impl FnOnce(&mut Value) -> Result<(), String>,
     ) -> Result<ConfigSnapshot, ConfigError> {
-        self.require_base(base_hash)?;
+        // The baseHash rule is checked under the store's lock, with the write.
         self.write(base_hash, |v| {
             let old = v.clone();
             f(v)?;
@@ -135,16 +135,10 @@ impl ConfigStore {
         raw: &str,
     ) -> Result<ConfigSnapshot, ConfigError> {
         let next = parse_syntax(self.path(), raw)?;
-        self.require_base(base_hash)?;
         self.write(base_hash, move |v| {
             let old = std::mem::replace(v, next);
             restore_redacted(v, &old).map_err(|e| e.to_string())
         })
-    }
-
-    fn require_base(&self, base_hash: Option<&str>) -> Result<(), ConfigError> {
-        let current = self.load()?;
-        check_base(&current, base_hash)
     }
 
     fn write(
@@ -153,7 +147,10 @@ impl ConfigStore {
         f: impl FnOnce(&mut Value) -> Result<(), String>,
     ) -> Result<ConfigSnapshot, ConfigError> {
         let path = self.path().to_path_buf();
-        let written = self.inner.update(base_hash, f).map_err(|e| match e {
+        let written = self.inner.update_based(base_hash, f).map_err(|e| match e {
+            StateError::BaseHashRequired { current, .. } => {
+                ConfigError::BaseHashRequired { current }
+            }
             StateError::Conflict {
                 expected, actual, ..
             } => ConfigError::Conflict {
@@ -179,20 +176,6 @@ impl ConfigStore {
             config: written.config,
             hash: Some(written.hash),
         })
-    }
-}
-
-fn check_base(current: &ConfigSnapshot, base_hash: Option<&str>) -> Result<(), ConfigError> {
-    match (&current.hash, base_hash) {
-        (None, None) => Ok(()),
-        (Some(cur), None) => Err(ConfigError::BaseHashRequired {
-            current: cur.clone(),
-        }),
-        (cur, Some(base)) if cur.as_deref() == Some(base) => Ok(()),
-        (cur, Some(base)) => Err(ConfigError::Conflict {
-            base: base.to_string(),
-            current: cur.clone().unwrap_or_else(|| "none (file missing)".into()),
-        }),
     }
 }
 

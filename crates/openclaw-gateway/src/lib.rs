@@ -27,6 +27,7 @@ mod channels;
 mod chat;
 mod config_store;
 pub mod derived;
+mod drain;
 mod handshake;
 mod http;
 pub mod log;
@@ -149,6 +150,10 @@ pub struct GatewayOptions {
     pub derived_services: bool,
     /// `OPENCLAW_SKIP_CANVAS_HOST=1` (read by the CLI): no canvas host.
     pub skip_canvas_host: bool,
+    /// The CLI's start flags, written into the owner record for restarts.
+    pub start_flags: Option<openclaw_state::owner::StartFlags>,
+    /// How long turns in flight get to finish on shutdown (`drain.rs`).
+    pub drain_timeout: Duration,
 }
 
 impl GatewayOptions {
@@ -172,6 +177,8 @@ impl GatewayOptions {
             log_keep: log::DEFAULT_KEEP,
             derived_services: true,
             skip_canvas_host: false,
+            start_flags: None,
+            drain_timeout: drain::DEFAULT_DRAIN,
         }
     }
 }
@@ -360,6 +367,7 @@ impl Gateway {
             opts.version.clone(),
         );
         record.bind_host = Some(host.to_string());
+        record.start_flags = opts.start_flags.clone();
         record.listeners = listeners
             .iter()
             .map(|(purpose, l)| {

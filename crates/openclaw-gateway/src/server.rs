@@ -193,6 +193,15 @@ impl BoundGateway {
 
         let ev = stop.await;
         shared.log().info(&format!("shutting down: {}", ev.reason));
+        shared.set_not_ready();
+        // Turns in flight finish (or are interrupted) while clients still
+        // receive their events.
+        crate::drain::drain(
+            shared.agents(),
+            shared.log(),
+            shared.options().drain_timeout,
+        )
+        .await;
         // Tell every connection; they send the event, close, and exit.
         shared.begin_shutdown(ev);
         let _ = server_stop_tx.send(());

@@ -221,6 +221,11 @@ impl GatewayState {
         self.active.load(Ordering::Relaxed)
     }
 
+    /// Stops answering `/readyz` as ready (shutdown has begun).
+    pub fn set_not_ready(&self) {
+        self.ready.store(false, Ordering::Relaxed);
+    }
+
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
     }

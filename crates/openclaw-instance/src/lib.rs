@@ -497,7 +497,12 @@ pub fn resolve(
         state_dir: paths.state_dir.clone(),
         config_path: paths.config_path.clone(),
         workspace,
-        services: ServiceNames::for_profile(paths.profile.as_deref()),
+        services: ServiceNames::for_instance(
+            paths.profile.as_deref(),
+            &paths.state_dir,
+            home,
+            &|_| false,
+        ),
         ports: Ports {
             gateway,
             browser_control,
@@ -510,7 +515,27 @@ pub fn resolve(
     })
 }
 
+/// Whether two paths are the same, component by component (no IO: `a/`
+/// and `a` are equal, symlinks are not followed).
+pub(crate) fn same_lexical(a: &Path, b: &Path) -> bool {
+    a.components().eq(b.components())
+}
+
 impl Instance {
+    /// Recomputes the service names knowing which profile names other
+    /// instances on the host use (`other_profile(name)`), so an instance
+    /// selected by its state dir never takes a name that is another
+    /// instance's profile. [`resolve`] assumes there are none.
+    pub fn with_neighbours(mut self, other_profile: &dyn Fn(&str) -> bool) -> Instance {
+        self.services = ServiceNames::for_instance(
+            self.profile.as_deref(),
+            &self.state_dir,
+            &self.home,
+            other_profile,
+        );
+        self
+    }
+
     /// Expands `~` in a path from this instance's config against its home
     /// root, as the resolver does for `agents.defaults.workspace`.
     pub fn expand_home(&self, raw: &str) -> PathBuf {

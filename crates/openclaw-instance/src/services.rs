@@ -1,8 +1,20 @@
-//! Per-profile service names on each platform.
+//! Service names on each platform, one distinct set per instance.
+//!
+//! A profile keeps upstream's names. An instance selected only by a custom
+//! state dir (the description's "manual env" example) gets a stable name of
+//! its own so that two such instances can be installed side by side:
+//! the `<name>` of a state dir called `.openclaw-<name>` when no other
+//! instance on the host uses `<name>` as its profile, otherwise `dir-`
+//! followed by the first 8 hex digits of the SHA-256 of the state dir path.
+
+use std::path::Path;
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
-/// The names a profile's gateway service has on each service manager.
+use crate::{Source, Sourced};
+
+/// The names an instance's gateway service has on each service manager.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceNames {
@@ -12,6 +24,9 @@ pub struct ServiceNames {
     pub launchd_label: String,
     /// Windows scheduled task, e.g. `OpenClaw Gateway (rescue)`.
     pub windows_task: String,
+    /// Why the names are what they are: the profile, the state dir's name,
+    /// a hash of the state dir, or the built-in default.
+    pub source: Source,
 }
 
 impl ServiceNames {
@@ -22,12 +37,83 @@ impl ServiceNames {
                 systemd_unit: "openclaw-gateway.service".into(),
                 launchd_label: "ai.openclaw.gateway".into(),
                 windows_task: "OpenClaw Gateway".into(),
+                source: Source::Default,
             },
-            Some(p) => ServiceNames {
-                systemd_unit: format!("openclaw-gateway-{p}.service"),
-                launchd_label: format!("ai.openclaw.{p}"),
-                windows_task: format!("OpenClaw Gateway ({p})"),
-            },
+            Some(p) => {
+                let mut n = Self::named(p);
+                n.source = Source::Derived(format!("profile {p}"));
+                n
+            }
         }
+    }
+
+    fn named(name: &str) -> Self {
+        ServiceNames {
+            systemd_unit: format!("openclaw-gateway-{name}.service"),
+            launchd_label: format!("ai.openclaw.{name}"),
+            windows_task: format!("OpenClaw Gateway ({name})"),
+            source: Source::Default,
+        }
+    }
+
+    /// Names for an instance.
+    ///
+    /// `other_profile` answers whether another instance on the host (one
+    /// with a different state dir) has the given profile name; the caller
+    /// gathers that from the host registry.
+    pub fn for_instance(
+        profile: Option<&str>,
+        state_dir: &Sourced<std::path::PathBuf>,
+        home: &Path,
+        other_profile: &dyn Fn(&str) -> bool,
+    ) -> Self {
+        if profile.is_some() || !matches!(state_dir.source, Source::Env(_)) {
+            return Self::for_profile(profile);
+        }
+        let dir = &state_dir.value;
+        if crate::same_lexical(dir, &home.join(".openclaw")) {
+            return Self::for_profile(None);
+        }
+        let from_name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix(".openclaw-"))
+            .filter(|n| matches!(crate::normalize_profile(n), Ok(Some(p)) if p == *n))
+            .filter(|n| !n.starts_with("dir-"));
+        if let Some(name) = from_name
+            && !other_profile(name)
+        {
+            let mut n = Self::named(name);
+            n.source = Source::Derived(format!("state dir name .openclaw-{name}"));
+            return n;
+        }
+        let digest = Sha256::digest(dir.to_string_lossy().as_bytes());
+        let short: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+        let mut n = Self::named(&format!("dir-{short}"));
+        n.source = Source::Derived(if from_name.is_some() {
+            "hash of the state dir (its name is another instance's profile)".into()
+        } else {
+            "hash of the state dir".into()
+        });
+        n
+    }
+
+    /// The first name two instances' services would share, with the manager
+    /// it is for (`None` when every name differs).
+    pub fn clash(&self, other: &ServiceNames) -> Option<(&'static str, &str)> {
+        self.all()
+            .into_iter()
+            .zip(other.all())
+            .find(|((_, a), (_, b))| a == b)
+            .map(|(a, _)| a)
+    }
+
+    /// Every name, with the manager it is for.
+    pub fn all(&self) -> [(&'static str, &str); 3] {
+        [
+            ("systemd unit", &self.systemd_unit),
+            ("launchd label", &self.launchd_label),
+            ("windows task", &self.windows_task),
+        ]
     }
 }

@@ -620,3 +620,110 @@ fn choose_base_port_table() {
     assert_eq!(choose_base_port(65400, &[], fp, all_free), Some(65400));
     assert_eq!(choose_base_port(65426, &[], fp, all_free), None);
 }
+
+#[test]
+fn service_names_of_every_instance_are_distinct_table() {
+    // (argv, env, other instances' profiles, systemd unit, source)
+    let rows: Vec<(&str, &[(&str, &str)], &[&str], &str, &str)> = vec![
+        ("", &[], &[], "openclaw-gateway.service", "built-in default"),
+        (
+            "--profile rescue",
+            &[],
+            &["main"],
+            "openclaw-gateway-rescue.service",
+            "derived profile rescue",
+        ),
+        // A profile keeps upstream's name even on a custom state dir.
+        (
+            "--profile main",
+            &[("OPENCLAW_STATE_DIR", "/srv/x")],
+            &[],
+            "openclaw-gateway-main.service",
+            "derived profile main",
+        ),
+        // The manual env example: names from the state dirs.
+        (
+            "",
+            &[
+                ("OPENCLAW_STATE_DIR", "~/.openclaw-main"),
+                ("OPENCLAW_CONFIG_PATH", "~/.openclaw/main.json"),
+            ],
+            &["rescue"],
+            "openclaw-gateway-main.service",
+            "derived state dir name .openclaw-main",
+        ),
+        (
+            "",
+            &[
+                ("OPENCLAW_STATE_DIR", "~/.openclaw-rescue"),
+                ("OPENCLAW_CONFIG_PATH", "~/.openclaw/rescue.json"),
+            ],
+            &["main"],
+            "openclaw-gateway-rescue.service",
+            "derived state dir name .openclaw-rescue",
+        ),
+        // The name is another instance's profile: a hash instead.
+        (
+            "",
+            &[("OPENCLAW_STATE_DIR", "/srv/gw/.openclaw-main")],
+            &["main"],
+            "openclaw-gateway-dir-",
+            "derived hash of the state dir (its name is another instance's profile)",
+        ),
+        // Not a `.openclaw-<name>` dir: a hash.
+        (
+            "",
+            &[("OPENCLAW_STATE_DIR", "/srv/gateway-state")],
+            &[],
+            "openclaw-gateway-dir-",
+            "derived hash of the state dir",
+        ),
+        // The default state dir named by env is the default instance.
+        (
+            "",
+            &[("OPENCLAW_STATE_DIR", "~/.openclaw/")],
+            &[],
+            "openclaw-gateway.service",
+            "built-in default",
+        ),
+    ];
+    for (argv, env, others, unit, source) in rows {
+        let i = inst(argv, env, ConfigFacts::default(), None)
+            .unwrap()
+            .with_neighbours(&|n| others.contains(&n));
+        assert!(
+            i.services.systemd_unit.starts_with(unit),
+            "{argv} {env:?}: {}",
+            i.services.systemd_unit
+        );
+        assert_eq!(i.services.source.to_string(), source, "{argv} {env:?}");
+        if unit.ends_with("dir-") {
+            let rest = i.services.systemd_unit.strip_prefix(unit).unwrap();
+            assert_eq!(rest.len(), "12345678.service".len(), "{rest}");
+            assert_eq!(
+                i.services.launchd_label,
+                format!("ai.openclaw.dir-{}", &rest[..8])
+            );
+        }
+    }
+}
+
+#[test]
+fn hashed_service_names_are_stable_and_differ_per_state_dir() {
+    let name = |dir: &str| {
+        inst(
+            "",
+            &[("OPENCLAW_STATE_DIR", dir)],
+            ConfigFacts::default(),
+            None,
+        )
+        .unwrap()
+        .services
+        .systemd_unit
+    };
+    assert_eq!(name("/srv/a"), name("/srv/a"));
+    assert_ne!(name("/srv/a"), name("/srv/b"));
+    // sha256("/srv/a") starts with these bytes: the name must not change
+    // between versions, or installed units would be orphaned.
+    assert_eq!(name("/srv/a"), "openclaw-gateway-dir-b068a6ce.service");
+}

@@ -28,6 +28,19 @@ pub enum ServiceError {
         uninstall: String,
     },
 
+    #[error(
+        "refusing to install {service}: {} belongs to another instance ({owner}, state dir {}); this instance's service would replace it, even with --force",
+        path.display(),
+        owner_state_dir.display()
+    )]
+    OwnedByOther {
+        service: String,
+        path: PathBuf,
+        /// `profile main` or `instance at <dir>`.
+        owner: String,
+        owner_state_dir: PathBuf,
+    },
+
     #[error(transparent)]
     Unavailable(Box<Unavailable>),
 

@@ -303,6 +303,9 @@ impl<'a> Service<'a> {
     /// manual commands in the error work as printed) and the error says so.
     pub fn install(&self, opts: InstallOptions) -> Result<Plan, ServiceError> {
         let files = self.manager.render(self.spec)?;
+        if let Some(owner) = self.installed_by_other()? {
+            return Err(owner);
+        }
         let mut plan = self.plan(Operation::Install, opts.dry_run);
         let mut replacing = false;
         let mut unchanged = true;
@@ -378,6 +381,32 @@ impl<'a> Service<'a> {
         }
         self.run_commands(&plan.steps, Operation::Install)?;
         Ok(plan)
+    }
+
+    /// The error naming the other instance when this service's name is
+    /// already installed for a different state dir (read from the file's
+    /// `OPENCLAW_STATE_DIR`); `--force` never replaces such a file.
+    fn installed_by_other(&self) -> Result<Option<ServiceError>, ServiceError> {
+        let Some(inst) = self.read_installed()? else {
+            return Ok(None);
+        };
+        let Some(dir) = inst.env.get("OPENCLAW_STATE_DIR") else {
+            return Ok(None);
+        };
+        let owner_dir = PathBuf::from(dir);
+        if owner_dir.components().eq(self.spec.state_dir.components()) {
+            return Ok(None);
+        }
+        let owner = match inst.env.get("OPENCLAW_PROFILE") {
+            Some(p) => format!("profile {p}"),
+            None => format!("instance at {}", owner_dir.display()),
+        };
+        Ok(Some(ServiceError::OwnedByOther {
+            service: self.name(),
+            path: inst.path,
+            owner,
+            owner_state_dir: owner_dir,
+        }))
     }
 
     fn exists_error(&self, path: &Path) -> ServiceError {

@@ -35,6 +35,13 @@ pub enum StateError {
         /// `None` when the file does not exist.
         actual: Option<String>,
     },
+    /// A write that must name the hash it is based on gave none, and the
+    /// file exists (checked under the write lock).
+    #[error(
+        "cannot write {}: a base hash is required because the file exists (current hash {current})",
+        path.display()
+    )]
+    BaseHashRequired { path: PathBuf, current: String },
     /// The caller's edit function failed; nothing was written.
     #[error("cannot update {}: {source}", path.display())]
     Edit {

@@ -63,6 +63,61 @@ pub struct OwnerRecord {
     /// Every listener bound before readiness (base port first).
     #[serde(default)]
     pub listeners: Vec<OwnerListener>,
+    /// The flags the gateway was started with, so `gateway restart` runs the
+    /// same gateway again (absent in records of older gateways).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_flags: Option<StartFlags>,
+}
+
+/// The start flags of `openclaw gateway` that a restart must keep. Secrets
+/// are never recorded: auth given on the command line is kept only as a
+/// file reference (`--token-file`); a literal `--token` is only noted, so
+/// a restart can refuse instead of coming back without it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartFlags {
+    /// `--port` (or the `OPENCLAW_GATEWAY_PORT` it was started with).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// `--bind` as given: `loopback`, `lan`, `custom` or an IP address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind: Option<String>,
+    /// `--token-file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
+    /// A literal `--token` was given (its value is not recorded).
+    #[serde(default)]
+    pub token_literal: bool,
+    /// `--allow-unconfigured`.
+    #[serde(default)]
+    pub allow_unconfigured: bool,
+    /// `--verbose`.
+    #[serde(default)]
+    pub verbose: bool,
+}
+
+impl StartFlags {
+    /// The arguments after `openclaw gateway` that reproduce these flags
+    /// (everything but a literal token, which is not recorded).
+    pub fn args(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(p) = self.port {
+            out.extend(["--port".to_string(), p.to_string()]);
+        }
+        if let Some(b) = &self.bind {
+            out.extend(["--bind".to_string(), b.clone()]);
+        }
+        if let Some(f) = &self.token_file {
+            out.extend(["--token-file".to_string(), f.display().to_string()]);
+        }
+        if self.allow_unconfigured {
+            out.push("--allow-unconfigured".into());
+        }
+        if self.verbose {
+            out.push("--verbose".into());
+        }
+        out
+    }
 }
 
 impl OwnerRecord {
@@ -87,6 +142,7 @@ impl OwnerRecord {
             version,
             started_at: rfc3339_utc(SystemTime::now()),
             listeners: Vec::new(),
+            start_flags: None,
         }
     }
 
@@ -493,6 +549,49 @@ mod tests {
         assert!(!unreaped.is_live(), "an exited, unreaped owner is not live");
         child.wait().unwrap();
         assert!(!is_zombie(std::process::id()));
+    }
+
+    #[test]
+    fn start_flags_survive_the_record_and_give_back_the_same_arguments() {
+        let mut rec = record(Path::new("/tmp/x"));
+        rec.start_flags = Some(StartFlags {
+            port: Some(19001),
+            bind: Some("lan".into()),
+            token_file: Some(PathBuf::from("/run/secret token")),
+            token_literal: false,
+            allow_unconfigured: true,
+            verbose: true,
+        });
+        let json = serde_json::to_string(&rec).unwrap();
+        let back: OwnerRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, rec);
+        assert_eq!(
+            back.start_flags.unwrap().args(),
+            [
+                "--port",
+                "19001",
+                "--bind",
+                "lan",
+                "--token-file",
+                "/run/secret token",
+                "--allow-unconfigured",
+                "--verbose"
+            ]
+        );
+        // A record of an older gateway has no flags.
+        let old = json.replace(",\"startFlags\"", ",\"ignored\"");
+        let v: serde_json::Value = serde_json::from_str(&old).unwrap();
+        let mut v = v;
+        v.as_object_mut().unwrap().remove("ignored");
+        let old: OwnerRecord = serde_json::from_value(v).unwrap();
+        assert_eq!(old.start_flags, None);
+        // A literal token is noted, never recorded.
+        let lit = StartFlags {
+            token_literal: true,
+            ..Default::default()
+        };
+        assert!(lit.args().is_empty());
+        assert!(!serde_json::to_string(&lit).unwrap().contains("--token"));
     }
 
     #[test]

@@ -73,7 +73,7 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 }
 
 /// The exclusive write lock; released on drop (closing the descriptor).
-struct WriteLock {
+pub(crate) struct WriteLock {
     _file: File,
 }
 
@@ -124,7 +124,7 @@ impl ConfigStore {
         Ok(Some(Loaded { raw, hash, parsed }))
     }
 
-    fn lock(&self) -> Result<WriteLock, StateError> {
+    pub(crate) fn lock(&self) -> Result<WriteLock, StateError> {
         let file = lock_exclusive(&self.parent_dir(), &self.lock_path())?;
         Ok(WriteLock { _file: file })
     }
@@ -136,7 +136,18 @@ impl ConfigStore {
         }
     }
 
-    fn check_base(&self, base_hash: Option<&str>, current: Option<&str>) -> Result<(), StateError> {
+    fn check_base_as(
+        &self,
+        rule: Base,
+        base_hash: Option<&str>,
+        current: Option<&str>,
+    ) -> Result<(), StateError> {
+        if let (Base::RequiredOnceExists, None, Some(cur)) = (rule, base_hash, current) {
+            return Err(StateError::BaseHashRequired {
+                path: self.path.clone(),
+                current: cur.to_string(),
+            });
+        }
         match base_hash {
             Some(expected) if Some(expected) != current => Err(StateError::Conflict {
                 path: self.path.clone(),
@@ -161,9 +172,36 @@ impl ConfigStore {
     where
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        self.update_as(Base::IfGiven, base_hash, f)
+    }
+
+    /// [`ConfigStore::update`] that also requires `base_hash` once the file
+    /// exists (the RPC's rule), checked under the same lock as the write, so
+    /// a file created by someone else in between is never overwritten
+    /// blindly: [`StateError::BaseHashRequired`].
+    pub fn update_based<E>(
+        &self,
+        base_hash: Option<&str>,
+        f: impl FnOnce(&mut Value) -> Result<(), E>,
+    ) -> Result<Written, StateError>
+    where
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.update_as(Base::RequiredOnceExists, base_hash, f)
+    }
+
+    fn update_as<E>(
+        &self,
+        rule: Base,
+        base_hash: Option<&str>,
+        f: impl FnOnce(&mut Value) -> Result<(), E>,
+    ) -> Result<Written, StateError>
+    where
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let _lock = self.lock()?;
         let current = self.read_raw()?;
-        self.check_base(base_hash, current.as_ref().map(|(_, h)| h.as_str()))?;
+        self.check_base_as(rule, base_hash, current.as_ref().map(|(_, h)| h.as_str()))?;
         let mut value = match &current {
             Some((raw, _)) => {
                 openclaw_config::parse_syntax(raw, &self.path).map_err(StateError::Config)?
@@ -187,6 +225,25 @@ impl ConfigStore {
     /// `config.apply`), after validating it; written back as plain JSON.
     /// Errors in `raw` carry line:column within `raw`.
     pub fn replace_raw(&self, base_hash: Option<&str>, raw: &str) -> Result<Written, StateError> {
+        self.replace_raw_as(Base::IfGiven, base_hash, raw)
+    }
+
+    /// [`ConfigStore::replace_raw`] with the rule of
+    /// [`ConfigStore::update_based`].
+    pub fn replace_raw_based(
+        &self,
+        base_hash: Option<&str>,
+        raw: &str,
+    ) -> Result<Written, StateError> {
+        self.replace_raw_as(Base::RequiredOnceExists, base_hash, raw)
+    }
+
+    fn replace_raw_as(
+        &self,
+        rule: Base,
+        base_hash: Option<&str>,
+        raw: &str,
+    ) -> Result<Written, StateError> {
         let parsed =
             openclaw_config::parse(raw, &self.path).map_err(|error| StateError::Invalid {
                 path: self.path.clone(),
@@ -194,7 +251,7 @@ impl ConfigStore {
             })?;
         let _lock = self.lock()?;
         let current = self.read_raw()?;
-        self.check_base(base_hash, current.as_ref().map(|(_, h)| h.as_str()))?;
+        self.check_base_as(rule, base_hash, current.as_ref().map(|(_, h)| h.as_str()))?;
         self.write_locked(current.as_ref().map(|(raw, _)| raw.as_str()), parsed)
     }
 
@@ -232,4 +289,13 @@ impl ConfigStore {
             config: parsed.config,
         })
     }
+}
+
+/// When a write must name the hash it is based on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Base {
+    /// Only a given base hash is checked.
+    IfGiven,
+    /// Once the file exists a base hash is required.
+    RequiredOnceExists,
 }

@@ -450,3 +450,43 @@ fn secret_eq_compares_whole_secrets() {
         assert!(!crate::secret_eq(other, "abc123"), "{other:?}");
     }
 }
+
+#[test]
+fn a_based_write_requires_the_hash_once_the_file_exists_checked_under_the_lock() {
+    let t = tmp();
+    let store = Arc::new(ConfigStore::new(t.path().join("openclaw.json")));
+    // Another writer holds the lock and creates the file while our write
+    // (which saw no file before it asked for the lock) waits.
+    let held = store.lock().unwrap();
+    let s2 = store.clone();
+    let writer = std::thread::spawn(move || {
+        s2.update_based(None, |v| {
+            v["gateway"] = serde_json::json!({"port": 1});
+            Ok::<(), std::convert::Infallible>(())
+        })
+    });
+    std::fs::write(store.path(), r#"{"gateway":{"port":2}}"#).unwrap();
+    drop(held);
+    let e = writer.join().unwrap().unwrap_err();
+    assert!(matches!(e, StateError::BaseHashRequired { .. }), "{e:?}");
+    assert_eq!(
+        std::fs::read_to_string(store.path()).unwrap(),
+        r#"{"gateway":{"port":2}}"#,
+        "the other writer's file was not overwritten"
+    );
+    // With the hash it goes through; replace_raw_based follows the same rule.
+    let (_, h) = store.read_raw().unwrap().unwrap();
+    store
+        .update_based(Some(&h), |v| {
+            v["gateway"]["port"] = serde_json::json!(3);
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .unwrap();
+    assert!(matches!(
+        store.replace_raw_based(None, "{}").unwrap_err(),
+        StateError::BaseHashRequired { .. }
+    ));
+    // No file yet: no hash needed.
+    let fresh = ConfigStore::new(t.path().join("fresh.json"));
+    fresh.replace_raw_based(None, "{}").unwrap();
+}

@@ -143,13 +143,22 @@ impl Ctx {
         facts: &ConfigFacts,
         port_flag: Option<u16>,
     ) -> CliResult<Instance> {
-        openclaw_instance::resolve(&self.paths, facts, port_flag).map_err(|e| {
+        let inst = openclaw_instance::resolve(&self.paths, facts, port_flag).map_err(|e| {
             CliError::new(
                 "cannot resolve the instance's ports",
                 self.paths.config_path.value.display(),
                 e,
             )
             .code(exit::USAGE)
-        })
+        })?;
+        // Only an instance selected by its state dir alone has names that
+        // depend on the other instances on the host.
+        if inst.profile.is_none()
+            && matches!(inst.state_dir.source, openclaw_instance::Source::Env(_))
+        {
+            let records = crate::hosts::records(&self.paths.home.value);
+            return Ok(crate::hosts::with_neighbours(inst, &records));
+        }
+        Ok(inst)
     }
 }

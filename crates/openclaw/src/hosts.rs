@@ -21,10 +21,40 @@ pub struct KnownInstance {
 /// Resolves a discovered record as the command that selects it would:
 /// `openclaw --profile <p>` for a standard profile dir, or with its custom
 /// state dir and config path in the environment.
-pub fn resolve_record(home: &Path, record: &InstanceRecord) -> Result<Instance, String> {
+///
+/// `all` is every record on the host (for the service names, which must not
+/// take another instance's profile name).
+pub fn resolve_record(
+    home: &Path,
+    record: &InstanceRecord,
+    all: &[InstanceRecord],
+) -> Result<Instance, String> {
     let paths = record_paths(home, record)?;
     let facts = record_facts(record)?;
-    openclaw_instance::resolve(&paths, &facts, None).map_err(|e| e.to_string())
+    openclaw_instance::resolve(&paths, &facts, None)
+        .map(|i| with_neighbours(i, all))
+        .map_err(|e| e.to_string())
+}
+
+/// The instance with service names that take no profile name of another
+/// instance in `all` (records whose state dir is not this instance's).
+pub fn with_neighbours(inst: Instance, all: &[InstanceRecord]) -> Instance {
+    let own = inst.state_dir.value.clone();
+    let taken: Vec<&str> = all
+        .iter()
+        .filter(|r| !same_path(&r.state_dir, &own))
+        .filter_map(|r| r.profile.as_deref())
+        .collect();
+    inst.with_neighbours(&|n| taken.contains(&n))
+}
+
+/// Every instance record on the host (empty, with a warning, when the host
+/// registry cannot be read).
+pub fn records(home: &Path) -> Vec<InstanceRecord> {
+    openclaw_state::discover(home).unwrap_or_else(|e| {
+        eprintln!("openclaw: warning: cannot list the instances on this host: {e}");
+        Vec::new()
+    })
 }
 
 /// The instance's config facts (empty when it has no config).
@@ -65,15 +95,12 @@ pub fn record_paths(home: &Path, record: &InstanceRecord) -> Result<InstancePath
 
 /// Every instance on this host (`home` is the resolved home root).
 pub fn known_instances(home: &Path) -> Vec<KnownInstance> {
-    let records = openclaw_state::discover(home).unwrap_or_else(|e| {
-        eprintln!("openclaw: warning: cannot list the instances on this host: {e}");
-        Vec::new()
-    });
+    let records = records(home);
     records
-        .into_iter()
+        .iter()
         .map(|record| KnownInstance {
-            instance: resolve_record(home, &record),
-            record,
+            instance: resolve_record(home, record, &records),
+            record: record.clone(),
         })
         .collect()
 }

@@ -109,6 +109,12 @@ pub fn service_error(ctx: &Ctx, svc: &InstanceService, op: &str, e: ServiceError
             e,
         )
         .hint(ctx.command("gateway install --force")),
+        ServiceError::OwnedByOther { .. } => CliError::new(
+            format!("cannot {op} the service"),
+            svc.definition_path().display(),
+            e,
+        )
+        .hint("give this instance a profile of its own: openclaw --profile <new-name> setup"),
         ServiceError::NotInstalled { .. } => CliError::new(
             format!("cannot {op} the service"),
             svc.definition_path().display(),

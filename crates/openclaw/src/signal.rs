@@ -154,6 +154,25 @@ pub fn stop_unmanaged(svc: &InstanceService, restart: bool) -> CliResult<u8> {
 
     let pid = owner.pid;
     let port = owner.port;
+    let restart_args = match &owner.start_flags {
+        Some(f) if restart && f.token_literal => {
+            return Err(CliError::new(
+                "refusing to restart the gateway",
+                state_dir.display(),
+                format!(
+                    "pid {pid} was started with a literal --token, which is not recorded (it is a secret), so a restart would come back without it; nothing was signalled"
+                ),
+            )
+            .hint(format!(
+                "{}  then start it with the token in a file: {}",
+                inst.command("gateway stop"),
+                inst.command("gateway --token-file <path>")
+            )));
+        }
+        Some(f) => f.args(),
+        // An older gateway's record: only its port is known.
+        None => vec!["--port".to_string(), port.to_string()],
+    };
     let same = || owner.is_live();
     eprintln!(
         "stopping the gateway of {label}: pid {pid}, port {port} (from its owner record, started {})",
@@ -192,7 +211,7 @@ pub fn stop_unmanaged(svc: &InstanceService, restart: bool) -> CliResult<u8> {
     if !restart {
         return Ok(exit::OK);
     }
-    start_detached(inst, port, pid)
+    start_detached(inst, &restart_args, pid)
 }
 
 /// Waits (bounded) until no live owner record holds `state_dir`.
@@ -259,13 +278,18 @@ fn wait_lock_free(state_dir: &Path, limit: Duration) -> bool {
 
 pub use openclaw_ops::lifecycle::detached_log;
 
-/// Starts `openclaw gateway --port <port>` for `inst` in its own session,
-/// output appended to the instance's log dir, then waits until a live owner
-/// record of that process exists and `/healthz` answers.
-fn start_detached(inst: &Instance, port: u16, old_pid: u32) -> CliResult<u8> {
+/// Starts `openclaw gateway <args>` (the flags the stopped gateway was
+/// started with) for `inst` in its own session, output appended to the
+/// instance's log dir, then waits until a live owner record of that process
+/// exists and `/healthz` answers.
+fn start_detached(inst: &Instance, args: &[String], old_pid: u32) -> CliResult<u8> {
     let state_dir = inst.state_dir.value.clone();
     let label = inst.label();
-    let start_cmd = inst.command(&format!("gateway --port {port}"));
+    let shown: Vec<String> = args
+        .iter()
+        .map(|a| openclaw_instance::shell_quote(a))
+        .collect();
+    let start_cmd = inst.command(format!("gateway {}", shown.join(" ")).trim_end());
     let failed = |what: String, cause: String| {
         CliError::new(what, state_dir.display(), cause).hint(start_cmd.clone())
     };
@@ -287,7 +311,8 @@ fn start_detached(inst: &Instance, port: u16, old_pid: u32) -> CliResult<u8> {
         }
     };
     let mut cmd = Command::new(&exe);
-    cmd.args(["gateway", "--port", &port.to_string()])
+    cmd.arg("gateway")
+        .args(args)
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err);
@@ -332,7 +357,7 @@ fn start_detached(inst: &Instance, port: u16, old_pid: u32) -> CliResult<u8> {
     })?;
     let new_pid = child.id();
     eprintln!(
-        "starting it again: pid {new_pid}, port {port}; output goes to {}",
+        "starting it again: pid {new_pid}, `{start_cmd}`; output goes to {}",
         log.display()
     );
     let deadline = Instant::now() + START_WAIT;

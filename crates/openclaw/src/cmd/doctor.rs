@@ -91,7 +91,9 @@ fn gather(ctx: &Ctx) -> Vec<Item> {
                 let facts = l
                     .map(|l| l.parsed.config.instance_facts())
                     .unwrap_or_default();
-                openclaw_instance::resolve(&ctx.paths, &facts, None).map_err(|e| e.to_string())
+                openclaw_instance::resolve(&ctx.paths, &facts, None)
+                    .map(|i| hosts::with_neighbours(i, &hosts::records(&home)))
+                    .map_err(|e| e.to_string())
             });
         known.push(hosts::KnownInstance { record, instance });
     }
@@ -196,6 +198,7 @@ fn check(ctx: &Ctx, items: &[Item]) -> Vec<Finding> {
     ports(items, &mut out);
     foreign_listeners(items, &mut out);
     shared_paths(items, &home, &mut out);
+    shared_service_names(items, &mut out);
     cdp_urls(items, &mut out);
     drift(ctx, items, &mut out);
     permissions(items, &mut out);
@@ -362,6 +365,44 @@ fn shared_paths(items: &[Item], home: &Path, out: &mut Vec<Finding>) {
                     action: None,
                 });
             }
+        }
+    }
+}
+
+/// Two instances whose services would have the same name: installing one
+/// would replace the other's service.
+fn shared_service_names(items: &[Item], out: &mut Vec<Finding>) {
+    for a in 0..items.len() {
+        for b in (a + 1)..items.len() {
+            let (ia, ib) = (&items[a], &items[b]);
+            let (Ok(x), Ok(y)) = (&ia.instance, &ib.instance) else {
+                continue;
+            };
+            if hosts::same_path(&x.state_dir.value, &y.state_dir.value) {
+                continue;
+            }
+            let Some((manager, name)) = x.services.clash(&y.services) else {
+                continue;
+            };
+            out.push(Finding {
+                severity: Severity::Error,
+                check: "shared-service-name",
+                message: format!(
+                    "{} ({}) and {} ({}) map to the same {manager} {name}: installing one would replace the other's service",
+                    ia.label,
+                    x.state_dir.value.display(),
+                    ib.label,
+                    y.state_dir.value.display()
+                ),
+                location: vec![ia.record.config_path.clone(), ib.record.config_path.clone()],
+                instances: vec![ia.label.clone(), ib.label.clone()],
+                fix: Some(format!(
+                    "give {} a profile of its own (not {}): openclaw --profile <new-name> setup",
+                    ib.label, ia.label
+                )),
+                auto_fixable: false,
+                action: None,
+            });
         }
     }
 }

@@ -33,16 +33,72 @@ pub struct RunArgs {
     /// loopback | lan | custom | an IP address
     #[arg(long)]
     pub bind: Option<String>,
-    /// Auth token clients must present (overrides gateway.auth.token)
-    #[arg(long)]
+    /// Auth token clients must present (overrides gateway.auth.token).
+    /// Visible to other local users in the process list; prefer --token-file
+    #[arg(long, conflicts_with = "token_file")]
     pub token: Option<String>,
+    /// File holding the auth token (overrides gateway.auth.token); kept
+    /// by `gateway restart`, unlike a literal --token
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<std::path::PathBuf>,
     /// Serve even when no config file exists
     #[arg(long)]
     pub allow_unconfigured: bool,
     /// Log at debug level for this run (overrides logging.level,
-    /// OPENCLAW_LOG_LEVEL and RUST_LOG)
+    /// OPENCLAW_LOG_LEVEL and RUST_LOG) and print the resolved instance
+    /// (paths, ports and their sources) before starting
     #[arg(long, short = 'v')]
     pub verbose: bool,
+}
+
+impl RunArgs {
+    /// The flags a restart must give again (the port also when it came
+    /// from `OPENCLAW_GATEWAY_PORT`, which a restart does not inherit).
+    pub fn start_flags(&self, inst: &Instance) -> openclaw_state::owner::StartFlags {
+        let port = match &inst.ports.gateway.source {
+            openclaw_instance::Source::Flag(_) | openclaw_instance::Source::Env(_) => {
+                Some(inst.ports.gateway.value)
+            }
+            _ => None,
+        };
+        openclaw_state::owner::StartFlags {
+            port,
+            bind: self.bind.clone(),
+            token_file: self
+                .token_file
+                .as_ref()
+                .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
+            token_literal: self.token.as_deref().is_some_and(|t| !t.is_empty()),
+            allow_unconfigured: self.allow_unconfigured,
+            verbose: self.verbose,
+        }
+    }
+}
+
+/// Reads `--token-file`: a regular file (a symlink is refused), trimmed,
+/// not empty.
+fn read_token_file(path: &std::path::Path) -> CliResult<String> {
+    let meta = std::fs::symlink_metadata(path)
+        .map_err(|e| CliError::new("cannot read --token-file", path.display(), e))?;
+    if !meta.file_type().is_file() {
+        return Err(CliError::usage(
+            "invalid --token-file",
+            format!(
+                "{} is not a regular file (symlinks are refused)",
+                path.display()
+            ),
+        ));
+    }
+    let raw = std::fs::read_to_string(path)
+        .map_err(|e| CliError::new("cannot read --token-file", path.display(), e))?;
+    let t = raw.trim();
+    if t.is_empty() {
+        return Err(CliError::usage(
+            "invalid --token-file",
+            format!("{} is empty", path.display()),
+        ));
+    }
+    Ok(t.to_string())
 }
 
 #[derive(Args, Debug)]
@@ -147,8 +203,42 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> CliResult<u8> {
     if let Some(b) = &args.bind {
         opts.bind = Some(parse_bind(b, config.as_ref())?);
     }
-    if let Some(t) = args.token.filter(|t| !t.is_empty()) {
+    opts.start_flags = Some(args.start_flags(&inst));
+    if let Some(f) = &args.token_file {
+        opts.auth = Some(AuthConfig::Token(read_token_file(f)?));
+    }
+    if let Some(t) = args.token.clone().filter(|t| !t.is_empty()) {
         opts.auth = Some(AuthConfig::Token(t));
+    }
+    if args.verbose {
+        eprintln!("starting the gateway of {}", inst.label());
+        eprintln!(
+            "  state dir  {} ({})",
+            inst.state_dir.value.display(),
+            inst.state_dir.source
+        );
+        eprintln!(
+            "  config     {} ({})",
+            inst.config_path.value.display(),
+            inst.config_path.source
+        );
+        eprintln!(
+            "  workspace  {} ({})",
+            inst.workspace.value.display(),
+            inst.workspace.source
+        );
+        eprintln!(
+            "  port       {} ({})",
+            inst.ports.gateway.value, inst.ports.gateway.source
+        );
+        eprintln!(
+            "  canvas     {} ({})",
+            inst.ports.canvas.value, inst.ports.canvas.source
+        );
+        eprintln!(
+            "  service    {} ({})",
+            inst.services.systemd_unit, inst.services.source
+        );
     }
     opts.known_instances = known_instances(ctx);
     opts.skip_canvas_host = ctx
@@ -231,12 +321,13 @@ pub(crate) async fn connect_running(
 ) -> CliResult<(Instance, String, Client)> {
     let (config, inst) = ctx.config_and_instance(None)?;
     let creds = client_credentials(config.as_ref());
-    let probe = openclaw_client::probe_with(&inst, &creds, CLIENT_TIMEOUT)
+    // One connection: found, handshaken with `scopes` and identity-checked.
+    let checked = openclaw_client::connect_checked(&inst, &creds, scopes, CLIENT_TIMEOUT)
         .await
         .map_err(|e| probe_error(&inst, e))?;
-    let url = match probe {
-        Probe::Running { url, .. } => url,
-        Probe::Stopped { port } => {
+    let (url, client) = match checked {
+        openclaw_client::Checked::Running { url, client, .. } => (url, *client),
+        openclaw_client::Checked::Stopped { port } => {
             return Err(CliError::new(
                 "the gateway is not running",
                 format!("{} (port {port})", inst.state_dir.value.display()),
@@ -246,9 +337,6 @@ pub(crate) async fn connect_running(
             .hint(inst.command("gateway")));
         }
     };
-    let client = openclaw_client::connect_with(&url, creds.options(scopes, CLIENT_TIMEOUT))
-        .await
-        .map_err(|e| probe_error(&inst, e))?;
     Ok((inst, url, client))
 }
 

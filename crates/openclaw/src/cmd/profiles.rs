@@ -299,9 +299,9 @@ fn show(ctx: &Ctx, port: Option<u16>, json: bool) -> CliResult<u8> {
             format!("config browser.profiles.{name}.cdpPort"),
         );
     }
-    println!("{:<16} {}", "systemd unit", inst.services.systemd_unit);
-    println!("{:<16} {}", "launchd label", inst.services.launchd_label);
-    println!("{:<16} {}", "windows task", inst.services.windows_task);
+    for (what, name) in inst.services.all() {
+        row(what, name.to_string(), inst.services.source.to_string());
+    }
     for n in &inst.ignored_env {
         println!("{:<16} {n}", "note");
     }

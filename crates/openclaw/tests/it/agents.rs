@@ -976,3 +976,56 @@ fn logging_level_debug_writes_library_debug_lines_and_the_default_does_not() {
     }
     assert!(!dbg_log.contains(&token(&dbg.config)));
 }
+
+/// SIGTERM while a turn streams: a short turn finishes within the drain
+/// deadline; a long one is cut off and its transcript says so.
+#[test]
+fn sigterm_drains_short_turns_and_records_long_ones_as_interrupted() {
+    let h = TestHome::new();
+    let a = Inst::new(&h, "main");
+    let rt = rt();
+    for (pieces, interrupted) in [(10usize, false), (400, true)] {
+        let fx = rt.block_on(Fixture::start(
+            vec![openai_slow_text(pieces, Duration::from_millis(100))],
+            false,
+        ));
+        a.use_provider(
+            "p",
+            "openai-completions",
+            &fx.base_url,
+            "m",
+            json!({"apiKeyEnv": "P_KEY"}),
+        );
+        let mut g = a.gateway(&h, &[("P_KEY", "k")]);
+        let session = if interrupted { "long" } else { "short" };
+        std::thread::scope(|s| {
+            let client = s.spawn(|| a.agent(&h, &["--session", session, "--message", "go"]));
+            // The turn is streaming once the model has been asked.
+            let deadline = Instant::now() + GUARD;
+            while fx.requests().is_empty() {
+                assert!(Instant::now() < deadline, "the model was never called");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            assert!(g.term().success(), "a drained shutdown exits cleanly");
+            let _ = client.join().unwrap();
+        });
+        let lines = a.transcript("main", session);
+        let last = lines.last().unwrap();
+        if interrupted {
+            assert_eq!(last["type"], "error", "{lines:#?}");
+            assert_eq!(last["kind"], "interrupted", "{lines:#?}");
+            let answer = &lines[lines.len() - 2];
+            assert_eq!(answer["type"], "assistant");
+            assert_eq!(answer["aborted"], true, "{answer}");
+            assert!(a.log().contains("interrupting 1 turn(s)"), "{}", a.log());
+        } else {
+            assert_eq!(last["type"], "assistant", "{lines:#?}");
+            assert!(last.get("aborted").is_none(), "{last}");
+            assert!(
+                !lines.iter().any(|l| l["kind"] == "interrupted"),
+                "{lines:#?}"
+            );
+        }
+    }
+}

@@ -423,3 +423,56 @@ fn cli_reaches_a_password_mode_gateway() {
     let health = h.json(&["--profile", "pw", "gateway", "call", "health", "--json"]);
     assert_eq!(health["ok"], true, "{health}");
 }
+
+/// A loopback TCP forwarder to `target` that counts the connections made
+/// through it.
+fn counting_proxy(target: u16) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(down) = s else { return };
+            c.fetch_add(1, Ordering::SeqCst);
+            let Ok(up) = TcpStream::connect(("127.0.0.1", target)) else {
+                continue;
+            };
+            let (mut d2, mut u2) = (down.try_clone().unwrap(), up.try_clone().unwrap());
+            let (mut d1, mut u1) = (down, up);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut d1, &mut u1);
+                let _ = u1.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut u2, &mut d2);
+                let _ = d2.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (port, count)
+}
+
+#[test]
+fn status_and_gateway_call_open_one_connection_each() {
+    use std::sync::atomic::Ordering;
+    let h = TestHome::new();
+    let port = free_base_port();
+    setup(&h, "one", port);
+    let _g = GatewayChild::start(&h, &["--profile", "one", "gateway"], &[], port);
+    // Point the (live) owner record at a counting forwarder.
+    let (proxy, count) = counting_proxy(port);
+    let owner = h.join(".openclaw-one/gateway.owner.json");
+    let mut rec: Value = serde_json::from_slice(&std::fs::read(&owner).unwrap()).unwrap();
+    rec["port"] = json!(proxy);
+    std::fs::write(&owner, serde_json::to_vec(&rec).unwrap()).unwrap();
+
+    let v = h.json(&["--profile", "one", "status", "--json"]);
+    assert_eq!(v["gateway"]["state"], "running", "{v}");
+    assert_eq!(count.swap(0, Ordering::SeqCst), 1, "status");
+    let out = h.ok(&["--profile", "one", "gateway", "call", "health"]);
+    assert!(out.contains("ok"), "{out}");
+    assert_eq!(count.swap(0, Ordering::SeqCst), 1, "gateway call");
+}

@@ -1125,3 +1125,241 @@ fn doctor_reports_a_gateway_listening_in_another_instances_footprint() {
         "the configs do not overlap: {v}"
     );
 }
+
+/// The description's manual env example: two instances selected only by
+/// `OPENCLAW_CONFIG_PATH` + `OPENCLAW_STATE_DIR` get two services.
+#[test]
+fn manual_env_instances_get_two_services_and_a_third_cannot_take_one() {
+    let h = TestHome::new();
+    std::fs::create_dir_all(h.join(".openclaw")).unwrap();
+    let env_of = |name: &str| -> Vec<(String, String)> {
+        vec![
+            (
+                "OPENCLAW_CONFIG_PATH".into(),
+                h.join(&format!(".openclaw/{name}.json"))
+                    .display()
+                    .to_string(),
+            ),
+            (
+                "OPENCLAW_STATE_DIR".into(),
+                h.join(&format!(".openclaw-{name}")).display().to_string(),
+            ),
+        ]
+    };
+    let as_refs = |v: &[(String, String)]| -> Vec<(String, String)> { v.to_vec() };
+    let run = |env: &[(String, String)], args: &[&str]| {
+        let e: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        h.run_env(args, &e)
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let mut units = Vec::new();
+    for name in ["main", "rescue"] {
+        let env = as_refs(&env_of(name));
+        let port = free_base_port().to_string();
+        let out = run(&env, &["setup", "--port", &port]);
+        expect_success("setup", &out);
+        let out = run(&env, &["gateway", "install", "--dry-run"]);
+        let (stdout, _) = expect_success("install --dry-run", &out);
+        let unit_name = format!("openclaw-gateway-{name}.service");
+        let unit = planned_file(&stdout, &unit_name);
+        assert!(
+            unit.contains(&format!(
+                "\"OPENCLAW_STATE_DIR={}\"",
+                h.join(&format!(".openclaw-{name}")).display()
+            )),
+            "{stdout}"
+        );
+        assert!(!unit.contains("OPENCLAW_PROFILE"), "{unit}");
+        let file = scratch.path().join("units").join(&unit_name);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, &unit).unwrap();
+        let problems = analyze(&file, scratch.path());
+        assert!(problems.is_empty(), "{problems:#?}\n{unit}");
+        units.push(unit);
+
+        // `profiles show` names the service and says where the name comes from.
+        let out = run(&env, &["profiles", "show"]);
+        let (s, _) = expect_success("profiles show", &out);
+        assert!(
+            s.lines().any(|l| l.starts_with("systemd unit")
+                && l.contains(&unit_name)
+                && l.contains(&format!("state dir name .openclaw-{name}"))),
+            "{s}"
+        );
+    }
+    assert_ne!(units[0], units[1]);
+
+    // Both installed (the files; no user session loads them here).
+    for name in ["main", "rescue"] {
+        let _ = run(&as_refs(&env_of(name)), &["gateway", "install"]);
+        assert!(
+            h.join(&format!(
+                ".config/systemd/user/openclaw-gateway-{name}.service"
+            ))
+            .is_file()
+        );
+    }
+    let out = h.run(&["doctor"]);
+    let s = text(&out.stdout);
+    assert!(out.status.success(), "{s}\n{}", text(&out.stderr));
+    assert!(s.contains("no problems found"), "{s}");
+
+    // A third instance forced onto main's name (profile main, its own dir).
+    let third = vec![
+        ("OPENCLAW_PROFILE".to_string(), "main".to_string()),
+        (
+            "OPENCLAW_STATE_DIR".to_string(),
+            h.join("third").display().to_string(),
+        ),
+    ];
+    let port = free_base_port().to_string();
+    expect_success("setup third", &run(&third, &["setup", "--port", &port]));
+    let before =
+        std::fs::read(h.join(".config/systemd/user/openclaw-gateway-main.service")).unwrap();
+    for args in [
+        &["gateway", "install"][..],
+        &["gateway", "install", "--force"][..],
+    ] {
+        let out = run(&third, args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("refusing to install openclaw-gateway-main.service"),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!(
+                "belongs to another instance (instance at {}",
+                h.join(".openclaw-main").display()
+            )),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(h.join(".config/systemd/user/openclaw-gateway-main.service")).unwrap(),
+        before,
+        "the owner's unit was not touched"
+    );
+}
+
+#[test]
+fn doctor_reports_two_instances_with_one_service_name() {
+    let h = TestHome::new();
+    setup(&h, "main", free_base_port());
+    let other = h.join("elsewhere");
+    let port = free_base_port().to_string();
+    h.ok_env(
+        &["setup", "--port", &port],
+        &[
+            ("OPENCLAW_PROFILE", "main"),
+            ("OPENCLAW_STATE_DIR", other.to_str().unwrap()),
+        ],
+    );
+    let out = h.run(&["doctor"]);
+    let s = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{s}");
+    assert!(s.contains("[shared-service-name]"), "{s}");
+    assert!(s.contains("openclaw-gateway-main.service"), "{s}");
+    assert!(s.contains(&other.display().to_string()), "{s}");
+}
+
+fn owner_json(state_dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(state_dir.join("gateway.owner.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn restart_keeps_bind_port_token_file_and_other_start_flags() {
+    let h = TestHome::new();
+    let (config_port, flag_port) = (free_base_port(), free_base_port());
+    setup(&h, "lan", config_port);
+    let dir = h.join(".openclaw-lan");
+    let _reap = OwnerReaper(dir.clone());
+    let token_file = h.join("gateway.token");
+    std::fs::write(
+        &token_file,
+        format!("{}\n", token(&dir.join("openclaw.json"))),
+    )
+    .unwrap();
+    let fp = flag_port.to_string();
+    let mut g = GatewayChild::start(
+        &h,
+        &[
+            "--profile",
+            "lan",
+            "gateway",
+            "--bind",
+            "lan",
+            "--port",
+            &fp,
+            "--token-file",
+            token_file.to_str().unwrap(),
+            "--allow-unconfigured",
+            "--verbose",
+        ],
+        &[],
+        flag_port,
+    );
+    let before = owner_json(&dir);
+    assert_eq!(before["bindHost"], "0.0.0.0");
+    assert_eq!(before["port"], flag_port);
+
+    let out = h.ok(&["--profile", "lan", "gateway", "restart"]);
+    assert!(
+        out.contains("restarted the gateway of profile lan"),
+        "{out}"
+    );
+    assert!(g.wait_exit().success());
+    let after = owner_json(&dir);
+    assert_ne!(after["pid"], before["pid"]);
+    assert_eq!(after["bindHost"], "0.0.0.0", "{after}");
+    assert_eq!(after["port"], flag_port, "{after}");
+    assert_eq!(after["startFlags"], before["startFlags"]);
+    assert_eq!(
+        after["startFlags"],
+        serde_json::json!({
+            "port": flag_port,
+            "bind": "lan",
+            "tokenFile": token_file,
+            "tokenLiteral": false,
+            "allowUnconfigured": true,
+            "verbose": true
+        })
+    );
+    // The token came back too: the CLI (config token = file token) gets in.
+    let v = status_json(&h, "lan");
+    assert_eq!(v["gateway"]["state"], "running", "{v}");
+    assert_eq!(v["gateway"]["port"], flag_port);
+    h.ok(&["--profile", "lan", "gateway", "call", "health"]);
+    let log = std::fs::read_to_string(dir.join("logs/gateway-detached.log")).unwrap();
+    assert!(
+        log.contains("starting the gateway of profile lan"),
+        "--verbose kept: {log}"
+    );
+    h.ok(&["--profile", "lan", "gateway", "stop"]);
+}
+
+#[test]
+fn restart_of_a_gateway_started_with_a_literal_token_is_refused_before_stopping_it() {
+    let h = TestHome::new();
+    let port = free_base_port();
+    setup(&h, "lit", port);
+    let dir = h.join(".openclaw-lit");
+    let tok = token(&dir.join("openclaw.json"));
+    let mut g = GatewayChild::start(
+        &h,
+        &["--profile", "lit", "gateway", "--token", &tok],
+        &[],
+        port,
+    );
+    let out = h.run(&["--profile", "lit", "gateway", "restart"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("literal --token"), "{err}");
+    assert!(err.contains("gateway --token-file"), "{err}");
+    assert!(g.is_running(), "nothing was signalled");
+    assert!(
+        !std::fs::read_to_string(dir.join("gateway.owner.json"))
+            .unwrap()
+            .contains(&tok)
+    );
+}
