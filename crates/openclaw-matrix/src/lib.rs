@@ -1,0 +1,13 @@
+//! Matrix client-server API transport for the gateway's Matrix channel:
+//! password login, whoami, `/sync` long polling, invites and joins, text
+//! messages in and out with deterministic transaction ids, 429 handling,
+//! and detection of end-to-end encrypted rooms (which we cannot read).
+//! No policy lives here beyond the pure auto-join decision.
+
+pub mod client;
+pub mod sync;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use client::{Login, MatrixClient, MatrixError, WhoAmI, txn_id};
+pub use sync::{AutoJoin, RoomTracker, SyncItem, SyncResponse, should_auto_join};
