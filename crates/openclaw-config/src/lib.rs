@@ -27,6 +27,7 @@
 //!   optimistic-concurrency writes.
 //! - [`render`], [`schema`].
 
+pub mod channels_net;
 mod parse;
 mod path;
 mod positions;
