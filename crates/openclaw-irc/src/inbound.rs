@@ -179,3 +179,67 @@ mod tests {
         assert!(mentions("[bot] hi", "[bot]"));
     }
 }
+
+/// Whether an allowlist entry matches a sender's `nick!user@host`: `"*"`,
+/// or a mask with `*` (any run) and `?` (one character) wildcards, compared
+/// under IRC case mapping. A bare nick (no `!`) matches only the nick; the
+/// config accepts that form only with `dangerouslyAllowNameMatching`.
+pub fn mask_matches(pattern: &str, sender_mask: &str) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    let pattern = irc_lower(pattern);
+    let sender = irc_lower(sender_mask);
+    if !pattern.contains('!') {
+        let nick = sender.split('!').next().unwrap_or("");
+        return glob(pattern.as_bytes(), nick.as_bytes());
+    }
+    glob(pattern.as_bytes(), sender.as_bytes())
+}
+
+fn glob(p: &[u8], s: &[u8]) -> bool {
+    // Iterative wildcard match with backtracking to the last `*`.
+    let (mut pi, mut si) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == s[si]) {
+            pi += 1;
+            si += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, si));
+            pi += 1;
+        } else if let Some((sp, ss)) = star {
+            pi = sp + 1;
+            si = ss + 1;
+            star = Some((sp, ss + 1));
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == b'*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+#[cfg(test)]
+mod mask_tests {
+    use super::mask_matches;
+
+    #[test]
+    fn masks_with_wildcards_and_case_mapping() {
+        let alice = "Alice!~alice@host.example.org";
+        assert!(mask_matches("*", alice));
+        assert!(mask_matches("alice!~alice@host.example.org", alice));
+        assert!(mask_matches("*!*@host.example.org", alice));
+        assert!(mask_matches("alice!*@*.example.org", alice));
+        assert!(mask_matches("al?ce!*@*", alice));
+        assert!(!mask_matches("*!*@other.example.org", alice));
+        assert!(!mask_matches("alice!~alice@host.example.org.evil", alice));
+        assert!(!mask_matches("bob!*@*", alice));
+        // bare nick: the nick only, never a host match
+        assert!(mask_matches("ALICE", alice));
+        assert!(!mask_matches("host.example.org", alice));
+        assert!(mask_matches("[bot]!*@*", "{bot}!u@h"));
+    }
+}
