@@ -5,9 +5,11 @@
 //! No policy lives here beyond the pure auto-join decision.
 
 pub mod client;
+pub mod session;
 pub mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use client::{Login, MatrixClient, MatrixError, WhoAmI, txn_id};
+pub use session::{SessionSource, StoredSession, login_or_restore};
 pub use sync::{AutoJoin, RoomTracker, SyncItem, SyncResponse, should_auto_join};

@@ -239,3 +239,67 @@ async fn rate_limits_are_waited_out_and_encrypted_rooms_are_detected() {
     assert!(tracker.is_encrypted(&secret_room));
     assert!(!tracker.is_encrypted(&room));
 }
+
+#[tokio::test]
+async fn password_login_happens_once_and_the_token_is_kept_0600() {
+    use std::os::unix::fs::PermissionsExt;
+
+    use openclaw_matrix::{SessionSource, login_or_restore};
+
+    let hs = Synapse::start().await;
+    hs.register("bot", "bot-password", false).await;
+    let bot_id = Synapse::user_id("bot");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("session.json");
+
+    let mut first = MatrixClient::new(&hs.url()).unwrap();
+    let (login, source) =
+        login_or_restore(&mut first, &bot_id, "bot-password", Some("OpenClaw"), &path)
+            .await
+            .unwrap();
+    assert_eq!(source, SessionSource::LoggedIn);
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let stored = std::fs::read_to_string(&path).unwrap();
+    assert!(stored.contains(&login.access_token));
+
+    // a restart: the stored token is reused, no second login (same device)
+    let mut second = MatrixClient::new(&hs.url()).unwrap();
+    let (again, source) = login_or_restore(&mut second, &bot_id, "bot-password", None, &path)
+        .await
+        .unwrap();
+    assert_eq!(source, SessionSource::Stored);
+    assert_eq!(again.access_token, login.access_token);
+    assert_eq!(second.whoami().await.unwrap().device_id, login.device_id);
+
+    // the token is revoked server-side: one new login, stored again
+    first
+        .request(
+            reqwest::Method::POST,
+            "/_matrix/client/v3/logout",
+            Some(&json!({})),
+        )
+        .await
+        .unwrap();
+    let mut third = MatrixClient::new(&hs.url()).unwrap();
+    let (fresh, source) = login_or_restore(&mut third, &bot_id, "bot-password", None, &path)
+        .await
+        .unwrap();
+    assert_eq!(source, SessionSource::LoggedIn);
+    assert_ne!(fresh.access_token, login.access_token);
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .contains(&fresh.access_token)
+    );
+    assert_eq!(third.whoami().await.unwrap().user_id, bot_id);
+
+    // a wrong password with no usable stored token fails, and keeps the file
+    std::fs::write(&path, b"{}").unwrap();
+    let mut fourth = MatrixClient::new(&hs.url()).unwrap();
+    let err = login_or_restore(&mut fourth, &bot_id, "wrong", None, &path)
+        .await
+        .unwrap_err();
+    assert_eq!(err.errcode(), Some("M_FORBIDDEN"));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "{}");
+}
