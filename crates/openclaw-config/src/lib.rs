@@ -43,6 +43,7 @@
 //! in the type's `Deserialize` (positioned errors come for free).
 
 pub mod channels;
+pub mod channels_net;
 mod parse;
 mod path;
 mod positions;

@@ -1,0 +1,449 @@
+//! `/sync` answers: the parts the channel layer needs, turned into a flat
+//! list of [`SyncItem`]s, plus what we remember about rooms between syncs
+//! ([`RoomTracker`]) and the pure auto-join decision.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SyncResponse {
+    pub next_batch: String,
+    #[serde(default)]
+    pub rooms: Rooms,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Rooms {
+    #[serde(default)]
+    pub join: BTreeMap<String, JoinedRoom>,
+    #[serde(default)]
+    pub invite: BTreeMap<String, InvitedRoom>,
+    #[serde(default)]
+    pub leave: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct JoinedRoom {
+    #[serde(default)]
+    pub timeline: Timeline,
+    #[serde(default)]
+    pub state: Events,
+    #[serde(default)]
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Timeline {
+    #[serde(default)]
+    pub events: Vec<Event>,
+    #[serde(default)]
+    pub limited: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Events {
+    #[serde(default)]
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Summary {
+    #[serde(rename = "m.joined_member_count")]
+    pub joined_member_count: Option<u64>,
+    #[serde(rename = "m.invited_member_count")]
+    pub invited_member_count: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct InvitedRoom {
+    #[serde(default)]
+    pub invite_state: Events,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Event {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub event_id: Option<String>,
+    #[serde(default)]
+    pub sender: String,
+    #[serde(default)]
+    pub state_key: Option<String>,
+    #[serde(default)]
+    pub content: Value,
+    #[serde(default)]
+    pub origin_server_ts: Option<u64>,
+}
+
+/// One thing the channel layer may act on, in timeline order per room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncItem {
+    /// We were invited to `room_id` by `inviter`.
+    Invite {
+        room_id: String,
+        inviter: String,
+        is_direct: bool,
+    },
+    /// A text message from someone else in a room we are in.
+    Message {
+        room_id: String,
+        event_id: String,
+        sender: String,
+        body: String,
+        /// `m.text`, `m.notice` or `m.emote`.
+        msgtype: String,
+        /// `m.mentions` names us, or the body contains our user id or
+        /// localpart as a word.
+        mentioned: bool,
+    },
+    /// An end-to-end encrypted event we cannot read.
+    Encrypted {
+        room_id: String,
+        event_id: String,
+        sender: String,
+    },
+}
+
+fn localpart(user_id: &str) -> &str {
+    user_id
+        .strip_prefix('@')
+        .and_then(|s| s.split(':').next())
+        .unwrap_or(user_id)
+}
+
+fn word_in(text: &str, word: &str) -> bool {
+    if word.is_empty() {
+        return false;
+    }
+    let text = text.to_lowercase();
+    let word = word.to_lowercase();
+    text.match_indices(&word).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + word.len()..].chars().next();
+        let ok = |c: Option<char>| c.is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '-'));
+        ok(before) && ok(after)
+    })
+}
+
+/// Whether a message content addresses `own_user_id`.
+pub fn mentions(content: &Value, own_user_id: &str) -> bool {
+    if let Some(ids) = content
+        .get("m.mentions")
+        .and_then(|m| m.get("user_ids"))
+        .and_then(Value::as_array)
+        && ids.iter().any(|v| v.as_str() == Some(own_user_id))
+    {
+        return true;
+    }
+    let body = content.get("body").and_then(Value::as_str).unwrap_or("");
+    body.contains(own_user_id) || word_in(body, localpart(own_user_id))
+}
+
+impl SyncResponse {
+    /// The items in this answer for the account `own_user_id` (our own
+    /// messages and non-text events left out).
+    pub fn items(&self, own_user_id: &str) -> Vec<SyncItem> {
+        let mut out = Vec::new();
+        for (room_id, room) in &self.rooms.invite {
+            let me = room.invite_state.events.iter().find(|e| {
+                e.kind == "m.room.member"
+                    && e.state_key.as_deref() == Some(own_user_id)
+                    && e.content.get("membership").and_then(Value::as_str) == Some("invite")
+            });
+            if let Some(me) = me {
+                out.push(SyncItem::Invite {
+                    room_id: room_id.clone(),
+                    inviter: me.sender.clone(),
+                    is_direct: me
+                        .content
+                        .get("is_direct")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                });
+            }
+        }
+        for (room_id, room) in &self.rooms.join {
+            for e in &room.timeline.events {
+                if e.sender == own_user_id || e.state_key.is_some() {
+                    continue;
+                }
+                let Some(event_id) = e.event_id.clone() else {
+                    continue;
+                };
+                match e.kind.as_str() {
+                    "m.room.message" => {
+                        let msgtype = e
+                            .content
+                            .get("msgtype")
+                            .and_then(Value::as_str)
+                            .unwrap_or("");
+                        if !matches!(msgtype, "m.text" | "m.notice" | "m.emote") {
+                            continue;
+                        }
+                        let Some(body) = e.content.get("body").and_then(Value::as_str) else {
+                            continue;
+                        };
+                        out.push(SyncItem::Message {
+                            room_id: room_id.clone(),
+                            event_id,
+                            sender: e.sender.clone(),
+                            body: body.to_string(),
+                            msgtype: msgtype.to_string(),
+                            mentioned: mentions(&e.content, own_user_id),
+                        });
+                    }
+                    "m.room.encrypted" => out.push(SyncItem::Encrypted {
+                        room_id: room_id.clone(),
+                        event_id,
+                        sender: e.sender.clone(),
+                    }),
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What we know about each joined room across syncs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomInfo {
+    /// From the room summary (sent with lazy-loaded members).
+    pub joined_members: Option<u64>,
+    /// Joined members seen in `m.room.member` state and timeline events.
+    pub members: std::collections::BTreeSet<String>,
+    pub encrypted: bool,
+    /// Invited with `is_direct`.
+    pub direct_invite: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RoomTracker {
+    rooms: HashMap<String, RoomInfo>,
+}
+
+impl RoomTracker {
+    /// Folds one sync answer in: member counts from room summaries, and
+    /// `m.room.encryption` state from state or timeline.
+    pub fn apply(&mut self, sync: &SyncResponse) {
+        for (room_id, room) in &sync.rooms.invite {
+            let direct = room.invite_state.events.iter().any(|e| {
+                e.kind == "m.room.member"
+                    && e.content.get("is_direct").and_then(Value::as_bool) == Some(true)
+            });
+            let info = self.rooms.entry(room_id.clone()).or_default();
+            info.direct_invite |= direct;
+        }
+        for (room_id, room) in &sync.rooms.join {
+            let info = self.rooms.entry(room_id.clone()).or_default();
+            if let Some(n) = room.summary.joined_member_count {
+                info.joined_members = Some(n);
+            }
+            let all = room.state.events.iter().chain(room.timeline.events.iter());
+            for e in all {
+                match e.kind.as_str() {
+                    "m.room.encryption" => info.encrypted = true,
+                    "m.room.member" => {
+                        let Some(user) = e.state_key.clone() else {
+                            continue;
+                        };
+                        if e.content.get("membership").and_then(Value::as_str) == Some("join") {
+                            info.members.insert(user);
+                        } else {
+                            info.members.remove(&user);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for room_id in sync.rooms.leave.keys() {
+            self.rooms.remove(room_id);
+        }
+    }
+
+    pub fn get(&self, room_id: &str) -> Option<&RoomInfo> {
+        self.rooms.get(room_id)
+    }
+
+    /// Joined members: the summary's count when the server sent one, else
+    /// the members we have seen join.
+    pub fn joined_count(&self, room_id: &str) -> Option<u64> {
+        let r = self.rooms.get(room_id)?;
+        r.joined_members
+            .or((!r.members.is_empty()).then_some(r.members.len() as u64))
+    }
+
+    /// A room is a DM when we were invited to it as one, or when it holds
+    /// just us and one other person.
+    pub fn is_dm(&self, room_id: &str) -> bool {
+        self.rooms.get(room_id).is_some_and(|r| r.direct_invite)
+            || self.joined_count(room_id).is_some_and(|n| n <= 2)
+    }
+
+    pub fn is_encrypted(&self, room_id: &str) -> bool {
+        self.rooms.get(room_id).is_some_and(|r| r.encrypted)
+    }
+}
+
+/// `channels.matrix.autoJoin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AutoJoin {
+    #[default]
+    Off,
+    Allowlist,
+    Always,
+}
+
+/// Whether to accept an invite to `room_id`. `allowed_room_ids` is
+/// `autoJoinAllowlist` with aliases already resolved through the homeserver
+/// directory (never through state the inviting room claims about itself).
+pub fn should_auto_join(policy: AutoJoin, allowed_room_ids: &[String], room_id: &str) -> bool {
+    match policy {
+        AutoJoin::Off => false,
+        AutoJoin::Always => true,
+        AutoJoin::Allowlist => allowed_room_ids.iter().any(|r| r == room_id || r == "*"),
+    }
+}
+
+/// The notice a room gets once when it turns out to be end-to-end
+/// encrypted: we cannot read it, and silence would look like a broken bot.
+pub const ENCRYPTED_ROOM_NOTICE: &str = "This room is end-to-end encrypted, and this OpenClaw gateway \
+cannot read encrypted messages. Talk to me in an unencrypted room or DM instead.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sync(v: Value) -> SyncResponse {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn items_from_a_sync_answer() {
+        let s = sync(json!({
+            "next_batch": "s2",
+            "rooms": {
+                "invite": { "!inv:hs": { "invite_state": { "events": [
+                    { "type": "m.room.member", "sender": "@alice:hs", "state_key": "@bot:hs",
+                      "content": { "membership": "invite", "is_direct": true } }
+                ]}}},
+                "join": { "!r:hs": {
+                    "summary": { "m.joined_member_count": 3 },
+                    "timeline": { "events": [
+                        { "type": "m.room.message", "event_id": "$1", "sender": "@alice:hs",
+                          "content": { "msgtype": "m.text", "body": "hi bot, hello" } },
+                        { "type": "m.room.message", "event_id": "$2", "sender": "@bot:hs",
+                          "content": { "msgtype": "m.text", "body": "my own echo" } },
+                        { "type": "m.room.message", "event_id": "$3", "sender": "@carol:hs",
+                          "content": { "msgtype": "m.image", "body": "cat.png" } },
+                        { "type": "m.room.member", "event_id": "$4", "sender": "@carol:hs",
+                          "state_key": "@carol:hs", "content": { "membership": "join" } },
+                        { "type": "m.room.encrypted", "event_id": "$5", "sender": "@carol:hs",
+                          "content": { "algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "x" } },
+                        { "type": "m.room.message", "event_id": "$6", "sender": "@carol:hs",
+                          "content": { "msgtype": "m.text", "body": "robots", "m.mentions": { "user_ids": ["@bot:hs"] } } }
+                    ]}
+                }}
+            }
+        }));
+        let items = s.items("@bot:hs");
+        assert_eq!(
+            items,
+            vec![
+                SyncItem::Invite {
+                    room_id: "!inv:hs".into(),
+                    inviter: "@alice:hs".into(),
+                    is_direct: true
+                },
+                SyncItem::Message {
+                    room_id: "!r:hs".into(),
+                    event_id: "$1".into(),
+                    sender: "@alice:hs".into(),
+                    body: "hi bot, hello".into(),
+                    msgtype: "m.text".into(),
+                    mentioned: true
+                },
+                SyncItem::Encrypted {
+                    room_id: "!r:hs".into(),
+                    event_id: "$5".into(),
+                    sender: "@carol:hs".into()
+                },
+                SyncItem::Message {
+                    room_id: "!r:hs".into(),
+                    event_id: "$6".into(),
+                    sender: "@carol:hs".into(),
+                    body: "robots".into(),
+                    msgtype: "m.text".into(),
+                    mentioned: true
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn mention_rules() {
+        assert!(mentions(&json!({ "body": "@bot:hs look" }), "@bot:hs"));
+        assert!(mentions(&json!({ "body": "Bot: look" }), "@bot:hs"));
+        assert!(!mentions(&json!({ "body": "robots" }), "@bot:hs"));
+        assert!(!mentions(&json!({ "body": "bot_x" }), "@bot:hs"));
+    }
+
+    #[test]
+    fn tracker_remembers_members_encryption_and_direct_invites() {
+        let mut t = RoomTracker::default();
+        t.apply(&sync(json!({ "next_batch": "a", "rooms": { "join": {
+            "!dm:hs": { "summary": { "m.joined_member_count": 2 } },
+            "!group:hs": { "summary": { "m.joined_member_count": 5 },
+                           "state": { "events": [ { "type": "m.room.encryption", "state_key": "", "content": {} } ] } }
+        }}})));
+        assert!(t.is_dm("!dm:hs"));
+        assert!(!t.is_dm("!group:hs"));
+        assert!(t.is_encrypted("!group:hs") && !t.is_encrypted("!dm:hs"));
+        // a later sync without a summary keeps what we knew
+        t.apply(&sync(
+            json!({ "next_batch": "b", "rooms": { "join": { "!dm:hs": {} } } }),
+        ));
+        assert!(t.is_dm("!dm:hs"));
+        // encryption switched on later, in the timeline
+        t.apply(&sync(json!({ "next_batch": "c", "rooms": { "join": { "!dm:hs": { "timeline": { "events": [
+            { "type": "m.room.encryption", "event_id": "$e", "sender": "@a:hs", "state_key": "", "content": {} }
+        ]}}}}})));
+        assert!(t.is_encrypted("!dm:hs"));
+        // without summaries, member events count
+        let member = |who: &str, m: &str| {
+            json!({ "type": "m.room.member", "event_id": format!("${who}{m}"),
+            "sender": who, "state_key": who, "content": { "membership": m } })
+        };
+        t.apply(&sync(
+            json!({ "next_batch": "c2", "rooms": { "join": { "!lazy:hs": {
+            "state": { "events": [ member("@bot:hs", "join"), member("@a:hs", "join") ] },
+            "timeline": { "events": [ member("@b:hs", "join") ] } } } } }),
+        ));
+        assert_eq!(t.joined_count("!lazy:hs"), Some(3));
+        assert!(!t.is_dm("!lazy:hs"));
+        t.apply(&sync(
+            json!({ "next_batch": "c3", "rooms": { "join": { "!lazy:hs": {
+            "timeline": { "events": [ member("@b:hs", "leave") ] } } } } }),
+        ));
+        assert!(t.is_dm("!lazy:hs"));
+        t.apply(&sync(
+            json!({ "next_batch": "d", "rooms": { "leave": { "!dm:hs": {} } } }),
+        ));
+        assert!(t.get("!dm:hs").is_none());
+    }
+
+    #[test]
+    fn auto_join_decision() {
+        let allow = vec!["!ok:hs".to_string()];
+        assert!(!should_auto_join(AutoJoin::Off, &allow, "!ok:hs"));
+        assert!(should_auto_join(AutoJoin::Always, &[], "!any:hs"));
+        assert!(should_auto_join(AutoJoin::Allowlist, &allow, "!ok:hs"));
+        assert!(!should_auto_join(AutoJoin::Allowlist, &allow, "!other:hs"));
+        assert!(!should_auto_join(AutoJoin::Allowlist, &[], "!ok:hs"));
+    }
+}
