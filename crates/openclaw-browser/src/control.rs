@@ -346,9 +346,23 @@ pub struct BrowserControl {
     /// another profile. A separate short lock: allocation must not wait on
     /// (or deadlock with) another profile's lock.
     pinned: std::sync::Mutex<BTreeMap<String, u16>>,
+    /// The token requests must carry; replaced when the gateway's
+    /// credentials change ([`BrowserControl::set_token`]).
+    token: std::sync::RwLock<String>,
 }
 
 impl BrowserControl {
+    /// Replaces the token at once: the old one stops working, the new one
+    /// works from the next request. An empty token refuses every request.
+    pub fn set_token(&self, token: &str) {
+        *self.token.write().unwrap_or_else(|e| e.into_inner()) = token.to_string();
+    }
+
+    /// The token requests must carry now.
+    pub fn token(&self) -> String {
+        self.token.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Validate the options (token, profile names) and build the service.
     pub fn new(opts: BrowserOptions) -> R<Arc<Self>> {
         if opts.token.is_empty() {
@@ -388,6 +402,7 @@ impl BrowserControl {
             )
         });
         Ok(Arc::new(Self {
+            token: std::sync::RwLock::new(opts.token.clone()),
             opts,
             headless,
             profiles: profiles
@@ -469,7 +484,8 @@ impl BrowserControl {
         let Some(tok) = v.strip_prefix("Bearer ") else {
             return false;
         };
-        openclaw_state::secret_eq(tok.trim(), &self.opts.token)
+        let want = self.token.read().unwrap_or_else(|e| e.into_inner());
+        !want.is_empty() && openclaw_state::secret_eq(tok.trim(), &want)
     }
 
     fn profile(&self, name: &str) -> R<&Mutex<ProfileState>> {

@@ -76,7 +76,8 @@ async fn call(s: &Arc<Shared>, scopes: &ScopeSet, params: &Value) -> Result<Valu
             "browser.request: path {path:?} must start with '/' and carry no query; put query parameters in params.query"
         )));
     }
-    let (Some(control), Some(token)) = (&s.derived.browser, &s.derived.browser_token) else {
+    // The current token (it follows the gateway's credentials).
+    let (Some(control), Some(token)) = (&s.derived.browser, s.derived.browser.as_ref().map(|b| b.token())) else {
         return Err(ErrorShape::new(
             codes::UNAVAILABLE,
             "browser control is not running in this gateway (browser.enabled is false, or gateway auth has no token); see the gateway log",

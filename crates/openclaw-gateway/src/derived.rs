@@ -321,6 +321,14 @@ fn describe_progress(p: &LaunchProgress) -> String {
     }
 }
 
+/// The token browser control accepts under `auth` (none unless token auth).
+pub(crate) fn token_of(auth: &AuthConfig) -> Option<String> {
+    match auth {
+        AuthConfig::Token(t) => Some(t.clone()),
+        _ => None,
+    }
+}
+
 /// Running derived servers; stop with [`Running::stop`].
 pub(crate) struct Running {
     stop: Vec<tokio::sync::oneshot::Sender<()>>,
@@ -328,12 +336,21 @@ pub(crate) struct Running {
 }
 
 impl Services {
+    /// The gateway's credentials changed: browser control takes the new
+    /// token at once (no token: it refuses every request).
+    pub fn set_token(&self, token: Option<String>) {
+        if let Some(b) = &self.browser {
+            b.set_token(token.as_deref().unwrap_or(""));
+        }
+    }
+
     /// Serves canvas and browser control on their listeners (taken out of
     /// `listeners` by purpose).
     pub fn spawn(
         &self,
         listeners: &mut Vec<(String, TcpListener)>,
         log: &Arc<GatewayLog>,
+        gateway_hosts: impl Fn() -> crate::guard::HostPolicy + Send + Sync + 'static,
     ) -> Result<Running, GatewayError> {
         let mut running = Running {
             stop: Vec::new(),
@@ -355,7 +372,9 @@ impl Services {
         if let Some(router) = &self.canvas
             && let Some(l) = take(CANVAS_PURPOSE)?
         {
-            servers.push((CANVAS_PURPOSE.into(), l, router.clone()));
+            // The canvas answers to the gateway's names (DNS rebinding).
+            let router = crate::guard::with_host_check(router.clone(), gateway_hosts);
+            servers.push((CANVAS_PURPOSE.into(), l, router));
         }
         if let Some(control) = &self.browser
             && let Some(l) = take(BROWSER_PURPOSE)?
@@ -369,7 +388,10 @@ impl Services {
                     "refusing to serve browser control on {addr}: it must listen on 127.0.0.1 only"
                 )));
             }
-            servers.push((BROWSER_PURPOSE.into(), l, control.router()));
+            let router = crate::guard::with_host_check(control.router(), move || {
+                crate::guard::HostPolicy::loopback(addr.port())
+            });
+            servers.push((BROWSER_PURPOSE.into(), l, router));
         }
         for (purpose, listener, router) in servers {
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -24,6 +24,7 @@ mod browser_rpc;
 mod chat;
 mod config_store;
 pub mod derived;
+pub mod guard;
 mod http;
 mod log;
 mod server;
@@ -330,6 +331,13 @@ pub fn auth_from_config(parsed: &Value) -> Result<AuthConfig, String> {
     )
 }
 
+/// Whether a config leaves auth unset (no `gateway.auth` secret and no
+/// explicit `mode: "none"`): then the gateway generates a token.
+pub(crate) fn needs_generated_token(parsed: &Value) -> bool {
+    matches!(auth_from_config(parsed), Ok(AuthConfig::None))
+        && get_path(parsed, "gateway.auth.mode").and_then(Value::as_str) != Some("none")
+}
+
 /// A gateway bound beyond loopback must have auth: checked at start-up and
 /// on every config reload.
 pub(crate) fn check_auth(bind: &BindMode, auth: &AuthConfig) -> Result<(), GatewayError> {
@@ -408,14 +416,23 @@ impl Gateway {
                 setup: inst.command("setup"),
             });
         }
-        let live = live_config(&snapshot.parsed, opts.auth.as_ref()).map_err(|e| {
+        let mut live = live_config(&snapshot.parsed, opts.auth.as_ref()).map_err(|e| {
             GatewayError::Invalid(format!("{e} (in {})", inst.config_path.value.display()))
         })?;
+
         let bind = match &opts.bind {
             Some(b) => b.clone(),
             None => bind_mode_from_config(&snapshot.parsed)?,
         };
+        // Beyond loopback a missing auth is refused with what to set.
         check_auth(&bind, &live.auth)?;
+        // On loopback, a config without `gateway.auth` is not "no auth": a token is
+        // generated now and saved (as setup does) once every port is bound.
+        let generated = (opts.auth.is_none() && needs_generated_token(&snapshot.parsed))
+            .then(openclaw_state::generate_token);
+        if let Some(t) = &generated {
+            live.auth = AuthConfig::Token(t.clone());
+        }
 
         let plan = derived::plan(&opts, &snapshot.parsed, &live.auth)?;
 
@@ -455,6 +472,31 @@ impl Gateway {
             source,
         })?;
         let log = Arc::new(log);
+        let mut parsed = snapshot.parsed.clone();
+        if let Some(t) = &generated {
+            let written = openclaw_state::ConfigStore::new(&inst.config_path.value)
+                .update(None, |v: &mut Value| -> Result<(), String> {
+                    if needs_generated_token(v) {
+                        openclaw_config::set_path(v, "gateway.auth.mode", Value::from("token"))
+                            .map_err(|e| e.to_string())?;
+                        openclaw_config::set_path(v, "gateway.auth.token", Value::from(t.as_str()))
+                            .map_err(|e| e.to_string())?;
+                    }
+                    Ok(())
+                })
+                .map_err(|e| GatewayError::Invalid(format!("cannot save a generated gateway token: {e}")))?;
+            parsed = written.value.clone();
+            live.auth = auth_from_config(&parsed).map_err(GatewayError::Invalid)?;
+            log.info(&format!(
+                "gateway.auth was not set: generated a token and saved it to {} (gateway.auth.token; clients on this host read it from there)",
+                inst.config_path.value.display()
+            ));
+        }
+        if live.auth == AuthConfig::None {
+            log.warn(
+                "gateway auth is off (gateway.auth.mode is \"none\"): any local process can control this gateway; set gateway.auth.mode to \"token\" unless this is a throwaway test setup",
+            );
+        }
         let services = derived::build(&plan, &opts, &log)?;
         let mut record = OwnerRecord::for_current_process(
             inst.profile.clone(),
@@ -490,7 +532,7 @@ impl Gateway {
             bind,
             log,
             services,
-            parsed: snapshot.parsed.clone(),
+            parsed,
         };
         Ok(BoundGateway::new(bound))
     }

@@ -61,6 +61,8 @@ pub(crate) struct Shared {
     pub agents: Arc<crate::agents::AgentHub>,
     /// Canvas host and browser control (see [`crate::derived`]).
     pub derived: crate::derived::Services,
+    /// Origin/Host policy, failed-auth limiter, credential epoch.
+    pub guard: crate::guard::Guard,
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -101,6 +103,7 @@ impl Shared {
             "configReload": {"hotReloadStatus": "active"},
             "listeners": self.record.listeners,
             "clients": self.active.load(Ordering::Relaxed),
+            "authFailures": self.guard.auth_failures.load(Ordering::Relaxed),
         })
     }
 
@@ -165,6 +168,7 @@ impl Shared {
             },
         };
         *self.config_stamp.lock().unwrap_or_else(|e| e.into_inner()) = stamp_now;
+        self.guard.reload(&snapshot.parsed);
         self.agents.reload(&snapshot.parsed);
         let mut next = match live_config(&snapshot.parsed, self.opts.auth.as_ref()) {
             Ok(n) => n,
@@ -177,6 +181,16 @@ impl Shared {
             }
         };
         let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
+        if self.opts.auth.is_none()
+            && crate::needs_generated_token(&snapshot.parsed)
+            && live.auth != crate::AuthConfig::None
+        {
+            // Deleting gateway.auth never switches auth off.
+            self.log.warn(
+                "gateway.auth was removed from the config: the running gateway keeps its previous auth (set gateway.auth.mode to \"none\" explicitly to turn it off on loopback)",
+            );
+            next.auth = live.auth.clone();
+        }
         if let Err(e) = crate::check_auth(&self.bind, &next.auth) {
             // Fail closed: never drop auth on a gateway reachable beyond loopback.
             self.log.warn(&format!(
@@ -189,10 +203,14 @@ impl Shared {
         }
         if next.auth != live.auth {
             self.log.info(&format!(
-                "config reloaded from {}: gateway auth ({}) applies to new connections",
+                "config reloaded from {}: gateway auth ({}) applies at once; sessions opened with the old credentials are closed",
                 self.store.path().display(),
                 next.auth.mode()
             ));
+            self.derived.set_token(crate::derived::token_of(&next.auth));
+            self.agents
+                .set_browser_token(crate::derived::token_of(&next.auth), &snapshot.parsed);
+            self.guard.credentials_changed();
         }
         let restart = self.opts.instance.command("gateway restart");
         let path = self.store.path().display();
@@ -288,6 +306,8 @@ impl BoundGateway {
             &p.parsed,
             p.services.browser_token.clone(),
         ));
+        let guard =
+            crate::guard::Guard::new(p.bind.host(), p.record.port, Some(host.clone()), &p.parsed);
         let shared = Arc::new(Shared {
             agents,
             record: p.record,
@@ -309,6 +329,7 @@ impl BoundGateway {
             self_presence,
             device_id,
             derived: p.services,
+            guard,
             opts: p.opts,
         });
         // Inside a runtime (as under the CLI) the handlers go in now, before
@@ -416,19 +437,26 @@ impl BoundGateway {
         };
 
         // The derived services, on the ports bound with the base port.
-        let derived = shared.derived.spawn(&mut self.listeners, &shared.log)?;
+        let g = shared.clone();
+        let derived =
+            shared
+                .derived
+                .spawn(&mut self.listeners, &shared.log, move || g.guard.host_policy())?;
 
         // Background: ticks and config polling.
         let bg = tokio::spawn(background(shared.clone()));
 
         let (server_stop_tx, server_stop_rx) = tokio::sync::oneshot::channel::<()>();
-        // TCP_NODELAY: a response written while an earlier frame (e.g. a
-        // presence event) is still unacknowledged would otherwise wait for
-        // the peer's delayed ACK (~40 ms on Linux).
-        use axum::serve::ListenerExt;
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
+        // Pre-auth limits (connection count, bytes, time) and TCP_NODELAY.
+        // The byte stream's deadline is a backstop behind the protocol's own
+        // handshake timeout (which answers with a close frame), for
+        // connections that never get that far (slow or idle HTTP).
+        let listener = crate::guard::GuardedListener::new(
+            listener,
+            crate::guard::PREAUTH_MAX_CONNECTIONS,
+            shared.opts.handshake_timeout * 2 + Duration::from_secs(1),
+        );
+        let app = app.into_make_service_with_connect_info::<crate::guard::ConnInfo>();
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {

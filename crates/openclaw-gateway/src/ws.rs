@@ -57,6 +57,18 @@ enum First {
     Gone,
 }
 
+/// Closes with "message too big" when the pre-auth byte allowance ran out.
+async fn close_preauth(socket: &mut WebSocket, conn: Option<&crate::guard::ConnInfo>) {
+    if conn.is_some_and(|c| c.budget.exceeded()) {
+        close(
+            socket,
+            close_codes::MESSAGE_TOO_BIG,
+            "message too big: at most 64 KiB before connect",
+        )
+        .await;
+    }
+}
+
 async fn first_text(socket: &mut WebSocket) -> First {
     loop {
         match socket.recv().await {
@@ -68,7 +80,12 @@ async fn first_text(socket: &mut WebSocket) -> First {
     }
 }
 
-pub(crate) async fn handle(s: Arc<Shared>, mut socket: WebSocket) {
+pub(crate) async fn handle(
+    s: Arc<Shared>,
+    mut socket: WebSocket,
+    conn_info: Option<crate::guard::ConnInfo>,
+    origin: Option<String>,
+) {
     s.active.fetch_add(1, Ordering::AcqRel);
     let _guard = ActiveGuard(s.clone());
     let mut shutdown_rx = s.shutdown.subscribe();
@@ -109,7 +126,10 @@ pub(crate) async fn handle(s: Arc<Shared>, mut socket: WebSocket) {
             close(&mut socket, close_codes::NORMAL, "").await;
             return;
         }
-        Ok(First::Gone) => return,
+        Ok(First::Gone) => {
+            close_preauth(&mut socket, conn_info.as_ref()).await;
+            return;
+        }
         Ok(First::Garbage) => {
             close(&mut socket, close_codes::NORMAL, "").await;
             return;
@@ -159,12 +179,26 @@ pub(crate) async fn handle(s: Arc<Shared>, mut socket: WebSocket) {
         .await;
         return;
     };
+    // Sessions end when the credentials they used change.
+    let mut epoch_rx = s.guard.auth_epoch.subscribe();
     let auth = s
         .live
         .read()
         .unwrap_or_else(|e| e.into_inner())
         .auth
         .clone();
+    let fail_key = conn_info
+        .as_ref()
+        .and_then(|c| s.guard.failure_key(c.remote.ip(), origin.as_deref()));
+    if let Some(k) = &fail_key
+        && let Err(wait) = s.guard.locked_out(k)
+    {
+        let e = ErrorShape::auth_rate_limited(wait.as_millis() as u64);
+        let reason = e.message.clone();
+        send_frame(&mut socket, &Frame::Res(Response::err(req.id, e))).await;
+        close(&mut socket, close_codes::POLICY_VIOLATION, &reason).await;
+        return;
+    }
     let auth_err = match (&auth, &params.auth.token, &params.auth.password) {
         (AuthConfig::None, _, _) => None,
         (AuthConfig::Token(_), None, None) | (AuthConfig::Password(_), None, None) => {
@@ -179,12 +213,42 @@ pub(crate) async fn handle(s: Arc<Shared>, mut socket: WebSocket) {
         }
         (AuthConfig::Password(_), Some(_), None) => Some(ErrorShape::password_mismatch()),
     };
+    if let Some(e) = &auth_err
+        && (params.auth.token.is_some() || params.auth.password.is_some())
+    {
+        // A wrong secret (not a missing one) counts; never log the secret.
+        let lockout = s.guard.record_failure(fail_key.clone());
+        s.log.warn(&format!(
+            "auth failed: remote {}, origin {}, client {:?} ({}){}",
+            conn_info
+                .as_ref()
+                .map(|c| c.remote.to_string())
+                .unwrap_or_else(|| "unknown".into()),
+            origin.as_deref().unwrap_or("none"),
+            params.client.id,
+            e.details
+                .as_ref()
+                .and_then(|d| d.get("code"))
+                .and_then(Value::as_str)
+                .unwrap_or("unauthorized"),
+            match lockout {
+                Some(d) => format!("; locked out for {}s", d.as_secs()),
+                None => String::new(),
+            }
+        ));
+    }
     if let Some(e) = auth_err {
         let reason = e.message.clone();
         send_frame(&mut socket, &Frame::Res(Response::err(req.id, e))).await;
         close(&mut socket, close_codes::POLICY_VIOLATION, &reason).await;
         return;
     }
+
+    s.guard.record_success(fail_key.as_ref());
+    if let Some(c) = &conn_info {
+        c.budget.authenticated();
+    }
+    epoch_rx.mark_unchanged();
 
     let mut scopes = ScopeSet::from_strs(params.scopes.iter().map(String::as_str));
     if scopes.is_empty() {
@@ -323,6 +387,10 @@ pub(crate) async fn handle(s: Arc<Shared>, mut socket: WebSocket) {
                 Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => break,
             },
+            Ok(()) = epoch_rx.changed() => {
+                close(&mut socket, close_codes::POLICY_VIOLATION, "gateway credentials changed: reconnect with the new credentials").await;
+                break;
+            }
             _ = shutdown_rx.changed() => {
                 let ev = shutdown_rx.borrow().clone();
                 if let Some(ev) = ev {
