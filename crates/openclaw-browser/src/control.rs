@@ -739,7 +739,7 @@ impl BrowserControl {
     }
 
     pub async fn open(&self, profile: &str, url: &str) -> R<Tab> {
-        check_url(url)?;
+        let url = &navigable_url(url)?;
         let http = self.endpoint(profile).await?;
         let t = http.new_tab("about:blank").await?;
         let id = t.id.clone();
@@ -763,7 +763,7 @@ impl BrowserControl {
     }
 
     pub async fn navigate(&self, profile: &str, url: &str, target_id: Option<&str>) -> R<Tab> {
-        check_url(url)?;
+        let url = &navigable_url(url)?;
         let http = self.endpoint(profile).await?;
         let t = find_target(&http, target_id).await?;
         let id = t.id.clone();
@@ -930,22 +930,42 @@ impl BrowserControl {
     }
 }
 
-fn check_url(url: &str) -> R<()> {
-    let lower = url.trim().to_ascii_lowercase();
-    if lower.is_empty() {
+/// The URL to navigate to, if its scheme is allowed: `http`, `https`, or
+/// exactly `about:blank`. Parsed with a WHATWG URL parser (the `url` crate,
+/// as the browser parses it: tabs and newlines inside the scheme are
+/// dropped, so `java\tscript:` is `javascript:`), and the parser's
+/// serialization is what gets navigated, so the check and the browser never
+/// disagree. `file:`, `chrome:`, `view-source:`, `data:`, `javascript:` and
+/// every other scheme are refused: they read local files and the browser's
+/// own state, or run script.
+pub fn navigable_url(url: &str) -> R<String> {
+    let t = url.trim();
+    if t.is_empty() {
         return Err(BrowserError::BadRequest("\"url\" is empty".into()));
     }
-    if lower.starts_with("javascript:") {
-        return Err(BrowserError::BadRequest(
+    let parsed = match url::Url::parse(t) {
+        Ok(u) => u,
+        Err(url::ParseError::RelativeUrlWithoutBase) => {
+            return Err(BrowserError::BadRequest(format!(
+                "{url:?} is not an absolute URL; include the scheme, e.g. http://{t}"
+            )));
+        }
+        Err(e) => {
+            return Err(BrowserError::BadRequest(format!(
+                "{url:?} is not a valid URL: {e}"
+            )));
+        }
+    };
+    match parsed.scheme() {
+        "http" | "https" if parsed.host().is_some() => Ok(parsed.to_string()),
+        "about" if parsed.as_str() == "about:blank" => Ok(parsed.to_string()),
+        "javascript" => Err(BrowserError::BadRequest(
             "javascript: URLs are not navigable; use act or snapshot instead".into(),
-        ));
+        )),
+        other => Err(BrowserError::BadRequest(format!(
+            "{other}: URLs are not navigable: browser control opens only http, https and about:blank"
+        ))),
     }
-    if !lower.contains(':') {
-        return Err(BrowserError::BadRequest(format!(
-            "{url:?} is not an absolute URL; include the scheme, e.g. http://{url}"
-        )));
-    }
-    Ok(())
 }
 
 fn check_ref(r: &str) -> R<()> {
@@ -1174,4 +1194,38 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> 
             format!("cannot bind the browser control service on {addr}: {e}"),
         )
     })
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::navigable_url;
+
+    #[test]
+    fn scheme_allowlist() {
+        for ok in [
+            "http://127.0.0.1:8080/x",
+            "https://example.com",
+            "HTTP://Example.com/",
+            "about:blank",
+        ] {
+            assert!(navigable_url(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(navigable_url(" HTTP://Example.com").unwrap(), "http://example.com/");
+        for bad in [
+            "file:///etc/passwd",
+            "chrome://settings",
+            "view-source:https://example.com",
+            "data:text/html,hi",
+            "javascript:alert(1)",
+            "java\tscript:alert(1)",
+            "jav\nascript:alert(1)",
+            "about:version",
+            "about:blank#x",
+            "ws://127.0.0.1/",
+            "example.com",
+            "",
+        ] {
+            assert!(navigable_url(bad).is_err(), "{bad:?}");
+        }
+    }
 }
