@@ -10,4 +10,5 @@ mod browser;
 mod gateway;
 mod harness;
 mod ops;
+mod security;
 mod setup;
