@@ -958,7 +958,10 @@ pub fn navigable_url(url: &str) -> R<String> {
     };
     match parsed.scheme() {
         "http" | "https" if parsed.host().is_some() => Ok(parsed.to_string()),
-        "about" if parsed.as_str() == "about:blank" => Ok(parsed.to_string()),
+        // `about:blank`, with a fragment if any (`about:blank#marker`).
+        "about" if parsed.path() == "blank" && parsed.query().is_none() => {
+            Ok(parsed.to_string())
+        }
         "javascript" => Err(BrowserError::BadRequest(
             "javascript: URLs are not navigable; use act or snapshot instead".into(),
         )),
@@ -1207,6 +1210,7 @@ mod url_tests {
             "https://example.com",
             "HTTP://Example.com/",
             "about:blank",
+            "about:blank#marker",
         ] {
             assert!(navigable_url(ok).is_ok(), "{ok}");
         }
@@ -1220,7 +1224,7 @@ mod url_tests {
             "java\tscript:alert(1)",
             "jav\nascript:alert(1)",
             "about:version",
-            "about:blank#x",
+            "about:blank?x",
             "ws://127.0.0.1/",
             "example.com",
             "",

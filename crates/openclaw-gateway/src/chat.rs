@@ -281,11 +281,12 @@ pub(crate) async fn dispatch(
                     })
                 })
                 .collect();
-            Ok(json!({
+            // Base URLs may carry userinfo credentials: redacted like config.get.
+            Ok(openclaw_config::redact(&json!({
                 "defaultAgent": DEFAULT_AGENT,
                 "agents": agents,
                 "providers": providers,
-            }))
+            })))
         }
         other => Err(ErrorShape::unknown_method(other)),
     };

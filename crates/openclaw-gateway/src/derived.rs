@@ -12,6 +12,7 @@
 //! [`Services::spawn`] serves them next to the base port and
 //! [`Services::shutdown`] stops every browser this gateway launched.
 
+use std::path::Path;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::path::PathBuf;
@@ -117,6 +118,53 @@ fn running_as_root() -> bool {
     false
 }
 
+/// Whether a config change touches what [`plan`] read at start-up (canvas
+/// host and browser control are built once): then it applies only after a
+/// restart, and `config.*` must say so.
+pub(crate) fn restart_needed(before: &Value, after: &Value) -> bool {
+    ["browser", "canvasHost"]
+        .iter()
+        .any(|k| before.get(k) != after.get(k))
+}
+
+/// The canvas host serves its root to anyone who can reach the port,
+/// without auth: it must not be a system directory or the home itself, nor
+/// contain the state dir (tokens, credentials) or the config.
+pub(crate) fn check_canvas_root(
+    root: &Path,
+    state_dir: &Path,
+    config_path: &Path,
+    home: &Path,
+) -> Result<(), String> {
+    // Compare what the paths really are (symlinks resolved) when they exist.
+    let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let (root, state_dir, config_path, home) =
+        (real(root), real(state_dir), real(config_path), real(home));
+    const SYSTEM: [&str; 17] = [
+        "/", "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/var", "/boot", "/dev",
+        "/proc", "/sys", "/opt", "/root", "/home", "/tmp", "/run",
+    ];
+    if SYSTEM.iter().any(|s| root == Path::new(s)) {
+        return Err("is a system directory".into());
+    }
+    if root == home {
+        return Err("is the home directory".into());
+    }
+    if state_dir.starts_with(&root) {
+        return Err(format!(
+            "contains the state dir {} (its tokens and credentials would be served without auth)",
+            state_dir.display()
+        ));
+    }
+    if config_path.starts_with(&root) {
+        return Err(format!(
+            "contains the config {} (its secrets would be served without auth)",
+            config_path.display()
+        ));
+    }
+    Ok(())
+}
+
 /// Reads `canvasHost.*` and `browser.*` and decides what to bind.
 pub(crate) fn plan(
     opts: &GatewayOptions,
@@ -148,13 +196,22 @@ pub(crate) fn plan(
         notes.push("canvas host disabled (canvasHost.enabled is false)".into());
         None
     } else {
+        let root = ch
+            .root
+            .as_deref()
+            .map(|r| expand_path(inst, r))
+            .unwrap_or_else(|| inst.workspace.value.join("canvas"));
+        check_canvas_root(&root, &inst.state_dir.value, &inst.config_path.value, &inst.home)
+            .map_err(|why| {
+                GatewayError::Invalid(format!(
+                    "canvasHost.root {}: {why}; point it at a directory of pages only (default <workspace>/canvas), e.g. `{}`",
+                    root.display(),
+                    inst.command("config unset canvasHost.root")
+                ))
+            })?;
         Some(CanvasPlan {
             port: ch.port.map(|p| p.get()).unwrap_or(inst.ports.canvas.value),
-            root: ch
-                .root
-                .as_deref()
-                .map(|r| expand_path(inst, r))
-                .unwrap_or_else(|| inst.workspace.value.join("canvas")),
+            root,
             live_reload: ch.live_reload.unwrap_or(true),
         })
     };
@@ -440,5 +497,43 @@ impl Running {
                 abort.abort();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod canvas_root_tests {
+    use super::{check_canvas_root, restart_needed};
+
+    #[test]
+    fn browser_and_canvas_changes_need_a_restart() {
+        let a = serde_json::json!({"browser": {"executablePath": "/usr/bin/chromium"}});
+        let b = serde_json::json!({"browser": {"executablePath": "/opt/chrome"}});
+        assert!(restart_needed(&a, &b));
+        assert!(restart_needed(&a, &serde_json::json!({})));
+        assert!(!restart_needed(&a, &a));
+        let c = serde_json::json!({"browser": {"executablePath": "/usr/bin/chromium"}, "tools": {}});
+        assert!(!restart_needed(&a, &c));
+    }
+    use std::path::Path;
+
+    #[test]
+    fn canvas_root_may_not_expose_secrets_or_the_system() {
+        let t = tempfile::tempdir().unwrap();
+        let home = t.path().join("home");
+        let sd = home.join(".openclaw-main");
+        let cfg = sd.join("openclaw.json");
+        std::fs::create_dir_all(&sd).unwrap();
+        let ok = home.join(".openclaw/workspace/canvas");
+        assert!(check_canvas_root(&ok, &sd, &cfg, &home).is_ok());
+        for bad in [Path::new("/"), Path::new("/etc"), Path::new("/usr"), &home, &sd] {
+            assert!(check_canvas_root(bad, &sd, &cfg, &home).is_err(), "{bad:?}");
+        }
+        // A config kept outside the state dir is protected too.
+        let cfg2 = home.join("conf/openclaw.json");
+        assert!(check_canvas_root(&home.join("conf"), &sd, &cfg2, &home).is_err());
+        // A symlink to the home is the home.
+        let link = t.path().join("link");
+        std::os::unix::fs::symlink(&home, &link).unwrap();
+        assert!(check_canvas_root(&link, &sd, &cfg, &home).is_err());
     }
 }

@@ -547,6 +547,7 @@ async fn config_write(s: &Arc<Shared>, method: &str, params: &Value) -> Result<V
     let _guard = s.config_write.lock().await;
     let store = s.store.clone();
     let before = s.live.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let before_parsed = s.store.load().map(|c| c.parsed).unwrap_or(Value::Null);
     let result = tokio::task::spawn_blocking(move || match op {
         Op::Raw(raw) => store.replace_raw(base_hash.as_deref(), &raw),
         Op::Patch(p) => store.update(base_hash.as_deref(), |v| {
@@ -572,7 +573,8 @@ async fn config_write(s: &Arc<Shared>, method: &str, params: &Value) -> Result<V
     let restart_required =
         crate::live_config(&snap.parsed, s.opts.auth.as_ref()).is_ok_and(|after| {
             crate::restart_needed(&before, &after, s.record.port, s.opts.bind.is_some())
-        });
+        })
+        || crate::derived::restart_needed(&before_parsed, &snap.parsed);
     let hash = snap.hash.clone();
     let path = snap.path.clone();
     let parsed = redact(&snap.parsed);

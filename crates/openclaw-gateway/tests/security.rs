@@ -477,3 +477,65 @@ async fn an_oversized_connect_frame_gets_close_1009() {
     assert_eq!(res["ok"], true);
     g.stop().await;
 }
+
+// ---- config writes and reads ----
+
+async fn call(ws: &mut RawWs, id: &str, method: &str, params: Value) -> Value {
+    send(
+        ws,
+        json!({"type":"req","id":id,"method":method,"params":params}),
+    )
+    .await;
+    loop {
+        let f = recv(ws).await.unwrap();
+        if f["type"] == "res" && f["id"] == id {
+            return f;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_executable_path_change_reports_restart_required() {
+    let f = fixture(token_config());
+    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let mut ws = open(&g.url(), &[]).await.unwrap();
+    assert_eq!(connect(&mut ws, json!({"token": TOKEN})).await["ok"], true);
+    let got = call(&mut ws, "g", "config.get", json!({})).await;
+    let hash = got["payload"]["hash"].clone();
+    let res = call(
+        &mut ws,
+        "p",
+        "config.patch",
+        json!({"baseHash": hash, "patch": {"browser": {"executablePath": "/opt/other/chrome"}}}),
+    )
+    .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(res["payload"]["restartRequired"], true, "{res}");
+    g.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_scope_sees_no_userinfo_or_header_credentials() {
+    let mut cfg = token_config();
+    cfg["models"] = json!({"providers": {"corp": {
+        "api": "openai-completions",
+        "baseUrl": "https://svc:hunter2@llm.example/v1",
+        "headers": {"Authorization": "Bearer sk-corp-secret"},
+        "models": [{"id": "m"}]
+    }}});
+    let f = fixture(cfg);
+    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let mut ws = open(&g.url(), &[]).await.unwrap();
+    let ch = recv(&mut ws).await.unwrap();
+    assert_eq!(ch["event"], "connect.challenge");
+    send(&mut ws, connect_req(json!({"token": TOKEN}), &["operator.read"])).await;
+    assert_eq!(recv(&mut ws).await.unwrap()["ok"], true);
+    for method in ["config.get", "models.list"] {
+        let res = call(&mut ws, method, method, json!({})).await;
+        let text = res.to_string();
+        assert_eq!(res["ok"], true, "{text}");
+        assert!(!text.contains("hunter2"), "{method}: {text}");
+        assert!(!text.contains("sk-corp-secret"), "{method}: {text}");
+    }
+    g.stop().await;
+}

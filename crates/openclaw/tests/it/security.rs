@@ -312,3 +312,19 @@ fn unauthenticated_big_frames_cannot_grow_gateway_memory() {
     let v = home.json(&["--profile", "main", "status", "--json"]);
     assert_eq!(v["gateway"]["state"], "running", "{v}");
 }
+
+/// `canvasHost.root` set to the home (which holds the state dir and its
+/// token) is refused at start, and nothing is written into it.
+#[test]
+fn a_canvas_root_that_would_serve_the_state_dir_is_refused() {
+    let home = TestHome::new();
+    let base = free_base_port();
+    setup(&home, "main", base);
+    home.ok(&["--profile", "main", "config", "set", "canvasHost.root", "~"]);
+    let out = home.run(&["--profile", "main", "gateway"]);
+    assert!(!out.status.success());
+    let err = crate::harness::text(&out.stderr);
+    assert!(err.contains("canvasHost.root"), "{err}");
+    assert!(err.contains("home directory"), "{err}");
+    assert!(!home.join("index.html").exists(), "wrote into the refused root");
+}
