@@ -959,9 +959,7 @@ pub fn navigable_url(url: &str) -> R<String> {
     match parsed.scheme() {
         "http" | "https" if parsed.host().is_some() => Ok(parsed.to_string()),
         // `about:blank`, with a fragment if any (`about:blank#marker`).
-        "about" if parsed.path() == "blank" && parsed.query().is_none() => {
-            Ok(parsed.to_string())
-        }
+        "about" if parsed.path() == "blank" && parsed.query().is_none() => Ok(parsed.to_string()),
         "javascript" => Err(BrowserError::BadRequest(
             "javascript: URLs are not navigable; use act or snapshot instead".into(),
         )),
@@ -1214,7 +1212,10 @@ mod url_tests {
         ] {
             assert!(navigable_url(ok).is_ok(), "{ok}");
         }
-        assert_eq!(navigable_url(" HTTP://Example.com").unwrap(), "http://example.com/");
+        assert_eq!(
+            navigable_url(" HTTP://Example.com").unwrap(),
+            "http://example.com/"
+        );
         for bad in [
             "file:///etc/passwd",
             "chrome://settings",

@@ -931,7 +931,10 @@ async fn only_http_https_and_about_blank_are_navigable_and_the_token_rotates() {
     let tab = client.open(None, &format!("{canvas}/")).await.unwrap();
     assert!(tab.url.starts_with(&canvas), "{tab:?}");
     for url in bad {
-        let e = client.navigate(None, url, Some(&tab.target_id)).await.unwrap_err();
+        let e = client
+            .navigate(None, url, Some(&tab.target_id))
+            .await
+            .unwrap_err();
         assert_eq!(e.status(), Some(400), "{url:?}: {e}");
     }
     client.open(None, "about:blank").await.unwrap();

@@ -445,7 +445,12 @@ mod tests {
         assert_eq!(relative_path("/%zz"), Err(Refusal::NotFound));
         assert_eq!(relative_path("/%ff"), Err(Refusal::NotFound));
         // Dotfiles are never served, percent-encoded or not.
-        for dot in ["/.env", "/.git/config", "/a/.openclaw/openclaw.json", "/%2egit/HEAD"] {
+        for dot in [
+            "/.env",
+            "/.git/config",
+            "/a/.openclaw/openclaw.json",
+            "/%2egit/HEAD",
+        ] {
             assert_eq!(relative_path(dot), Err(Refusal::NotFound), "{dot}");
         }
     }

@@ -179,7 +179,10 @@ impl AgentHub {
             }
             *cur = next;
         }
-        self.rebuild(parsed, "config reloaded: agents rebuilt (new turns use them)");
+        self.rebuild(
+            parsed,
+            "config reloaded: agents rebuilt (new turns use them)",
+        );
     }
 
     fn rebuild(&self, parsed: &Value, why: &str) {
@@ -197,13 +200,19 @@ impl AgentHub {
     /// the new token from the next turn (only if browser control runs).
     pub fn set_browser_token(&self, token: Option<String>, parsed: &Value) {
         {
-            let mut cur = self.browser_token.write().unwrap_or_else(|e| e.into_inner());
+            let mut cur = self
+                .browser_token
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
             if cur.is_none() || *cur == token {
                 return;
             }
             *cur = token.or_else(|| Some(String::new()));
         }
-        self.rebuild(parsed, "gateway credentials changed: agents rebuilt with the new browser token");
+        self.rebuild(
+            parsed,
+            "gateway credentials changed: agents rebuilt with the new browser token",
+        );
     }
 
     pub fn subscribe(&self, agent_id: &str, session_key: &str, conn_id: &str, tx: &ConnTx) {

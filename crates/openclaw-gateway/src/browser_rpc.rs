@@ -77,7 +77,10 @@ async fn call(s: &Arc<Shared>, scopes: &ScopeSet, params: &Value) -> Result<Valu
         )));
     }
     // The current token (it follows the gateway's credentials).
-    let (Some(control), Some(token)) = (&s.derived.browser, s.derived.browser.as_ref().map(|b| b.token())) else {
+    let (Some(control), Some(token)) = (
+        &s.derived.browser,
+        s.derived.browser.as_ref().map(|b| b.token()),
+    ) else {
         return Err(ErrorShape::new(
             codes::UNAVAILABLE,
             "browser control is not running in this gateway (browser.enabled is false, or gateway auth has no token); see the gateway log",

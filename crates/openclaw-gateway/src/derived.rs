@@ -12,9 +12,9 @@
 //! [`Services::spawn`] serves them next to the base port and
 //! [`Services::shutdown`] stops every browser this gateway launched.
 
-use std::path::Path;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::path::Path;
 use std::path::PathBuf;
 
 use openclaw_instance::Instance;
@@ -141,8 +141,8 @@ pub(crate) fn check_canvas_root(
     let (root, state_dir, config_path, home) =
         (real(root), real(state_dir), real(config_path), real(home));
     const SYSTEM: [&str; 17] = [
-        "/", "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/var", "/boot", "/dev",
-        "/proc", "/sys", "/opt", "/root", "/home", "/tmp", "/run",
+        "/", "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/var", "/boot", "/dev", "/proc",
+        "/sys", "/opt", "/root", "/home", "/tmp", "/run",
     ];
     if SYSTEM.iter().any(|s| root == Path::new(s)) {
         return Err("is a system directory".into());
@@ -511,7 +511,8 @@ mod canvas_root_tests {
         assert!(restart_needed(&a, &b));
         assert!(restart_needed(&a, &serde_json::json!({})));
         assert!(!restart_needed(&a, &a));
-        let c = serde_json::json!({"browser": {"executablePath": "/usr/bin/chromium"}, "tools": {}});
+        let c =
+            serde_json::json!({"browser": {"executablePath": "/usr/bin/chromium"}, "tools": {}});
         assert!(!restart_needed(&a, &c));
     }
     use std::path::Path;
@@ -525,7 +526,13 @@ mod canvas_root_tests {
         std::fs::create_dir_all(&sd).unwrap();
         let ok = home.join(".openclaw/workspace/canvas");
         assert!(check_canvas_root(&ok, &sd, &cfg, &home).is_ok());
-        for bad in [Path::new("/"), Path::new("/etc"), Path::new("/usr"), &home, &sd] {
+        for bad in [
+            Path::new("/"),
+            Path::new("/etc"),
+            Path::new("/usr"),
+            &home,
+            &sd,
+        ] {
             assert!(check_canvas_root(bad, &sd, &cfg, &home).is_err(), "{bad:?}");
         }
         // A config kept outside the state dir is protected too.

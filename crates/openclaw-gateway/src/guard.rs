@@ -164,9 +164,11 @@ impl HostPolicy {
             return Ok(());
         }
         let Some(norm) = normalize_origin(raw) else {
-            return Err(format!("origin not allowed: {raw:?} is not an http(s) origin"));
+            return Err(format!(
+                "origin not allowed: {raw:?} is not an http(s) origin"
+            ));
         };
-        if self.origins.iter().any(|o| *o == norm) {
+        if self.origins.contains(&norm) {
             return Ok(());
         }
         let u = url::Url::parse(&norm).map_err(|e| e.to_string())?;
@@ -331,7 +333,8 @@ impl FailureLimiter {
     fn evict(&mut self, now: Instant, cfg: &RateLimit) {
         self.entries.retain(|_, e| {
             e.locked_until.is_some_and(|u| u > now)
-                || e.window_start.is_some_and(|s| now.duration_since(s) < cfg.window)
+                || e.window_start
+                    .is_some_and(|s| now.duration_since(s) < cfg.window)
         });
         while self.entries.len() >= MAX_KEYS {
             let oldest = self
@@ -712,7 +715,12 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn lo() -> HostPolicy {
-        HostPolicy::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 18789, Some("box"), &json!({}))
+        HostPolicy::new(
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            18789,
+            Some("box"),
+            &json!({}),
+        )
     }
 
     #[test]
@@ -750,7 +758,12 @@ mod tests {
             Some("Box"),
             &json!({"gateway": {"controlUi": {"allowedOrigins": ["https://claw.example.com"]}}}),
         );
-        for ok in ["192.168.1.5:18789", "box", "box.local:18789", "claw.example.com"] {
+        for ok in [
+            "192.168.1.5:18789",
+            "box",
+            "box.local:18789",
+            "claw.example.com",
+        ] {
             assert!(p.allows_host(Some(ok)), "{ok}");
         }
         assert!(!p.allows_host(Some("evil.example")));
@@ -761,8 +774,14 @@ mod tests {
         let p = lo();
         let host = Some("127.0.0.1:18789");
         assert!(p.allows_origin(None, host).is_ok(), "non-browser");
-        assert!(p.allows_origin(Some("http://127.0.0.1:18789"), host).is_ok());
-        assert!(p.allows_origin(Some("http://localhost:18789"), host).is_ok());
+        assert!(
+            p.allows_origin(Some("http://127.0.0.1:18789"), host)
+                .is_ok()
+        );
+        assert!(
+            p.allows_origin(Some("http://localhost:18789"), host)
+                .is_ok()
+        );
         assert!(p.allows_origin(Some("http://[::1]:18789"), host).is_ok());
         for bad in [
             "http://127.0.0.1:18790",
@@ -777,8 +796,11 @@ mod tests {
         }
         // Rebinding: Origin and Host agree, but the name is not ours.
         assert!(
-            p.allows_origin(Some("http://evil.example:18789"), Some("evil.example:18789"))
-                .is_err()
+            p.allows_origin(
+                Some("http://evil.example:18789"),
+                Some("evil.example:18789")
+            )
+            .is_err()
         );
         let listed = HostPolicy::new(
             IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -786,8 +808,16 @@ mod tests {
             None,
             &json!({"gateway": {"controlUi": {"allowedOrigins": ["http://127.0.0.1:5173/"]}}}),
         );
-        assert!(listed.allows_origin(Some("http://127.0.0.1:5173"), host).is_ok());
-        assert!(listed.allows_origin(Some("http://127.0.0.1:5174"), host).is_err());
+        assert!(
+            listed
+                .allows_origin(Some("http://127.0.0.1:5173"), host)
+                .is_ok()
+        );
+        assert!(
+            listed
+                .allows_origin(Some("http://127.0.0.1:5174"), host)
+                .is_err()
+        );
         let any = HostPolicy::new(
             IpAddr::V4(Ipv4Addr::LOCALHOST),
             18789,
@@ -801,8 +831,14 @@ mod tests {
     fn lan_same_origin_page() {
         let p = HostPolicy::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 18789, None, &json!({}));
         let host = Some("192.168.1.5:18789");
-        assert!(p.allows_origin(Some("http://192.168.1.5:18789"), host).is_ok());
-        assert!(p.allows_origin(Some("http://192.168.1.6:18789"), host).is_err());
+        assert!(
+            p.allows_origin(Some("http://192.168.1.5:18789"), host)
+                .is_ok()
+        );
+        assert!(
+            p.allows_origin(Some("http://192.168.1.6:18789"), host)
+                .is_err()
+        );
     }
 
     #[test]
@@ -810,7 +846,11 @@ mod tests {
         let cfg = RateLimit::default();
         let lo: IpAddr = "127.0.0.1".parse().unwrap();
         let lan: IpAddr = "192.168.1.9".parse().unwrap();
-        assert_eq!(FailureKey::for_client(lo, None, &cfg), None, "local CLI exempt");
+        assert_eq!(
+            FailureKey::for_client(lo, None, &cfg),
+            None,
+            "local CLI exempt"
+        );
         let a = FailureKey::for_client(lo, Some("http://127.0.0.1:9000"), &cfg).unwrap();
         let b = FailureKey::for_client(lo, Some("http://127.0.0.1:9001"), &cfg).unwrap();
         assert_ne!(a, b, "browser origins on loopback are limited per origin");
@@ -846,14 +886,23 @@ mod tests {
         assert_eq!(l.failure(key.clone(), &cfg, t0), Some(cfg.lockout));
         let wait = l.check(&key, t0 + Duration::from_secs(10)).unwrap_err();
         assert_eq!(wait, Duration::from_secs(290));
-        assert!(l.check(&other, t0).is_ok(), "someone else is not locked out");
+        assert!(
+            l.check(&other, t0).is_ok(),
+            "someone else is not locked out"
+        );
         assert!(l.check(&key, t0 + Duration::from_secs(301)).is_ok());
         // After the lockout the count starts over.
-        assert!(l.failure(key.clone(), &cfg, t0 + Duration::from_secs(301)).is_none());
+        assert!(
+            l.failure(key.clone(), &cfg, t0 + Duration::from_secs(301))
+                .is_none()
+        );
         // Failures spread beyond the window never lock.
         let mut l = FailureLimiter::default();
         for i in 0..10 {
-            assert!(l.failure(other.clone(), &cfg, t0 + Duration::from_secs(61 * i)).is_none());
+            assert!(
+                l.failure(other.clone(), &cfg, t0 + Duration::from_secs(61 * i))
+                    .is_none()
+            );
         }
         l.success(&other);
         assert_eq!(l.len(), 0);

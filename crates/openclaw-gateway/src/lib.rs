@@ -484,7 +484,9 @@ impl Gateway {
                     }
                     Ok(())
                 })
-                .map_err(|e| GatewayError::Invalid(format!("cannot save a generated gateway token: {e}")))?;
+                .map_err(|e| {
+                    GatewayError::Invalid(format!("cannot save a generated gateway token: {e}"))
+                })?;
             parsed = written.value.clone();
             live.auth = auth_from_config(&parsed).map_err(GatewayError::Invalid)?;
             log.info(&format!(

@@ -438,10 +438,11 @@ impl BoundGateway {
 
         // The derived services, on the ports bound with the base port.
         let g = shared.clone();
-        let derived =
-            shared
-                .derived
-                .spawn(&mut self.listeners, &shared.log, move || g.guard.host_policy())?;
+        let derived = shared
+            .derived
+            .spawn(&mut self.listeners, &shared.log, move || {
+                g.guard.host_policy()
+            })?;
 
         // Background: ticks and config polling.
         let bg = tokio::spawn(background(shared.clone()));

@@ -573,8 +573,7 @@ async fn config_write(s: &Arc<Shared>, method: &str, params: &Value) -> Result<V
     let restart_required =
         crate::live_config(&snap.parsed, s.opts.auth.as_ref()).is_ok_and(|after| {
             crate::restart_needed(&before, &after, s.record.port, s.opts.bind.is_some())
-        })
-        || crate::derived::restart_needed(&before_parsed, &snap.parsed);
+        }) || crate::derived::restart_needed(&before_parsed, &snap.parsed);
     let hash = snap.hash.clone();
     let path = snap.path.clone();
     let parsed = redact(&snap.parsed);

@@ -205,12 +205,19 @@ async fn foreign_origin_is_refused_at_the_upgrade_even_with_the_token() {
     // The gateway's own page, and non-browser clients, connect.
     let own = format!("http://127.0.0.1:{}", g.port);
     let localhost = format!("http://localhost:{}", g.port);
-    for headers in [vec![("Origin", own.as_str())], vec![("Origin", localhost.as_str())], vec![]] {
+    for headers in [
+        vec![("Origin", own.as_str())],
+        vec![("Origin", localhost.as_str())],
+        vec![],
+    ] {
         let mut ws = open(&g.url(), &headers).await.unwrap();
         let res = connect(&mut ws, json!({"token": TOKEN})).await;
         assert_eq!(res["ok"], true, "{headers:?}: {res}");
     }
-    assert!(g.log().contains("websocket upgrade refused: origin not allowed"));
+    assert!(
+        g.log()
+            .contains("websocket upgrade refused: origin not allowed")
+    );
     g.stop().await;
 }
 
@@ -247,9 +254,21 @@ async fn foreign_host_names_are_refused_on_http() {
     let g = start(Gateway::bind(options(&f.inst)).unwrap());
     let p = g.port;
     for path in ["/", "/readyz", "/healthz"] {
-        assert_eq!(http_status(p, path, &format!("evil.example:{p}")), 421, "{path}");
-        assert_eq!(http_status(p, path, &format!("127.0.0.1:{p}")), 200, "{path}");
-        assert_eq!(http_status(p, path, &format!("localhost:{p}")), 200, "{path}");
+        assert_eq!(
+            http_status(p, path, &format!("evil.example:{p}")),
+            421,
+            "{path}"
+        );
+        assert_eq!(
+            http_status(p, path, &format!("127.0.0.1:{p}")),
+            200,
+            "{path}"
+        );
+        assert_eq!(
+            http_status(p, path, &format!("localhost:{p}")),
+            200,
+            "{path}"
+        );
     }
     g.stop().await;
 }
@@ -307,12 +326,18 @@ async fn wrong_secrets_are_logged_counted_and_locked_out() {
     for i in 0..3 {
         let mut ws = open(&g.url(), &[("Origin", &origin)]).await.unwrap();
         let res = connect(&mut ws, json!({"token": format!("guess-{i}")})).await;
-        assert_eq!(res["error"]["details"]["code"], "AUTH_TOKEN_MISMATCH", "{res}");
+        assert_eq!(
+            res["error"]["details"]["code"], "AUTH_TOKEN_MISMATCH",
+            "{res}"
+        );
     }
     // Now even the right token from that origin waits out the lockout.
     let mut ws = open(&g.url(), &[("Origin", &origin)]).await.unwrap();
     let res = connect(&mut ws, json!({"token": TOKEN})).await;
-    assert_eq!(res["error"]["details"]["code"], "AUTH_RATE_LIMITED", "{res}");
+    assert_eq!(
+        res["error"]["details"]["code"], "AUTH_RATE_LIMITED",
+        "{res}"
+    );
     assert!(res["error"]["details"]["retryAfterMs"].as_u64().unwrap() > 0);
     // The local CLI (no Origin) is not locked out by the page's failures.
     let mut ws = open(&g.url(), &[]).await.unwrap();
@@ -331,7 +356,11 @@ async fn wrong_secrets_are_logged_counted_and_locked_out() {
     };
     assert_eq!(h["payload"]["authFailures"], 3, "{h}");
     let log = g.log();
-    assert_eq!(log.matches("auth failed: remote 127.0.0.1").count(), 3, "{log}");
+    assert_eq!(
+        log.matches("auth failed: remote 127.0.0.1").count(),
+        3,
+        "{log}"
+    );
     assert!(log.contains(&format!("origin {origin}")));
     assert!(log.contains("client \"sec-test\""));
     assert!(log.contains("locked out for 300s"));
@@ -390,7 +419,11 @@ fn raw_upgrade(port: u16) -> std::net::TcpStream {
         s.read_exact(&mut b).unwrap();
         head.push(b[0]);
     }
-    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
     s
 }
 
@@ -528,7 +561,11 @@ async fn read_scope_sees_no_userinfo_or_header_credentials() {
     let mut ws = open(&g.url(), &[]).await.unwrap();
     let ch = recv(&mut ws).await.unwrap();
     assert_eq!(ch["event"], "connect.challenge");
-    send(&mut ws, connect_req(json!({"token": TOKEN}), &["operator.read"])).await;
+    send(
+        &mut ws,
+        connect_req(json!({"token": TOKEN}), &["operator.read"]),
+    )
+    .await;
     assert_eq!(recv(&mut ws).await.unwrap()["ok"], true);
     for method in ["config.get", "models.list"] {
         let res = call(&mut ws, method, method, json!({})).await;

@@ -169,7 +169,14 @@ fn a_page_on_another_loopback_origin_cannot_drive_a_gateway_in_chromium() {
     setup(&home, "open", open_base);
     setup(&home, "tok", tok_base);
     home.ok(&["--profile", "open", "config", "unset", "gateway.auth.token"]);
-    home.ok(&["--profile", "open", "config", "set", "gateway.auth.mode", "none"]);
+    home.ok(&[
+        "--profile",
+        "open",
+        "config",
+        "set",
+        "gateway.auth.mode",
+        "none",
+    ]);
     let tok = token(&config_path(&home, "tok"));
     let before: Vec<Vec<u8>> = ["open", "tok"]
         .iter()
@@ -178,9 +185,8 @@ fn a_page_on_another_loopback_origin_cannot_drive_a_gateway_in_chromium() {
     let _ga = GatewayChild::start(&home, &["--profile", "open", "gateway"], &[], open_base);
     let _gb = GatewayChild::start(&home, &["--profile", "tok", "gateway"], &[], tok_base);
 
-    let targets = format!(
-        "const TARGETS = [['open', {open_base}, null], ['tok', {tok_base}, '{tok}']];"
-    );
+    let targets =
+        format!("const TARGETS = [['open', {open_base}, null], ['tok', {tok_base}, '{tok}']];");
     let page = ATTACK_PAGE.replacen("<script>", &format!("<script>{targets}"), 1);
     let (page_port, reports) = serve_page(page);
     let _browser = open_in_chromium(&format!("http://127.0.0.1:{page_port}/"));
@@ -243,7 +249,12 @@ fn foreign_host_names_are_refused_on_all_three_listeners() {
     let base = free_base_port();
     setup(&home, "main", base);
     let _g = GatewayChild::start(&home, &["--profile", "main", "gateway"], &[], base);
-    for (port, path) in [(base, "/readyz"), (base, "/"), (base + 4, "/"), (base + 2, "/")] {
+    for (port, path) in [
+        (base, "/readyz"),
+        (base, "/"),
+        (base + 4, "/"),
+        (base + 2, "/"),
+    ] {
         assert_eq!(
             http_status(port, path, &format!("rebind.example:{port}")),
             421,
@@ -326,5 +337,8 @@ fn a_canvas_root_that_would_serve_the_state_dir_is_refused() {
     let err = crate::harness::text(&out.stderr);
     assert!(err.contains("canvasHost.root"), "{err}");
     assert!(err.contains("home directory"), "{err}");
-    assert!(!home.join("index.html").exists(), "wrote into the refused root");
+    assert!(
+        !home.join("index.html").exists(),
+        "wrote into the refused root"
+    );
 }
