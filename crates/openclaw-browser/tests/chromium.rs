@@ -638,12 +638,18 @@ async fn cdp_url_profile_attaches_and_never_launches() {
     // The only browser on a port of this range is the test's own.
     assert_eq!(browsers_in_range(lo, hi), vec![ext_pid]);
 
-    // It really drives the attached browser.
+    // It really drives the attached browser (an http page: data: URLs are
+    // not navigable since issue 17).
+    let page_root = dir.path().join("page");
+    openclaw_canvas::ensure_root(&page_root).unwrap();
+    std::fs::write(
+        page_root.join("index.html"),
+        "<html><head><title>attached</title></head><body><p>hi</p></body></html>",
+    )
+    .unwrap();
+    let (page, _page_stop) = serve_canvas(&page_root).await;
     let tab = client
-        .open(
-            Some("remote"),
-            "data:text/html,<title>attached</title><p>hi</p>",
-        )
+        .open(Some("remote"), &format!("{page}/"))
         .await
         .unwrap();
     assert_eq!(tab.title, "attached");
