@@ -34,9 +34,14 @@ pub struct RunArgs {
     /// loopback | lan | custom | an IP address
     #[arg(long)]
     pub bind: Option<String>,
-    /// Auth token clients must present (overrides gateway.auth.token)
+    /// Auth token clients must present (overrides gateway.auth.token).
+    /// Visible to every local user in the process list: prefer --token-file
     #[arg(long)]
     pub token: Option<String>,
+    /// Read the auth token from this file (`-` = stdin); not visible in the
+    /// process list like --token is
+    #[arg(long, value_name = "FILE", conflicts_with = "token")]
+    pub token_file: Option<std::path::PathBuf>,
     /// Serve even when no config file exists
     #[arg(long)]
     pub allow_unconfigured: bool,
@@ -138,7 +143,37 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> CliResult<u8> {
         opts.bind = Some(parse_bind(b, config.as_ref())?);
     }
     if let Some(t) = args.token.filter(|t| !t.is_empty()) {
+        eprintln!(
+            "openclaw: warning: --token puts the secret in the process list, readable by every local user; use --token-file FILE (or - for stdin) instead"
+        );
         opts.auth = Some(AuthConfig::Token(t));
+    }
+    if let Some(f) = &args.token_file {
+        let raw = if f.as_os_str() == "-" {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map(|_| s)
+        } else {
+            std::fs::read_to_string(f)
+        }
+        .map_err(|e| CliError::new("cannot read the token file", f.display(), e))?;
+        let t = raw.trim().to_string();
+        if t.is_empty() {
+            return Err(CliError::usage(
+                "empty token file",
+                format!("{} holds no token", f.display()),
+            ));
+        }
+        opts.auth = Some(AuthConfig::Token(t));
+    }
+    if let Some(t) = openclaw_gateway::guard::handshake_timeout_from_env(
+        ctx.env
+            .vars
+            .get("OPENCLAW_HANDSHAKE_TIMEOUT_MS")
+            .map(String::as_str),
+    )
+    .map_err(|e| CliError::usage("bad environment", e))?
+    {
+        opts.handshake_timeout = t;
     }
     opts.known_instances = known_instances(ctx);
     opts.skip_canvas_host = ctx

@@ -342,3 +342,36 @@ fn a_canvas_root_that_would_serve_the_state_dir_is_refused() {
         "wrote into the refused root"
     );
 }
+
+/// `gateway --token-file F`: the token is enforced and never appears in
+/// the process list.
+#[test]
+fn token_file_keeps_the_secret_out_of_argv() {
+    let home = TestHome::new();
+    let base = free_base_port();
+    setup(&home, "main", base);
+    let f = home.join("gw.token");
+    std::fs::write(&f, "file-token-0123456789\n").unwrap();
+    let g = GatewayChild::start(
+        &home,
+        &[
+            "--profile",
+            "main",
+            "gateway",
+            "--token-file",
+            f.to_str().unwrap(),
+        ],
+        &[],
+        base,
+    );
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", g.pid())).unwrap();
+    assert!(!String::from_utf8_lossy(&cmdline).contains("file-token-0123456789"));
+    // The config's token no longer opens it: the file's token is the one.
+    let out = home.run(&["--profile", "main", "gateway", "call", "health"]);
+    assert!(!out.status.success(), "config token accepted");
+    assert!(
+        crate::harness::text(&out.stderr).contains("mismatch"),
+        "{}",
+        crate::harness::text(&out.stderr)
+    );
+}
