@@ -346,9 +346,23 @@ pub struct BrowserControl {
     /// another profile. A separate short lock: allocation must not wait on
     /// (or deadlock with) another profile's lock.
     pinned: std::sync::Mutex<BTreeMap<String, u16>>,
+    /// The token requests must carry; replaced when the gateway's
+    /// credentials change ([`BrowserControl::set_token`]).
+    token: std::sync::RwLock<String>,
 }
 
 impl BrowserControl {
+    /// Replaces the token at once: the old one stops working, the new one
+    /// works from the next request. An empty token refuses every request.
+    pub fn set_token(&self, token: &str) {
+        *self.token.write().unwrap_or_else(|e| e.into_inner()) = token.to_string();
+    }
+
+    /// The token requests must carry now.
+    pub fn token(&self) -> String {
+        self.token.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Validate the options (token, profile names) and build the service.
     pub fn new(opts: BrowserOptions) -> R<Arc<Self>> {
         if opts.token.is_empty() {
@@ -388,6 +402,7 @@ impl BrowserControl {
             )
         });
         Ok(Arc::new(Self {
+            token: std::sync::RwLock::new(opts.token.clone()),
             opts,
             headless,
             profiles: profiles
@@ -469,7 +484,8 @@ impl BrowserControl {
         let Some(tok) = v.strip_prefix("Bearer ") else {
             return false;
         };
-        openclaw_state::secret_eq(tok.trim(), &self.opts.token)
+        let want = self.token.read().unwrap_or_else(|e| e.into_inner());
+        !want.is_empty() && openclaw_state::secret_eq(tok.trim(), &want)
     }
 
     fn profile(&self, name: &str) -> R<&Mutex<ProfileState>> {
@@ -723,7 +739,7 @@ impl BrowserControl {
     }
 
     pub async fn open(&self, profile: &str, url: &str) -> R<Tab> {
-        check_url(url)?;
+        let url = &navigable_url(url)?;
         let http = self.endpoint(profile).await?;
         let t = http.new_tab("about:blank").await?;
         let id = t.id.clone();
@@ -747,7 +763,7 @@ impl BrowserControl {
     }
 
     pub async fn navigate(&self, profile: &str, url: &str, target_id: Option<&str>) -> R<Tab> {
-        check_url(url)?;
+        let url = &navigable_url(url)?;
         let http = self.endpoint(profile).await?;
         let t = find_target(&http, target_id).await?;
         let id = t.id.clone();
@@ -914,22 +930,43 @@ impl BrowserControl {
     }
 }
 
-fn check_url(url: &str) -> R<()> {
-    let lower = url.trim().to_ascii_lowercase();
-    if lower.is_empty() {
+/// The URL to navigate to, if its scheme is allowed: `http`, `https`, or
+/// exactly `about:blank`. Parsed with a WHATWG URL parser (the `url` crate,
+/// as the browser parses it: tabs and newlines inside the scheme are
+/// dropped, so `java\tscript:` is `javascript:`), and the parser's
+/// serialization is what gets navigated, so the check and the browser never
+/// disagree. `file:`, `chrome:`, `view-source:`, `data:`, `javascript:` and
+/// every other scheme are refused: they read local files and the browser's
+/// own state, or run script.
+pub fn navigable_url(url: &str) -> R<String> {
+    let t = url.trim();
+    if t.is_empty() {
         return Err(BrowserError::BadRequest("\"url\" is empty".into()));
     }
-    if lower.starts_with("javascript:") {
-        return Err(BrowserError::BadRequest(
+    let parsed = match url::Url::parse(t) {
+        Ok(u) => u,
+        Err(url::ParseError::RelativeUrlWithoutBase) => {
+            return Err(BrowserError::BadRequest(format!(
+                "{url:?} is not an absolute URL; include the scheme, e.g. http://{t}"
+            )));
+        }
+        Err(e) => {
+            return Err(BrowserError::BadRequest(format!(
+                "{url:?} is not a valid URL: {e}"
+            )));
+        }
+    };
+    match parsed.scheme() {
+        "http" | "https" if parsed.host().is_some() => Ok(parsed.to_string()),
+        // `about:blank`, with a fragment if any (`about:blank#marker`).
+        "about" if parsed.path() == "blank" && parsed.query().is_none() => Ok(parsed.to_string()),
+        "javascript" => Err(BrowserError::BadRequest(
             "javascript: URLs are not navigable; use act or snapshot instead".into(),
-        ));
+        )),
+        other => Err(BrowserError::BadRequest(format!(
+            "{other}: URLs are not navigable: browser control opens only http, https and about:blank"
+        ))),
     }
-    if !lower.contains(':') {
-        return Err(BrowserError::BadRequest(format!(
-            "{url:?} is not an absolute URL; include the scheme, e.g. http://{url}"
-        )));
-    }
-    Ok(())
 }
 
 fn check_ref(r: &str) -> R<()> {
@@ -1158,4 +1195,42 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> 
             format!("cannot bind the browser control service on {addr}: {e}"),
         )
     })
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::navigable_url;
+
+    #[test]
+    fn scheme_allowlist() {
+        for ok in [
+            "http://127.0.0.1:8080/x",
+            "https://example.com",
+            "HTTP://Example.com/",
+            "about:blank",
+            "about:blank#marker",
+        ] {
+            assert!(navigable_url(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(
+            navigable_url(" HTTP://Example.com").unwrap(),
+            "http://example.com/"
+        );
+        for bad in [
+            "file:///etc/passwd",
+            "chrome://settings",
+            "view-source:https://example.com",
+            "data:text/html,hi",
+            "javascript:alert(1)",
+            "java\tscript:alert(1)",
+            "jav\nascript:alert(1)",
+            "about:version",
+            "about:blank?x",
+            "ws://127.0.0.1/",
+            "example.com",
+            "",
+        ] {
+            assert!(navigable_url(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -643,12 +643,18 @@ async fn cdp_url_profile_attaches_and_never_launches() {
     // The only browser on a port of this range is the test's own.
     assert_eq!(browsers_in_range(lo, hi), vec![ext_pid]);
 
-    // It really drives the attached browser.
+    // It really drives the attached browser (an http page: data: URLs are
+    // not navigable since issue 17).
+    let page_root = dir.path().join("page");
+    openclaw_canvas::ensure_root(&page_root).unwrap();
+    std::fs::write(
+        page_root.join("index.html"),
+        "<html><head><title>attached</title></head><body><p>hi</p></body></html>",
+    )
+    .unwrap();
+    let (page, _page_stop) = serve_canvas(&page_root).await;
     let tab = client
-        .open(
-            Some("remote"),
-            "data:text/html,<title>attached</title><p>hi</p>",
-        )
+        .open(Some("remote"), &format!("{page}/"))
         .await
         .unwrap();
     assert_eq!(tab.title, "attached");
@@ -890,4 +896,82 @@ async fn a_hanging_launch_does_not_block_other_profiles() {
     assert_ne!(other.cdp_port, Some(launching_port), "{other:?}");
     launching.abort();
     svc.shutdown().await;
+}
+
+/// Every navigating path refuses schemes other than http, https and
+/// about:blank, including a `javascript:` with a TAB inside the scheme; the
+/// refusal comes before any browser is touched, and the browser never holds
+/// such a page. Token rotation: the old token stops working at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_http_https_and_about_blank_are_navigable_and_the_token_rotates() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("canvas");
+    openclaw_canvas::ensure_root(&root).unwrap();
+    std::fs::write(root.join("index.html"), PAGE).unwrap();
+    let (canvas, _canvas_stop) = serve_canvas(&root).await;
+    let (lo, hi) = free_window(10);
+    let mut opts = BrowserOptions::new(dir.path().join("state"), (lo, hi), TOKEN);
+    opts.headless = Some(true);
+    opts.no_sandbox = true;
+    let svc = BrowserControl::new(opts).unwrap();
+    let mut served = serve_control(&svc).await;
+    let client = ControlClient::new(&served.base, TOKEN);
+    let bad = [
+        "file:///etc/passwd",
+        "FILE:///etc/passwd",
+        "chrome://version",
+        "view-source:http://127.0.0.1/",
+        "data:text/html,<script>alert(1)</script>",
+        "javascript:alert(1)",
+        "java\tscript:alert(1)",
+        " javascript:alert(1)",
+        "about:version",
+        "blob:http://127.0.0.1/x",
+    ];
+    for url in bad {
+        let e = client.open(None, url).await.unwrap_err();
+        assert_eq!(e.status(), Some(400), "{url:?}: {e}");
+        let e = client.navigate(None, url, None).await.unwrap_err();
+        assert_eq!(e.status(), Some(400), "{url:?}: {e}");
+    }
+    assert!(
+        svc.launched_pids().await.is_empty(),
+        "a refused URL launched a browser"
+    );
+    client.start(None).await.unwrap();
+    let tab = client.open(None, &format!("{canvas}/")).await.unwrap();
+    assert!(tab.url.starts_with(&canvas), "{tab:?}");
+    for url in bad {
+        let e = client
+            .navigate(None, url, Some(&tab.target_id))
+            .await
+            .unwrap_err();
+        assert_eq!(e.status(), Some(400), "{url:?}: {e}");
+    }
+    client.open(None, "about:blank").await.unwrap();
+    for t in client.tabs(None).await.unwrap() {
+        assert!(
+            t.url.starts_with("http://") || t.url == "about:blank",
+            "the browser holds {:?}",
+            t.url
+        );
+    }
+    // Rotation: the new token works and the old one is refused at once.
+    svc.set_token("rotated-token-abcdef");
+    let e = client.status(None).await.unwrap_err();
+    assert_eq!(e.status(), Some(401), "{e}");
+    ControlClient::new(&served.base, "rotated-token-abcdef")
+        .status(None)
+        .await
+        .unwrap();
+    svc.set_token("");
+    let e = ControlClient::new(&served.base, "")
+        .status(None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(401), "an empty token is never accepted");
+    if let Some(tx) = served.stop.take() {
+        let _ = tx.send(());
+    }
+    let _ = (&mut served.task).await;
 }

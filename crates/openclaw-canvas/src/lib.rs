@@ -279,6 +279,11 @@ fn relative_path(raw: &str) -> Result<PathBuf, Refusal> {
         if s == "." || s == ".." || s.contains(['/', '\\', '\0']) {
             return Err(Refusal::Forbidden);
         }
+        // Dotfiles and dot-directories (`.env`, `.git/`, `.openclaw/`) are
+        // never served: they hold credentials and state, not pages.
+        if s.starts_with('.') {
+            return Err(Refusal::NotFound);
+        }
         let p = Path::new(&s);
         if !matches!(p.components().next(), Some(Component::Normal(_)))
             || p.components().count() != 1
@@ -439,6 +444,15 @@ mod tests {
         }
         assert_eq!(relative_path("/%zz"), Err(Refusal::NotFound));
         assert_eq!(relative_path("/%ff"), Err(Refusal::NotFound));
+        // Dotfiles are never served, percent-encoded or not.
+        for dot in [
+            "/.env",
+            "/.git/config",
+            "/a/.openclaw/openclaw.json",
+            "/%2egit/HEAD",
+        ] {
+            assert_eq!(relative_path(dot), Err(Refusal::NotFound), "{dot}");
+        }
     }
 
     #[test]

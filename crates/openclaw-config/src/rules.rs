@@ -124,6 +124,19 @@ impl Config {
         })
     }
 
+    /// Whether auth is left unset: no `gateway.auth` secret and no explicit
+    /// `mode: "none"`. The gateway then generates a token (as setup does)
+    /// instead of running open.
+    pub fn auth_unset(&self) -> bool {
+        let explicit_none = self
+            .gateway
+            .as_ref()
+            .and_then(|g| g.auth.as_ref())
+            .and_then(|a| a.mode)
+            == Some(crate::AuthMode::None);
+        matches!(self.auth(), Ok(AuthConfig::None)) && !explicit_none
+    }
+
     /// `gateway.auth.token` as written, even when the auth mode is not token
     /// (the browser control service and the CLI use it).
     pub fn gateway_token(&self) -> Option<&str> {

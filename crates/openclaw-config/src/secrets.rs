@@ -38,22 +38,48 @@ pub fn is_secret_path(path: &str) -> bool {
     last.is_some_and(|k| is_secret_key(&k))
 }
 
-/// A copy of `value` with every non-empty string under a secret key
-/// replaced by [`REDACTED`]. Non-string secrets are left alone.
+/// Whether a string is a URL carrying credentials in its userinfo
+/// (`https://user:pass@host/…`).
+pub fn has_url_userinfo(s: &str) -> bool {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return false;
+    };
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    {
+        return false;
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    authority.contains('@')
+}
+
+/// A copy of `value` with every non-empty string under a secret key, every
+/// string value inside a `headers` object (`Authorization`, `X-Api-Key`,
+/// cookies: a header value may be a credential), and every URL with
+/// userinfo (`https://user:pass@host`) replaced by [`REDACTED`]. The whole
+/// string is replaced, so [`restore_redacted`] can put it back.
+/// Non-string secrets are left alone.
 pub fn redact(value: &Value) -> Value {
-    fn walk(v: &Value, secret: bool) -> Value {
+    fn walk(v: &Value, secret: bool, headers: bool) -> Value {
         match v {
-            Value::String(s) if secret && !s.is_empty() => Value::String(REDACTED.to_string()),
+            Value::String(s) if (secret || headers || has_url_userinfo(s)) && !s.is_empty() => {
+                Value::String(REDACTED.to_string())
+            }
             Value::Object(m) => Value::Object(
                 m.iter()
-                    .map(|(k, v)| (k.clone(), walk(v, is_secret_key(k))))
+                    .map(|(k, v)| {
+                        let is_headers = k.eq_ignore_ascii_case("headers");
+                        (k.clone(), walk(v, is_secret_key(k) || headers, is_headers))
+                    })
                     .collect(),
             ),
-            Value::Array(a) => Value::Array(a.iter().map(|x| walk(x, secret)).collect()),
+            Value::Array(a) => Value::Array(a.iter().map(|x| walk(x, secret, headers)).collect()),
             other => other.clone(),
         }
     }
-    walk(value, false)
+    walk(value, false, false)
 }
 
 /// A redaction marker that has no original value to restore.
@@ -102,5 +128,33 @@ pub fn restore_redacted(new: &mut Value, original: &Value) -> Result<(), Unresol
         Ok(())
     } else {
         Err(UnresolvedRedaction { paths: bad })
+    }
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn urls_with_userinfo_and_header_values_are_redacted() {
+        let v = json!({"models": {"providers": {"p": {
+            "baseUrl": "https://user:hunter2@llm.example/v1",
+            "headers": {"Authorization": "Bearer sk-live", "X-Trace": "t"},
+            "plain": "https://llm.example/v1?a=b@c",
+            "mail": "someone@example.com"
+        }}}});
+        let r = redact(&v);
+        let p = &r["models"]["providers"]["p"];
+        assert_eq!(p["baseUrl"], REDACTED);
+        assert_eq!(p["headers"]["Authorization"], REDACTED);
+        assert_eq!(p["headers"]["X-Trace"], REDACTED);
+        assert_eq!(p["plain"], "https://llm.example/v1?a=b@c");
+        assert_eq!(p["mail"], "someone@example.com");
+        let mut back = r.clone();
+        restore_redacted(&mut back, &v).unwrap();
+        assert_eq!(back, v);
+        assert!(has_url_userinfo("redis://:pw@127.0.0.1:6379"));
+        assert!(!has_url_userinfo("not a url @ all"));
     }
 }

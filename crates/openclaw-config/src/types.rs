@@ -59,6 +59,33 @@ pub struct Gateway {
     pub custom_bind_host: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<GatewayAuth>,
+    /// Browser pages that may open the gateway's WebSocket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_ui: Option<ControlUi>,
+}
+
+/// `gateway.controlUi`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlUi {
+    /// Origins (`scheme://host[:port]`, or `"*"`) allowed besides the
+    /// gateway's own and loopback names on its port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Vec<String>>,
+}
+
+/// `gateway.auth.rateLimit`: failed-auth lockout.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthRateLimit {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lockout_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exempt_loopback: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -88,6 +115,8 @@ pub struct GatewayAuth {
     pub token: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<AuthRateLimit>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -105,7 +105,7 @@ pub(crate) struct AgentHub {
     inputs: Mutex<Inputs>,
     /// Token of this gateway's browser control service; `None` when the
     /// service is off (then agents get no `browser` tool).
-    browser_token: Option<String>,
+    browser_token: RwLock<Option<String>>,
     runs: Mutex<Runs>,
     subs: Mutex<HashMap<SubKey, Vec<(String, ConnTx)>>>,
     /// Cancelled by the shutdown drain (`drain.rs`) once its deadline has
@@ -147,7 +147,7 @@ impl AgentHub {
             log,
             set: RwLock::new(Arc::new(set)),
             inputs: Mutex::new(inputs_of(config)),
-            browser_token,
+            browser_token: RwLock::new(browser_token),
             runs: Mutex::new(Runs::default()),
             subs: Mutex::new(HashMap::new()),
             interrupt: CancellationToken::new(),
@@ -185,13 +185,40 @@ impl AgentHub {
             }
             *cur = next;
         }
-        let set = build(&self.instance, config, self.browser_token.as_deref());
-        report(
-            &self.log,
-            &set,
+        self.rebuild(
+            config,
             "config reloaded: agents rebuilt (new turns use them)",
         );
+    }
+
+    fn rebuild(&self, config: &Config, why: &str) {
+        let token = self
+            .browser_token
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let set = build(&self.instance, config, token.as_deref());
+        report(&self.log, &set, why);
         *self.set.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+    }
+
+    /// The gateway's credentials changed: the agents' `browser` tool uses
+    /// the new token from the next turn (only if browser control runs).
+    pub fn set_browser_token(&self, token: Option<String>, config: &Config) {
+        {
+            let mut cur = self
+                .browser_token
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            if cur.is_none() || *cur == token {
+                return;
+            }
+            *cur = token.or_else(|| Some(String::new()));
+        }
+        self.rebuild(
+            config,
+            "gateway credentials changed: agents rebuilt with the new browser token",
+        );
     }
 
     pub fn subscribe(&self, agent_id: &str, session_key: &str, conn_id: &str, tx: &ConnTx) {

@@ -284,11 +284,15 @@ pub(crate) async fn models_list(c: Call) -> Reply {
             error: p.error.clone(),
         })
         .collect();
-    Reply::of(Ok(ModelsListResult {
+    let result = ModelsListResult {
         default_agent: DEFAULT_AGENT.into(),
         agents,
         providers,
-    }))
+    };
+    // Base URLs may carry userinfo credentials: redacted like config.get.
+    Reply::of(Ok(openclaw_config::redact(
+        &serde_json::to_value(result).unwrap_or_default(),
+    )))
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::path::Path;
 use std::path::PathBuf;
 
 use openclaw_instance::Instance;
@@ -117,6 +118,54 @@ fn running_as_root() -> bool {
     false
 }
 
+/// Whether a config change touches what [`plan`] read at start-up (canvas
+/// host and browser control are built once): then it applies only after a
+/// restart, and `config.*` must say so.
+pub(crate) fn restart_needed(
+    before: &openclaw_config::Config,
+    after: &openclaw_config::Config,
+) -> bool {
+    before.browser != after.browser || before.canvas_host != after.canvas_host
+}
+
+/// The canvas host serves its root to anyone who can reach the port,
+/// without auth: it must not be a system directory or the home itself, nor
+/// contain the state dir (tokens, credentials) or the config.
+pub(crate) fn check_canvas_root(
+    root: &Path,
+    state_dir: &Path,
+    config_path: &Path,
+    home: &Path,
+) -> Result<(), String> {
+    // Compare what the paths really are (symlinks resolved) when they exist.
+    let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let (root, state_dir, config_path, home) =
+        (real(root), real(state_dir), real(config_path), real(home));
+    const SYSTEM: [&str; 17] = [
+        "/", "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/var", "/boot", "/dev", "/proc",
+        "/sys", "/opt", "/root", "/home", "/tmp", "/run",
+    ];
+    if SYSTEM.iter().any(|s| root == Path::new(s)) {
+        return Err("is a system directory".into());
+    }
+    if root == home {
+        return Err("is the home directory".into());
+    }
+    if state_dir.starts_with(&root) {
+        return Err(format!(
+            "contains the state dir {} (its tokens and credentials would be served without auth)",
+            state_dir.display()
+        ));
+    }
+    if config_path.starts_with(&root) {
+        return Err(format!(
+            "contains the config {} (its secrets would be served without auth)",
+            config_path.display()
+        ));
+    }
+    Ok(())
+}
+
 /// Reads `canvasHost.*` and `browser.*` and decides what to bind.
 pub(crate) fn plan(
     opts: &GatewayOptions,
@@ -141,13 +190,22 @@ pub(crate) fn plan(
         notes.push("canvas host disabled (canvasHost.enabled is false)".into());
         None
     } else {
+        let root = ch
+            .root
+            .as_deref()
+            .map(|r| expand_path(inst, r))
+            .unwrap_or_else(|| inst.workspace.value.join("canvas"));
+        check_canvas_root(&root, &inst.state_dir.value, &inst.config_path.value, &inst.home)
+            .map_err(|why| {
+                GatewayError::Invalid(format!(
+                    "canvasHost.root {}: {why}; point it at a directory of pages only (default <workspace>/canvas), e.g. `{}`",
+                    root.display(),
+                    inst.command("config unset canvasHost.root")
+                ))
+            })?;
         Some(CanvasPlan {
             port: ch.port.map(|p| p.get()).unwrap_or(inst.ports.canvas.value),
-            root: ch
-                .root
-                .as_deref()
-                .map(|r| expand_path(inst, r))
-                .unwrap_or_else(|| inst.workspace.value.join("canvas")),
+            root,
             live_reload: ch.live_reload.unwrap_or(true),
         })
     };
@@ -314,6 +372,14 @@ fn describe_progress(p: &LaunchProgress) -> String {
     }
 }
 
+/// The token browser control accepts under `auth` (none unless token auth).
+pub(crate) fn token_of(auth: &AuthConfig) -> Option<String> {
+    match auth {
+        AuthConfig::Token(t) => Some(t.clone()),
+        _ => None,
+    }
+}
+
 /// Running derived servers; stop with [`Running::stop`].
 pub(crate) struct Running {
     stop: Vec<tokio::sync::oneshot::Sender<()>>,
@@ -321,12 +387,21 @@ pub(crate) struct Running {
 }
 
 impl Services {
+    /// The gateway's credentials changed: browser control takes the new
+    /// token at once (no token: it refuses every request).
+    pub fn set_token(&self, token: Option<String>) {
+        if let Some(b) = &self.browser {
+            b.set_token(token.as_deref().unwrap_or(""));
+        }
+    }
+
     /// Serves canvas and browser control on their listeners (taken out of
     /// `listeners` by purpose).
     pub fn spawn(
         &self,
         listeners: &mut Vec<(String, TcpListener)>,
         log: &Arc<GatewayLog>,
+        gateway_hosts: impl Fn() -> crate::guard::HostPolicy + Send + Sync + 'static,
     ) -> Result<Running, GatewayError> {
         let mut running = Running {
             stop: Vec::new(),
@@ -348,7 +423,9 @@ impl Services {
         if let Some(router) = &self.canvas
             && let Some(l) = take(CANVAS_PURPOSE)?
         {
-            servers.push((CANVAS_PURPOSE.into(), l, router.clone()));
+            // The canvas answers to the gateway's names (DNS rebinding).
+            let router = crate::guard::with_host_check(router.clone(), gateway_hosts);
+            servers.push((CANVAS_PURPOSE.into(), l, router));
         }
         if let Some(control) = &self.browser
             && let Some(l) = take(BROWSER_PURPOSE)?
@@ -362,7 +439,10 @@ impl Services {
                     "refusing to serve browser control on {addr}: it must listen on 127.0.0.1 only"
                 )));
             }
-            servers.push((BROWSER_PURPOSE.into(), l, control.router()));
+            let router = crate::guard::with_host_check(control.router(), move || {
+                crate::guard::HostPolicy::loopback(addr.port())
+            });
+            servers.push((BROWSER_PURPOSE.into(), l, router));
         }
         for (purpose, listener, router) in servers {
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -411,5 +491,56 @@ impl Running {
                 abort.abort();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod canvas_root_tests {
+    use super::{check_canvas_root, restart_needed};
+
+    #[test]
+    fn browser_and_canvas_changes_need_a_restart() {
+        let cfg = |v: serde_json::Value| {
+            openclaw_config::validate_value(&v, Path::new("t.json"))
+                .expect("a valid config")
+                .config
+        };
+        let a = cfg(serde_json::json!({"browser": {"executablePath": "/usr/bin/chromium"}}));
+        let b = cfg(serde_json::json!({"browser": {"executablePath": "/opt/chrome"}}));
+        assert!(restart_needed(&a, &b));
+        assert!(restart_needed(&a, &cfg(serde_json::json!({}))));
+        assert!(!restart_needed(&a, &a));
+        let c = cfg(
+            serde_json::json!({"browser": {"executablePath": "/usr/bin/chromium"}, "tools": {}}),
+        );
+        assert!(!restart_needed(&a, &c));
+    }
+    use std::path::Path;
+
+    #[test]
+    fn canvas_root_may_not_expose_secrets_or_the_system() {
+        let t = tempfile::tempdir().unwrap();
+        let home = t.path().join("home");
+        let sd = home.join(".openclaw-main");
+        let cfg = sd.join("openclaw.json");
+        std::fs::create_dir_all(&sd).unwrap();
+        let ok = home.join(".openclaw/workspace/canvas");
+        assert!(check_canvas_root(&ok, &sd, &cfg, &home).is_ok());
+        for bad in [
+            Path::new("/"),
+            Path::new("/etc"),
+            Path::new("/usr"),
+            &home,
+            &sd,
+        ] {
+            assert!(check_canvas_root(bad, &sd, &cfg, &home).is_err(), "{bad:?}");
+        }
+        // A config kept outside the state dir is protected too.
+        let cfg2 = home.join("conf/openclaw.json");
+        assert!(check_canvas_root(&home.join("conf"), &sd, &cfg2, &home).is_err());
+        // A symlink to the home is the home.
+        let link = t.path().join("link");
+        std::os::unix::fs::symlink(&home, &link).unwrap();
+        assert!(check_canvas_root(&link, &sd, &cfg, &home).is_err());
     }
 }

@@ -32,6 +32,10 @@ pub(crate) struct Rejection {
     pub response: Option<Box<Response>>,
     pub close_code: u16,
     pub close_reason: String,
+    /// A secret was presented and it was wrong (counts towards the
+    /// failed-auth lockout): the error's detail code. A missing secret is
+    /// not a failure of this kind.
+    pub wrong_secret: Option<String>,
 }
 
 impl Rejection {
@@ -40,6 +44,7 @@ impl Rejection {
             response: None,
             close_code,
             close_reason: String::new(),
+            wrong_secret: None,
         }
     }
 
@@ -51,6 +56,7 @@ impl Rejection {
             response: Some(Box::new(Response::err(id, error))),
             close_code: code,
             close_reason,
+            wrong_secret: None,
         }
     }
 }
@@ -74,6 +80,7 @@ pub(crate) fn read_connect(text: &str) -> Result<ConnectRequest, Rejection> {
                 response: None,
                 close_code: close_codes::POLICY_VIOLATION,
                 close_reason: ErrorShape::first_request_not_connect().message,
+                wrong_secret: None,
             });
         }
     };
@@ -163,12 +170,17 @@ pub(crate) fn decide(input: &ConnectInput<'_>) -> Result<Accepted, Rejection> {
         ));
     };
     if let Err(e) = authorize(input.auth, &params.auth) {
-        return Err(Rejection::answer(
-            id,
-            e,
-            close_codes::POLICY_VIOLATION,
-            None,
-        ));
+        let presented = params.auth.token.is_some() || params.auth.password.is_some();
+        let code = e
+            .details
+            .as_ref()
+            .and_then(|d| d.get("code"))
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("unauthorized")
+            .to_string();
+        let mut r = Rejection::answer(id, e, close_codes::POLICY_VIOLATION, None);
+        r.wrong_secret = presented.then_some(code);
+        return Err(r);
     }
     Ok(Accepted {
         protocol,

@@ -15,11 +15,13 @@ use serde_json::json;
 use crate::state::GatewayState;
 
 pub(crate) fn router(shared: Arc<GatewayState>) -> Router {
-    Router::new()
+    let g = shared.clone();
+    let r = Router::new()
         .route("/", get(root))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(shared)
+        .with_state(shared);
+    crate::guard::with_host_check(r, move || g.guard().host_policy())
 }
 
 async fn healthz() -> Response {
@@ -44,10 +46,33 @@ const WS_READ_BUFFER: usize = 8 * 1024;
 
 async fn root(
     State(s): State<Arc<GatewayState>>,
+    conn: Option<axum::Extension<axum::extract::ConnectInfo<crate::guard::ConnInfo>>>,
+    headers: axum::http::HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     match ws {
         Ok(ws) => {
+            // A web page may not drive the gateway: check its Origin.
+            let origin = headers
+                .get(header::ORIGIN)
+                .map(|v| v.to_str().unwrap_or("\u{0}").to_string());
+            let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+            if let Err(why) = s
+                .guard()
+                .host_policy()
+                .allows_origin(origin.as_deref(), host)
+            {
+                s.guard()
+                    .origin_refusals
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let remote = conn.as_ref().map(|c| c.0.0.remote.to_string());
+                s.log().warn(&format!(
+                    "websocket upgrade refused: {why} (remote {})",
+                    remote.as_deref().unwrap_or("unknown")
+                ));
+                return (StatusCode::FORBIDDEN, format!("{why}\n")).into_response();
+            }
+            let conn = conn.map(|c| c.0.0);
             let max = s.options().max_payload;
             // tungstenite zero-fills its read buffer up to this size before
             // every read: the 128 KiB default cost a 128 KiB memset per
@@ -56,7 +81,7 @@ async fn root(
             ws.max_message_size(max)
                 .max_frame_size(max)
                 .read_buffer_size(WS_READ_BUFFER)
-                .on_upgrade(move |socket| crate::ws::handle(s, socket))
+                .on_upgrade(move |socket| crate::ws::handle(s, socket, conn, origin))
         }
         Err(_) => status_page(&s),
     }

@@ -28,6 +28,7 @@ mod chat;
 mod config_store;
 pub mod derived;
 mod drain;
+pub mod guard;
 mod handshake;
 mod http;
 pub mod log;
@@ -307,14 +308,23 @@ impl Gateway {
                 setup: inst.command("setup"),
             });
         }
-        let live = live_config(&snapshot.config, opts.auth.as_ref()).map_err(|e| {
+        let mut live = live_config(&snapshot.config, opts.auth.as_ref()).map_err(|e| {
             GatewayError::Invalid(format!("{e} (in {})", inst.config_path.value.display()))
         })?;
+
         let bind = match &opts.bind {
             Some(b) => b.clone(),
             None => snapshot.config.bind().map_err(GatewayError::Invalid)?,
         };
+        // Beyond loopback a missing auth is refused with what to set.
         check_auth(&bind, &live.auth)?;
+        // On loopback, a config without `gateway.auth` is not "no auth": a token is
+        // generated now and saved (as setup does) once every port is bound.
+        let generated = (opts.auth.is_none() && snapshot.config.auth_unset())
+            .then(openclaw_state::generate_token);
+        if let Some(t) = &generated {
+            live.auth = AuthConfig::Token(t.clone());
+        }
 
         let plan = derived::plan(&opts, &snapshot.config, &live.auth)?;
 
@@ -359,6 +369,44 @@ impl Gateway {
             what: format!("cannot open log dir {}", log_dir.display()),
             source,
         })?;
+        let mut config = snapshot.config.clone();
+        if let Some(t) = &generated {
+            let written = openclaw_state::ConfigStore::new(&inst.config_path.value)
+                .update(None, |v: &mut serde_json::Value| -> Result<(), String> {
+                    let unset = openclaw_config::validate_value(v, &inst.config_path.value)
+                        .is_ok_and(|p| p.config.auth_unset());
+                    if unset {
+                        openclaw_config::set_path(
+                            v,
+                            "gateway.auth.mode",
+                            serde_json::Value::from("token"),
+                        )
+                        .map_err(|e| e.to_string())?;
+                        openclaw_config::set_path(
+                            v,
+                            "gateway.auth.token",
+                            serde_json::Value::from(t.as_str()),
+                        )
+                        .map_err(|e| e.to_string())?;
+                    }
+                    Ok(())
+                })
+                .map_err(|e| {
+                    GatewayError::Invalid(format!("cannot save a generated gateway token: {e}"))
+                })?;
+            config = written.config.clone();
+            live.auth = config.auth().map_err(GatewayError::Invalid)?;
+            openclaw_config::register_secrets([t.clone()]);
+            log.info(&format!(
+                "gateway.auth was not set: generated a token and saved it to {} (gateway.auth.token; clients on this host read it from there)",
+                inst.config_path.value.display()
+            ));
+        }
+        if live.auth == AuthConfig::None {
+            log.warn(
+                "gateway auth is off (gateway.auth.mode is \"none\"): any local process can control this gateway; set gateway.auth.mode to \"token\" unless this is a throwaway test setup",
+            );
+        }
         let mut record = OwnerRecord::for_current_process(
             inst.profile.clone(),
             actual_port,
@@ -392,7 +440,7 @@ impl Gateway {
                 store,
                 live,
                 log,
-                config: snapshot.config.clone(),
+                config,
                 services,
             },
             lock,

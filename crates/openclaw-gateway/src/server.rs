@@ -166,7 +166,12 @@ impl BoundGateway {
         };
 
         // The derived services, on the ports bound with the base port.
-        let derived = shared.derived().spawn(&mut self.listeners, shared.log())?;
+        let g = shared.clone();
+        let derived = shared
+            .derived()
+            .spawn(&mut self.listeners, shared.log(), move || {
+                g.guard().host_policy()
+            })?;
 
         // Messaging channels (Telegram), now that the gateway is ready.
         shared.channels().start();
@@ -176,13 +181,16 @@ impl BoundGateway {
         let releaser = tokio::spawn(shared.clone().memory_releaser());
 
         let (server_stop_tx, server_stop_rx) = tokio::sync::oneshot::channel::<()>();
-        // TCP_NODELAY: a response written while an earlier frame (e.g. a
-        // presence event) is still unacknowledged would otherwise wait for
-        // the peer's delayed ACK (~40 ms on Linux).
-        use axum::serve::ListenerExt;
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
+        // Pre-auth limits (connection count, bytes, time) and TCP_NODELAY.
+        // The byte stream's deadline is a backstop behind the protocol's own
+        // handshake timeout (which answers with a close frame), for
+        // connections that never get that far (slow or idle HTTP).
+        let listener = crate::guard::GuardedListener::new(
+            listener,
+            crate::guard::PREAUTH_MAX_CONNECTIONS,
+            shared.options().handshake_timeout * 2 + Duration::from_secs(1),
+        );
+        let app = app.into_make_service_with_connect_info::<crate::guard::ConnInfo>();
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {

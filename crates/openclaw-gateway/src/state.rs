@@ -100,6 +100,8 @@ pub(crate) struct GatewayState {
     device_id: String,
     agents: Arc<AgentHub>,
     channels: Arc<crate::channels::ChannelHub>,
+    /// Origin/Host policy, failed-auth limiter, credential epoch.
+    guard: crate::guard::Guard,
     derived: crate::derived::Services,
 }
 
@@ -139,7 +141,10 @@ impl GatewayState {
             p.opts.known_instances.clone(),
             &p.config,
         );
+        let guard =
+            crate::guard::Guard::new(p.bind.host(), p.record.port, Some(host.clone()), &p.config);
         Arc::new(GatewayState {
+            guard,
             config_stamp: Mutex::new(stamp(p.store.path())),
             agents,
             channels,
@@ -183,6 +188,16 @@ impl GatewayState {
         &self.log
     }
 
+    /// Origin/Host policy, failed-auth limiter, credential epoch.
+    pub fn guard(&self) -> &crate::guard::Guard {
+        &self.guard
+    }
+
+    /// The config as it is on disk now (the default when it cannot be read).
+    pub fn current_config(&self) -> openclaw_config::Config {
+        self.store.load().map(|c| c.config).unwrap_or_default()
+    }
+
     /// The messaging channels (Telegram, ...).
     pub fn channels(&self) -> &Arc<crate::channels::ChannelHub> {
         &self.channels
@@ -197,11 +212,10 @@ impl GatewayState {
     }
 
     /// Browser control and its token, when it runs in this gateway.
-    pub fn browser_control(&self) -> Option<(&Arc<BrowserControl>, &str)> {
-        match (&self.derived.browser, &self.derived.browser_token) {
-            (Some(c), Some(t)) => Some((c, t.as_str())),
-            _ => None,
-        }
+    /// Browser control and the token it takes now (it follows the
+    /// gateway's credentials).
+    pub fn browser_control(&self) -> Option<(&Arc<BrowserControl>, String)> {
+        self.derived.browser.as_ref().map(|c| (c, c.token()))
     }
 
     pub fn uptime_ms(&self) -> u64 {
@@ -263,6 +277,10 @@ impl GatewayState {
             },
             listeners: self.listeners(),
             clients: self.clients(),
+            auth_failures: self
+                .guard
+                .auth_failures
+                .load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -525,6 +543,7 @@ impl GatewayState {
         };
         *lock(&self.config_stamp) = stamp_now;
         crate::log::on_config(&snapshot.parsed, &snapshot.config);
+        self.guard.reload(&snapshot.config);
         self.agents.reload(&snapshot.config);
         self.channels.reload(&snapshot.config);
         let mut next = match live_config(&snapshot.config, self.opts.auth.as_ref()) {
@@ -538,6 +557,14 @@ impl GatewayState {
             }
         };
         let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
+        if self.opts.auth.is_none() && snapshot.config.auth_unset() && live.auth != AuthConfig::None
+        {
+            // Deleting gateway.auth never switches auth off.
+            self.log.warn(
+                "gateway.auth was removed from the config: the running gateway keeps its previous auth (set gateway.auth.mode to \"none\" explicitly to turn it off on loopback)",
+            );
+            next.auth = live.auth.clone();
+        }
         if let Err(e) = crate::check_auth(&self.bind, &next.auth) {
             // Fail closed: never drop auth on a gateway reachable beyond loopback.
             self.log.warn(&format!(
@@ -550,10 +577,14 @@ impl GatewayState {
         }
         if next.auth != live.auth {
             self.log.info(&format!(
-                "config reloaded from {}: gateway auth ({}) applies to new connections",
+                "config reloaded from {}: gateway auth ({}) applies at once; sessions opened with the old credentials are closed",
                 self.store.path().display(),
                 next.auth.mode()
             ));
+            self.derived.set_token(crate::derived::token_of(&next.auth));
+            self.agents
+                .set_browser_token(crate::derived::token_of(&next.auth), &snapshot.config);
+            self.guard.credentials_changed();
         }
         let restart = self.opts.instance.command("gateway restart");
         let path = self.store.path().display();

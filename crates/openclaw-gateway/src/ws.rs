@@ -72,7 +72,24 @@ async fn first_text(socket: &mut WebSocket) -> First {
     }
 }
 
-pub(crate) async fn handle(s: Arc<GatewayState>, mut socket: WebSocket) {
+/// Closes with "message too big" when the pre-auth byte allowance ran out.
+async fn close_preauth(socket: &mut WebSocket, conn: Option<&crate::guard::ConnInfo>) {
+    if conn.is_some_and(|c| c.budget.exceeded()) {
+        close(
+            socket,
+            close_codes::MESSAGE_TOO_BIG,
+            "message too big: at most 64 KiB before connect",
+        )
+        .await;
+    }
+}
+
+pub(crate) async fn handle(
+    s: Arc<GatewayState>,
+    mut socket: WebSocket,
+    conn_info: Option<crate::guard::ConnInfo>,
+    origin: Option<String>,
+) {
     let _counted = s.connection();
     let mut shutdown_rx = s.subscribe_shutdown();
     if shutdown_rx.borrow().is_some() {
@@ -112,7 +129,10 @@ pub(crate) async fn handle(s: Arc<GatewayState>, mut socket: WebSocket) {
             close(&mut socket, close_codes::NORMAL, "").await;
             return;
         }
-        Ok(First::Gone) => return,
+        Ok(First::Gone) => {
+            close_preauth(&mut socket, conn_info.as_ref()).await;
+            return;
+        }
         Ok(First::Text(t)) => t,
     };
     let request = match handshake::read_connect(&text) {
@@ -120,14 +140,56 @@ pub(crate) async fn handle(s: Arc<GatewayState>, mut socket: WebSocket) {
         Err(r) => return reject(&mut socket, r).await,
     };
     drop(text);
+    // Sessions end when the credentials they used change.
+    let mut epoch_rx = s.guard().auth_epoch.subscribe();
     let auth = s.auth();
+    let fail_key = conn_info
+        .as_ref()
+        .and_then(|c| s.guard().failure_key(c.remote.ip(), origin.as_deref()));
+    if let Some(k) = &fail_key
+        && let Err(wait) = s.guard().locked_out(k)
+    {
+        let e = openclaw_protocol::ErrorShape::auth_rate_limited(wait.as_millis() as u64);
+        let reason = e.message.clone();
+        send_frame(
+            &mut socket,
+            &Frame::Res(openclaw_protocol::Response::err(request.id.clone(), e)),
+        )
+        .await;
+        close(&mut socket, close_codes::POLICY_VIOLATION, &reason).await;
+        return;
+    }
     let accepted = match handshake::decide(&ConnectInput {
         auth: &auth,
         request: &request,
     }) {
         Ok(a) => a,
-        Err(r) => return reject(&mut socket, r).await,
+        Err(r) => {
+            if let Some(code) = &r.wrong_secret {
+                // A wrong secret (not a missing one) counts; never log the secret.
+                let lockout = s.guard().record_failure(fail_key.clone());
+                s.log().warn(&format!(
+                    "auth failed: remote {}, origin {}, client {:?} ({code}){}",
+                    conn_info
+                        .as_ref()
+                        .map(|c| c.remote.to_string())
+                        .unwrap_or_else(|| "unknown".into()),
+                    origin.as_deref().unwrap_or("none"),
+                    request.params.client.id,
+                    match lockout {
+                        Some(d) => format!("; locked out for {}s", d.as_secs()),
+                        None => String::new(),
+                    }
+                ));
+            }
+            return reject(&mut socket, r).await;
+        }
     };
+    s.guard().record_success(fail_key.as_ref());
+    if let Some(c) = &conn_info {
+        c.budget.authenticated();
+    }
+    epoch_rx.mark_unchanged();
 
     // From here on the outbox collects everything for this client; it is
     // drained only after hello-ok is written, so hello-ok comes first.
@@ -158,7 +220,10 @@ pub(crate) async fn handle(s: Arc<GatewayState>, mut socket: WebSocket) {
         serve(
             &s,
             &mut socket,
-            &mut shutdown_rx,
+            Ends {
+                shutdown: &mut shutdown_rx,
+                epoch: &mut epoch_rx,
+            },
             &conn,
             &outbox,
             accepted.scopes,
@@ -170,15 +235,26 @@ pub(crate) async fn handle(s: Arc<GatewayState>, mut socket: WebSocket) {
 }
 
 /// Requests and events until the connection ends.
+/// What ends a session from the gateway's side: shutdown, or a change of
+/// the credentials it authenticated with.
+struct Ends<'a> {
+    shutdown: &'a mut tokio::sync::watch::Receiver<Option<openclaw_protocol::ShutdownEvent>>,
+    epoch: &'a mut tokio::sync::watch::Receiver<u64>,
+}
+
 async fn serve(
     s: &Arc<GatewayState>,
     socket: &mut WebSocket,
-    shutdown_rx: &mut tokio::sync::watch::Receiver<Option<openclaw_protocol::ShutdownEvent>>,
+    ends: Ends<'_>,
     conn: &Conn,
     outbox: &Arc<Outbox>,
     scopes: openclaw_protocol::ScopeSet,
     client: &str,
 ) {
+    let Ends {
+        shutdown: shutdown_rx,
+        epoch: epoch_rx,
+    } = ends;
     let mut seq: u64 = 0;
     loop {
         tokio::select! {
@@ -228,6 +304,10 @@ async fn serve(
                 }
                 Some(Ok(Message::Close(_))) | None => return,
             },
+            Ok(()) = epoch_rx.changed() => {
+                close(socket, close_codes::POLICY_VIOLATION, "gateway credentials changed: reconnect with the new credentials").await;
+                return;
+            }
             _ = shutdown_rx.changed() => {
                 let ev = shutdown_rx.borrow().clone();
                 if let Some(ev) = ev {

@@ -48,6 +48,7 @@ pub mod detail_codes {
     pub const CONFIG_HASH_MISMATCH: &str = "CONFIG_HASH_MISMATCH";
     pub const CONFIG_INVALID: &str = "CONFIG_INVALID";
     pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
+    pub const AUTH_RATE_LIMITED: &str = "AUTH_RATE_LIMITED";
 }
 
 /// WebSocket close codes the gateway uses.
@@ -249,6 +250,22 @@ impl ErrorShape {
             "authReason": "token_mismatch",
             "canRetryWithDeviceToken": false,
             "recommendedNextStep": "update_auth_credentials",
+        }))
+    }
+
+    /// The answer while a client is locked out after too many failed
+    /// authentications (upstream's shape).
+    pub fn auth_rate_limited(retry_after_ms: u64) -> Self {
+        Self::new(
+            codes::INVALID_REQUEST,
+            "unauthorized: too many failed authentication attempts (retry later)",
+        )
+        .with_details(serde_json::json!({
+            "code": detail_codes::AUTH_RATE_LIMITED,
+            "authReason": "rate_limited",
+            "retryable": true,
+            "retryAfterMs": retry_after_ms,
+            "recommendedNextStep": "wait_then_retry",
         }))
     }
 

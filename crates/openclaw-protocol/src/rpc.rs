@@ -42,6 +42,9 @@ pub struct HealthResult {
     pub listeners: Vec<ListenerInfo>,
     /// Open WebSocket connections.
     pub clients: usize,
+    /// Connects refused for a wrong secret since start-up.
+    #[serde(default)]
+    pub auth_failures: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -37,8 +37,9 @@ pub struct RunArgs {
     /// Visible to other local users in the process list; prefer --token-file
     #[arg(long, conflicts_with = "token_file")]
     pub token: Option<String>,
-    /// File holding the auth token (overrides gateway.auth.token); kept
-    /// by `gateway restart`, unlike a literal --token
+    /// File holding the auth token (`-` = stdin; overrides
+    /// gateway.auth.token); not visible in the process list, and kept by
+    /// `gateway restart`, unlike a literal --token
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<std::path::PathBuf>,
     /// Serve even when no config file exists
@@ -64,11 +65,17 @@ impl RunArgs {
         openclaw_state::owner::StartFlags {
             port,
             bind: self.bind.clone(),
+            // A token read from stdin cannot be given again: like a literal.
             token_file: self
                 .token_file
                 .as_ref()
+                .filter(|p| p.as_os_str() != "-")
                 .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
-            token_literal: self.token.as_deref().is_some_and(|t| !t.is_empty()),
+            token_literal: self.token.as_deref().is_some_and(|t| !t.is_empty())
+                || self
+                    .token_file
+                    .as_ref()
+                    .is_some_and(|p| p.as_os_str() == "-"),
             allow_unconfigured: self.allow_unconfigured,
             verbose: self.verbose,
         }
@@ -78,6 +85,19 @@ impl RunArgs {
 /// Reads `--token-file`: a regular file (a symlink is refused), trimmed,
 /// not empty.
 fn read_token_file(path: &std::path::Path) -> CliResult<String> {
+    if path.as_os_str() == "-" {
+        let mut raw = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut raw)
+            .map_err(|e| CliError::new("cannot read --token-file", "stdin", e))?;
+        let t = raw.trim();
+        if t.is_empty() {
+            return Err(CliError::usage(
+                "invalid --token-file",
+                "stdin held no token",
+            ));
+        }
+        return Ok(t.to_string());
+    }
     let meta = std::fs::symlink_metadata(path)
         .map_err(|e| CliError::new("cannot read --token-file", path.display(), e))?;
     if !meta.file_type().is_file() {
@@ -208,7 +228,20 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> CliResult<u8> {
         opts.auth = Some(AuthConfig::Token(read_token_file(f)?));
     }
     if let Some(t) = args.token.clone().filter(|t| !t.is_empty()) {
+        eprintln!(
+            "openclaw: warning: --token puts the secret in the process list, readable by every local user; use --token-file FILE (or - for stdin) instead"
+        );
         opts.auth = Some(AuthConfig::Token(t));
+    }
+    if let Some(t) = openclaw_gateway::guard::handshake_timeout_from_env(
+        ctx.env
+            .vars
+            .get("OPENCLAW_HANDSHAKE_TIMEOUT_MS")
+            .map(String::as_str),
+    )
+    .map_err(|e| CliError::usage("bad environment", e))?
+    {
+        opts.handshake_timeout = t;
     }
     if args.verbose {
         eprintln!("starting the gateway of {}", inst.label());

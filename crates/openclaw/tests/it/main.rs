@@ -12,5 +12,6 @@ mod gateway;
 mod harness;
 mod logs;
 mod ops;
+mod security;
 mod setup;
 mod telegram;
