@@ -228,9 +228,12 @@ pub fn code_message(code: &str, sender: &str, channel: &str) -> String {
 /// Sets `commands.ownerAllowFrom` to `[<channel>:<sender>]` when no owner is
 /// configured; returns whether it did.
 pub fn bootstrap_owner(config: &mut serde_json::Value, channel: &str, sender: &str) -> bool {
-    let has_owner = config
-        .pointer("/commands/ownerAllowFrom")
-        .and_then(|v| v.as_array())
+    // The fact comes from the typed config (the one reader); the document
+    // is only edited here.
+    let has_owner = openclaw_config::validate_value(config, std::path::Path::new("openclaw.json"))
+        .ok()
+        .and_then(|p| p.config.commands)
+        .and_then(|c| c.owner_allow_from)
         .is_some_and(|a| !a.is_empty());
     if has_owner || !config.is_object() {
         return false;
