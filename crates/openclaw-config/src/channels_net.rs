@@ -5,11 +5,11 @@
 //! Matrix user (they would fight over one connection, as two pollers of one
 //! Telegram token do).
 //!
-//! Not wired into [`crate::Config`] yet: `channels` itself arrives with the
-//! Telegram channel's `channels.rs`; once both are in, `Channels` gains
-//! `irc: Option<Checked<Irc>>` and `matrix: Option<Checked<Matrix>>`, and the
-//! local [`DmPolicy`]/[`GroupPolicy`]/[`Validate`] here give way to that
-//! file's identical ones.
+//! Not wired into [`crate::Config`] yet: once the gateway runs these
+//! channels, `crate::channels::Channels` gains `irc: Option<Checked<Irc>>` and `matrix: Option<Checked<Matrix>>` (kept
+//! out until the gateway runs these channels, so a user setting them is told
+//! the key is unknown rather than silently ignored). [`DmPolicy`],
+//! [`GroupPolicy`] and [`Validate`] are `channels.rs`'s.
 //!
 //! Secrets: `password`, `nickserv.password` and `accessToken` are
 //! [`Secret`]s (redacted `Debug`), and [`crate::redact`] hides them because
@@ -29,32 +29,8 @@ use crate::types::Secret;
 pub const IRC_TLS_PORT: u16 = 6697;
 pub const IRC_PLAIN_PORT: u16 = 6667;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum DmPolicy {
-    /// Unknown senders get a pairing code (default).
-    Pairing,
-    /// Only `allowFrom` and approved senders.
-    Allowlist,
-    /// Anyone (needs `allowFrom: ["*"]`).
-    Open,
-    /// No DMs.
-    Disabled,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum GroupPolicy {
-    /// Only configured rooms and allowed senders (default).
-    Allowlist,
-    Open,
-    Disabled,
-}
-
-/// Rules across a section's keys; `Err` is shown at the section's path.
-pub trait Validate {
-    fn validate(&self) -> Result<(), String>;
-}
+/// The same policies and cross-key rule trait as `channels.telegram`.
+pub use crate::channels::{DmPolicy, GroupPolicy, Validate};
 
 // ---------------------------------------------------------------- IRC
 
