@@ -25,16 +25,6 @@ pub use launcher::{LaunchProgress, ProgressFn};
 pub use ports::{allocate_cdp_port, cdp_range, port_is_free};
 pub use profiles::{DEFAULT_PROFILE, ProfileConfig, validate_profile_name};
 
-/// A `reqwest` client builder with the TLS provider installed. reqwest is
-/// built without a provider of its own (`rustls-no-provider`, so the C
-/// build of aws-lc is not needed) and panics on `build()` unless one is
-/// installed; this installs rustls' `ring` provider once per process.
-pub fn http_client_builder() -> reqwest::ClientBuilder {
-    static INSTALL: std::sync::Once = std::sync::Once::new();
-    INSTALL.call_once(|| {
-        // Err only means another provider is already installed: fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-    #[allow(clippy::disallowed_methods)] // the one sanctioned call
-    reqwest::Client::builder()
-}
+/// A `reqwest` client builder with the TLS provider installed (see
+/// `openclaw_http`).
+pub use openclaw_http::client_builder as http_client_builder;

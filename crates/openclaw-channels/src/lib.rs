@@ -280,15 +280,6 @@ pub fn unix_time() -> u64 {
     unix_now()
 }
 
-/// A `reqwest` client builder with the TLS provider installed (reqwest is
-/// built with `rustls-no-provider`; see ARCHITECTURE.md, Dependencies):
-/// installs rustls' `ring` provider once per process.
-pub fn http_client_builder() -> reqwest::ClientBuilder {
-    static INSTALL: std::sync::Once = std::sync::Once::new();
-    INSTALL.call_once(|| {
-        // Err only means another provider is already installed: fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-    #[allow(clippy::disallowed_methods)] // the one sanctioned call in this crate
-    reqwest::Client::builder()
-}
+/// A `reqwest` client builder with the TLS provider installed (see
+/// `openclaw_http`).
+pub use openclaw_http::client_builder as http_client_builder;

@@ -227,19 +227,9 @@ pub struct ClientSettings {
 
 pub type ModelStream = Pin<Box<dyn Stream<Item = Result<ModelEvent, ProviderError>> + Send>>;
 
-/// A `reqwest` client builder with the TLS provider installed. reqwest is
-/// built without a provider of its own (`rustls-no-provider`, so the C
-/// build of aws-lc is not needed) and panics on `build()` unless one is
-/// installed; this installs rustls' `ring` provider once per process.
-pub fn http_client_builder() -> reqwest::ClientBuilder {
-    static INSTALL: std::sync::Once = std::sync::Once::new();
-    INSTALL.call_once(|| {
-        // Err only means another provider is already installed: fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-    #[allow(clippy::disallowed_methods)] // the one sanctioned call
-    reqwest::Client::builder()
-}
+/// A `reqwest` client builder with the TLS provider installed (see
+/// `openclaw_http`).
+pub use openclaw_http::client_builder as http_client_builder;
 
 /// The HTTP client for all providers. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -610,13 +600,6 @@ fn event_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn http_client_builds_with_the_ring_provider() {
-        // reqwest has no provider of its own: without the install this panics.
-        http_client_builder().build().expect("client");
-        assert!(rustls::crypto::CryptoProvider::get_default().is_some());
-    }
 
     #[test]
     fn retry_after_forms() {
