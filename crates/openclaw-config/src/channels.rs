@@ -32,6 +32,10 @@ pub const TELEGRAM_TOKEN_ENV: &str = "TELEGRAM_BOT_TOKEN";
 pub struct Channels {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telegram: Option<Checked<Telegram>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub irc: Option<Checked<crate::channels_net::Irc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matrix: Option<Checked<crate::channels_net::Matrix>>,
 }
 
 /// `channels.telegram` (the default account).

@@ -5,10 +5,8 @@
 //! Matrix user (they would fight over one connection, as two pollers of one
 //! Telegram token do).
 //!
-//! Not wired into [`crate::Config`] yet: once the gateway runs these
-//! channels, `crate::channels::Channels` gains `irc: Option<Checked<Irc>>` and `matrix: Option<Checked<Matrix>>` (kept
-//! out until the gateway runs these channels, so a user setting them is told
-//! the key is unknown rather than silently ignored). [`DmPolicy`],
+//! Both are fields of [`crate::channels::Channels`] (`irc`, `matrix`),
+//! checked through [`crate::channels::Checked`]. [`DmPolicy`],
 //! [`GroupPolicy`] and [`Validate`] are `channels.rs`'s.
 //!
 //! Secrets: `password`, `nickserv.password` and `accessToken` are

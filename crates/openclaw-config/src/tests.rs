@@ -765,3 +765,26 @@ fn dollar_schema_key_is_accepted() {
     let p = parse("{\"$schema\": \"./openclaw.schema.json\"}", file()).unwrap();
     assert!(p.warnings.is_empty());
 }
+
+#[test]
+fn rescue_irc_and_matrix_sections_are_typed_config() {
+    let text = r#"{
+  rescue: { enabled: true, targets: ["main"] },
+  channels: {
+    irc: { host: "127.0.0.1", port: 6667, tls: false, nick: "bot" },
+    matrix: { homeserver: "http://127.0.0.1:8008", accessToken: "syt_x" },
+  },
+}"#;
+    let p = parse(text, file()).unwrap();
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    let rescue = p.config.rescue.as_ref().unwrap();
+    assert!(rescue.enabled());
+    assert_eq!(rescue.targets.as_deref(), Some(&["main".to_string()][..]));
+    let channels = p.config.channels.as_ref().unwrap();
+    assert_eq!(channels.irc.as_ref().unwrap().nick, "bot");
+    assert!(channels.matrix.is_some());
+    // a cross-key rule of the IRC section is reported at its key path
+    let e = err("{channels: {irc: {host: \"a b\", nick: \"bot\"}}}");
+    assert_eq!(e.key_path.as_deref(), Some("channels.irc"));
+    assert!(!crate::Rescue::default().enabled());
+}

@@ -41,6 +41,8 @@ pub struct Config {
     pub commands: Option<crate::channels::Commands>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bindings: Option<Vec<crate::channels::Binding>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rescue: Option<Rescue>,
 }
 
 /// `gateway`
@@ -293,6 +295,28 @@ pub struct ExecTool {
     pub timeout_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_output_bytes: Option<u64>,
+}
+
+/// `rescue`: this instance inspects and repairs the other instances on the
+/// host (owner commands such as `/status main`, and agent tools).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Rescue {
+    /// Default false. `openclaw --profile rescue onboard` sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// The instances it may act on, by profile name (`default` for
+    /// `~/.openclaw`) or by state dir path for an instance selected by
+    /// `OPENCLAW_STATE_DIR`. Default: every other instance in the host
+    /// registry. An instance never targets itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Vec<String>>,
+}
+
+impl Rescue {
+    pub fn enabled(&self) -> bool {
+        self.enabled.unwrap_or(false)
+    }
 }
 
 /// `logging`
