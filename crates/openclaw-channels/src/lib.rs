@@ -12,8 +12,11 @@
 //!   ──► answer ──► text::chunk ──► channel transport send ──► ledger done
 //! ```
 //!
-//! A channel implements [`Channel`] (start, status); everything above except
-//! the transport is shared, so IRC or Matrix add a transport, not a copy.
+//! A channel implements [`Channel`] (start, status) and runs its messages
+//! through one [`pipeline::Pipeline`]: everything above except the
+//! transport is shared, so IRC and Matrix add a transport, not a copy.
+//! Owner commands get in first through [`CommandRunner`] (DMs only, before
+//! the access policy).
 //!
 //! State under the instance's state dir, `channels/<channel>/<account>/`
 //! (all written atomically through `openclaw-state`):
@@ -26,6 +29,7 @@
 pub mod access;
 pub mod ledger;
 pub mod pairing;
+pub mod pipeline;
 pub mod telegram;
 pub mod text;
 pub mod token;
@@ -221,6 +225,8 @@ pub trait Channel: Send + Sync {
     /// Runs until `stop` is cancelled.
     fn run(self: Arc<Self>, stop: CancellationToken) -> BoxFuture<'static, ()>;
 }
+
+pub use pipeline::{CommandRunner, Live};
 
 /// Now as RFC 3339 UTC.
 pub(crate) fn now_rfc3339() -> String {
