@@ -636,8 +636,8 @@ fn from_flags(
                 eprintln!("openclaw: warning: {w}");
             }
             steps.detail(&format!(
-                "ok: {} models listed; using {}/{}",
-                listed.len(),
+                "ok: {} listed; using {}/{}",
+                models_count(listed.len()),
                 plan.provider,
                 pick.model
             ));
@@ -1271,7 +1271,9 @@ fn finish(
     let mut up: Option<(u32, u16)> = None;
     let mut failure: Option<CliError> = None;
     match plan {
-        StartPlan::Nothing => steps.detail(&format!("start it with: {foreground}")),
+        StartPlan::Nothing => steps.detail(&format!(
+            "no gateway runs for this instance; start it with: {foreground}"
+        )),
         StartPlan::StartDetached => match crate::signal::spawn_detached(&inst, &[]) {
             Err(e) => {
                 steps.detail(&format!("cannot start it: {e}"));
@@ -1588,14 +1590,19 @@ fn model_line(a: &Answers) -> String {
     match &a.model {
         None => "skipped (set one later: onboard again, or models.providers in the config)".into(),
         Some(m) => format!(
-            "{}/{} at {} (checked: {} models listed{})",
+            "{}/{} at {} (checked: {} listed{})",
             m.plan.provider,
             m.model,
             m.plan.base_url,
-            m.listed,
+            models_count(m.listed),
             if m.key.is_some() { "" } else { "; no key" }
         ),
     }
+}
+
+/// "1 model", "3 models".
+pub fn models_count(n: usize) -> String {
+    format!("{n} model{}", if n == 1 { "" } else { "s" })
 }
 
 fn owner_line(a: &Answers) -> String {

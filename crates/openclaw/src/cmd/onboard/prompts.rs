@@ -227,7 +227,11 @@ fn ask_model(
         sp.start(format!("Checking: listing the models at {}", plan.base_url));
         let listed = match checker.models(&plan, key.as_ref()) {
             Ok(l) => {
-                sp.stop(format!("{} answered: {} models", plan.base_url, l.len()));
+                sp.stop(format!(
+                    "{} answered: {}",
+                    plan.base_url,
+                    super::models_count(l.len())
+                ));
                 l
             }
             Err(e) => {
