@@ -73,6 +73,23 @@ impl AuthChoice {
     }
 }
 
+/// The model choice of a non-interactive run: `--auth-choice`, else the
+/// provider whose key or base URL flag was given, else skip.
+pub fn infer_auth_choice(
+    given: Option<AuthChoice>,
+    openai_key: bool,
+    anthropic_key: bool,
+    custom_base_url: bool,
+) -> AuthChoice {
+    match given {
+        Some(c) => c,
+        None if openai_key => AuthChoice::OpenaiApiKey,
+        None if anthropic_key => AuthChoice::AnthropicApiKey,
+        None if custom_base_url => AuthChoice::Custom,
+        None => AuthChoice::Skip,
+    }
+}
+
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 pub const OPENAI_MODEL: &str = "gpt-4o";
 pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
@@ -289,6 +306,29 @@ impl ChannelKind {
             ChannelKind::Matrix => "Matrix",
         }
     }
+}
+
+/// The channel of a non-interactive run: `--channel` (`skip` for none),
+/// else the first channel whose flags were given (Telegram's token, IRC's
+/// host, Matrix's homeserver); `--skip-channels` wins.
+pub fn infer_channel(
+    given: Option<&str>,
+    skip_channels: bool,
+    telegram: bool,
+    irc: bool,
+    matrix: bool,
+) -> Result<Option<ChannelKind>, String> {
+    if skip_channels {
+        return Ok(None);
+    }
+    Ok(match given {
+        Some("skip") => None,
+        Some(k) => Some(ChannelKind::parse(k)?),
+        None if telegram => Some(ChannelKind::Telegram),
+        None if irc => Some(ChannelKind::Irc),
+        None if matrix => Some(ChannelKind::Matrix),
+        None => None,
+    })
 }
 
 /// Another instance on this host, as far as its channel logins go.
@@ -513,6 +553,27 @@ pub fn rescue_offer(profile: Option<&str>, others: &[String]) -> RescueOffer {
         default: rescue,
         watches: others.to_vec(),
     }
+}
+
+/// What onboarding writes for the role: `Some((enabled, targets))` for
+/// `rescue.enabled` (and pinned `rescue.targets`), `None` to leave the
+/// config alone. `answer` is the person's choice (the prompt, or
+/// `--rescue` / `--no-rescue`); without one an instance keeps its role and a
+/// new one takes the offer's default (on for profile `rescue`). Pinned
+/// targets imply the role.
+pub fn rescue_decision(
+    offer: &RescueOffer,
+    answer: Option<bool>,
+    targets: Option<Vec<String>>,
+    currently: bool,
+) -> Option<(bool, Option<Vec<String>>)> {
+    let enabled = match answer {
+        Some(false) => false,
+        Some(true) => true,
+        None => targets.is_some() || currently || (offer.offer && offer.default),
+    };
+    // Off and never on: nothing to write.
+    (enabled || currently).then(|| (enabled, targets.filter(|_| enabled)))
 }
 
 /// `--rescue-target` names checked against the instances on this host
@@ -1016,6 +1077,34 @@ mod tests {
     }
 
     #[test]
+    fn inference_from_flags_table() {
+        use AuthChoice::*;
+        for (given, o, a, c, want) in [
+            (None, false, false, false, Skip),
+            (None, true, false, false, OpenaiApiKey),
+            (None, false, true, true, AnthropicApiKey),
+            (None, false, false, true, Custom),
+            (Some(Skip), true, false, false, Skip),
+            (Some(Custom), true, false, true, Custom),
+        ] {
+            assert_eq!(infer_auth_choice(given, o, a, c), want);
+        }
+        use ChannelKind::*;
+        for (given, skip, t, i, m, want) in [
+            (None, false, false, false, false, Ok(None)),
+            (None, false, true, true, false, Ok(Some(Telegram))),
+            (None, false, false, true, true, Ok(Some(Irc))),
+            (None, false, false, false, true, Ok(Some(Matrix))),
+            (Some("matrix"), false, true, false, false, Ok(Some(Matrix))),
+            (Some("skip"), false, true, false, false, Ok(None)),
+            (None, true, true, false, false, Ok(None)),
+        ] {
+            assert_eq!(infer_channel(given, skip, t, i, m), want, "{given:?}");
+        }
+        assert!(infer_channel(Some("slack"), false, false, false, false).is_err());
+    }
+
+    #[test]
     fn listed_and_pick_model_table() {
         let listed = s(&["llama3.1:latest", "qwen3:8b", "claude-sonnet-4-5-20250929"]);
         assert!(is_listed("llama3.1", &listed));
@@ -1248,6 +1337,102 @@ mod tests {
         );
         let e = rescue_targets(&s(&["main"]), &known).unwrap_err();
         assert!(e.contains("known: default"), "{e}");
+    }
+
+    #[test]
+    fn rescue_decision_table() {
+        let rescue = rescue_offer(Some("rescue"), &s(&["default profile"]));
+        let other = rescue_offer(Some("work"), &s(&["default profile"]));
+        let alone = rescue_offer(None, &[]);
+        let t = || Some(s(&["default"]));
+        for (what, offer, answer, targets, currently, want) in [
+            (
+                "profile rescue, no answer: on",
+                &rescue,
+                None,
+                None,
+                false,
+                Some((true, None)),
+            ),
+            (
+                "profile rescue, declined",
+                &rescue,
+                Some(false),
+                None,
+                false,
+                None,
+            ),
+            (
+                "another profile, no answer: untouched",
+                &other,
+                None,
+                None,
+                false,
+                None,
+            ),
+            (
+                "another profile, accepted",
+                &other,
+                Some(true),
+                None,
+                false,
+                Some((true, None)),
+            ),
+            (
+                "already on, no answer: kept",
+                &other,
+                None,
+                None,
+                true,
+                Some((true, None)),
+            ),
+            (
+                "already on, turned off",
+                &other,
+                Some(false),
+                None,
+                true,
+                Some((false, None)),
+            ),
+            (
+                "pinned targets imply the role",
+                &alone,
+                None,
+                t(),
+                false,
+                Some((true, t())),
+            ),
+            (
+                "--no-rescue wins over targets",
+                &other,
+                Some(false),
+                t(),
+                false,
+                None,
+            ),
+            (
+                "--no-rescue on a rescue instance",
+                &other,
+                Some(false),
+                t(),
+                true,
+                Some((false, None)),
+            ),
+            (
+                "nothing to watch, no answer",
+                &alone,
+                None,
+                None,
+                false,
+                None,
+            ),
+        ] {
+            assert_eq!(
+                rescue_decision(offer, answer, targets, currently),
+                want,
+                "{what}"
+            );
+        }
     }
 
     #[test]

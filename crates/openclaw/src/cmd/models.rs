@@ -106,7 +106,7 @@ pub fn run(ctx: &Ctx, cmd: ModelsCmd) -> CliResult<u8> {
             println!(
                 "no providers configured in {}; add one with `{}`",
                 inst.config_path.value.display(),
-                inst.command("onboard --auth-choice openai-api-key --openai-api-key <key> --non-interactive --accept-risk --skip-daemon")
+                inst.command("onboard --auth-choice openai-api-key --openai-api-key-file <path> --non-interactive --accept-risk --skip-daemon")
             );
         }
         for r in &rows {

@@ -344,6 +344,16 @@ pub struct Facts {
     pub telegram_api_root: String,
 }
 
+impl Facts {
+    /// `rescue.enabled` in the config as read.
+    pub fn rescue_enabled(&self) -> bool {
+        self.existing
+            .as_ref()
+            .and_then(|l| l.parsed.config.rescue.as_ref())
+            .is_some_and(|r| r.enabled())
+    }
+}
+
 fn non_interactive_command(ctx: &Ctx) -> String {
     ctx.command("onboard --non-interactive --accept-risk --mode local --auth-choice skip")
 }
@@ -470,21 +480,14 @@ fn finish_steps(args: &OnboardArgs, channel: bool) -> usize {
 /// flags are given.
 fn channel_kind(args: &OnboardArgs) -> CliResult<Option<ChannelKind>> {
     let c = &args.channel;
-    if args.skip_channels {
-        return Ok(None);
-    }
-    Ok(match c.channel.as_deref() {
-        Some("skip") => None,
-        Some(k) => {
-            Some(ChannelKind::parse(k).map_err(|e| CliError::usage("invalid --channel", e))?)
-        }
-        None if c.telegram_bot_token.is_some() || c.telegram_bot_token_file.is_some() => {
-            Some(ChannelKind::Telegram)
-        }
-        None if c.irc_host.is_some() => Some(ChannelKind::Irc),
-        None if c.matrix_homeserver.is_some() => Some(ChannelKind::Matrix),
-        None => None,
-    })
+    ops::infer_channel(
+        c.channel.as_deref(),
+        args.skip_channels,
+        c.telegram_bot_token.is_some() || c.telegram_bot_token_file.is_some(),
+        c.irc_host.is_some(),
+        c.matrix_homeserver.is_some(),
+    )
+    .map_err(|e| CliError::usage("invalid --channel", e))
 }
 
 fn validate(ctx: &Ctx, args: &OnboardArgs) -> CliResult<()> {
@@ -572,17 +575,18 @@ fn from_flags(
 ) -> CliResult<Answers> {
     // Model.
     let m = &args.model;
-    let choice = match &args.auth_choice {
-        Some(a) => AuthChoice::parse(a).map_err(|e| CliError::usage("invalid --auth-choice", e))?,
-        None if m.openai_api_key.is_some() || m.openai_api_key_file.is_some() => {
-            AuthChoice::OpenaiApiKey
+    let given = match &args.auth_choice {
+        Some(a) => {
+            Some(AuthChoice::parse(a).map_err(|e| CliError::usage("invalid --auth-choice", e))?)
         }
-        None if m.anthropic_api_key.is_some() || m.anthropic_api_key_file.is_some() => {
-            AuthChoice::AnthropicApiKey
-        }
-        None if m.custom_base_url.is_some() => AuthChoice::Custom,
-        None => AuthChoice::Skip,
+        None => None,
     };
+    let choice = ops::infer_auth_choice(
+        given,
+        m.openai_api_key.is_some() || m.openai_api_key_file.is_some(),
+        m.anthropic_api_key.is_some() || m.anthropic_api_key_file.is_some(),
+        m.custom_base_url.is_some(),
+    );
     steps.step(&format!("model: {}", choice.as_str()));
     let plan = ops::model_plan(
         choice,
@@ -683,11 +687,10 @@ fn from_flags(
     // Rescue.
     steps.step("rescue role");
     let offer = ops::rescue_offer(ctx.paths.profile.as_deref(), &facts.watch_labels);
-    let flagged = args.rescue || args.no_rescue || !args.rescue_targets.is_empty();
-    let enabled = if args.no_rescue {
-        false
+    let answer = if args.no_rescue {
+        Some(false)
     } else {
-        args.rescue || !args.rescue_targets.is_empty() || (offer.offer && offer.default)
+        args.rescue.then_some(true)
     };
     let targets = if args.rescue_targets.is_empty() {
         None
@@ -697,12 +700,7 @@ fn from_flags(
                 .map_err(|e| CliError::usage("invalid --rescue-target", e))?,
         )
     };
-    let currently = facts
-        .existing
-        .as_ref()
-        .and_then(|l| l.parsed.config.rescue.as_ref())
-        .is_some_and(|r| r.enabled());
-    let rescue = (enabled || flagged || currently).then_some((enabled, targets));
+    let rescue = ops::rescue_decision(&offer, answer, targets, facts.rescue_enabled());
     steps.detail(&rescue_line(&rescue, facts));
 
     // Port.

@@ -532,11 +532,7 @@ fn ask_owner(q: &Asker<'_>, kind: ChannelKind) -> CliResult<OwnerPlan> {
 fn ask_rescue(q: &Asker<'_>, facts: &Facts) -> CliResult<Option<(bool, Option<Vec<String>>)>> {
     let io = |e| q.cancelled(e);
     let offer = ops::rescue_offer(q.ctx.paths.profile.as_deref(), &facts.watch_labels);
-    let currently = facts
-        .existing
-        .as_ref()
-        .and_then(|l| l.parsed.config.rescue.as_ref())
-        .is_some_and(|r| r.enabled());
+    let currently = facts.rescue_enabled();
     if !offer.offer && !currently {
         return Ok(None);
     }
@@ -554,7 +550,7 @@ fn ask_rescue(q: &Asker<'_>, facts: &Facts) -> CliResult<Option<(bool, Option<Ve
     .initial_value(offer.default || currently)
     .interact()
     .map_err(io)?;
-    Ok((yes || currently).then_some((yes, None)))
+    Ok(ops::rescue_decision(&offer, Some(yes), None, currently))
 }
 
 fn ask_port(q: &Asker<'_>, args: &OnboardArgs, facts: &Facts) -> CliResult<(u16, String)> {
