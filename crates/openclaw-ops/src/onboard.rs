@@ -530,6 +530,31 @@ pub fn parse_owner(raw: &str, channel: Option<ChannelKind>) -> Result<OwnerRef, 
     })
 }
 
+/// An owner needs a channel: the one set up in this run, or one the
+/// instance already has (`configured`); otherwise the owner entry would
+/// create an empty channel section.
+pub fn check_owner_channel(
+    owner: &OwnerRef,
+    setting_up: Option<ChannelKind>,
+    configured: &[ChannelKind],
+) -> Result<(), String> {
+    let ch = ChannelKind::parse(&owner.channel)?;
+    if setting_up == Some(ch) || (setting_up.is_none() && configured.contains(&ch)) {
+        return Ok(());
+    }
+    Err(match setting_up {
+        Some(other) => format!(
+            "owner {owner} is on {}, but the channel set up is {}",
+            ch.title(),
+            other.title()
+        ),
+        None => format!(
+            "owner {owner} needs a {} channel, and this instance has none; set it up in the same run (e.g. --telegram-bot-token-file <path>)",
+            ch.title()
+        ),
+    })
+}
+
 // ---------------------------------------------------------------- rescue
 
 /// Whether to offer the rescue role, its default answer, and the instances
@@ -1299,6 +1324,18 @@ mod tests {
             let e = parse_owner(raw, ch).unwrap_err();
             assert!(e.contains(needle), "{raw}: {e}");
         }
+    }
+
+    #[test]
+    fn owner_channel_table() {
+        use ChannelKind::*;
+        let tg = parse_owner("telegram:42", None).unwrap();
+        assert!(check_owner_channel(&tg, Some(Telegram), &[]).is_ok());
+        assert!(check_owner_channel(&tg, None, &[Telegram]).is_ok());
+        let e = check_owner_channel(&tg, None, &[Irc]).unwrap_err();
+        assert!(e.contains("needs a Telegram channel"), "{e}");
+        let e = check_owner_channel(&tg, Some(Matrix), &[Telegram]).unwrap_err();
+        assert!(e.contains("the channel set up is Matrix"), "{e}");
     }
 
     #[test]

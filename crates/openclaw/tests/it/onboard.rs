@@ -594,6 +594,32 @@ fn without_a_terminal_it_says_how_to_run_non_interactively() {
 }
 
 #[test]
+fn answer_flags_need_non_interactive_and_an_owner_needs_a_channel() {
+    let h = TestHome::new();
+    // On a terminal, a flag that answers a question is not silently ignored.
+    let s = pty(&h, &["onboard", "--owner", "telegram:42"], &[]);
+    let (code, rest) = finish(s);
+    assert_eq!(code, 2, "{rest}");
+    assert!(
+        rest.contains("--owner answers a question, so it needs --non-interactive"),
+        "{rest}"
+    );
+    // An owner without a channel would create an empty channel section.
+    let out = h.run(&[
+        "onboard",
+        "--non-interactive",
+        "--accept-risk",
+        "--skip-daemon",
+        "--owner",
+        "telegram:42",
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("needs a Telegram channel"), "{err}");
+    assert!(!h.join(".openclaw").exists());
+}
+
+#[test]
 fn ctrl_c_at_a_prompt_leaves_nothing_behind() {
     let rt = rt();
     let model = rt.block_on(Fixture::start(vec![], false));

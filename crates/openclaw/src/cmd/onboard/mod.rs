@@ -53,7 +53,8 @@ pub use checks::Checker;
 /// written once, secrets go to <stateDir>/credentials/ (mode 0600), the
 /// service is installed and the gateway started and checked.
 ///
-/// Elsewhere pass --non-interactive --accept-risk and the answers as flags:
+/// Elsewhere (or in scripts) pass --non-interactive --accept-risk and the
+/// answers as flags (the answer flags need --non-interactive):
 ///   openclaw --profile rescue onboard --non-interactive --accept-risk \
 ///     --auth-choice openai-api-key --openai-api-key-file ~/.secrets/openai \
 ///     --telegram-bot-token-file ~/.secrets/rescue-bot --owner telegram:<your id>
@@ -345,6 +346,28 @@ pub struct Facts {
 }
 
 impl Facts {
+    /// The channels the config as read has a section for.
+    pub fn configured_channels(&self) -> Vec<ChannelKind> {
+        let Some(c) = self
+            .existing
+            .as_ref()
+            .and_then(|l| l.parsed.config.channels.as_ref())
+        else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if c.telegram.is_some() {
+            out.push(ChannelKind::Telegram);
+        }
+        if c.irc.is_some() {
+            out.push(ChannelKind::Irc);
+        }
+        if c.matrix.is_some() {
+            out.push(ChannelKind::Matrix);
+        }
+        out
+    }
+
     /// `rescue.enabled` in the config as read.
     pub fn rescue_enabled(&self) -> bool {
         self.existing
@@ -544,6 +567,43 @@ fn validate(ctx: &Ctx, args: &OnboardArgs) -> CliResult<()> {
     .map(|(f, _)| f)
     .collect();
     ops::one_stdin(&stdin).map_err(|e| CliError::usage("more than one secret from stdin", e))?;
+    if !args.non_interactive {
+        let (m, c) = (&args.model, &args.channel);
+        let answers: [(&str, bool); 19] = [
+            ("--openai-api-key", m.openai_api_key.is_some()),
+            ("--openai-api-key-file", m.openai_api_key_file.is_some()),
+            ("--anthropic-api-key", m.anthropic_api_key.is_some()),
+            (
+                "--anthropic-api-key-file",
+                m.anthropic_api_key_file.is_some(),
+            ),
+            ("--custom-api-key", m.custom_api_key.is_some()),
+            ("--custom-api-key-file", m.custom_api_key_file.is_some()),
+            ("--channel", c.channel.is_some()),
+            ("--telegram-bot-token", c.telegram_bot_token.is_some()),
+            (
+                "--telegram-bot-token-file",
+                c.telegram_bot_token_file.is_some(),
+            ),
+            ("--irc-host", c.irc_host.is_some()),
+            ("--irc-nick", c.irc_nick.is_some()),
+            ("--irc-password", c.irc_password.is_some()),
+            ("--irc-password-file", c.irc_password_file.is_some()),
+            ("--matrix-homeserver", c.matrix_homeserver.is_some()),
+            ("--matrix-password", c.matrix_password.is_some()),
+            ("--matrix-password-file", c.matrix_password_file.is_some()),
+            ("--owner", args.owner.is_some()),
+            ("--rescue", args.rescue || args.no_rescue),
+            ("--rescue-target", !args.rescue_targets.is_empty()),
+        ];
+        if let Some((flag, _)) = answers.iter().find(|(_, given)| *given) {
+            return Err(CliError::usage(
+                format!("{flag} answers a question, so it needs --non-interactive"),
+                "on a terminal onboarding asks each question itself (secrets without echo); give every answer as a flag with --non-interactive --accept-risk, or leave the answer flags out to be asked",
+            )
+            .hint(non_interactive_command(ctx)));
+        }
+    }
     if !args.non_interactive && !stdin.is_empty() {
         return Err(CliError::usage(
             format!("{} - needs --non-interactive", stdin[0]),
@@ -673,10 +733,16 @@ fn from_flags(
     steps.step("owner");
     let owner = match args.owner.as_deref().map(str::trim) {
         None | Some("pairing") => channel.as_ref().map(|_| OwnerPlan::Pairing),
-        Some(raw) => Some(OwnerPlan::Owner(
-            ops::parse_owner(raw, channel.as_ref().map(ChannelAnswer::kind))
-                .map_err(|e| CliError::usage("invalid --owner", e))?,
-        )),
+        Some(raw) => {
+            let setting_up = channel.as_ref().map(ChannelAnswer::kind);
+            let o = ops::parse_owner(raw, setting_up)
+                .and_then(|o| {
+                    ops::check_owner_channel(&o, setting_up, &facts.configured_channels())
+                        .map(|()| o)
+                })
+                .map_err(|e| CliError::usage("invalid --owner", e))?;
+            Some(OwnerPlan::Owner(o))
+        }
     };
     steps.detail(&match &owner {
         Some(OwnerPlan::Owner(o)) => format!("{o}"),
