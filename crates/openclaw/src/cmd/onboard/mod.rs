@@ -1449,7 +1449,6 @@ fn finish(
     );
     if args.setup.json {
         print_json(&report_json(
-            ctx,
             &written,
             &a,
             facts,
@@ -1681,7 +1680,6 @@ fn owner_line(a: &Answers) -> String {
 
 #[allow(clippy::too_many_arguments)]
 fn report_json(
-    ctx: &Ctx,
     w: &Written,
     a: &Answers,
     facts: &Facts,
@@ -1695,7 +1693,6 @@ fn report_json(
 ) -> Value {
     let inst = &w.setup.instance;
     let p = &inst.ports;
-    let _ = ctx;
     json!({
         "ok": ok,
         "instance": inst,
@@ -1778,6 +1775,11 @@ fn summary(
         println!(
             "  secret     {what}: {} (0600; the config names the file)",
             tilde(p, home)
+        );
+    }
+    if let Some(ChannelAnswer::Matrix { .. }) = &a.channel {
+        println!(
+            "  secret     Matrix access token: in the config (channels.matrix.accessToken, 0600); the password was used once and not kept"
         );
     }
     println!("  owner      {}", owner_line(a));
