@@ -293,68 +293,8 @@ fn start_detached(inst: &Instance, args: &[String], old_pid: u32) -> CliResult<u
     let failed = |what: String, cause: String| {
         CliError::new(what, state_dir.display(), cause).hint(start_cmd.clone())
     };
-    let exe = std::env::current_exe().map_err(|e| {
-        failed(
-            "stopped, but cannot start the gateway again".into(),
-            format!("cannot find this executable: {e}"),
-        )
-    })?;
-    let log = detached_log(&state_dir);
-    let open_log = || openclaw_state::logs::open_detached_log(&state_dir);
-    let (out, err) = match open_log().and_then(|f| Ok((f.try_clone()?, f))) {
-        Ok(x) => x,
-        Err(e) => {
-            return Err(failed(
-                "stopped, but cannot start the gateway again".into(),
-                format!("cannot open the log file {}: {e}", log.display()),
-            ));
-        }
-    };
-    let mut cmd = Command::new(&exe);
-    cmd.arg("gateway")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err);
-    // Pin the instance: its own paths, nothing another profile left in the
-    // environment.
-    let inherited: Vec<String> = std::env::vars_os()
-        .filter_map(|(k, _)| k.to_str().map(str::to_string))
-        .collect();
-    let env = detached_env(
-        inherited.iter().map(String::as_str),
-        inst.profile.as_deref(),
-        &state_dir,
-        &inst.config_path.value,
-        matches!(inst.workspace.source, openclaw_instance::Source::Env(_))
-            .then_some(inst.workspace.value.as_path()),
-    );
-    for k in &env.remove {
-        cmd.env_remove(k);
-    }
-    for (k, v) in &env.set {
-        cmd.env(k, v);
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: setsid(2) is async-signal-safe; it only detaches the child
-        // from our session and controlling terminal.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::setsid() < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    }
-    let mut child = cmd.spawn().map_err(|e| {
-        failed(
-            "stopped, but cannot start the gateway again".into(),
-            format!("cannot run {}: {e}", exe.display()),
-        )
-    })?;
+    let (mut child, log) = spawn_detached(inst, args)
+        .map_err(|e| failed("stopped, but cannot start the gateway again".into(), e))?;
     let new_pid = child.id();
     eprintln!(
         "starting it again: pid {new_pid}, `{start_cmd}`; output goes to {}",
@@ -430,6 +370,70 @@ fn start_detached(inst: &Instance, args: &[String], old_pid: u32) -> CliResult<u
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Starts `openclaw gateway <args>` for `inst` in its own session (setsid),
+/// stdin closed, output appended to the instance's detached log, the
+/// instance pinned by its own paths in the environment. Used by `gateway
+/// restart` without a service and by `onboard` where no service manager can
+/// run the gateway. Returns the child and the log path.
+pub fn spawn_detached(
+    inst: &Instance,
+    args: &[String],
+) -> Result<(std::process::Child, std::path::PathBuf), String> {
+    let state_dir = inst.state_dir.value.clone();
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+    let log = detached_log(&state_dir);
+    let open_log = || openclaw_state::logs::open_detached_log(&state_dir);
+    let (out, err) = match open_log().and_then(|f| Ok((f.try_clone()?, f))) {
+        Ok(x) => x,
+        Err(e) => {
+            return Err(format!("cannot open the log file {}: {e}", log.display()));
+        }
+    };
+    let mut cmd = Command::new(&exe);
+    cmd.arg("gateway")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err);
+    // Pin the instance: its own paths, nothing another profile left in the
+    // environment.
+    let inherited: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.to_str().map(str::to_string))
+        .collect();
+    let env = detached_env(
+        inherited.iter().map(String::as_str),
+        inst.profile.as_deref(),
+        &state_dir,
+        &inst.config_path.value,
+        matches!(inst.workspace.source, openclaw_instance::Source::Env(_))
+            .then_some(inst.workspace.value.as_path()),
+    );
+    for k in &env.remove {
+        cmd.env_remove(k);
+    }
+    for (k, v) in &env.set {
+        cmd.env(k, v);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setsid(2) is async-signal-safe; it only detaches the child
+        // from our session and controlling terminal.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+    Ok((child, log))
 }
 
 #[cfg(all(test, unix))]
