@@ -526,7 +526,12 @@ impl TelegramChannel {
             Decision::Run {
                 agent_id,
                 session_key,
-            } => Some(self.run_agent(id, &m, agent_id, session_key).await),
+            } => match self.run_agent(id, &m, agent_id, session_key).await {
+                Some(text) => Some(text),
+                // Interrupted by the shutdown drain: no reply, not done;
+                // the next start answers it (`Ledger::unfinished`).
+                None => return,
+            },
         };
         match reply {
             None => self.finish(id),
@@ -553,7 +558,7 @@ impl TelegramChannel {
         m: &Inbound,
         agent_id: String,
         session_key: String,
-    ) -> String {
+    ) -> Option<String> {
         let typing = CancellationToken::new();
         {
             let (api, chat, t) = (self.api.clone(), m.chat_id.clone(), typing.clone());
@@ -587,14 +592,20 @@ impl TelegramChannel {
         if let Some(s) = streamer {
             let _ = s.await;
         }
-        match r {
+        Some(match r {
             Ok(t) if !t.trim().is_empty() => t,
             Ok(_) => "(no answer)".into(),
+            Err(f) if f.is_interrupted() => {
+                tracing::info!(
+                    "telegram: the turn answering update {id} was interrupted by shutdown; it is answered after the restart"
+                );
+                return None;
+            }
             Err(f) => {
                 tracing::warn!("telegram: agent failed ({}): {}", f.kind, f.message);
                 failure_text(&f)
             }
-        }
+        })
     }
 
     /// Shows the answer as it arrives: one message, edited at most once a
