@@ -37,9 +37,12 @@ pub(crate) fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-fn stamp(path: &std::path::Path) -> Option<(SystemTime, u64)> {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
+/// What the config poll compares: content stamp, mode and owner (a chmod
+/// is noticed too, and checked like a content change).
+type Stamp = (SystemTime, u64, u32, u32);
+
+fn stamp(path: &std::path::Path) -> Option<Stamp> {
+    openclaw_state::trust::stamp(path)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -82,8 +85,8 @@ pub(crate) struct GatewayState {
     store: ConfigStore,
     config_write: tokio::sync::Mutex<()>,
     live: RwLock<LiveConfig>,
-    /// (mtime, len) of the config file at the last (re)load.
-    config_stamp: Mutex<Option<(SystemTime, u64)>>,
+    /// (mtime, len, mode, uid) of the config file at the last (re)load.
+    config_stamp: Mutex<Option<Stamp>>,
     log: Arc<GatewayLog>,
     shutdown: watch::Sender<Option<ShutdownEvent>>,
     /// The outbox of every connection past its handshake.
@@ -524,10 +527,50 @@ impl GatewayState {
         *lock(&self.config_stamp) != stamp(self.store.path())
     }
 
+    /// The start-up rule on a changed config file (`openclaw_state::trust`):
+    /// one that others own or can write is not applied (logged, the last
+    /// good config stays); one that others can read is set to 0600 (logged).
+    fn config_trusted(&self) -> bool {
+        match crate::trusted(openclaw_state::trust::Kind::Config, self.store.path()) {
+            Ok(None) => true,
+            Ok(Some((path, from, to))) => {
+                match openclaw_state::trust::tighten(&path, to) {
+                    Ok(()) => self.log.warn(&format!(
+                        "{} was readable by other users (mode {from:04o}): set it to {to:04o}",
+                        path.display()
+                    )),
+                    Err(e) => self.log.warn(&format!(
+                        "{} is readable by other users (mode {from:04o}) and could not be set to {to:04o}: {e}",
+                        path.display()
+                    )),
+                }
+                true
+            }
+            Err(crate::GatewayError::Untrusted { why, fix }) => {
+                self.log.error(&format!(
+                    "config change not applied: {why}; the running gateway keeps its previous settings. Fix: {fix}"
+                ));
+                false
+            }
+            Err(e) => {
+                self.log.warn(&format!("config change not applied: {e}"));
+                false
+            }
+        }
+    }
+
     /// Re-reads the config after a change (on disk or by RPC): auth applies
     /// to new connections at once; port or bind changes need a restart.
     pub fn reload_config(&self, snapshot: Option<ConfigSnapshot>) {
-        let stamp_now = stamp(self.store.path());
+        let mut stamp_now = stamp(self.store.path());
+        if snapshot.is_none() {
+            if !self.config_trusted() {
+                *lock(&self.config_stamp) = stamp_now;
+                return;
+            }
+            // A tightened mode is part of what was seen.
+            stamp_now = stamp(self.store.path());
+        }
         let snapshot = match snapshot {
             Some(s) => s,
             None => match self.store.load() {

@@ -299,6 +299,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> CliResult<u8> {
                 openclaw_gateway::GatewayError::StateDirOwned { .. } => {
                     Some(inst.command("status"))
                 }
+                openclaw_gateway::GatewayError::Untrusted { fix, .. } => Some(fix.clone()),
                 _ => None,
             };
             let mut err =

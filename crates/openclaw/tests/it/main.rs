@@ -9,6 +9,7 @@ mod agents;
 mod browser;
 mod completion;
 mod gateway;
+mod harden;
 mod harness;
 mod logs;
 mod ops;
