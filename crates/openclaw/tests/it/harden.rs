@@ -181,3 +181,193 @@ fn a_state_dir_owned_by_another_user_is_refused() {
     assert!(err.contains("belongs to uid 65534"), "{err}");
     assert!(err.contains("chown 0"), "{err}");
 }
+
+/// A process on 127.0.0.1:<port> that is not a gateway of ours: it records
+/// every HTTP request head and every WebSocket message it receives, and
+/// answers a WebSocket upgrade with a `connect.challenge` (so a client that
+/// would send its credentials after the challenge does so here).
+struct FakeListener {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl FakeListener {
+    fn start(port: u16) -> FakeListener {
+        use futures_util::{SinkExt, StreamExt};
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let l = rt
+            .block_on(tokio::net::TcpListener::bind(("127.0.0.1", port)))
+            .expect("the fake listener takes the port");
+        let rec = seen.clone();
+        rt.spawn(async move {
+            loop {
+                let Ok((s, _)) = l.accept().await else { return };
+                let rec = rec.clone();
+                tokio::spawn(async move {
+                    // Peek at the request head to tell HTTP from an upgrade.
+                    let mut buf = vec![0u8; 4096];
+                    let mut head = String::new();
+                    for _ in 0..100 {
+                        let n = s.peek(&mut buf).await.unwrap_or(0);
+                        head = String::from_utf8_lossy(&buf[..n]).into_owned();
+                        if head.contains("\r\n\r\n") || n == 0 {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    rec.lock().unwrap().push(head.clone());
+                    if !head.to_ascii_lowercase().contains("upgrade: websocket") {
+                        use tokio::io::AsyncWriteExt;
+                        let mut s = s;
+                        let _ = s
+                            .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                            .await;
+                        return;
+                    }
+                    let Ok(mut ws) = tokio_tungstenite::accept_async(s).await else {
+                        return;
+                    };
+                    let challenge = r#"{"type":"event","event":"connect.challenge","payload":{"nonce":"n0","ts":1}}"#;
+                    let _ = ws
+                        .send(tokio_tungstenite::tungstenite::Message::Text(challenge.into()))
+                        .await;
+                    while let Ok(Some(Ok(m))) =
+                        tokio::time::timeout(Duration::from_secs(5), ws.next()).await
+                    {
+                        rec.lock().unwrap().push(m.to_string());
+                    }
+                });
+            }
+        });
+        FakeListener { seen, _rt: rt }
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// A live process that is not a gateway (to own a planted owner record).
+struct Sleeper(std::process::Child);
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_cli_sends_no_credentials_to_whatever_listens_on_the_instances_ports() {
+    let home = TestHome::new();
+    let base = free_base_port();
+    setup(&home, "main", base);
+    let sd = state_dir(&home, "main");
+    let tok = crate::harness::token(&sd.join("openclaw.json"));
+    let fake = FakeListener::start(base);
+    let leaked = |f: &FakeListener| f.seen().iter().any(|s| s.contains(&tok));
+
+    // The gateway is down (no owner record): nothing gets the token.
+    let v = home.json(&["--profile", "main", "status", "--json"]);
+    assert_eq!(v["gateway"]["state"], "stopped", "{v}");
+    assert!(
+        v["gateway"]["portInUse"]
+            .as_str()
+            .is_some_and(|s| s.contains("no credentials were sent")),
+        "{v}"
+    );
+    let human = home.ok(&["--profile", "main", "status"]);
+    assert!(human.contains("not this instance's gateway"), "{human}");
+    for args in [
+        &["--profile", "main", "gateway", "probe"][..],
+        &["--profile", "main", "health"][..],
+        &["--profile", "main", "gateway", "call", "health"][..],
+        &["--profile", "main", "agent", "--message", "hi"][..],
+    ] {
+        let out = home.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("credentials were not sent"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let out = home.run(&["--profile", "main", "dashboard", "--no-open"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains(&tok), "{}", text(&out.stdout));
+    assert!(!fake.seen().is_empty(), "the fake listener was reached");
+    assert!(!leaked(&fake), "token sent to the fake: {:?}", fake.seen());
+
+    // A live owner record whose pid does not hold the port (here: a
+    // `sleep`, with the record planted): the challenge comes, the check
+    // fails, `connect` (with the token) is never sent.
+    let sleeper = Sleeper(
+        std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap(),
+    );
+    let pid = sleeper.0.id();
+    let browser_port = base + 2;
+    let fake_browser = FakeListener::start(browser_port);
+    let mut rec = openclaw_state::owner::OwnerRecord::for_current_process(
+        Some("main".into()),
+        base,
+        sd.clone(),
+        sd.join("openclaw.json"),
+        "0.0.0".into(),
+    );
+    rec.pid = pid;
+    rec.start_time = openclaw_state::owner::process_start_time(pid);
+    rec.bind_host = Some("127.0.0.1".into());
+    rec.listeners = vec![openclaw_state::owner::OwnerListener {
+        purpose: "browser control".into(),
+        port: browser_port,
+        host: Some("127.0.0.1".into()),
+    }];
+    std::fs::write(
+        sd.join("gateway.owner.json"),
+        serde_json::to_vec(&rec).unwrap(),
+    )
+    .unwrap();
+    assert!(openclaw_state::owner::live_owner(&sd).is_some());
+    let before = fake.seen().len();
+    let out = home.run(&["--profile", "main", "gateway", "call", "health"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("not held by the owner record's pid {pid}")),
+        "{err}"
+    );
+    let after = fake.seen();
+    assert!(
+        after[before..]
+            .iter()
+            .any(|s| s.contains("Upgrade: websocket") || s.contains("upgrade: websocket")),
+        "the client got as far as the challenge: {after:?}"
+    );
+    assert!(
+        !after.iter().any(|s| s.contains("\"connect\"")),
+        "a connect frame reached the fake: {after:?}"
+    );
+    let out = home.run(&["--profile", "main", "browser", "status"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("the token was not sent"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(fake_browser.seen().is_empty(), "{:?}", fake_browser.seen());
+    assert!(!leaked(&fake) && !leaked(&fake_browser));
+    drop(sleeper);
+}
