@@ -107,6 +107,16 @@ impl ChannelHub {
         })
     }
 
+    /// Takes over `previous`'s update ledgers (a restart in place): a reply
+    /// the old channel is still sending stays claimed, so the new one does
+    /// not send it again.
+    pub fn adopt_ledgers(&self, previous: &ChannelHub) {
+        let ledger = lock(&previous.inner).ledger.clone();
+        if ledger.is_some() {
+            lock(&self.inner).ledger = ledger;
+        }
+    }
+
     /// Starts the configured channels (call once the gateway is ready).
     pub fn start(self: &Arc<Self>) {
         let config = self.config_at_start.clone();

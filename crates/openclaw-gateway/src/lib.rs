@@ -35,6 +35,7 @@ pub mod log;
 mod methods;
 mod outbox;
 mod presence;
+mod restart;
 mod server;
 mod state;
 mod ws;
@@ -269,19 +270,6 @@ pub(crate) fn check_auth(bind: &BindMode, auth: &AuthConfig) -> Result<(), Gatew
     Ok(())
 }
 
-/// Whether a config change needs a restart to take effect: the port moved
-/// away from the one we serve on, or the bind changed (unless `--bind`
-/// pins it).
-pub(crate) fn restart_needed(
-    before: &LiveConfig,
-    after: &LiveConfig,
-    serving_port: u16,
-    bind_pinned: bool,
-) -> bool {
-    (after.port != before.port && after.port.is_some_and(|p| p != serving_port))
-        || (after.bind != before.bind && !bind_pinned)
-}
-
 pub struct Gateway;
 
 impl Gateway {
@@ -442,22 +430,14 @@ impl Gateway {
         );
         record.bind_host = Some(host.to_string());
         record.start_flags = opts.start_flags.clone();
-        record.listeners = listeners
-            .iter()
-            .map(|(purpose, l)| {
-                let addr = l.local_addr().ok();
-                OwnerListener {
-                    purpose: purpose.clone(),
-                    port: addr.map(|a| a.port()).unwrap_or(0),
-                    host: addr.map(|a| a.ip().to_string()),
-                }
-            })
-            .collect();
+        record.listeners = owner_listeners(&listeners);
         lock.write_owner(&record)
             .map_err(|source| GatewayError::Io {
                 what: format!("cannot write owner record in {}", state_dir.display()),
                 source,
             })?;
+        let shape = restart::Shape::of(port, &bind, &plan);
+        let (restart_tx, restart_rx) = tokio::sync::mpsc::unbounded_channel();
         let bound = server::BoundParts {
             state: state::StateParts {
                 opts,
@@ -468,15 +448,33 @@ impl Gateway {
                 log,
                 config,
                 services,
+                shape,
+                restart_tx,
             },
             lock,
             listeners,
+            restart_rx,
         };
         Ok(BoundGateway::new(bound))
     }
 }
 
 pub use server::BoundGateway;
+
+/// The owner record's view of bound listeners.
+pub(crate) fn owner_listeners(listeners: &[(String, TcpListener)]) -> Vec<OwnerListener> {
+    listeners
+        .iter()
+        .map(|(purpose, l)| {
+            let addr = l.local_addr().ok();
+            OwnerListener {
+                purpose: purpose.clone(),
+                port: addr.map(|a| a.port()).unwrap_or(0),
+                host: addr.map(|a| a.ip().to_string()),
+            }
+        })
+        .collect()
+}
 
 /// Binds, logs readiness, serves until a signal or shutdown request.
 pub async fn run(opts: GatewayOptions) -> Result<(), GatewayError> {

@@ -60,6 +60,10 @@ pub(crate) struct StateParts {
     /// The config as read at start-up (agents are built from it).
     pub config: openclaw_config::Config,
     pub services: crate::derived::Services,
+    /// What the listeners and services were built from.
+    pub shape: crate::restart::Shape,
+    /// The serve loop's restart requests (`restart.rs`).
+    pub restart_tx: tokio::sync::mpsc::UnboundedSender<crate::restart::RestartRequest>,
 }
 
 /// Counts a connection while it is alive (see [`GatewayState::connection`]).
@@ -106,6 +110,15 @@ pub(crate) struct GatewayState {
     /// Origin/Host policy, failed-auth limiter, credential epoch.
     guard: crate::guard::Guard,
     derived: crate::derived::Services,
+    shape: crate::restart::Shape,
+    restart_tx: tokio::sync::mpsc::UnboundedSender<crate::restart::RestartRequest>,
+    /// A config change not applied (failed restart, or `mode: off`), for
+    /// `health.configReload.pending`.
+    reload_pending: Mutex<Option<String>>,
+    /// `gateway.reload.mode` as last loaded.
+    reload_mode: Mutex<openclaw_config::ReloadMode>,
+    /// The config this generation was built from.
+    running_config: openclaw_config::Config,
 }
 
 impl GatewayState {
@@ -169,6 +182,11 @@ impl GatewayState {
             released: Notify::new(),
             device_id,
             derived: p.services,
+            shape: p.shape,
+            restart_tx: p.restart_tx,
+            reload_pending: Mutex::new(None),
+            reload_mode: Mutex::new(p.config.reload_mode()),
+            running_config: p.config,
             opts: p.opts,
         })
     }
@@ -194,11 +212,6 @@ impl GatewayState {
     /// Origin/Host policy, failed-auth limiter, credential epoch.
     pub fn guard(&self) -> &crate::guard::Guard {
         &self.guard
-    }
-
-    /// The config as it is on disk now (the default when it cannot be read).
-    pub fn current_config(&self) -> openclaw_config::Config {
-        self.store.load().map(|c| c.config).unwrap_or_default()
     }
 
     /// The messaging channels (Telegram, ...).
@@ -277,6 +290,8 @@ impl GatewayState {
             state_dir: self.state_dir(),
             config_reload: ConfigReloadInfo {
                 hot_reload_status: "active".into(),
+                mode: Some(lock(&self.reload_mode).as_str().into()),
+                pending: lock(&self.reload_pending).clone(),
             },
             listeners: self.listeners(),
             clients: self.clients(),
@@ -516,11 +531,85 @@ impl GatewayState {
         self.config_write.lock().await
     }
 
-    /// Whether a config change from `before` to `after` needs a restart.
-    pub fn restart_needed(&self, before: &LiveConfig, config: &openclaw_config::Config) -> bool {
-        live_config(config, self.opts.auth.as_ref()).is_ok_and(|after| {
-            crate::restart_needed(before, &after, self.record.port, self.opts.bind.is_some())
-        })
+    /// Whether running `config` needs a restart: its listeners or the
+    /// services on them differ from this generation's (`restart.rs`).
+    pub fn needs_restart(&self, config: &openclaw_config::Config) -> bool {
+        match crate::restart::next(&self.opts, config, &self.auth()) {
+            Ok(n) => n.shape.without_saved_ports(&self.derived.saved_cdp_ports()) != self.shape,
+            Err(_) => true,
+        }
+    }
+
+    /// The config this generation's listeners and services were built from.
+    pub fn running_config(&self) -> &openclaw_config::Config {
+        &self.running_config
+    }
+
+    pub fn restart_sender(
+        &self,
+    ) -> tokio::sync::mpsc::UnboundedSender<crate::restart::RestartRequest> {
+        self.restart_tx.clone()
+    }
+
+    pub fn reload_pending(&self) -> Option<String> {
+        lock(&self.reload_pending).clone()
+    }
+
+    pub fn set_reload_pending(&self, msg: String) {
+        *lock(&self.reload_pending) = Some(msg);
+    }
+
+    /// A restart to apply a config change could not happen: the old
+    /// generation keeps serving; the log and `health` say why.
+    pub fn restart_failed(&self, what: &str, why: &str) {
+        let msg = format!(
+            "config change ({what}) not applied: {why}; this gateway keeps serving with its previous settings (fix the config, or free what it needs, then save the config again or run `{}`)",
+            self.opts.instance.command("gateway restart")
+        );
+        self.log.error(&msg);
+        *lock(&self.reload_pending) = Some(msg);
+        self.health_version.fetch_add(1, Ordering::Relaxed);
+        self.broadcast(events::HEALTH, &self.health());
+    }
+
+    /// After a reload: does the config ask for other listeners or services
+    /// than this generation runs? Then restart in place (`hybrid`) or say
+    /// so (`off`).
+    fn consider_restart(&self, config: &openclaw_config::Config, auth: &AuthConfig) {
+        let mode = config.reload_mode();
+        *lock(&self.reload_mode) = mode;
+        let next = match crate::restart::next(&self.opts, config, auth) {
+            Ok(n) => n.shape.without_saved_ports(&self.derived.saved_cdp_ports()),
+            Err(why) => {
+                self.restart_failed("the new config", &why);
+                return;
+            }
+        };
+        if next == self.shape {
+            *lock(&self.reload_pending) = None;
+            return;
+        }
+        let what = crate::restart::describe(&self.shape, &next);
+        match mode {
+            openclaw_config::ReloadMode::Off => {
+                let msg = format!(
+                    "config change ({what}) needs a restart, and gateway.reload.mode is \"off\": it applies after `{}`",
+                    self.opts.instance.command("gateway restart")
+                );
+                self.log.warn(&msg);
+                *lock(&self.reload_pending) = Some(msg);
+            }
+            openclaw_config::ReloadMode::Hybrid => {
+                self.log.info(&format!(
+                    "config change ({what}) needs a restart: restarting this gateway in place (gateway.reload.mode hybrid)"
+                ));
+                *lock(&self.reload_pending) = Some(format!("restarting to apply: {what}"));
+                let _ = self.restart_tx.send(crate::restart::RestartRequest {
+                    config: config.clone(),
+                    what,
+                });
+            }
+        }
     }
 
     pub fn config_changed_on_disk(&self) -> bool {
@@ -615,7 +704,10 @@ impl GatewayState {
             ));
             next.auth = live.auth.clone();
         }
+        let auth = next.auth.clone();
         if *live == next {
+            drop(live);
+            self.consider_restart(&snapshot.config, &auth);
             return;
         }
         if next.auth != live.auth {
@@ -629,23 +721,9 @@ impl GatewayState {
                 .set_browser_token(crate::derived::token_of(&next.auth), &snapshot.config);
             self.guard.credentials_changed();
         }
-        let restart = self.opts.instance.command("gateway restart");
-        let path = self.store.path().display();
-        if next.port != live.port && next.port.is_some_and(|p| p != self.record.port) {
-            self.log.warn(&format!(
-                "gateway.port changed to {} in {path}: this gateway keeps serving on {} until restarted (`{restart}`)",
-                next.port.unwrap_or(0),
-                self.record.port
-            ));
-        }
-        if next.bind != live.bind && self.opts.bind.is_none() {
-            self.log.warn(&format!(
-                "gateway.bind changed to {:?} in {path}: restart the gateway to apply it (`{restart}`)",
-                next.bind.as_deref().unwrap_or("loopback"),
-            ));
-        }
         *live = next;
         drop(live);
+        self.consider_restart(&snapshot.config, &auth);
         self.health_version.fetch_add(1, Ordering::Relaxed);
         self.broadcast(events::HEALTH, &self.health());
     }
@@ -698,6 +776,10 @@ pub(crate) mod testing {
         let live = live_config(&config, None).unwrap();
         let mut opts = GatewayOptions::new(inst.clone(), "0.0.0-test");
         opts.log_to_stderr = false;
+        opts.derived_services = false;
+        let shape = crate::restart::next(&opts, &config, &live.auth)
+            .unwrap()
+            .shape;
         let record = OwnerRecord::for_current_process(
             inst.profile.clone(),
             20000,
@@ -717,6 +799,8 @@ pub(crate) mod testing {
             log,
             config,
             services: crate::derived::Services::default(),
+            shape,
+            restart_tx: tokio::sync::mpsc::unbounded_channel().0,
         });
         TestState { state, _dir: dir }
     }

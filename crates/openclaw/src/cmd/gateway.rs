@@ -496,6 +496,11 @@ fn print_status(v: &Value) {
                 l["port"]
             );
         }
+        // A config change the gateway has not applied (its restart failed,
+        // or gateway.reload.mode is off), and why.
+        if let Some(p) = g["health"]["configReload"]["pending"].as_str() {
+            println!("  config     {p}");
+        }
     } else if let Some(held) = g["portInUse"].as_str() {
         println!("gateway      stopped; {held}");
         println!(

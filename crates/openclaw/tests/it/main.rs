@@ -13,6 +13,7 @@ mod harden;
 mod harness;
 mod logs;
 mod ops;
+mod reload;
 mod security;
 mod setup;
 mod telegram;
