@@ -89,17 +89,28 @@ impl Shape {
     }
 
     /// The gateway saves a CDP port it chose for a profile into the config
-    /// (`browser.profiles.<name>.cdpPort`); that write is not a change to
-    /// restart for: the running browser control already uses that port.
+    /// (`browser.profiles.<name>.cdpPort`, creating the entry if needed);
+    /// that write is not a change to restart for: the running browser
+    /// control already uses that port. Applied to both shapes compared.
     pub fn without_saved_ports(mut self, saved: &BTreeMap<String, u16>) -> Shape {
         if let Some(b) = &mut self.browser {
-            for (name, p) in &mut b.profiles {
-                if p.cdp_port.is_some() && p.cdp_port == saved.get(name).copied() {
+            b.profiles.retain(|name, p| {
+                let Some(port) = saved.get(name) else {
+                    return true;
+                };
+                if p.cdp_port == Some(*port) {
                     p.cdp_port = None;
                 }
-            }
+                *p != ProfileConfig::default()
+            });
         }
         self
+    }
+
+    /// Whether `self` (running) and `next` ask for the same listeners and
+    /// services, given the CDP ports the gateway saved itself.
+    pub fn same_as(&self, next: &Shape, saved: &BTreeMap<String, u16>) -> bool {
+        self.clone().without_saved_ports(saved) == next.clone().without_saved_ports(saved)
     }
 }
 
@@ -409,15 +420,23 @@ mod tests {
                 describe(&running, &s)
             );
         }
-        // A CDP port the gateway saved itself is not a change.
+        // A CDP port the gateway saved itself is not a change, whether it
+        // created the profile's entry or filled in an existing one.
         let saved = BTreeMap::from([("openclaw".to_string(), 20015)]);
         let with_saved = shape(with(
             json!({"browser": {"profiles": {"openclaw": {"cdpPort": 20015}}}}),
         ))
         .unwrap();
-        let running_p = shape(with(json!({"browser": {"profiles": {"openclaw": {}}}}))).unwrap();
-        assert_eq!(with_saved.clone().without_saved_ports(&saved), running_p);
-        assert_ne!(with_saved.without_saved_ports(&BTreeMap::new()), running_p);
+        assert!(running.same_as(&with_saved, &saved));
+        let listed = shape(with(json!({"browser": {"profiles": {"openclaw": {}}}}))).unwrap();
+        assert!(listed.same_as(&with_saved, &saved));
+        assert!(!running.same_as(&with_saved, &BTreeMap::new()));
+        // The user changing it afterwards is one.
+        let moved = shape(with(
+            json!({"browser": {"profiles": {"openclaw": {"cdpPort": 20016}}}}),
+        ))
+        .unwrap();
+        assert!(!running.same_as(&moved, &saved));
         // Cannot run: said why.
         let e = shape(with(json!({"canvasHost": {"root": "/"}}))).unwrap_err();
         assert!(e.contains("system directory"), "{e}");

@@ -535,7 +535,7 @@ impl GatewayState {
     /// services on them differ from this generation's (`restart.rs`).
     pub fn needs_restart(&self, config: &openclaw_config::Config) -> bool {
         match crate::restart::next(&self.opts, config, &self.auth()) {
-            Ok(n) => n.shape.without_saved_ports(&self.derived.saved_cdp_ports()) != self.shape,
+            Ok(n) => !self.shape.same_as(&n.shape, &self.derived.saved_cdp_ports()),
             Err(_) => true,
         }
     }
@@ -579,13 +579,13 @@ impl GatewayState {
         let mode = config.reload_mode();
         *lock(&self.reload_mode) = mode;
         let next = match crate::restart::next(&self.opts, config, auth) {
-            Ok(n) => n.shape.without_saved_ports(&self.derived.saved_cdp_ports()),
+            Ok(n) => n.shape,
             Err(why) => {
                 self.restart_failed("the new config", &why);
                 return;
             }
         };
-        if next == self.shape {
+        if self.shape.same_as(&next, &self.derived.saved_cdp_ports()) {
             *lock(&self.reload_pending) = None;
             return;
         }
