@@ -213,8 +213,10 @@ pub fn ensure_private_subdir(path: &Path) -> io::Result<()> {
 /// `base/<parts...>` as real directories: each missing one is created
 /// 0700, and a symlink (or non-directory) at any of them is refused, so
 /// nothing written there can land outside `base`. `base` itself (the
-/// state dir, which may be a link the user made) must exist.
+/// state dir, which may be a link the user made) is created if missing
+/// and otherwise taken as it is.
 pub fn private_dir_beneath(base: &Path, parts: &[&str]) -> io::Result<PathBuf> {
+    create_private_dir_all(base)?;
     let mut p = base.to_path_buf();
     for part in parts {
         if part.is_empty() || *part == "." || *part == ".." || part.contains('/') {
