@@ -535,7 +535,9 @@ impl GatewayState {
     /// services on them differ from this generation's (`restart.rs`).
     pub fn needs_restart(&self, config: &openclaw_config::Config) -> bool {
         match crate::restart::next(&self.opts, config, &self.auth()) {
-            Ok(n) => !self.shape.same_as(&n.shape, &self.derived.saved_cdp_ports()),
+            Ok(n) => !self
+                .shape
+                .same_as(&n.shape, &self.derived.saved_cdp_ports()),
             Err(_) => true,
         }
     }
