@@ -185,6 +185,7 @@ impl BoundGateway {
                 .await;
             // The old sockets go (reused ones live on in `prepared`).
             drop(held);
+            let mut fell_back = false;
             let listeners = match prepared.bind_rest() {
                 Ok(l) => l,
                 Err(e) => {
@@ -204,11 +205,12 @@ impl BoundGateway {
                     };
                     let l = p.bind_rest()?;
                     prepared = p;
+                    fell_back = true;
                     l
                 }
             };
             let pending = self.shared.reload_pending();
-            self.switch(prepared, listeners)?;
+            self.switch(prepared, listeners, !fell_back)?;
             if let Some(p) = pending.filter(|p| !p.starts_with("restarting to apply")) {
                 // The fallback generation carries the reason on.
                 self.shared.set_reload_pending(p);
@@ -237,10 +239,14 @@ impl BoundGateway {
 
     /// The next generation's state over `listeners`; the owner record is
     /// rewritten (same pid, new ports) before it serves.
+    /// `recheck`: reload the config on the first poll (an edit made while
+    /// restarting); not after falling back, which would only retry what
+    /// just failed.
     fn switch(
         &mut self,
         prepared: Prepared,
         listeners: Vec<(String, TcpListener)>,
+        recheck: bool,
     ) -> Result<(), GatewayError> {
         let old = self.shared.clone();
         let Prepared {
@@ -294,6 +300,9 @@ impl BoundGateway {
             restart_tx: old.restart_sender(),
         });
         state.channels().adopt_ledgers(old.channels());
+        if recheck {
+            state.recheck_config();
+        }
         self.listeners = listeners;
         self.listeners.extend(leftovers);
         state

@@ -614,6 +614,13 @@ impl GatewayState {
         }
     }
 
+    /// Makes the next config poll reload whatever is on disk (a generation
+    /// started by a restart in place was built from the config that asked
+    /// for it; a later edit must not go unnoticed).
+    pub fn recheck_config(&self) {
+        *lock(&self.config_stamp) = None;
+    }
+
     pub fn config_changed_on_disk(&self) -> bool {
         *lock(&self.config_stamp) != stamp(self.store.path())
     }

@@ -440,6 +440,40 @@ async fn a_bind_change_that_cannot_bind_falls_back_to_the_previous_settings() {
     let rec = read_owner(f.state_dir()).unwrap();
     assert_eq!(rec.bind_host.as_deref(), Some("127.0.0.1"));
     assert_eq!(canvas_status(base + 4), 200);
+    // It does not keep retrying what just failed.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        g.log().matches("restarting this gateway in place").count(),
+        1,
+        "{}",
+        g.log()
+    );
     drop(squatter);
+    g.stop().await;
+}
+
+/// Edits in a row, some landing while the gateway restarts: it ends up
+/// running the last one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_to_back_edits_end_with_the_last_one() {
+    let f = Fixture::new(json!({}));
+    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    for (i, p) in ports.iter().enumerate() {
+        f.edit(|v| v["canvasHost"] = json!({"port": p}));
+        tokio::time::sleep(Duration::from_millis(40 * i as u64)).await;
+    }
+    let last = *ports.last().unwrap();
+    wait_until("the last canvas port", || canvas_status(last) == 200).await;
+    // And it stays there (no restart loop).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(canvas_status(last), 200);
+    let rec = read_owner(f.state_dir()).unwrap();
+    assert!(
+        rec.listeners
+            .iter()
+            .any(|l| l.purpose == "canvas host" && l.port == last),
+        "{rec:?}"
+    );
     g.stop().await;
 }
