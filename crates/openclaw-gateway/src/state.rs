@@ -625,11 +625,19 @@ impl GatewayState {
         *lock(&self.config_stamp) != stamp(self.store.path())
     }
 
-    /// The start-up rule on a changed config file (`openclaw_state::trust`):
-    /// one that others own or can write is not applied (logged, the last
-    /// good config stays); one that others can read is set to 0600 (logged).
+    /// The start-up rule on a changed config file and the state dir
+    /// (`openclaw_state::trust`): a change while either is another user's
+    /// or writable by others is not applied (logged, the last good config
+    /// stays); one that others can read is tightened (logged).
     fn config_trusted(&self) -> bool {
-        match crate::trusted(openclaw_state::trust::Kind::Config, self.store.path()) {
+        use openclaw_state::trust::Kind;
+        let state_dir = self.record.state_dir.clone();
+        self.path_trusted(Kind::StateDir, &state_dir)
+            && self.path_trusted(Kind::Config, self.store.path())
+    }
+
+    fn path_trusted(&self, kind: openclaw_state::trust::Kind, path: &std::path::Path) -> bool {
+        match crate::trusted(kind, path) {
             Ok(None) => true,
             Ok(Some((path, from, to))) => {
                 match openclaw_state::trust::tighten(&path, to) {

@@ -156,6 +156,19 @@ fn a_state_dir_or_config_others_can_write_is_refused_and_a_readable_config_is_ti
         0o666,
         "a refused file is left for the user to check"
     );
+    // The state dir is judged on reload too.
+    chmod(&cfg, 0o600);
+    chmod(&sd, 0o777);
+    v["logging"] = serde_json::json!({"level": "debug"});
+    std::fs::write(&cfg, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    let want = format!(
+        "state dir {} is writable by other users (mode 0777)",
+        sd.display()
+    );
+    wait_for("the state dir refusal logged", || {
+        log_of(&home, "main").contains(&want)
+    });
+    chmod(&sd, 0o700);
 }
 
 /// As root (CI's containers): a state dir owned by another user is refused.
