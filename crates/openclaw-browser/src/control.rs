@@ -664,7 +664,26 @@ impl BrowserControl {
                     self.opts.executable_path.as_deref(),
                     self.search_path().as_deref(),
                 )?;
-                let user_data_dir = self.user_data_dir(profile);
+                // Each directory on the way is a real one under the state
+                // dir: a planted symlink would send Chromium's profile (its
+                // cookies, its writes) elsewhere.
+                let user_data_dir = match openclaw_state::private_dir_beneath(
+                    &self.opts.state_dir,
+                    &["browser", profile, "user-data"],
+                ) {
+                    Ok(d) => d,
+                    Err(source) => {
+                        if fresh {
+                            self.pinned().remove(profile);
+                        }
+                        return Err(LaunchError::UserDataDir {
+                            path: self.user_data_dir(profile),
+                            source,
+                        }
+                        .into());
+                    }
+                };
+                debug_assert_eq!(user_data_dir, self.user_data_dir(profile));
                 let spec = LaunchSpec {
                     executable,
                     port,

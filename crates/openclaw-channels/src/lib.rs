@@ -77,9 +77,21 @@ pub struct Inbound {
 /// How an agent turn failed, for the one short explanation the sender gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunFailure {
-    /// `auth`, `rate_limited`, `server`, `unavailable`, ...
+    /// `auth`, `rate_limited`, `server`, `unavailable`, ...,
+    /// or [`RunFailure::INTERRUPTED`].
     pub kind: String,
     pub message: String,
+}
+
+impl RunFailure {
+    /// The kind of a turn cut off by the gateway's shutdown drain. Such a
+    /// turn did not answer its message: the channel leaves the message
+    /// unhandled (no reply, not done) so it is answered after the restart.
+    pub const INTERRUPTED: &'static str = "interrupted";
+
+    pub fn is_interrupted(&self) -> bool {
+        self.kind == Self::INTERRUPTED
+    }
 }
 
 /// Runs agent turns for channels (the gateway implements it over its

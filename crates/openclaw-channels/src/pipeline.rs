@@ -49,11 +49,6 @@ use crate::{
 /// How often unfinished entries nobody is working on are tried again.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
-/// The error kind of an agent turn cut off by the gateway's shutdown
-/// (`openclaw_agent::INTERRUPTED`): the message stays unanswered and is
-/// answered after the restart.
-pub const INTERRUPTED: &str = "interrupted";
-
 /// Owner commands (`/status main`, ...) handled before an agent sees a
 /// message. Consulted for direct messages only, before the access policy.
 pub trait CommandRunner: Send + Sync {
@@ -481,7 +476,7 @@ impl Pipeline {
         match r {
             Ok(t) if !t.trim().is_empty() => Reply::Text(t),
             Ok(_) => Reply::Text("(no answer)".into()),
-            Err(f) if f.kind == INTERRUPTED => {
+            Err(f) if f.is_interrupted() => {
                 tracing::info!(
                     "{}: the turn for update {id} was interrupted by shutdown; it is answered after the restart",
                     self.s.channel

@@ -7,6 +7,7 @@
 //! and checks that the gateway that answered owns the expected state dir.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -43,6 +44,18 @@ pub enum ClientError {
     Handshake { url: String, message: String },
     #[error("timed out after {0:?} talking to the gateway")]
     Timeout(Duration),
+    /// Something answers where this instance's gateway would, but it is not
+    /// that gateway (no live owner record, or the recorded pid does not
+    /// hold the connection): the credentials were not sent.
+    #[error(
+        "port {port} is answered by something that is not the gateway of state dir {}: {detail}; its credentials were not sent",
+        state_dir.display()
+    )]
+    NotThisGateway {
+        port: u16,
+        state_dir: PathBuf,
+        detail: String,
+    },
     #[error(
         "WRONG INSTANCE: the gateway on port {port} belongs to state dir {actual} (profile {actual_profile}), not to the expected state dir {expected}. Another instance is using this instance's port: check `openclaw --profile <name> status` for both, and give each its own port."
     )]
@@ -108,18 +121,28 @@ pub async fn connect(
 
 pub async fn connect_with(url: &str, opts: ConnectOptions) -> Result<Client, ClientError> {
     let timeout = opts.timeout;
-    tokio::time::timeout(timeout, connect_inner(url, None, opts))
+    tokio::time::timeout(timeout, connect_inner(url, None, opts, None))
         .await
         .map_err(|_| ClientError::Timeout(timeout))?
 }
 
+/// Checked after the challenge and before `connect` (which carries the
+/// credentials): the addresses of the connection (gateway's end, ours).
+type PreAuthCheck<'a> = &'a (dyn Fn(SocketAddr, SocketAddr) -> Result<(), Box<ClientError>> + Sync);
+
 /// The handshake over `stream` (when given, already connected to `url`'s
-/// host and port), else over a new connection to `url`.
+/// host and port), else over a new connection to `url`. `pre_auth` (with a
+/// given stream) decides, once the gateway has sent its challenge, whether
+/// the credentials may go to it.
 async fn connect_inner(
     url: &str,
     stream: Option<TcpStream>,
     opts: ConnectOptions,
+    pre_auth: Option<PreAuthCheck<'_>>,
 ) -> Result<Client, ClientError> {
+    let addrs = stream
+        .as_ref()
+        .and_then(|s| Some((s.peer_addr().ok()?, s.local_addr().ok()?)));
     // TCP_NODELAY (a request must not wait for the ACK of the previous
     // one) and an 8 KiB read buffer (tungstenite zero-fills it before
     // every read; the default is 128 KiB).
@@ -149,6 +172,19 @@ async fn connect_inner(
         Ok(Frame::Event(ev)) if ev.event == events::CONNECT_CHALLENGE => {}
         Ok(other) => return Err(hs(format!("expected connect.challenge, got {other:?}"))),
         Err(e) => return Err(hs(e)),
+    }
+    // The peer has accepted and spoken: is it who may see the secret?
+    if let Some(check) = pre_auth {
+        let verdict = match addrs {
+            Some((peer, local)) => check(peer, local),
+            None => Err(Box::new(
+                hs("cannot read the connection's addresses".into()),
+            )),
+        };
+        if let Err(e) = verdict {
+            let _ = ws.close(None).await;
+            return Err(*e);
+        }
     }
     // 2. connect
     let params = ConnectParams {
@@ -433,13 +469,23 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// Finds `instance`'s gateway (live owner record first, else the resolved
-/// port) and opens ONE connection to it: the TCP connect (refused =
-/// `Stopped`, at once), the handshake with `scopes` over that same
-/// connection, and the identity check on its hello (the gateway must own
-/// `instance`'s state dir, else [`ClientError::WrongInstance`]). Only a
-/// refused handshake costs a second request (`/readyz`, to say which
-/// instance answered).
+/// Finds `instance`'s gateway and opens ONE connection to it, sending its
+/// credentials only to that gateway:
+///
+/// - no live owner record in the state dir: the gateway is not running.
+///   A refused TCP connect to the resolved port is `Stopped`; anything
+///   that does listen there gets no credentials: `/readyz` (no auth) names
+///   the instance that answered ([`ClientError::WrongInstance`]), else
+///   [`ClientError::NotThisGateway`];
+/// - a live owner record: the TCP connect to its port (refused =
+///   `Stopped`), the challenge, then — before `connect` carries the
+///   credentials — the check that the recorded pid holds the other end of
+///   this very connection (`openclaw_state::procfs::pid_holds_tcp`), then
+///   the handshake with `scopes` and the identity check on its hello (the
+///   gateway must own `instance`'s state dir).
+///
+/// Only a refused handshake costs a second request (`/readyz`, to say
+/// which instance answered).
 pub async fn connect_checked(
     instance: &Instance,
     creds: &Credentials,
@@ -447,21 +493,14 @@ pub async fn connect_checked(
     timeout: Duration,
 ) -> Result<Checked, ClientError> {
     let state_dir = &instance.state_dir.value;
-    let owner = live_owner(state_dir);
-    let (host, port, via) = match &owner {
-        Some(o) => {
-            let host = match o.bind_host.as_deref() {
-                Some(h) if h != "0.0.0.0" && h != "::" => h.to_string(),
-                _ => "127.0.0.1".to_string(),
-            };
-            (host, o.port, FoundVia::OwnerRecord)
-        }
-        None => (
-            "127.0.0.1".to_string(),
-            instance.ports.gateway.value,
-            FoundVia::ResolvedPort,
-        ),
+    let Some(owner) = live_owner(state_dir) else {
+        return not_running(instance, timeout).await;
     };
+    let host = match owner.bind_host.as_deref() {
+        Some(h) if h != "0.0.0.0" && h != "::" => h.to_string(),
+        _ => "127.0.0.1".to_string(),
+    };
+    let port = owner.port;
     let addr = if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
@@ -473,9 +512,37 @@ pub async fn connect_checked(
         Err(_) => return Err(ClientError::Timeout(timeout)),
     };
     let url = format!("ws://{addr}");
+    let pid = owner.pid;
+    let holds = move |peer: SocketAddr, local: SocketAddr| -> Result<(), Box<ClientError>> {
+        let not_it = |detail: String| {
+            Box::new(ClientError::NotThisGateway {
+                port,
+                state_dir: state_dir.clone(),
+                detail,
+            })
+        };
+        if cfg!(not(target_os = "linux")) {
+            // No /proc: the live owner record is all there is to go on.
+            return Ok(());
+        }
+        match openclaw_state::procfs::pid_holds_tcp(pid, &peer, &local) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(not_it(format!(
+                "the connection to {peer} is not held by the owner record's pid {pid}"
+            ))),
+            Err(e) => Err(not_it(format!(
+                "cannot verify that the owner record's pid {pid} holds {peer}: {e}"
+            ))),
+        }
+    };
     let handshake = tokio::time::timeout(
         timeout,
-        connect_inner(&url, Some(stream), creds.options(scopes, timeout)),
+        connect_inner(
+            &url,
+            Some(stream),
+            creds.options(scopes, timeout),
+            Some(&holds),
+        ),
     )
     .await
     .map_err(|_| ClientError::Timeout(timeout))?;
@@ -521,9 +588,43 @@ pub async fn connect_checked(
         client: Box::new(client),
         url,
         port,
-        via,
-        owner: owner.map(Box::new),
+        via: FoundVia::OwnerRecord,
+        owner: Some(Box::new(owner)),
     })
+}
+
+/// No live owner record: this instance's gateway is not running. Nothing
+/// listening on its resolved port is `Stopped`; whatever does listen there
+/// is named (by `/readyz`, which needs no credentials) and gets none.
+async fn not_running(instance: &Instance, timeout: Duration) -> Result<Checked, ClientError> {
+    let state_dir = &instance.state_dir.value;
+    let port = instance.ports.gateway.value;
+    let addr = format!("127.0.0.1:{port}");
+    match tokio::time::timeout(timeout, TcpStream::connect(&addr)).await {
+        Ok(Ok(s)) => drop(s),
+        Ok(Err(_)) => return Ok(Checked::Stopped { port }),
+        Err(_) => return Err(ClientError::Timeout(timeout)),
+    }
+    match readyz_identity(&addr, timeout).await {
+        Some((actual, profile)) if !openclaw_state::same_dir(&actual, state_dir) => {
+            Err(ClientError::WrongInstance {
+                port,
+                expected: state_dir.clone(),
+                actual,
+                actual_profile: profile.unwrap_or_else(|| "default".into()),
+            })
+        }
+        Some(_) => Err(ClientError::NotThisGateway {
+            port,
+            state_dir: state_dir.clone(),
+            detail: "it claims this state dir, but the state dir has no live owner record (a gateway that owns it writes one)".into(),
+        }),
+        None => Err(ClientError::NotThisGateway {
+            port,
+            state_dir: state_dir.clone(),
+            detail: "the state dir has no live owner record, so its gateway is not running".into(),
+        }),
+    }
 }
 
 /// [`probe`] with either kind of credentials: [`connect_checked`] with read

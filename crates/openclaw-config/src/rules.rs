@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::{BindMode, Config, LogLevel, ModelSelection, Port, Provider};
+use crate::{BindMode, Config, LogLevel, ModelSelection, Port, Provider, ReloadMode};
 
 /// How clients authenticate to a gateway. `Debug` never shows the secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -195,6 +195,15 @@ impl Config {
             cdp_range_start: f.cdp_port_range_start,
             cdp: f.explicit_cdp_ports.into_iter().collect(),
         }
+    }
+
+    /// `gateway.reload.mode`, default `hybrid` (as upstream).
+    pub fn reload_mode(&self) -> ReloadMode {
+        self.gateway
+            .as_ref()
+            .and_then(|g| g.reload.as_ref())
+            .and_then(|r| r.mode)
+            .unwrap_or_default()
     }
 
     /// `logging.level`, default `info`.

@@ -788,3 +788,25 @@ fn rescue_irc_and_matrix_sections_are_typed_config() {
     assert_eq!(e.key_path.as_deref(), Some("channels.irc"));
     assert!(!crate::Rescue::default().enabled());
 }
+
+#[test]
+fn reload_mode_is_hybrid_unless_off() {
+    let cfg = |v: Value| validate_value(&v, file()).map(|p| p.config);
+    assert_eq!(cfg(json!({})).unwrap().reload_mode(), ReloadMode::Hybrid);
+    assert_eq!(
+        cfg(json!({"gateway": {"reload": {"mode": "off"}}}))
+            .unwrap()
+            .reload_mode(),
+        ReloadMode::Off
+    );
+    assert_eq!(
+        cfg(json!({"gateway": {"reload": {"mode": "hybrid"}}}))
+            .unwrap()
+            .reload_mode(),
+        ReloadMode::Hybrid
+    );
+    // Upstream's retired `hot` / `restart` are not accepted (its doctor
+    // maps them to hybrid); the error names the key.
+    let e = cfg(json!({"gateway": {"reload": {"mode": "hot"}}})).unwrap_err();
+    assert!(e.to_string().contains("gateway.reload.mode"), "{e}");
+}

@@ -64,6 +64,39 @@ pub struct Gateway {
     /// Browser pages that may open the gateway's WebSocket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control_ui: Option<ControlUi>,
+    /// What the gateway does when its config file changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reload: Option<GatewayReload>,
+}
+
+/// `gateway.reload`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayReload {
+    /// `hybrid` (default): safe changes apply live; a change to
+    /// `gateway.port`, `gateway.bind`, `canvasHost.*` or `browser.*`
+    /// restarts this gateway in place. `off`: such changes are only logged
+    /// (and wait for `openclaw gateway restart`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<ReloadMode>,
+}
+
+/// `gateway.reload.mode`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReloadMode {
+    #[default]
+    Hybrid,
+    Off,
+}
+
+impl ReloadMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReloadMode::Hybrid => "hybrid",
+            ReloadMode::Off => "off",
+        }
+    }
 }
 
 /// `gateway.controlUi`

@@ -152,6 +152,23 @@ impl ChannelHub {
         })
     }
 
+    /// Takes over `previous`'s update ledgers (a restart in place): a reply
+    /// the old channel is still sending stays claimed, so the new one does
+    /// not send it again.
+    pub fn adopt_ledgers(&self, previous: &ChannelHub) {
+        let old = lock(&previous.slots);
+        let mut new = lock(&self.slots);
+        for slot in new.iter_mut() {
+            if let Some(l) = old
+                .iter()
+                .find(|o| o.name == slot.name)
+                .and_then(|o| o.ledger.clone())
+            {
+                slot.ledger = Some(l);
+            }
+        }
+    }
+
     /// Starts the configured channels (call once the gateway is ready).
     pub fn start(self: &Arc<Self>) {
         let config = self.config_at_start.clone();
@@ -416,8 +433,22 @@ impl AgentRunner for HubRunner {
             if let Some(f) = forward {
                 f.abort();
             }
+            // Cut off by the shutdown drain (`drain.rs`): the turn ran under
+            // the hub's interrupt token. Also a turn that ended aborted
+            // once that token fired (it may have stopped before its
+            // transcript opened, so without the `interrupted` record).
+            let interrupted = |o: &openclaw_protocol::chat::RunOutcome| {
+                o.error
+                    .as_ref()
+                    .is_some_and(|e| e.kind == openclaw_agent::INTERRUPTED)
+                    || (o.status == "aborted" && hub.interrupt_token().is_cancelled())
+            };
             match outcome {
                 Ok(o) if o.status == "ok" => Ok(o.text),
+                Ok(o) if interrupted(&o) => Err(RunFailure {
+                    kind: RunFailure::INTERRUPTED.into(),
+                    message: "the gateway shut down before the turn finished".into(),
+                }),
                 Ok(o) => Err(match o.error {
                     Some(e) => RunFailure {
                         kind: e.kind,

@@ -118,16 +118,6 @@ fn running_as_root() -> bool {
     false
 }
 
-/// Whether a config change touches what [`plan`] read at start-up (canvas
-/// host and browser control are built once): then it applies only after a
-/// restart, and `config.*` must say so.
-pub(crate) fn restart_needed(
-    before: &openclaw_config::Config,
-    after: &openclaw_config::Config,
-) -> bool {
-    before.browser != after.browser || before.canvas_host != after.canvas_host
-}
-
 /// The canvas host serves its root to anyone who can reach the port,
 /// without auth: it must not be a system directory or the home itself, nor
 /// contain the state dir (tokens, credentials) or the config.
@@ -276,6 +266,19 @@ pub(crate) struct Services {
     pub canvas: Option<axum::Router>,
     pub browser: Option<Arc<BrowserControl>>,
     pub browser_token: Option<String>,
+    /// CDP ports browser control chose and saved to the config
+    /// (`browser.profiles.<name>.cdpPort`): the reload that follows is no
+    /// reason to restart (see `restart::Shape::without_saved_ports`).
+    pub saved_cdp: Arc<std::sync::Mutex<BTreeMap<String, u16>>>,
+}
+
+impl Services {
+    pub fn saved_cdp_ports(&self) -> BTreeMap<String, u16> {
+        self.saved_cdp
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 /// Builds the services of `plan` (after every port is bound): creates the
@@ -317,8 +320,14 @@ pub(crate) fn build(
         bo.no_sandbox = b.no_sandbox;
         let store = openclaw_state::ConfigStore::new(inst.config_path.value.clone());
         let plog = log.clone();
+        let saved = s.saved_cdp.clone();
         bo.persist_port = Some(Arc::new(move |profile: &str, port: u16| {
             let key = format!("browser.profiles.{profile}.cdpPort");
+            // Noted before the write, so the reload it causes knows it.
+            saved
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(profile.to_string(), port);
             store
                 .update(None, |v| {
                     openclaw_config::set_path(v, &key, Value::from(port)).map_err(|e| e.to_string())
@@ -496,25 +505,8 @@ impl Running {
 
 #[cfg(test)]
 mod canvas_root_tests {
-    use super::{check_canvas_root, restart_needed};
+    use super::check_canvas_root;
 
-    #[test]
-    fn browser_and_canvas_changes_need_a_restart() {
-        let cfg = |v: serde_json::Value| {
-            openclaw_config::validate_value(&v, Path::new("t.json"))
-                .expect("a valid config")
-                .config
-        };
-        let a = cfg(serde_json::json!({"browser": {"executablePath": "/usr/bin/chromium"}}));
-        let b = cfg(serde_json::json!({"browser": {"executablePath": "/opt/chrome"}}));
-        assert!(restart_needed(&a, &b));
-        assert!(restart_needed(&a, &cfg(serde_json::json!({}))));
-        assert!(!restart_needed(&a, &a));
-        let c = cfg(
-            serde_json::json!({"browser": {"executablePath": "/usr/bin/chromium"}, "tools": {}}),
-        );
-        assert!(!restart_needed(&a, &c));
-    }
     use std::path::Path;
 
     #[test]

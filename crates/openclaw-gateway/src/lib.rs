@@ -35,6 +35,7 @@ pub mod log;
 mod methods;
 mod outbox;
 mod presence;
+mod restart;
 mod server;
 mod state;
 mod ws;
@@ -210,6 +211,10 @@ pub enum GatewayError {
     UnsafeBind { host: IpAddr, mode: &'static str },
     #[error("{0}")]
     Invalid(String),
+    /// The state dir or config is not safe to use (owner, modes): see
+    /// `openclaw_state::trust`.
+    #[error("{why}; refusing to use it")]
+    Untrusted { why: String, fix: String },
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -265,19 +270,6 @@ pub(crate) fn check_auth(bind: &BindMode, auth: &AuthConfig) -> Result<(), Gatew
     Ok(())
 }
 
-/// Whether a config change needs a restart to take effect: the port moved
-/// away from the one we serve on, or the bind changed (unless `--bind`
-/// pins it).
-pub(crate) fn restart_needed(
-    before: &LiveConfig,
-    after: &LiveConfig,
-    serving_port: u16,
-    bind_pinned: bool,
-) -> bool {
-    (after.port != before.port && after.port.is_some_and(|p| p != serving_port))
-        || (after.bind != before.bind && !bind_pinned)
-}
-
 pub struct Gateway;
 
 impl Gateway {
@@ -296,10 +288,20 @@ impl Gateway {
             });
         }
 
+        // A state dir another user owns or can write to is refused before
+        // anything in it is used (even the lock).
+        let mut tighten = Vec::new();
+        tighten.extend(trusted(openclaw_state::trust::Kind::StateDir, &state_dir)?);
+
         // 1. Ownership first.
         let mut lock = StateLock::acquire(&state_dir).map_err(|e| owned_error(e, inst))?;
 
-        // 2. Config.
+        // 2. Config (refused, like the state dir, when others own or can
+        //    write it; read access for others is taken away below).
+        tighten.extend(trusted(
+            openclaw_state::trust::Kind::Config,
+            &inst.config_path.value,
+        )?);
         let store = ConfigStore::new(&inst.config_path.value);
         let snapshot = store.load()?;
         if !snapshot.exists && !opts.allow_unconfigured {
@@ -369,6 +371,18 @@ impl Gateway {
             what: format!("cannot open log dir {}", log_dir.display()),
             source,
         })?;
+        for (path, from, to) in tighten {
+            match openclaw_state::trust::tighten(&path, to) {
+                Ok(()) => log.warn(&format!(
+                    "{} was readable by other users (mode {from:04o}): set it to {to:04o}",
+                    path.display()
+                )),
+                Err(e) => log.warn(&format!(
+                    "{} is readable by other users (mode {from:04o}) and could not be set to {to:04o}: {e}",
+                    path.display()
+                )),
+            }
+        }
         let mut config = snapshot.config.clone();
         if let Some(t) = &generated {
             let written = openclaw_state::ConfigStore::new(&inst.config_path.value)
@@ -416,22 +430,14 @@ impl Gateway {
         );
         record.bind_host = Some(host.to_string());
         record.start_flags = opts.start_flags.clone();
-        record.listeners = listeners
-            .iter()
-            .map(|(purpose, l)| {
-                let addr = l.local_addr().ok();
-                OwnerListener {
-                    purpose: purpose.clone(),
-                    port: addr.map(|a| a.port()).unwrap_or(0),
-                    host: addr.map(|a| a.ip().to_string()),
-                }
-            })
-            .collect();
+        record.listeners = owner_listeners(&listeners);
         lock.write_owner(&record)
             .map_err(|source| GatewayError::Io {
                 what: format!("cannot write owner record in {}", state_dir.display()),
                 source,
             })?;
+        let shape = restart::Shape::of(port, &bind, &plan);
+        let (restart_tx, restart_rx) = tokio::sync::mpsc::unbounded_channel();
         let bound = server::BoundParts {
             state: state::StateParts {
                 opts,
@@ -442,9 +448,12 @@ impl Gateway {
                 log,
                 config,
                 services,
+                shape,
+                restart_tx,
             },
             lock,
             listeners,
+            restart_rx,
         };
         Ok(BoundGateway::new(bound))
     }
@@ -452,10 +461,44 @@ impl Gateway {
 
 pub use server::BoundGateway;
 
+/// The owner record's view of bound listeners.
+pub(crate) fn owner_listeners(listeners: &[(String, TcpListener)]) -> Vec<OwnerListener> {
+    listeners
+        .iter()
+        .map(|(purpose, l)| {
+            let addr = l.local_addr().ok();
+            OwnerListener {
+                purpose: purpose.clone(),
+                port: addr.map(|a| a.port()).unwrap_or(0),
+                host: addr.map(|a| a.ip().to_string()),
+            }
+        })
+        .collect()
+}
+
 /// Binds, logs readiness, serves until a signal or shutdown request.
 pub async fn run(opts: GatewayOptions) -> Result<(), GatewayError> {
     let bound = Gateway::bind(opts)?;
     bound.serve().await
+}
+
+/// Applies `openclaw_state::trust` to `path`: a refusal is the error; a
+/// path others can read comes back as (path, mode, wanted mode) to tighten
+/// once start-up has succeeded.
+pub(crate) fn trusted(
+    kind: openclaw_state::trust::Kind,
+    path: &std::path::Path,
+) -> Result<Option<(PathBuf, u32, u32)>, GatewayError> {
+    use openclaw_state::trust::{Judgement, check};
+    match check(kind, path) {
+        Ok(None) | Ok(Some(Judgement::Fine)) => Ok(None),
+        Ok(Some(Judgement::Tighten { from, to })) => Ok(Some((path.to_path_buf(), from, to))),
+        Ok(Some(Judgement::Refuse { why, fix })) => Err(GatewayError::Untrusted { why, fix }),
+        Err(source) => Err(GatewayError::Io {
+            what: format!("cannot stat {}", path.display()),
+            source,
+        }),
+    }
 }
 
 fn owned_error(e: LockError, inst: &Instance) -> GatewayError {

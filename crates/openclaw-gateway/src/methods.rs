@@ -370,8 +370,6 @@ async fn config_write_result(c: &Call) -> Result<ConfigWriteResult, ErrorShape> 
     let s = &c.state;
     let _guard = s.config_write_lock().await;
     let store = s.config_store().clone();
-    let before = s.live_config();
-    let before_config = s.current_config();
     let base_hash = p.base_hash;
     let result = tokio::task::spawn_blocking(move || match op {
         Op::Raw(raw) => store.replace_raw(base_hash.as_deref(), &raw),
@@ -400,8 +398,7 @@ async fn config_write_result(c: &Call) -> Result<ConfigWriteResult, ErrorShape> 
         path: snap.path.display().to_string(),
         hash: snap.hash.clone(),
         config: redact(&snap.parsed),
-        restart_required: s.restart_needed(&before, &snap.config)
-            || crate::derived::restart_needed(&before_config, &snap.config),
+        restart_required: s.needs_restart(&snap.config),
     };
     s.reload_config(Some(snap));
     Ok(result)

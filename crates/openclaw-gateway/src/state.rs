@@ -37,9 +37,12 @@ pub(crate) fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-fn stamp(path: &std::path::Path) -> Option<(SystemTime, u64)> {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
+/// What the config poll compares: content stamp, mode and owner (a chmod
+/// is noticed too, and checked like a content change).
+type Stamp = (SystemTime, u64, u32, u32);
+
+fn stamp(path: &std::path::Path) -> Option<Stamp> {
+    openclaw_state::trust::stamp(path)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -57,6 +60,10 @@ pub(crate) struct StateParts {
     /// The config as read at start-up (agents are built from it).
     pub config: openclaw_config::Config,
     pub services: crate::derived::Services,
+    /// What the listeners and services were built from.
+    pub shape: crate::restart::Shape,
+    /// The serve loop's restart requests (`restart.rs`).
+    pub restart_tx: tokio::sync::mpsc::UnboundedSender<crate::restart::RestartRequest>,
 }
 
 /// Counts a connection while it is alive (see [`GatewayState::connection`]).
@@ -82,8 +89,8 @@ pub(crate) struct GatewayState {
     store: ConfigStore,
     config_write: tokio::sync::Mutex<()>,
     live: RwLock<LiveConfig>,
-    /// (mtime, len) of the config file at the last (re)load.
-    config_stamp: Mutex<Option<(SystemTime, u64)>>,
+    /// (mtime, len, mode, uid) of the config file at the last (re)load.
+    config_stamp: Mutex<Option<Stamp>>,
     log: Arc<GatewayLog>,
     shutdown: watch::Sender<Option<ShutdownEvent>>,
     /// The outbox of every connection past its handshake.
@@ -103,6 +110,15 @@ pub(crate) struct GatewayState {
     /// Origin/Host policy, failed-auth limiter, credential epoch.
     guard: crate::guard::Guard,
     derived: crate::derived::Services,
+    shape: crate::restart::Shape,
+    restart_tx: tokio::sync::mpsc::UnboundedSender<crate::restart::RestartRequest>,
+    /// A config change not applied (failed restart, or `mode: off`), for
+    /// `health.configReload.pending`.
+    reload_pending: Mutex<Option<String>>,
+    /// `gateway.reload.mode` as last loaded.
+    reload_mode: Mutex<openclaw_config::ReloadMode>,
+    /// The config this generation was built from.
+    running_config: openclaw_config::Config,
 }
 
 impl GatewayState {
@@ -166,6 +182,11 @@ impl GatewayState {
             released: Notify::new(),
             device_id,
             derived: p.services,
+            shape: p.shape,
+            restart_tx: p.restart_tx,
+            reload_pending: Mutex::new(None),
+            reload_mode: Mutex::new(p.config.reload_mode()),
+            running_config: p.config,
             opts: p.opts,
         })
     }
@@ -191,11 +212,6 @@ impl GatewayState {
     /// Origin/Host policy, failed-auth limiter, credential epoch.
     pub fn guard(&self) -> &crate::guard::Guard {
         &self.guard
-    }
-
-    /// The config as it is on disk now (the default when it cannot be read).
-    pub fn current_config(&self) -> openclaw_config::Config {
-        self.store.load().map(|c| c.config).unwrap_or_default()
     }
 
     /// The messaging channels (Telegram, ...).
@@ -274,6 +290,8 @@ impl GatewayState {
             state_dir: self.state_dir(),
             config_reload: ConfigReloadInfo {
                 hot_reload_status: "active".into(),
+                mode: Some(lock(&self.reload_mode).as_str().into()),
+                pending: lock(&self.reload_pending).clone(),
             },
             listeners: self.listeners(),
             clients: self.clients(),
@@ -513,21 +531,152 @@ impl GatewayState {
         self.config_write.lock().await
     }
 
-    /// Whether a config change from `before` to `after` needs a restart.
-    pub fn restart_needed(&self, before: &LiveConfig, config: &openclaw_config::Config) -> bool {
-        live_config(config, self.opts.auth.as_ref()).is_ok_and(|after| {
-            crate::restart_needed(before, &after, self.record.port, self.opts.bind.is_some())
-        })
+    /// Whether running `config` needs a restart: its listeners or the
+    /// services on them differ from this generation's (`restart.rs`).
+    pub fn needs_restart(&self, config: &openclaw_config::Config) -> bool {
+        match crate::restart::next(&self.opts, config, &self.auth()) {
+            Ok(n) => !self
+                .shape
+                .same_as(&n.shape, &self.derived.saved_cdp_ports()),
+            Err(_) => true,
+        }
+    }
+
+    /// The config this generation's listeners and services were built from.
+    pub fn running_config(&self) -> &openclaw_config::Config {
+        &self.running_config
+    }
+
+    pub fn restart_sender(
+        &self,
+    ) -> tokio::sync::mpsc::UnboundedSender<crate::restart::RestartRequest> {
+        self.restart_tx.clone()
+    }
+
+    pub fn reload_pending(&self) -> Option<String> {
+        lock(&self.reload_pending).clone()
+    }
+
+    pub fn set_reload_pending(&self, msg: String) {
+        *lock(&self.reload_pending) = Some(msg);
+    }
+
+    /// A restart to apply a config change could not happen: the old
+    /// generation keeps serving; the log and `health` say why.
+    pub fn restart_failed(&self, what: &str, why: &str) {
+        let msg = format!(
+            "config change ({what}) not applied: {why}; this gateway keeps serving with its previous settings (fix the config, or free what it needs, then save the config again or run `{}`)",
+            self.opts.instance.command("gateway restart")
+        );
+        self.log.error(&msg);
+        *lock(&self.reload_pending) = Some(msg);
+        self.health_version.fetch_add(1, Ordering::Relaxed);
+        self.broadcast(events::HEALTH, &self.health());
+    }
+
+    /// After a reload: does the config ask for other listeners or services
+    /// than this generation runs? Then restart in place (`hybrid`) or say
+    /// so (`off`).
+    fn consider_restart(&self, config: &openclaw_config::Config, auth: &AuthConfig) {
+        let mode = config.reload_mode();
+        *lock(&self.reload_mode) = mode;
+        let next = match crate::restart::next(&self.opts, config, auth) {
+            Ok(n) => n.shape,
+            Err(why) => {
+                self.restart_failed("the new config", &why);
+                return;
+            }
+        };
+        if self.shape.same_as(&next, &self.derived.saved_cdp_ports()) {
+            *lock(&self.reload_pending) = None;
+            return;
+        }
+        let what = crate::restart::describe(&self.shape, &next);
+        match mode {
+            openclaw_config::ReloadMode::Off => {
+                let msg = format!(
+                    "config change ({what}) needs a restart, and gateway.reload.mode is \"off\": it applies after `{}`",
+                    self.opts.instance.command("gateway restart")
+                );
+                self.log.warn(&msg);
+                *lock(&self.reload_pending) = Some(msg);
+            }
+            openclaw_config::ReloadMode::Hybrid => {
+                self.log.info(&format!(
+                    "config change ({what}) needs a restart: restarting this gateway in place (gateway.reload.mode hybrid)"
+                ));
+                *lock(&self.reload_pending) = Some(format!("restarting to apply: {what}"));
+                let _ = self.restart_tx.send(crate::restart::RestartRequest {
+                    config: config.clone(),
+                    what,
+                });
+            }
+        }
+    }
+
+    /// Makes the next config poll reload whatever is on disk (a generation
+    /// started by a restart in place was built from the config that asked
+    /// for it; a later edit must not go unnoticed).
+    pub fn recheck_config(&self) {
+        *lock(&self.config_stamp) = None;
     }
 
     pub fn config_changed_on_disk(&self) -> bool {
         *lock(&self.config_stamp) != stamp(self.store.path())
     }
 
+    /// The start-up rule on a changed config file and the state dir
+    /// (`openclaw_state::trust`): a change while either is another user's
+    /// or writable by others is not applied (logged, the last good config
+    /// stays); one that others can read is tightened (logged).
+    fn config_trusted(&self) -> bool {
+        use openclaw_state::trust::Kind;
+        let state_dir = self.record.state_dir.clone();
+        self.path_trusted(Kind::StateDir, &state_dir)
+            && self.path_trusted(Kind::Config, self.store.path())
+    }
+
+    fn path_trusted(&self, kind: openclaw_state::trust::Kind, path: &std::path::Path) -> bool {
+        match crate::trusted(kind, path) {
+            Ok(None) => true,
+            Ok(Some((path, from, to))) => {
+                match openclaw_state::trust::tighten(&path, to) {
+                    Ok(()) => self.log.warn(&format!(
+                        "{} was readable by other users (mode {from:04o}): set it to {to:04o}",
+                        path.display()
+                    )),
+                    Err(e) => self.log.warn(&format!(
+                        "{} is readable by other users (mode {from:04o}) and could not be set to {to:04o}: {e}",
+                        path.display()
+                    )),
+                }
+                true
+            }
+            Err(crate::GatewayError::Untrusted { why, fix }) => {
+                self.log.error(&format!(
+                    "config change not applied: {why}; the running gateway keeps its previous settings. Fix: {fix}"
+                ));
+                false
+            }
+            Err(e) => {
+                self.log.warn(&format!("config change not applied: {e}"));
+                false
+            }
+        }
+    }
+
     /// Re-reads the config after a change (on disk or by RPC): auth applies
     /// to new connections at once; port or bind changes need a restart.
     pub fn reload_config(&self, snapshot: Option<ConfigSnapshot>) {
-        let stamp_now = stamp(self.store.path());
+        let mut stamp_now = stamp(self.store.path());
+        if snapshot.is_none() {
+            if !self.config_trusted() {
+                *lock(&self.config_stamp) = stamp_now;
+                return;
+            }
+            // A tightened mode is part of what was seen.
+            stamp_now = stamp(self.store.path());
+        }
         let snapshot = match snapshot {
             Some(s) => s,
             None => match self.store.load() {
@@ -572,7 +721,10 @@ impl GatewayState {
             ));
             next.auth = live.auth.clone();
         }
+        let auth = next.auth.clone();
         if *live == next {
+            drop(live);
+            self.consider_restart(&snapshot.config, &auth);
             return;
         }
         if next.auth != live.auth {
@@ -586,23 +738,9 @@ impl GatewayState {
                 .set_browser_token(crate::derived::token_of(&next.auth), &snapshot.config);
             self.guard.credentials_changed();
         }
-        let restart = self.opts.instance.command("gateway restart");
-        let path = self.store.path().display();
-        if next.port != live.port && next.port.is_some_and(|p| p != self.record.port) {
-            self.log.warn(&format!(
-                "gateway.port changed to {} in {path}: this gateway keeps serving on {} until restarted (`{restart}`)",
-                next.port.unwrap_or(0),
-                self.record.port
-            ));
-        }
-        if next.bind != live.bind && self.opts.bind.is_none() {
-            self.log.warn(&format!(
-                "gateway.bind changed to {:?} in {path}: restart the gateway to apply it (`{restart}`)",
-                next.bind.as_deref().unwrap_or("loopback"),
-            ));
-        }
         *live = next;
         drop(live);
+        self.consider_restart(&snapshot.config, &auth);
         self.health_version.fetch_add(1, Ordering::Relaxed);
         self.broadcast(events::HEALTH, &self.health());
     }
@@ -655,6 +793,10 @@ pub(crate) mod testing {
         let live = live_config(&config, None).unwrap();
         let mut opts = GatewayOptions::new(inst.clone(), "0.0.0-test");
         opts.log_to_stderr = false;
+        opts.derived_services = false;
+        let shape = crate::restart::next(&opts, &config, &live.auth)
+            .unwrap()
+            .shape;
         let record = OwnerRecord::for_current_process(
             inst.profile.clone(),
             20000,
@@ -674,6 +816,8 @@ pub(crate) mod testing {
             log,
             config,
             services: crate::derived::Services::default(),
+            shape,
+            restart_tx: tokio::sync::mpsc::unbounded_channel().0,
         });
         TestState { state, _dir: dir }
     }

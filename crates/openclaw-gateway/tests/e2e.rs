@@ -673,11 +673,21 @@ async fn config_patch_is_compare_and_swap() {
         .await
         .unwrap_err();
     assert_eq!(err.code, "CONFLICT");
-    // A port change is written but needs a restart.
+    // This gateway runs with --port: a gateway.port change is written but
+    // changes nothing here (the flag wins, as on a restart).
     let res = c
         .call(
             "config.patch",
             json!({"baseHash": ok["hash"], "patch": {"gateway": {"port": free_port()}}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res["restartRequired"], false);
+    // A bind change needs a restart (reload mode off: reported, not done).
+    let res = c
+        .call(
+            "config.patch",
+            json!({"baseHash": res["hash"], "patch": {"gateway": {"bind": "lan", "reload": {"mode": "off"}}}}),
         )
         .await
         .unwrap();

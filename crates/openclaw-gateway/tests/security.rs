@@ -529,8 +529,22 @@ async fn call(ws: &mut RawWs, id: &str, method: &str, params: Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_executable_path_change_reports_restart_required() {
-    let f = fixture(token_config());
-    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    // Browser control running (base+2 free), reload mode off so the change
+    // is reported and not applied (tests/reload.rs covers the restart).
+    let tmp = tempfile::tempdir().unwrap();
+    let port = (0..200)
+        .map(|_| free_port())
+        .find(|p| *p < 65000 && TcpListener::bind(("127.0.0.1", p + 2)).is_ok())
+        .expect("a base port with base+2 free");
+    let inst = instance(tmp.path(), port);
+    let mut cfg = token_config();
+    cfg["gateway"]["reload"] = json!({"mode": "off"});
+    write_config(&inst, &cfg);
+    let f = Fixture { _tmp: tmp, inst };
+    let mut o = options(&f.inst);
+    o.derived_services = true;
+    o.skip_canvas_host = true;
+    let g = start(Gateway::bind(o).unwrap());
     let mut ws = open(&g.url(), &[]).await.unwrap();
     assert_eq!(connect(&mut ws, json!({"token": TOKEN})).await["ok"], true);
     let got = call(&mut ws, "g", "config.get", json!({})).await;

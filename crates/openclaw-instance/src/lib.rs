@@ -426,6 +426,28 @@ pub fn resolve(
     } else {
         Sourced::new(DEFAULT_PORT, Source::Default)
     };
+    let ports = derive_ports(gateway, config)?;
+
+    Ok(Instance {
+        profile: paths.profile.clone(),
+        profile_source: paths.profile_source.clone(),
+        state_dir: paths.state_dir.clone(),
+        config_path: paths.config_path.clone(),
+        workspace,
+        services: ServiceNames::for_instance(
+            paths.profile.as_deref(),
+            &paths.state_dir,
+            home,
+            &|_| false,
+        ),
+        ports,
+        ignored_env: paths.ignored_env.clone(),
+        home: home.clone(),
+    })
+}
+
+/// Every port from the base port and the config's pins.
+fn derive_ports(gateway: Sourced<u16>, config: &ConfigFacts) -> Result<Ports, InstanceError> {
     if gateway.value == 0 {
         return Err(InstanceError::PortZero {
             what: "the gateway".into(),
@@ -491,27 +513,12 @@ pub fn resolve(
         }
     };
 
-    Ok(Instance {
-        profile: paths.profile.clone(),
-        profile_source: paths.profile_source.clone(),
-        state_dir: paths.state_dir.clone(),
-        config_path: paths.config_path.clone(),
-        workspace,
-        services: ServiceNames::for_instance(
-            paths.profile.as_deref(),
-            &paths.state_dir,
-            home,
-            &|_| false,
-        ),
-        ports: Ports {
-            gateway,
-            browser_control,
-            canvas,
-            cdp_range,
-            explicit_cdp: config.explicit_cdp_ports.clone(),
-        },
-        ignored_env: paths.ignored_env.clone(),
-        home: home.clone(),
+    Ok(Ports {
+        gateway,
+        browser_control,
+        canvas,
+        cdp_range,
+        explicit_cdp: config.explicit_cdp_ports.clone(),
     })
 }
 
@@ -534,6 +541,26 @@ impl Instance {
             other_profile,
         );
         self
+    }
+
+    /// This instance with its ports resolved again from a changed config
+    /// (what a running gateway serves after a reload restart): a base port
+    /// from `--port` or `OPENCLAW_GATEWAY_PORT` stays; otherwise
+    /// `gateway.port` applies, and without it the profile's default.
+    /// Derived and pinned ports follow, by the same rules as [`resolve`].
+    pub fn with_config_facts(&self, config: &ConfigFacts) -> Result<Instance, InstanceError> {
+        let cur = &self.ports.gateway;
+        let gateway = match (&cur.source, config.gateway_port) {
+            (Source::Flag(_) | Source::Env(_), _) => cur.clone(),
+            (_, Some(p)) => Sourced::new(p, Source::Config("gateway.port".into())),
+            (_, None) if self.profile.as_deref() == Some("dev") => {
+                Sourced::new(DEV_PORT, Source::ProfileDefault)
+            }
+            (_, None) => Sourced::new(DEFAULT_PORT, Source::Default),
+        };
+        let mut next = self.clone();
+        next.ports = derive_ports(gateway, config)?;
+        Ok(next)
     }
 
     /// Expands `~` in a path from this instance's config against its home

@@ -727,3 +727,108 @@ fn hashed_service_names_are_stable_and_differ_per_state_dir() {
     // between versions, or installed units would be orphaned.
     assert_eq!(name("/srv/a"), "openclaw-gateway-dir-b068a6ce.service");
 }
+
+#[test]
+fn ports_follow_a_changed_config_unless_pinned_by_flag_or_env() {
+    let facts = |port: Option<u16>, canvas: Option<u16>| ConfigFacts {
+        gateway_port: port,
+        canvas_port: canvas,
+        ..ConfigFacts::default()
+    };
+    type Row = (
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        Option<u16>,     // --port
+        Option<u16>,     // gateway.port before
+        Option<u16>,     // gateway.port after
+        Option<u16>,     // canvasHost.port after
+        (u16, u16, u16), // gateway, browser control, canvas after
+    );
+    let rows: &[Row] = &[
+        // From the config: every derived port moves with it.
+        (
+            "--profile main gateway",
+            &[],
+            None,
+            Some(20000),
+            Some(21000),
+            None,
+            (21000, 21002, 21004),
+        ),
+        // A pinned canvas port stays put while the base moves.
+        (
+            "--profile main gateway",
+            &[],
+            None,
+            Some(20000),
+            Some(21000),
+            Some(25000),
+            (21000, 21002, 25000),
+        ),
+        // gateway.port removed: back to the default (dev: 19001).
+        (
+            "--profile main gateway",
+            &[],
+            None,
+            Some(20000),
+            None,
+            None,
+            (DEFAULT_PORT, DEFAULT_PORT + 2, DEFAULT_PORT + 4),
+        ),
+        (
+            "--dev gateway",
+            &[],
+            None,
+            Some(20000),
+            None,
+            None,
+            (DEV_PORT, DEV_PORT + 2, DEV_PORT + 4),
+        ),
+        // --port and OPENCLAW_GATEWAY_PORT win over any config change.
+        (
+            "--profile main gateway",
+            &[],
+            Some(22000),
+            Some(20000),
+            Some(21000),
+            None,
+            (22000, 22002, 22004),
+        ),
+        (
+            "--profile main gateway",
+            &[("OPENCLAW_GATEWAY_PORT", "23000")],
+            None,
+            None,
+            Some(21000),
+            Some(25000),
+            (23000, 23002, 25000),
+        ),
+    ];
+    for (argv, env, flag, before, after, canvas, want) in rows {
+        let i = inst(argv, env, facts(*before, None), *flag).unwrap();
+        let n = i.with_config_facts(&facts(*after, *canvas)).unwrap();
+        let got = (
+            n.ports.gateway.value,
+            n.ports.browser_control.value,
+            n.ports.canvas.value,
+        );
+        assert_eq!(
+            got, *want,
+            "{argv} {env:?} --port {flag:?}: {before:?} -> {after:?}"
+        );
+        // Everything but the ports is unchanged.
+        assert_eq!(n.state_dir, i.state_dir);
+        assert_eq!(n.workspace, i.workspace);
+    }
+    let i = inst(
+        "--profile main gateway",
+        &[],
+        facts(Some(20000), None),
+        None,
+    )
+    .unwrap();
+    assert!(
+        i.with_config_facts(&facts(Some(65530), None)).is_err(),
+        "overflow"
+    );
+}

@@ -25,6 +25,15 @@ pub struct ListenerInfo {
 pub struct ConfigReloadInfo {
     /// Always `active`: the gateway polls its config file.
     pub hot_reload_status: String,
+    /// `gateway.reload.mode`: `hybrid` or `off`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// A config change the running gateway has not applied: one whose
+    /// restart failed (e.g. its new port is taken; the gateway keeps
+    /// serving the previous settings), or one waiting for a manual restart
+    /// (`mode: off`). Absent when the gateway runs what its config says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
 }
 
 /// `health` result and the `health` event payload.

@@ -59,9 +59,22 @@ fn write_target(path: &Path) -> PathBuf {
 /// Replaces `path` atomically: writes a temp file in the same directory,
 /// fsyncs it, sets `mode`, renames it over `path` and fsyncs the directory.
 /// Readers see the old or the new content, never a mix. The directory must
-/// exist.
+/// exist. A symlink at `path` is followed (the config may live in a
+/// dotfiles repo); files the gateway owns use [`atomic_replace`].
 pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let target = write_target(path);
+    replace_file(&write_target(path), bytes, mode)
+}
+
+/// [`atomic_write`] that never follows a symlink: a link at `path` is
+/// itself replaced by the new file, its target left untouched. For the
+/// files under a state dir that only the gateway writes (owner record,
+/// channel state), where a planted link must not redirect the write.
+pub fn atomic_replace(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    replace_file(path, bytes, mode)
+}
+
+fn replace_file(target: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let target = target.to_path_buf();
     let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -121,6 +134,101 @@ pub fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> io::Result<bool> 
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
         Err(e) => Err(with_path(e, "cannot create", path)),
     }
+}
+
+fn symlink_refused(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "{} is a symbolic link; refusing to follow it (files under a state dir must be real files: remove the link)",
+            path.display()
+        ),
+    )
+}
+
+/// Opens `path` for appending (created with `mode` if missing) without
+/// following a symlink (`O_NOFOLLOW`), and checks that what was opened is
+/// a regular file: a link or a FIFO planted at a log path is refused.
+pub fn open_append_nofollow(path: &Path, mode: u32) -> io::Result<File> {
+    let f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                symlink_refused(path)
+            } else {
+                with_path(e, "cannot open for appending", path)
+            }
+        })?;
+    let m = f.metadata()?;
+    if !m.file_type().is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} is not a regular file; refusing to write to it",
+                path.display()
+            ),
+        ));
+    }
+    Ok(f)
+}
+
+/// A directory of the gateway's own under a state dir (e.g. `logs/`):
+/// created 0700 if missing, tightened to 0700 if not, and refused when it
+/// is a symlink (whose target the gateway would otherwise write into and
+/// chmod) or not a directory. The parent must exist.
+pub fn ensure_private_subdir(path: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => return Err(symlink_refused(path)),
+        Ok(m) if !m.is_dir() => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a directory", path.display()),
+            ));
+        }
+        Ok(m) => {
+            if m.permissions().mode() & 0o7777 != DIR_MODE {
+                fs::set_permissions(path, Permissions::from_mode(DIR_MODE))
+                    .map_err(|e| with_path(e, "cannot set mode 0700 on", path))?;
+            }
+            return Ok(());
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(with_path(e, "cannot stat", path)),
+    }
+    match DirBuilder::new().mode(DIR_MODE).create(path) {
+        Ok(()) => Ok(()),
+        // Created at the same moment by someone else: check what it is.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match fs::symlink_metadata(path) {
+            Ok(m) if m.is_dir() => Ok(()),
+            _ => Err(symlink_refused(path)),
+        },
+        Err(e) => Err(with_path(e, "cannot create directory", path)),
+    }
+}
+
+/// `base/<parts...>` as real directories: each missing one is created
+/// 0700, and a symlink (or non-directory) at any of them is refused, so
+/// nothing written there can land outside `base`. `base` itself (the
+/// state dir, which may be a link the user made) is created if missing
+/// and otherwise taken as it is.
+pub fn private_dir_beneath(base: &Path, parts: &[&str]) -> io::Result<PathBuf> {
+    create_private_dir_all(base)?;
+    let mut p = base.to_path_buf();
+    for part in parts {
+        if part.is_empty() || *part == "." || *part == ".." || part.contains('/') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("invalid path component {part:?} under {}", base.display()),
+            ));
+        }
+        p.push(part);
+        ensure_private_subdir(&p)?;
+    }
+    Ok(p)
 }
 
 /// fsyncs a directory so a rename in it is durable.

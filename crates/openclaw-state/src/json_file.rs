@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::StateError;
-use crate::fsutil::{FILE_MODE, atomic_write, create_private_dir_all, lock_exclusive};
+use crate::fsutil::{FILE_MODE, atomic_replace, create_private_dir_all, lock_exclusive};
 
 fn lock_path(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_os_string();
@@ -50,7 +50,7 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StateError
         message: e.to_string(),
     })?;
     bytes.push(b'\n');
-    atomic_write(path, &bytes, FILE_MODE).map_err(StateError::io("write", path))
+    atomic_replace(path, &bytes, FILE_MODE).map_err(StateError::io("write", path))
 }
 
 /// Removes a state file (missing is fine) and fsyncs its directory, so the

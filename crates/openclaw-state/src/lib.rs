@@ -6,7 +6,12 @@
 //!   pre-existing parents are left alone. [`create_private_dir_all`] creates
 //!   without tightening anything that exists.
 //! - [`atomic_write`]`(path, bytes, mode)`: temp file in the same dir, fsync,
-//!   mode, rename, fsync dir. [`append_line`] for JSONL logs/transcripts.
+//!   mode, rename, fsync dir (a symlink at `path` is followed: the config);
+//!   [`atomic_replace`] never follows one (owner record, channel state).
+//!   [`append_line`] for JSONL logs/transcripts.
+//! - [`open_append_nofollow`], [`ensure_private_subdir`],
+//!   [`private_dir_beneath`]: the gateway's own files and directories under
+//!   a state dir, refusing a planted symlink instead of following it.
 //! - [`generate_token`]: 48 lowercase hex chars from the OS RNG.
 //! - [`ConfigStore`]: `load`, `update(base_hash, |value| ...)`,
 //!   `replace_raw(base_hash, raw)`, `create_if_missing(value)`: locked
@@ -18,6 +23,8 @@
 //! - [`registry`]: `record`, `list`, `discover` instances on the host.
 //! - [`read_json`], [`write_json`], [`update_json`]: small JSON state
 //!   files (channel ledgers, pairing), locked read-modify-write, atomic.
+//! - [`trust`]: whether a state dir and a config may be used (owner, no
+//!   write access for others; read access for others is tightened).
 //! - [`StateError`]: every variant names the path and the cause.
 
 mod error;
@@ -28,14 +35,16 @@ pub mod owner;
 pub mod procfs;
 pub mod registry;
 mod store;
+pub mod trust;
 
 #[cfg(test)]
 mod tests;
 
 pub use error::StateError;
 pub use fsutil::{
-    DIR_MODE, FILE_MODE, append_line, atomic_write, create_private_dir_all, ensure_state_dir,
-    generate_token, secret_eq, sync_dir, write_new_file,
+    DIR_MODE, FILE_MODE, append_line, atomic_replace, atomic_write, create_private_dir_all,
+    ensure_private_subdir, ensure_state_dir, generate_token, open_append_nofollow,
+    private_dir_beneath, secret_eq, sync_dir, write_new_file,
 };
 pub use json_file::{read_json, remove_file_durably, update_json, write_json};
 pub use registry::{InstanceRecord, discover, same_dir};

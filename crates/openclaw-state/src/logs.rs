@@ -7,9 +7,9 @@
 //! reader may see the last line half-written, and [`tail_lines`] /
 //! [`Follower`] only return complete lines.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::fsutil::FILE_MODE;
@@ -40,7 +40,7 @@ pub fn detached_log_path(state_dir: &Path) -> PathBuf {
 /// Opens [`detached_log_path`] for appending (logs dir created or
 /// tightened to 0700, file 0600), for a child process's output.
 pub fn open_detached_log(state_dir: &Path) -> io::Result<File> {
-    crate::ensure_state_dir(&log_dir(state_dir))?;
+    private_log_dir(&log_dir(state_dir))?;
     open_append(&detached_log_path(state_dir))
 }
 
@@ -56,9 +56,10 @@ pub struct RotatingFile {
 
 impl RotatingFile {
     /// Opens `<dir>/<name>` for appending; `dir` is created (or tightened)
-    /// to 0700, the file is created 0600.
+    /// to 0700, the file is created 0600. A symlink at `dir` or at the file
+    /// is refused, never followed (see [`crate::open_append_nofollow`]).
     pub fn open(dir: &Path, name: &str, max_bytes: u64, keep: u32) -> io::Result<RotatingFile> {
-        crate::ensure_state_dir(dir)?;
+        private_log_dir(dir)?;
         let path = dir.join(name);
         let file = open_append(&path)?;
         let written = file.metadata()?.len();
@@ -96,12 +97,17 @@ impl RotatingFile {
     }
 }
 
+/// `logs/` under a state dir: the state dir (its parent) is created if
+/// missing; `logs` itself must be a real directory, never a symlink.
+fn private_log_dir(dir: &Path) -> io::Result<()> {
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        crate::create_private_dir_all(parent)?;
+    }
+    crate::ensure_private_subdir(dir)
+}
+
 fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(FILE_MODE)
-        .open(path)
+    crate::open_append_nofollow(path, FILE_MODE)
 }
 
 /// `gateway.log` → `gateway.log.1` → ... → `gateway.log.<keep>` (dropped).
@@ -319,7 +325,7 @@ mod tests {
         assert!(fol.poll().unwrap().is_empty(), "no file yet");
         fs::write(&p, "one\ntw").unwrap();
         assert_eq!(fol.poll().unwrap(), ["one"]);
-        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        let mut f = fs::OpenOptions::new().append(true).open(&p).unwrap();
         f.write_all(b"o\nthree\n").unwrap();
         assert_eq!(fol.poll().unwrap(), ["two", "three"]);
         assert!(fol.poll().unwrap().is_empty());

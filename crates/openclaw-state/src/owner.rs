@@ -245,9 +245,10 @@ impl StateLock {
     }
 
     /// Writes the owner record atomically (temp file + rename, mode 0600).
+    /// A symlink planted at its path is replaced, never followed.
     pub fn write_owner(&mut self, record: &OwnerRecord) -> io::Result<()> {
         let json = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
-        crate::atomic_write(&self.state_dir.join(OWNER_FILE), &json, crate::FILE_MODE)?;
+        crate::atomic_replace(&self.state_dir.join(OWNER_FILE), &json, crate::FILE_MODE)?;
         self.wrote_owner = true;
         Ok(())
     }
@@ -284,11 +285,29 @@ fn open_lock_target(state_dir: &Path) -> io::Result<File> {
         .open(state_dir.join(LOCK_FILE))
 }
 
-/// Reads `<stateDir>/gateway.owner.json`; `None` when missing or unreadable.
+/// Reads `<stateDir>/gateway.owner.json`; `None` when missing, unreadable
+/// or a symlink (a gateway writes a real file; a link is not its record).
 /// The record may be stale: check [`OwnerRecord::is_live`].
 pub fn read_owner(state_dir: &Path) -> Option<OwnerRecord> {
-    let bytes = std::fs::read(state_dir.join(OWNER_FILE)).ok()?;
+    use std::io::Read;
+    let mut f = open_nofollow(&state_dir.join(OWNER_FILE)).ok()?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).ok()?;
     serde_json::from_slice(&bytes).ok()
+}
+
+#[cfg(unix)]
+fn open_nofollow(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_nofollow(path: &Path) -> io::Result<File> {
+    File::open(path)
 }
 
 /// The live owner of `state_dir`, if any.

@@ -1,5 +1,10 @@
-//! The one reader of Linux's `/proc/<pid>/stat`, for the owner-record
-//! liveness check and for the browser launcher's process-group check.
+//! The one reader of Linux's `/proc`: `/proc/<pid>/stat` for the
+//! owner-record liveness check and the browser launcher's process-group
+//! check; `/proc/net/tcp{,6}` and `/proc/<pid>/fd` for "does this process
+//! hold that TCP connection" ([`pid_holds_tcp`]), which the CLI asks before
+//! it hands a gateway its credentials.
+
+use std::net::{IpAddr, SocketAddr};
 
 /// The fields of `/proc/<pid>/stat` we use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,9 +66,155 @@ pub fn all() -> Vec<ProcStat> {
         .collect()
 }
 
+/// One address as `/proc/net/tcp{,6}` prints it: the address's 32-bit
+/// words in host byte order as hex, then `:` and the port as hex.
+fn proc_net_addr(a: &SocketAddr) -> String {
+    let words: Vec<[u8; 4]> = match a.ip() {
+        IpAddr::V4(v4) => vec![v4.octets()],
+        IpAddr::V6(v6) => v6
+            .octets()
+            .chunks(4)
+            .map(|c| [c[0], c[1], c[2], c[3]])
+            .collect(),
+    };
+    let mut s: String = words
+        .iter()
+        .map(|w| format!("{:08X}", u32::from_ne_bytes(*w)))
+        .collect();
+    s.push_str(&format!(":{:04X}", a.port()));
+    s
+}
+
+/// The inode of the socket whose local end is `local` and remote end is
+/// `remote` in one `/proc/net/tcp{,6}` table (header line skipped); `None`
+/// when absent (or not yet accepted: inode 0).
+pub fn find_tcp_inode(table: &str, local: &SocketAddr, remote: &SocketAddr) -> Option<u64> {
+    let (l, r) = (proc_net_addr(local), proc_net_addr(remote));
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        (f.len() > 9 && f[1].eq_ignore_ascii_case(&l) && f[2].eq_ignore_ascii_case(&r))
+            .then(|| f[9].parse::<u64>().ok())
+            .flatten()
+            .filter(|i| *i != 0)
+    })
+}
+
+/// The same endpoint as an IPv4-mapped IPv6 address (how a dual-stack
+/// listener's sockets appear in `/proc/net/tcp6`).
+fn mapped(a: &SocketAddr) -> Option<SocketAddr> {
+    match a {
+        SocketAddr::V4(v4) => Some(SocketAddr::new(
+            IpAddr::V6(v4.ip().to_ipv6_mapped()),
+            v4.port(),
+        )),
+        SocketAddr::V6(_) => None,
+    }
+}
+
+/// Whether process `pid` holds the TCP socket whose local end is `local`
+/// and remote end `remote`: that socket's inode (from `/proc/net/tcp` or
+/// `tcp6`) is one of `pid`'s open file descriptors. For the CLI, `local` is
+/// its peer's address and `remote` its own end of the connection, so the
+/// answer is "did `pid` accept this very connection". `Err` when it cannot
+/// be told (no such socket, `/proc/<pid>/fd` unreadable, not Linux).
+pub fn pid_holds_tcp(pid: u32, local: &SocketAddr, remote: &SocketAddr) -> Result<bool, String> {
+    #[cfg(target_os = "linux")]
+    {
+        let read = |name: &str| std::fs::read_to_string(format!("/proc/net/{name}"));
+        let mut inode = None;
+        if local.is_ipv4() {
+            inode = read("tcp")
+                .ok()
+                .and_then(|t| find_tcp_inode(&t, local, remote));
+        }
+        if inode.is_none() {
+            let (l, r) = match (mapped(local), mapped(remote)) {
+                (Some(l), Some(r)) => (l, r),
+                _ => (*local, *remote),
+            };
+            inode = read("tcp6").ok().and_then(|t| find_tcp_inode(&t, &l, &r));
+        }
+        let inode = inode
+            .ok_or_else(|| format!("no TCP socket {local} <- {remote} in /proc/net/tcp or tcp6"))?;
+        let want = format!("socket:[{inode}]");
+        let dir = format!("/proc/{pid}/fd");
+        let entries = std::fs::read_dir(&dir).map_err(|e| format!("cannot read {dir}: {e}"))?;
+        Ok(entries
+            .flatten()
+            .any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t.as_os_str() == want.as_str())))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (pid, local, remote);
+        Err("cannot tell which process holds a socket on this platform".into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proc_net_tcp_table() {
+        let t = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+   0: 0100007F:4965 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 113509 1 0000000003bafcda 100 0 0 10 0\n\
+   1: 0100007F:4965 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 223344 1 0000000003bafcda 100 0 0 10 0\n\
+   2: 0100007F:4966 0100007F:C351 01 00000000:00000000 00:00000000 00000000     0        0 0 1 0000000003bafcda 100 0 0 10 0\n";
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        if cfg!(target_endian = "little") {
+            assert_eq!(
+                find_tcp_inode(t, &a("127.0.0.1:18789"), &a("127.0.0.1:50000")),
+                Some(223344)
+            );
+            assert_eq!(
+                find_tcp_inode(t, &a("127.0.0.1:18789"), &a("0.0.0.0:0")),
+                Some(113509)
+            );
+            // Not accepted yet (inode 0), or not there at all.
+            assert_eq!(
+                find_tcp_inode(t, &a("127.0.0.1:18790"), &a("127.0.0.1:50001")),
+                None
+            );
+            assert_eq!(
+                find_tcp_inode(t, &a("127.0.0.1:1"), &a("127.0.0.1:2")),
+                None
+            );
+            assert_eq!(
+                proc_net_addr(&a("[::1]:80")),
+                "00000000000000000000000001000000:0050"
+            );
+            assert_eq!(
+                proc_net_addr(&mapped(&a("127.0.0.1:80")).unwrap()),
+                "0000000000000000FFFF00000100007F:0050"
+            );
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn this_process_holds_its_own_connection_and_another_does_not() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (_s, _) = l.accept().unwrap();
+        let (server, client) = (c.peer_addr().unwrap(), c.local_addr().unwrap());
+        assert_eq!(
+            pid_holds_tcp(std::process::id(), &server, &client),
+            Ok(true)
+        );
+        // pid 1 (init) holds no socket of ours.
+        assert_ne!(pid_holds_tcp(1, &server, &client), Ok(true));
+        // Dual stack: a v6 listener's v4 connection is found as mapped.
+        if let Ok(l6) = std::net::TcpListener::bind("[::]:0") {
+            let port = l6.local_addr().unwrap().port();
+            let c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let (_s, _) = l6.accept().unwrap();
+            let (server, client) = (c.peer_addr().unwrap(), c.local_addr().unwrap());
+            assert_eq!(
+                pid_holds_tcp(std::process::id(), &server, &client),
+                Ok(true)
+            );
+        }
+    }
 
     #[test]
     fn parse_table() {

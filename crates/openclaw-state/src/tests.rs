@@ -490,3 +490,98 @@ fn a_based_write_requires_the_hash_once_the_file_exists_checked_under_the_lock()
     let fresh = ConfigStore::new(t.path().join("fresh.json"));
     fresh.replace_raw_based(None, "{}").unwrap();
 }
+
+/// Issue 17: planted symlinks under a state dir are refused or replaced,
+/// never followed (the log append, the owner record, the gateway's own
+/// directories such as the browser profile dir).
+#[test]
+fn symlinks_under_a_state_dir_are_not_followed() {
+    use std::os::unix::fs::symlink;
+    let t = tmp();
+    let sd = t.path().join("state");
+    ensure_state_dir(&sd).unwrap();
+    let victim = t.path().join("victim.txt");
+    fs::write(&victim, "precious\n").unwrap();
+    fs::set_permissions(&victim, fs::Permissions::from_mode(0o644)).unwrap();
+
+    // The log: a link at gateway.log is refused, the target untouched.
+    let logs = sd.join("logs");
+    fs::create_dir(&logs).unwrap();
+    symlink(&victim, logs.join("gateway.log")).unwrap();
+    let e = logs::RotatingFile::open(&logs, "gateway.log", 1 << 20, 1).unwrap_err();
+    assert!(e.to_string().contains("symbolic link"), "{e}");
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert_eq!(mode(&victim), 0o644);
+    // A link at logs/ itself is refused too (its target is neither written
+    // nor chmod-ed).
+    fs::remove_dir_all(&logs).unwrap();
+    let elsewhere = t.path().join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    fs::set_permissions(&elsewhere, fs::Permissions::from_mode(0o755)).unwrap();
+    symlink(&elsewhere, &logs).unwrap();
+    assert!(logs::RotatingFile::open(&logs, "gateway.log", 1 << 20, 1).is_err());
+    assert!(logs::open_detached_log(&sd).is_err());
+    assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
+    assert_eq!(mode(&elsewhere), 0o755);
+    // A FIFO is not a log file either (and opening it does not block).
+    fs::remove_file(&logs).unwrap();
+    fs::create_dir(&logs).unwrap();
+    let fifo = logs.join("gateway.log");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    assert!(logs::RotatingFile::open(&logs, "gateway.log", 1 << 20, 1).is_err());
+
+    // The owner record: the link is replaced by the record, its target
+    // keeps its content; a linked record is not read as the owner.
+    symlink(&victim, sd.join(owner::OWNER_FILE)).unwrap();
+    assert!(owner::read_owner(&sd).is_none());
+    let mut lock = owner::StateLock::acquire(&sd).unwrap();
+    let rec = owner::OwnerRecord::for_current_process(
+        None,
+        1234,
+        sd.clone(),
+        sd.join("openclaw.json"),
+        "t".into(),
+    );
+    lock.write_owner(&rec).unwrap();
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+    let m = fs::symlink_metadata(sd.join(owner::OWNER_FILE)).unwrap();
+    assert!(m.is_file(), "the record is a real file now");
+    assert_eq!(owner::read_owner(&sd).unwrap().port, 1234);
+    drop(lock);
+
+    // The gateway's own directories (browser/<profile>/user-data): a link
+    // anywhere on the way is refused, real ones are created 0700.
+    let made = private_dir_beneath(&sd, &["browser", "openclaw", "user-data"]).unwrap();
+    assert_eq!(made, sd.join("browser/openclaw/user-data"));
+    assert_eq!(mode(&made), 0o700);
+    fs::remove_dir_all(sd.join("browser")).unwrap();
+    symlink(&elsewhere, sd.join("browser")).unwrap();
+    let e = private_dir_beneath(&sd, &["browser", "openclaw", "user-data"]).unwrap_err();
+    assert!(e.to_string().contains("symbolic link"), "{e}");
+    assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
+    assert!(private_dir_beneath(&sd, &["..", "x"]).is_err());
+
+    // Channel state files: a link is replaced, not written through.
+    let status = sd.join("status.json");
+    symlink(&victim, &status).unwrap();
+    write_json(&status, &json!({"state": "running"})).unwrap();
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert!(fs::symlink_metadata(&status).unwrap().is_file());
+
+    // The config is the exception: a link to a dotfiles repo is kept and
+    // its target written (as before).
+    let real_cfg = t.path().join("dotfiles.json");
+    fs::write(&real_cfg, "{}").unwrap();
+    let cfg_link = sd.join("openclaw.json");
+    symlink(&real_cfg, &cfg_link).unwrap();
+    atomic_write(&cfg_link, b"{\"a\":1}", FILE_MODE).unwrap();
+    assert!(
+        fs::symlink_metadata(&cfg_link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(fs::read_to_string(&real_cfg).unwrap(), "{\"a\":1}");
+}

@@ -248,21 +248,29 @@ pub fn dashboard(ctx: &Ctx, args: DashboardArgs) -> CliResult<u8> {
     let (config, inst) = ctx.config_and_instance(None)?;
     let creds = client_credentials(config.as_ref());
     let rt = runtime()?;
-    let port = match rt.block_on(openclaw_client::probe_with(&inst, &creds, CLIENT_TIMEOUT)) {
-        Ok(Probe::Running { port, .. }) => port,
+    // The link carries the token only to this instance's own, running
+    // gateway (verified like every client command): a page served by
+    // whatever else holds the port could read it from the fragment.
+    let (port, verified) = match rt.block_on(openclaw_client::probe_with(
+        &inst,
+        &creds,
+        CLIENT_TIMEOUT,
+    )) {
+        Ok(Probe::Running { port, .. }) => (port, true),
         Ok(Probe::Stopped { .. }) => {
             eprintln!(
-                "openclaw: note: the gateway is not running; start it with `{}`",
-                inst.command("gateway")
+                "openclaw: note: the gateway is not running, so the link carries no token; start it with `{}` and run `{}` again",
+                inst.command("gateway"),
+                inst.command("dashboard")
             );
-            inst.ports.gateway.value
+            (inst.ports.gateway.value, false)
         }
         Err(e) => return Err(probe_error(&inst, e)),
     };
     // A token can travel in the link; a password is typed into the page.
     let url = match &creds.token {
-        Some(t) => format!("http://127.0.0.1:{port}/#token={}", encode(t)),
-        None => format!("http://127.0.0.1:{port}/"),
+        Some(t) if verified => format!("http://127.0.0.1:{port}/#token={}", encode(t)),
+        _ => format!("http://127.0.0.1:{port}/"),
     };
     println!("{url}");
     if args.no_open {

@@ -110,6 +110,28 @@ fn target(ctx: &Ctx) -> CliResult<Target> {
             )
             .hint(inst.command("setup"))
         })?;
+    // The token goes only to the gateway's own listener: the owner
+    // record's pid must hold 127.0.0.1:<port> (checked before any request).
+    #[cfg(target_os = "linux")]
+    {
+        let listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let any = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+        match openclaw_state::procfs::pid_holds_tcp(owner.pid, &listen, &any) {
+            Ok(true) => {}
+            Ok(false) | Err(_) => {
+                return Err(CliError::new(
+                    "browser control is not this gateway's",
+                    format!("{} (port {port})", state_dir.display()),
+                    format!(
+                        "127.0.0.1:{port} is not held by the gateway's pid {}; the token was not sent",
+                        owner.pid
+                    ),
+                )
+                .code(exit::NOT_RUNNING)
+                .hint(format!("ss -ltnp 'sport = :{port}'")));
+            }
+        }
+    }
     let client = ControlClient::new(format!("http://127.0.0.1:{port}"), token);
     Ok(Target { inst, client, port })
 }

@@ -2,9 +2,11 @@
 //! the daemon and the clients that talk to it.
 //!
 //! Every client command resolves the instance exactly as the gateway does,
-//! finds the running gateway through the state dir's owner record (then the
-//! resolved port), connects with the instance's own token, and refuses to
-//! report on a gateway that owns another state dir.
+//! finds the running gateway through the state dir's live owner record,
+//! sends the instance's own credentials only once the recorded pid is seen
+//! to hold the connection (`openclaw_client::connect_checked`), and refuses
+//! to report on a gateway that owns another state dir. With no live owner
+//! record nothing gets credentials: whatever listens on the port is named.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -299,6 +301,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> CliResult<u8> {
                 openclaw_gateway::GatewayError::StateDirOwned { .. } => {
                     Some(inst.command("status"))
                 }
+                openclaw_gateway::GatewayError::Untrusted { fix, .. } => Some(fix.clone()),
                 _ => None,
             };
             let mut err =
@@ -375,6 +378,13 @@ pub(crate) async fn connect_running(
 
 pub(crate) fn probe_error(inst: &Instance, e: ClientError) -> CliError {
     match e {
+        ClientError::NotThisGateway { port, .. } => CliError::new(
+            "the gateway is not running",
+            inst.state_dir.value.display(),
+            e,
+        )
+        .code(exit::NOT_RUNNING)
+        .hint(format!("ss -ltnp 'sport = :{port}'")),
         e @ ClientError::WrongInstance { .. } => CliError::new(
             "another instance answered",
             inst.state_dir.value.display(),
@@ -486,6 +496,18 @@ fn print_status(v: &Value) {
                 l["port"]
             );
         }
+        // A config change the gateway has not applied (its restart failed,
+        // or gateway.reload.mode is off), and why.
+        if let Some(p) = g["health"]["configReload"]["pending"].as_str() {
+            println!("  config     {p}");
+        }
+    } else if let Some(held) = g["portInUse"].as_str() {
+        println!("gateway      stopped; {held}");
+        println!(
+            "  find it    ss -ltnp 'sport = :{}'   (then start this gateway: {})",
+            g["port"],
+            g["start"].as_str().unwrap_or("")
+        );
     } else {
         println!(
             "gateway      stopped (nothing listens on port {}); start it with: {}",
@@ -567,8 +589,22 @@ fn print_service(sv: &Value) {
 /// another instance answers on its port.
 pub fn status(ctx: &Ctx, json: bool) -> CliResult<u8> {
     let Found { inst, probe } = find(ctx)?;
+    // Something else on the port while the gateway is down: report it as
+    // stopped, saying what holds the port (it got no credentials).
+    let (probe, held_by) = match probe {
+        Err(ClientError::NotThisGateway { port, detail, .. }) => {
+            (Ok(Probe::Stopped { port }), Some(detail))
+        }
+        other => (other, None),
+    };
     let probe = probe.map_err(|e| probe_error(&inst, e))?;
     let mut v = status_json(&inst, &probe);
+    if let Some(detail) = held_by {
+        v["gateway"]["portInUse"] = json!(format!(
+            "port {} is answered by a process that is not this instance's gateway ({detail}); no credentials were sent to it",
+            v["gateway"]["port"]
+        ));
+    }
     v["service"] = crate::services::service_section(ctx, &inst);
     if json {
         print_json(&v);

@@ -424,55 +424,67 @@ fn cli_reaches_a_password_mode_gateway() {
     assert_eq!(health["ok"], true, "{health}");
 }
 
-/// A loopback TCP forwarder to `target` that counts the connections made
-/// through it.
-fn counting_proxy(target: u16) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use std::net::{TcpListener, TcpStream};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let count = std::sync::Arc::new(AtomicUsize::new(0));
-    let c = count.clone();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(down) = s else { return };
-            c.fetch_add(1, Ordering::SeqCst);
-            let Ok(up) = TcpStream::connect(("127.0.0.1", target)) else {
-                continue;
-            };
-            let (mut d2, mut u2) = (down.try_clone().unwrap(), up.try_clone().unwrap());
-            let (mut d1, mut u1) = (down, up);
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut d1, &mut u1);
-                let _ = u1.shutdown(std::net::Shutdown::Write);
-            });
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut u2, &mut d2);
-                let _ = d2.shutdown(std::net::Shutdown::Write);
-            });
+/// The client ends of every TCP connection to 127.0.0.1:`port` the kernel
+/// lists now (`/proc/net/tcp`: established, closing and TIME_WAIT ones).
+/// A forwarder cannot count them any more: the CLI sends its credentials
+/// only to the owner record's pid (issue 17).
+fn client_ports(port: u16) -> std::collections::HashSet<u16> {
+    let text = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let port_of = |a: &str| u16::from_str_radix(a.rsplit(':').next().unwrap_or(""), 16).ok();
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (local, remote, state) = (port_of(f.get(1)?)?, port_of(f.get(2)?)?, *f.get(3)?);
+            if state == "0A" {
+                return None; // the listener itself
+            }
+            if local == port {
+                Some(remote)
+            } else if remote == port {
+                Some(local)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// Runs `f` while sampling [`client_ports`]; returns the client ports of
+/// connections to `port` that appeared meanwhile.
+fn new_connections<T>(port: u16, f: impl FnOnce() -> T) -> (T, usize) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let before = client_ports(port);
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let d = done.clone();
+    let sampler = std::thread::spawn(move || {
+        let mut seen = std::collections::HashSet::new();
+        while !d.load(Ordering::SeqCst) {
+            seen.extend(client_ports(port));
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
+        seen.extend(client_ports(port));
+        seen
     });
-    (port, count)
+    let out = f();
+    done.store(true, Ordering::SeqCst);
+    let seen = sampler.join().unwrap();
+    (out, seen.difference(&before).count())
 }
 
 #[test]
 fn status_and_gateway_call_open_one_connection_each() {
-    use std::sync::atomic::Ordering;
     let h = TestHome::new();
     let port = free_base_port();
     setup(&h, "one", port);
     let _g = GatewayChild::start(&h, &["--profile", "one", "gateway"], &[], port);
-    // Point the (live) owner record at a counting forwarder.
-    let (proxy, count) = counting_proxy(port);
-    let owner = h.join(".openclaw-one/gateway.owner.json");
-    let mut rec: Value = serde_json::from_slice(&std::fs::read(&owner).unwrap()).unwrap();
-    rec["port"] = json!(proxy);
-    std::fs::write(&owner, serde_json::to_vec(&rec).unwrap()).unwrap();
 
-    let v = h.json(&["--profile", "one", "status", "--json"]);
+    let (v, n) = new_connections(port, || h.json(&["--profile", "one", "status", "--json"]));
     assert_eq!(v["gateway"]["state"], "running", "{v}");
-    assert_eq!(count.swap(0, Ordering::SeqCst), 1, "status");
-    let out = h.ok(&["--profile", "one", "gateway", "call", "health"]);
+    assert_eq!(n, 1, "status");
+    let (out, n) = new_connections(port, || {
+        h.ok(&["--profile", "one", "gateway", "call", "health"])
+    });
     assert!(out.contains("ok"), "{out}");
-    assert_eq!(count.swap(0, Ordering::SeqCst), 1, "gateway call");
+    assert_eq!(n, 1, "gateway call");
 }

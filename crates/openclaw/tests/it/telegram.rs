@@ -374,3 +374,60 @@ fn refused_token_is_reported_and_a_reload_restarts_only_telegram() {
     fx.push_dm("500:good", 11, "hello");
     wait("answer", || fx.texts_to("500:good", 11).len() == 1);
 }
+
+/// Issue 18: a DM being answered when SIGTERM arrives is cut off by the
+/// drain; it is neither answered with an error nor marked done, and the
+/// next start answers it exactly once.
+#[test]
+fn sigterm_mid_answer_leaves_the_dm_for_the_restart_to_answer_once() {
+    let rt = rt();
+    let fx = rt.block_on(BotApiFixture::start());
+    let model = rt.block_on(Fixture::start(
+        vec![
+            // Far longer than the 5 s drain: cut off.
+            openclaw_agent::testing::openai_slow_text(400, Duration::from_millis(100)),
+            ok_sse(openai_text(&["answered ", "after the restart"])),
+        ],
+        false,
+    ));
+    let _g = rt.enter();
+    let h = TestHome::new();
+    let a = Inst::new(&h, "main");
+    let tok = "300:drain-token";
+    fx.add_bot(tok, 502, "drain_bot");
+    a.configure(
+        &model.base_url,
+        &fx.api_root,
+        tok,
+        json!({"dmPolicy": "open", "allowFrom": ["*"]}),
+    );
+    let mut gw = a.gateway(&h);
+    wait("channel running", || a.channel(&h)["state"] == "running");
+    fx.push_dm(tok, 4242, "a long question");
+    wait("the turn is streaming", || !model.requests().is_empty());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(gw.term().success(), "a drained shutdown exits cleanly");
+    assert_eq!(
+        fx.texts_to(tok, 4242),
+        Vec::<String>::new(),
+        "nothing sent for the interrupted turn (no partial answer, no error text)"
+    );
+    let log = std::fs::read_to_string(a.state_dir.join("logs/gateway.log")).unwrap();
+    assert!(log.contains("interrupted by shutdown"), "{log}");
+
+    let _gw = a.gateway(&h);
+    wait("answered after the restart", || {
+        !fx.texts_to(tok, 4242).is_empty()
+    });
+    // Settle: nothing more arrives.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        fx.texts_to(tok, 4242),
+        vec!["answered after the restart".to_string()]
+    );
+    assert_eq!(
+        model.requests().len(),
+        2,
+        "the agent ran once more, not twice"
+    );
+}
