@@ -90,6 +90,43 @@ pub trait AgentRunner: Send + Sync {
     ) -> BoxFuture<'static, Result<String, RunFailure>>;
 }
 
+/// Owner commands (the rescue role's `/status main`, `/restart main`, ...).
+/// The pipeline consults it for direct messages before `access::decide`,
+/// so an owner's command runs even without pairing and a command never
+/// uses up a stranger's pairing code. `is_owner`: the sender is in
+/// `commands.ownerAllowFrom`. `None`: not a command, the message goes on
+/// through the pipeline; `Some`: the reply, recorded in the ledger and sent
+/// like an agent's answer (a non-owner's command gets a refusal this way).
+pub trait CommandRunner: Send + Sync {
+    fn run(&self, msg: &Inbound, is_owner: bool) -> Option<BoxFuture<'static, String>>;
+}
+
+/// A channel's hook for owner commands: the runner and who the owners are
+/// (`commands.ownerAllowFrom`, as `<channel>:<senderId>`).
+#[derive(Clone)]
+pub struct OwnerCommands {
+    pub runner: Arc<dyn CommandRunner>,
+    pub owners: Vec<String>,
+}
+
+impl OwnerCommands {
+    /// Whether `sender` on `channel` is an owner.
+    pub fn is_owner(&self, channel: &str, sender: &str) -> bool {
+        self.owners
+            .iter()
+            .any(|o| o.split_once(':') == Some((channel, sender)))
+    }
+
+    /// The reply to `m` when it is a command (direct messages only).
+    pub fn run(&self, m: &Inbound) -> Option<BoxFuture<'static, String>> {
+        if m.chat_kind != ChatKind::Direct {
+            return None;
+        }
+        let owner = self.is_owner(&m.channel, &m.sender_id);
+        self.runner.run(m, owner)
+    }
+}
+
 /// A channel's state as `channels.status` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -33,7 +33,7 @@ use crate::text::{chunk, to_telegram_html};
 use crate::token::{BotToken, short_fingerprint};
 use crate::{
     AgentRunner, Channel, ChannelState, ChannelStatus, ChatKind, ConflictWith, Inbound,
-    OtherInstances, RunFailure, account_dir, now_rfc3339, unix_now,
+    OtherInstances, OwnerCommands, RunFailure, account_dir, now_rfc3339, unix_now,
 };
 
 pub use api::{ApiError, BotApi, BotInfo};
@@ -78,6 +78,8 @@ pub struct TelegramChannel {
     pairing: PairingStore,
     runner: Arc<dyn AgentRunner>,
     others: OtherInstances,
+    /// Owner commands, consulted for DMs before access control.
+    commands: Option<OwnerCommands>,
     status: Mutex<ChannelStatus>,
     bot: Mutex<Option<BotInfo>>,
     chats: Mutex<HashMap<String, mpsc::UnboundedSender<i64>>>,
@@ -114,6 +116,18 @@ impl TelegramChannel {
         runner: Arc<dyn AgentRunner>,
         others: OtherInstances,
     ) -> Arc<TelegramChannel> {
+        Self::with_commands(s, ledger, runner, others, None)
+    }
+
+    /// [`TelegramChannel::new`] with owner commands (see
+    /// [`crate::CommandRunner`]).
+    pub fn with_commands(
+        s: TelegramSettings,
+        ledger: Arc<Ledger>,
+        runner: Arc<dyn AgentRunner>,
+        others: OtherInstances,
+        commands: Option<OwnerCommands>,
+    ) -> Arc<TelegramChannel> {
         let api = BotApi::new(s.config.api_root(), s.token.clone());
         let pairing = PairingStore::new(&s.state_dir, CHANNEL, &s.account);
         let mut st = ChannelStatus::new(CHANNEL, &s.account, ChannelState::Starting);
@@ -125,6 +139,7 @@ impl TelegramChannel {
             pairing,
             runner,
             others,
+            commands,
             status: Mutex::new(st),
             bot: Mutex::new(None),
             chats: Mutex::new(HashMap::new()),
@@ -483,6 +498,15 @@ impl TelegramChannel {
             self.finish(id);
             return;
         };
+        // Owner commands come first (DMs only): they work without a model
+        // and without pairing, and a stranger's command is refused here
+        // instead of using up their pairing code.
+        if let Some(reply) = self.commands.as_ref().and_then(|c| c.run(&m)) {
+            let _ = self.api.typing(&m.chat_id).await;
+            let text = reply.await;
+            self.answer(id, &text, reply_to, stop).await;
+            return;
+        }
         let approved = match self.pairing.is_approved(&m.sender_id) {
             Ok(a) => a,
             Err(e) => {
@@ -530,15 +554,18 @@ impl TelegramChannel {
         };
         match reply {
             None => self.finish(id),
-            Some(text) => {
-                let chunks = chunk(&text, self.s.config.text_chunk_limit());
-                if let Err(e) = self.ledger.answered(id, chunks) {
-                    tracing::warn!("telegram: cannot record the answer to update {id}: {e}");
-                    return;
-                }
-                self.send_rest(id, reply_to, stop).await;
-            }
+            Some(text) => self.answer(id, &text, reply_to, stop).await,
         }
+    }
+
+    /// Records the reply to update `id` (split into chunks), then sends it.
+    async fn answer(&self, id: i64, text: &str, reply_to: Option<i64>, stop: &CancellationToken) {
+        let chunks = chunk(text, self.s.config.text_chunk_limit());
+        if let Err(e) = self.ledger.answered(id, chunks) {
+            tracing::warn!("telegram: cannot record the answer to update {id}: {e}");
+            return;
+        }
+        self.send_rest(id, reply_to, stop).await;
     }
 
     fn finish(&self, id: i64) {
