@@ -257,6 +257,13 @@ impl Agent {
         &self.toolbox
     }
 
+    /// This agent with the instance tools of a rescue instance (see
+    /// [`crate::tools::InstanceTools`]).
+    pub fn with_instance_tools(mut self, tools: Arc<dyn crate::tools::InstanceTools>) -> Self {
+        self.toolbox = self.toolbox.with_instance_tools(tools);
+        self
+    }
+
     /// The system prompt for a turn starting at `now`.
     pub fn system_prompt(&self, now: SystemTime) -> String {
         let mut s = String::new();
@@ -545,7 +552,10 @@ impl Agent {
                     args: c.arguments.clone(),
                 })
                 .await;
-                let out = self.toolbox.call(&c.name, &c.arguments, &cancel).await;
+                let out = self
+                    .toolbox
+                    .call_in(session_key, &c.name, &c.arguments, &cancel)
+                    .await;
                 if let Err(e) = t.record(TranscriptRecord::ToolResult {
                     run_id: run_id.clone(),
                     ts: now_ms(),
