@@ -23,9 +23,7 @@
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
 use std::path::{Path, PathBuf};
 
-use openclaw_instance::{
-    ConfigFacts, DEFAULT_PORT, Footprint, Instance, InstancePaths, Purpose,
-};
+use openclaw_instance::{ConfigFacts, DEFAULT_PORT, Footprint, Instance, InstancePaths, Purpose};
 use openclaw_state::InstanceRecord;
 use serde_json::json;
 

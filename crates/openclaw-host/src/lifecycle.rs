@@ -686,11 +686,7 @@ mod tests {
         let inst = instance(home.path(), "work");
         let script = home.path().join("fake-openclaw");
         let dump = home.path().join("env.txt");
-        std::fs::write(
-            &script,
-            format!("#!/bin/sh\nenv > '{}'\n", dump.display()),
-        )
-        .unwrap();
+        std::fs::write(&script, format!("#!/bin/sh\nenv > '{}'\n", dump.display())).unwrap();
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
         let basics = vec![("HOME".to_string(), home.path().display().to_string())];
         let (mut cmd, _) = detached_command(&inst, &[], &script, &ChildEnv::Scratch(basics));
