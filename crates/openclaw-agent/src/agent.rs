@@ -302,6 +302,11 @@ impl Agent {
             })
             .collect();
         s.push_str(&format!("- Tools: {}\n", names.join(", ")));
+        if self.toolbox.has_instance_tools() {
+            s.push_str(
+                "\n## Rescue\nThis gateway is a rescue instance: the instance_* tools inspect and repair the other OpenClaw instances on this host (name them by profile). Diagnose with instance_status, instance_logs and instance_doctor first. Changes (instance_config_patch, instance_restart) are not carried out by the tool: it answers with a confirmation code, and the owner must send /confirm <code> in this chat. Tell the owner the exact code and what it will do.\n",
+            );
+        }
         let mut files = String::new();
         for name in BOOTSTRAP_FILES {
             let Ok(bytes) = read_beneath(&self.spec.workspace, name) else {

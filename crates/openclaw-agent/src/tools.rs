@@ -196,6 +196,11 @@ impl Toolbox {
         &self.workspace
     }
 
+    /// Whether the instance tools ([`INSTANCE_TOOLS`]) are offered.
+    pub fn has_instance_tools(&self) -> bool {
+        self.instances.is_some()
+    }
+
     /// Tool schemas to offer the model. `exec` is always listed (so the
     /// model can tell the user it is disabled); `browser` only if supplied.
     pub fn specs(&self) -> Vec<ToolSpec> {

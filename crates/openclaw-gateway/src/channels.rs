@@ -14,8 +14,8 @@ use futures_util::future::BoxFuture;
 use openclaw_channels::ledger::Ledger;
 use openclaw_channels::telegram::{self, TelegramChannel, TelegramSettings};
 use openclaw_channels::{
-    AgentRunner, Channel, ChannelState, ChannelStatus, DEFAULT_ACCOUNT, OtherInstance,
-    OtherInstances, RunFailure,
+    AgentRunner, Channel, ChannelState, ChannelStatus, CommandRunner, DEFAULT_ACCOUNT,
+    OtherInstance, OtherInstances, OwnerCommands, RunFailure,
 };
 use openclaw_config::Config;
 use openclaw_config::channels::{Binding, TELEGRAM_TOKEN_ENV, Telegram};
@@ -51,6 +51,8 @@ pub(crate) struct ChannelHub {
     log: Arc<GatewayLog>,
     agents: Arc<AgentHub>,
     others: OtherInstances,
+    /// The rescue role's owner commands, offered to every channel.
+    commands: Option<Arc<dyn CommandRunner>>,
     config_at_start: Config,
     inner: Mutex<Inner>,
 }
@@ -67,12 +69,24 @@ fn telegram_of(config: &Config) -> Option<Telegram> {
         .map(|t| t.0.clone())
 }
 
-/// What the Telegram channel is built from; a change restarts it.
+/// What the Telegram channel is built from; a change restarts it
+/// (`commands`: who the owners are).
 fn input_of(config: &Config) -> Value {
     json!({
         "telegram": serde_json::to_value(telegram_of(config)).unwrap_or(Value::Null),
         "bindings": serde_json::to_value(&config.bindings).unwrap_or(Value::Null),
+        "commands": serde_json::to_value(&config.commands).unwrap_or(Value::Null),
     })
+}
+
+/// `commands.ownerAllowFrom` as `<channel>:<senderId>`.
+fn owners_of(config: &Config) -> Vec<String> {
+    config
+        .commands
+        .as_ref()
+        .and_then(|c| c.owner_allow_from.as_ref())
+        .map(|o| o.iter().map(|r| r.to_string()).collect())
+        .unwrap_or_default()
 }
 
 impl ChannelHub {
@@ -82,6 +96,7 @@ impl ChannelHub {
         agents: Arc<AgentHub>,
         known: KnownInstances,
         config: &Config,
+        commands: Option<Arc<dyn CommandRunner>>,
     ) -> Arc<ChannelHub> {
         let others: OtherInstances = Arc::new(move || {
             known
@@ -102,6 +117,7 @@ impl ChannelHub {
             log,
             agents,
             others,
+            commands,
             config_at_start: config.clone(),
             inner: Mutex::new(Inner::default()),
         })
@@ -119,7 +135,7 @@ impl ChannelHub {
             return;
         }
         self.log
-            .info("config reloaded: channels.telegram changed, restarting the telegram channel");
+            .info("config reloaded: channels.telegram, bindings or commands changed, restarting the telegram channel");
         self.apply(config);
     }
 
@@ -205,7 +221,12 @@ impl ChannelHub {
             fix_token_command: set_token,
         };
         let runner = Arc::new(HubRunner(self.agents.clone()));
-        let ch = TelegramChannel::new(settings, ledger, runner, self.others.clone());
+        let commands = self.commands.clone().map(|runner| OwnerCommands {
+            runner,
+            owners: owners_of(config),
+        });
+        let ch =
+            TelegramChannel::with_commands(settings, ledger, runner, self.others.clone(), commands);
         let stop = CancellationToken::new();
         let task = tokio::spawn(ch.clone().run(stop.clone()));
         self.log.info("telegram: channel started (long polling)");

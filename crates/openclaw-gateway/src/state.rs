@@ -133,6 +133,7 @@ impl GatewayState {
             p.log.clone(),
             &p.config,
             p.services.browser_token.clone(),
+            p.opts.rescue.as_ref().map(|r| r.tools.clone()),
         ));
         let channels = crate::channels::ChannelHub::new(
             p.opts.instance.clone(),
@@ -140,6 +141,7 @@ impl GatewayState {
             agents.clone(),
             p.opts.known_instances.clone(),
             &p.config,
+            p.opts.rescue.as_ref().map(|r| r.commands.clone()),
         );
         let guard =
             crate::guard::Guard::new(p.bind.host(), p.record.port, Some(host.clone()), &p.config);
@@ -635,6 +637,11 @@ pub(crate) mod testing {
 
     /// A gateway state for profile `t` whose config file holds `config`.
     pub fn state_with(config: Value) -> TestState {
+        state_with_rescue(config, None)
+    }
+
+    /// [`state_with`] with the rescue role's hooks.
+    pub fn state_with_rescue(config: Value, rescue: Option<crate::RescueHooks>) -> TestState {
         let dir = tempfile::tempdir().unwrap();
         let env = Env::new(dir.path());
         let flags = GlobalFlags {
@@ -655,6 +662,7 @@ pub(crate) mod testing {
         let live = live_config(&config, None).unwrap();
         let mut opts = GatewayOptions::new(inst.clone(), "0.0.0-test");
         opts.log_to_stderr = false;
+        opts.rescue = rescue;
         let record = OwnerRecord::for_current_process(
             inst.profile.clone(),
             20000,

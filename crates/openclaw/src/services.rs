@@ -16,9 +16,8 @@ impl HostSource for Ctx {
     /// The canonical path of this executable, HOME, the session's runtime
     /// dir (only to explain an unavailable systemd user session).
     fn host_context(&self, platform: Platform) -> Result<HostContext, openclaw_host::HostError> {
-        let facts = host_facts(self).map_err(|e| {
-            openclaw_host::HostError::new(e.what, e.location, e.cause)
-        })?;
+        let facts = host_facts(self)
+            .map_err(|e| openclaw_host::HostError::new(e.what, e.location, e.cause))?;
         facts.host_context(platform)
     }
 }
