@@ -238,7 +238,10 @@ pub fn scratch_env(
         .filter(|(k, _)| is_host_basic(k))
         .map(|(k, v)| (k.clone(), PathBuf::from(v)))
         .collect();
-    let home = out.iter().find(|(k, _)| k == "HOME").map(|(_, v)| v.clone());
+    let home = out
+        .iter()
+        .find(|(k, _)| k == "HOME")
+        .map(|(_, v)| v.clone());
     if home.as_deref() != Some(home_root) {
         out.push(("OPENCLAW_HOME".into(), home_root.to_path_buf()));
     }

@@ -12,6 +12,7 @@ mod gateway;
 mod harness;
 mod logs;
 mod ops;
+mod rescue;
 mod security;
 mod setup;
 mod telegram;
