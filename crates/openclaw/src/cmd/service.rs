@@ -143,7 +143,13 @@ fn uninstall(ctx: &Ctx, dry_run: bool) -> CliResult<u8> {
 }
 
 fn simple(ctx: &Ctx, op: Op) -> CliResult<u8> {
-    let loaded = ctx.load_config()?;
+    // Stopping needs no valid config (the owner record and the service
+    // name say what runs): a gateway whose config broke can still be
+    // stopped. Start and restart need it.
+    let loaded = match op {
+        Op::Stop => ctx.load_config().ok().flatten(),
+        _ => ctx.load_config()?,
+    };
     let inst = ctx.instance_for(loaded.as_ref(), None)?;
     let svc = InstanceService::for_instance(ctx, inst)?;
     let runner = ProcessRunner::default();

@@ -225,7 +225,9 @@ fn the_rescue_bot_repairs_a_broken_stopped_main_from_a_dm() {
     wait("main logs the broken config", || {
         std::fs::read_to_string(&log).is_ok_and(|l| l.contains("openclaw.json:3:"))
     });
-    main_gw.term();
+    // `gateway stop` needs no valid config.
+    expect_success("gateway stop", &main.cli(&h, &["gateway", "stop"]));
+    main_gw.wait_exit();
     assert!(!main.cli(&h, &["config", "validate"]).status.success());
 
     let _rescue_gw = rescue.gateway(&h, &[]);
