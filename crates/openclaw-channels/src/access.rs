@@ -10,6 +10,10 @@
 //!   `groupAllowFrom` (pairing approvals do not count: pairing grants DMs
 //!   only); `open` admits anyone. In an admitted group the bot answers only
 //!   when mentioned or replied to, unless `requireMention` is false.
+//! - Allowlist entries match a sender id exactly (Telegram user ids, Matrix
+//!   `@user:server`), or as IRC `nick!user@host` masks with `*`/`?`
+//!   wildcards ([`SenderMatch`]). A group's own `allowFrom` (IRC and Matrix
+//!   `groups.<room>.allowFrom`) replaces `groupAllowFrom` for that group.
 //! - Routing: the first `bindings` entry whose `match.peer` matches wins,
 //!   then an exact `match.accountId` (omitted = the default account), then
 //!   `accountId: "*"`; otherwise agent `main`. Session keys are
@@ -19,6 +23,27 @@ use openclaw_config::channels::{Binding, DmPolicy, GroupPolicy, PeerKind};
 
 use crate::{ChatKind, DEFAULT_ACCOUNT, Inbound};
 
+/// How an allowlist entry is compared with a sender id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SenderMatch {
+    /// The same string (Telegram ids, Matrix user ids); `"*"` is anyone.
+    #[default]
+    Exact,
+    /// An IRC `nick!user@host` mask, `*`/`?` wildcards, IRC case mapping
+    /// (`openclaw_irc::inbound::mask_matches`).
+    IrcMask,
+}
+
+impl SenderMatch {
+    /// Whether the allowlist entry `pattern` admits `sender`.
+    pub fn matches(self, pattern: &str, sender: &str) -> bool {
+        match self {
+            SenderMatch::Exact => pattern == "*" || pattern == sender,
+            SenderMatch::IrcMask => openclaw_irc::inbound::mask_matches(pattern, sender),
+        }
+    }
+}
+
 /// The access settings of one channel account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
@@ -26,6 +51,7 @@ pub struct Access {
     pub allow_from: Vec<String>,
     pub group_policy: GroupPolicy,
     pub group_allow_from: Vec<String>,
+    pub matcher: SenderMatch,
 }
 
 /// What to do with an inbound message.
@@ -55,10 +81,24 @@ pub fn decide(
     approved: bool,
     require_mention: bool,
 ) -> Decision {
+    decide_with(access, bindings, m, approved, require_mention, None)
+}
+
+/// [`decide`], with the group's own sender allowlist when it has one (it
+/// replaces `groupAllowFrom` for that group).
+pub fn decide_with(
+    access: &Access,
+    bindings: &[Binding],
+    m: &Inbound,
+    approved: bool,
+    require_mention: bool,
+    group_allow_from: Option<&[String]>,
+) -> Decision {
+    let admits = |list: &[String]| list.iter().any(|p| access.matcher.matches(p, &m.sender_id));
     match m.chat_kind {
         ChatKind::Direct => {
             let wildcard = listed(&access.allow_from, "*");
-            let allowed = listed(&access.allow_from, &m.sender_id);
+            let allowed = admits(&access.allow_from);
             let ok = match access.dm_policy {
                 DmPolicy::Disabled => return Decision::Ignore("DMs are disabled (dmPolicy)"),
                 DmPolicy::Open => wildcard || allowed,
@@ -77,8 +117,7 @@ pub fn decide(
                 GroupPolicy::Disabled => return Decision::Ignore("groups are disabled"),
                 GroupPolicy::Open => true,
                 GroupPolicy::Allowlist => {
-                    listed(&access.group_allow_from, &m.sender_id)
-                        || listed(&access.group_allow_from, "*")
+                    admits(group_allow_from.unwrap_or(&access.group_allow_from))
                 }
             };
             if !ok {
@@ -177,6 +216,7 @@ mod tests {
             allow_from: allow.iter().map(|s| s.to_string()).collect(),
             group_policy: gp,
             group_allow_from: gallow.iter().map(|s| s.to_string()).collect(),
+            matcher: SenderMatch::Exact,
         }
     }
 
@@ -294,5 +334,73 @@ mod tests {
             ..dm("7")
         };
         assert_eq!(route(&bindings, &irc), run("main", "irc:dm:7"));
+    }
+
+    #[test]
+    fn irc_masks_and_per_group_allowlists() {
+        let mut a = access(
+            DmPolicy::Allowlist,
+            &["alice!*@*.example.org"],
+            GroupPolicy::Allowlist,
+            &["bob!*@*"],
+        );
+        a.matcher = SenderMatch::IrcMask;
+        let irc = |sender: &str, kind: ChatKind| Inbound {
+            channel: "irc".into(),
+            chat_id: if kind == ChatKind::Group {
+                "#room".into()
+            } else {
+                "alice".into()
+            },
+            chat_kind: kind,
+            mentioned: true,
+            ..dm(sender)
+        };
+        let alice = "Alice!~a@host.example.org";
+        assert_eq!(
+            decide(&a, &[], &irc(alice, ChatKind::Direct), false, true),
+            run("main", &format!("irc:dm:{alice}"))
+        );
+        assert_eq!(
+            decide(
+                &a,
+                &[],
+                &irc("alice!~a@evil.net", ChatKind::Direct),
+                false,
+                true
+            ),
+            Decision::Ignore("sender not in allowFrom")
+        );
+        // groupAllowFrom admits bob; the group's own list replaces it
+        assert!(matches!(
+            decide(&a, &[], &irc("bob!b@h", ChatKind::Group), false, true),
+            Decision::Run { .. }
+        ));
+        let own = vec!["carol!*@*".to_string()];
+        assert_eq!(
+            decide_with(
+                &a,
+                &[],
+                &irc("bob!b@h", ChatKind::Group),
+                false,
+                true,
+                Some(&own)
+            ),
+            Decision::Ignore("sender not in groupAllowFrom")
+        );
+        assert!(matches!(
+            decide_with(
+                &a,
+                &[],
+                &irc("carol!c@h", ChatKind::Group),
+                false,
+                true,
+                Some(&own)
+            ),
+            Decision::Run { .. }
+        ));
+        // exact matching (Telegram, Matrix) is not a glob
+        assert!(!SenderMatch::Exact.matches("@a*:hs", "@ab:hs"));
+        assert!(SenderMatch::Exact.matches("*", "@ab:hs"));
     }
 }

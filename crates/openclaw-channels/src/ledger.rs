@@ -23,6 +23,16 @@
 //! again (Telegram's sendMessage has no idempotency key). The window is one
 //! fsync long.
 //!
+//! Transports without ids of their own (IRC has none; Matrix event ids are
+//! strings) use [`Ledger::receive_keyed`]: the ledger numbers their messages
+//! itself, keeps the transport's durable id as the entry's `key`, and stores
+//! the transport's resume token (Matrix `next_batch`) as `cursor` in the same
+//! atomic write of `ledger.json` that records the batch. A crash after the
+//! entries but before that write replays the batch from the old cursor; the
+//! keys of such orphan entries (id above the recorded `seen`) are kept in
+//! `replayKeys` until the next cursor is stored, so the replay is skipped
+//! even if those entries are done and forgotten meanwhile.
+//!
 //! Only the gateway that holds the state-dir lock writes these files, so the
 //! in-memory copy is authoritative; each update's file is written by the one
 //! task handling it, so chats never queue behind each other's fsync.
@@ -63,6 +73,10 @@ pub struct Entry {
     /// in (the final text replaces it instead of a new message).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_message_id: Option<i64>,
+    /// The transport's durable id of the message (a Matrix event id), for
+    /// entries recorded through [`Ledger::receive_keyed`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -77,6 +91,12 @@ pub struct LedgerFile {
     /// Updates at or above `offset` (as strings: JSON keys).
     #[serde(default)]
     pub updates: BTreeMap<i64, Entry>,
+    /// The transport's resume token, stored with `seen`.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// Keys a replay from `cursor` may bring again (see the module docs).
+    #[serde(default)]
+    pub replay_keys: Vec<String>,
 }
 
 pub struct Ledger {
@@ -91,11 +111,17 @@ fn lock(m: &Mutex<LedgerFile>) -> std::sync::MutexGuard<'_, LedgerFile> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// `ledger.json`: the highest update id recorded.
+/// `ledger.json`: the highest update id recorded, and for keyed transports
+/// their resume token and the keys a replay from it may repeat.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Head {
     #[serde(default)]
     seen: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cursor: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    replay_keys: Vec<String>,
 }
 
 impl Ledger {
@@ -124,6 +150,28 @@ impl Ledger {
                 }
             }
         }
+        // Keyed entries recorded after the last head write: their batch will
+        // be replayed from the stored cursor. Keep their keys durably before
+        // anything can finish (and forget) those entries.
+        let mut replay = head.replay_keys.clone();
+        for (id, e) in &f.updates {
+            if *id > head.seen
+                && let Some(k) = &e.key
+                && !replay.contains(k)
+            {
+                replay.push(k.clone());
+            }
+        }
+        f.cursor = head.cursor.clone();
+        if replay != head.replay_keys {
+            let h = Head {
+                seen: f.seen,
+                cursor: f.cursor.clone(),
+                replay_keys: replay.clone(),
+            };
+            openclaw_state::write_json(&dir.join("ledger.json"), &h)?;
+        }
+        f.replay_keys = replay;
         advance(&mut f);
         Ok(Ledger {
             dir: dir.to_path_buf(),
@@ -166,6 +214,7 @@ impl Ledger {
                 chunks: Vec::new(),
                 sent: 0,
                 stream_message_id: None,
+                key: None,
             };
             // The entry first, then the head: a crash between them leaves
             // an entry the next open finds (and counts as seen).
@@ -174,7 +223,7 @@ impl Ledger {
             fresh.push((id, update, entry));
         }
         if !fresh.is_empty() {
-            openclaw_state::write_json(&self.dir.join("ledger.json"), &Head { seen })?;
+            openclaw_state::write_json(&self.dir.join("ledger.json"), &self.head(&guard, seen))?;
             guard.seen = seen;
         }
         Ok(fresh
@@ -182,6 +231,84 @@ impl Ledger {
             .map(|(id, u, e)| {
                 guard.updates.insert(id, e);
                 (id, u)
+            })
+            .collect())
+    }
+
+    fn head(&self, f: &LedgerFile, seen: i64) -> Head {
+        Head {
+            seen,
+            cursor: f.cursor.clone(),
+            replay_keys: f.replay_keys.clone(),
+        }
+    }
+
+    /// The transport's resume token stored by the last
+    /// [`Ledger::receive_keyed`] (Matrix `next_batch`).
+    pub fn cursor(&self) -> Option<String> {
+        lock(&self.file).cursor.clone()
+    }
+
+    /// Records messages of a transport without numeric ids: each gets the
+    /// next id; `key` (the transport's durable id, if it has one) skips a
+    /// message already recorded and not yet forgotten, or replayed after a
+    /// crash. Then, in one atomic write with the new `seen`, stores
+    /// `cursor` (when given): the transport may now resume after this
+    /// batch. Returns the new entries (id, chat, payload) in order.
+    pub fn receive_keyed(
+        &self,
+        batch: Vec<(Option<String>, String, Value)>,
+        cursor: Option<&str>,
+    ) -> Result<Vec<(i64, String, Value)>, StateError> {
+        let mut guard = lock(&self.file);
+        let mut known: std::collections::HashSet<String> =
+            guard.replay_keys.iter().cloned().collect();
+        known.extend(guard.updates.values().filter_map(|e| e.key.clone()));
+        let mut seen = guard.seen;
+        let mut fresh = Vec::new();
+        for (key, chat, update) in batch {
+            if let Some(k) = &key
+                && !known.insert(k.clone())
+            {
+                continue;
+            }
+            let id = seen + 1;
+            let entry = Entry {
+                stage: Stage::Received,
+                update,
+                chat_id: chat,
+                chunks: Vec::new(),
+                sent: 0,
+                stream_message_id: None,
+                key,
+            };
+            openclaw_state::write_json(&self.entry_path(id), &entry)?;
+            seen = id;
+            fresh.push((id, entry));
+        }
+        let new_cursor = cursor.map(str::to_string).or_else(|| guard.cursor.clone());
+        let replay = if cursor.is_some() {
+            Vec::new()
+        } else {
+            guard.replay_keys.clone()
+        };
+        if !fresh.is_empty() || new_cursor != guard.cursor || replay != guard.replay_keys {
+            let h = Head {
+                seen,
+                cursor: new_cursor.clone(),
+                replay_keys: replay.clone(),
+            };
+            openclaw_state::write_json(&self.dir.join("ledger.json"), &h)?;
+            guard.seen = seen;
+            guard.cursor = new_cursor;
+            guard.replay_keys = replay;
+        }
+        Ok(fresh
+            .into_iter()
+            .map(|(id, e)| {
+                let out = (id, e.chat_id.clone(), e.update.clone());
+                guard.updates.insert(id, e);
+                out
             })
             .collect())
     }
@@ -320,5 +447,81 @@ mod tests {
         assert_eq!(l.offset(), 13);
         assert_eq!(l.next_id(), 13);
         assert!(lock(&l.file).updates.is_empty());
+    }
+
+    #[test]
+    fn keyed_batches_store_the_cursor_and_a_replay_after_a_crash_is_skipped() {
+        let d = tempfile::tempdir().unwrap();
+        let l = Ledger::open(d.path()).unwrap();
+        assert_eq!(l.cursor(), None);
+        let b = |keys: &[&str]| -> Vec<(Option<String>, String, Value)> {
+            keys.iter()
+                .map(|k| {
+                    (
+                        Some(k.to_string()),
+                        "!room".to_string(),
+                        json!({"event": k}),
+                    )
+                })
+                .collect()
+        };
+        let got = l.receive_keyed(b(&["$a", "$b"]), Some("s1")).unwrap();
+        assert_eq!(
+            got.iter().map(|g| g.0).collect::<Vec<_>>(),
+            vec![1, 2],
+            "numbered by the ledger"
+        );
+        assert_eq!(l.cursor().as_deref(), Some("s1"));
+        // the same keys again (a replay) are skipped; new ones numbered on
+        let got = l.receive_keyed(b(&["$b", "$c"]), Some("s2")).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].0, got[0].2["event"].as_str()), (3, Some("$c")));
+        // no messages: the cursor still moves
+        assert!(l.receive_keyed(vec![], Some("s3")).unwrap().is_empty());
+        // keyless messages (IRC) are never deduplicated and keep the cursor
+        let irc = vec![
+            (None, "#r".to_string(), json!({})),
+            (None, "#r".to_string(), json!({})),
+        ];
+        assert_eq!(l.receive_keyed(irc, None).unwrap().len(), 2);
+        assert_eq!(l.cursor().as_deref(), Some("s3"));
+        for id in 1..=5 {
+            l.done(id).unwrap();
+        }
+        drop(l);
+
+        // "Crash" while recording the batch after s3: its entry is on disk,
+        // the head (seen 5, cursor s3) is not rewritten.
+        let orphan = Entry {
+            stage: Stage::Received,
+            update: json!({"event": "$d"}),
+            chat_id: "!room".into(),
+            chunks: vec![],
+            sent: 0,
+            stream_message_id: None,
+            key: Some("$d".into()),
+        };
+        openclaw_state::write_json(&d.path().join("updates/6.json"), &orphan).unwrap();
+        let l = Ledger::open(d.path()).unwrap();
+        assert_eq!(l.cursor().as_deref(), Some("s3"));
+        assert_eq!(l.unfinished().len(), 1);
+        // handled and forgotten before the replay arrives, even across
+        // another restart
+        l.done(6).unwrap();
+        drop(l);
+        let l = Ledger::open(d.path()).unwrap();
+        assert!(l.unfinished().is_empty());
+        // the replay from s3 brings $d again, plus $e
+        let got = l.receive_keyed(b(&["$d", "$e"]), Some("s4")).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].0, got[0].2["event"].as_str()), (7, Some("$e")));
+        drop(l);
+        let head: Value =
+            serde_json::from_slice(&std::fs::read(d.path().join("ledger.json")).unwrap()).unwrap();
+        assert_eq!(
+            head,
+            json!({"seen": 7, "cursor": "s4"}),
+            "replay keys dropped once past"
+        );
     }
 }

@@ -12,8 +12,11 @@
 //!   ──► answer ──► text::chunk ──► channel transport send ──► ledger done
 //! ```
 //!
-//! A channel implements [`Channel`] (start, status); everything above except
-//! the transport is shared, so IRC or Matrix add a transport, not a copy.
+//! A channel implements [`Channel`] (start, status) and runs its messages
+//! through one [`pipeline::Pipeline`]: everything above except the
+//! transport is shared, so IRC and Matrix add a transport, not a copy.
+//! Owner commands get in first through [`CommandRunner`] (DMs only, before
+//! the access policy).
 //!
 //! State under the instance's state dir, `channels/<channel>/<account>/`
 //! (all written atomically through `openclaw-state`):
@@ -26,6 +29,7 @@
 pub mod access;
 pub mod ledger;
 pub mod pairing;
+pub mod pipeline;
 pub mod telegram;
 pub mod text;
 pub mod token;
@@ -88,43 +92,6 @@ pub trait AgentRunner: Send + Sync {
         text: String,
         deltas: Option<mpsc::UnboundedSender<String>>,
     ) -> BoxFuture<'static, Result<String, RunFailure>>;
-}
-
-/// Owner commands (the rescue role's `/status main`, `/restart main`, ...).
-/// The pipeline consults it for direct messages before `access::decide`,
-/// so an owner's command runs even without pairing and a command never
-/// uses up a stranger's pairing code. `is_owner`: the sender is in
-/// `commands.ownerAllowFrom`. `None`: not a command, the message goes on
-/// through the pipeline; `Some`: the reply, recorded in the ledger and sent
-/// like an agent's answer (a non-owner's command gets a refusal this way).
-pub trait CommandRunner: Send + Sync {
-    fn run(&self, msg: &Inbound, is_owner: bool) -> Option<BoxFuture<'static, String>>;
-}
-
-/// A channel's hook for owner commands: the runner and who the owners are
-/// (`commands.ownerAllowFrom`, as `<channel>:<senderId>`).
-#[derive(Clone)]
-pub struct OwnerCommands {
-    pub runner: Arc<dyn CommandRunner>,
-    pub owners: Vec<String>,
-}
-
-impl OwnerCommands {
-    /// Whether `sender` on `channel` is an owner.
-    pub fn is_owner(&self, channel: &str, sender: &str) -> bool {
-        self.owners
-            .iter()
-            .any(|o| o.split_once(':') == Some((channel, sender)))
-    }
-
-    /// The reply to `m` when it is a command (direct messages only).
-    pub fn run(&self, m: &Inbound) -> Option<BoxFuture<'static, String>> {
-        if m.chat_kind != ChatKind::Direct {
-            return None;
-        }
-        let owner = self.is_owner(&m.channel, &m.sender_id);
-        self.runner.run(m, owner)
-    }
 }
 
 /// A channel's state as `channels.status` reports it.
@@ -258,6 +225,8 @@ pub trait Channel: Send + Sync {
     /// Runs until `stop` is cancelled.
     fn run(self: Arc<Self>, stop: CancellationToken) -> BoxFuture<'static, ()>;
 }
+
+pub use pipeline::{CommandRunner, Live};
 
 /// Now as RFC 3339 UTC.
 pub(crate) fn now_rfc3339() -> String {

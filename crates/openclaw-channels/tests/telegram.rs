@@ -406,81 +406,66 @@ async fn model_failure_explains_and_streaming_edits_one_message() {
     r.stop().await;
 }
 
-/// Answers `/cmd ...` for owners, refuses it for others, ignores the rest.
-#[derive(Default)]
-struct Commands {
-    seen: Mutex<Vec<(String, bool)>>,
-}
+/// Answers `/status` for everyone, saying whether the sender is an owner.
+struct StatusCommand;
 
-impl openclaw_channels::CommandRunner for Commands {
+impl openclaw_channels::CommandRunner for StatusCommand {
     fn run(
         &self,
         msg: &openclaw_channels::Inbound,
         is_owner: bool,
     ) -> Option<BoxFuture<'static, String>> {
-        if !msg.text.starts_with("/cmd") {
+        if !msg.text.starts_with("/status") {
             return None;
         }
-        self.seen
-            .lock()
-            .unwrap()
-            .push((msg.sender_id.clone(), is_owner));
-        let reply = if is_owner {
-            format!("done: {}", msg.text)
-        } else {
-            "Sorry, only the owner may do that.".to_string()
-        };
-        Some(Box::pin(async move { reply }))
+        let text = format!("status for {} (owner: {is_owner})", msg.sender_id);
+        Some(Box::pin(async move { text }))
     }
 }
 
-/// Owner commands run before access control: the owner's command works
-/// without pairing and without the agent; a stranger's command is refused
-/// and does not use up the pairing code their first ordinary message gets.
 #[tokio::test]
-async fn owner_commands_come_before_pairing_and_do_not_cost_a_strangers_code() {
+async fn owner_commands_run_before_pairing_and_the_agent_in_dms_only() {
     let fx = BotApiFixture::start().await;
     fx.add_bot(TOKEN, 999, "fixture_bot");
     let d = tempfile::tempdir().unwrap();
     let echo = Arc::new(Echo::default());
-    let cmds = Arc::new(Commands::default());
-    let ch = TelegramChannel::with_commands(
-        settings(d.path(), &fx.api_root, json!({})),
+    let owners = vec![openclaw_config::channels::OwnerRef::parse("telegram:42").unwrap()];
+    let live = openclaw_channels::Live::new(vec![], owners);
+    live.set_commands(Some(Arc::new(StatusCommand)));
+    let ch = TelegramChannel::with_live(
+        settings(d.path(), &fx.api_root, json!({"groupPolicy": "open"})),
         open_ledger(d.path(), "default").unwrap(),
         echo.clone(),
         Arc::new(Vec::new),
-        Some(openclaw_channels::OwnerCommands {
-            runner: cmds.clone(),
-            owners: vec!["telegram:7".into()],
-        }),
+        live.clone(),
     );
     let stop = CancellationToken::new();
     let task = tokio::spawn(ch.clone().run(stop.clone()));
     let r = Running { ch, stop, task };
     assert!(state_is(&r, ChannelState::Running).await);
 
-    fx.push_dm(TOKEN, 7, "/cmd status main");
-    assert!(fx.wait_for(T, |f| f.texts_to(TOKEN, 7).len() == 1).await);
-    assert_eq!(fx.texts_to(TOKEN, 7)[0], "done: /cmd status main");
+    // The owner's command is answered without pairing or the agent; an
+    // unpaired stranger's command too (the runner decides what they get).
+    fx.push_dm(TOKEN, 42, "/status main");
+    assert!(fx.wait_for(T, |f| f.texts_to(TOKEN, 42).len() == 1).await);
+    assert_eq!(fx.texts_to(TOKEN, 42)[0], "status for 42 (owner: true)");
+    fx.push_dm(TOKEN, 43, "/status");
+    assert!(fx.wait_for(T, |f| f.texts_to(TOKEN, 43).len() == 1).await);
+    assert_eq!(fx.texts_to(TOKEN, 43)[0], "status for 43 (owner: false)");
+    // Not a command: on to the access policy (a pairing code).
+    fx.push_dm(TOKEN, 43, "hello");
+    assert!(fx.wait_for(T, |f| f.texts_to(TOKEN, 43).len() == 2).await);
+    assert!(fx.texts_to(TOKEN, 43)[1].contains("pairing code"));
+    // In a group a command is an ordinary message.
+    fx.push_group(TOKEN, -100, 42, "@fixture_bot /status", false);
+    assert!(fx.wait_for(T, |f| f.texts_to(TOKEN, -100).len() == 1).await);
+    assert_eq!(fx.texts_to(TOKEN, -100)[0], "echo: /status");
+    assert_eq!(echo.seen.lock().unwrap().len(), 1, "only the group message");
 
-    fx.push_dm(TOKEN, 8, "/cmd restart main");
-    assert!(fx.wait_for(T, |f| f.texts_to(TOKEN, 8).len() == 1).await);
-    assert_eq!(
-        fx.texts_to(TOKEN, 8)[0],
-        "Sorry, only the owner may do that."
-    );
-    // The stranger's ordinary message still gets its pairing code.
-    fx.push_dm(TOKEN, 8, "hello");
-    assert!(fx.wait_for(T, |f| f.texts_to(TOKEN, 8).len() == 2).await);
-    assert!(
-        fx.texts_to(TOKEN, 8)[1].contains("pairing code"),
-        "{:?}",
-        fx.texts_to(TOKEN, 8)
-    );
-    assert_eq!(
-        *cmds.seen.lock().unwrap(),
-        [("7".to_string(), true), ("8".to_string(), false)]
-    );
-    assert!(echo.seen.lock().unwrap().is_empty(), "no agent turn ran");
+    // The runner can be removed while the channel runs.
+    live.set_commands(None);
+    fx.push_dm(TOKEN, 42, "/status");
+    assert!(fx.wait_for(T, |f| f.texts_to(TOKEN, 42).len() == 2).await);
+    assert!(fx.texts_to(TOKEN, 42)[1].contains("pairing code"));
     r.stop().await;
 }

@@ -1,11 +1,15 @@
 //! The gateway's messaging channels (`openclaw-channels`): started once the
 //! gateway is ready, stopped on shutdown, and on a config change only the
-//! channel whose section changed is restarted (`channels.telegram`, or
-//! `bindings`, which routes it). Agent turns run through the [`AgentHub`],
-//! the same path as `chat.send`. `channels.status` answers from here.
+//! channel whose section changed is restarted (`channels.telegram`, ...).
+//! `bindings` and `commands.ownerAllowFrom` reach running channels through
+//! their [`Live`] without a restart, as does a [`CommandRunner`] set with
+//! [`ChannelHub::set_command_runner`]. Agent turns run through the
+//! [`AgentHub`], the same path as `chat.send`. `channels.status` answers
+//! from here.
 //!
-//! A channel that cannot start (no token, token file refused, 401, 409)
-//! reports its state; the rest of the gateway keeps running.
+//! Each channel runs in a task of its own: one that cannot start (no token,
+//! token file refused, 401, 409) or fails later reports its state; the other
+//! channels and the rest of the gateway keep running.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,11 +18,11 @@ use futures_util::future::BoxFuture;
 use openclaw_channels::ledger::Ledger;
 use openclaw_channels::telegram::{self, TelegramChannel, TelegramSettings};
 use openclaw_channels::{
-    AgentRunner, Channel, ChannelState, ChannelStatus, CommandRunner, DEFAULT_ACCOUNT,
-    OtherInstance, OtherInstances, OwnerCommands, RunFailure,
+    AgentRunner, Channel, ChannelState, ChannelStatus, CommandRunner, DEFAULT_ACCOUNT, Live,
+    OtherInstance, OtherInstances, RunFailure,
 };
 use openclaw_config::Config;
-use openclaw_config::channels::{Binding, TELEGRAM_TOKEN_ENV, Telegram};
+use openclaw_config::channels::{Binding, OwnerRef, TELEGRAM_TOKEN_ENV};
 use openclaw_instance::Instance;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -35,58 +39,74 @@ struct Running {
     task: tokio::task::JoinHandle<()>,
 }
 
-#[derive(Default)]
-struct Inner {
-    /// `channels.telegram` and `bindings` as last applied.
+/// One channel (its default account).
+struct Slot {
+    name: &'static str,
+    /// The channel's config section as last applied.
     input: Option<Value>,
     running: Option<Running>,
     /// Why the configured channel is not running (no token, ...).
     not_running: Option<ChannelStatus>,
     /// Kept across restarts of the channel (see `Ledger::claim`).
     ledger: Option<Arc<Ledger>>,
+    /// Bindings, owners and the command runner; kept across restarts.
+    live: Arc<Live>,
 }
+
+/// The channels the gateway runs, in `channels.status` order.
+pub(crate) const CHANNELS: &[&str] = &[telegram::CHANNEL];
 
 pub(crate) struct ChannelHub {
     instance: Instance,
     log: Arc<GatewayLog>,
     agents: Arc<AgentHub>,
     others: OtherInstances,
-    /// The rescue role's owner commands, offered to every channel.
-    commands: Option<Arc<dyn CommandRunner>>,
     config_at_start: Config,
-    inner: Mutex<Inner>,
+    slots: Mutex<Vec<Slot>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn telegram_of(config: &Config) -> Option<Telegram> {
-    config
-        .channels
-        .as_ref()
-        .and_then(|c| c.telegram.as_ref())
-        .map(|t| t.0.clone())
+/// `channels.<name>` as last read; a change restarts that channel.
+fn input_of(config: &Config, name: &str) -> Value {
+    let Some(c) = config.channels.as_ref() else {
+        return Value::Null;
+    };
+    match name {
+        telegram::CHANNEL => serde_json::to_value(&c.telegram),
+        _ => Ok(Value::Null),
+    }
+    .unwrap_or(Value::Null)
 }
 
-/// What the Telegram channel is built from; a change restarts it
-/// (`commands`: who the owners are).
-fn input_of(config: &Config) -> Value {
-    json!({
-        "telegram": serde_json::to_value(telegram_of(config)).unwrap_or(Value::Null),
-        "bindings": serde_json::to_value(&config.bindings).unwrap_or(Value::Null),
-        "commands": serde_json::to_value(&config.commands).unwrap_or(Value::Null),
-    })
+fn bindings_of(config: &Config) -> Vec<Binding> {
+    config.bindings.clone().unwrap_or_default()
 }
 
-/// `commands.ownerAllowFrom` as `<channel>:<senderId>`.
-fn owners_of(config: &Config) -> Vec<String> {
+fn owners_of(config: &Config) -> Vec<OwnerRef> {
     config
         .commands
         .as_ref()
-        .and_then(|c| c.owner_allow_from.as_ref())
-        .map(|o| o.iter().map(|r| r.to_string()).collect())
+        .and_then(|c| c.owner_allow_from.clone())
         .unwrap_or_default()
+}
+
+/// A channel built from its section: `Ok(None)` when it has no section,
+/// `Err` with the status that says why it cannot run.
+type Built = Result<Option<Arc<dyn Channel>>, Box<ChannelStatus>>;
+
+fn failed(
+    name: &str,
+    state: ChannelState,
+    err: String,
+    hint: Option<String>,
+) -> Box<ChannelStatus> {
+    let mut s = ChannelStatus::new(name, DEFAULT_ACCOUNT, state);
+    s.last_error = Some(err);
+    s.hint = hint;
+    Box::new(s)
 }
 
 impl ChannelHub {
@@ -96,7 +116,6 @@ impl ChannelHub {
         agents: Arc<AgentHub>,
         known: KnownInstances,
         config: &Config,
-        commands: Option<Arc<dyn CommandRunner>>,
     ) -> Arc<ChannelHub> {
         let others: OtherInstances = Arc::new(move || {
             known
@@ -112,58 +131,142 @@ impl ChannelHub {
                 })
                 .collect()
         });
+        let slots = CHANNELS
+            .iter()
+            .map(|name| Slot {
+                name,
+                input: None,
+                running: None,
+                not_running: None,
+                ledger: None,
+                live: Live::new(bindings_of(config), owners_of(config)),
+            })
+            .collect();
         Arc::new(ChannelHub {
             instance,
             log,
             agents,
             others,
-            commands,
             config_at_start: config.clone(),
-            inner: Mutex::new(Inner::default()),
+            slots: Mutex::new(slots),
         })
     }
 
     /// Starts the configured channels (call once the gateway is ready).
     pub fn start(self: &Arc<Self>) {
         let config = self.config_at_start.clone();
-        self.apply(&config);
+        let mut slots = lock(&self.slots);
+        for slot in slots.iter_mut() {
+            self.apply(slot, &config);
+        }
     }
 
-    /// Restarts the Telegram channel if its config (or `bindings`) changed.
+    /// Applies a reloaded config: bindings and owners go to every running
+    /// channel as they are; a channel whose section changed is restarted,
+    /// the others are left alone.
     pub fn reload(self: &Arc<Self>, config: &Config) {
-        if lock(&self.inner).input.as_ref() == Some(&input_of(config)) {
-            return;
+        let mut slots = lock(&self.slots);
+        for slot in slots.iter_mut() {
+            slot.live.set_bindings(bindings_of(config));
+            slot.live.set_owners(owners_of(config));
+            if slot.input.as_ref() == Some(&input_of(config, slot.name)) {
+                continue;
+            }
+            self.log.info(&format!(
+                "config reloaded: channels.{0} changed, restarting the {0} channel",
+                slot.name
+            ));
+            self.apply(slot, config);
         }
-        self.log
-            .info("config reloaded: channels.telegram, bindings or commands changed, restarting the telegram channel");
-        self.apply(config);
     }
 
-    fn apply(self: &Arc<Self>, config: &Config) {
-        let mut inner = lock(&self.inner);
-        inner.input = Some(input_of(config));
-        if let Some(r) = inner.running.take() {
-            r.stop.cancel();
-            // The old poller ends its long poll; in-flight replies finish
-            // and the shared ledger keeps the new one from redoing them.
+    /// Sets (or with `None` removes) the owner-command runner of `channel`
+    /// (`telegram`, `irc`, `matrix`); it applies at once, also to a running
+    /// channel, and stays across restarts. Default: none.
+    pub fn set_command_runner(&self, channel: &str, runner: Option<Arc<dyn CommandRunner>>) {
+        let slots = lock(&self.slots);
+        if let Some(slot) = slots.iter().find(|s| s.name == channel) {
+            slot.live.set_commands(runner);
         }
-        inner.not_running = None;
-        let Some(cfg) = telegram_of(config) else {
-            return;
+    }
+
+    /// (Re)starts `slot` from `config`.
+    fn apply(self: &Arc<Self>, slot: &mut Slot, config: &Config) {
+        slot.input = Some(input_of(config, slot.name));
+        if let Some(r) = slot.running.take() {
+            r.stop.cancel();
+            // The old transport ends; in-flight replies finish and the
+            // shared ledger keeps the new one from redoing them.
+        }
+        slot.not_running = None;
+        let built = match slot.name {
+            telegram::CHANNEL => self.telegram(slot, config),
+            _ => Ok(None),
         };
-        let status = |state, err: String, hint: Option<String>| {
-            let mut s = ChannelStatus::new(telegram::CHANNEL, DEFAULT_ACCOUNT, state);
-            s.last_error = Some(err);
-            s.hint = hint;
-            s
+        let channel = match built {
+            Ok(Some(c)) => c,
+            Ok(None) => return,
+            Err(st) => {
+                slot.not_running = Some(*st);
+                return;
+            }
         };
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(channel.clone().run(stop.clone()));
+        slot.running = Some(Running {
+            channel,
+            stop,
+            task,
+        });
+    }
+
+    /// The slot's ledger, opened once.
+    fn ledger(&self, slot: &mut Slot) -> Result<Arc<Ledger>, Box<ChannelStatus>> {
+        if let Some(l) = &slot.ledger {
+            return Ok(l.clone());
+        }
+        let dir = openclaw_channels::account_dir(
+            &self.instance.state_dir.value,
+            slot.name,
+            DEFAULT_ACCOUNT,
+        );
+        match Ledger::open(&dir) {
+            Ok(l) => {
+                let l = Arc::new(l);
+                slot.ledger = Some(l.clone());
+                Ok(l)
+            }
+            Err(e) => {
+                let e = e.to_string();
+                self.log.warn(&format!(
+                    "{}: cannot open the update ledger: {e}",
+                    slot.name
+                ));
+                Err(failed(slot.name, ChannelState::Error, e, None))
+            }
+        }
+    }
+
+    fn runner(&self) -> Arc<dyn AgentRunner> {
+        Arc::new(HubRunner(self.agents.clone()))
+    }
+
+    fn telegram(self: &Arc<Self>, slot: &mut Slot, config: &Config) -> Built {
+        let Some(cfg) = config
+            .channels
+            .as_ref()
+            .and_then(|c| c.telegram.as_ref())
+            .map(|t| t.0.clone())
+        else {
+            return Ok(None);
+        };
+        let name = telegram::CHANNEL;
         if !cfg.enabled() {
-            inner.not_running = Some(ChannelStatus::new(
-                telegram::CHANNEL,
+            return Err(Box::new(ChannelStatus::new(
+                name,
                 DEFAULT_ACCOUNT,
                 ChannelState::Disabled,
-            ));
-            return;
+            )));
         }
         let env = std::env::var(TELEGRAM_TOKEN_ENV).ok();
         let set_token = self
@@ -180,81 +283,65 @@ impl ChannelHub {
                     "channels.telegram has no bot token (botToken, tokenFile or {TELEGRAM_TOKEN_ENV})"
                 );
                 self.log.warn(&format!("telegram: {e}"));
-                inner.not_running = Some(status(
+                return Err(failed(
+                    name,
                     ChannelState::Unauthorized,
                     e,
                     Some(format!("run `{set_token}`")),
                 ));
-                return;
             }
             Err(e) => {
                 self.log.warn(&format!("telegram: {e}"));
-                inner.not_running = Some(status(ChannelState::Error, e, None));
-                return;
+                return Err(failed(name, ChannelState::Error, e, None));
             }
         };
-        let state_dir = self.instance.state_dir.value.clone();
-        let ledger = match &inner.ledger {
-            Some(l) => l.clone(),
-            None => match telegram::open_ledger(&state_dir, DEFAULT_ACCOUNT) {
-                Ok(l) => {
-                    inner.ledger = Some(l.clone());
-                    l
-                }
-                Err(e) => {
-                    self.log
-                        .warn(&format!("telegram: cannot open the update ledger: {e}"));
-                    inner.not_running = Some(status(ChannelState::Error, e, None));
-                    return;
-                }
-            },
-        };
-        let bindings: Vec<Binding> = config.bindings.clone().unwrap_or_default();
+        let ledger = self.ledger(slot)?;
         let settings = TelegramSettings {
             account: DEFAULT_ACCOUNT.into(),
-            state_dir,
+            state_dir: self.instance.state_dir.value.clone(),
             token,
             config: cfg,
-            bindings,
+            bindings: bindings_of(config),
             poll_timeout: 30,
             retry_pause: Duration::from_secs(3),
             fix_token_command: set_token,
         };
-        let runner = Arc::new(HubRunner(self.agents.clone()));
-        let commands = self.commands.clone().map(|runner| OwnerCommands {
-            runner,
-            owners: owners_of(config),
-        });
-        let ch =
-            TelegramChannel::with_commands(settings, ledger, runner, self.others.clone(), commands);
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(ch.clone().run(stop.clone()));
+        let ch = TelegramChannel::with_live(
+            settings,
+            ledger,
+            self.runner(),
+            self.others.clone(),
+            slot.live.clone(),
+        );
         self.log.info("telegram: channel started (long polling)");
-        inner.running = Some(Running {
-            channel: ch,
-            stop,
-            task,
-        });
+        Ok(Some(ch))
     }
 
-    /// Stops every channel (the long poll is dropped at once).
+    /// Stops every channel (long polls and connections are dropped at once).
     pub async fn shutdown(&self) {
-        let r = lock(&self.inner).running.take();
-        if let Some(r) = r {
+        let running: Vec<Running> = lock(&self.slots)
+            .iter_mut()
+            .filter_map(|s| s.running.take())
+            .collect();
+        for r in &running {
             r.stop.cancel();
+        }
+        for r in running {
             let _ = tokio::time::timeout(Duration::from_secs(2), r.task).await;
         }
     }
 
     /// `channels.status`.
     pub fn status(&self) -> Value {
-        let inner = lock(&self.inner);
+        let slots = lock(&self.slots);
         let mut list = Vec::new();
-        if let Some(r) = &inner.running {
-            list.push(r.channel.status());
-        }
-        if let Some(s) = &inner.not_running {
-            list.push(s.clone());
+        for s in slots.iter() {
+            if let Some(r) = &s.running {
+                list.push(r.channel.status());
+            }
+            if let Some(st) = &s.not_running {
+                list.push(st.clone());
+            }
         }
         json!({"channels": list})
     }

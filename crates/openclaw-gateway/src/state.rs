@@ -141,8 +141,13 @@ impl GatewayState {
             agents.clone(),
             p.opts.known_instances.clone(),
             &p.config,
-            p.opts.rescue.as_ref().map(|r| r.commands.clone()),
         );
+        // The rescue role's owner commands, on every channel.
+        if let Some(r) = &p.opts.rescue {
+            for name in crate::channels::CHANNELS {
+                channels.set_command_runner(name, Some(r.commands.clone()));
+            }
+        }
         let guard =
             crate::guard::Guard::new(p.bind.host(), p.record.port, Some(host.clone()), &p.config);
         Arc::new(GatewayState {
