@@ -4,6 +4,12 @@
 //!
 //! Used by this crate's tests and by the gateway/CLI end-to-end tests, which
 //! point a real gateway at a [`Fixture`]. Not part of the runtime API.
+//!
+//! Besides the scripted replies, a fixture answers the model listing
+//! (`GET <base>/models`, OpenAI's shape; `GET /v1/models`, Anthropic's)
+//! from [`Fixture::set_models`] without using the script, and with
+//! [`Fixture::require_key`] refuses any request without that key (401, in
+//! the provider's own error shape), as the real services do.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -68,7 +74,19 @@ pub struct Fixture {
     /// Hanging replies whose client closed the connection.
     pub client_closed: Arc<AtomicUsize>,
     script: Arc<Mutex<VecDeque<Reply>>>,
+    listing: Arc<Mutex<Listing>>,
 }
+
+/// What the model listing and the key check answer.
+#[derive(Clone, Debug)]
+struct Listing {
+    anthropic: bool,
+    models: Vec<String>,
+    key: Option<String>,
+}
+
+/// The ids [`Fixture::start`] lists until [`Fixture::set_models`].
+pub const FIXTURE_MODELS: [&str; 2] = ["fixture-model", "fixture-large"];
 
 impl Fixture {
     /// `anthropic_base` true: base URL is the host root (Anthropic SDK
@@ -79,14 +97,24 @@ impl Fixture {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(VecDeque::from(script)));
         let client_closed = Arc::new(AtomicUsize::new(0));
-        let (r, s, c) = (requests.clone(), script.clone(), client_closed.clone());
+        let listing = Arc::new(Mutex::new(Listing {
+            anthropic: anthropic_base,
+            models: FIXTURE_MODELS.iter().map(|m| m.to_string()).collect(),
+            key: None,
+        }));
+        let (r, s, c, l) = (
+            requests.clone(),
+            script.clone(),
+            client_closed.clone(),
+            listing.clone(),
+        );
         tokio::spawn(async move {
             loop {
                 let Ok((sock, _)) = listener.accept().await else {
                     return;
                 };
-                let (r, s, c) = (r.clone(), s.clone(), c.clone());
-                tokio::spawn(async move { handle(sock, r, s, c).await });
+                let (r, s, c, l) = (r.clone(), s.clone(), c.clone(), l.clone());
+                tokio::spawn(async move { handle(sock, r, s, c, l).await });
             }
         });
         let base_url = if anthropic_base {
@@ -99,7 +127,20 @@ impl Fixture {
             requests,
             client_closed,
             script,
+            listing,
         }
+    }
+
+    /// The model ids the listing answers with (default [`FIXTURE_MODELS`]).
+    pub fn set_models(&self, models: &[&str]) {
+        self.listing.lock().unwrap().models = models.iter().map(|m| m.to_string()).collect();
+    }
+
+    /// From now on every request must carry `key` (`Authorization: Bearer`
+    /// for OpenAI, `x-api-key` for Anthropic) or gets 401 as the provider
+    /// words it.
+    pub fn require_key(&self, key: &str) {
+        self.listing.lock().unwrap().key = Some(key.to_string());
     }
 
     pub fn push(&self, r: Reply) {
@@ -116,6 +157,7 @@ async fn handle(
     log: Arc<Mutex<Vec<Recorded>>>,
     script: Arc<Mutex<VecDeque<Reply>>>,
     closed: Arc<AtomicUsize>,
+    listing: Arc<Mutex<Listing>>,
 ) {
     let mut buf = Vec::new();
     let mut tmp = [0u8; 8192];
@@ -151,17 +193,35 @@ async fn handle(
         }
     }
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    log.lock().unwrap().push(Recorded {
+    let rec = Recorded {
         method,
         path,
         headers,
         body,
-    });
-    let reply = script.lock().unwrap().pop_front().unwrap_or(Reply::Status {
-        code: 500,
-        headers: vec![],
-        body: "{\"error\":{\"message\":\"fixture script exhausted\"}}".into(),
-    });
+    };
+    log.lock().unwrap().push(rec.clone());
+    let listing = listing.lock().unwrap().clone();
+    let early = if let Some(refusal) = key_refusal(&listing, &rec) {
+        Some(refusal)
+    } else if rec.method == "GET"
+        && rec
+            .path
+            .split('?')
+            .next()
+            .unwrap_or("")
+            .ends_with("/models")
+    {
+        Some(model_listing(&listing))
+    } else {
+        None
+    };
+    let reply = early
+        .or_else(|| script.lock().unwrap().pop_front())
+        .unwrap_or(Reply::Status {
+            code: 500,
+            headers: vec![],
+            body: "{\"error\":{\"message\":\"fixture script exhausted\"}}".into(),
+        });
     match reply {
         Reply::Status {
             code,
@@ -185,6 +245,61 @@ async fn handle(
         }
         Reply::SlowSse { chunks, delay, end } => sse_reply(sock, chunks, delay, end, closed).await,
     }
+}
+
+/// 401 in the provider's words when a key is required and not presented.
+fn key_refusal(l: &Listing, r: &Recorded) -> Option<Reply> {
+    let want = l.key.as_deref()?;
+    if l.anthropic {
+        if r.header("x-api-key") == Some(want) {
+            return None;
+        }
+        return Some(status(
+            401,
+            &[],
+            &json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}).to_string(),
+        ));
+    }
+    if r.header("authorization") == Some(format!("Bearer {want}").as_str()) {
+        return None;
+    }
+    let shown = r
+        .header("authorization")
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .map(|k| format!("{}***", k.chars().take(3).collect::<String>()))
+        .unwrap_or_default();
+    let message = if shown.is_empty() {
+        "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).".to_string()
+    } else {
+        format!(
+            "Incorrect API key provided: {shown}. You can find your API key in your account settings."
+        )
+    };
+    Some(status(
+        401,
+        &[],
+        &json!({"error": {"message": message, "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}).to_string(),
+    ))
+}
+
+/// The model listing in the provider's shape.
+fn model_listing(l: &Listing) -> Reply {
+    let body = if l.anthropic {
+        let data: Vec<Value> = l
+            .models
+            .iter()
+            .map(|m| json!({"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"}))
+            .collect();
+        json!({"data": data, "has_more": false, "first_id": l.models.first(), "last_id": l.models.last()})
+    } else {
+        let data: Vec<Value> = l
+            .models
+            .iter()
+            .map(|m| json!({"id": m, "object": "model", "created": 1_700_000_000, "owned_by": "fixture"}))
+            .collect();
+        json!({"object": "list", "data": data})
+    };
+    status(200, &[], &body.to_string())
 }
 
 async fn sse_reply(

@@ -723,7 +723,7 @@ pub(crate) fn build(
             (_, Err(e)) => Err(e.message.clone()),
             (None, _) => Err(format!(
                 "no model configured for agent {id}: set agents.defaults.model.primary to \"<provider>/<model>\" and the provider under models.providers (e.g. `{}`)",
-                inst.command("onboard --auth-choice openai-api-key --openai-api-key <key>")
+                inst.command("onboard --non-interactive --accept-risk --auth-choice openai-api-key --openai-api-key-file <path>")
             )),
             (Some(p), Ok(client)) => {
                 let spec = AgentSpec {

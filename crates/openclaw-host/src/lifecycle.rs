@@ -456,6 +456,44 @@ pub fn detached_command(
     (cmd, set)
 }
 
+/// Spawns `openclaw gateway <args>` for `inst` (as `exe`, environment per
+/// `env`) in its own session (setsid), stdin closed, output appended to the
+/// instance's detached log; does not wait. Returns the child and the log
+/// path. [`start_detached`] waits for it to come up; `onboard` spawns the
+/// gateway where no service manager can run it.
+pub fn spawn_detached(
+    inst: &Instance,
+    args: &[String],
+    exe: &Path,
+    env: &ChildEnv,
+) -> Result<(std::process::Child, PathBuf), String> {
+    let state_dir = &inst.state_dir.value;
+    let log = detached_log(state_dir);
+    let (stdout, stderr) = openclaw_state::logs::open_detached_log(state_dir)
+        .and_then(|f| Ok((f.try_clone()?, f)))
+        .map_err(|e| format!("cannot open the log file {}: {e}", log.display()))?;
+    let (mut cmd, _) = detached_command(inst, args, exe, env);
+    cmd.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setsid(2) is async-signal-safe; it only detaches the child
+        // from our session and controlling terminal.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+    Ok((child, log))
+}
+
 /// Starts `openclaw gateway <args>` for `inst` (as `exe`, environment per
 /// `env`) in its own session, output appended to the instance's log dir,
 /// then waits until a live owner record of that process exists and
@@ -492,39 +530,8 @@ pub fn start_detached(
     let failed = |what: String, cause: String| {
         HostError::new(what, state_dir.display(), cause).hint(start_cmd.clone())
     };
-    let log = detached_log(&state_dir);
-    let open_log = || openclaw_state::logs::open_detached_log(&state_dir);
-    let (stdout, stderr) = match open_log().and_then(|f| Ok((f.try_clone()?, f))) {
-        Ok(x) => x,
-        Err(e) => {
-            return Err(failed(
-                not_started.into(),
-                format!("cannot open the log file {}: {e}", log.display()),
-            ));
-        }
-    };
-    let (mut cmd, _) = detached_command(inst, args, exe, env);
-    cmd.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: setsid(2) is async-signal-safe; it only detaches the child
-        // from our session and controlling terminal.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::setsid() < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    }
-    let mut child = cmd.spawn().map_err(|e| {
-        failed(
-            not_started.into(),
-            format!("cannot run {}: {e}", exe.display()),
-        )
-    })?;
+    let (mut child, log) =
+        spawn_detached(inst, args, exe, env).map_err(|e| failed(not_started.into(), e))?;
     let new_pid = child.id();
     out.progress(&format!(
         "starting it{}: pid {new_pid}, `{start_cmd}`; output goes to {}",

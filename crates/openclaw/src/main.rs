@@ -10,6 +10,7 @@ mod error;
 mod hosts;
 mod live;
 mod output;
+mod secrets;
 mod services;
 mod signal;
 
@@ -58,7 +59,7 @@ enum Command {
     /// Check this instance's gateway health (exit 3 when stopped)
     Health(cmd::gateway::JsonArgs),
     Doctor(cmd::doctor::DoctorArgs),
-    Onboard(cmd::onboard::OnboardArgs),
+    Onboard(Box<cmd::onboard::OnboardArgs>),
     Agent(cmd::agent::AgentArgs),
     /// Sessions of this instance's agents (through the gateway)
     #[command(subcommand)]
@@ -145,7 +146,7 @@ fn main() -> ExitCode {
         Command::Status(a) => cmd::gateway::status(&ctx, a.json),
         Command::Health(a) => cmd::gateway::probe(&ctx, a, true),
         Command::Doctor(a) => cmd::doctor::run(&ctx, a),
-        Command::Onboard(a) => cmd::onboard::run(&ctx, a),
+        Command::Onboard(a) => cmd::onboard::run(&ctx, *a),
         Command::Agent(a) => cmd::agent::agent(&ctx, a),
         Command::Sessions(c) => cmd::agent::sessions(&ctx, c),
         Command::Models(c) => cmd::models::run(&ctx, c),

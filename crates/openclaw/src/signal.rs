@@ -9,6 +9,8 @@ use openclaw_ops::lifecycle::ServiceOp;
 use crate::error::{CliError, CliResult, exit};
 use crate::services::InstanceService;
 
+pub use openclaw_host::lifecycle::START_WAIT;
+
 /// Prints a lifecycle's lines as the CLI always has.
 pub struct Print;
 
@@ -45,4 +47,16 @@ pub fn service_op(svc: &InstanceService, op: ServiceOp) -> CliResult<u8> {
     let exe = this_exe()?;
     openclaw_host::lifecycle::service_op(svc, op, &exe, &ChildEnv::Inherit, &mut Print)?;
     Ok(exit::OK)
+}
+
+/// Starts `openclaw gateway <args>` for `inst` detached (its own session,
+/// output in its detached log; this shell's environment minus other
+/// profiles' selectors) without waiting. Used by `onboard` where no service
+/// manager can run the gateway. Returns the child and the log path.
+pub fn spawn_detached(
+    inst: &openclaw_instance::Instance,
+    args: &[String],
+) -> Result<(std::process::Child, std::path::PathBuf), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+    openclaw_host::lifecycle::spawn_detached(inst, args, &exe, &ChildEnv::Inherit)
 }

@@ -144,6 +144,24 @@ impl ProviderConfig {
         Self::from_config(id, p)
     }
 
+    /// The model listing of this provider's API: `GET {baseUrl}/models`
+    /// (OpenAI, and the OpenAI-compatible servers: Ollama, vLLM, LM Studio)
+    /// or `GET {baseUrl}/v1/models?limit=1000` (Anthropic; one page of its
+    /// largest size).
+    pub fn models_endpoint(&self) -> String {
+        let base = self.base_url.trim_end_matches('/');
+        match self.api {
+            Api::OpenAiCompletions => format!("{base}/models"),
+            Api::AnthropicMessages => {
+                if base.ends_with("/v1") {
+                    format!("{base}/models?limit=1000")
+                } else {
+                    format!("{base}/v1/models?limit=1000")
+                }
+            }
+        }
+    }
+
     /// The full endpoint URL for this provider's API.
     pub fn endpoint(&self) -> String {
         let base = self.base_url.trim_end_matches('/');
@@ -368,6 +386,18 @@ mod tests {
         assert_eq!(p.endpoint(), "https://api.anthropic.com/v1/messages");
         p.base_url = "https://api.anthropic.com/v1".into();
         assert_eq!(p.endpoint(), "https://api.anthropic.com/v1/messages");
+        assert_eq!(
+            p.models_endpoint(),
+            "https://api.anthropic.com/v1/models?limit=1000"
+        );
+        p.base_url = "https://api.anthropic.com".into();
+        assert_eq!(
+            p.models_endpoint(),
+            "https://api.anthropic.com/v1/models?limit=1000"
+        );
+        p.api = Api::OpenAiCompletions;
+        p.base_url = "http://127.0.0.1:11434/v1/".into();
+        assert_eq!(p.models_endpoint(), "http://127.0.0.1:11434/v1/models");
     }
 
     #[test]

@@ -281,30 +281,12 @@ impl ModelClient {
         let retry = &self.settings.retry;
         let mut attempt: u32 = 0;
         loop {
-            let mut rb = self
+            let rb = self
                 .http
                 .post(&url)
                 .header(reqwest::header::ACCEPT, "text/event-stream")
                 .json(&body);
-            match (provider.api, &key.key) {
-                (Api::OpenAiCompletions, Some(k)) => {
-                    let mut v =
-                        reqwest::header::HeaderValue::from_str(&format!("Bearer {}", k.expose()))
-                            .map_err(|_| bad_key_chars(pid, &key.origin))?;
-                    v.set_sensitive(true);
-                    rb = rb.header(reqwest::header::AUTHORIZATION, v);
-                }
-                (Api::AnthropicMessages, k) => {
-                    rb = rb.header("anthropic-version", anthropic::ANTHROPIC_VERSION);
-                    if let Some(k) = k {
-                        let mut v = reqwest::header::HeaderValue::from_str(k.expose())
-                            .map_err(|_| bad_key_chars(pid, &key.origin))?;
-                        v.set_sensitive(true);
-                        rb = rb.header("x-api-key", v);
-                    }
-                }
-                (Api::OpenAiCompletions, None) => {}
-            }
+            let rb = authorize(rb, provider, &key)?;
             let resp = match tokio::time::timeout(self.settings.timeouts.response, rb.send()).await
             {
                 Err(_) => {
@@ -416,6 +398,145 @@ impl ModelClient {
             }
         }
     }
+}
+
+impl ModelClient {
+    /// One `GET` of the provider's model listing (`models_endpoint`), with
+    /// the same key and headers as a chat request: the check that a key or
+    /// a base URL works before it is saved. Returns the model ids in the
+    /// order listed. No retries: a 429 or 5xx is reported as it came.
+    ///
+    /// Wire formats: OpenAI (and Ollama, vLLM, LM Studio)
+    /// `{"object":"list","data":[{"id":"gpt-4o","object":"model",...}]}`;
+    /// Anthropic `{"data":[{"type":"model","id":"claude-...",...}],
+    /// "has_more":false,...}`.
+    pub async fn list_models(
+        &self,
+        provider: &ProviderConfig,
+    ) -> Result<Vec<String>, ProviderError> {
+        let key = self.keys.resolve(provider)?;
+        let url = provider.models_endpoint();
+        let pid = provider.id.as_str();
+        let rb = self
+            .http
+            .get(&url)
+            .header(reqwest::header::ACCEPT, "application/json");
+        let rb = authorize(rb, provider, &key)?;
+        let resp = match tokio::time::timeout(self.settings.timeouts.response, rb.send()).await {
+            Err(_) => {
+                return Err(ProviderError::new(
+                    pid,
+                    ErrorKind::Timeout,
+                    format!(
+                        "provider {pid} did not answer within {}s ({url}); check that the server is up and responsive",
+                        self.settings.timeouts.response.as_secs_f64()
+                    ),
+                ));
+            }
+            Ok(Err(e)) => return Err(send_error(pid, &url, &e)),
+            Ok(Ok(r)) => r,
+        };
+        let status = resp.status();
+        let code = status.as_u16();
+        if !status.is_success() {
+            let text = body_excerpt(resp).await;
+            let (kind, msg) = match code {
+                401 | 403 => (
+                    ErrorKind::Auth,
+                    format!(
+                        "provider {pid} rejected the API key (HTTP {code}; key from: {}). Provider said: {text}",
+                        key.origin
+                    ),
+                ),
+                404 => (
+                    ErrorKind::BadRequest,
+                    format!(
+                        "provider {pid} has no model listing at {url} (HTTP 404); check the base URL (OpenAI-compatible servers usually end in /v1). Provider said: {text}"
+                    ),
+                ),
+                429 => (
+                    ErrorKind::RateLimited,
+                    format!(
+                        "provider {pid} is rate limiting requests (HTTP 429). Provider said: {text}"
+                    ),
+                ),
+                500..=599 => (
+                    ErrorKind::Server,
+                    format!(
+                        "provider {pid} failed with HTTP {code} ({url}). Provider said: {text}"
+                    ),
+                ),
+                _ => (
+                    ErrorKind::BadRequest,
+                    format!(
+                        "provider {pid} refused the model listing with HTTP {code} ({url}). Provider said: {text}"
+                    ),
+                ),
+            };
+            return Err(ProviderError::new(pid, kind, msg).with_status(code));
+        }
+        let body = tokio::time::timeout(self.settings.timeouts.response, resp.bytes())
+            .await
+            .map_err(|_| {
+                ProviderError::new(
+                    pid,
+                    ErrorKind::Timeout,
+                    format!("provider {pid} stopped sending its model listing ({url})"),
+                )
+            })?
+            .map_err(|e| send_error(pid, &url, &e))?;
+        parse_model_list(&body).ok_or_else(|| {
+            ProviderError::new(
+                pid,
+                ErrorKind::MalformedStream,
+                format!(
+                    "provider {pid} answered {url} with something that is not a model listing (expected {{\"data\": [{{\"id\": ...}}]}}): {}",
+                    crate::excerpt(&String::from_utf8_lossy(&body), 200)
+                ),
+            )
+        })
+    }
+}
+
+/// The ids of a model listing (`data[].id`, OpenAI and Anthropic alike).
+pub fn parse_model_list(body: &[u8]) -> Option<Vec<String>> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let data = v.get("data")?.as_array()?;
+    Some(
+        data.iter()
+            .filter_map(|m| m.get("id").and_then(Value::as_str))
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+/// Adds the provider's auth headers: `Authorization: Bearer` (OpenAI) or
+/// `x-api-key` plus `anthropic-version` (Anthropic), marked sensitive.
+fn authorize(
+    mut rb: reqwest::RequestBuilder,
+    provider: &ProviderConfig,
+    key: &ResolvedKey,
+) -> Result<reqwest::RequestBuilder, ProviderError> {
+    let pid = provider.id.as_str();
+    match (provider.api, &key.key) {
+        (Api::OpenAiCompletions, Some(k)) => {
+            let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", k.expose()))
+                .map_err(|_| bad_key_chars(pid, &key.origin))?;
+            v.set_sensitive(true);
+            rb = rb.header(reqwest::header::AUTHORIZATION, v);
+        }
+        (Api::AnthropicMessages, k) => {
+            rb = rb.header("anthropic-version", anthropic::ANTHROPIC_VERSION);
+            if let Some(k) = k {
+                let mut v = reqwest::header::HeaderValue::from_str(k.expose())
+                    .map_err(|_| bad_key_chars(pid, &key.origin))?;
+                v.set_sensitive(true);
+                rb = rb.header("x-api-key", v);
+            }
+        }
+        (Api::OpenAiCompletions, None) => {}
+    }
+    Ok(rb)
 }
 
 fn bad_key_chars(pid: &str, origin: &KeyOrigin) -> ProviderError {

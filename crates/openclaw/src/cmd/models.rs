@@ -1,7 +1,6 @@
 //! `openclaw models list|status` (read from this instance's config; never
-//! prints a key) and the model part of `onboard --auth-choice`.
+//! prints a key). Onboarding sets a model (`onboard --auth-choice`).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
@@ -9,7 +8,7 @@ use openclaw_agent::{ApiKeySource, KeyResolver, ProviderConfig};
 use serde_json::{Value, json};
 
 use crate::ctx::Ctx;
-use crate::error::{CliError, CliResult, exit};
+use crate::error::{CliResult, exit};
 use crate::output::print_json;
 
 #[derive(Subcommand, Debug)]
@@ -107,7 +106,7 @@ pub fn run(ctx: &Ctx, cmd: ModelsCmd) -> CliResult<u8> {
             println!(
                 "no providers configured in {}; add one with `{}`",
                 inst.config_path.value.display(),
-                inst.command("onboard --auth-choice openai-api-key --openai-api-key <key> --non-interactive --accept-risk --skip-daemon")
+                inst.command("onboard --auth-choice openai-api-key --openai-api-key-file <path> --non-interactive --accept-risk --skip-daemon")
             );
         }
         for r in &rows {
@@ -158,152 +157,4 @@ pub fn run(ctx: &Ctx, cmd: ModelsCmd) -> CliResult<u8> {
         return Ok(exit::FAILURE);
     }
     Ok(exit::OK)
-}
-
-/// The flags of `onboard --auth-choice`.
-#[derive(Args, Debug, Default, Clone)]
-pub struct AuthFlags {
-    /// OpenAI API key (with --auth-choice openai-api-key)
-    #[arg(long)]
-    pub openai_api_key: Option<String>,
-    /// Anthropic API key (with --auth-choice anthropic-api-key)
-    #[arg(long)]
-    pub anthropic_api_key: Option<String>,
-    /// Base URL of an OpenAI- or Anthropic-compatible server (with --auth-choice custom)
-    #[arg(long)]
-    pub custom_base_url: Option<String>,
-    /// API key for the custom server (omit for servers that need none)
-    #[arg(long)]
-    pub custom_api_key: Option<String>,
-    /// Model id on the custom server, e.g. llama3.1
-    #[arg(long)]
-    pub custom_model: Option<String>,
-    /// Wire protocol of the custom server
-    #[arg(long, value_parser = ["openai-completions", "anthropic-messages"])]
-    pub custom_api: Option<String>,
-}
-
-/// What `apply_auth_choice` did, for the onboarding summary.
-pub struct AuthOutcome {
-    pub provider: String,
-    pub model: String,
-    pub key_file: Option<PathBuf>,
-}
-
-/// Writes `models.providers.<id>` and `agents.defaults.model.primary`; the
-/// key goes to `<stateDir>/credentials/<id>.key` (mode 0600), never into the
-/// config file.
-pub fn apply_auth_choice(
-    ctx: &Ctx,
-    choice: &str,
-    f: &AuthFlags,
-    state_dir: &std::path::Path,
-) -> CliResult<Option<AuthOutcome>> {
-    let missing = |flag: &str| {
-        CliError::usage(
-            format!("--auth-choice {choice} needs {flag}"),
-            format!("pass {flag} <value>"),
-        )
-    };
-    let (id, base, api, model, key) = match choice {
-        "openai-api-key" => (
-            "openai",
-            "https://api.openai.com/v1".to_string(),
-            "openai-completions".to_string(),
-            "gpt-4o".to_string(),
-            Some(
-                f.openai_api_key
-                    .clone()
-                    .ok_or_else(|| missing("--openai-api-key"))?,
-            ),
-        ),
-        "anthropic-api-key" => (
-            "anthropic",
-            "https://api.anthropic.com".to_string(),
-            "anthropic-messages".to_string(),
-            "claude-sonnet-4-5".to_string(),
-            Some(
-                f.anthropic_api_key
-                    .clone()
-                    .ok_or_else(|| missing("--anthropic-api-key"))?,
-            ),
-        ),
-        "custom" => (
-            "custom",
-            f.custom_base_url
-                .clone()
-                .ok_or_else(|| missing("--custom-base-url"))?,
-            f.custom_api
-                .clone()
-                .unwrap_or_else(|| "openai-completions".into()),
-            f.custom_model
-                .clone()
-                .ok_or_else(|| missing("--custom-model"))?,
-            f.custom_api_key.clone(),
-        ),
-        _ => return Ok(None),
-    };
-    let key = key.map(|k| k.trim().to_string()).filter(|k| !k.is_empty());
-    if choice != "custom" && key.is_none() {
-        return Err(missing(if choice == "openai-api-key" {
-            "--openai-api-key"
-        } else {
-            "--anthropic-api-key"
-        }));
-    }
-    let key_file = match &key {
-        Some(k) => Some(write_key(state_dir, id, k)?),
-        None => None,
-    };
-    let mut provider = json!({"baseUrl": base, "api": api, "models": [{"id": model}]});
-    if key.is_none() {
-        provider["auth"] = json!("none");
-    }
-    let primary = format!("{id}/{model}");
-    let store = ctx.config_store();
-    store
-        .update(None, |v: &mut Value| {
-            set(v, &["models", "providers", id], provider.clone());
-            set(
-                v,
-                &["agents", "defaults", "model", "primary"],
-                json!(primary),
-            );
-            Ok::<(), std::convert::Infallible>(())
-        })
-        .map_err(|e| ctx.config_error(e))?;
-    Ok(Some(AuthOutcome {
-        provider: id.into(),
-        model: primary,
-        key_file,
-    }))
-}
-
-fn set(v: &mut Value, path: &[&str], new: Value) {
-    let mut cur = v;
-    for (i, k) in path.iter().enumerate() {
-        if !cur.is_object() {
-            *cur = json!({});
-        }
-        let obj = cur.as_object_mut().expect("object");
-        if i + 1 == path.len() {
-            obj.insert(k.to_string(), new);
-            return;
-        }
-        cur = obj.entry(k.to_string()).or_insert_with(|| json!({}));
-    }
-}
-
-fn write_key(state_dir: &std::path::Path, id: &str, key: &str) -> CliResult<PathBuf> {
-    let dir = state_dir.join("credentials");
-    openclaw_state::ensure_state_dir(&dir)
-        .map_err(|e| CliError::new("cannot create the credentials dir", dir.display(), e))?;
-    let path = openclaw_agent::provider::credentials_path(state_dir, id);
-    openclaw_state::atomic_write(
-        &path,
-        format!("{key}\n").as_bytes(),
-        openclaw_state::FILE_MODE,
-    )
-    .map_err(|e| CliError::new("cannot write the key file", path.display(), e))?;
-    Ok(path)
 }

@@ -101,9 +101,30 @@ pub fn run(ctx: &Ctx, args: SetupArgs) -> CliResult<u8> {
     Ok(exit::OK)
 }
 
+/// How a config write treats a file that changed since it was read.
+pub enum Base {
+    /// Whatever is there now (setup: read-modify-write under the lock).
+    Current,
+    /// Only the file as it was read (its hash, or `None`: there was none);
+    /// anything else is refused and nothing is written (onboarding, whose
+    /// answers were given against that file).
+    Exactly(Option<String>),
+}
+
 /// Does the work of `setup` (used by `onboard` too) and reports what it did;
 /// prints nothing on stdout.
 pub fn apply(ctx: &Ctx, args: &SetupArgs) -> CliResult<SetupOutcome> {
+    apply_with(ctx, args, Base::Current, |_| Ok(Vec::new()))
+}
+
+/// [`apply`] with more config edits (`extra` returns the keys it changed),
+/// all in the one atomic write of the config.
+pub fn apply_with(
+    ctx: &Ctx,
+    args: &SetupArgs,
+    base: Base,
+    extra: impl FnOnce(&mut Value) -> Result<Vec<String>, String>,
+) -> CliResult<SetupOutcome> {
     let existing = ctx.load_config()?;
     let mut facts = existing
         .as_ref()
@@ -143,38 +164,50 @@ pub fn apply(ctx: &Ctx, args: &SetupArgs) -> CliResult<SetupOutcome> {
     let pin_port = args.port.is_some() || matches!(inst.ports.gateway.source, Source::Env(_));
 
     let mut filled: Vec<String> = Vec::new();
-    ctx.config_store()
-        .update(None, |v: &mut Value| -> Result<(), String> {
-            let mut fill = |path: &str, value: Value, force: bool| -> Result<(), String> {
-                let current = openclaw_config::get_path(v, path).map_err(|e| e.to_string())?;
-                if current.is_none() || (force && current != Some(&value)) {
-                    openclaw_config::set_path(v, path, value).map_err(|e| e.to_string())?;
-                    filled.push(path.to_string());
-                }
-                Ok(())
-            };
-            fill("gateway.mode", json!("local"), false)?;
-            fill("gateway.bind", json!("loopback"), false)?;
-            fill("gateway.port", json!(port), pin_port)?;
-            fill("gateway.auth.mode", json!("token"), false)?;
-            if let Some(t) = &new_token {
-                fill("gateway.auth.token", json!(t), true)?;
+    let store = ctx.config_store();
+    let edit = |v: &mut Value| -> Result<(), String> {
+        let mut fill = |path: &str, value: Value, force: bool| -> Result<(), String> {
+            let current = openclaw_config::get_path(v, path).map_err(|e| e.to_string())?;
+            if current.is_none() || (force && current != Some(&value)) {
+                openclaw_config::set_path(v, path, value).map_err(|e| e.to_string())?;
+                filled.push(path.to_string());
             }
-            fill(
-                "agents.defaults.workspace",
-                json!(workspace_value),
-                args.workspace.is_some(),
-            )?;
             Ok(())
-        })
-        .map_err(|e| {
-            CliError::new(
-                "cannot write the config",
-                inst.config_path.value.display(),
-                e,
-            )
-            .hint(ctx.command("config validate"))
-        })?;
+        };
+        fill("gateway.mode", json!("local"), false)?;
+        fill("gateway.bind", json!("loopback"), false)?;
+        fill("gateway.port", json!(port), pin_port)?;
+        fill("gateway.auth.mode", json!("token"), false)?;
+        if let Some(t) = &new_token {
+            fill("gateway.auth.token", json!(t), true)?;
+        }
+        fill(
+            "agents.defaults.workspace",
+            json!(workspace_value),
+            args.workspace.is_some(),
+        )?;
+        filled.extend(extra(v)?);
+        Ok(())
+    };
+    let written = match &base {
+        Base::Current => store.update(None, edit),
+        Base::Exactly(hash) => store.update_based(hash.as_deref(), edit),
+    };
+    written.map_err(|e| match e {
+        openclaw_state::StateError::Conflict { .. }
+        | openclaw_state::StateError::BaseHashRequired { .. } => CliError::new(
+            "the config changed while onboarding was asking",
+            inst.config_path.value.display(),
+            "another command or an editor wrote it since onboarding read it; nothing was written, so the answers are not mixed into a file they were not given for",
+        )
+        .hint(ctx.command("onboard")),
+        e => CliError::new(
+            "cannot write the config",
+            inst.config_path.value.display(),
+            e,
+        )
+        .hint(ctx.command("config validate")),
+    })?;
 
     let created_files = seed_workspace(&inst.workspace.value)?;
 
@@ -243,14 +276,15 @@ pub fn print_summary(ctx: &Ctx, out: &SetupOutcome) {
     }
 }
 
-/// Chooses the base port and says why when it is not the obvious one (the
-/// rules: `openclaw_ops::setup::choose_port`).
-fn choose_port(
+/// The base-port decision for this instance (`openclaw_ops::setup::choose_port`
+/// with this host's instances and a live "is this port free" probe);
+/// `port_flag` is a port the user gave.
+pub fn port_choice(
     ctx: &Ctx,
-    args: &SetupArgs,
+    port_flag: Option<u16>,
     facts: &ConfigFacts,
     others: &[KnownInstance],
-) -> CliResult<(u16, Option<String>)> {
+) -> CliResult<Result<openclaw_ops::setup::PortChoice, PortRefusal>> {
     let other_fps: Vec<(String, Footprint)> = others
         .iter()
         .filter_map(|k| {
@@ -267,14 +301,54 @@ fn choose_port(
         };
         ctx.instance_with(&f, Some(b)).ok().map(|i| i.footprint())
     };
-    let current = ctx.instance_with(facts, args.port)?;
+    let current = ctx.instance_with(facts, port_flag)?;
     let req = PortRequest {
         current: &current,
-        flag_port: args.port.is_some(),
+        flag_port: port_flag.is_some(),
         default_profile: ctx.paths.profile.is_none() || ctx.paths.profile.as_deref() == Some("dev"),
         others: &other_fps,
     };
-    match openclaw_ops::setup::choose_port(&req, footprint_of, openclaw_browser::port_is_free) {
+    Ok(openclaw_ops::setup::choose_port(
+        &req,
+        footprint_of,
+        openclaw_browser::port_is_free,
+    ))
+}
+
+/// The one-line reason a port was refused (for a prompt that asks again).
+pub fn refusal_text(r: &PortRefusal) -> String {
+    match r {
+        PortRefusal::Overlaps {
+            label,
+            overlap: o,
+            port,
+            suggestion,
+            ..
+        } => {
+            let mut s = format!(
+                "port {port}: this instance's {} would collide with {label}'s {} (port {} is in both)",
+                o.ours, o.theirs, o.first_shared
+            );
+            if let Some(x) = suggestion {
+                s.push_str(&format!("; {x} is free"));
+            }
+            s
+        }
+        PortRefusal::NoFreeFootprint => format!(
+            "every candidate base port from {DEFAULT_PORT} collides with another instance or a port in use"
+        ),
+    }
+}
+
+/// Chooses the base port and says why when it is not the obvious one (the
+/// rules: `openclaw_ops::setup::choose_port`).
+fn choose_port(
+    ctx: &Ctx,
+    args: &SetupArgs,
+    facts: &ConfigFacts,
+    others: &[KnownInstance],
+) -> CliResult<(u16, Option<String>)> {
+    match port_choice(ctx, args.port, facts, others)? {
         Ok(choice) => {
             // An existing config keeps its port; doctor reports and fixes it.
             for (label, o) in &choice.warnings {

@@ -287,6 +287,8 @@ fn anthropic_via_onboard_streams_events_to_a_protocol_client() {
         ],
         true,
     ));
+    // Onboarding checks the model against the server's listing first.
+    fx.set_models(&["claude-test"]);
     // onboard writes the provider, the default model and the key file.
     let out = h.run(&[
         "--profile",
@@ -423,8 +425,13 @@ fn anthropic_via_onboard_streams_events_to_a_protocol_client() {
         "anthropic was here"
     );
     let reqs = fx.requests();
-    assert_eq!(reqs[0].path, "/v1/messages");
-    assert_eq!(reqs[0].header("x-api-key"), Some("ant-secret-1"));
+    // Onboarding's check: one model listing with the key, then the turns.
+    assert_eq!(
+        (reqs[0].method.as_str(), reqs[0].path.as_str()),
+        ("GET", "/v1/models?limit=1000")
+    );
+    assert_eq!(reqs[1].path, "/v1/messages");
+    assert_eq!(reqs[1].header("x-api-key"), Some("ant-secret-1"));
 }
 
 #[test]

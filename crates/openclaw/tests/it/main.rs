@@ -11,6 +11,7 @@ mod completion;
 mod gateway;
 mod harness;
 mod logs;
+mod onboard;
 mod ops;
 mod rescue;
 mod security;
