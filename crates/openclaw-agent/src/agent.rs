@@ -257,6 +257,13 @@ impl Agent {
         &self.toolbox
     }
 
+    /// This agent with the instance tools of a rescue instance (see
+    /// [`crate::tools::InstanceTools`]).
+    pub fn with_instance_tools(mut self, tools: Arc<dyn crate::tools::InstanceTools>) -> Self {
+        self.toolbox = self.toolbox.with_instance_tools(tools);
+        self
+    }
+
     /// The system prompt for a turn starting at `now`.
     pub fn system_prompt(&self, now: SystemTime) -> String {
         let mut s = String::new();
@@ -295,6 +302,11 @@ impl Agent {
             })
             .collect();
         s.push_str(&format!("- Tools: {}\n", names.join(", ")));
+        if self.toolbox.has_instance_tools() {
+            s.push_str(
+                "\n## Rescue\nThis gateway is a rescue instance: the instance_* tools inspect and repair the other OpenClaw instances on this host (name them by profile). Diagnose with instance_status, instance_logs and instance_doctor first. Changes (instance_config_patch, instance_restart) are not carried out by the tool: it answers with a confirmation code, and the owner must send /confirm <code> in this chat. Tell the owner the exact code and what it will do.\n",
+            );
+        }
         let mut files = String::new();
         for name in BOOTSTRAP_FILES {
             let Ok(bytes) = read_beneath(&self.spec.workspace, name) else {
@@ -545,7 +557,10 @@ impl Agent {
                     args: c.arguments.clone(),
                 })
                 .await;
-                let out = self.toolbox.call(&c.name, &c.arguments, &cancel).await;
+                let out = self
+                    .toolbox
+                    .call_in(session_key, &c.name, &c.arguments, &cancel)
+                    .await;
                 if let Err(e) = t.record(TranscriptRecord::ToolResult {
                     run_id: run_id.clone(),
                     ts: now_ms(),

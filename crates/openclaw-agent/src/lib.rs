@@ -28,7 +28,10 @@ pub use provider::{
 };
 pub use session::{SessionPreview, SessionStore, SessionSummary, TranscriptRecord};
 pub use tokio_util::sync::CancellationToken;
-pub use tools::{BrowserTool, ExecSettings, ToolOutcome, Toolbox};
+pub use tools::{
+    BrowserTool, ExecSettings, INSTANCE_TOOLS, InstanceTools, ToolOutcome, Toolbox,
+    instance_tool_specs,
+};
 
 /// `s` on one line (whitespace runs folded to a space), cut to `n`
 /// characters with an ellipsis: for error excerpts, previews and logs.

@@ -1,5 +1,6 @@
-//! The agent's tools: workspace-confined file tools, opt-in `exec`, and a
-//! gateway-supplied `browser`.
+//! The agent's tools: workspace-confined file tools, opt-in `exec`, a
+//! gateway-supplied `browser`, and, on a rescue instance, the
+//! gateway-supplied instance tools ([`INSTANCE_TOOLS`]).
 
 use std::path::{Component, Path, PathBuf};
 use std::process::Stdio;
@@ -50,6 +51,92 @@ pub trait BrowserTool: Send + Sync {
     fn screenshot(&self) -> BoxFuture<'_, Result<String, String>>;
 }
 
+/// The rescue role's tools: inspect and repair the other instances on this
+/// host. Their specs are here (the registry); the gateway supplies the
+/// implementation ([`InstanceTools`], the same code as the owner commands
+/// `/instances`, `/status`, ...).
+pub const INSTANCE_TOOLS: [&str; 7] = [
+    "instances_list",
+    "instance_status",
+    "instance_logs",
+    "instance_doctor",
+    "instance_config_get",
+    "instance_config_patch",
+    "instance_restart",
+];
+
+/// The implementation of [`INSTANCE_TOOLS`], supplied by a rescue gateway.
+/// `session_key` is the session the turn runs in (it says who is asking,
+/// e.g. `telegram:dm:<senderId>`). A tool that would change an instance
+/// does not: it answers with a confirmation code the owner must send as
+/// `/confirm <code>` in the chat.
+pub trait InstanceTools: Send + Sync {
+    fn call(
+        &self,
+        name: &str,
+        args: Value,
+        session_key: &str,
+    ) -> BoxFuture<'static, Result<String, String>>;
+}
+
+/// The specs of [`INSTANCE_TOOLS`].
+pub fn instance_tool_specs() -> Vec<ToolSpec> {
+    let profile = json!({"type": "string", "description": "The instance: a profile name (e.g. \"main\"), \"default\" for ~/.openclaw, or the state dir of an instance selected by OPENCLAW_STATE_DIR"});
+    let spec = |name: &str, description: &str, parameters: Value| ToolSpec {
+        name: name.into(),
+        description: description.into(),
+        parameters,
+    };
+    vec![
+        spec(
+            "instances_list",
+            "List every OpenClaw instance on this host: profile, running or stopped, port, health, service state, and whether this rescue instance may act on it.",
+            json!({"type": "object", "properties": {}}),
+        ),
+        spec(
+            "instance_status",
+            "Status of one instance: paths, ports, whether its gateway runs and answers, and why it is down when it is (its config error with file:line:col, the last lines of its log, its service's last exit code and restart count).",
+            json!({"type": "object", "properties": {"profile": profile}, "required": ["profile"]}),
+        ),
+        spec(
+            "instance_logs",
+            "The last lines of one instance's gateway log (secrets redacted).",
+            json!({"type": "object", "properties": {
+                "profile": profile,
+                "lines": {"type": "integer", "minimum": 1, "maximum": 200, "description": "How many lines (default 20)"}
+            }, "required": ["profile"]}),
+        ),
+        spec(
+            "instance_doctor",
+            "Doctor's findings about one instance (or, without a profile, the whole host): port overlaps, shared files, service drift, permissions, shared bot tokens.",
+            json!({"type": "object", "properties": {"profile": profile}}),
+        ),
+        spec(
+            "instance_config_get",
+            "Read one instance's config, whole or one dotted key path (secrets are redacted). Also says whether the file validates.",
+            json!({"type": "object", "properties": {
+                "profile": profile,
+                "path": {"type": "string", "description": "Dotted key path, e.g. gateway.port; omit for the whole config"}
+            }, "required": ["profile"]}),
+        ),
+        spec(
+            "instance_config_patch",
+            "Change one instance's config: set a key, unset a key, or roll back to the kept backup (openclaw.json.bak, only if it validates). The change is validated first and NOT applied now: the answer holds a confirmation code; tell the owner to send /confirm <code> to apply it.",
+            json!({"type": "object", "properties": {
+                "profile": profile,
+                "action": {"type": "string", "enum": ["set", "unset", "rollback"]},
+                "path": {"type": "string", "description": "For set/unset: dotted key path"},
+                "value": {"description": "For set: the new value (any JSON)"}
+            }, "required": ["profile", "action"]}),
+        ),
+        spec(
+            "instance_restart",
+            "Restart one instance's gateway (start it when it is stopped), through its service when one is installed. NOT done now: the answer holds a confirmation code; tell the owner to send /confirm <code>.",
+            json!({"type": "object", "properties": {"profile": profile}, "required": ["profile"]}),
+        ),
+    ]
+}
+
 /// Result of one tool call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolOutcome {
@@ -79,6 +166,7 @@ pub struct Toolbox {
     workspace: PathBuf,
     exec: ExecSettings,
     browser: Option<Arc<dyn BrowserTool>>,
+    instances: Option<Arc<dyn InstanceTools>>,
 }
 
 impl Toolbox {
@@ -93,11 +181,24 @@ impl Toolbox {
             workspace: workspace.into(),
             exec,
             browser,
+            instances: None,
         }
+    }
+
+    /// This toolbox with the instance tools ([`INSTANCE_TOOLS`]) of a rescue
+    /// instance.
+    pub fn with_instance_tools(mut self, tools: Arc<dyn InstanceTools>) -> Self {
+        self.instances = Some(tools);
+        self
     }
 
     pub fn workspace(&self) -> &Path {
         &self.workspace
+    }
+
+    /// Whether the instance tools ([`INSTANCE_TOOLS`]) are offered.
+    pub fn has_instance_tools(&self) -> bool {
+        self.instances.is_some()
     }
 
     /// Tool schemas to offer the model. `exec` is always listed (so the
@@ -147,6 +248,9 @@ impl Toolbox {
                 }, "required": ["command"]}),
             },
         ];
+        if self.instances.is_some() {
+            v.extend(instance_tool_specs());
+        }
         if self.browser.is_some() {
             v.push(ToolSpec {
                 name: "browser".into(),
@@ -163,6 +267,18 @@ impl Toolbox {
 
     /// Run one tool call. Never panics on bad input; failures are outcomes.
     pub async fn call(&self, name: &str, args: &Value, cancel: &CancellationToken) -> ToolOutcome {
+        self.call_in("", name, args, cancel).await
+    }
+
+    /// [`Toolbox::call`] in a session (`session_key` says who is asking; the
+    /// instance tools need it).
+    pub async fn call_in(
+        &self,
+        session_key: &str,
+        name: &str,
+        args: &Value,
+        cancel: &CancellationToken,
+    ) -> ToolOutcome {
         if !args.is_object() {
             return ToolOutcome::err(format!(
                 "tool {name}: arguments must be a JSON object, got: {}",
@@ -176,6 +292,17 @@ impl Toolbox {
             "list" => self.list(args).await,
             "exec" => self.exec(args, cancel).await,
             "browser" => self.browser(args).await,
+            n if INSTANCE_TOOLS.contains(&n) && self.instances.is_some() => {
+                let tools = self.instances.clone().expect("checked");
+                let run = tools.call(n, args.clone(), session_key);
+                tokio::select! {
+                    r = run => match r {
+                        Ok(s) => ToolOutcome::ok(s),
+                        Err(e) => ToolOutcome::err(e),
+                    },
+                    _ = cancel.cancelled() => ToolOutcome::err(format!("{n}: cancelled")),
+                }
+            }
             other => ToolOutcome::err(format!(
                 "unknown tool '{other}'; available: {}",
                 self.specs()
@@ -623,6 +750,79 @@ async fn read_capped<R: tokio::io::AsyncRead + Unpin>(r: Option<R>, cap: usize) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Records who asked for what.
+    struct Fake(std::sync::Mutex<Vec<(String, Value, String)>>);
+
+    impl InstanceTools for Fake {
+        fn call(
+            &self,
+            name: &str,
+            args: Value,
+            session_key: &str,
+        ) -> BoxFuture<'static, Result<String, String>> {
+            self.0
+                .lock()
+                .unwrap()
+                .push((name.into(), args, session_key.into()));
+            let n = name.to_string();
+            Box::pin(async move {
+                if n == "instance_restart" {
+                    Err("refused".into())
+                } else {
+                    Ok(format!("{n} ok"))
+                }
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn instance_tools_are_offered_only_when_supplied_and_get_the_session() {
+        let ws = tempfile::tempdir().unwrap();
+        let plain = Toolbox::new("t", ws.path(), ExecSettings::default(), None);
+        assert!(
+            !plain
+                .specs()
+                .iter()
+                .any(|s| INSTANCE_TOOLS.contains(&s.name.as_str()))
+        );
+        let c = CancellationToken::new();
+        let r = plain
+            .call_in(
+                "telegram:dm:7",
+                "instance_status",
+                &json!({"profile": "main"}),
+                &c,
+            )
+            .await;
+        assert!(!r.ok && r.output.starts_with("unknown tool"), "{r:?}");
+
+        let fake = Arc::new(Fake(Default::default()));
+        let tb = Toolbox::new("t", ws.path(), ExecSettings::default(), None)
+            .with_instance_tools(fake.clone());
+        let names: Vec<String> = tb.specs().into_iter().map(|s| s.name).collect();
+        for t in INSTANCE_TOOLS {
+            assert!(names.iter().any(|n| n == t), "{t} in {names:?}");
+        }
+        let r = tb
+            .call_in(
+                "telegram:dm:7",
+                "instance_status",
+                &json!({"profile": "main"}),
+                &c,
+            )
+            .await;
+        assert_eq!(r, ToolOutcome::ok("instance_status ok"));
+        let r = tb
+            .call_in("main", "instance_restart", &json!({"profile": "main"}), &c)
+            .await;
+        assert_eq!(r, ToolOutcome::err("refused"));
+        let seen = fake.0.lock().unwrap().clone();
+        assert_eq!(seen[0].0, "instance_status");
+        assert_eq!(seen[0].1, json!({"profile": "main"}));
+        assert_eq!(seen[0].2, "telegram:dm:7");
+        assert_eq!(seen[1].2, "main");
+    }
 
     fn ws() -> (tempfile::TempDir, tempfile::TempDir) {
         let outside = tempfile::tempdir().unwrap();

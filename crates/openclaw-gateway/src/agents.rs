@@ -25,8 +25,8 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use openclaw_agent::{
     Agent, AgentEvent, AgentSpec, ApiKeySource, BrowserTool, CancellationToken, ClientSettings,
-    ExecSettings, KeyResolver, ModelClient, ModelSelection, ProviderConfig, RunStatus,
-    RuntimeFacts, SessionStore,
+    ExecSettings, InstanceTools, KeyResolver, ModelClient, ModelSelection, ProviderConfig,
+    RunStatus, RuntimeFacts, SessionStore,
 };
 use openclaw_instance::Instance;
 use openclaw_protocol::chat::{AgentStreamEvent, ChatEvent, ChatMessage, RunError, RunOutcome};
@@ -106,6 +106,9 @@ pub(crate) struct AgentHub {
     /// Token of this gateway's browser control service; `None` when the
     /// service is off (then agents get no `browser` tool).
     browser_token: RwLock<Option<String>>,
+    /// The rescue role's instance tools, given to the agents while
+    /// `rescue.enabled` is set.
+    instance_tools: Option<Arc<dyn InstanceTools>>,
     runs: Mutex<Runs>,
     subs: Mutex<HashMap<SubKey, Vec<(String, ConnTx)>>>,
     /// Cancelled by the shutdown drain (`drain.rs`) once its deadline has
@@ -123,6 +126,8 @@ struct Inputs {
     models: Option<openclaw_config::Models>,
     agents: Option<openclaw_config::Agents>,
     tools: Option<openclaw_config::Tools>,
+    /// `rescue.enabled` decides whether agents get the instance tools.
+    rescue: bool,
 }
 
 fn inputs_of(config: &Config) -> Inputs {
@@ -130,7 +135,12 @@ fn inputs_of(config: &Config) -> Inputs {
         models: config.models.clone(),
         agents: config.agents.clone(),
         tools: config.tools.clone(),
+        rescue: rescue_enabled(config),
     }
+}
+
+fn rescue_enabled(config: &Config) -> bool {
+    config.rescue.as_ref().is_some_and(|r| r.enabled())
 }
 
 impl AgentHub {
@@ -139,8 +149,14 @@ impl AgentHub {
         log: Arc<GatewayLog>,
         config: &Config,
         browser_token: Option<String>,
+        instance_tools: Option<Arc<dyn InstanceTools>>,
     ) -> Self {
-        let set = build(&instance, config, browser_token.as_deref());
+        let set = build(
+            &instance,
+            config,
+            browser_token.as_deref(),
+            instance_tools.as_ref(),
+        );
         report(&log, &set, "agents configured");
         AgentHub {
             instance,
@@ -148,6 +164,7 @@ impl AgentHub {
             set: RwLock::new(Arc::new(set)),
             inputs: Mutex::new(inputs_of(config)),
             browser_token: RwLock::new(browser_token),
+            instance_tools,
             runs: Mutex::new(Runs::default()),
             subs: Mutex::new(HashMap::new()),
             interrupt: CancellationToken::new(),
@@ -197,7 +214,12 @@ impl AgentHub {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let set = build(&self.instance, config, token.as_deref());
+        let set = build(
+            &self.instance,
+            config,
+            token.as_deref(),
+            self.instance_tools.as_ref(),
+        );
         report(&self.log, &set, why);
         *self.set.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
     }
@@ -244,6 +266,52 @@ impl AgentHub {
         if let Some(v) = subs.get_mut(&(agent_id.to_string(), session_key.to_string())) {
             v.retain(|(_, tx)| tx.send(Outgoing::Event(event, payload.clone())).is_ok());
         }
+    }
+
+    /// Answers a WebChat command (the rescue role's `/status main`, ...)
+    /// without a model: the reply reaches the session's subscribers as a
+    /// run of its own (`agent` lifecycle start, one `chat` final, lifecycle
+    /// end), so WebChat shows it like an answer. Not recorded in the
+    /// session's transcript.
+    pub fn command_reply(&self, agent_id: &str, session_key: &str, run_id: &str, text: &str) {
+        let stream = |seq: u64, data: Value| {
+            to_value(&AgentStreamEvent {
+                run_id: run_id.to_string(),
+                agent_id: agent_id.to_string(),
+                session_key: session_key.to_string(),
+                seq,
+                stream: "lifecycle".into(),
+                data,
+            })
+        };
+        let (agent_ev, chat_ev) = (
+            openclaw_protocol::events::AGENT,
+            openclaw_protocol::events::CHAT,
+        );
+        self.emit(
+            agent_id,
+            session_key,
+            agent_ev,
+            stream(1, json!({"phase": "start", "command": true})),
+        );
+        let chat = ChatEvent {
+            run_id: run_id.to_string(),
+            agent_id: agent_id.to_string(),
+            session_key: session_key.to_string(),
+            seq: 2,
+            state: "final".into(),
+            delta: None,
+            message: Some(ChatMessage::assistant(text)),
+            error_message: None,
+            error_kind: None,
+        };
+        self.emit(agent_id, session_key, chat_ev, to_value(&chat));
+        self.emit(
+            agent_id,
+            session_key,
+            agent_ev,
+            stream(3, json!({"phase": "end", "status": "ok", "command": true})),
+        );
     }
 
     /// The run started earlier with this idempotency key, if any.
@@ -558,8 +626,15 @@ fn model_of(v: Option<&openclaw_config::ModelSelection>) -> (Option<String>, Vec
 }
 
 /// Builds every agent of the config. Never fails: what cannot be built
-/// carries its reason.
-pub(crate) fn build(inst: &Instance, config: &Config, browser_token: Option<&str>) -> AgentSet {
+/// carries its reason. `instance_tools` are given to every agent while
+/// `rescue.enabled` is set.
+pub(crate) fn build(
+    inst: &Instance,
+    config: &Config,
+    browser_token: Option<&str>,
+    instance_tools: Option<&Arc<dyn InstanceTools>>,
+) -> AgentSet {
+    let instance_tools = instance_tools.filter(|_| rescue_enabled(config));
     let state_dir = inst.state_dir.value.clone();
     let mut providers = Vec::new();
     let mut configs = Vec::new();
@@ -669,6 +744,10 @@ pub(crate) fn build(inst: &Instance, config: &Config, browser_token: Option<&str
                     client.clone(),
                     browser.clone(),
                 )
+                .map(|a| match instance_tools {
+                    Some(t) => a.with_instance_tools(t.clone()),
+                    None => a,
+                })
                 .map(Arc::new)
                 .map_err(|e| e.to_string())
             }
@@ -847,7 +926,7 @@ mod home_tests {
         let config = openclaw_config::validate_value(&parsed, std::path::Path::new("t.json"))
             .unwrap()
             .config;
-        let set = super::build(&inst, &config, None);
+        let set = super::build(&inst, &config, None, None);
         assert_eq!(set.slots["helper"].workspace, oc_home.join("helper-ws"));
     }
 }

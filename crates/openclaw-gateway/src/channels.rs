@@ -200,7 +200,6 @@ impl ChannelHub {
     /// Sets (or with `None` removes) the owner-command runner of `channel`
     /// (`telegram`, `irc`, `matrix`); it applies at once, also to a running
     /// channel, and stays across restarts. Default: none.
-    #[allow(dead_code)] // the rescue role sets it
     pub fn set_command_runner(&self, channel: &str, runner: Option<Arc<dyn CommandRunner>>) {
         let slots = lock(&self.slots);
         if let Some(slot) = slots.iter().find(|s| s.name == channel) {

@@ -35,7 +35,73 @@ const SESSION_PARAMS: &str = "{sessionKey | key, agentId?, runId?, limit?}";
 
 /// `chat.send` and `agent`: start a run, answer at once.
 pub(crate) async fn send(c: Call) -> Reply {
+    if let Some(r) = command(&c) {
+        return r;
+    }
     Reply::of(send_result(&c))
+}
+
+/// WebChat counts as a channel: a `chat.send` whose text is one of the
+/// rescue role's commands is answered by the command engine, without a
+/// model, as a run of chat events on the session. The connection is the
+/// owner when it holds `operator.admin`; `None` when the text is not a
+/// command (or the role is off).
+fn command(c: &Call) -> Option<Reply> {
+    if c.method != methods::CHAT_SEND {
+        return None;
+    }
+    let hooks = c.state.options().rescue.as_ref()?;
+    let p: SendParams = c.params("{message, sessionKey?}").ok()?;
+    if !p.message.trim_start().starts_with('/') {
+        return None;
+    }
+    let session_key = p
+        .session_key
+        .filter(|k| !k.is_empty())
+        .unwrap_or_else(|| DEFAULT_SESSION_KEY.into());
+    let inbound = openclaw_channels::Inbound {
+        channel: "webchat".into(),
+        account: openclaw_channels::DEFAULT_ACCOUNT.into(),
+        chat_id: session_key.clone(),
+        chat_kind: openclaw_channels::ChatKind::Direct,
+        sender_id: session_key.clone(),
+        sender_name: None,
+        text: p.message.clone(),
+        reply_to_bot: false,
+        mentioned: false,
+    };
+    let owner = c.scopes.allows(openclaw_protocol::Scope::Admin);
+    let reply = hooks.commands.run(&inbound, owner)?;
+    let agent_id = p
+        .agent_id
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| DEFAULT_AGENT.into());
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let hub = c.state.agents().clone();
+    hub.subscribe(&agent_id, &session_key, &c.conn.id, &c.conn.tx);
+    // The answer first, so the client knows the run id before its events.
+    let accepted = RunAccepted {
+        run_id: run_id.clone(),
+        status: "started".into(),
+        agent_id: agent_id.clone(),
+        session_key: session_key.clone(),
+    };
+    let res = match serde_json::to_value(accepted) {
+        Ok(v) => Response::ok(c.id.clone(), v),
+        Err(e) => Response::err(
+            c.id.clone(),
+            ErrorShape::new(codes::INTERNAL, e.to_string()),
+        ),
+    };
+    let _ = c.conn.tx.send(Outgoing::Res(res));
+    c.state.log().info(&format!(
+        "webchat: command on session '{session_key}' (run {run_id})"
+    ));
+    tokio::spawn(async move {
+        let text = reply.await;
+        hub.command_reply(&agent_id, &session_key, &run_id, &text);
+    });
+    Some(Reply::Later)
 }
 
 fn send_result(c: &Call) -> Result<RunAccepted, ErrorShape> {
@@ -329,6 +395,114 @@ mod tests {
             assert_eq!(e.code, codes::INVALID_REQUEST);
             assert!(e.message.contains("no agent 'ghost'"), "{e}");
         }
+    }
+
+    /// Answers `/status <x>` (owners) or refuses it; ignores other text.
+    struct Commands;
+
+    impl openclaw_channels::CommandRunner for Commands {
+        fn run(
+            &self,
+            msg: &openclaw_channels::Inbound,
+            is_owner: bool,
+        ) -> Option<futures_util::future::BoxFuture<'static, String>> {
+            if !msg.text.starts_with("/status") {
+                return None;
+            }
+            let reply = format!(
+                "{} {} {}: {}",
+                msg.channel,
+                msg.sender_id,
+                if is_owner { "owner" } else { "not owner" },
+                msg.text
+            );
+            Some(Box::pin(async move { reply }))
+        }
+    }
+
+    struct NoTools;
+
+    impl openclaw_agent::InstanceTools for NoTools {
+        fn call(
+            &self,
+            _: &str,
+            _: serde_json::Value,
+            _: &str,
+        ) -> futures_util::future::BoxFuture<'static, Result<String, String>> {
+            Box::pin(async { Err("none".to_string()) })
+        }
+    }
+
+    async fn frames(c: &crate::chat::Conn, n: usize) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let item =
+                tokio::time::timeout(std::time::Duration::from_secs(5), c.tx.outbox().next())
+                    .await
+                    .unwrap_or_else(|_| panic!("no frame in time after {out:?}"))
+                    .expect("open");
+            out.push(match item {
+                Item::Text(t) => serde_json::from_str(&t).unwrap(),
+                Item::Event { name, payload } => {
+                    json!({"event": name, "payload": serde_json::from_str::<serde_json::Value>(&payload).unwrap()})
+                }
+            });
+        }
+        out
+    }
+
+    /// WebChat counts as a channel: a command in `chat.send` is answered
+    /// by the command engine as chat events, without a model (none is
+    /// configured here), the answer to the request first.
+    #[tokio::test]
+    async fn a_webchat_command_is_answered_without_a_model() {
+        let t = crate::state::testing::state_with_rescue(
+            json!({"gateway": {"auth": {"token": "tok-123"}}}),
+            Some(crate::RescueHooks {
+                commands: std::sync::Arc::new(Commands),
+                tools: std::sync::Arc::new(NoTools),
+            }),
+        );
+        for (scopes, who) in [
+            (
+                &["operator.read", "operator.write", "operator.admin"][..],
+                "owner",
+            ),
+            (&["operator.read", "operator.write"][..], "not owner"),
+        ] {
+            let c = crate::chat::Conn {
+                id: format!("conn-{who}"),
+                ..conn()
+            };
+            let req = Request {
+                id: "s1".into(),
+                method: "chat.send".into(),
+                params: json!({"message": "/status main", "sessionKey": "ops"}),
+            };
+            let now =
+                crate::methods::dispatch(&t.state, &c, crate::methods::tests::scopes(scopes), req)
+                    .await;
+            assert!(now.is_none(), "answered through the outbox");
+            let f = frames(&c, 4).await;
+            assert_eq!(f[0]["id"], "s1");
+            let run = f[0]["payload"]["runId"].as_str().unwrap().to_string();
+            assert_eq!(f[0]["payload"]["sessionKey"], "ops");
+            assert_eq!(f[1]["event"], "agent");
+            assert_eq!(f[1]["payload"]["data"]["phase"], "start");
+            assert_eq!(f[2]["event"], "chat");
+            assert_eq!(f[2]["payload"]["runId"], run.as_str());
+            assert_eq!(f[2]["payload"]["state"], "final");
+            assert_eq!(
+                f[2]["payload"]["message"]["text"],
+                format!("webchat ops {who}: /status main")
+            );
+            assert_eq!(f[3]["payload"]["data"]["phase"], "end");
+        }
+        // Anything else still goes to the agent (none is configured).
+        let e = call(&t, "chat.send", json!({"message": "hello"}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, codes::UNAVAILABLE);
     }
 
     #[tokio::test]

@@ -116,6 +116,22 @@ impl std::fmt::Debug for KnownInstances {
     }
 }
 
+/// The rescue role's hooks (`openclaw-rescue`, supplied by the binary):
+/// owner commands for the channels and WebChat, and the agent's instance
+/// tools (offered while `rescue.enabled` is set). Each reads the
+/// instance's config itself, so toggling the role needs no restart.
+#[derive(Clone)]
+pub struct RescueHooks {
+    pub commands: Arc<dyn openclaw_channels::CommandRunner>,
+    pub tools: Arc<dyn openclaw_agent::InstanceTools>,
+}
+
+impl std::fmt::Debug for RescueHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RescueHooks(..)")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct GatewayOptions {
     /// The resolved instance: profile, state dir, config path, ports.
@@ -156,6 +172,8 @@ pub struct GatewayOptions {
     pub start_flags: Option<openclaw_state::owner::StartFlags>,
     /// How long turns in flight get to finish on shutdown (`drain.rs`).
     pub drain_timeout: Duration,
+    /// The rescue role (owner commands, instance tools); `None`: none.
+    pub rescue: Option<RescueHooks>,
 }
 
 impl GatewayOptions {
@@ -181,6 +199,7 @@ impl GatewayOptions {
             skip_canvas_host: false,
             start_flags: None,
             drain_timeout: drain::DEFAULT_DRAIN,
+            rescue: None,
         }
     }
 }

@@ -149,6 +149,7 @@ impl GatewayState {
             p.log.clone(),
             &p.config,
             p.services.browser_token.clone(),
+            p.opts.rescue.as_ref().map(|r| r.tools.clone()),
         ));
         let channels = crate::channels::ChannelHub::new(
             p.opts.instance.clone(),
@@ -157,6 +158,12 @@ impl GatewayState {
             p.opts.known_instances.clone(),
             &p.config,
         );
+        // The rescue role's owner commands, on every channel.
+        if let Some(r) = &p.opts.rescue {
+            for name in crate::channels::CHANNELS {
+                channels.set_command_runner(name, Some(r.commands.clone()));
+            }
+        }
         let guard =
             crate::guard::Guard::new(p.bind.host(), p.record.port, Some(host.clone()), &p.config);
         Arc::new(GatewayState {
@@ -773,6 +780,11 @@ pub(crate) mod testing {
 
     /// A gateway state for profile `t` whose config file holds `config`.
     pub fn state_with(config: Value) -> TestState {
+        state_with_rescue(config, None)
+    }
+
+    /// [`state_with`] with the rescue role's hooks.
+    pub fn state_with_rescue(config: Value, rescue: Option<crate::RescueHooks>) -> TestState {
         let dir = tempfile::tempdir().unwrap();
         let env = Env::new(dir.path());
         let flags = GlobalFlags {
@@ -794,6 +806,7 @@ pub(crate) mod testing {
         let mut opts = GatewayOptions::new(inst.clone(), "0.0.0-test");
         opts.log_to_stderr = false;
         opts.derived_services = false;
+        opts.rescue = rescue;
         let shape = crate::restart::next(&opts, &config, &live.auth)
             .unwrap()
             .shape;

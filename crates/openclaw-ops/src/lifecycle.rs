@@ -24,6 +24,19 @@ impl ServiceOp {
     }
 }
 
+/// How the rescue role carries out `op` on another instance: through its
+/// service when one is installed and its manager usable; otherwise stop
+/// goes by the owner record and start by a detached gateway (unlike the
+/// CLI's `gateway start`, which only starts an installed service, rescue
+/// must bring a stopped instance up either way).
+pub fn rescue_route(installed: bool, manager_available: bool) -> Route {
+    if installed && manager_available {
+        Route::Manager
+    } else {
+        Route::OwnerRecord
+    }
+}
+
 /// Who carries out an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -186,6 +199,65 @@ pub fn detached_env<'a>(
     DetachedEnv { remove, set }
 }
 
+/// Whether a variable of the starting process may reach a gateway started
+/// for another instance: host basics only (home, search path, user,
+/// locale, time zone, temp and runtime dirs). Nothing that selects an
+/// instance (`OPENCLAW_*`) and no credentials (`TELEGRAM_BOT_TOKEN`, model
+/// keys named by `apiKeyEnv`, ...): those belong to the process that
+/// starts it, not to the instance it starts.
+pub fn is_host_basic(name: &str) -> bool {
+    const BASICS: [&str; 10] = [
+        "HOME",
+        "PATH",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "TMPDIR",
+        "XDG_RUNTIME_DIR",
+    ];
+    BASICS.contains(&name) || name.starts_with("LC_")
+}
+
+/// The whole environment of a gateway started for another instance, built
+/// from scratch: the host basics among `vars` (see [`is_host_basic`]),
+/// then exactly that instance's selectors (as [`detached_env`] sets them),
+/// and `OPENCLAW_HOME` when its home root is not `HOME`.
+pub fn scratch_env(
+    vars: &[(String, String)],
+    home_root: &Path,
+    profile: Option<&str>,
+    state_dir: &Path,
+    config_path: &Path,
+    workspace_from_env: Option<&Path>,
+) -> Vec<(String, PathBuf)> {
+    let mut out: Vec<(String, PathBuf)> = vars
+        .iter()
+        .filter(|(k, _)| is_host_basic(k))
+        .map(|(k, v)| (k.clone(), PathBuf::from(v)))
+        .collect();
+    let home = out
+        .iter()
+        .find(|(k, _)| k == "HOME")
+        .map(|(_, v)| v.clone());
+    if home.as_deref() != Some(home_root) {
+        out.push(("OPENCLAW_HOME".into(), home_root.to_path_buf()));
+    }
+    out.extend(
+        detached_env(
+            std::iter::empty(),
+            profile,
+            state_dir,
+            config_path,
+            workspace_from_env,
+        )
+        .set,
+    );
+    out
+}
+
 /// The log file a detached gateway's stdout and stderr go to.
 pub fn detached_log(state_dir: &Path) -> PathBuf {
     state_dir.join("logs").join("gateway-detached.log")
@@ -217,6 +289,79 @@ mod tests {
                 "{op:?} {installed} {available}"
             );
         }
+    }
+
+    #[test]
+    fn rescue_brings_an_instance_up_without_a_service_too() {
+        assert_eq!(rescue_route(true, true), Route::Manager);
+        assert_eq!(rescue_route(true, false), Route::OwnerRecord);
+        assert_eq!(rescue_route(false, true), Route::OwnerRecord);
+        assert_eq!(rescue_route(false, false), Route::OwnerRecord);
+    }
+
+    #[test]
+    fn scratch_env_keeps_host_basics_and_sets_only_the_target() {
+        let vars: Vec<(String, String)> = [
+            ("HOME", "/h"),
+            ("PATH", "/usr/bin"),
+            ("LC_ALL", "C.UTF-8"),
+            // main's service environment, exported into the rescue gateway
+            ("OPENCLAW_PROFILE", "main"),
+            ("OPENCLAW_STATE_DIR", "/h/.openclaw-main"),
+            ("OPENCLAW_CONFIG_PATH", "/h/.openclaw-main/openclaw.json"),
+            ("OPENCLAW_GATEWAY_PORT", "18789"),
+            ("OPENCLAW_HOME", "/elsewhere"),
+            ("TELEGRAM_BOT_TOKEN", "123:rescue"),
+            ("OPENAI_API_KEY", "sk-rescue"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let env = scratch_env(
+            &vars,
+            Path::new("/h"),
+            Some("work"),
+            Path::new("/h/.openclaw-work"),
+            Path::new("/h/.openclaw-work/openclaw.json"),
+            None,
+        );
+        let shown: Vec<(&str, &str)> = env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("HOME", "/h"),
+                ("PATH", "/usr/bin"),
+                ("LC_ALL", "C.UTF-8"),
+                ("OPENCLAW_PROFILE", "work"),
+                ("OPENCLAW_STATE_DIR", "/h/.openclaw-work"),
+                ("OPENCLAW_CONFIG_PATH", "/h/.openclaw-work/openclaw.json"),
+            ]
+        );
+        // A home root other than HOME is passed on explicitly.
+        let env = scratch_env(
+            &vars,
+            Path::new("/oc"),
+            None,
+            Path::new("/s"),
+            Path::new("/s/c.json"),
+            Some(Path::new("/w")),
+        );
+        let keys: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "HOME",
+                "PATH",
+                "LC_ALL",
+                "OPENCLAW_HOME",
+                "OPENCLAW_STATE_DIR",
+                "OPENCLAW_CONFIG_PATH",
+                "OPENCLAW_WORKSPACE_DIR"
+            ]
+        );
     }
 
     #[test]

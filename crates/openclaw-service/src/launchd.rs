@@ -225,6 +225,12 @@ impl ServiceManager for Launchd {
                         state.state = Some(v.trim().to_string());
                     } else if let Some(v) = line.strip_prefix("pid = ") {
                         state.main_pid = v.trim().parse().ok();
+                    } else if let Some(v) = line.strip_prefix("last exit code = ") {
+                        // "(never exited)" parses as nothing.
+                        state.last_exit_code = v.trim().parse().ok();
+                    } else if let Some(v) = line.strip_prefix("runs = ") {
+                        state.restart_count =
+                            v.trim().parse::<u32>().ok().map(|r| r.saturating_sub(1));
                     }
                 }
                 if state.active.is_none() {

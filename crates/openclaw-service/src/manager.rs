@@ -164,6 +164,15 @@ pub struct RuntimeState {
     pub state: Option<String>,
     /// Main process id, when the manager reports one.
     pub main_pid: Option<u32>,
+    /// The exit code the gateway last exited with, when the manager knows
+    /// it (systemd `ExecMainStatus` of an exited process, launchd `last
+    /// exit code`, Task Scheduler `Last Result`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_exit_code: Option<i32>,
+    /// How often the manager restarted it (systemd `NRestarts`, launchd
+    /// `runs` - 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_count: Option<u32>,
 }
 
 /// A service file parsed back from disk.

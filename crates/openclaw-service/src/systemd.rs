@@ -331,8 +331,9 @@ impl ServiceManager for Systemd {
     }
 }
 
-/// Enabled, active, main pid and state of the unit in one `systemctl show`;
-/// `None` when systemctl fails or does not know the unit's state.
+/// Enabled, active, main pid, state, last exit code and restart count of
+/// the unit in one `systemctl show`; `None` when systemctl fails or does not
+/// know the unit's state.
 fn show_state(spec: &ServiceSpec, runner: &dyn CommandRunner) -> Option<RuntimeState> {
     let unit = spec.names.systemd_unit.as_str();
     let out = runner
@@ -340,7 +341,7 @@ fn show_state(spec: &ServiceSpec, runner: &dyn CommandRunner) -> Option<RuntimeS
             &systemctl(&[
                 "show",
                 "-p",
-                "MainPID,ActiveState,SubState,UnitFileState",
+                "MainPID,ActiveState,SubState,UnitFileState,ExecMainCode,ExecMainStatus,NRestarts",
                 unit,
             ])
             .argv,
@@ -365,5 +366,11 @@ fn show_state(spec: &ServiceSpec, runner: &dyn CommandRunner) -> Option<RuntimeS
             .and_then(|p| p.parse::<u32>().ok())
             .filter(|p| *p != 0),
         state: props.get("SubState").map(|sub| format!("{active} ({sub})")),
+        // ExecMainCode 1 = CLD_EXITED: ExecMainStatus is an exit code (for a
+        // signal it is the signal number, and 0 means it never ran).
+        last_exit_code: (props.get("ExecMainCode") == Some(&"1"))
+            .then(|| props.get("ExecMainStatus").and_then(|s| s.parse().ok()))
+            .flatten(),
+        restart_count: props.get("NRestarts").and_then(|n| n.parse().ok()),
     })
 }

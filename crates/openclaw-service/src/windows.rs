@@ -316,6 +316,7 @@ impl ServiceManager for Schtasks {
                                 state.state = Some(v.to_string());
                             }
                             "Scheduled Task State" => state.enabled = Some(v == "Enabled"),
+                            "Last Result" => state.last_exit_code = v.parse().ok(),
                             _ => {}
                         }
                     }

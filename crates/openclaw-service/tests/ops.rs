@@ -591,7 +591,7 @@ fn status_reports_installation_runtime_and_drift() {
     let runner = RecordingRunner::new().on(
         &["systemctl", "--user", "show"],
         CommandOutput::ok(
-            "MainPID=4242\nActiveState=active\nSubState=running\nUnitFileState=enabled\n",
+            "MainPID=4242\nActiveState=active\nSubState=running\nUnitFileState=enabled\nExecMainCode=1\nExecMainStatus=78\nNRestarts=3\n",
         ),
     );
     let svc = Service::new(m.as_ref(), &spec, &runner);
@@ -608,12 +608,15 @@ fn status_reports_installation_runtime_and_drift() {
     assert_eq!(st.runtime.active, Some(true));
     assert_eq!(st.runtime.main_pid, Some(4242));
     assert_eq!(st.runtime.state.as_deref(), Some("active (running)"));
+    // what the rescue bot reports about a gateway that keeps failing
+    assert_eq!(st.runtime.last_exit_code, Some(78));
+    assert_eq!(st.runtime.restart_count, Some(3));
     assert!(st.drift.is_empty());
     assert_eq!(
         lines(&runner),
         // one command on the path of every `openclaw status`
         [
-            "systemctl --user show -p MainPID,ActiveState,SubState,UnitFileState openclaw-gateway-rescue.service"
+            "systemctl --user show -p MainPID,ActiveState,SubState,UnitFileState,ExecMainCode,ExecMainStatus,NRestarts openclaw-gateway-rescue.service"
         ]
     );
 
@@ -639,11 +642,13 @@ fn launchd_status_parses_launchctl_print() {
     let runner = RecordingRunner::new().on(
         &["launchctl", "print", "gui/501/ai.openclaw.rescue"],
         CommandOutput::ok(
-            "gui/501/ai.openclaw.rescue = {\n\tactive count = 1\n\tstate = running\n\tpid = 777\n}\n",
+            "gui/501/ai.openclaw.rescue = {\n\tactive count = 1\n\tstate = running\n\truns = 4\n\tpid = 777\n\tlast exit code = 1\n}\n",
         ),
     );
     let st = Service::new(m.as_ref(), &spec, &runner).status().unwrap();
     assert_eq!(st.runtime.active, Some(true));
     assert_eq!(st.runtime.main_pid, Some(777));
     assert_eq!(st.runtime.enabled, Some(true));
+    assert_eq!(st.runtime.last_exit_code, Some(1));
+    assert_eq!(st.runtime.restart_count, Some(3));
 }

@@ -41,6 +41,16 @@ impl Ctx {
         })
     }
 
+    /// The host basics of this process's environment (HOME, PATH, user,
+    /// locale, time zone, temp and runtime dirs; see
+    /// `openclaw_ops::lifecycle::is_host_basic`): what a gateway started
+    /// for another instance may inherit. Never a selector or a secret.
+    pub fn host_basics(&self) -> Vec<(String, String)> {
+        std::env::vars()
+            .filter(|(k, _)| openclaw_ops::lifecycle::is_host_basic(k))
+            .collect()
+    }
+
     /// `openclaw --profile <p>` (or the env prefix) for hints, usable before
     /// the config is read.
     pub fn cli_prefix(&self) -> String {

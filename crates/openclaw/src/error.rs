@@ -94,6 +94,23 @@ impl fmt::Display for CliError {
 
 impl std::error::Error for CliError {}
 
+impl From<openclaw_host::HostError> for CliError {
+    fn from(e: openclaw_host::HostError) -> Self {
+        let code = if e.not_running {
+            exit::NOT_RUNNING
+        } else {
+            exit::FAILURE
+        };
+        CliError {
+            what: e.what,
+            location: e.location,
+            cause: e.cause,
+            hint: e.hint,
+            code,
+        }
+    }
+}
+
 pub type CliResult<T = ()> = Result<T, CliError>;
 
 #[cfg(test)]

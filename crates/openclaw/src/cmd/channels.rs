@@ -78,27 +78,7 @@ pub fn run(ctx: &Ctx, cmd: ChannelsCmd) -> CliResult<u8> {
     Ok(exit::OK)
 }
 
-/// An instance's Telegram token fingerprint, when it has a token. `env` is
-/// `TELEGRAM_BOT_TOKEN` as the instance's gateway would see it (known only
-/// for the current instance: this shell's).
-pub fn instance_token(
-    label: &str,
-    state_dir: &std::path::Path,
-    config: Option<&openclaw_config::Config>,
-    home: &std::path::Path,
-    env: Option<&str>,
-) -> Option<openclaw_channels::token::InstanceToken> {
-    let tg = config?.channels.as_ref()?.telegram.as_ref()?;
-    if !tg.enabled() {
-        return None;
-    }
-    let token = openclaw_channels::token::resolve(tg, home, env).ok()??;
-    Some(openclaw_channels::token::InstanceToken {
-        label: label.to_string(),
-        state_dir: state_dir.to_path_buf(),
-        fingerprint: token.fingerprint(),
-    })
-}
+pub use openclaw_host::doctor::instance_token;
 
 /// Every instance on this host with a Telegram token (the current one with
 /// this shell's `TELEGRAM_BOT_TOKEN` as a fallback).

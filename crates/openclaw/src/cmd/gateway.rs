@@ -207,6 +207,26 @@ fn known_instances(ctx: &Ctx) -> KnownInstances {
     })
 }
 
+/// The rescue role of this gateway (`openclaw-rescue`): it acts when
+/// `rescue.enabled` is set in the config (read on every command). It gets
+/// this host's facts and the host basics of this process's environment
+/// (HOME, PATH, locale, ...), never its `OPENCLAW_*` selectors or secrets:
+/// a gateway it starts for another instance has only that instance's.
+fn rescue_hooks(ctx: &Ctx, inst: &Instance) -> Option<openclaw_gateway::RescueHooks> {
+    let host = match crate::services::host_facts(ctx) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("openclaw: warning: the rescue role is unavailable: {e}");
+            return None;
+        }
+    };
+    let rescue = openclaw_rescue::Rescue::new(inst.clone(), host, ctx.host_basics());
+    Some(openclaw_gateway::RescueHooks {
+        commands: std::sync::Arc::new(rescue.clone()),
+        tools: std::sync::Arc::new(rescue),
+    })
+}
+
 /// `openclaw gateway [run]`.
 pub fn run(ctx: &Ctx, args: RunArgs) -> CliResult<u8> {
     let (config, inst) = ctx.config_and_instance(args.port)?;
@@ -276,6 +296,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> CliResult<u8> {
         );
     }
     opts.known_instances = known_instances(ctx);
+    opts.rescue = rescue_hooks(ctx, &inst);
     opts.skip_canvas_host = ctx
         .env
         .vars

@@ -10,7 +10,7 @@
 
 use clap::Subcommand;
 use openclaw_ops::lifecycle::{Route, ServiceOp as Op, route};
-use openclaw_service::{InstallOptions, Platform, ProcessRunner, Service};
+use openclaw_service::{InstallOptions, ProcessRunner, Service};
 use serde_json::json;
 
 use crate::ctx::Ctx;
@@ -80,7 +80,7 @@ fn configured_service(ctx: &Ctx) -> CliResult<InstanceService> {
         .hint(ctx.command("onboard")));
     }
     let inst = ctx.instance_for(loaded.as_ref(), None)?;
-    InstanceService::for_instance(ctx, inst)
+    Ok(InstanceService::for_instance(ctx, inst)?)
 }
 
 fn install(ctx: &Ctx, force: bool, dry_run: bool, json: bool) -> CliResult<u8> {
@@ -143,11 +143,16 @@ fn uninstall(ctx: &Ctx, dry_run: bool) -> CliResult<u8> {
 }
 
 fn simple(ctx: &Ctx, op: Op) -> CliResult<u8> {
-    let loaded = ctx.load_config()?;
+    // Stopping needs no valid config (the owner record and the service
+    // name say what runs): a gateway whose config broke can still be
+    // stopped. Start and restart need it.
+    let loaded = match op {
+        Op::Stop => ctx.load_config().ok().flatten(),
+        _ => ctx.load_config()?,
+    };
     let inst = ctx.instance_for(loaded.as_ref(), None)?;
     let svc = InstanceService::for_instance(ctx, inst)?;
     let runner = ProcessRunner::default();
-    let service = Service::new(svc.manager.as_ref(), &svc.spec, &runner);
     let installed = svc.definition_path().exists();
     let available = installed && svc.manager.check_available(&svc.spec, &runner).is_ok();
     if route(op, installed, available) == Route::OwnerRecord {
@@ -155,63 +160,5 @@ fn simple(ctx: &Ctx, op: Op) -> CliResult<u8> {
         // foreground (or detached) and owns the state dir's lock.
         return signal::stop_unmanaged(&svc, op == Op::Restart);
     }
-    let word = op.word();
-    let result = match op {
-        Op::Start => service.start(),
-        Op::Stop => service.stop(),
-        Op::Restart => service.restart(),
-    };
-    let plan = result.map_err(|e| service_error(ctx, &svc, word, e))?;
-    print!("{plan}");
-    println!("{} {}", plan.operation.done(), svc.name());
-    let state_dir = svc.instance.state_dir.value.clone();
-    if op == Op::Stop {
-        // A gateway of this instance that the service did not run (started
-        // in a shell) still owns the state dir: stop it through its owner
-        // record as well.
-        if signal::wait_owner_gone(&state_dir, signal::STOP_WAIT) {
-            return Ok(exit::OK);
-        }
-        eprintln!(
-            "a gateway of this instance that {} does not run still owns {}",
-            svc.name(),
-            state_dir.display()
-        );
-        return signal::stop_unmanaged(&svc, false);
-    }
-    // Start / restart: report success only once the gateway is up.
-    match signal::wait_up(&state_dir, signal::START_WAIT) {
-        Ok((o, h)) => {
-            let main_pid = svc.status().ok().and_then(|st| st.runtime.main_pid);
-            if let Some(mp) = main_pid.filter(|mp| *mp != o.pid) {
-                return Err(CliError::new(
-                    format!("the service {} cannot own its state dir", svc.name()),
-                    state_dir.display(),
-                    format!(
-                        "a gateway the service does not run (pid {}, port {}) owns it; the service's process is pid {mp}",
-                        o.pid, o.port
-                    ),
-                )
-                .hint(ctx.command("gateway stop")));
-            }
-            println!(
-                "the gateway is up: pid {}, port {}, healthy ({})",
-                o.pid, o.port, h.detail
-            );
-            Ok(exit::OK)
-        }
-        Err(why) => Err(CliError::new(
-            format!(
-                "{} reports the service {}, but the gateway is not up",
-                svc.manager.manager_name(),
-                plan.operation.done()
-            ),
-            state_dir.display(),
-            why,
-        )
-        .hint(match svc.manager.platform() {
-            Platform::Systemd => format!("journalctl --user -u {} -n 50", svc.name()),
-            _ => ctx.command("gateway status"),
-        })),
-    }
+    signal::service_op(&svc, op)
 }

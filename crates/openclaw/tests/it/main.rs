@@ -15,6 +15,7 @@ mod logs;
 mod onboard;
 mod ops;
 mod reload;
+mod rescue;
 mod security;
 mod setup;
 mod telegram;

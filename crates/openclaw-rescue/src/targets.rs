@@ -1,0 +1,314 @@
+//! Which instance a command names, and whether this rescue instance may act
+//! on it.
+//!
+//! A name is a profile (`main`), `default` (the default profile,
+//! `~/.openclaw`), or a state dir path (`~/.openclaw-x`, `/srv/oc/work`)
+//! for an instance selected by `OPENCLAW_STATE_DIR`. Candidates are the
+//! instances on this host (`openclaw_host::hosts`: the host registry plus
+//! the `~/.openclaw*` dirs). The allowed ones are `rescue.targets` when set
+//! (the same kinds of names), otherwise every other instance; a rescue
+//! instance never targets itself. Each target is then resolved from its own
+//! config only, exactly as `openclaw --profile <name>` would resolve it.
+
+use std::path::{Path, PathBuf};
+
+use openclaw_instance::{Instance, InstancePaths};
+use openclaw_state::InstanceRecord;
+
+/// Why a name does not lead to a target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetError {
+    /// No instance on this host goes by that name.
+    NotFound { name: String, known: Vec<String> },
+    /// It is this rescue instance itself.
+    Itself { name: String },
+    /// It exists but is not in `rescue.targets`.
+    NotATarget { name: String, targets: Vec<String> },
+    /// The name itself is malformed (e.g. an invalid profile name).
+    BadName { name: String, why: String },
+}
+
+impl std::fmt::Display for TargetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TargetError::NotFound { name, known } => write!(
+                f,
+                "no instance \"{name}\" on this host (instances: {}); /instances lists them",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ),
+            TargetError::Itself { name } => write!(
+                f,
+                "\"{name}\" is this rescue instance itself; a rescue instance never acts on itself (use the CLI on this host, or another rescue instance)"
+            ),
+            TargetError::NotATarget { name, targets } => write!(
+                f,
+                "\"{name}\" is not one of this rescue instance's targets (rescue.targets: {})",
+                targets.join(", ")
+            ),
+            TargetError::BadName { name, why } => write!(f, "\"{name}\": {why}"),
+        }
+    }
+}
+
+/// How a record is named in replies and in `rescue.targets`: its profile,
+/// `default`, or its state dir.
+pub fn name_of(r: &InstanceRecord, home: &Path, same: &dyn Fn(&Path, &Path) -> bool) -> String {
+    match &r.profile {
+        Some(p) => p.clone(),
+        None if same(&r.state_dir, &home.join(".openclaw")) => "default".into(),
+        None => r.state_dir.display().to_string(),
+    }
+}
+
+/// Whether `name` names record `r`.
+fn names(
+    name: &str,
+    r: &InstanceRecord,
+    home: &Path,
+    same: &dyn Fn(&Path, &Path) -> bool,
+) -> Result<bool, TargetError> {
+    if name.contains('/') || name.starts_with('~') {
+        let dir = openclaw_instance::expand_tilde(name, home);
+        return Ok(same(&r.state_dir, &dir));
+    }
+    if name == "default" {
+        return Ok(r.profile.is_none() && same(&r.state_dir, &home.join(".openclaw")));
+    }
+    let p = openclaw_instance::normalize_profile(name).map_err(|e| TargetError::BadName {
+        name: name.to_string(),
+        why: e.to_string(),
+    })?;
+    Ok(p.is_some() && r.profile == p)
+}
+
+/// The index in `records` of the instance `name` names, if this rescue
+/// instance (state dir `me`) may act on it. `targets` is `rescue.targets`
+/// (`None`: every other instance). `same` says whether two paths are one
+/// directory. Pure: the caller lists the records.
+pub fn choose(
+    records: &[InstanceRecord],
+    me: &Path,
+    targets: Option<&[String]>,
+    name: &str,
+    home: &Path,
+    same: &dyn Fn(&Path, &Path) -> bool,
+) -> Result<usize, TargetError> {
+    let mut found = None;
+    for (i, r) in records.iter().enumerate() {
+        if names(name, r, home, same)? {
+            found = Some(i);
+            break;
+        }
+    }
+    let Some(i) = found else {
+        // A path to this rescue instance's own state dir, or its profile
+        // name, even when it is not recorded.
+        if (name.contains('/') || name.starts_with('~'))
+            && same(&openclaw_instance::expand_tilde(name, home), me)
+        {
+            return Err(TargetError::Itself { name: name.into() });
+        }
+        return Err(TargetError::NotFound {
+            name: name.into(),
+            known: records
+                .iter()
+                .filter(|r| !same(&r.state_dir, me))
+                .map(|r| name_of(r, home, same))
+                .collect(),
+        });
+    };
+    if same(&records[i].state_dir, me) {
+        return Err(TargetError::Itself { name: name.into() });
+    }
+    if let Some(list) = targets {
+        let mut allowed = false;
+        for t in list {
+            if names(t, &records[i], home, same).unwrap_or(false) {
+                allowed = true;
+            }
+        }
+        if !allowed {
+            return Err(TargetError::NotATarget {
+                name: name.into(),
+                targets: list.to_vec(),
+            });
+        }
+    }
+    Ok(i)
+}
+
+/// Whether this rescue instance may act on record `r`.
+pub fn allowed(
+    r: &InstanceRecord,
+    me: &Path,
+    targets: Option<&[String]>,
+    home: &Path,
+    same: &dyn Fn(&Path, &Path) -> bool,
+) -> bool {
+    if same(&r.state_dir, me) {
+        return false;
+    }
+    match targets {
+        None => true,
+        Some(list) => list
+            .iter()
+            .any(|t| names(t, r, home, same).unwrap_or(false)),
+    }
+}
+
+/// A resolved target.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// As named in replies: `main`, `default`, or the state dir.
+    pub name: String,
+    pub record: InstanceRecord,
+    /// Its paths, as `openclaw --profile <name>` (or its env selectors)
+    /// resolves them; needs no config.
+    pub paths: InstancePaths,
+    /// The instance resolved from its own config, or why that fails (an
+    /// invalid config: `file:line:col: ...`).
+    pub instance: Result<Instance, String>,
+    /// The instance resolved without its config (ports then come from the
+    /// defaults): enough for its service names when the config is broken.
+    pub fallback: Instance,
+}
+
+impl Target {
+    /// The instance's label: `profile main`, `default profile`, `instance
+    /// at <dir>`.
+    pub fn label(&self) -> String {
+        self.fallback.label()
+    }
+
+    /// How replies name it: its label, with the name as typed when that
+    /// says something else (`default`, a path).
+    pub fn title(&self) -> String {
+        let label = self.label();
+        if label == format!("profile {}", self.name) {
+            label
+        } else {
+            format!("{} ({label})", self.name)
+        }
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        &self.record.state_dir
+    }
+
+    pub fn config_path(&self) -> &PathBuf {
+        &self.record.config_path
+    }
+}
+
+/// Lists the host's instances and resolves `name` against them.
+pub fn resolve(
+    home: &Path,
+    me: &Path,
+    targets: Option<&[String]>,
+    name: &str,
+) -> Result<Target, TargetError> {
+    let records = openclaw_host::hosts::records(home);
+    let same = |a: &Path, b: &Path| openclaw_state::same_dir(a, b);
+    let i = choose(&records, me, targets, name, home, &same)?;
+    let record = records[i].clone();
+    let paths =
+        openclaw_host::hosts::record_paths(home, &record).map_err(|why| TargetError::BadName {
+            name: name.into(),
+            why,
+        })?;
+    let instance = openclaw_host::hosts::resolve_record(home, &record, &records);
+    let fallback = openclaw_instance::resolve(&paths, &Default::default(), None)
+        .map(|i| openclaw_host::hosts::with_neighbours(i, &records))
+        .map_err(|e| TargetError::BadName {
+            name: name.into(),
+            why: e.to_string(),
+        })?;
+    Ok(Target {
+        name: name_of(&record, home, &same),
+        record,
+        paths,
+        instance,
+        fallback,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(profile: Option<&str>, dir: &str) -> InstanceRecord {
+        InstanceRecord {
+            profile: profile.map(str::to_string),
+            state_dir: PathBuf::from(dir),
+            config_path: PathBuf::from(dir).join("openclaw.json"),
+        }
+    }
+
+    fn eq(a: &Path, b: &Path) -> bool {
+        a == b
+    }
+
+    #[test]
+    fn names_resolve_to_the_instance_they_name_and_never_to_self() {
+        let home = Path::new("/h");
+        let records = vec![
+            rec(Some("main"), "/h/.openclaw-main"),
+            rec(Some("rescue"), "/h/.openclaw-rescue"),
+            rec(None, "/h/.openclaw"),
+            rec(None, "/srv/oc/work"),
+        ];
+        let me = Path::new("/h/.openclaw-rescue");
+        let pick =
+            |name: &str, targets: Option<&[String]>| choose(&records, me, targets, name, home, &eq);
+        assert_eq!(pick("main", None), Ok(0));
+        assert_eq!(pick("default", None), Ok(2));
+        assert_eq!(pick("/srv/oc/work", None), Ok(3));
+        assert_eq!(pick("~/.openclaw-main", None), Ok(0));
+        assert_eq!(
+            pick("rescue", None),
+            Err(TargetError::Itself {
+                name: "rescue".into()
+            })
+        );
+        assert_eq!(
+            pick("~/.openclaw-rescue", None),
+            Err(TargetError::Itself {
+                name: "~/.openclaw-rescue".into()
+            })
+        );
+        let Err(TargetError::NotFound { known, .. }) = pick("ghost", None) else {
+            panic!()
+        };
+        assert_eq!(known, ["main", "default", "/srv/oc/work"]);
+        assert!(matches!(
+            pick("Bad Name!", None),
+            Err(TargetError::BadName { .. })
+        ));
+
+        let only: Vec<String> = vec!["main".into(), "/srv/oc/work".into()];
+        assert_eq!(pick("main", Some(&only)), Ok(0));
+        assert_eq!(pick("/srv/oc/work", Some(&only)), Ok(3));
+        assert_eq!(
+            pick("default", Some(&only)),
+            Err(TargetError::NotATarget {
+                name: "default".into(),
+                targets: only.clone()
+            })
+        );
+        // Listing itself in rescue.targets changes nothing.
+        let with_self: Vec<String> = vec!["rescue".into()];
+        assert!(matches!(
+            pick("rescue", Some(&with_self)),
+            Err(TargetError::Itself { .. })
+        ));
+        assert!(!allowed(&records[1], me, Some(&with_self), home, &eq));
+        assert!(allowed(&records[0], me, None, home, &eq));
+        assert!(!allowed(&records[2], me, Some(&only), home, &eq));
+        assert_eq!(name_of(&records[2], home, &eq), "default");
+        assert_eq!(name_of(&records[3], home, &eq), "/srv/oc/work");
+    }
+}
