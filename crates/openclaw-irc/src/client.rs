@@ -32,6 +32,15 @@ pub struct NickServ {
     pub password: String,
 }
 
+impl fmt::Debug for NickServ {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NickServ")
+            .field("service", &self.service)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
 /// Everything one connection needs. Secrets are redacted from `Debug`.
 #[derive(Clone)]
 pub struct IrcConfig {

@@ -7,10 +7,13 @@
 
 mod agents;
 mod browser;
+mod chan;
 mod completion;
 mod gateway;
 mod harness;
+mod irc;
 mod logs;
+mod matrix;
 mod ops;
 mod security;
 mod setup;
