@@ -11,6 +11,10 @@
 //! ledger numbers each line itself (`receive_keyed` without a key) the
 //! moment it arrives: a line recorded before a crash is answered after the
 //! restart, a line sent while the bot was disconnected never reached it.
+//! A DM answer recorded on an earlier connection (before a reconnect or a
+//! restart) is sent only if `USERHOST` shows the nick still held by the
+//! same `user@host`; otherwise it is dropped with a log line, so it never
+//! reaches whoever took the nick meanwhile.
 //!
 //! States: `starting` → `running` (registered); `error` while the server is
 //! unreachable (the transport retries with backoff, 2 s doubling to 5 min);
@@ -167,6 +171,15 @@ fn group_allow_from(c: &Irc, chat: &str) -> Option<Vec<String>> {
 #[serde(rename_all = "camelCase")]
 struct Recorded {
     inbound: Inbound,
+    /// The connection it arrived on ([`connection_id`]).
+    #[serde(default)]
+    conn: String,
+}
+
+/// This process's `n`-th registration: a DM answer recorded on another
+/// connection is only sent after checking who holds the nick now.
+fn connection_id(n: u32) -> String {
+    format!("{}.{n}", std::process::id())
 }
 
 /// The text without a leading `nick:` / `nick,` address.
@@ -236,12 +249,38 @@ impl Transport for IrcTransport {
             let Some(h) = handle else {
                 return Err(SendError::Transient("not connected yet".into()));
             };
+            if let Ok(r) = serde_json::from_value::<Recorded>(e.update.clone())
+                && r.inbound.chat_kind == ChatKind::Direct
+                && r.conn != connection_id(h.status().connections)
+            {
+                same_person(&h, &r.inbound.sender_id).await?;
+            }
             // Resolves once every line is on the socket; while the server
             // is away it waits for the reconnect.
             h.privmsg(&e.chat_id, &e.chunks[i])
                 .await
                 .map_err(|err| SendError::Transient(err.to_string()))
         })
+    }
+}
+
+/// Before a DM answer recorded on an earlier connection goes out: the nick
+/// must still belong to the `nick!user@host` that wrote (nicks change
+/// hands; an answer must not reach someone else). Offline or someone else:
+/// the answer is dropped, and the log says so.
+async fn same_person(h: &IrcHandle, mask: &str) -> Result<(), SendError> {
+    let Some((nick, userhost)) = mask.split_once('!') else {
+        return Ok(());
+    };
+    match h.userhost(nick).await {
+        Ok(Some(now)) if now.eq_ignore_ascii_case(userhost) => Ok(()),
+        Ok(Some(now)) => Err(SendError::Refused(format!(
+            "{nick} is now {nick}!{now}, not {mask} who wrote before the reconnect; the answer is not sent to someone else"
+        ))),
+        Ok(None) => Err(SendError::Refused(format!(
+            "{nick} is offline since the reconnect; the answer to {mask} is dropped"
+        ))),
+        Err(e) => Err(SendError::Transient(e.to_string())),
     }
 }
 
@@ -336,7 +375,8 @@ impl IrcChannel {
                         continue;
                     }
                     let chat = inbound.chat_id.clone();
-                    let payload = json!(Recorded { inbound });
+                    let conn = connection_id(handle.status().connections);
+                    let payload = json!(Recorded { inbound, conn });
                     match self
                         .pipeline
                         .receive_keyed(vec![(None, chat, payload)], None, &stop)

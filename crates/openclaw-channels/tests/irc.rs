@@ -128,3 +128,73 @@ async fn pairing_then_answers_in_dms_and_mentions_only_in_the_room() {
     let _ = task.await;
     assert_eq!(ch.status().state, ChannelState::Stopped);
 }
+
+#[tokio::test]
+async fn dm_answers_from_an_earlier_connection_go_only_to_the_same_person() {
+    let server = Ngircd::start();
+    let d = tempfile::tempdir().unwrap();
+    let mut alice = TestClient::connect(server.port, "alice").await;
+    // "carol" is now held by someone else (another user name).
+    let mut carol = TestClient::connect(server.port, "carol").await;
+    let dir = account_dir(d.path(), CHANNEL, "default");
+    {
+        // A previous run recorded three DMs and their answers, unsent.
+        let l = Ledger::open(&dir).unwrap();
+        let dm = |nick: &str, user: &str| {
+            let inbound = openclaw_channels::Inbound {
+                channel: "irc".into(),
+                account: "default".into(),
+                chat_id: nick.into(),
+                chat_kind: openclaw_channels::ChatKind::Direct,
+                sender_id: format!("{nick}!{user}@127.0.0.1"),
+                sender_name: Some(nick.into()),
+                text: "hi".into(),
+                reply_to_bot: false,
+                mentioned: true,
+            };
+            (
+                None,
+                nick.to_string(),
+                json!({"inbound": inbound, "conn": "1.1"}),
+            )
+        };
+        let got = l
+            .receive_keyed(
+                vec![
+                    dm("alice", "~alice"),
+                    dm("carol", "~realcarol"),
+                    dm("dave", "~dave"),
+                ],
+                None,
+            )
+            .unwrap();
+        for (id, chat, _) in got {
+            l.answered(id, vec![format!("answer for {chat}")]).unwrap();
+        }
+    }
+    let cfg = serde_json::from_value(json!({
+        "host": "127.0.0.1", "port": server.port, "tls": false, "nick": "clawbot"
+    }))
+    .unwrap();
+    let s = IrcSettings::new("default", d.path(), cfg, d.path(), "fix".into()).unwrap();
+    let ledger = Arc::new(Ledger::open(&dir).unwrap());
+    let ch = IrcChannel::new(s, ledger.clone(), Arc::new(Echo), Live::new(vec![], vec![]));
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(ch.clone().run(stop.clone()));
+
+    assert_eq!(privmsg_to(&mut alice, "alice").await, "answer for alice");
+    for _ in 0..400 {
+        if ledger.unfinished().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(ledger.unfinished().is_empty(), "all three finished");
+    // carol (someone else now) got nothing: the next thing she sees from
+    // the bot is an answer to her own DM, not the old one.
+    carol.send("PRIVMSG clawbot :hello").await;
+    let first = privmsg_to(&mut carol, "carol").await;
+    assert!(first.contains("pairing code"), "{first}");
+    stop.cancel();
+    let _ = task.await;
+}
