@@ -194,7 +194,21 @@ fn same_irc_nick_or_matrix_user_on_two_instances_is_a_doctor_error() {
     );
     let matrix = json!({"matrix": {"homeserver": "https://matrix.example.org",
         "userId": "@clawbot:example.org", "password": "matrix-secret-pw"}});
-    main.edit(|v| v["channels"] = matrix.clone());
+    main.edit(|v| v["channels"] = json!({}));
+    let set = main.cli(
+        &h,
+        &[
+            "config",
+            "set",
+            "channels.matrix",
+            &matrix["matrix"].to_string(),
+        ],
+    );
+    let (stdout, _) = expect_success("config set channels.matrix", &set);
+    assert!(
+        !stdout.contains("matrix-secret-pw"),
+        "never echoed: {stdout}"
+    );
     rescue.edit(|v| v["channels"] = matrix.clone());
     let out = h.run(&["doctor"]);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
