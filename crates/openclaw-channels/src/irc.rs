@@ -392,6 +392,13 @@ impl IrcChannel {
             }
         }
         handle.quit("OpenClaw gateway stopping");
+        // Until QUIT is out, so a restarted channel can take the same nick.
+        let mut w = handle.watch_status();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            w.wait_for(|s| s.state == openclaw_irc::ConnState::Stopped),
+        )
+        .await;
         self.status.set_state(ChannelState::Stopped, None, None);
     }
 }

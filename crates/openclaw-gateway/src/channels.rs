@@ -198,11 +198,12 @@ impl ChannelHub {
     /// (Re)starts `slot` from `config`.
     fn apply(self: &Arc<Self>, slot: &mut Slot, config: &Config) {
         slot.input = Some(input_of(config, slot.name));
-        if let Some(r) = slot.running.take() {
+        // The old transport ends; in-flight replies finish and the shared
+        // ledger keeps the new one from redoing them.
+        let previous = slot.running.take().map(|r| {
             r.stop.cancel();
-            // The old transport ends; in-flight replies finish and the
-            // shared ledger keeps the new one from redoing them.
-        }
+            r.task
+        });
         slot.not_running = None;
         let built = match slot.name {
             telegram::CHANNEL => self.telegram(slot, config),
@@ -219,7 +220,16 @@ impl ChannelHub {
             }
         };
         let stop = CancellationToken::new();
-        let task = tokio::spawn(channel.clone().run(stop.clone()));
+        let run = channel.clone().run(stop.clone());
+        let task = tokio::spawn(async move {
+            if let Some(prev) = previous {
+                // One login at a time: the old connection is gone (IRC QUIT
+                // sent, the Telegram long poll dropped) before the new one
+                // takes the same nick or token.
+                let _ = tokio::time::timeout(Duration::from_secs(5), prev).await;
+            }
+            run.await
+        });
         slot.running = Some(Running {
             channel,
             stop,
