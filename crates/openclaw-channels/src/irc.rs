@@ -18,8 +18,8 @@
 //!
 //! States: `starting` → `running` (registered); `error` while the server is
 //! unreachable (the transport retries with backoff, 2 s doubling to 5 min);
-//! `unauthorized` when the server refuses the password (464), still
-//! retrying, with the command that fixes it.
+//! `unauthorized` when the server refuses the password (464, or an ERROR
+//! that says so), still retrying, with the command that fixes it.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -312,7 +312,13 @@ impl IrcChannel {
     }
 
     fn disconnected(&self, error: String) {
-        if error.contains("(464)") {
+        // 464 ERR_PASSWDMISMATCH; ngircd and others say it in ERROR instead
+        // ("Access denied: Bad password?").
+        let refused = error.contains("(464)")
+            || (self.s.transport.password.is_some()
+                && error.starts_with("server closed the link")
+                && error.to_ascii_lowercase().contains("password"));
+        if refused {
             self.status.set_state(
                 ChannelState::Unauthorized,
                 Some(format!(

@@ -198,3 +198,45 @@ async fn dm_answers_from_an_earlier_connection_go_only_to_the_same_person() {
     stop.cancel();
     let _ = task.await;
 }
+
+#[tokio::test]
+async fn a_refused_server_password_reads_unauthorized_with_the_fix() {
+    let server = openclaw_irc::testing::Ngircd::start_with(openclaw_irc::testing::NgircdOptions {
+        password: Some("right-pw".into()),
+        tls: false,
+    });
+    let d = tempfile::tempdir().unwrap();
+    let cfg = serde_json::from_value(json!({
+        "host": "127.0.0.1", "port": server.port, "tls": false, "nick": "clawbot",
+        "password": "wrong-pw"
+    }))
+    .unwrap();
+    let s = IrcSettings::new(
+        "default",
+        d.path(),
+        cfg,
+        d.path(),
+        "openclaw --profile main config set channels.irc.password <PASSWORD>".into(),
+    )
+    .unwrap();
+    let ledger = Arc::new(Ledger::open(&account_dir(d.path(), CHANNEL, "default")).unwrap());
+    let ch = IrcChannel::new(s, ledger, Arc::new(Echo), Live::new(vec![], vec![]));
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(ch.clone().run(stop.clone()));
+    for _ in 0..400 {
+        if ch.status().state == ChannelState::Unauthorized {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let st = ch.status();
+    assert_eq!(st.state, ChannelState::Unauthorized, "{st:?}");
+    assert!(
+        st.hint
+            .unwrap()
+            .contains("config set channels.irc.password")
+    );
+    assert!(!st.last_error.unwrap().contains("wrong-pw"));
+    stop.cancel();
+    let _ = task.await;
+}

@@ -213,3 +213,31 @@ async fn invite_pairing_mentions_and_the_encrypted_room_notice() {
     r.stop.cancel();
     let _ = r.task.await;
 }
+
+#[tokio::test]
+async fn refused_credentials_read_unauthorized_and_the_channel_stops() {
+    let hs = Synapse::start().await;
+    hs.register("bot", "bot-password", false).await;
+    let d = tempfile::tempdir().unwrap();
+    let cfg = json!({"userId": Synapse::user_id("bot"), "password": "not-the-password"});
+    let r = start(d.path(), settings(d.path(), &hs, cfg));
+    until("unauthorized", || async {
+        r.ch.status().state == ChannelState::Unauthorized
+    })
+    .await;
+    let st = r.ch.status();
+    assert_eq!(st.hint.as_deref(), Some("fix the credentials with `fix`"));
+    assert!(!st.last_error.unwrap().contains("not-the-password"));
+    // It gave up (no retry loop against a refusing homeserver).
+    tokio::time::timeout(Duration::from_secs(5), r.task)
+        .await
+        .expect("the channel task ended")
+        .unwrap();
+    let cfg = json!({"accessToken": "syt_not_a_token"});
+    let r = start(d.path(), settings(d.path(), &hs, cfg));
+    until("unauthorized token", || async {
+        r.ch.status().state == ChannelState::Unauthorized
+    })
+    .await;
+    r.stop.cancel();
+}
