@@ -27,7 +27,9 @@
 //!   `status`, `profiles`, `doctor` and by other instances naming a conflict).
 
 pub mod access;
+pub mod irc;
 pub mod ledger;
+pub mod matrix;
 pub mod pairing;
 pub mod pipeline;
 pub mod telegram;
@@ -271,11 +273,19 @@ pub fn status_summary(state_dir: &Path, gateway_running: bool) -> Vec<ChannelSta
         .collect()
 }
 
-/// One line per channel account: `telegram (default): running @bot`.
+/// One line per channel account: `telegram (default): running @bot`,
+/// `irc (default): running clawbot`, `matrix (default): running @bot:hs`.
 pub fn status_line(s: &ChannelStatus) -> String {
     let mut line = format!("{} ({}): {}", s.channel, s.account, s.state.as_str());
     if let Some(u) = &s.bot_username {
-        line.push_str(&format!(" @{u}"));
+        // Telegram usernames are shown as @name; an IRC nick is bare and a
+        // Matrix user id carries its own @.
+        let at = if s.channel == telegram::CHANNEL {
+            "@"
+        } else {
+            ""
+        };
+        line.push_str(&format!(" {at}{u}"));
     }
     if let Some(c) = &s.conflict_with {
         line.push_str(&format!(

@@ -301,6 +301,17 @@ impl Pipeline {
         Ok(n)
     }
 
+    /// False for a group message the pipeline would ignore for certain
+    /// (not addressed to the bot where the group requires a mention), so
+    /// chatty rooms do not cost a ledger write per line. Everything else is
+    /// recorded and decided by the pipeline.
+    pub fn worth_recording(&self, m: &Inbound) -> bool {
+        m.chat_kind == ChatKind::Direct
+            || m.mentioned
+            || m.reply_to_bot
+            || !(self.s.chat_rules)(&m.chat_id).require_mention
+    }
+
     /// Hands every unfinished entry nobody is working on to its chat's
     /// worker (at start, and from the sweep).
     pub fn resume(self: &Arc<Self>, stop: &CancellationToken) {

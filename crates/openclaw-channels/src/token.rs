@@ -90,40 +90,43 @@ pub fn resolve(cfg: &Telegram, home: &Path, env: Option<&str>) -> Result<Option<
         return Ok(Some(BotToken::new(t, TokenSource::Config)));
     }
     if let Some(f) = cfg.token_file.as_deref().filter(|f| !f.trim().is_empty()) {
-        let path = match f.strip_prefix("~/") {
-            Some(rest) => home.join(rest),
-            None if f == "~" => home.to_path_buf(),
-            None => PathBuf::from(f),
-        };
-        let meta = std::fs::symlink_metadata(&path)
-            .map_err(|e| format!("channels.telegram.tokenFile {}: {e}", path.display()))?;
-        if meta.file_type().is_symlink() {
-            return Err(format!(
-                "channels.telegram.tokenFile {} is a symlink; point tokenFile at the regular file itself",
-                path.display()
-            ));
-        }
-        if !meta.is_file() {
-            return Err(format!(
-                "channels.telegram.tokenFile {} is not a regular file",
-                path.display()
-            ));
-        }
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("channels.telegram.tokenFile {}: {e}", path.display()))?;
-        let t = text.trim();
-        if t.is_empty() {
-            return Err(format!(
-                "channels.telegram.tokenFile {} is empty",
-                path.display()
-            ));
-        }
+        let (path, t) = read_secret_file(f, home, "channels.telegram.tokenFile")?;
         return Ok(Some(BotToken::new(t, TokenSource::File(path))));
     }
     Ok(env
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .map(|t| BotToken::new(t, TokenSource::Env)))
+}
+
+/// Reads a secret from the file a config key names (`tokenFile`,
+/// `passwordFile`, ...): `~/` expands to `home`; it must be a regular file,
+/// not a symlink, and not empty. Returns the path and the trimmed secret;
+/// errors name `key` and the path, never the contents.
+pub fn read_secret_file(f: &str, home: &Path, key: &str) -> Result<(PathBuf, String), String> {
+    let path = match f.strip_prefix("~/") {
+        Some(rest) => home.join(rest),
+        None if f == "~" => home.to_path_buf(),
+        None => PathBuf::from(f),
+    };
+    let meta =
+        std::fs::symlink_metadata(&path).map_err(|e| format!("{key} {}: {e}", path.display()))?;
+    if meta.file_type().is_symlink() {
+        return Err(format!(
+            "{key} {} is a symlink; point it at the regular file itself",
+            path.display()
+        ));
+    }
+    if !meta.is_file() {
+        return Err(format!("{key} {} is not a regular file", path.display()));
+    }
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| format!("{key} {}: {e}", path.display()))?;
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(format!("{key} {} is empty", path.display()));
+    }
+    Ok((path, t.to_string()))
 }
 
 /// One instance's Telegram credentials, for the host-wide check.

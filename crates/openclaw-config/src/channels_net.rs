@@ -350,11 +350,21 @@ pub fn is_matrix_user_id(s: &str) -> bool {
         .is_some_and(|(l, srv)| !l.is_empty() && !srv.is_empty() && !s.contains(' '))
 }
 
+/// A room id (`!opaque:server`, or since room version 12 just `!opaque`)
+/// or an alias (`#alias:server`).
 fn is_room_ref(s: &str) -> bool {
-    s.starts_with(['!', '#'])
-        && s[1..]
-            .split_once(':')
-            .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty())
+    if s.contains([' ', '/']) {
+        return false;
+    }
+    if let Some(id) = s.strip_prefix('!') {
+        return match id.split_once(':') {
+            Some((a, b)) => !a.is_empty() && !b.is_empty(),
+            None => !id.is_empty(),
+        };
+    }
+    s.strip_prefix('#')
+        .and_then(|a| a.split_once(':'))
+        .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty())
 }
 
 fn check_matrix_sender(e: &str, key: &str) -> Result<(), String> {
@@ -634,6 +644,10 @@ mod tests {
                 .contains("autoJoinAllowlist")
         );
         assert!(e(json!({ "homeserver": "https://m", "accessToken": "t", "autoJoinAllowlist": ["room"] })).contains("not a room id"));
+        assert!(e(json!({ "homeserver": "https://m", "accessToken": "t", "autoJoinAllowlist": ["#ops"] })).contains("not a room id"));
+        // room version 12 ids have no server part
+        assert!(matrix(json!({ "homeserver": "https://m", "accessToken": "t", "autoJoin": "allowlist",
+            "autoJoinAllowlist": ["!cvMZlTtXe0DROVE0j2KcyXwykkDafWZV21WNOVcUXHk", "!old:hs", "#ops:hs"] })).is_ok());
         assert!(
             matrix(
                 json!({ "homeserver": "https://m", "accessToken": "t", "autoJoin": "allowlist",

@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use openclaw_channels::irc::{self, IrcChannel, IrcSettings};
 use openclaw_channels::ledger::Ledger;
+use openclaw_channels::matrix::{self, MatrixChannel, MatrixSettings};
 use openclaw_channels::telegram::{self, TelegramChannel, TelegramSettings};
 use openclaw_channels::{
     AgentRunner, Channel, ChannelState, ChannelStatus, CommandRunner, DEFAULT_ACCOUNT, Live,
@@ -54,7 +56,7 @@ struct Slot {
 }
 
 /// The channels the gateway runs, in `channels.status` order.
-pub(crate) const CHANNELS: &[&str] = &[telegram::CHANNEL];
+pub(crate) const CHANNELS: &[&str] = &[telegram::CHANNEL, irc::CHANNEL, matrix::CHANNEL];
 
 pub(crate) struct ChannelHub {
     instance: Instance,
@@ -76,6 +78,8 @@ fn input_of(config: &Config, name: &str) -> Value {
     };
     match name {
         telegram::CHANNEL => serde_json::to_value(&c.telegram),
+        irc::CHANNEL => serde_json::to_value(&c.irc),
+        matrix::CHANNEL => serde_json::to_value(&c.matrix),
         _ => Ok(Value::Null),
     }
     .unwrap_or(Value::Null)
@@ -210,14 +214,17 @@ impl ChannelHub {
     /// (Re)starts `slot` from `config`.
     fn apply(self: &Arc<Self>, slot: &mut Slot, config: &Config) {
         slot.input = Some(input_of(config, slot.name));
-        if let Some(r) = slot.running.take() {
+        // The old transport ends; in-flight replies finish and the shared
+        // ledger keeps the new one from redoing them.
+        let previous = slot.running.take().map(|r| {
             r.stop.cancel();
-            // The old transport ends; in-flight replies finish and the
-            // shared ledger keeps the new one from redoing them.
-        }
+            r.task
+        });
         slot.not_running = None;
         let built = match slot.name {
             telegram::CHANNEL => self.telegram(slot, config),
+            irc::CHANNEL => self.irc(slot, config),
+            matrix::CHANNEL => self.matrix(slot, config),
             _ => Ok(None),
         };
         let channel = match built {
@@ -229,7 +236,16 @@ impl ChannelHub {
             }
         };
         let stop = CancellationToken::new();
-        let task = tokio::spawn(channel.clone().run(stop.clone()));
+        let run = channel.clone().run(stop.clone());
+        let task = tokio::spawn(async move {
+            if let Some(prev) = previous {
+                // One login at a time: the old connection is gone (IRC QUIT
+                // sent, the Telegram long poll dropped) before the new one
+                // takes the same nick or token.
+                let _ = tokio::time::timeout(Duration::from_secs(5), prev).await;
+            }
+            run.await
+        });
         slot.running = Some(Running {
             channel,
             stop,
@@ -331,6 +347,82 @@ impl ChannelHub {
             slot.live.clone(),
         );
         self.log.info("telegram: channel started (long polling)");
+        Ok(Some(ch))
+    }
+
+    fn irc(self: &Arc<Self>, slot: &mut Slot, config: &Config) -> Built {
+        let Some(cfg) = config
+            .channels
+            .as_ref()
+            .and_then(|c| c.irc.as_ref())
+            .map(|t| t.0.clone())
+        else {
+            return Ok(None);
+        };
+        let name = irc::CHANNEL;
+        if !cfg.enabled() {
+            return Err(Box::new(ChannelStatus::new(
+                name,
+                DEFAULT_ACCOUNT,
+                ChannelState::Disabled,
+            )));
+        }
+        let server = format!("{}:{}", cfg.host, cfg.port());
+        let settings = IrcSettings::new(
+            DEFAULT_ACCOUNT,
+            &self.instance.state_dir.value,
+            cfg,
+            &self.instance.home,
+            self.instance
+                .command("config set channels.irc.password <PASSWORD>"),
+        )
+        .map_err(|e| {
+            self.log.warn(&format!("irc: {e}"));
+            failed(name, ChannelState::Error, e, None)
+        })?;
+        let ledger = self.ledger(slot)?;
+        let ch = IrcChannel::new(settings, ledger, self.runner(), slot.live.clone());
+        self.log
+            .info(&format!("irc: channel started (connecting to {server})"));
+        Ok(Some(ch))
+    }
+
+    fn matrix(self: &Arc<Self>, slot: &mut Slot, config: &Config) -> Built {
+        let Some(cfg) = config
+            .channels
+            .as_ref()
+            .and_then(|c| c.matrix.as_ref())
+            .map(|t| t.0.clone())
+        else {
+            return Ok(None);
+        };
+        let name = matrix::CHANNEL;
+        if !cfg.enabled() {
+            return Err(Box::new(ChannelStatus::new(
+                name,
+                DEFAULT_ACCOUNT,
+                ChannelState::Disabled,
+            )));
+        }
+        let fix = if cfg.access_token.is_some() {
+            "config set channels.matrix.accessToken <TOKEN>"
+        } else {
+            "config set channels.matrix.password <PASSWORD>"
+        };
+        let homeserver = cfg.homeserver.clone();
+        let settings = MatrixSettings {
+            account: DEFAULT_ACCOUNT.into(),
+            state_dir: self.instance.state_dir.value.clone(),
+            config: cfg,
+            sync_timeout: Duration::from_secs(30),
+            retry_pause: Duration::from_secs(2),
+            fix_login_command: self.instance.command(fix),
+        };
+        let ledger = self.ledger(slot)?;
+        let ch = MatrixChannel::new(settings, ledger, self.runner(), slot.live.clone());
+        self.log.info(&format!(
+            "matrix: channel started (syncing with {homeserver})"
+        ));
         Ok(Some(ch))
     }
 

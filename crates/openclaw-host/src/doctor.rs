@@ -8,8 +8,10 @@
 //! by two instances, the same `browser.cdpUrl` (or a profile's `cdpUrl`)
 //! pinned on several instances, an installed service whose file names other
 //! paths or another port than the CLI resolves (drift), loose permissions on
-//! state dirs (want 0700), config files and credentials (want 0600), and
-//! state dirs whose names differ only by case.
+//! state dirs (want 0700), config files and credentials (want 0600),
+//! state dirs whose names differ only by case, and channel credentials two
+//! instances share: one Telegram bot token (`shared-bot-token`), one IRC nick
+//! on one server or one Matrix user (`shared-channel-login`).
 //!
 //! Every finding has a severity, says what and where, and carries the exact
 //! command that fixes it. [`apply`] carries out the safe fixes (move a
@@ -204,6 +206,7 @@ pub fn check(scope: &Scope<'_>, items: &[Item]) -> Vec<Finding> {
     permissions(items, &mut out);
     case_only(&home, &mut out);
     telegram_tokens(scope, items, &mut out);
+    net_logins(items, &mut out);
     out.sort_by_key(|f| f.severity);
     out
 }
@@ -666,4 +669,81 @@ pub fn instance_token(
         state_dir: state_dir.to_path_buf(),
         fingerprint: token.fingerprint(),
     })
+}
+
+/// Two instances that log into the same IRC server with the same nick, or
+/// as the same Matrix user (the rule is
+/// `openclaw_config::channels_net::shared_net_logins`). A Matrix section
+/// with only an `accessToken` is compared by the user its gateway last
+/// reported (`channels/matrix/default/status.json`).
+fn net_logins(items: &[Item], out: &mut Vec<Finding>) {
+    use openclaw_config::channels_net::{NetLogins, shared_net_logins};
+    let seen: Vec<Option<String>> = items
+        .iter()
+        .map(|it| {
+            openclaw_channels::read_statuses(&it.record.state_dir)
+                .into_iter()
+                .find(|s| s.channel == openclaw_channels::matrix::CHANNEL)
+                .and_then(|s| s.bot_username)
+        })
+        .collect();
+    let names: Vec<String> = items
+        .iter()
+        .map(|it| {
+            it.label
+                .strip_prefix("profile ")
+                .unwrap_or(&it.label)
+                .to_string()
+        })
+        .collect();
+    let locations: Vec<String> = items
+        .iter()
+        .map(|it| it.record.config_path.display().to_string())
+        .collect();
+    let inputs: Vec<NetLogins> = items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| {
+            let ch = it.config.as_ref().and_then(|c| c.channels.as_ref());
+            NetLogins {
+                profile: &names[i],
+                location: &locations[i],
+                irc: ch.and_then(|c| c.irc.as_deref()),
+                matrix: ch.and_then(|c| c.matrix.as_deref()),
+                matrix_user_seen: seen[i].as_deref(),
+            }
+        })
+        .collect();
+    for s in shared_net_logins(&inputs) {
+        let second = items
+            .iter()
+            .enumerate()
+            .find(|(i, _)| names[*i] == s.second.0 && locations[*i] == s.second.1)
+            .map(|(_, it)| it);
+        let fix_key = if s.what.starts_with("IRC") {
+            "config set channels.irc.nick <ANOTHER_NICK>"
+        } else {
+            "config set channels.matrix.userId <ANOTHER_USER_ID>"
+        };
+        out.push(Finding {
+            severity: Severity::Error,
+            check: "shared-channel-login",
+            message: s.to_string(),
+            location: vec![PathBuf::from(&s.first.1), PathBuf::from(&s.second.1)],
+            instances: items
+                .iter()
+                .filter(|it| {
+                    let n = it.label.strip_prefix("profile ").unwrap_or(&it.label);
+                    n == s.first.0 || n == s.second.0
+                })
+                .map(|it| it.label.clone())
+                .collect(),
+            fix: Some(format!(
+                "{} {fix_key}",
+                second.map(|i| i.cli.as_str()).unwrap_or("openclaw")
+            )),
+            auto_fixable: false,
+            action: None,
+        });
+    }
 }

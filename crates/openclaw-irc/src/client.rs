@@ -32,6 +32,15 @@ pub struct NickServ {
     pub password: String,
 }
 
+impl fmt::Debug for NickServ {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NickServ")
+            .field("service", &self.service)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
 /// Everything one connection needs. Secrets are redacted from `Debug`.
 #[derive(Clone)]
 pub struct IrcConfig {
@@ -185,6 +194,10 @@ enum Command {
         done: oneshot::Sender<()>,
     },
     Raw(String),
+    Userhost {
+        nick: String,
+        reply: oneshot::Sender<Option<String>>,
+    },
     Quit(String),
 }
 
@@ -222,6 +235,20 @@ impl IrcHandle {
 
     pub fn status(&self) -> IrcStatus {
         self.status.borrow().clone()
+    }
+
+    /// Who holds `nick` now: its `user@host` (`USERHOST`), `None` when
+    /// nobody does. An error when the connection dropped before the answer
+    /// (ask again later).
+    pub async fn userhost(&self, nick: &str) -> Result<Option<String>, IrcError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Userhost {
+                nick: sanitize(nick),
+                reply,
+            })
+            .map_err(|_| IrcError::Stopped)?;
+        rx.await.map_err(|_| IrcError::Stopped)
     }
 
     /// A receiver that sees every status change.
@@ -330,6 +357,10 @@ struct Session<'a> {
     /// `user` and host length as the server relays our messages.
     self_user: String,
     self_host_len: usize,
+    /// `USERHOST` questions asked on this connection, in order (answers
+    /// come in order; a dropped connection drops them, and their askers
+    /// get an error).
+    userhost: VecDeque<(String, oneshot::Sender<Option<String>>)>,
 }
 
 enum End {
@@ -361,6 +392,7 @@ async fn run(
                     registered: false,
                     self_user: format!("~{}", config.username),
                     self_host_len: ASSUMED_HOST_LEN,
+                    userhost: VecDeque::new(),
                 };
                 let end = session.drive(io, &mut rx, &mut queue).await;
                 if session.registered {
@@ -403,6 +435,8 @@ async fn run(
                         queue.push_back(Out::Privmsg { target, text, done });
                     }
                     Some(Command::Raw(line)) => queue.push_back(Out::Line(line, None)),
+                    // Not connected: nobody to ask (the asker gets an error).
+                    Some(Command::Userhost { .. }) => {}
                 },
             }
         }
@@ -565,6 +599,10 @@ impl Session<'_> {
                         queue.push_back(Out::Privmsg { target, text, done });
                     }
                     Some(Command::Raw(line)) => queue.push_back(Out::Line(line, None)),
+                    Some(Command::Userhost { nick, reply }) => {
+                        queue.push_back(Out::Line(format("USERHOST", &[&nick]), None));
+                        self.userhost.push_back((nick, reply));
+                    }
                 },
                 _ = sleep_until(flood_deadline), if flood_wait.is_some() => {
                     flood_wait = None;
@@ -642,6 +680,11 @@ impl Session<'_> {
                     .await
                     .map_err(End::Error)?;
             }
+            "302" => {
+                if let Some((nick, reply)) = self.userhost.pop_front() {
+                    let _ = reply.send(parse_userhost(msg.param(1), &nick));
+                }
+            }
             "464" => {
                 return Err(End::Error("the server rejected the password (464)".into()));
             }
@@ -716,6 +759,16 @@ impl Session<'_> {
     }
 }
 
+/// The `user@host` of `nick` in a `302` answer (`nick=+user@host ...`;
+/// `*` marks an operator, `+`/`-` here or away).
+fn parse_userhost(reply: &str, nick: &str) -> Option<String> {
+    reply.split_whitespace().find_map(|entry| {
+        let (n, rest) = entry.split_once('=')?;
+        let n = n.trim_end_matches('*');
+        irc_eq(n, nick).then(|| rest.trim_start_matches(['+', '-']).to_string())
+    })
+}
+
 async fn write_line<W: AsyncWrite + Unpin>(w: &mut W, line: &str) -> Result<(), String> {
     let mut bytes = Vec::with_capacity(line.len() + 2);
     bytes.extend_from_slice(line.as_bytes());
@@ -750,6 +803,19 @@ mod tests {
         let waits: Vec<u64> = (0..8).map(|a| c.backoff(a).as_secs()).collect();
         assert_eq!(waits, vec![2, 4, 8, 16, 32, 60, 60, 60]);
         assert_eq!(c.backoff(u32::MAX), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn userhost_answers() {
+        assert_eq!(
+            parse_userhost("Alice=+~alice@127.0.0.1", "alice").as_deref(),
+            Some("~alice@127.0.0.1")
+        );
+        assert_eq!(
+            parse_userhost("bob*=-~b@h alice=+~a@h", "alice").as_deref(),
+            Some("~a@h")
+        );
+        assert_eq!(parse_userhost("", "alice"), None);
     }
 
     #[test]

@@ -346,6 +346,39 @@ impl MatrixClient {
         Ok(())
     }
 
+    /// The user ids of the room's joined members.
+    pub async fn joined_members(&self, room_id: &str) -> Result<Vec<String>, MatrixError> {
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/joined_members",
+            encode(room_id)
+        );
+        let v = self.call(Method::GET, &path, &[], None, Self::T).await?;
+        Ok(v.get("joined")
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    /// The content of a state event, `None` when the room has none.
+    pub async fn state_event(
+        &self,
+        room_id: &str,
+        event_type: &str,
+        state_key: &str,
+    ) -> Result<Option<Value>, MatrixError> {
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/state/{}/{}",
+            encode(room_id),
+            encode(event_type),
+            encode(state_key)
+        );
+        match self.call(Method::GET, &path, &[], None, Self::T).await {
+            Ok(v) => Ok(Some(v)),
+            Err(MatrixError::Api { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Resolves `#alias:server` to a room id through the homeserver's
     /// directory.
     pub async fn resolve_alias(&self, alias: &str) -> Result<String, MatrixError> {

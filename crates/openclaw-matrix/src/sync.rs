@@ -76,6 +76,29 @@ pub struct Event {
     pub content: Value,
     #[serde(default)]
     pub origin_server_ts: Option<u64>,
+    /// `unsigned` (Synapse puts a state event's `prev_content` here).
+    #[serde(default)]
+    pub unsigned: Value,
+}
+
+impl Event {
+    /// This is `user_id` joining the room (not a join → join profile change).
+    fn is_fresh_join_of(&self, user_id: &str) -> bool {
+        let membership = |c: &Value| {
+            c.get("membership")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        self.kind == "m.room.member"
+            && self.state_key.as_deref() == Some(user_id)
+            && membership(&self.content).as_deref() == Some("join")
+            && self
+                .unsigned
+                .get("prev_content")
+                .and_then(membership)
+                .as_deref()
+                != Some("join")
+    }
 }
 
 /// One thing the channel layer may act on, in timeline order per room.
@@ -166,7 +189,15 @@ impl SyncResponse {
             }
         }
         for (room_id, room) in &self.rooms.join {
-            for e in &room.timeline.events {
+            // History from before we joined (shown to new members when the
+            // room's history is visible) is not addressed to us.
+            let start = room
+                .timeline
+                .events
+                .iter()
+                .rposition(|e| e.is_fresh_join_of(own_user_id))
+                .map_or(0, |i| i + 1);
+            for e in &room.timeline.events[start..] {
                 if e.sender == own_user_id || e.state_key.is_some() {
                     continue;
                 }
@@ -267,6 +298,25 @@ impl RoomTracker {
 
     pub fn get(&self, room_id: &str) -> Option<&RoomInfo> {
         self.rooms.get(room_id)
+    }
+
+    /// Whether the member count of `room_id` is known (after a restart an
+    /// incremental sync may not say; ask the homeserver then).
+    pub fn knows_members(&self, room_id: &str) -> bool {
+        self.joined_count(room_id).is_some()
+    }
+
+    /// The joined members as the homeserver listed them
+    /// ([`crate::MatrixClient::joined_members`]).
+    pub fn set_members(&mut self, room_id: &str, members: impl IntoIterator<Item = String>) {
+        let info = self.rooms.entry(room_id.to_string()).or_default();
+        info.members = members.into_iter().collect();
+        info.joined_members = None;
+    }
+
+    /// The room has an `m.room.encryption` state event.
+    pub fn set_encrypted(&mut self, room_id: &str) {
+        self.rooms.entry(room_id.to_string()).or_default().encrypted = true;
     }
 
     /// Joined members: the summary's count when the server sent one, else
@@ -445,5 +495,44 @@ mod tests {
         assert!(should_auto_join(AutoJoin::Allowlist, &allow, "!ok:hs"));
         assert!(!should_auto_join(AutoJoin::Allowlist, &allow, "!other:hs"));
         assert!(!should_auto_join(AutoJoin::Allowlist, &[], "!ok:hs"));
+    }
+
+    #[test]
+    fn history_before_our_join_is_left_out() {
+        let msg = |id: &str| {
+            json!({ "type": "m.room.message", "event_id": id, "sender": "@alice:hs",
+            "content": { "msgtype": "m.text", "body": "hello" } })
+        };
+        let join = |prev: Option<&str>| {
+            let mut e = json!({ "type": "m.room.member", "event_id": "$j", "sender": "@bot:hs",
+                "state_key": "@bot:hs", "content": { "membership": "join" } });
+            if let Some(p) = prev {
+                e["unsigned"] = json!({ "prev_content": { "membership": p } });
+            }
+            e
+        };
+        let ids = |events: Vec<Value>| -> Vec<String> {
+            sync(json!({ "next_batch": "x", "rooms": { "join": { "!r:hs": { "timeline": { "events": events } } } } }))
+                .items("@bot:hs")
+                .into_iter()
+                .filter_map(|i| match i {
+                    SyncItem::Message { event_id, .. } => Some(event_id),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(
+            ids(vec![msg("$old"), join(Some("invite")), msg("$new")]),
+            vec!["$new"]
+        );
+        assert_eq!(
+            ids(vec![msg("$old"), join(None), msg("$new")]),
+            vec!["$new"]
+        );
+        // a display-name change (join → join) is not a join
+        assert_eq!(
+            ids(vec![msg("$a"), join(Some("join")), msg("$b")]),
+            vec!["$a", "$b"]
+        );
     }
 }

@@ -270,6 +270,41 @@ impl Synapse {
     }
 }
 
+/// The `m.room.message` events of `room` as `reader` sees them, oldest
+/// first: (sender, msgtype, body).
+pub async fn room_messages(reader: &MatrixClient, room: &str) -> Vec<(String, String, String)> {
+    let path = format!(
+        "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=500",
+        room.replace('!', "%21").replace(':', "%3A")
+    );
+    let v = reader
+        .request(reqwest::Method::GET, &path, None)
+        .await
+        .expect("messages");
+    let s = |e: &Value, p: &str| {
+        e.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut out: Vec<_> = v["chunk"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter(|e| e["type"] == "m.room.message")
+        .map(|e| {
+            (
+                s(e, "/sender"),
+                s(e, "/content/msgtype"),
+                s(e, "/content/body"),
+            )
+        })
+        .collect();
+    out.reverse();
+    out
+}
+
 impl Drop for Synapse {
     fn drop(&mut self) {
         self.kill();

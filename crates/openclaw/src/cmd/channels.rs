@@ -12,10 +12,14 @@ use crate::output::print_json;
 
 #[derive(Subcommand, Debug)]
 pub enum ChannelsCmd {
-    /// State of each channel account: running, unauthorized, conflict, ...
+    /// State of each channel account (telegram, irc, matrix): running,
+    /// starting, error, unauthorized, conflict, disabled, stopped
     ///
     /// `conflict` means Telegram saw another poller with the same bot token;
-    /// when that is another instance on this host it is named.
+    /// when that is another instance on this host it is named. `error` comes
+    /// with the last error (an IRC server that is gone, ...) while the
+    /// channel retries; `unauthorized` with the command that fixes the
+    /// credentials.
     Status {
         #[arg(long)]
         json: bool,
@@ -67,10 +71,20 @@ pub fn run(ctx: &Ctx, cmd: ChannelsCmd) -> CliResult<u8> {
         );
     }
     if list.is_empty() {
-        println!(
-            "no channels configured (e.g. {})",
-            ctx.command("config set channels.telegram.botToken <TOKEN>")
-        );
+        let configured = ctx
+            .load_config()
+            .ok()
+            .flatten()
+            .and_then(|l| l.parsed.config.channels)
+            .is_some_and(|c| c.telegram.is_some() || c.irc.is_some() || c.matrix.is_some());
+        if configured {
+            println!("channels are configured but have not run yet");
+        } else {
+            println!(
+                "no channels configured (e.g. {})",
+                ctx.command("config set channels.telegram.botToken <TOKEN>")
+            );
+        }
     }
     for s in &list {
         println!("{}", status_line(s));

@@ -112,7 +112,9 @@ pub fn run(ctx: &Ctx, cmd: ConfigCmd) -> CliResult<u8> {
             let shown = if openclaw_config::is_secret_path(&key) {
                 openclaw_config::REDACTED.to_string()
             } else {
-                v.to_string()
+                // An object may hold secrets under its keys (channels.matrix
+                // with a password): never echo them.
+                openclaw_config::redact(&v).to_string()
             };
             println!("set {key} = {shown} in {}", path.display());
             if key.starts_with("channels.telegram") {

@@ -11,7 +11,7 @@ use crate::error::{CliError, CliResult, exit};
 use crate::output::print_json;
 
 /// Channels that implement pairing.
-const CHANNELS: &[&str] = &["telegram"];
+const CHANNELS: &[&str] = &["telegram", "irc", "matrix"];
 
 #[derive(Subcommand, Debug)]
 pub enum PairingCmd {
@@ -21,23 +21,26 @@ pub enum PairingCmd {
     /// know gets an 8-character code; their message is not processed until
     /// you approve the code. Codes expire after one hour.
     List {
-        /// Only this channel (e.g. telegram)
+        /// Only this channel: telegram, irc or matrix
         channel: Option<String>,
         #[arg(long)]
         json: bool,
     },
     /// Let the sender of CODE message the bot (DM access only)
     ///
-    /// The first approval also makes that sender the command owner
-    /// (`commands.ownerAllowFrom`, e.g. `telegram:123456789`) when no owner
+    /// Senders are Telegram user ids, IRC `nick!user@host` masks or Matrix
+    /// `@user:server` ids. The first approval also makes that sender the
+    /// command owner (`commands.ownerAllowFrom`, e.g. `telegram:123456789`,
+    /// `irc:alice!~alice@host`, `matrix:@alice:example.org`) when no owner
     /// is configured yet.
     ///
     /// Example: openclaw --profile rescue pairing approve telegram ABCD2345 --notify
     Approve {
-        /// e.g. telegram
+        /// telegram, irc or matrix
         channel: String,
         code: String,
         /// Tell the sender on the same channel that they were approved
+        /// (Telegram and Matrix; on IRC the sender just writes again)
         #[arg(long)]
         notify: bool,
     },
@@ -116,6 +119,14 @@ pub fn run(ctx: &Ctx, cmd: PairingCmd) -> CliResult<u8> {
             notify,
         } => {
             let channel = check_channel(ctx, &channel)?;
+            if notify && channel == "irc" {
+                // It would take a second connection under another nick.
+                return Err(CliError::usage(
+                    "--notify is not available for irc",
+                    "the gateway's IRC connection is the only one this instance has; the approved sender can simply write again",
+                )
+                .hint(ctx.command(&format!("pairing approve irc {code}"))));
+            }
             let store = PairingStore::new(&state_dir, &channel, DEFAULT_ACCOUNT);
             let list = ctx.command(&format!("pairing list {channel}"));
             let p = store.approve(&code, now, &list).map_err(|e| {
@@ -151,41 +162,10 @@ pub fn run(ctx: &Ctx, cmd: PairingCmd) -> CliResult<u8> {
                 }
             }
             if notify {
-                let cfg = loaded
-                    .as_ref()
-                    .and_then(|l| l.parsed.config.channels.as_ref())
-                    .and_then(|c| c.telegram.as_ref())
-                    .map(|t| (**t).clone())
-                    .unwrap_or_default();
-                let env = std::env::var(openclaw_config::channels::TELEGRAM_TOKEN_ENV).ok();
-                let token =
-                    openclaw_channels::token::resolve(&cfg, &ctx.paths.home.value, env.as_deref())
-                        .map_err(|e| {
-                            CliError::new("cannot notify the sender", "channels.telegram", e)
-                        })?
-                        .ok_or_else(|| {
-                            CliError::new(
-                                "cannot notify the sender",
-                                "channels.telegram",
-                                "no bot token configured",
-                            )
-                            .hint(ctx.command("config set channels.telegram.botToken <TOKEN>"))
-                        })?;
-                let api = openclaw_channels::telegram::BotApi::new(cfg.api_root(), token);
-                let rt = crate::cmd::gateway::runtime()?;
-                rt.block_on(api.send_message(
-                    &p.chat_id,
-                    "You're approved: you can message me now.",
-                    None,
-                    None,
-                ))
-                .map_err(|e| {
-                    CliError::new(
-                        "approved, but the notification failed",
-                        format!("telegram chat {}", p.chat_id),
-                        e,
-                    )
-                })?;
+                match channel.as_str() {
+                    "matrix" => notify_matrix(ctx, loaded.as_ref(), &p)?,
+                    _ => notify_telegram(ctx, loaded.as_ref(), &p)?,
+                }
                 println!("notified the sender");
             }
             Ok(exit::OK)
@@ -201,4 +181,73 @@ pub fn run(ctx: &Ctx, cmd: PairingCmd) -> CliResult<u8> {
             Ok(exit::OK)
         }
     }
+}
+
+const APPROVED_TEXT: &str = "You're approved: you can message me now.";
+
+fn notify_telegram(
+    ctx: &Ctx,
+    loaded: Option<&openclaw_state::Loaded>,
+    p: &openclaw_channels::pairing::PendingRequest,
+) -> CliResult<()> {
+    let cfg = loaded
+        .and_then(|l| l.parsed.config.channels.as_ref())
+        .and_then(|c| c.telegram.as_ref())
+        .map(|t| (**t).clone())
+        .unwrap_or_default();
+    let env = std::env::var(openclaw_config::channels::TELEGRAM_TOKEN_ENV).ok();
+    let token = openclaw_channels::token::resolve(&cfg, &ctx.paths.home.value, env.as_deref())
+        .map_err(|e| CliError::new("cannot notify the sender", "channels.telegram", e))?
+        .ok_or_else(|| {
+            CliError::new(
+                "cannot notify the sender",
+                "channels.telegram",
+                "no bot token configured",
+            )
+            .hint(ctx.command("config set channels.telegram.botToken <TOKEN>"))
+        })?;
+    let api = openclaw_channels::telegram::BotApi::new(cfg.api_root(), token);
+    let rt = crate::cmd::gateway::runtime()?;
+    rt.block_on(api.send_message(&p.chat_id, APPROVED_TEXT, None, None))
+        .map_err(|e| {
+            CliError::new(
+                "approved, but the notification failed",
+                format!("telegram chat {}", p.chat_id),
+                e,
+            )
+        })?;
+    Ok(())
+}
+
+/// Sends the approval to the sender's Matrix room with the account's
+/// token (`accessToken`, else the session the gateway logged in with).
+fn notify_matrix(
+    ctx: &Ctx,
+    loaded: Option<&openclaw_state::Loaded>,
+    p: &openclaw_channels::pairing::PendingRequest,
+) -> CliResult<()> {
+    let fail = |e: String| {
+        CliError::new(
+            "approved, but the notification failed",
+            "channels.matrix",
+            e,
+        )
+    };
+    let cfg = loaded
+        .and_then(|l| l.parsed.config.channels.as_ref())
+        .and_then(|c| c.matrix.as_ref())
+        .map(|m| (**m).clone())
+        .ok_or_else(|| fail("channels.matrix is not configured".into()))?;
+    let key = format!("pairing-approved:{}:{}", p.code, p.sender_id);
+    let rt = crate::cmd::gateway::runtime()?;
+    rt.block_on(openclaw_channels::matrix::notify(
+        &ctx.paths.state_dir.value,
+        DEFAULT_ACCOUNT,
+        &cfg,
+        &p.chat_id,
+        &key,
+        APPROVED_TEXT,
+    ))
+    .map_err(fail)?;
+    Ok(())
 }

@@ -7,11 +7,14 @@
 
 mod agents;
 mod browser;
+mod chan;
 mod completion;
 mod gateway;
 mod harden;
 mod harness;
+mod irc;
 mod logs;
+mod matrix;
 mod onboard;
 mod ops;
 mod reload;

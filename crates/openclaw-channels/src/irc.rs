@@ -1,0 +1,506 @@
+//! IRC on the channel pipeline: the connection is `openclaw-irc`'s task
+//! (registration, 433 fallback nicks, NickServ, JOIN, flood control,
+//! splitting below 512 bytes, CTCP VERSION, reconnect with backoff and
+//! rejoin); this module records what it delivers and answers through it.
+//!
+//! Mapping onto the layer: a DM's chat is the sender's nick (answers go to
+//! the nick), a channel message's chat is `#room`; the sender id is the
+//! stable `nick!user@host` mask that allowlists, pairing approvals and
+//! `commands.ownerAllowFrom` (`irc:<mask>`) match, with `*`/`?` wildcards
+//! ([`SenderMatch::IrcMask`]). IRC has no message ids and no replay, so the
+//! ledger numbers each line itself (`receive_keyed` without a key) the
+//! moment it arrives: a line recorded before a crash is answered after the
+//! restart, a line sent while the bot was disconnected never reached it.
+//! A DM answer recorded on an earlier connection (before a reconnect or a
+//! restart) is sent only if `USERHOST` shows the nick still held by the
+//! same `user@host`; otherwise it is dropped with a log line, so it never
+//! reaches whoever took the nick meanwhile.
+//!
+//! States: `starting` → `running` (registered); `error` while the server is
+//! unreachable (the transport retries with backoff, 2 s doubling to 5 min);
+//! `unauthorized` when the server refuses the password (464, or an ERROR
+//! that says so), still retrying, with the command that fixes it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use futures_util::future::BoxFuture;
+use openclaw_config::channels_net::Irc;
+use openclaw_irc::{IrcConfig, IrcEvent, IrcHandle, NickServ};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::access::{Access, SenderMatch};
+use crate::ledger::{Entry, Ledger};
+use crate::pipeline::{
+    ChatRules, Live, Pipeline, PipelineSettings, SendError, StatusCell, Transport,
+};
+use crate::{AgentRunner, Channel, ChannelState, ChannelStatus, ChatKind, Inbound};
+
+pub const CHANNEL: &str = "irc";
+
+/// Characters per answer chunk (each chunk is recorded as sent; the
+/// transport splits it further into lines below 512 bytes).
+pub const TEXT_CHUNK_LIMIT: usize = 400;
+
+/// Everything an IRC account needs, resolved from the config.
+#[derive(Clone)]
+pub struct IrcSettings {
+    pub account: String,
+    pub state_dir: PathBuf,
+    pub config: Irc,
+    /// The connection (server, nick, secrets, channels, timings); built by
+    /// [`IrcSettings::new`], adjustable (tests shorten the backoff).
+    pub transport: IrcConfig,
+    /// The command that fixes a refused server password.
+    pub fix_password_command: String,
+}
+
+/// The server password and NickServ identification of a section
+/// (`password`/`passwordFile`, `nickserv.*`), read now.
+pub fn resolve_secrets(
+    cfg: &Irc,
+    home: &Path,
+) -> Result<(Option<String>, Option<NickServ>), String> {
+    let password = match (&cfg.password, &cfg.password_file) {
+        (Some(p), _) if !p.expose().trim().is_empty() => Some(p.expose().trim().to_string()),
+        (_, Some(f)) => {
+            Some(crate::token::read_secret_file(f, home, "channels.irc.passwordFile")?.1)
+        }
+        _ => None,
+    };
+    let nickserv = match &cfg.nickserv {
+        Some(ns) if ns.enabled != Some(false) => {
+            let pw = match (&ns.password, &ns.password_file) {
+                (Some(p), _) if !p.expose().trim().is_empty() => {
+                    Some(p.expose().trim().to_string())
+                }
+                (_, Some(f)) => Some(
+                    crate::token::read_secret_file(f, home, "channels.irc.nickserv.passwordFile")?
+                        .1,
+                ),
+                _ => None,
+            };
+            match pw {
+                Some(password) => Some(NickServ {
+                    service: ns.service.clone().unwrap_or_else(|| "NickServ".into()),
+                    password,
+                }),
+                None if ns.enabled == Some(true) => {
+                    return Err(
+                        "channels.irc.nickserv is enabled but has no password or passwordFile"
+                            .into(),
+                    );
+                }
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    Ok((password, nickserv))
+}
+
+impl IrcSettings {
+    /// Settings for `cfg`, its secrets read from `home`-relative files.
+    pub fn new(
+        account: &str,
+        state_dir: &Path,
+        cfg: Irc,
+        home: &Path,
+        fix_password_command: String,
+    ) -> Result<IrcSettings, String> {
+        let (password, nickserv) = resolve_secrets(&cfg, home)?;
+        let mut t = IrcConfig::new(cfg.host.trim(), cfg.nick.clone());
+        t.port = cfg.port();
+        t.tls = cfg.tls();
+        t.username = cfg.username().to_string();
+        t.realname = cfg.realname().to_string();
+        t.password = password;
+        t.nickserv = nickserv;
+        t.channels = cfg.channels.clone().unwrap_or_default();
+        Ok(IrcSettings {
+            account: account.into(),
+            state_dir: state_dir.to_path_buf(),
+            config: cfg,
+            transport: t,
+            fix_password_command,
+        })
+    }
+
+    pub fn access(&self) -> Access {
+        let c = &self.config;
+        Access {
+            dm_policy: c.dm_policy(),
+            allow_from: c.allow_from.clone().unwrap_or_default(),
+            group_policy: c.group_policy(),
+            group_allow_from: c.group_allow_from.clone().unwrap_or_default(),
+            matcher: SenderMatch::IrcMask,
+        }
+    }
+
+    fn pipeline(&self) -> PipelineSettings {
+        let config = self.config.clone();
+        PipelineSettings {
+            channel: CHANNEL,
+            account: self.account.clone(),
+            state_dir: self.state_dir.clone(),
+            access: self.access(),
+            chunk_limit: TEXT_CHUNK_LIMIT,
+            chat_rules: Arc::new(move |chat: &str| ChatRules {
+                require_mention: config.require_mention(chat),
+                allow_from: group_allow_from(&config, chat),
+            }),
+        }
+    }
+}
+
+/// `groups."#room".allowFrom` (IRC case-insensitive), else `groups."*"`.
+fn group_allow_from(c: &Irc, chat: &str) -> Option<Vec<String>> {
+    let groups = c.groups.as_ref()?;
+    let lower = chat.to_ascii_lowercase();
+    groups
+        .iter()
+        .find(|(k, _)| k.to_ascii_lowercase() == lower)
+        .and_then(|(_, g)| g.allow_from.clone())
+        .or_else(|| groups.get("*").and_then(|g| g.allow_from.clone()))
+}
+
+/// What the ledger keeps of an IRC line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Recorded {
+    inbound: Inbound,
+    /// The connection it arrived on ([`connection_id`]).
+    #[serde(default)]
+    conn: String,
+}
+
+/// This process's `n`-th registration: a DM answer recorded on another
+/// connection is only sent after checking who holds the nick now.
+fn connection_id(n: u32) -> String {
+    format!("{}.{n}", std::process::id())
+}
+
+/// The text without a leading `nick:` / `nick,` address.
+fn strip_address(text: &str, nick: &str) -> String {
+    let t = text.trim();
+    if let Some(head) = t.get(..nick.len())
+        && head.eq_ignore_ascii_case(nick)
+    {
+        let rest = &t[nick.len()..];
+        if let Some(r) = rest.strip_prefix([':', ',']) {
+            return r.trim().to_string();
+        }
+    }
+    t.to_string()
+}
+
+/// The layer's view of an IRC line.
+pub fn to_inbound(account: &str, m: &openclaw_irc::Inbound, own_nick: &str) -> Inbound {
+    let text = if m.is_action {
+        format!("* {} {}", m.nick, m.text)
+    } else if m.is_dm {
+        m.text.trim().to_string()
+    } else {
+        strip_address(&m.text, own_nick)
+    };
+    Inbound {
+        channel: CHANNEL.into(),
+        account: account.into(),
+        chat_id: m.reply_target().to_string(),
+        chat_kind: if m.is_dm {
+            ChatKind::Direct
+        } else {
+            ChatKind::Group
+        },
+        sender_id: m.sender_mask(),
+        sender_name: Some(m.nick.clone()),
+        text,
+        reply_to_bot: false,
+        mentioned: m.mentioned,
+    }
+}
+
+/// IRC's side of the pipeline: answers go out through the connection.
+struct IrcTransport {
+    handle: Mutex<Option<IrcHandle>>,
+}
+
+impl Transport for IrcTransport {
+    fn parse(&self, payload: &Value) -> Option<Inbound> {
+        serde_json::from_value::<Recorded>(payload.clone())
+            .ok()
+            .map(|r| r.inbound)
+    }
+
+    fn send<'a>(
+        &'a self,
+        _id: i64,
+        e: &'a Entry,
+        i: usize,
+    ) -> BoxFuture<'a, Result<(), SendError>> {
+        let handle = self
+            .handle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        Box::pin(async move {
+            let Some(h) = handle else {
+                return Err(SendError::Transient("not connected yet".into()));
+            };
+            if let Ok(r) = serde_json::from_value::<Recorded>(e.update.clone())
+                && r.inbound.chat_kind == ChatKind::Direct
+                && r.conn != connection_id(h.status().connections)
+            {
+                same_person(&h, &r.inbound.sender_id).await?;
+            }
+            // Resolves once every line is on the socket; while the server
+            // is away it waits for the reconnect.
+            h.privmsg(&e.chat_id, &e.chunks[i])
+                .await
+                .map_err(|err| SendError::Transient(err.to_string()))
+        })
+    }
+}
+
+/// Before a DM answer recorded on an earlier connection goes out: the nick
+/// must still belong to the `nick!user@host` that wrote (nicks change
+/// hands; an answer must not reach someone else). Offline or someone else:
+/// the answer is dropped, and the log says so.
+async fn same_person(h: &IrcHandle, mask: &str) -> Result<(), SendError> {
+    let Some((nick, userhost)) = mask.split_once('!') else {
+        return Ok(());
+    };
+    match h.userhost(nick).await {
+        Ok(Some(now)) if now.eq_ignore_ascii_case(userhost) => Ok(()),
+        Ok(Some(now)) => Err(SendError::Refused(format!(
+            "{nick} is now {nick}!{now}, not {mask} who wrote before the reconnect; the answer is not sent to someone else"
+        ))),
+        Ok(None) => Err(SendError::Refused(format!(
+            "{nick} is offline since the reconnect; the answer to {mask} is dropped"
+        ))),
+        Err(e) => Err(SendError::Transient(e.to_string())),
+    }
+}
+
+pub struct IrcChannel {
+    s: IrcSettings,
+    pipeline: Arc<Pipeline>,
+    transport: Arc<IrcTransport>,
+    status: StatusCell,
+}
+
+impl IrcChannel {
+    pub fn new(
+        s: IrcSettings,
+        ledger: Arc<Ledger>,
+        runner: Arc<dyn AgentRunner>,
+        live: Arc<Live>,
+    ) -> Arc<IrcChannel> {
+        let transport = Arc::new(IrcTransport {
+            handle: Mutex::new(None),
+        });
+        let pipeline = Pipeline::new(s.pipeline(), ledger, runner, live, transport.clone());
+        let status = StatusCell::new(&s.state_dir, CHANNEL, &s.account);
+        Arc::new(IrcChannel {
+            s,
+            pipeline,
+            transport,
+            status,
+        })
+    }
+
+    fn disconnected(&self, error: String) {
+        // 464 ERR_PASSWDMISMATCH; ngircd and others say it in ERROR instead
+        // ("Access denied: Bad password?").
+        let refused = error.contains("(464)")
+            || (self.s.transport.password.is_some()
+                && error.starts_with("server closed the link")
+                && error.to_ascii_lowercase().contains("password"));
+        if refused {
+            self.status.set_state(
+                ChannelState::Unauthorized,
+                Some(format!(
+                    "{}:{} refused the server password",
+                    self.s.transport.host, self.s.transport.port
+                )),
+                Some(format!(
+                    "set the right password with `{}` (retrying meanwhile)",
+                    self.s.fix_password_command
+                )),
+            );
+        } else {
+            self.status
+                .set_state(ChannelState::Error, Some(error), None);
+        }
+    }
+
+    async fn run_loop(self: Arc<Self>, stop: CancellationToken) {
+        self.status.set_state(ChannelState::Starting, None, None);
+        let (handle, mut events) = openclaw_irc::spawn(self.s.transport.clone());
+        *self
+            .transport
+            .handle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(handle.clone());
+        // Resume what a previous run left unfinished (answers queue until
+        // the connection is registered), and sweep from now on.
+        self.pipeline.start_sweeping(&stop);
+        let mut nick = self.s.transport.nick.clone();
+        loop {
+            let ev = tokio::select! {
+                _ = stop.cancelled() => break,
+                ev = events.recv() => ev,
+            };
+            match ev {
+                None => {
+                    self.status.set_state(
+                        ChannelState::Error,
+                        Some("the IRC connection task ended".into()),
+                        None,
+                    );
+                    return;
+                }
+                Some(IrcEvent::Connected { nick: n }) => {
+                    nick = n.clone();
+                    self.status.modify(|st| st.bot_username = Some(n));
+                    self.status.set_state(ChannelState::Running, None, None);
+                }
+                Some(IrcEvent::Joined { channel }) => {
+                    tracing::info!("irc: joined {channel}");
+                }
+                Some(IrcEvent::Disconnected { error, retry_in }) => {
+                    tracing::info!("irc: reconnecting in {}s", retry_in.as_secs());
+                    self.disconnected(error);
+                }
+                Some(IrcEvent::Message(m)) => {
+                    let current = handle.status().nick.unwrap_or_else(|| nick.clone());
+                    let inbound = to_inbound(&self.s.account, &m, &current);
+                    if !self.pipeline.worth_recording(&inbound) {
+                        continue;
+                    }
+                    let chat = inbound.chat_id.clone();
+                    let conn = connection_id(handle.status().connections);
+                    let payload = json!(Recorded { inbound, conn });
+                    match self
+                        .pipeline
+                        .receive_keyed(vec![(None, chat, payload)], None, &stop)
+                    {
+                        Ok(_) => self.status.touch(),
+                        // IRC does not resend: say so loudly.
+                        Err(e) => tracing::error!(
+                            "irc: cannot record a message from {}; it is lost: {e}",
+                            m.sender_mask()
+                        ),
+                    }
+                }
+            }
+        }
+        handle.quit("OpenClaw gateway stopping");
+        // Until QUIT is out, so a restarted channel can take the same nick.
+        let mut w = handle.watch_status();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            w.wait_for(|s| s.state == openclaw_irc::ConnState::Stopped),
+        )
+        .await;
+        self.status.set_state(ChannelState::Stopped, None, None);
+    }
+}
+
+impl Channel for IrcChannel {
+    fn name(&self) -> &'static str {
+        CHANNEL
+    }
+    fn account(&self) -> &str {
+        &self.s.account
+    }
+    fn status(&self) -> ChannelStatus {
+        self.status.get()
+    }
+    fn run(self: Arc<Self>, stop: CancellationToken) -> BoxFuture<'static, ()> {
+        Box::pin(self.run_loop(stop))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(nick: &str, target: &str, text: &str, is_dm: bool) -> openclaw_irc::Inbound {
+        openclaw_irc::Inbound {
+            nick: nick.into(),
+            user: "~u".into(),
+            host: "host.example".into(),
+            target: target.into(),
+            text: text.into(),
+            is_dm,
+            mentioned: is_dm || text.to_lowercase().contains("clawbot"),
+            is_action: false,
+        }
+    }
+
+    #[test]
+    fn lines_map_onto_the_layer() {
+        let dm = to_inbound(
+            "default",
+            &line("alice", "clawbot", " hi ", true),
+            "clawbot",
+        );
+        assert_eq!(dm.chat_id, "alice", "a DM is answered to the nick");
+        assert_eq!(dm.chat_kind, ChatKind::Direct);
+        assert_eq!(dm.sender_id, "alice!~u@host.example");
+        assert_eq!(dm.text, "hi");
+        let g = to_inbound(
+            "default",
+            &line("bob", "#room", "ClawBot: what's up?", false),
+            "clawbot",
+        );
+        assert_eq!(
+            (g.chat_id.as_str(), g.chat_kind),
+            ("#room", ChatKind::Group)
+        );
+        assert!(g.mentioned);
+        assert_eq!(g.text, "what's up?");
+        let g = to_inbound(
+            "default",
+            &line("bob", "#room", "hey clawbot", false),
+            "clawbot",
+        );
+        assert_eq!(g.text, "hey clawbot");
+        let mut act = line("bob", "#room", "waves", false);
+        act.is_action = true;
+        assert_eq!(to_inbound("default", &act, "clawbot").text, "* bob waves");
+    }
+
+    #[test]
+    fn secrets_from_files_and_per_group_allowlists() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("pw"), "s3cret\n").unwrap();
+        let cfg: Irc = serde_json::from_value(json!({
+            "host": "irc.example", "nick": "clawbot", "passwordFile": "~/pw",
+            "nickserv": {"password": "ns"},
+            "groups": {"#Room": {"allowFrom": ["*"]}, "*": {"allowFrom": ["bob!*@*"]}}
+        }))
+        .unwrap();
+        let (pw, ns) = resolve_secrets(&cfg, d.path()).unwrap();
+        assert_eq!(pw.as_deref(), Some("s3cret"));
+        let ns = ns.unwrap();
+        assert_eq!(
+            (ns.service.as_str(), ns.password.as_str()),
+            ("NickServ", "ns")
+        );
+        assert_eq!(group_allow_from(&cfg, "#room"), Some(vec!["*".to_string()]));
+        assert_eq!(
+            group_allow_from(&cfg, "#other"),
+            Some(vec!["bob!*@*".to_string()])
+        );
+        let missing: Irc = serde_json::from_value(
+            json!({"host": "h", "nick": "b", "passwordFile": "/nonexistent/pw"}),
+        )
+        .unwrap();
+        let e = resolve_secrets(&missing, d.path()).unwrap_err();
+        assert!(e.contains("channels.irc.passwordFile"), "{e}");
+    }
+}
