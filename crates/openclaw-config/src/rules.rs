@@ -124,6 +124,15 @@ impl Config {
         })
     }
 
+    /// `gateway.auth.scopes`: the operator scopes the shared secret may
+    /// grant; `None` means every operator scope (upstream's default).
+    pub fn auth_scopes(&self) -> Option<&[crate::OperatorScope]> {
+        self.gateway
+            .as_ref()
+            .and_then(|g| g.auth.as_ref())
+            .and_then(|a| a.scopes.as_deref())
+    }
+
     /// Whether auth is left unset: no `gateway.auth` secret and no explicit
     /// `mode: "none"`. The gateway then generates a token (as setup does)
     /// instead of running open.
