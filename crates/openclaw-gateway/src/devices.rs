@@ -108,7 +108,8 @@ pub struct DevicesFile {
     pub pending: BTreeMap<String, PendingRequest>,
 }
 
-pub(crate) fn now_ms() -> u64 {
+/// Milliseconds since the epoch.
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
