@@ -754,7 +754,15 @@ pub(crate) async fn system_info(c: Call) -> Reply {
         platform: os.into(),
         os_label: format!("{}{}", capitalize(os), if release.is_empty() { String::new() } else { format!(" {release}") }),
         release,
-        arch: std::env::consts::ARCH.into(),
+        node_version: String::new(),
+        // Upstream reports Node's names for the CPU architecture.
+        arch: match std::env::consts::ARCH {
+            "x86_64" => "x64",
+            "aarch64" => "arm64",
+            "x86" => "ia32",
+            a => a,
+        }
+        .into(),
         port: c.state.record().port,
         pid: std::process::id(),
         uptime_ms: c.state.uptime_ms(),
@@ -764,7 +772,7 @@ pub(crate) async fn system_info(c: Call) -> Reply {
         load_average: loadavg(),
         memory_total_bytes: total,
         memory_free_bytes: free,
-        process_memory: json!({"rssBytes": rss_bytes()}),
+        process_memory: json!({"rssBytes": rss_bytes(), "heapUsedBytes": 0, "heapTotalBytes": 0}),
         disks: d
             .map(|(t, a)| vec![json!({"path": state_dir.display().to_string(), "totalBytes": t, "availableBytes": a})])
             .unwrap_or_default(),

@@ -267,6 +267,8 @@ pub struct SystemInfoResult {
     pub release: String,
     pub arch: String,
     pub os_label: String,
+    /// Upstream's Node.js version field: empty (no Node.js runtime here).
+    pub node_version: String,
     pub port: u16,
     pub pid: u32,
     pub uptime_ms: u64,
@@ -274,6 +276,8 @@ pub struct SystemInfoResult {
     pub load_average: Vec<f64>,
     pub memory_total_bytes: u64,
     pub memory_free_bytes: u64,
+    /// `{rssBytes, heapUsedBytes, heapTotalBytes}` (the heap fields are
+    /// upstream's JavaScript heap: 0 here).
     pub process_memory: Value,
     pub disks: Vec<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -457,7 +461,7 @@ pub fn empty_answer(method: &str, params: &Value) -> Option<Value> {
             json!({"enabled": false, "triggersEnabled": false, "storage": "none", "jobs": 0, "nextWakeAtMs": null})
         }
         // Plugins.
-        "plugins.list" => json!({"plugins": []}),
+        "plugins.list" => json!({"plugins": [], "diagnostics": [], "mutationAllowed": false}),
         "plugins.controlUi.list" => json!({"revision": "0", "plugins": [], "diagnostics": []}),
         // Chat side panels.
         "progressCard.get" => json!({"card": null}),

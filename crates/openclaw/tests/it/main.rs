@@ -8,6 +8,7 @@
 mod agents;
 mod browser;
 mod completion;
+mod control_ui;
 mod gateway;
 mod harness;
 mod logs;
