@@ -46,10 +46,6 @@ impl UiState {
             prefs: state_dir.join("control-ui/prefs.json"),
         }
     }
-
-    /// Nothing is kept per connection here (subscriptions live in the
-    /// agent hub); kept so `leave` has one place to call.
-    pub fn disconnect(&self, _conn_id: &str) {}
 }
 
 // ---------------------------------------------------------------- sessions

@@ -105,8 +105,7 @@ pub(crate) struct GatewayState {
     derived: crate::derived::Services,
     /// Paired devices and the connections they authenticated.
     devices: crate::devices::DeviceHub,
-    /// State the Control UI keeps on the gateway (session subscribers,
-    /// user preferences).
+    /// State the Control UI keeps on the gateway (its preferences).
     ui: crate::control_ui::UiState,
 }
 
@@ -208,7 +207,7 @@ impl GatewayState {
         &self.devices
     }
 
-    /// Control UI state (session-list subscribers, preferences).
+    /// Control UI state (its preferences).
     pub fn ui(&self) -> &crate::control_ui::UiState {
         &self.ui
     }
@@ -440,7 +439,6 @@ impl GatewayState {
         }
         self.agents.disconnect(conn_id);
         self.devices.detach(conn_id);
-        self.ui.disconnect(conn_id);
         if lock(&self.presence).leave(conn_id) && !self.is_shutting_down() {
             self.presence_dirty.notify_one();
         }
