@@ -221,7 +221,7 @@ pub(crate) struct ConnectInput<'a> {
 pub(crate) enum Step {
     Done(Accepted),
     Pair {
-        device: DeviceConnect,
+        device: Box<DeviceConnect>,
         /// The connection as it will be accepted, before the pairing
         /// decision fills in scopes and token.
         partial: Accepted,
@@ -412,7 +412,7 @@ pub(crate) fn decide(input: &ConnectInput<'_>) -> Result<Step, Rejection> {
         (Secret::NotRequired, _) => Ok(Step::Done(accepted)),
         (Secret::Right, None) => Ok(Step::Done(accepted)),
         (Secret::Right, Some(d)) => Ok(Step::Pair {
-            device: pair(d, DeviceAuth::SharedSecret, accepted.scopes),
+            device: Box::new(pair(d, DeviceAuth::SharedSecret, accepted.scopes)),
             partial: accepted,
             fallback_error: None,
         }),
@@ -428,7 +428,7 @@ pub(crate) fn decide(input: &ConnectInput<'_>) -> Result<Step, Rejection> {
             accepted.auth_method = "device-token";
             let asked = ScopeSet::from_strs(params.scopes.iter().map(String::as_str));
             Ok(Step::Pair {
-                device: pair(d, DeviceAuth::DeviceToken(token), asked),
+                device: Box::new(pair(d, DeviceAuth::DeviceToken(token), asked)),
                 partial: accepted,
                 fallback_error,
             })

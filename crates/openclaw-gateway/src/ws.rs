@@ -180,7 +180,7 @@ pub(crate) async fn handle(
             fallback_error,
         }) => {
             paired = true;
-            settle_device(&s, &request, device, partial, fallback_error).await
+            settle_device(&s, &request, *device, partial, fallback_error).await
         }
         Err(r) => Err(r),
     };

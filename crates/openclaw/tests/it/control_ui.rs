@@ -257,10 +257,10 @@ fn record(page: &CdpConnection, ws_url: String) -> Arc<Mutex<Frames>> {
             };
             let id = ev.params["requestId"].as_str().unwrap_or("").to_string();
             match ev.method.as_str() {
-                "Network.webSocketCreated" => {
-                    if ev.params["url"].as_str().unwrap_or("").starts_with(&ws_url) {
-                        ours.insert(id);
-                    }
+                "Network.webSocketCreated"
+                    if ev.params["url"].as_str().unwrap_or("").starts_with(&ws_url) =>
+                {
+                    ours.insert(id);
                 }
                 "Network.webSocketFrameSent" | "Network.webSocketFrameReceived"
                     if ours.contains(&id) =>
