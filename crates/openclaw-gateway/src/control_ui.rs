@@ -1120,7 +1120,7 @@ pub(crate) fn pair_list(
                 approved_via: if p.approved_by == "local" {
                     "silent"
                 } else {
-                    "cli"
+                    "manual"
                 }
                 .into(),
                 approved_by: p.approved_by.clone(),
@@ -1161,7 +1161,7 @@ pub(crate) async fn device_pair_change(c: Call) -> Reply {
                                 )),
                             );
                         }
-                        _ => crate::devices::approve(f, &id, now).map(
+                        _ => crate::devices::approve(f, &id, now, "rpc").map(
                             |d| json!({"ok": true, "deviceId": d.device_id, "scopes": d.scopes}),
                         ),
                     }
@@ -1333,6 +1333,71 @@ mod tests {
         assert_eq!(r["status"], "conflict");
         let g = call(&t, "users.prefs.get", json!({})).await.unwrap();
         assert_eq!(g["entries"], json!({"ui.theme": "dash"}));
+    }
+
+    #[tokio::test]
+    async fn a_pairing_approval_grants_only_scopes_the_approver_holds() {
+        use crate::devices::{self, DeviceAuth, DeviceConnect};
+        use openclaw_protocol::ScopeSet;
+        let t = state();
+        let c = DeviceConnect {
+            device_id: "dev-1".into(),
+            public_key: "pk".into(),
+            client_id: "openclaw-control-ui".into(),
+            client_mode: "webchat".into(),
+            platform: "linux".into(),
+            role: "operator".into(),
+            requested: ScopeSet::from_strs(["operator.admin"]),
+            auth: DeviceAuth::SharedSecret,
+            local: false,
+            remote_ip: Some("203.0.113.9".into()),
+        };
+        let store = t.state.devices().store().clone();
+        let request = store
+            .update(|f| {
+                let d = devices::decide(f, &c);
+                match devices::apply(f, &c, &d, devices::now_ms(), || "t".into()) {
+                    devices::Applied::Pending { request_id } => (true, request_id),
+                    other => panic!("{other:?}"),
+                }
+            })
+            .unwrap();
+        let l = call(&t, "device.pair.list", json!({})).await.unwrap();
+        assert_eq!(l["pending"][0]["requestId"], request);
+        assert_eq!(l["paired"], json!([]));
+        let co = conn();
+        let e = call_on(
+            &t,
+            &co,
+            &["operator.pairing"],
+            "device.pair.approve",
+            json!({"requestId": request}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.detail_code(), Some("MISSING_SCOPE"), "{e}");
+        let r = call_on(
+            &t,
+            &co,
+            &["operator.admin"],
+            "device.pair.approve",
+            json!({"requestId": request}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r["deviceId"], "dev-1");
+        let l = call(&t, "device.pair.list", json!({})).await.unwrap();
+        assert_eq!(l["paired"][0]["approvedVia"], "manual");
+        assert_eq!(l["paired"][0]["approvedBy"], "rpc");
+        assert_eq!(l["paired"][0]["connected"], false);
+        let r = call(&t, "device.pair.remove", json!({"deviceId": "dev-1"}))
+            .await
+            .unwrap();
+        assert_eq!(r["ok"], true);
+        let e = call(&t, "device.pair.remove", json!({"deviceId": "dev-1"}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, openclaw_protocol::codes::NOT_FOUND);
     }
 
     #[tokio::test]

@@ -66,7 +66,8 @@ pub struct PairedDevice {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_issued_at_ms: Option<u64>,
     pub approved_at_ms: u64,
-    /// `local` (direct loopback with the shared secret) or `cli`.
+    /// `local` (direct loopback with the shared secret), `cli` (`openclaw
+    /// devices approve`) or `rpc` (`device.pair.approve`).
     pub approved_by: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen_at_ms: Option<u64>,
@@ -372,7 +373,12 @@ pub enum DevicesError {
 /// device whose id starts with it): the device is paired with the scopes
 /// it asked for (widening an existing pairing). Its token is issued on its
 /// next connect.
-pub fn approve(file: &mut DevicesFile, id: &str, now: u64) -> Result<PairedDevice, DevicesError> {
+pub fn approve(
+    file: &mut DevicesFile,
+    id: &str,
+    now: u64,
+    by: &str,
+) -> Result<PairedDevice, DevicesError> {
     prune(file, now);
     let r = take_pending(file, id)?;
     let mut scopes = scopes_of(&r.scopes);
@@ -400,7 +406,7 @@ pub fn approve(file: &mut DevicesFile, id: &str, now: u64) -> Result<PairedDevic
             .filter(|_| same_key)
             .and_then(|o| o.token_issued_at_ms),
         approved_at_ms: now,
-        approved_by: "cli".into(),
+        approved_by: by.into(),
         last_seen_at_ms: old.as_ref().and_then(|o| o.last_seen_at_ms),
         last_seen_ip: old.as_ref().and_then(|o| o.last_seen_ip.clone()),
     };
@@ -711,7 +717,7 @@ mod tests {
             }
         );
         assert_eq!(f.pending.len(), 1);
-        let p = approve(&mut f, &request_id[..8], 2000).unwrap();
+        let p = approve(&mut f, &request_id[..8], 2000, "cli").unwrap();
         assert_eq!(p.scopes, ["operator.read"]);
         assert_eq!(p.approved_by, "cli");
         assert!(f.pending.is_empty());
@@ -775,7 +781,7 @@ mod tests {
         assert_eq!(f.pending.len(), 1);
         let id = f.pending.keys().next().unwrap().clone();
         assert!(matches!(
-            approve(&mut f, &id, 1000 + PENDING_TTL_MS),
+            approve(&mut f, &id, 1000 + PENDING_TTL_MS, "cli"),
             Err(DevicesError::NoSuchRequest(_))
         ));
     }

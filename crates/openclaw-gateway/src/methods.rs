@@ -754,6 +754,19 @@ pub(crate) mod tests {
             ("sessions.reset", Scope::Write),
             ("no.such.method", Scope::Admin),
             ("connect", Scope::Admin),
+            // Upstream's scopes for the Control UI's methods.
+            ("exec.approval.list", Scope::Approvals),
+            ("plugin.approval.list", Scope::Approvals),
+            ("question.list", Scope::Questions),
+            ("device.pair.list", Scope::Pairing),
+            ("device.pair.approve", Scope::Pairing),
+            ("channels.pairing.list", Scope::Pairing),
+            ("update.status", Scope::Admin),
+            ("exec.approvals.get", Scope::Admin),
+            ("sessions.create", Scope::Write),
+            ("users.prefs.set", Scope::Write),
+            ("chat.startup", Scope::Read),
+            ("agents.list", Scope::Read),
         ] {
             assert_eq!(required_scope(name), scope, "{name}");
         }

@@ -325,7 +325,7 @@ pub struct PairedDeviceRow {
     pub connected: bool,
     pub created_at_ms: u64,
     pub approved_at_ms: u64,
-    /// `silent` (approved automatically on loopback) or `cli`.
+    /// `silent` (approved automatically on loopback) or `manual`.
     pub approved_via: String,
     pub approved_by: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

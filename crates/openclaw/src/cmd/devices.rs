@@ -139,7 +139,7 @@ pub fn run(ctx: &Ctx, cmd: DevicesCmd) -> CliResult<u8> {
         }
         DevicesCmd::Approve { request_id, json } => {
             let p = store
-                .update(|f| match devices::approve(f, &request_id, now) {
+                .update(|f| match devices::approve(f, &request_id, now, "cli") {
                     Ok(p) => (true, Ok(p)),
                     Err(e) => (false, Err(e)),
                 })
