@@ -420,7 +420,7 @@ async fn a_device_behind_a_proxy_waits_for_approval() {
         .update(|f| {
             (
                 true,
-                devices::approve(f, &request, devices::now_ms()).unwrap(),
+                devices::approve(f, &request, devices::now_ms(), "cli").unwrap(),
             )
         })
         .unwrap();
