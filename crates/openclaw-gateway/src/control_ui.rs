@@ -176,7 +176,7 @@ fn sessions_list_result(c: &Call) -> Result<SessionsListResult, ErrorShape> {
         },
         count: rows.len(),
         total_count: total,
-        limit_applied: limit.min(total.max(rows.len())),
+        limit_applied: p.limit.unwrap_or(total),
         next_offset: None,
         has_more: total > rows.len(),
         owners: Vec::new(),

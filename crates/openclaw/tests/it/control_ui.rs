@@ -329,8 +329,8 @@ fn openclaws_control_ui_works_against_our_gateway() {
     let rt = rt();
     // Two slow, streamed answers: the main chat's and the new session's.
     let answer = || Reply::SlowSse {
-        chunks: openai_text(&["Hello ", "from ", "the ", "fixture ", "model."]),
-        delay: Duration::from_millis(250),
+        chunks: openai_text(&["Hello ", "from ", "the ", "fixture ", "model", "."]),
+        delay: Duration::from_millis(400),
         end: End::Clean,
     };
     // Then a long one, stopped from the page.
@@ -398,27 +398,36 @@ fn openclaws_control_ui_works_against_our_gateway() {
         .await;
         settle(&rec).await;
 
-        // A chat message gets a streamed answer the page shows as it grows.
+        // A chat message gets a streamed answer the page shows as it grows:
+        // an in-page watcher notes every text the answer shows (it does not
+        // depend on how fast DevTools round trips are on a busy machine).
+        eval(
+            &page,
+            &format!("(() => {{ window.__shown = new Set(); window.__watch = setInterval(() => {{ for (const t of {}) window.__shown.add(t); }}, 20); return true; }})()", texts_of(".chat-text")),
+        )
+        .await;
         type_message(&page, "hi there").await;
         let full = "Hello from the fixture model.";
-        let mut partial_seen = false;
-        let deadline = Instant::now() + GUARD;
-        loop {
-            let shown = eval(&page, &texts_of(".chat-text")).await;
-            let shown: Vec<String> = serde_json::from_value(shown).unwrap_or_default();
-            if shown.iter().any(|t| t == full) {
-                break;
-            }
-            if shown
-                .iter()
-                .any(|t| t.starts_with("Hello") && t.len() < full.len() && full.starts_with(t.as_str()))
-            {
-                partial_seen = true;
-            }
-            assert!(Instant::now() < deadline, "the answer never appeared: {shown:?}");
-            tokio::time::sleep(Duration::from_millis(40)).await;
-        }
-        assert!(partial_seen, "the page never showed the answer while it streamed");
+        wait_for(
+            &page,
+            "the whole answer",
+            &format!("{}.includes({full:?})", texts_of(".chat-text")),
+        )
+        .await;
+        let shown = eval(
+            &page,
+            "(() => { clearInterval(window.__watch); return [...window.__shown]; })()",
+        )
+        .await;
+        let shown: Vec<String> = serde_json::from_value(shown).unwrap();
+        let partial: Vec<&String> = shown
+            .iter()
+            .filter(|t| t.starts_with("Hello") && t.len() < full.len() && full.starts_with(t.as_str()))
+            .collect();
+        assert!(
+            !partial.is_empty(),
+            "the page never showed the answer while it streamed; it showed {shown:?}"
+        );
         settle(&rec).await;
 
         // A new session: it appears in the sidebar.
@@ -487,6 +496,20 @@ fn openclaws_control_ui_works_against_our_gateway() {
             &format!("{}.includes('hi there')", texts_of(".chat-text")),
         )
         .await;
+        settle(&rec).await;
+
+        // Opened again, the page reconnects with the device token the
+        // gateway issued (the token from the link is not needed any more).
+        page.call("Page.navigate", json!({"url": format!("{ui_origin}/")}))
+            .await
+            .unwrap();
+        wait_for(
+            &page,
+            "the agent after opening the page again",
+            &format!("{}.includes('Assistant')", texts_of(".sidebar-agent-card__name-text")),
+        )
+        .await;
+        settle(&rec).await;
         rec
     });
     drop(_chrome);
@@ -585,7 +608,10 @@ fn openclaws_control_ui_works_against_our_gateway() {
 
     // The handshake: a verified device identity, paired automatically
     // (direct loopback with the shared secret), the granted scopes.
-    let connect = requests.values().find(|(m, _)| m == "connect").unwrap();
+    let connect = requests
+        .values()
+        .find(|(m, p)| m == "connect" && p["auth"]["token"].is_string())
+        .expect("the first connect, with the token from the link");
     assert_eq!(connect.1["client"]["id"], "openclaw-control-ui");
     assert!(
         connect.1["device"]["signature"].is_string(),
@@ -593,8 +619,8 @@ fn openclaws_control_ui_works_against_our_gateway() {
     );
     let hello = answers
         .values()
-        .find(|r| r["payload"]["type"] == "hello-ok")
-        .expect("hello-ok");
+        .find(|r| r["payload"]["auth"]["deviceToken"].is_string())
+        .expect("the hello-ok that issued the device token");
     let auth = &hello["payload"]["auth"];
     for s in [
         "operator.admin",
@@ -616,6 +642,24 @@ fn openclaws_control_ui_works_against_our_gateway() {
         serde_json::from_slice(&std::fs::read(state_dir.join("devices/devices.json")).unwrap())
             .unwrap();
     assert_eq!(paired["paired"][device_id]["approvedBy"], "local");
+    // Opened again, the page reconnected with its device token alone.
+    let connects: Vec<&String> = requests
+        .iter()
+        .filter(|(_, (m, _))| m == "connect")
+        .map(|(id, _)| id)
+        .collect();
+    assert!(connects.len() >= 2, "the page connected again");
+    let again = connects
+        .iter()
+        .map(|id| (&requests[*id].1, &answers[*id]))
+        .find(|(p, _)| p["auth"]["deviceToken"].is_string())
+        .expect("a connect with the device token");
+    assert_eq!(again.0["auth"]["deviceToken"], auth["deviceToken"]);
+    assert_eq!(
+        again.1["payload"]["auth"]["method"], "device-token",
+        "{}",
+        again.1
+    );
     // hello-ok lists exactly what is answered: every method called is in it.
     let advertised: BTreeSet<&str> = hello["payload"]["features"]["methods"]
         .as_array()
