@@ -249,7 +249,7 @@ pub(crate) async fn models_list(c: Call) -> Reply {
         agents,
         providers,
         models: crate::control_ui::models_of(&set),
-        account_selection: crate::control_ui::account_selection(),
+        account_selection: openclaw_protocol::control_ui::account_selection(),
     };
     // Base URLs may carry userinfo credentials: redacted like config.get.
     Reply::of(Ok(openclaw_config::redact(

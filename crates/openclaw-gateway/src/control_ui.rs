@@ -9,11 +9,15 @@ use std::path::{Path, PathBuf};
 
 use openclaw_agent::session::SessionSummary;
 use openclaw_protocol::control_ui::{
-    AgentIdentityResult, AgentRow, AgentsListResult, ChannelsStatusResult, ChatStartupResult,
-    DevicePairListResult, DevicePairParams, ModelRow, ModelsAuthStatusResult, PairedDeviceRow,
-    PendingDeviceRow, ProviderAuthRow, SessionDefaults, SessionRow, SessionsDescribeResult,
-    SessionsListParams, SessionsListResult, SystemInfoResult, empty_answer, no_pending_inputs,
-    thinking_off, transcript_message,
+    AgentIdentityResult, AgentModel, AgentRow, AgentsListResult, ChannelsPairingListResult,
+    ChannelsStatusResult, ChatMetadataResult, ChatStartupResult, DevicePairChangeResult,
+    DevicePairListResult, DevicePairParams, DiskRow, InFlightRun, KeySource, ModelRow,
+    ModelsAuthStatusResult, PairedDeviceRow, PairingAccountRow, PairingRequestRow,
+    PendingDeviceRow, PrefsResult, ProcessMemory, ProjectRow, ProjectsListResult, ProviderAuthRow,
+    SessionDefaults, SessionEntryInfo, SessionRow, SessionsCreateResult, SessionsDescribeResult,
+    SessionsListParams, SessionsListResult, SessionsPatchResult, SystemInfoResult,
+    account_selection, channel_label, empty_answer, messages_subscribed, messages_unsubscribed,
+    no_pending_inputs, subscribed, thinking_off, transcript_message,
 };
 use openclaw_protocol::{ErrorShape, codes, session_key};
 use serde::Deserialize;
@@ -239,12 +243,12 @@ pub(crate) async fn sessions_describe(c: Call) -> Reply {
 /// `sessions.subscribe`: `sessions.changed` for every session.
 pub(crate) async fn sessions_subscribe(c: Call) -> Reply {
     c.state.agents().subscribe_changes(&c.conn.id, &c.conn.tx);
-    Reply::Now(Ok(json!({"subscribed": true})))
+    Reply::Now(Ok(subscribed(true)))
 }
 
 pub(crate) async fn sessions_unsubscribe(c: Call) -> Reply {
     c.state.agents().unsubscribe_changes(&c.conn.id);
-    Reply::Now(Ok(json!({"subscribed": false})))
+    Reply::Now(Ok(subscribed(false)))
 }
 
 /// `sessions.messages.subscribe {key}`: this session's `chat`/`agent`
@@ -256,9 +260,10 @@ pub(crate) async fn messages_subscribe(c: Call) -> Reply {
         let set = hub.current();
         let (slot, k) = resolve(&set, p.key(), p.agent_id.as_deref())?;
         hub.subscribe(&slot.id, &k, &c.conn.id, &c.conn.tx);
-        let key = session_key::canonical(&slot.id, &k);
-        Ok(json!({"subscribed": true, "key": key,
-            "approvalReplay": {"sessionKey": key, "updatedAtMs": now_ms(), "approvals": [], "truncated": false}}))
+        Ok(messages_subscribed(
+            &session_key::canonical(&slot.id, &k),
+            now_ms(),
+        ))
     })())
 }
 
@@ -269,7 +274,7 @@ pub(crate) async fn messages_unsubscribe(c: Call) -> Reply {
         let set = hub.current();
         let (slot, k) = resolve(&set, p.key(), p.agent_id.as_deref())?;
         hub.unsubscribe(&slot.id, &k, &c.conn.id);
-        Ok(json!({"subscribed": false, "key": session_key::canonical(&slot.id, &k)}))
+        Ok(messages_unsubscribed(&session_key::canonical(&slot.id, &k)))
     })())
 }
 
@@ -294,7 +299,7 @@ pub(crate) async fn sessions_create(c: Call) -> Reply {
     Reply::of(r)
 }
 
-async fn sessions_create_result(c: &Call) -> Result<Value, ErrorShape> {
+async fn sessions_create_result(c: &Call) -> Result<SessionsCreateResult, ErrorShape> {
     let p: CreateParams = c.params("{agentId?, key?, message?, idempotencyKey?}")?;
     let hub = c.state.agents().clone();
     let set = hub.current();
@@ -326,18 +331,25 @@ async fn sessions_create_result(c: &Call) -> Result<Value, ErrorShape> {
         .sessions
         .get(&key)
         .map_err(|e| unavailable(e.to_string()))?;
-    let wire = session_key::canonical(&slot.id, &key);
-    let mut out = json!({
-        "ok": true,
-        "key": wire,
-        "sessionId": handle.session_id,
-        "entry": {
-            "sessionId": handle.session_id,
-            "createdAt": summary.as_ref().map(|s| s.entry.created_at).unwrap_or_else(now_ms),
-            "updatedAt": summary.as_ref().map(|s| s.entry.updated_at).unwrap_or_else(now_ms),
+    let mut out = SessionsCreateResult {
+        ok: true,
+        key: session_key::canonical(&slot.id, &key),
+        session_id: handle.session_id.clone(),
+        entry: SessionEntryInfo {
+            session_id: handle.session_id,
+            created_at: summary
+                .as_ref()
+                .map(|s| s.entry.created_at)
+                .unwrap_or_else(now_ms),
+            updated_at: summary
+                .as_ref()
+                .map(|s| s.entry.updated_at)
+                .unwrap_or_else(now_ms),
         },
-        "runStarted": false,
-    });
+        run_started: false,
+        run_id: None,
+        status: None,
+    };
     c.state
         .log()
         .info(&format!("agent {}: session '{key}' created", slot.id));
@@ -349,9 +361,9 @@ async fn sessions_create_result(c: &Call) -> Result<Value, ErrorShape> {
         };
         hub.subscribe(&slot.id, &key, &c.conn.id, &c.conn.tx);
         let run_id = hub.start(agent, key.clone(), message, p.idempotency_key);
-        out["runStarted"] = json!(true);
-        out["runId"] = json!(run_id);
-        out["status"] = json!("started");
+        out.run_started = true;
+        out.run_id = Some(run_id);
+        out.status = Some("started".into());
     }
     Ok(out)
 }
@@ -404,12 +416,16 @@ pub(crate) async fn sessions_patch(c: Call) -> Reply {
             .get(&k)
             .map_err(|e| unavailable(e.to_string()))?
             .ok_or_else(|| ErrorShape::new(codes::NOT_FOUND, format!("no session {key}")))?;
-        Ok(json!({
-            "ok": true,
-            "path": slot.sessions.dir().display().to_string(),
-            "key": session_key::canonical(&slot.id, &k),
-            "entry": {"sessionId": s.entry.session_id, "createdAt": s.entry.created_at, "updatedAt": s.entry.updated_at},
-        }))
+        Ok(SessionsPatchResult {
+            ok: true,
+            path: slot.sessions.dir().display().to_string(),
+            key: session_key::canonical(&slot.id, &k),
+            entry: SessionEntryInfo {
+                session_id: s.entry.session_id,
+                created_at: s.entry.created_at,
+                updated_at: s.entry.updated_at,
+            },
+        })
     })())
 }
 
@@ -470,9 +486,11 @@ pub(crate) async fn history(
         })
         .collect();
     let runs = hub.in_flight(&slot.id, &k);
-    let in_flight = runs
-        .first()
-        .map(|(id, text, started)| json!({"runId": id, "text": text, "startedAt": started}));
+    let in_flight = runs.first().map(|(id, text, started)| InFlightRun {
+        run_id: id.clone(),
+        text: text.clone(),
+        started_at: *started,
+    });
     let row = summary.as_ref().map(|s| session_row(&hub, slot, s));
     Ok((
         slot.id.clone(),
@@ -534,11 +552,6 @@ pub(crate) fn models_of(set: &AgentSet) -> Vec<ModelRow> {
     model_rows(set, default.as_deref())
 }
 
-/// `accountSelection` of `models.list` / `chat.metadata`.
-pub(crate) fn account_selection() -> Value {
-    json!({"kind": "automatic", "label": "Automatic account selection"})
-}
-
 /// `chat.metadata {agentId?, sessionKey?}`: the models the composer can
 /// show (we offer no slash commands).
 pub(crate) async fn chat_metadata(c: Call) -> Reply {
@@ -546,12 +559,12 @@ pub(crate) async fn chat_metadata(c: Call) -> Reply {
         let p: KeyParams = c.params("{agentId?, sessionKey?}")?;
         let set = c.state.agents().current();
         let (slot, _) = resolve(&set, p.key(), p.agent_id.as_deref())?;
-        Ok(json!({
-            "models": model_rows(&set, slot.model.as_deref()),
-            "commands": [],
-            "accountSelection": account_selection(),
-            "runtimeSelectionLocked": true,
-        }))
+        Ok(ChatMetadataResult {
+            models: model_rows(&set, slot.model.as_deref()),
+            commands: Vec::new(),
+            account_selection: account_selection(),
+            runtime_selection_locked: true,
+        })
     })())
 }
 
@@ -576,10 +589,10 @@ pub(crate) async fn agents_list(c: Call) -> Reply {
             kind: "agent".into(),
             name: Some(agent_name(s).0),
             workspace: s.workspace.display().to_string(),
-            model: s
-                .model
-                .as_ref()
-                .map(|m| json!({"primary": m, "fallbacks": s.fallbacks})),
+            model: s.model.as_ref().map(|m| AgentModel {
+                primary: m.clone(),
+                fallbacks: s.fallbacks.clone(),
+            }),
             thinking_levels: thinking_off(),
             thinking_options: vec!["off".into()],
             thinking_default: "off".into(),
@@ -639,7 +652,9 @@ pub(crate) async fn models_auth_status(c: Call) -> Reply {
                 display_name: p.id.clone(),
                 status: status.into(),
                 profiles: Vec::new(),
-                api_key: json!({"source": p.key_source}),
+                api_key: KeySource {
+                    source: p.key_source.clone(),
+                },
             }
         })
         .collect();
@@ -653,29 +668,33 @@ pub(crate) async fn models_auth_status(c: Call) -> Reply {
 /// `projects.list`: each agent's workspace.
 pub(crate) async fn projects_list(c: Call) -> Reply {
     let set = c.state.agents().current();
-    let projects: Vec<Value> = set
+    let projects = set
         .slots
         .values()
-        .map(|s| {
-            json!({
-                "id": format!("workspace:{}", s.id),
-                "displayName": s.workspace.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| s.id.clone()),
-                "repoRoot": s.workspace.display().to_string(),
-                "source": "workspace",
-                "agentId": s.id,
-            })
+        .map(|s| ProjectRow {
+            id: format!("workspace:{}", s.id),
+            display_name: s
+                .workspace
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| s.id.clone()),
+            repo_root: s.workspace.display().to_string(),
+            source: "workspace".into(),
+            agent_id: s.id.clone(),
         })
         .collect();
-    Reply::Now(Ok(json!({"projects": projects, "recents": []})))
+    Reply::of(Ok(ProjectsListResult {
+        projects,
+        recents: Vec::new(),
+    }))
 }
 
 /// `environments.list`: this gateway's host is the one place sessions run.
 pub(crate) async fn environments_list(_c: Call) -> Reply {
-    let host = crate::state::hostname();
-    Reply::Now(Ok(json!({"environments": [{
-        "id": "gateway", "type": "local", "label": format!("Gateway local ({host})"),
-        "status": "available", "platform": std::env::consts::OS, "sessionHost": true,
-    }]})))
+    Reply::Now(Ok(openclaw_protocol::control_ui::environments(
+        &crate::state::hostname(),
+        std::env::consts::OS,
+    )))
 }
 
 // ------------------------------------------------------------------ system
@@ -750,7 +769,11 @@ pub(crate) async fn system_info(c: Call) -> Reply {
         machine_name: host.clone(),
         hostname: host,
         platform: os.into(),
-        os_label: format!("{}{}", capitalize(os), if release.is_empty() { String::new() } else { format!(" {release}") }),
+        os_label: if release.is_empty() {
+            channel_label(os)
+        } else {
+            format!("{} {release}", channel_label(os))
+        },
         release,
         node_version: String::new(),
         // Upstream reports Node's names for the CPU architecture.
@@ -770,9 +793,19 @@ pub(crate) async fn system_info(c: Call) -> Reply {
         load_average: loadavg(),
         memory_total_bytes: total,
         memory_free_bytes: free,
-        process_memory: json!({"rssBytes": rss_bytes(), "heapUsedBytes": 0, "heapTotalBytes": 0}),
+        process_memory: ProcessMemory {
+            rss_bytes: rss_bytes(),
+            heap_used_bytes: 0,
+            heap_total_bytes: 0,
+        },
         disks: d
-            .map(|(t, a)| vec![json!({"path": state_dir.display().to_string(), "totalBytes": t, "availableBytes": a})])
+            .map(|(t, a)| {
+                vec![DiskRow {
+                    path: state_dir.display().to_string(),
+                    total_bytes: t,
+                    available_bytes: a,
+                }]
+            })
             .unwrap_or_default(),
         disk_total_bytes: d.map(|(t, _)| t),
         disk_available_bytes: d.map(|(_, a)| a),
@@ -780,96 +813,21 @@ pub(crate) async fn system_info(c: Call) -> Reply {
     }))
 }
 
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-        None => String::new(),
-    }
-}
-
 /// `last-heartbeat`: we run no heartbeat, so there is none.
 pub(crate) async fn last_heartbeat(_c: Call) -> Reply {
     Reply::Now(Ok(Value::Null))
 }
 
-/// `update.status`: this gateway does not update itself; it is updated by
-/// whoever installed it.
+/// `update.status`: this gateway does not update itself.
 pub(crate) async fn update_status(_c: Call) -> Reply {
-    Reply::Now(Ok(json!({
-        "sentinel": null,
-        "updateAvailable": null,
-        "effectiveChannel": "stable",
-        "schedule": {"channel": "stable", "autoEnabled": false, "install": {"kind": "package"}},
-    })))
+    Reply::Now(Ok(openclaw_protocol::control_ui::update_status()))
 }
 
 // ---------------------------------------------------------------- channels
 
-/// `channels.status` in upstream's shape, from our channel hub's list
-/// (`{"channels": [ChannelStatus]}`): one entry per channel, its accounts
-/// under `channelAccounts` (each also carrying our status fields).
+/// `channels.status` in upstream's shape, from our channel hub's list.
 pub(crate) fn channels_status(ours: &Value) -> ChannelsStatusResult {
-    let mut r = ChannelsStatusResult {
-        ts: now_ms(),
-        channel_order: Vec::new(),
-        channel_labels: Map::new(),
-        channel_detail_labels: Map::new(),
-        channel_meta: Vec::new(),
-        channels: Map::new(),
-        channel_accounts: Map::new(),
-        channel_default_account_id: Map::new(),
-        status_issues: Vec::new(),
-    };
-    for st in ours["channels"].as_array().into_iter().flatten() {
-        let Some(id) = st["channel"].as_str() else {
-            continue;
-        };
-        let account = st["account"].as_str().unwrap_or("default");
-        let state = st["state"].as_str().unwrap_or("unknown");
-        let running = state == "running";
-        let last_error = st["lastError"].as_str();
-        let mut entry = match st {
-            Value::Object(o) => o.clone(),
-            _ => Map::new(),
-        };
-        entry.insert("accountId".into(), json!(account));
-        entry.insert("enabled".into(), json!(true));
-        entry.insert("configured".into(), json!(true));
-        entry.insert("running".into(), json!(running));
-        entry.insert("connected".into(), json!(running));
-        entry.insert("lastError".into(), json!(last_error));
-        entry.insert("healthState".into(), json!(state));
-        if !r.channel_order.iter().any(|c| c == id) {
-            let label = capitalize(id);
-            r.channel_order.push(id.to_string());
-            r.channel_labels.insert(id.into(), json!(label));
-            r.channel_detail_labels.insert(id.into(), json!(label));
-            r.channel_meta
-                .push(json!({"id": id, "label": label, "detailLabel": label}));
-            r.channel_default_account_id
-                .insert(id.into(), json!(account));
-            r.channels.insert(
-                id.into(),
-                json!({"configured": true, "running": running, "lastError": last_error}),
-            );
-        }
-        if let Some(msg) = last_error {
-            r.status_issues.push(json!({
-                "channel": id, "accountId": account,
-                "kind": if matches!(state, "unauthorized") { "auth" } else { "runtime" },
-                "message": msg,
-            }));
-        }
-        if let Value::Array(list) = r
-            .channel_accounts
-            .entry(id.to_string())
-            .or_insert_with(|| json!([]))
-        {
-            list.push(Value::Object(entry));
-        }
-    }
-    r
+    ChannelsStatusResult::from_ours(ours, now_ms())
 }
 
 /// `channels.pairing.list`: pending DM pairing requests of the configured
@@ -900,85 +858,64 @@ pub(crate) async fn channels_pairing_list(c: Call) -> Reply {
     let mut accounts = Vec::new();
     let mut requests = Vec::new();
     for name in configured {
-        let label = capitalize(name);
-        accounts.push(json!({"channel": name, "channelLabel": label, "accountId": "default", "notifySupported": true}));
+        let label = channel_label(name);
+        accounts.push(PairingAccountRow {
+            channel: name.into(),
+            channel_label: label.clone(),
+            account_id: "default".into(),
+            notify_supported: true,
+        });
         let store = openclaw_channels::pairing::PairingStore::new(&state_dir, name, "default");
         let list = match store.list(now) {
             Ok(l) => l,
             Err(e) => return Reply::Now(Err(unavailable(e.to_string()))),
         };
         for r in list {
-            requests.push(json!({
-                "requestId": r.code, "channel": name, "channelLabel": label, "accountId": "default",
-                "senderId": r.sender_id,
-                "senderLabel": r.sender_name.clone().unwrap_or_else(|| r.sender_id.clone()),
-                "createdAt": iso(r.created_at), "lastSeenAt": iso(r.created_at),
-                "expiresAt": iso(r.expires_at()), "notifySupported": true,
-            }));
+            requests.push(PairingRequestRow {
+                request_id: r.code.clone(),
+                channel: name.into(),
+                channel_label: label.clone(),
+                account_id: "default".into(),
+                sender_label: r.sender_name.clone().unwrap_or_else(|| r.sender_id.clone()),
+                sender_id: r.sender_id.clone(),
+                created_at: iso(r.created_at),
+                last_seen_at: iso(r.created_at),
+                expires_at: iso(r.expires_at()),
+                notify_supported: true,
+            });
         }
     }
-    Reply::Now(Ok(json!({
-        "accounts": accounts,
-        "requests": requests,
-        "commandOwnerConfigured": owner,
-        "limits": {
+    Reply::of(Ok(ChannelsPairingListResult {
+        accounts,
+        requests,
+        command_owner_configured: owner,
+        limits: json!({
             "pendingPerAccount": openclaw_channels::pairing::MAX_PENDING,
             "ttlMs": openclaw_channels::pairing::CODE_TTL_SECS * 1000,
-        },
-    })))
+        }),
+    }))
 }
 
-/// `exec.approvals.get`: this gateway has no per-command approvals; exec is
-/// on or off (`tools.exec.enabled`), which is what `resolvedDefaults` says.
+/// `exec.approvals.get`: exec is on or off here (`tools.exec.enabled`).
 pub(crate) async fn exec_approvals_get(c: Call) -> Reply {
     let config = c.state.current_config();
     let on = config.exec_tool().and_then(|e| e.enabled).unwrap_or(false);
-    Reply::Now(Ok(json!({
-        "path": format!("{}#tools.exec", c.state.config_store().path().display()),
-        "exists": false,
-        "file": {"version": 1, "defaults": {}, "agents": {}},
-        "hash": "",
-        "resolvedDefaults": {
-            "security": if on { "full" } else { "deny" },
-            "ask": "off", "askFallback": "deny", "autoAllowSkills": false,
-        },
-    })))
+    let path = format!("{}#tools.exec", c.state.config_store().path().display());
+    Reply::Now(Ok(openclaw_protocol::control_ui::exec_approvals(&path, on)))
 }
 
-/// `themes.list`: themes live in the Control UI itself; the gateway keeps
-/// no theme of its own, so the UI's default is current.
+/// `themes.list`: themes live in the Control UI itself.
 pub(crate) async fn themes_list(_c: Call) -> Reply {
-    let claw = json!({"id": "claw", "name": "Claw", "description": "The Control UI's default theme.",
-        "source": "builtin", "modes": ["light", "dark"]});
-    Reply::Now(Ok(json!({
-        "current": {"id": "claw", "mode": "system", "scope": "profile", "overrides": {}},
-        "theme": claw,
-        "themes": [claw],
-    })))
+    Reply::Now(Ok(openclaw_protocol::control_ui::themes_list()))
 }
 
-/// `sessions.usage`: this gateway records no token usage, so the totals
-/// are zero and no session has usage.
+/// `sessions.usage`: this gateway records no token usage.
 pub(crate) async fn sessions_usage(c: Call) -> Reply {
-    let zero = json!({"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0, "totalTokens": 0,
-        "totalCost": 0, "inputCost": 0, "outputCost": 0, "cacheReadCost": 0, "cacheWriteCost": 0,
-        "missingCostEntries": 0});
-    Reply::Now(Ok(json!({
-        "updatedAt": now_ms(),
-        "startDate": c.params["startDate"],
-        "endDate": c.params["endDate"],
-        "sessions": [],
-        "totals": zero,
-        "aggregates": {
-            "sessionCount": 0,
-            "messages": {"total": 0, "user": 0, "assistant": 0, "toolCalls": 0, "toolResults": 0, "errors": 0},
-            "tools": {"totalCalls": 0, "uniqueTools": 0, "tools": []},
-            "byModel": [], "byProvider": [], "byAgent": [], "byChannel": [], "byCreator": [],
-            "costDaily": [], "dailyLatency": [], "modelDaily": [], "daily": [],
-        },
-        "creatorOptions": [],
-        "cacheStatus": {"status": "fresh", "cachedFiles": 0, "pendingFiles": 0, "staleFiles": 0},
-    })))
+    Reply::Now(Ok(openclaw_protocol::control_ui::sessions_usage(
+        &c.params["startDate"],
+        &c.params["endDate"],
+        now_ms(),
+    )))
 }
 
 // ------------------------------------------------------------------- prefs
@@ -1016,7 +953,10 @@ pub(crate) async fn prefs_get(c: Call) -> Reply {
             Some(keys) => all.into_iter().filter(|(k, _)| keys.contains(k)).collect(),
             None => all,
         };
-        Ok(json!({"status": "ok", "entries": entries}))
+        Ok(PrefsResult {
+            status: "ok".into(),
+            entries: Some(entries),
+        })
     })())
 }
 
@@ -1033,7 +973,13 @@ pub(crate) async fn prefs_set(c: Call) -> Reply {
             if let Some(exp) = &p.expected_entries {
                 for (k, v) in exp {
                     if all.get(k).unwrap_or(&Value::Null) != v {
-                        return (false, Ok(json!({"status": "conflict", "entries": {k: all.get(k).cloned().unwrap_or(Value::Null)}})));
+                        let mut seen = Map::new();
+                        seen.insert(k.clone(), all.get(k).cloned().unwrap_or(Value::Null));
+                        let conflict = PrefsResult {
+                            status: "conflict".into(),
+                            entries: Some(seen),
+                        };
+                        return (false, Ok(conflict));
                     }
                 }
             }
@@ -1048,11 +994,15 @@ pub(crate) async fn prefs_set(c: Call) -> Reply {
             if all.len() > MAX_PREF_KEYS || size > MAX_PREF_BYTES {
                 return (false, Err(bad(format!("users.prefs.set: preferences are limited to {MAX_PREF_KEYS} keys and {MAX_PREF_BYTES} bytes"))));
             }
-            (true, Ok(json!({"status": "ok"})))
+            let ok = PrefsResult {
+                status: "ok".into(),
+                entries: None,
+            };
+            (true, Ok(ok))
         })
     })
     .await;
-    Reply::Now(match r {
+    Reply::of(match r {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => Err(unavailable(e.to_string())),
         Err(e) => Err(ErrorShape::new(codes::INTERNAL, e.to_string())),
@@ -1161,18 +1111,34 @@ pub(crate) async fn device_pair_change(c: Call) -> Reply {
                                 )),
                             );
                         }
-                        _ => crate::devices::approve(f, &id, now, "rpc").map(
-                            |d| json!({"ok": true, "deviceId": d.device_id, "scopes": d.scopes}),
-                        ),
+                        _ => crate::devices::approve(f, &id, now, "rpc").map(|d| {
+                            DevicePairChangeResult {
+                                ok: true,
+                                device_id: d.device_id,
+                                request_id: Some(id.clone()),
+                                scopes: Some(d.scopes),
+                            }
+                        }),
                     }
                 }
                 "device.pair.reject" => {
-                    crate::devices::reject(f, &p.request_id.unwrap_or_default()).map(
-                        |r| json!({"ok": true, "requestId": r.request_id, "deviceId": r.device_id}),
-                    )
+                    crate::devices::reject(f, &p.request_id.unwrap_or_default()).map(|r| {
+                        DevicePairChangeResult {
+                            ok: true,
+                            device_id: r.device_id,
+                            request_id: Some(r.request_id),
+                            scopes: None,
+                        }
+                    })
                 }
-                _ => crate::devices::revoke(f, &p.device_id.unwrap_or_default())
-                    .map(|d| json!({"ok": true, "deviceId": d.device_id})),
+                _ => crate::devices::revoke(f, &p.device_id.unwrap_or_default()).map(|d| {
+                    DevicePairChangeResult {
+                        ok: true,
+                        device_id: d.device_id,
+                        request_id: None,
+                        scopes: None,
+                    }
+                }),
             };
             match res {
                 Ok(v) => (true, Ok(v)),
@@ -1186,16 +1152,15 @@ pub(crate) async fn device_pair_change(c: Call) -> Reply {
         Ok(Err(e)) => Err(unavailable(e.to_string())),
         Err(e) => Err(ErrorShape::new(codes::INTERNAL, e.to_string())),
     };
-    if out.is_ok() {
-        c.state.log().info(&format!(
-            "{method}: {}",
-            out.as_ref().map(|v| v.to_string()).unwrap_or_default()
-        ));
+    if let Ok(done) = &out {
+        c.state
+            .log()
+            .info(&format!("{method}: device {}", done.device_id));
         if let Ok(f) = c.state.devices().store().load() {
             c.state.devices().close_unpaired(&f);
         }
     }
-    Reply::Now(out)
+    Reply::of(out)
 }
 
 // ------------------------------------------------------------------- empty

@@ -160,9 +160,9 @@ pub struct AgentRow {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub workspace: String,
-    /// `{primary, fallbacks?}`; absent without a model.
+    /// Absent without a model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<Value>,
+    pub model: Option<AgentModel>,
     pub thinking_levels: Vec<Value>,
     pub thinking_options: Vec<String>,
     pub thinking_default: String,
@@ -170,6 +170,13 @@ pub struct AgentRow {
     pub ready: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// `{primary, fallbacks}` of an agent (`provider/model` each).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentModel {
+    pub primary: String,
+    pub fallbacks: Vec<String>,
 }
 
 /// `agents.list`.
@@ -220,8 +227,14 @@ pub struct ProviderAuthRow {
     /// `static` (a key is configured), `missing` or `none` (no auth).
     pub status: String,
     pub profiles: Vec<Value>,
-    /// `{source}`: where the key comes from (never the key).
-    pub api_key: Value,
+    /// Where the key comes from (never the key).
+    pub api_key: KeySource,
+}
+
+/// `{source}` of a provider's key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeySource {
+    pub source: String,
 }
 
 /// `models.authStatus`.
@@ -249,7 +262,246 @@ pub struct ChatStartupResult {
     pub session_info: Option<SessionRow>,
     pub thinking_level: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub in_flight_run: Option<Value>,
+    pub in_flight_run: Option<InFlightRun>,
+}
+
+/// The run going on in a session (`inFlightRun`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InFlightRun {
+    pub run_id: String,
+    /// The answer so far.
+    pub text: String,
+    pub started_at: u64,
+}
+
+/// `chat.metadata`: the models the composer offers (no slash commands
+/// here).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatMetadataResult {
+    pub models: Vec<ModelRow>,
+    pub commands: Vec<Value>,
+    pub account_selection: Value,
+    /// A session's model cannot be changed on this gateway.
+    pub runtime_selection_locked: bool,
+}
+
+/// `accountSelection` of `models.list` / `chat.metadata`: automatic (one
+/// key per provider).
+pub fn account_selection() -> Value {
+    json!({"kind": "automatic", "label": "Automatic account selection"})
+}
+
+/// `{sessionId, createdAt, updatedAt}` of `sessions.create` /
+/// `sessions.patch`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionEntryInfo {
+    pub session_id: String,
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+/// `sessions.create`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionsCreateResult {
+    pub ok: bool,
+    /// Canonical key of the new session.
+    pub key: String,
+    pub session_id: String,
+    pub entry: SessionEntryInfo,
+    /// A first message started a run.
+    pub run_started: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+/// `sessions.patch`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionsPatchResult {
+    pub ok: bool,
+    /// The sessions directory.
+    pub path: String,
+    pub key: String,
+    pub entry: SessionEntryInfo,
+}
+
+/// `sessions.subscribe` / `sessions.unsubscribe`.
+pub fn subscribed(on: bool) -> Value {
+    json!({"subscribed": on})
+}
+
+/// `sessions.messages.subscribe`: no approvals here, so nothing to replay.
+pub fn messages_subscribed(key: &str, now_ms: u64) -> Value {
+    json!({"subscribed": true, "key": key,
+        "approvalReplay": {"sessionKey": key, "updatedAtMs": now_ms, "approvals": [], "truncated": false}})
+}
+
+/// `sessions.messages.unsubscribe`.
+pub fn messages_unsubscribed(key: &str) -> Value {
+    json!({"subscribed": false, "key": key})
+}
+
+/// One project of `projects.list` (an agent's workspace).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectRow {
+    pub id: String,
+    pub display_name: String,
+    pub repo_root: String,
+    pub source: String,
+    pub agent_id: String,
+}
+
+/// `projects.list`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectsListResult {
+    pub projects: Vec<ProjectRow>,
+    pub recents: Vec<Value>,
+}
+
+/// `environments.list`: the gateway's own host is the one environment.
+pub fn environments(host: &str, platform: &str) -> Value {
+    json!({"environments": [{
+        "id": "gateway", "type": "local", "label": format!("Gateway local ({host})"),
+        "status": "available", "platform": platform, "sessionHost": true,
+    }]})
+}
+
+/// `update.status`: this gateway does not update itself (whoever installed
+/// it does), so no update is known and none is scheduled.
+pub fn update_status() -> Value {
+    json!({
+        "sentinel": null,
+        "updateAvailable": null,
+        "effectiveChannel": "stable",
+        "schedule": {"channel": "stable", "autoEnabled": false, "install": {"kind": "package"}},
+    })
+}
+
+/// `exec.approvals.get`: no per-command approvals here; exec is on or off
+/// (`tools.exec.enabled`), which `resolvedDefaults.security` says.
+pub fn exec_approvals(path: &str, exec_enabled: bool) -> Value {
+    json!({
+        "path": path,
+        "exists": false,
+        "file": {"version": 1, "defaults": {}, "agents": {}},
+        "hash": "",
+        "resolvedDefaults": {
+            "security": if exec_enabled { "full" } else { "deny" },
+            "ask": "off", "askFallback": "deny", "autoAllowSkills": false,
+        },
+    })
+}
+
+/// `themes.list`: themes live in the Control UI itself; the gateway keeps
+/// none, so the UI's default is current.
+pub fn themes_list() -> Value {
+    let claw = json!({"id": "claw", "name": "Claw", "description": "The Control UI's default theme.",
+        "source": "builtin", "modes": ["light", "dark"]});
+    json!({
+        "current": {"id": "claw", "mode": "system", "scope": "profile", "overrides": {}},
+        "theme": claw,
+        "themes": [claw],
+    })
+}
+
+/// `sessions.usage`: no token usage is recorded here, so every total is
+/// zero and no session has usage.
+pub fn sessions_usage(start_date: &Value, end_date: &Value, now_ms: u64) -> Value {
+    let zero = json!({"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0, "totalTokens": 0,
+        "totalCost": 0, "inputCost": 0, "outputCost": 0, "cacheReadCost": 0, "cacheWriteCost": 0,
+        "missingCostEntries": 0});
+    json!({
+        "updatedAt": now_ms,
+        "startDate": start_date,
+        "endDate": end_date,
+        "sessions": [],
+        "totals": zero,
+        "aggregates": {
+            "sessionCount": 0,
+            "messages": {"total": 0, "user": 0, "assistant": 0, "toolCalls": 0, "toolResults": 0, "errors": 0},
+            "tools": {"totalCalls": 0, "uniqueTools": 0, "tools": []},
+            "byModel": [], "byProvider": [], "byAgent": [], "byChannel": [], "byCreator": [],
+            "costDaily": [], "dailyLatency": [], "modelDaily": [], "daily": [],
+        },
+        "creatorOptions": [],
+        "cacheStatus": {"status": "fresh", "cachedFiles": 0, "pendingFiles": 0, "staleFiles": 0},
+    })
+}
+
+/// `users.prefs.get` / `users.prefs.set`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrefsResult {
+    /// `ok`, or `conflict` when `expectedEntries` did not match.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries: Option<Map<String, Value>>,
+}
+
+/// `device.pair.approve|reject|remove`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevicePairChangeResult {
+    pub ok: bool,
+    pub device_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The approved scopes (approve).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+}
+
+/// One channel account of `channels.pairing.list`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairingAccountRow {
+    pub channel: String,
+    pub channel_label: String,
+    pub account_id: String,
+    pub notify_supported: bool,
+}
+
+/// One pending DM pairing request of `channels.pairing.list` (the code is
+/// the request id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairingRequestRow {
+    pub request_id: String,
+    pub channel: String,
+    pub channel_label: String,
+    pub account_id: String,
+    pub sender_id: String,
+    pub sender_label: String,
+    /// RFC 3339.
+    pub created_at: String,
+    pub last_seen_at: String,
+    pub expires_at: String,
+    pub notify_supported: bool,
+}
+
+/// `channels.pairing.list`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelsPairingListResult {
+    pub accounts: Vec<PairingAccountRow>,
+    pub requests: Vec<PairingRequestRow>,
+    pub command_owner_configured: bool,
+    /// `{pendingPerAccount, ttlMs}`.
+    pub limits: Value,
+}
+
+/// `Telegram` for `telegram`.
+pub fn channel_label(id: &str) -> String {
+    let mut c = id.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
 }
 
 /// `pendingInputs` with nothing queued.
@@ -276,15 +528,32 @@ pub struct SystemInfoResult {
     pub load_average: Vec<f64>,
     pub memory_total_bytes: u64,
     pub memory_free_bytes: u64,
-    /// `{rssBytes, heapUsedBytes, heapTotalBytes}` (the heap fields are
-    /// upstream's JavaScript heap: 0 here).
-    pub process_memory: Value,
-    pub disks: Vec<Value>,
+    pub process_memory: ProcessMemory,
+    pub disks: Vec<DiskRow>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_total_bytes: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_available_bytes: Option<u64>,
     pub disk_path: String,
+}
+
+/// `processMemory` of `system.info`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessMemory {
+    pub rss_bytes: u64,
+    /// Upstream's JavaScript heap: 0 here.
+    pub heap_used_bytes: u64,
+    pub heap_total_bytes: u64,
+}
+
+/// One volume of `system.info`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiskRow {
+    pub path: String,
+    pub total_bytes: u64,
+    pub available_bytes: u64,
 }
 
 /// `channels.status` (upstream's shape; `channelAccounts.<id>[]` also
@@ -302,6 +571,74 @@ pub struct ChannelsStatusResult {
     pub channel_accounts: Map<String, Value>,
     pub channel_default_account_id: Map<String, Value>,
     pub status_issues: Vec<Value>,
+}
+
+impl ChannelsStatusResult {
+    /// Upstream's shape from our channel list (`{"channels":
+    /// [ChannelStatus]}`): one entry per channel, its accounts under
+    /// `channelAccounts` (each also carrying our status fields).
+    pub fn from_ours(ours: &Value, now_ms: u64) -> Self {
+        let mut r = ChannelsStatusResult {
+            ts: now_ms,
+            channel_order: Vec::new(),
+            channel_labels: Map::new(),
+            channel_detail_labels: Map::new(),
+            channel_meta: Vec::new(),
+            channels: Map::new(),
+            channel_accounts: Map::new(),
+            channel_default_account_id: Map::new(),
+            status_issues: Vec::new(),
+        };
+        for st in ours["channels"].as_array().into_iter().flatten() {
+            let Some(id) = st["channel"].as_str() else {
+                continue;
+            };
+            let account = st["account"].as_str().unwrap_or("default");
+            let state = st["state"].as_str().unwrap_or("unknown");
+            let running = state == "running";
+            let last_error = st["lastError"].as_str();
+            let mut entry = match st {
+                Value::Object(o) => o.clone(),
+                _ => Map::new(),
+            };
+            entry.insert("accountId".into(), json!(account));
+            entry.insert("enabled".into(), json!(true));
+            entry.insert("configured".into(), json!(true));
+            entry.insert("running".into(), json!(running));
+            entry.insert("connected".into(), json!(running));
+            entry.insert("lastError".into(), json!(last_error));
+            entry.insert("healthState".into(), json!(state));
+            if !r.channel_order.iter().any(|c| c == id) {
+                let label = channel_label(id);
+                r.channel_order.push(id.to_string());
+                r.channel_labels.insert(id.into(), json!(label));
+                r.channel_detail_labels.insert(id.into(), json!(label));
+                r.channel_meta
+                    .push(json!({"id": id, "label": label, "detailLabel": label}));
+                r.channel_default_account_id
+                    .insert(id.into(), json!(account));
+                r.channels.insert(
+                    id.into(),
+                    json!({"configured": true, "running": running, "lastError": last_error}),
+                );
+            }
+            if let Some(msg) = last_error {
+                r.status_issues.push(json!({
+                    "channel": id, "accountId": account,
+                    "kind": if state == "unauthorized" { "auth" } else { "runtime" },
+                    "message": msg,
+                }));
+            }
+            if let Value::Array(list) = r
+                .channel_accounts
+                .entry(id.to_string())
+                .or_insert_with(|| json!([]))
+            {
+                list.push(Value::Object(entry));
+            }
+        }
+        r
+    }
 }
 
 /// One device of `device.pair.list`.
@@ -557,6 +894,24 @@ mod tests {
             empty_answer("board.get", &json!({"sessionKey": "agent:main:main"})).unwrap()["sessionKey"],
             "agent:main:main"
         );
+    }
+
+    #[test]
+    fn channel_status_in_upstreams_shape_keeps_ours() {
+        let ours = json!({"channels": [{"channel": "telegram", "account": "default", "state": "unauthorized",
+            "lastError": "401", "hint": "fix the token", "pid": 1}]});
+        let r = ChannelsStatusResult::from_ours(&ours, 5);
+        assert_eq!(r.channel_order, ["telegram"]);
+        assert_eq!(r.channel_labels["telegram"], "Telegram");
+        let a = &r.channel_accounts["telegram"][0];
+        assert_eq!(
+            (a["accountId"].as_str(), a["running"].as_bool()),
+            (Some("default"), Some(false))
+        );
+        assert_eq!(a["hint"], "fix the token", "our fields stay");
+        assert_eq!(r.status_issues[0]["kind"], "auth");
+        let empty = ChannelsStatusResult::from_ours(&json!({"channels": []}), 5);
+        assert!(empty.channels.is_empty() && empty.channel_accounts.is_empty());
     }
 
     #[test]
