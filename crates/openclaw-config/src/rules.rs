@@ -295,6 +295,23 @@ mod tests {
     }
 
     #[test]
+    fn auth_scopes_are_upstreams_closed_set() {
+        let c =
+            config(json!({"gateway": {"auth": {"scopes": ["operator.read", "operator.pairing"]}}}))
+                .unwrap();
+        let got: Vec<&str> = c
+            .auth_scopes()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        assert_eq!(got, ["operator.read", "operator.pairing"]);
+        assert_eq!(config(json!({})).unwrap().auth_scopes(), None);
+        let e = config(json!({"gateway": {"auth": {"scopes": ["operator.root"]}}})).unwrap_err();
+        assert!(e.contains("gateway.auth.scopes[0]"), "{e}");
+    }
+
+    #[test]
     fn auth_fails_closed() {
         let bad = [
             json!({"gateway": {"auth": {"mode": "password"}}}),
