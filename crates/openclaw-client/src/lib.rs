@@ -201,9 +201,11 @@ async fn connect_inner(
         auth: ConnectAuth {
             token: opts.token.clone(),
             password: opts.password.clone(),
+            device_token: None,
         },
         role: Some("operator".into()),
         scopes: opts.scopes.clone(),
+        device: None,
     };
     let req = Frame::Req(Request {
         id: "c1".into(),

@@ -124,6 +124,15 @@ impl Config {
         })
     }
 
+    /// `gateway.auth.scopes`: the operator scopes the shared secret may
+    /// grant; `None` means every operator scope (upstream's default).
+    pub fn auth_scopes(&self) -> Option<&[crate::OperatorScope]> {
+        self.gateway
+            .as_ref()
+            .and_then(|g| g.auth.as_ref())
+            .and_then(|a| a.scopes.as_deref())
+    }
+
     /// Whether auth is left unset: no `gateway.auth` secret and no explicit
     /// `mode: "none"`. The gateway then generates a token (as setup does)
     /// instead of running open.
@@ -292,6 +301,23 @@ mod tests {
         crate::validate_value(&v, std::path::Path::new("t.json"))
             .map(|p| p.config)
             .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn auth_scopes_are_upstreams_closed_set() {
+        let c =
+            config(json!({"gateway": {"auth": {"scopes": ["operator.read", "operator.pairing"]}}}))
+                .unwrap();
+        let got: Vec<&str> = c
+            .auth_scopes()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        assert_eq!(got, ["operator.read", "operator.pairing"]);
+        assert_eq!(config(json!({})).unwrap().auth_scopes(), None);
+        let e = config(json!({"gateway": {"auth": {"scopes": ["operator.root"]}}})).unwrap_err();
+        assert!(e.contains("gateway.auth.scopes[0]"), "{e}");
     }
 
     #[test]

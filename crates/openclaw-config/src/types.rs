@@ -152,6 +152,47 @@ pub struct GatewayAuth {
     pub password: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<AuthRateLimit>,
+    /// Operator scopes the shared secret (or, with `mode: "none"`, any
+    /// client) may be granted; a connection gets the scopes it asks for
+    /// that this list allows. Default: every operator scope, as upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<OperatorScope>>,
+}
+
+/// One operator scope (upstream's closed set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum OperatorScope {
+    #[serde(rename = "operator.read")]
+    Read,
+    #[serde(rename = "operator.write")]
+    Write,
+    #[serde(rename = "operator.admin")]
+    Admin,
+    #[serde(rename = "operator.approvals")]
+    Approvals,
+    #[serde(rename = "operator.questions")]
+    Questions,
+    #[serde(rename = "operator.pairing")]
+    Pairing,
+    #[serde(rename = "operator.talk")]
+    Talk,
+    #[serde(rename = "operator.talk.secrets")]
+    TalkSecrets,
+}
+
+impl OperatorScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperatorScope::Read => "operator.read",
+            OperatorScope::Write => "operator.write",
+            OperatorScope::Admin => "operator.admin",
+            OperatorScope::Approvals => "operator.approvals",
+            OperatorScope::Questions => "operator.questions",
+            OperatorScope::Pairing => "operator.pairing",
+            OperatorScope::Talk => "operator.talk",
+            OperatorScope::TalkSecrets => "operator.talk.secrets",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -46,6 +46,8 @@ pub(crate) use crate::outbox::{ConnTx, Outgoing};
 /// One agent as configured (built or not).
 pub(crate) struct Slot {
     pub id: String,
+    /// `agents.entries.<id>.name`, when set.
+    pub name: Option<String>,
     pub workspace: PathBuf,
     pub model: Option<String>,
     pub fallbacks: Vec<String>,
@@ -83,6 +85,7 @@ impl AgentSet {
 struct RunEntry {
     agent_id: String,
     session_key: String,
+    started_at: u64,
     cancel: CancellationToken,
     text: String,
     done: watch::Sender<Option<RunOutcome>>,
@@ -111,6 +114,8 @@ pub(crate) struct AgentHub {
     instance_tools: Option<Arc<dyn InstanceTools>>,
     runs: Mutex<Runs>,
     subs: Mutex<HashMap<SubKey, Vec<(String, ConnTx)>>>,
+    /// Connections that want `sessions.changed` for every session.
+    watchers: Mutex<Vec<(String, ConnTx)>>,
     /// Cancelled by the shutdown drain (`drain.rs`) once its deadline has
     /// passed: every run's cancel token is a child of it.
     interrupt: CancellationToken,
@@ -167,6 +172,7 @@ impl AgentHub {
             instance_tools,
             runs: Mutex::new(Runs::default()),
             subs: Mutex::new(HashMap::new()),
+            watchers: Mutex::new(Vec::new()),
             interrupt: CancellationToken::new(),
         }
     }
@@ -253,12 +259,69 @@ impl AgentHub {
         }
     }
 
+    /// Stops sending `conn_id` the events of one session.
+    pub fn unsubscribe(&self, agent_id: &str, session_key: &str, conn_id: &str) {
+        let mut subs = lock(&self.subs);
+        let key = (agent_id.to_string(), session_key.to_string());
+        if let Some(v) = subs.get_mut(&key) {
+            v.retain(|(c, _)| c != conn_id);
+            if v.is_empty() {
+                subs.remove(&key);
+            }
+        }
+    }
+
+    /// `conn_id` gets `sessions.changed` for every session (the Control
+    /// UI's `sessions.subscribe`).
+    pub fn subscribe_changes(&self, conn_id: &str, tx: &ConnTx) {
+        let mut w = lock(&self.watchers);
+        if !w.iter().any(|(c, _)| c == conn_id) {
+            w.push((conn_id.to_string(), tx.clone()));
+        }
+    }
+
+    pub fn unsubscribe_changes(&self, conn_id: &str) {
+        lock(&self.watchers).retain(|(c, _)| c != conn_id);
+    }
+
+    /// Tells `sessions.subscribe`rs that a session changed (a run started
+    /// or ended, it was created, reset or deleted).
+    pub fn session_changed(&self, agent_id: &str, session_key: &str, reason: &str) {
+        let payload = json!({
+            "sessionKey": openclaw_protocol::session_key::canonical(agent_id, session_key),
+            "agentId": agent_id,
+            "reason": reason,
+            "ts": openclaw_agent::session::now_ms(),
+        });
+        lock(&self.watchers).retain(|(_, tx)| {
+            tx.send(Outgoing::Event(
+                openclaw_protocol::events::SESSIONS_CHANGED,
+                payload.clone(),
+            ))
+            .is_ok()
+        });
+    }
+
+    /// The unfinished runs of a session, with their text so far and start.
+    pub fn in_flight(&self, agent_id: &str, session_key: &str) -> Vec<(String, String, u64)> {
+        lock(&self.runs)
+            .by_id
+            .iter()
+            .filter(|(_, e)| {
+                e.agent_id == agent_id && e.session_key == session_key && e.done.borrow().is_none()
+            })
+            .map(|(id, e)| (id.clone(), e.text.clone(), e.started_at))
+            .collect()
+    }
+
     pub fn disconnect(&self, conn_id: &str) {
         let mut subs = lock(&self.subs);
         for v in subs.values_mut() {
             v.retain(|(c, _)| c != conn_id);
         }
         subs.retain(|_, v| !v.is_empty());
+        drop(subs);
+        self.unsubscribe_changes(conn_id);
     }
 
     fn emit(&self, agent_id: &str, session_key: &str, event: &'static str, payload: Value) {
@@ -274,11 +337,13 @@ impl AgentHub {
     /// end), so WebChat shows it like an answer. Not recorded in the
     /// session's transcript.
     pub fn command_reply(&self, agent_id: &str, session_key: &str, run_id: &str, text: &str) {
+        // Events name the session canonically (`agent:<id>:<key>`).
+        let wire_key = openclaw_protocol::session_key::canonical(agent_id, session_key);
         let stream = |seq: u64, data: Value| {
             to_value(&AgentStreamEvent {
                 run_id: run_id.to_string(),
                 agent_id: agent_id.to_string(),
-                session_key: session_key.to_string(),
+                session_key: wire_key.clone(),
                 seq,
                 stream: "lifecycle".into(),
                 data,
@@ -297,10 +362,11 @@ impl AgentHub {
         let chat = ChatEvent {
             run_id: run_id.to_string(),
             agent_id: agent_id.to_string(),
-            session_key: session_key.to_string(),
+            session_key: wire_key.clone(),
             seq: 2,
             state: "final".into(),
             delta: None,
+            delta_text: None,
             message: Some(ChatMessage::assistant(text)),
             error_message: None,
             error_kind: None,
@@ -337,7 +403,14 @@ impl AgentHub {
         message: String,
         idempotency_key: Option<String>,
     ) -> String {
-        let run_id = uuid::Uuid::new_v4().to_string();
+        // Upstream's clients use their idempotency key as the run id (the
+        // Control UI matches events to the message it sent by it); any
+        // other key gets a fresh id.
+        let run_id = idempotency_key
+            .as_deref()
+            .filter(|k| usable_run_id(k) && !lock(&self.runs).by_id.contains_key(*k))
+            .map(str::to_string)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let cancel = self.interrupt.child_token();
         let agent_id = agent.id().to_string();
         {
@@ -347,6 +420,7 @@ impl AgentHub {
                 RunEntry {
                     agent_id: agent_id.clone(),
                     session_key: session_key.clone(),
+                    started_at: openclaw_agent::session::now_ms(),
                     cancel: cancel.clone(),
                     text: String::new(),
                     done: watch::Sender::new(None),
@@ -389,13 +463,16 @@ impl AgentHub {
         let mut seq: u64 = 0;
         let mut text = String::new();
         let mut error: Option<(String, String)> = None;
+        // Events name the session canonically (`agent:<id>:<key>`).
+        let wire_key = openclaw_protocol::session_key::canonical(&agent_id, &session_key);
         let chat = |seq: u64, state: &str, text: &str| ChatEvent {
             run_id: run_id.clone(),
             agent_id: agent_id.clone(),
-            session_key: session_key.clone(),
+            session_key: wire_key.clone(),
             seq,
             state: state.into(),
             delta: None,
+            delta_text: None,
             message: Some(ChatMessage::assistant(text)),
             error_message: None,
             error_kind: None,
@@ -403,7 +480,7 @@ impl AgentHub {
         let stream = |seq: u64, stream: &str, data: Value| AgentStreamEvent {
             run_id: run_id.clone(),
             agent_id: agent_id.clone(),
-            session_key: session_key.clone(),
+            session_key: wire_key.clone(),
             seq,
             stream: stream.into(),
             data,
@@ -415,6 +492,7 @@ impl AgentHub {
         while let Some(ev) = rx.recv().await {
             match ev {
                 AgentEvent::RunStarted { session_id, .. } => {
+                    self.session_changed(&agent_id, &session_key, "run.started");
                     seq += 1;
                     let e = stream(
                         seq,
@@ -430,6 +508,7 @@ impl AgentHub {
                     }
                     seq += 1;
                     let mut e = chat(seq, "delta", &text);
+                    e.delta_text = Some(d.clone());
                     e.delta = Some(d);
                     self.emit(&agent_id, &session_key, chat_ev, to_value(&e));
                 }
@@ -502,7 +581,7 @@ impl AgentHub {
                 }
                 .into(),
                 agent_id: agent_id.clone(),
-                session_key: session_key.clone(),
+                session_key: wire_key.clone(),
                 text: r.text,
                 error: r.error.map(|e| RunError {
                     kind: e.kind,
@@ -514,7 +593,7 @@ impl AgentHub {
                 run_id: run_id.clone(),
                 status: "error".into(),
                 agent_id: agent_id.clone(),
-                session_key: session_key.clone(),
+                session_key: wire_key.clone(),
                 text,
                 error: Some(RunError {
                     kind: "internal".into(),
@@ -527,6 +606,7 @@ impl AgentHub {
             "agent {agent_id}: run {run_id} ended: {}",
             outcome.status
         ));
+        self.session_changed(&agent_id, &session_key, "run.ended");
         let mut runs = lock(&self.runs);
         if let Some(e) = runs.by_id.get(&run_id) {
             e.done.send_replace(Some(outcome));
@@ -587,13 +667,22 @@ impl AgentHub {
         Ok(RunOutcome {
             run_id: run_id.to_string(),
             status: "timeout".into(),
+            session_key: openclaw_protocol::session_key::canonical(&agent_id, &key),
             agent_id,
-            session_key: key,
             text,
             error: None,
             steps: 0,
         })
     }
+}
+
+/// An idempotency key that can double as a run id (it ends up in logs and
+/// transcripts): 1-128 of `[A-Za-z0-9._:-]`.
+fn usable_run_id(k: &str) -> bool {
+    !k.is_empty()
+        && k.len() <= 128
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
 fn to_value<T: serde::Serialize>(v: &T) -> Value {
@@ -692,6 +781,7 @@ pub(crate) fn build(
     // (id, workspace, model override)
     let mut wanted: BTreeMap<String, (PathBuf, Option<&openclaw_config::ModelSelection>)> =
         BTreeMap::new();
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
     wanted.insert(DEFAULT_AGENT.into(), (inst.workspace.value.clone(), None));
     {
         for (id, e) in config.agent_entries() {
@@ -707,6 +797,9 @@ pub(crate) fn build(
                     }
                 });
             wanted.insert(id.clone(), (ws, e.model.as_ref()));
+            if let Some(n) = e.name.as_ref().filter(|n| !n.trim().is_empty()) {
+                names.insert(id.clone(), n.trim().to_string());
+            }
         }
     }
     let facts = RuntimeFacts {
@@ -757,6 +850,7 @@ pub(crate) fn build(
         slots.insert(
             id.clone(),
             Slot {
+                name: names.remove(&id),
                 id,
                 workspace,
                 model: primary,

@@ -6,14 +6,13 @@ use std::time::Duration;
 
 use openclaw_protocol::chat::{
     AbortResult, AgentInfo, DEFAULT_SESSION_KEY, DeleteResult, HistoryResult, ModelsListResult,
-    ProviderInfo, ResetResult, RunAccepted, SendParams, SessionParams, SessionsListResult,
-    WaitParams,
+    ProviderInfo, ResetResult, RunAccepted, SendParams, SessionParams, WaitParams,
 };
-use openclaw_protocol::rpc::SessionListEntry;
-use openclaw_protocol::{ErrorShape, Response, codes, methods};
+use openclaw_protocol::{ErrorShape, Response, codes, methods, session_key};
 use serde_json::Value;
 
-use crate::agents::{ConnTx, DEFAULT_AGENT, Outgoing};
+use crate::agents::{ConnTx, Outgoing};
+use crate::control_ui::{HistoryParams, resolve};
 use crate::methods::{Call, Reply};
 
 /// The connection a request came in on.
@@ -55,10 +54,18 @@ fn command(c: &Call) -> Option<Reply> {
     if !p.message.trim_start().starts_with('/') {
         return None;
     }
-    let session_key = p
+    // The session as the agent methods resolve it (a bare key or the
+    // canonical `agent:<id>:<key>` the Control UI sends).
+    let set = c.state.agents().current();
+    let asked = p
         .session_key
+        .as_deref()
         .filter(|k| !k.is_empty())
-        .unwrap_or_else(|| DEFAULT_SESSION_KEY.into());
+        .unwrap_or(DEFAULT_SESSION_KEY);
+    let (agent_id, session_key) = match resolve(&set, Some(asked), p.agent_id.as_deref()) {
+        Ok((slot, key)) => (slot.id.clone(), key),
+        Err(e) => return Some(Reply::Now(Err(e))),
+    };
     let inbound = openclaw_channels::Inbound {
         channel: "webchat".into(),
         account: openclaw_channels::DEFAULT_ACCOUNT.into(),
@@ -72,10 +79,6 @@ fn command(c: &Call) -> Option<Reply> {
     };
     let owner = c.scopes.allows(openclaw_protocol::Scope::Admin);
     let reply = hooks.commands.run(&inbound, owner)?;
-    let agent_id = p
-        .agent_id
-        .filter(|a| !a.is_empty())
-        .unwrap_or_else(|| DEFAULT_AGENT.into());
     let run_id = uuid::Uuid::new_v4().to_string();
     let hub = c.state.agents().clone();
     hub.subscribe(&agent_id, &session_key, &c.conn.id, &c.conn.tx);
@@ -84,7 +87,7 @@ fn command(c: &Call) -> Option<Reply> {
         run_id: run_id.clone(),
         status: "started".into(),
         agent_id: agent_id.clone(),
-        session_key: session_key.clone(),
+        session_key: session_key::canonical(&agent_id, &session_key),
     };
     let res = match serde_json::to_value(accepted) {
         Ok(v) => Response::ok(c.id.clone(), v),
@@ -121,27 +124,28 @@ fn send_result(c: &Call) -> Result<RunAccepted, ErrorShape> {
         return Ok(RunAccepted {
             run_id,
             status: "in_flight".into(),
+            session_key: session_key::canonical(&agent_id, &session_key),
             agent_id,
-            session_key,
         });
     }
     let set = hub.current();
-    let slot = set.slot(p.agent_id.as_deref()).map_err(bad)?;
+    let asked = p
+        .session_key
+        .as_deref()
+        .filter(|k| !k.is_empty())
+        .unwrap_or(DEFAULT_SESSION_KEY);
+    let (slot, session_key) = resolve(&set, Some(asked), p.agent_id.as_deref())?;
     let agent = match &slot.agent {
         Ok(a) => a.clone(),
         Err(e) => return Err(unavailable(format!("agent {}: {e}", slot.id))),
     };
-    let session_key = p
-        .session_key
-        .filter(|k| !k.is_empty())
-        .unwrap_or_else(|| DEFAULT_SESSION_KEY.into());
     hub.subscribe(&slot.id, &session_key, &c.conn.id, &c.conn.tx);
     let run_id = hub.start(agent, session_key.clone(), p.message, p.idempotency_key);
     Ok(RunAccepted {
         run_id,
         status: status.into(),
         agent_id: slot.id.clone(),
-        session_key,
+        session_key: session_key::canonical(&slot.id, &session_key),
     })
 }
 
@@ -180,79 +184,35 @@ fn abort_result(c: &Call) -> Result<AbortResult, ErrorShape> {
     if run_id.is_none() && key.is_none() {
         return Err(bad("chat.abort needs params.sessionKey or params.runId"));
     }
-    let agent_id = p.agent().unwrap_or(DEFAULT_AGENT);
-    let aborted = c.state.agents().abort(run_id, key.map(|k| (agent_id, k)));
+    let target = match key {
+        Some(k) => {
+            let set = c.state.agents().current();
+            let (slot, k) = resolve(&set, Some(k), p.agent())?;
+            Some((slot.id.clone(), k))
+        }
+        None => None,
+    };
+    let aborted = c.state.agents().abort(
+        run_id,
+        target.as_ref().map(|(a, k)| (a.as_str(), k.as_str())),
+    );
     Ok(AbortResult { ok: true, aborted })
 }
 
 pub(crate) async fn history(c: Call) -> Reply {
-    Reply::of(history_result(&c).await)
-}
-
-async fn history_result(c: &Call) -> Result<HistoryResult, ErrorShape> {
-    let p: SessionParams = c.params(SESSION_PARAMS)?;
-    let key = p.session().unwrap_or(DEFAULT_SESSION_KEY).to_string();
-    let limit = p.limit.map(|n| n as usize);
-    let hub = c.state.agents();
-    let set = hub.current();
-    let slot = set.slot(p.agent()).map_err(bad)?;
-    hub.subscribe(&slot.id, &key, &c.conn.id, &c.conn.tx);
-    let sessions = slot.sessions.clone();
-    let k = key.clone();
-    let got = tokio::task::spawn_blocking(move || {
-        let summary = sessions.get(&k)?;
-        let recs = match &summary {
-            Some(_) => sessions.history(&k, limit)?,
-            None => Vec::new(),
-        };
-        Ok::<_, openclaw_agent::session::SessionError>((summary, recs))
-    })
-    .await;
-    match got {
-        Ok(Ok((summary, recs))) => Ok(HistoryResult {
-            agent_id: slot.id.clone(),
-            running: hub.is_running(&slot.id, &key),
-            session_key: key,
-            session_id: summary.map(|s| s.entry.session_id),
-            messages: recs
-                .into_iter()
-                .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
-                .collect(),
-        }),
-        Ok(Err(e)) => Err(unavailable(format!("cannot read session '{key}': {e}"))),
-        Err(e) => Err(ErrorShape::new(codes::INTERNAL, e.to_string())),
-    }
-}
-
-pub(crate) async fn sessions_list(c: Call) -> Reply {
-    Reply::of(sessions_list_result(&c))
-}
-
-fn sessions_list_result(c: &Call) -> Result<SessionsListResult, ErrorShape> {
-    let p: SessionParams = c.params(SESSION_PARAMS)?;
-    let hub = c.state.agents();
-    let set = hub.current();
-    let slot = set.slot(p.agent()).map_err(bad)?;
-    let list = slot
-        .sessions
-        .list()
-        .map_err(|e| unavailable(format!("cannot list sessions: {e}")))?;
-    let sessions = list
-        .into_iter()
-        .map(|x| {
-            let running = hub.is_running(&slot.id, &x.key);
-            let summary = match serde_json::to_value(x) {
-                Ok(Value::Object(m)) => m,
-                _ => Default::default(),
-            };
-            SessionListEntry { summary, running }
-        })
-        .collect();
-    Ok(SessionsListResult {
-        agent_id: slot.id.clone(),
-        dir: slot.sessions.dir().display().to_string(),
-        sessions,
-    })
+    let p: HistoryParams = match c.params(SESSION_PARAMS) {
+        Ok(p) => p,
+        Err(e) => return Reply::Now(Err(e)),
+    };
+    Reply::of(
+        crate::control_ui::history(&c, &p)
+            .await
+            .map(|(agent_id, running, history)| HistoryResult {
+                agent_id,
+                running,
+                history,
+            }),
+    )
 }
 
 /// `sessions.preview`, `sessions.reset`, `sessions.delete`.
@@ -271,7 +231,9 @@ fn session_change_result(c: &Call) -> Result<Value, ErrorShape> {
     };
     let hub = c.state.agents();
     let set = hub.current();
-    let slot = set.slot(p.agent()).map_err(bad)?;
+    let wire = key.to_string();
+    let (slot, key) = resolve(&set, Some(&wire), p.agent())?;
+    let key = key.as_str();
     if method != methods::SESSIONS_PREVIEW && hub.is_running(&slot.id, key) {
         return Err(ErrorShape::new(
             codes::CONFLICT,
@@ -303,9 +265,10 @@ fn session_change_result(c: &Call) -> Result<Value, ErrorShape> {
                 "agent {}: session '{key}' reset (new session {sid})",
                 slot.id
             ));
+            hub.session_changed(&slot.id, key, "reset");
             encode(serde_json::to_value(ResetResult {
                 ok: true,
-                key: key.to_string(),
+                key: session_key::canonical(&slot.id, key),
                 session_id: sid,
             }))
         }
@@ -315,9 +278,10 @@ fn session_change_result(c: &Call) -> Result<Value, ErrorShape> {
                 .delete(key)
                 .map_err(|e| unavailable(e.to_string()))?;
             log.info(&format!("agent {}: session '{key}' deleted", slot.id));
+            hub.session_changed(&slot.id, key, "deleted");
             encode(serde_json::to_value(DeleteResult {
                 ok: true,
-                key: key.to_string(),
+                key: session_key::canonical(&slot.id, key),
                 deleted,
             }))
         }
@@ -351,9 +315,11 @@ pub(crate) async fn models_list(c: Call) -> Reply {
         })
         .collect();
     let result = ModelsListResult {
-        default_agent: DEFAULT_AGENT.into(),
+        default_agent: crate::agents::DEFAULT_AGENT.into(),
         agents,
         providers,
+        models: crate::control_ui::models_of(&set),
+        account_selection: openclaw_protocol::control_ui::account_selection(),
     };
     // Base URLs may carry userinfo credentials: redacted like config.get.
     Reply::of(Ok(openclaw_config::redact(
@@ -366,7 +332,8 @@ mod tests {
     use crate::methods::tests::{call, call_on, conn};
     use crate::outbox::Item;
     use crate::state::testing::state;
-    use openclaw_protocol::chat::{HistoryResult, ModelsListResult, SessionsListResult};
+    use openclaw_protocol::chat::{HistoryResult, ModelsListResult};
+    use openclaw_protocol::control_ui::SessionsListResult;
     use openclaw_protocol::{Frame, Request, codes};
     use serde_json::json;
 
@@ -486,7 +453,7 @@ mod tests {
             let f = frames(&c, 4).await;
             assert_eq!(f[0]["id"], "s1");
             let run = f[0]["payload"]["runId"].as_str().unwrap().to_string();
-            assert_eq!(f[0]["payload"]["sessionKey"], "ops");
+            assert_eq!(f[0]["payload"]["sessionKey"], "agent:main:ops");
             assert_eq!(f[1]["event"], "agent");
             assert_eq!(f[1]["payload"]["data"]["phase"], "start");
             assert_eq!(f[2]["event"], "chat");
@@ -554,11 +521,11 @@ mod tests {
         let h: HistoryResult =
             serde_json::from_value(call(&t, "chat.history", json!({})).await.unwrap()).unwrap();
         assert_eq!(
-            (h.agent_id.as_str(), h.session_key.as_str()),
-            ("main", "main")
+            (h.agent_id.as_str(), h.history.session_key.as_str()),
+            ("main", "agent:main:main")
         );
         assert_eq!(
-            (h.session_id, h.running, h.messages.len()),
+            (h.history.session_id, h.running, h.history.messages.len()),
             (None, false, 0)
         );
 
@@ -584,7 +551,10 @@ mod tests {
         let d = call(&t, "sessions.delete", json!({"key": "nope"}))
             .await
             .unwrap();
-        assert_eq!(d, json!({"ok": true, "key": "nope", "deleted": false}));
+        assert_eq!(
+            d,
+            json!({"ok": true, "key": "agent:main:nope", "deleted": false})
+        );
     }
 
     #[tokio::test]

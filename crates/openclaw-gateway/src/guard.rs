@@ -189,6 +189,34 @@ impl HostPolicy {
     }
 }
 
+/// Headers a reverse proxy adds; a request carrying any of them did not
+/// come straight from the peer address we see.
+pub const PROXY_HEADERS: [&str; 4] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-real-ip",
+    "x-forwarded-host",
+];
+
+/// Whether a connect counts as direct local for device pairing (upstream's
+/// "direct loopback"): the peer is a loopback address, no proxy header says
+/// it came from elsewhere, and a browser `Origin`, if any, is a loopback
+/// host (a page on this machine, allowed by the Origin check).
+pub fn is_direct_local(remote: Option<IpAddr>, origin: Option<&str>, proxied: bool) -> bool {
+    let peer_local = remote.is_some_and(|ip| match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v| v.is_loopback()),
+    });
+    let origin_local = match origin {
+        None => true,
+        Some(o) => url::Url::parse(o.trim())
+            .ok()
+            .and_then(|u| u.host().map(|h| h.to_owned()))
+            .is_some_and(|h| host_is_loopback(&h)),
+    };
+    peer_local && !proxied && origin_local
+}
+
 // -------------------------------------------------------- auth failures ----
 
 /// `gateway.auth.rateLimit` (upstream's keys and defaults).
@@ -713,6 +741,33 @@ pub fn with_host_check(
 mod tests {
     use super::*;
     use std::net::Ipv4Addr;
+
+    #[test]
+    fn direct_local_means_loopback_peer_no_proxy_and_a_local_page() {
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let lo6: IpAddr = "::1".parse().unwrap();
+        let lan: IpAddr = "192.168.1.5".parse().unwrap();
+        assert!(is_direct_local(Some(lo), None, false));
+        assert!(is_direct_local(
+            Some(lo6),
+            Some("http://localhost:8080"),
+            false
+        ));
+        assert!(is_direct_local(
+            Some(lo),
+            Some("http://127.0.0.1:41900"),
+            false
+        ));
+        assert!(!is_direct_local(Some(lan), None, false));
+        assert!(!is_direct_local(None, None, false));
+        assert!(!is_direct_local(Some(lo), None, true), "behind a proxy");
+        assert!(!is_direct_local(
+            Some(lo),
+            Some("https://ui.example.com"),
+            false
+        ));
+        assert!(!is_direct_local(Some(lo), Some("null"), false));
+    }
 
     /// A typed config from JSON, through the one loader's checks.
     fn cfg(v: serde_json::Value) -> Config {

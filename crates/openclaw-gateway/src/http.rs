@@ -73,6 +73,9 @@ async fn root(
                 return (StatusCode::FORBIDDEN, format!("{why}\n")).into_response();
             }
             let conn = conn.map(|c| c.0.0);
+            let proxied = crate::guard::PROXY_HEADERS
+                .iter()
+                .any(|h| headers.contains_key(*h));
             let max = s.options().max_payload;
             // tungstenite zero-fills its read buffer up to this size before
             // every read: the 128 KiB default cost a 128 KiB memset per
@@ -81,7 +84,7 @@ async fn root(
             ws.max_message_size(max)
                 .max_frame_size(max)
                 .read_buffer_size(WS_READ_BUFFER)
-                .on_upgrade(move |socket| crate::ws::handle(s, socket, conn, origin))
+                .on_upgrade(move |socket| crate::ws::handle(s, socket, conn, origin, proxied))
         }
         Err(_) => status_page(&s),
     }

@@ -26,7 +26,9 @@ mod browser_rpc;
 mod channels;
 mod chat;
 mod config_store;
+mod control_ui;
 pub mod derived;
+pub mod devices;
 mod drain;
 pub mod guard;
 mod handshake;
@@ -257,6 +259,8 @@ impl GatewayError {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct LiveConfig {
     pub auth: AuthConfig,
+    /// What the shared secret may grant (`gateway.auth.scopes`).
+    pub grant: openclaw_protocol::ScopeSet,
     pub port: Option<u16>,
     pub bind: Option<String>,
 }
@@ -270,8 +274,13 @@ pub(crate) fn live_config(
         Some(a) => a.clone(),
         None => config.auth()?,
     };
+    let grant = match config.auth_scopes() {
+        Some(list) => openclaw_protocol::ScopeSet::from_strs(list.iter().map(|s| s.as_str())),
+        None => openclaw_protocol::ScopeSet::all(),
+    };
     Ok(LiveConfig {
         auth,
+        grant,
         port: config.gateway_port(),
         bind: config.bind_setting().map(|b| b.as_str().to_string()),
     })

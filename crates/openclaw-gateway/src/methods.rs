@@ -82,7 +82,7 @@ pub(crate) struct Method {
     pub handler: Handler,
 }
 
-use crate::{browser_rpc, chat};
+use crate::{browser_rpc, chat, control_ui};
 
 /// Every method served, in the order `hello-ok` lists them.
 pub(crate) static METHODS: &[Method] = &[
@@ -169,7 +169,7 @@ pub(crate) static METHODS: &[Method] = &[
     Method {
         name: methods::SESSIONS_LIST,
         scope: Scope::Read,
-        handler: |c| Box::pin(chat::sessions_list(c)),
+        handler: |c| Box::pin(control_ui::sessions_list(c)),
     },
     Method {
         name: methods::SESSIONS_PREVIEW,
@@ -190,6 +190,284 @@ pub(crate) static METHODS: &[Method] = &[
         name: methods::MODELS_LIST,
         scope: Scope::Read,
         handler: |c| Box::pin(chat::models_list(c)),
+    },
+    // ---- OpenClaw's Control UI (control_ui.rs) ----
+    Method {
+        name: "agents.list",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::agents_list(c)),
+    },
+    Method {
+        name: "agent.identity.get",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::agent_identity(c)),
+    },
+    Method {
+        name: "sessions.subscribe",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::sessions_subscribe(c)),
+    },
+    Method {
+        name: "sessions.unsubscribe",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::sessions_unsubscribe(c)),
+    },
+    Method {
+        name: "sessions.messages.subscribe",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::messages_subscribe(c)),
+    },
+    Method {
+        name: "sessions.messages.unsubscribe",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::messages_unsubscribe(c)),
+    },
+    Method {
+        name: "sessions.describe",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::sessions_describe(c)),
+    },
+    Method {
+        name: "sessions.create",
+        scope: Scope::Write,
+        handler: |c| Box::pin(control_ui::sessions_create(c)),
+    },
+    Method {
+        name: "sessions.patch",
+        scope: Scope::Write,
+        handler: |c| Box::pin(control_ui::sessions_patch(c)),
+    },
+    Method {
+        name: "chat.startup",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::chat_startup(c)),
+    },
+    Method {
+        name: "chat.metadata",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::chat_metadata(c)),
+    },
+    Method {
+        name: "models.authStatus",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::models_auth_status(c)),
+    },
+    Method {
+        name: "system.info",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::system_info(c)),
+    },
+    Method {
+        name: "last-heartbeat",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::last_heartbeat(c)),
+    },
+    Method {
+        name: "users.prefs.get",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::prefs_get(c)),
+    },
+    Method {
+        name: "users.prefs.set",
+        scope: Scope::Write,
+        handler: |c| Box::pin(control_ui::prefs_set(c)),
+    },
+    Method {
+        name: "projects.list",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::projects_list(c)),
+    },
+    Method {
+        name: "environments.list",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::environments_list(c)),
+    },
+    Method {
+        name: "update.status",
+        scope: Scope::Admin,
+        handler: |c| Box::pin(control_ui::update_status(c)),
+    },
+    Method {
+        name: "device.pair.list",
+        scope: Scope::Pairing,
+        handler: |c| Box::pin(control_ui::device_pair_list(c)),
+    },
+    Method {
+        name: "device.pair.approve",
+        scope: Scope::Pairing,
+        handler: |c| Box::pin(control_ui::device_pair_change(c)),
+    },
+    Method {
+        name: "device.pair.reject",
+        scope: Scope::Pairing,
+        handler: |c| Box::pin(control_ui::device_pair_change(c)),
+    },
+    Method {
+        name: "device.pair.remove",
+        scope: Scope::Pairing,
+        handler: |c| Box::pin(control_ui::device_pair_change(c)),
+    },
+    Method {
+        name: "channels.pairing.list",
+        scope: Scope::Pairing,
+        handler: |c| Box::pin(control_ui::channels_pairing_list(c)),
+    },
+    Method {
+        name: "exec.approvals.get",
+        scope: Scope::Admin,
+        handler: |c| Box::pin(control_ui::exec_approvals_get(c)),
+    },
+    Method {
+        name: "themes.list",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::themes_list(c)),
+    },
+    Method {
+        name: "sessions.usage",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::sessions_usage(c)),
+    },
+    // Features this gateway does not have: their valid empty answers
+    // (openclaw_protocol::control_ui::empty_answer; scopes as upstream).
+    Method {
+        name: "exec.approval.list",
+        scope: Scope::Approvals,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "plugin.approval.list",
+        scope: Scope::Approvals,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "openclaw.approval.list",
+        scope: Scope::Approvals,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "question.list",
+        scope: Scope::Questions,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "cron.list",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "cron.status",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "plugins.list",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "plugins.controlUi.list",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "progressCard.get",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "tasks.list",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "taskSuggestions.list",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "board.get",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "mentions.list",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "sessions.groups.list",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "sessions.groups.defaults",
+        scope: Scope::Write,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "sessions.branches.list",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "sessions.catalog.list",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "sessions.companion.state",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "session.discussion.info",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "sessions.github.options",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "session.members.listEvidence",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "sessions.viewers.set",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "sessions.observer.visibility",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "controlUi.sessionPullRequests.subscribe",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "node.list",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "talk.catalog",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "usage.status",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "tools.github.status",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
     },
     // Read is the least it needs; anything but GET also needs write (checked
     // by the handler, since it depends on the forwarded HTTP method).
@@ -264,7 +542,9 @@ async fn status(c: Call) -> Reply {
 }
 
 async fn channels_status(c: Call) -> Reply {
-    Reply::of(Ok(c.state.channels().status()))
+    Reply::of(Ok(control_ui::channels_status(
+        &c.state.channels().status(),
+    )))
 }
 
 async fn identity(c: Call) -> Reply {
@@ -471,6 +751,19 @@ pub(crate) mod tests {
             ("sessions.reset", Scope::Write),
             ("no.such.method", Scope::Admin),
             ("connect", Scope::Admin),
+            // Upstream's scopes for the Control UI's methods.
+            ("exec.approval.list", Scope::Approvals),
+            ("plugin.approval.list", Scope::Approvals),
+            ("question.list", Scope::Questions),
+            ("device.pair.list", Scope::Pairing),
+            ("device.pair.approve", Scope::Pairing),
+            ("channels.pairing.list", Scope::Pairing),
+            ("update.status", Scope::Admin),
+            ("exec.approvals.get", Scope::Admin),
+            ("sessions.create", Scope::Write),
+            ("users.prefs.set", Scope::Write),
+            ("chat.startup", Scope::Read),
+            ("agents.list", Scope::Read),
         ] {
             assert_eq!(required_scope(name), scope, "{name}");
         }
@@ -486,6 +779,8 @@ pub(crate) mod tests {
                 scopes: scopes(&["operator.read"]),
                 role: "operator".into(),
                 auth_method: "token",
+                device_id: None,
+                device_token: None,
             },
         );
         let table: Vec<&str> = METHODS.iter().map(|m| m.name).collect();
@@ -499,8 +794,11 @@ pub(crate) mod tests {
         for m in METHODS {
             let narrower: &[&str] = match m.scope {
                 Scope::Read => continue,
-                Scope::Write => &["operator.read"],
-                Scope::Admin => &["operator.write"],
+                Scope::Write | Scope::Talk => &["operator.read"],
+                Scope::Admin => &["operator.write", "operator.pairing", "operator.approvals"],
+                Scope::Approvals | Scope::Questions | Scope::Pairing | Scope::TalkSecrets => {
+                    &["operator.read", "operator.write"]
+                }
             };
             let e = call_on(&t, &c, narrower, m.name, json!({}))
                 .await

@@ -83,6 +83,8 @@ pub(crate) enum Closed {
     Overflow { queued: usize, limit: usize },
     /// The connection ended.
     Gone,
+    /// The device the connection authenticated as was revoked.
+    Revoked,
 }
 
 #[derive(Default)]
@@ -173,6 +175,19 @@ impl Outbox {
         let mut g = self.lock();
         if g.closed.is_none() {
             g.closed = Some(Closed::Gone);
+        }
+        g.queue = VecDeque::new();
+        g.bytes = 0;
+        drop(g);
+        self.wake.notify_waiters();
+    }
+
+    /// Ends the connection because its device was revoked: the writer
+    /// closes the socket with a policy-violation close frame.
+    pub fn revoke(&self) {
+        let mut g = self.lock();
+        if g.closed.is_none() {
+            g.closed = Some(Closed::Revoked);
         }
         g.queue = VecDeque::new();
         g.bytes = 0;

@@ -47,6 +47,7 @@ pub(crate) fn entry_for(client: &ClientInfo, conn_id: &str, ts: u64) -> Presence
         instance_id: Some(conn_id.to_string()),
         text: None,
         ts,
+        ..Default::default()
     }
 }
 

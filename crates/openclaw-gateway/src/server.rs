@@ -454,6 +454,12 @@ async fn background(shared: Arc<GatewayState>) {
         tokio::select! {
             _ = tick.tick() => shared.tick(),
             _ = poll.tick() => {
+                let revoked = shared.devices().poll();
+                if revoked > 0 {
+                    shared.log().info(&format!(
+                        "devices changed: closed {revoked} session(s) of revoked devices"
+                    ));
+                }
                 if shared.config_changed_on_disk() {
                     let _guard = shared.config_write_lock().await;
                     shared.reload_config(None);

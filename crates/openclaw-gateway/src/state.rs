@@ -119,6 +119,10 @@ pub(crate) struct GatewayState {
     reload_mode: Mutex<openclaw_config::ReloadMode>,
     /// The config this generation was built from.
     running_config: openclaw_config::Config,
+    /// Paired devices and the connections they authenticated.
+    devices: crate::devices::DeviceHub,
+    /// State the Control UI keeps on the gateway (its preferences).
+    ui: crate::control_ui::UiState,
 }
 
 impl GatewayState {
@@ -138,6 +142,7 @@ impl GatewayState {
                 p.opts.version
             )),
             ts: now_ms(),
+            ..Default::default()
         };
         let device_id = {
             use sha2::Digest;
@@ -166,7 +171,11 @@ impl GatewayState {
         }
         let guard =
             crate::guard::Guard::new(p.bind.host(), p.record.port, Some(host.clone()), &p.config);
+        let devices = crate::devices::DeviceHub::new(&p.record.state_dir);
+        let ui = crate::control_ui::UiState::new(&p.record.state_dir);
         Arc::new(GatewayState {
+            devices,
+            ui,
             guard,
             config_stamp: Mutex::new(stamp(p.store.path())),
             agents,
@@ -221,6 +230,21 @@ impl GatewayState {
         &self.guard
     }
 
+    /// Paired devices and the connections they authenticated.
+    pub fn devices(&self) -> &crate::devices::DeviceHub {
+        &self.devices
+    }
+
+    /// Control UI state (its preferences).
+    pub fn ui(&self) -> &crate::control_ui::UiState {
+        &self.ui
+    }
+
+    /// The config as it is on disk now (the default when it cannot be read).
+    pub fn current_config(&self) -> openclaw_config::Config {
+        self.store.load().map(|c| c.config).unwrap_or_default()
+    }
+
     /// The messaging channels (Telegram, ...).
     pub fn channels(&self) -> &Arc<crate::channels::ChannelHub> {
         &self.channels
@@ -248,6 +272,11 @@ impl GatewayState {
     /// The auth new connections must pass.
     pub fn auth(&self) -> AuthConfig {
         self.live_config().auth
+    }
+
+    /// What the shared secret may grant now.
+    pub fn grant(&self) -> openclaw_protocol::ScopeSet {
+        self.live.read().unwrap_or_else(|e| e.into_inner()).grant
     }
 
     pub fn live_config(&self) -> LiveConfig {
@@ -403,6 +432,8 @@ impl GatewayState {
                 method: Some(a.auth_method.into()),
                 role: a.role.clone(),
                 scopes: a.scopes.to_strings(),
+                device_token: a.device_token.as_ref().map(|(t, _)| t.clone()),
+                issued_at_ms: a.device_token.as_ref().map(|(_, at)| *at),
             },
             policy: self.policy(),
         }
@@ -437,6 +468,7 @@ impl GatewayState {
             }
         }
         self.agents.disconnect(conn_id);
+        self.devices.detach(conn_id);
         if lock(&self.presence).leave(conn_id) && !self.is_shutting_down() {
             self.presence_dirty.notify_one();
         }
@@ -744,6 +776,12 @@ impl GatewayState {
             self.agents
                 .set_browser_token(crate::derived::token_of(&next.auth), &snapshot.config);
             self.guard.credentials_changed();
+        } else if next.grant != live.grant {
+            self.log.info(&format!(
+                "config reloaded from {}: gateway.auth.scopes changed; open sessions are closed and reconnect with the new grant",
+                self.store.path().display()
+            ));
+            self.guard.credentials_changed();
         }
         *live = next;
         drop(live);
@@ -753,7 +791,7 @@ impl GatewayState {
     }
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     #[cfg(unix)]
     {
         let mut buf = [0u8; 256];
@@ -893,6 +931,8 @@ mod tests {
             &Accepted {
                 protocol: 4,
                 scopes: openclaw_protocol::ScopeSet::from_strs(["operator.read"]),
+                device_id: None,
+                device_token: None,
                 role: "operator".into(),
                 auth_method: "token",
             },

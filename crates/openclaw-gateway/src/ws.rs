@@ -17,7 +17,8 @@ use openclaw_protocol::{
 use serde_json::Value;
 
 use crate::chat::Conn;
-use crate::handshake::{self, ConnectInput, Rejection};
+use crate::devices::{self, Decision};
+use crate::handshake::{self, Accepted, ConnectInput, ConnectRequest, Rejection, Step};
 use crate::outbox::{Closed, ConnTx, Outbox};
 use crate::state::{GatewayState, now_ms};
 
@@ -89,6 +90,7 @@ pub(crate) async fn handle(
     mut socket: WebSocket,
     conn_info: Option<crate::guard::ConnInfo>,
     origin: Option<String>,
+    proxied: bool,
 ) {
     let _counted = s.connection();
     let mut shutdown_rx = s.subscribe_shutdown();
@@ -159,10 +161,30 @@ pub(crate) async fn handle(
         close(&mut socket, close_codes::POLICY_VIOLATION, &reason).await;
         return;
     }
-    let accepted = match handshake::decide(&ConnectInput {
+    let remote = conn_info.as_ref().map(|c| c.remote.ip());
+    let input = ConnectInput {
         auth: &auth,
+        grant: s.grant(),
         request: &request,
-    }) {
+        nonce: &challenge.nonce,
+        now_ms: now_ms(),
+        local: crate::guard::is_direct_local(remote, origin.as_deref(), proxied),
+        remote_ip: remote.map(|ip| ip.to_string()),
+    };
+    let mut paired = false;
+    let decided = match handshake::decide(&input) {
+        Ok(Step::Done(a)) => Ok(a),
+        Ok(Step::Pair {
+            device,
+            partial,
+            fallback_error,
+        }) => {
+            paired = true;
+            settle_device(&s, &request, *device, partial, fallback_error).await
+        }
+        Err(r) => Err(r),
+    };
+    let accepted = match decided {
         Ok(a) => a,
         Err(r) => {
             if let Some(code) = &r.wrong_secret {
@@ -195,11 +217,16 @@ pub(crate) async fn handle(
     // drained only after hello-ok is written, so hello-ok comes first.
     let conn_id = uuid::Uuid::new_v4().to_string();
     let outbox = Outbox::new(s.options().max_buffered_bytes);
-    s.join(
-        &conn_id,
-        outbox.clone(),
-        crate::presence::entry_for(&request.params.client, &conn_id, now_ms()),
-    );
+    let mut entry = crate::presence::entry_for(&request.params.client, &conn_id, now_ms());
+    entry.client_id = Some(request.params.client.id.clone());
+    entry.device_id = accepted.device_id.clone();
+    entry.roles = vec![accepted.role.clone()];
+    entry.scopes = accepted.scopes.to_strings();
+    s.join(&conn_id, outbox.clone(), entry);
+    if paired && let Some(dev) = &accepted.device_id {
+        // A revocation of this device closes the session.
+        s.devices().attach(&conn_id, dev, outbox.clone());
+    }
     let hello = s.hello_ok(&conn_id, &accepted);
     let hello = serde_json::to_value(&hello).unwrap_or(Value::Null);
     let ok = send_frame(
@@ -334,8 +361,24 @@ async fn slow_close(
     conn_id: &str,
     client: &str,
 ) {
-    let Closed::Overflow { queued, limit } = closed else {
-        return;
+    let (queued, limit) = match closed {
+        Closed::Overflow { queued, limit } => (queued, limit),
+        Closed::Revoked => {
+            s.log().info(&format!(
+                "closing connection {conn_id} from {client}: its device was revoked"
+            ));
+            let _ = tokio::time::timeout(
+                SLOW_CLOSE_GRACE,
+                close(
+                    socket,
+                    close_codes::POLICY_VIOLATION,
+                    "device pairing revoked: pair the device again",
+                ),
+            )
+            .await;
+            return;
+        }
+        Closed::Gone => return,
     };
     s.log().warn(&format!(
         "closing connection {conn_id} from {client}: it does not read its frames ({queued} unsent bytes would pass maxBufferedBytes {limit})"
@@ -346,4 +389,79 @@ async fn slow_close(
         close(socket, close_codes::POLICY_VIOLATION, &reason),
     )
     .await;
+}
+
+/// Settles a verified device with the device store (one locked
+/// read-modify-write): paired, pending, or refused.
+async fn settle_device(
+    s: &Arc<GatewayState>,
+    request: &ConnectRequest,
+    device: devices::DeviceConnect,
+    partial: Accepted,
+    fallback_error: Option<openclaw_protocol::ErrorShape>,
+) -> Result<Accepted, Rejection> {
+    let store = s.devices().store().clone();
+    let dev = device.clone();
+    let settled = tokio::task::spawn_blocking(move || {
+        store.update(|f| {
+            let d = devices::decide(f, &dev);
+            if let Decision::Refuse(_) = d {
+                return (false, (d, None));
+            }
+            let a = devices::apply(
+                f,
+                &dev,
+                &d,
+                devices::now_ms(),
+                openclaw_state::generate_token,
+            );
+            (true, (d, Some(a)))
+        })
+    })
+    .await;
+    let (decision, applied) = match settled {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            s.log().warn(&format!(
+                "device store {}: {e}",
+                s.devices().store().path().display()
+            ));
+            (
+                Decision::Pending(openclaw_protocol::device::PairingReason::NotPaired),
+                None,
+            )
+        }
+        Err(e) => {
+            s.log().warn(&format!("device store task failed: {e}"));
+            (
+                Decision::Pending(openclaw_protocol::device::PairingReason::NotPaired),
+                None,
+            )
+        }
+    };
+    let short = &device.device_id[..device.device_id.len().min(12)];
+    match (&decision, &applied) {
+        (Decision::Pending(reason), Some(devices::Applied::Pending { request_id })) => {
+            s.log().warn(&format!(
+                "device {short} ({}, {}) asks to pair ({}) from {}: approve with `{}`",
+                device.client_id,
+                device.platform,
+                reason.as_str(),
+                device.remote_ip.as_deref().unwrap_or("unknown"),
+                s.options()
+                    .instance
+                    .command(&format!("devices approve {request_id}"))
+            ));
+        }
+        (Decision::Accept { pair: true, .. }, _) => {
+            s.log().info(&format!(
+                "device {short} ({}, {}) paired automatically (direct loopback with the gateway secret): {}",
+                device.client_id,
+                device.platform,
+                device.requested.to_strings().join(" ")
+            ));
+        }
+        _ => {}
+    }
+    handshake::finish_pairing(&request.id, partial, fallback_error, &decision, applied)
 }

@@ -12,7 +12,10 @@
 //! # Events of a run
 //! Sent to the connection that started the run and to every connection
 //! subscribed to the same `(agentId, sessionKey)` (a connection subscribes by
-//! calling `chat.send`, `agent` or `chat.history` on it). Every payload
+//! calling `chat.send`, `agent`, `chat.history`, `chat.startup` or
+//! `sessions.messages.subscribe` on it). `sessionKey` in answers and events
+//! is canonical: `agent:<agentId>:<key>` ([`crate::session_key`]); requests
+//! may name a session either way. Every payload
 //! carries `runId`, `agentId`, `sessionKey` and `seq` (1, 2, 3 ... per run,
 //! shared by both event kinds, so a client can order and de-duplicate them).
 //!
@@ -39,11 +42,14 @@
 //! # Waiting and reading
 //! - `agent.wait {runId, timeoutMs?}` → [`RunOutcome`] (`status:"timeout"`
 //!   if the run is still going when `timeoutMs` (default 30000) passes).
-//! - `chat.history {sessionKey, agentId?, limit?}` →
-//!   `{agentId, sessionKey, sessionId, messages:[transcript records]}`.
+//! - `chat.history {sessionKey, agentId?, limit?}` → [`HistoryResult`]:
+//!   `{agentId, sessionKey, sessionId, running, messages}` where each
+//!   message is a transcript record with upstream's `role`, `content`,
+//!   `timestamp` and `__openclaw` added.
 //! - `chat.abort {sessionKey | runId, agentId?}` → `{ok, aborted:[runId]}`.
-//! - `sessions.list {agentId?}` → `{agentId, sessions:[{key, sessionId,
-//!   createdAt, updatedAt, title, preview, messageCount, running}]}`;
+//! - `sessions.list {agentId?}` →
+//!   [`crate::control_ui::SessionsListResult`] (upstream's rows with our
+//!   `title`, `preview`, `messageCount`, `running`);
 //!   `sessions.preview {key, agentId?, limit?}`; `sessions.reset {key}` →
 //!   `{key, sessionId}` (new id); `sessions.delete {key}` → `{key, deleted}`.
 //! - `models.list` → `{defaultAgent, agents:[{id, workspace, model,
@@ -80,12 +86,15 @@ pub struct RunAccepted {
     pub session_key: String,
 }
 
-/// `{role, text, content:[{type:"text", text}]}`.
+/// `{role, text, content:[{type:"text", text}], timestamp}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub role: String,
     pub text: String,
     pub content: Vec<Value>,
+    /// Milliseconds since the epoch.
+    #[serde(default)]
+    pub timestamp: u64,
 }
 
 impl ChatMessage {
@@ -94,6 +103,10 @@ impl ChatMessage {
             role: "assistant".into(),
             text: text.to_string(),
             content: vec![serde_json::json!({"type": "text", "text": text})],
+            timestamp: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
         }
     }
 }
@@ -110,6 +123,9 @@ pub struct ChatEvent {
     pub state: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delta: Option<String>,
+    /// The same new text under upstream's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_text: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<ChatMessage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -227,26 +243,17 @@ pub struct AbortResult {
     pub aborted: Vec<String>,
 }
 
-/// `chat.history` result.
+/// `chat.history` result: upstream's history (the same as
+/// [`crate::control_ui::ChatStartupResult`]: canonical `sessionKey`,
+/// messages in upstream's shape with our transcript fields kept, `defaults`,
+/// `sessionInfo`, `inFlightRun`) plus our `agentId` and `running`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryResult {
     pub agent_id: String,
-    pub session_key: String,
-    /// `null` when the session does not exist yet.
-    pub session_id: Option<String>,
     pub running: bool,
-    /// Transcript records, oldest first.
-    pub messages: Vec<Value>,
-}
-
-/// `sessions.list` result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SessionsListResult {
-    #[serde(rename = "agentId")]
-    pub agent_id: String,
-    pub dir: String,
-    pub sessions: Vec<crate::rpc::SessionListEntry>,
+    #[serde(flatten)]
+    pub history: crate::control_ui::ChatStartupResult,
 }
 
 /// `sessions.reset` result.
@@ -292,13 +299,19 @@ pub struct ProviderInfo {
     pub error: Option<String>,
 }
 
-/// `models.list` result.
+/// `models.list` result: ours (`defaultAgent`, `agents`, `providers`) and
+/// upstream's (`models`, `accountSelection`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelsListResult {
     pub default_agent: String,
     pub agents: Vec<AgentInfo>,
     pub providers: Vec<ProviderInfo>,
+    /// Every configured model (upstream's `view: "configured"`).
+    #[serde(default)]
+    pub models: Vec<crate::control_ui::ModelRow>,
+    #[serde(default)]
+    pub account_selection: Value,
 }
 
 #[cfg(test)]
@@ -315,14 +328,18 @@ mod tests {
             seq: 2,
             state: "delta".into(),
             delta: Some("lo".into()),
-            message: Some(ChatMessage::assistant("hello")),
+            delta_text: Some("lo".into()),
+            message: Some(ChatMessage {
+                timestamp: 7,
+                ..ChatMessage::assistant("hello")
+            }),
             error_message: None,
             error_kind: None,
         };
         assert_eq!(
             serde_json::to_value(&e).unwrap(),
-            json!({"runId":"r","agentId":"main","sessionKey":"main","seq":2,"state":"delta","delta":"lo",
-                   "message":{"role":"assistant","text":"hello","content":[{"type":"text","text":"hello"}]}})
+            json!({"runId":"r","agentId":"main","sessionKey":"main","seq":2,"state":"delta","delta":"lo","deltaText":"lo",
+                   "message":{"role":"assistant","text":"hello","content":[{"type":"text","text":"hello"}],"timestamp":7}})
         );
     }
 }

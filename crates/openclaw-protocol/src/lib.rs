@@ -10,8 +10,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub mod chat;
+pub mod control_ui;
+pub mod device;
 pub mod rpc;
 mod scopes;
+pub mod session_key;
+pub use device::ConnectDevice;
 pub use scopes::{Scope, ScopeSet};
 
 /// Lowest protocol version this implementation serves.
@@ -49,6 +53,14 @@ pub mod detail_codes {
     pub const CONFIG_INVALID: &str = "CONFIG_INVALID";
     pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
     pub const AUTH_RATE_LIMITED: &str = "AUTH_RATE_LIMITED";
+    pub const AUTH_DEVICE_TOKEN_MISMATCH: &str = "AUTH_DEVICE_TOKEN_MISMATCH";
+    pub const DEVICE_AUTH_DEVICE_ID_MISMATCH: &str = "DEVICE_AUTH_DEVICE_ID_MISMATCH";
+    pub const DEVICE_AUTH_SIGNATURE_EXPIRED: &str = "DEVICE_AUTH_SIGNATURE_EXPIRED";
+    pub const DEVICE_AUTH_NONCE_REQUIRED: &str = "DEVICE_AUTH_NONCE_REQUIRED";
+    pub const DEVICE_AUTH_NONCE_MISMATCH: &str = "DEVICE_AUTH_NONCE_MISMATCH";
+    pub const DEVICE_AUTH_SIGNATURE_INVALID: &str = "DEVICE_AUTH_SIGNATURE_INVALID";
+    pub const DEVICE_AUTH_PUBLIC_KEY_INVALID: &str = "DEVICE_AUTH_PUBLIC_KEY_INVALID";
+    pub const PAIRING_REQUIRED: &str = "PAIRING_REQUIRED";
 }
 
 /// WebSocket close codes the gateway uses.
@@ -118,10 +130,14 @@ pub mod events {
     pub const CHAT: &str = "chat";
     /// Tool calls and lifecycle of one run: [`crate::chat::AgentStreamEvent`].
     pub const AGENT: &str = "agent";
+    /// A session changed (run started/ended, created, reset, deleted):
+    /// `{sessionKey, agentId, reason, ts}`, to `sessions.subscribe`rs.
+    pub const SESSIONS_CHANGED: &str = "sessions.changed";
     pub const ALL: &[&str] = &[
         CONNECT_CHALLENGE,
         AGENT,
         CHAT,
+        SESSIONS_CHANGED,
         PRESENCE,
         TICK,
         SHUTDOWN,
@@ -368,11 +384,16 @@ pub struct ClientInfo {
 
 /// Credentials carried by `connect`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
 pub struct ConnectAuth {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// A device token from an earlier `hello-ok.auth.deviceToken`; only
+    /// valid together with the `device` it was issued to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_token: Option<String>,
 }
 
 /// Params of the `connect` request.
@@ -391,6 +412,9 @@ pub struct ConnectParams {
     pub role: Option<String>,
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// The client's signed device identity (see [`device`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<ConnectDevice>,
 }
 
 /// Payload of a successful `connect`.
@@ -472,15 +496,36 @@ pub struct PresenceEntry {
     pub text: Option<String>,
     #[serde(default)]
     pub ts: u64,
+    /// The connecting client's `client.id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The verified device the connection speaks for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// What the connection was granted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HelloAuth {
+    /// `token`, `password`, `device-token` or `none`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
     pub role: String,
+    /// What this connection was granted (not what it asked for).
     pub scopes: Vec<String>,
+    /// A device token for the connecting device, issued when it was
+    /// paired (or re-issued); present it as `auth.deviceToken` with the
+    /// same `device` to reconnect without the shared secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_token: Option<String>,
+    /// When `deviceToken` was issued (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_at_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

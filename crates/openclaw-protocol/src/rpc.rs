@@ -6,7 +6,7 @@
 //! Results serialise to exactly the JSON the methods answer.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::PresenceEntry;
 
@@ -249,13 +249,4 @@ pub struct BrowserBinaryResult {
     /// Always `base64`.
     pub encoding: String,
     pub data: String,
-}
-
-/// A session entry of `sessions.list`: the stored summary plus whether a
-/// run is in progress on it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SessionListEntry {
-    #[serde(flatten)]
-    pub summary: Map<String, Value>,
-    pub running: bool,
 }

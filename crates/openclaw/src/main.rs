@@ -76,6 +76,10 @@ enum Command {
     /// Messaging channels of this instance (Telegram): their state
     #[command(subcommand)]
     Channels(cmd::channels::ChannelsCmd),
+    /// Devices paired with this instance's gateway (Control UI browsers,
+    /// apps): list, approve, reject, revoke
+    #[command(subcommand)]
+    Devices(cmd::devices::DevicesCmd),
     Logs(cmd::logs::LogsArgs),
     Completion(cmd::completion::CompletionArgs),
 }
@@ -154,6 +158,7 @@ fn main() -> ExitCode {
         Command::Browser(a) => cmd::browser::run(&ctx, a),
         Command::Pairing(c) => cmd::pairing::run(&ctx, c),
         Command::Channels(c) => cmd::channels::run(&ctx, c),
+        Command::Devices(c) => cmd::devices::run(&ctx, c),
         Command::Logs(a) => cmd::logs::run(&ctx, a),
         Command::Completion(a) => cmd::completion::run(Cli::command(), a),
     };

@@ -89,10 +89,11 @@ async fn agent_async(ctx: &Ctx, args: AgentArgs) -> CliResult<u8> {
             .hint(inst.command("models status"))
     })?;
     let run_id = accepted["runId"].as_str().unwrap_or_default().to_string();
-    let session = accepted["sessionKey"]
-        .as_str()
-        .unwrap_or("main")
-        .to_string();
+    // The wire names sessions `agent:<id>:<key>`; users name them by key.
+    let session =
+        openclaw_protocol::session_key::parse(accepted["sessionKey"].as_str().unwrap_or("main"))
+            .key
+            .to_string();
     let agent_id = accepted["agentId"].as_str().unwrap_or("main").to_string();
     let mut out = std::io::stdout().lock();
     let mut tools: Vec<Value> = Vec::new();
@@ -221,15 +222,17 @@ pub fn sessions(ctx: &Ctx, cmd: SessionsCmd) -> CliResult<u8> {
         return Ok(exit::OK);
     }
     let list = v["sessions"].as_array().cloned().unwrap_or_default();
-    println!(
-        "agent {} · {} session(s) · {}",
-        v["agentId"].as_str().unwrap_or("main"),
-        list.len(),
-        v["dir"].as_str().unwrap_or("")
-    );
+    match &args.agent {
+        Some(a) => println!(
+            "agent {a} · {} session(s) · {}",
+            list.len(),
+            v["dir"].as_str().unwrap_or("")
+        ),
+        None => println!("{} session(s), every agent", list.len()),
+    }
     for s in list {
         println!(
-            "  {:<20} {:>4} records  {}{}",
+            "  {:<26} {:>4} records  {}{}",
             s["key"].as_str().unwrap_or(""),
             s["messageCount"].as_u64().unwrap_or(0),
             openclaw_agent::excerpt(s["preview"].as_str().unwrap_or(""), 60),

@@ -49,9 +49,16 @@ pub fn run(ctx: &Ctx, cmd: ChannelsCmd) -> CliResult<u8> {
         Ok::<_, crate::error::CliError>(v)
     });
     let (running, list): (bool, Vec<ChannelStatus>) = match live {
+        // Upstream's shape: every channel's accounts under `channelAccounts`.
         Ok(v) => (
             true,
-            serde_json::from_value(v["channels"].clone()).unwrap_or_default(),
+            v["channelAccounts"]
+                .as_object()
+                .into_iter()
+                .flat_map(|m| m.values())
+                .flat_map(|a| a.as_array().cloned().unwrap_or_default())
+                .filter_map(|a| serde_json::from_value(a).ok())
+                .collect(),
         ),
         Err(e) if e.code == exit::NOT_RUNNING => {
             (false, status_summary(&ctx.paths.state_dir.value, false))

@@ -6,6 +6,7 @@ pub mod browser;
 pub mod channels;
 pub mod completion;
 pub mod config;
+pub mod devices;
 pub mod doctor;
 pub mod gateway;
 pub mod logs;

@@ -253,7 +253,7 @@ fn openai_tool_call_through_gateway_and_cli() {
 
     // sessions list and --json output.
     let v = h.json(&["--profile", "oa", "sessions", "list", "--json"]);
-    assert_eq!(v["sessions"][0]["key"], "main");
+    assert_eq!(v["sessions"][0]["key"], "agent:main:main");
     assert_eq!(v["sessions"][0]["messageCount"], 6);
     fx.push(ok_sse(openai_text(&["json ", "mode"])));
     let v = h.json(&[
@@ -378,7 +378,7 @@ fn anthropic_via_onboard_streams_events_to_a_protocol_client() {
         let (_, last) = evs.last().unwrap();
         assert_eq!(last["state"], "final");
         assert_eq!(last["message"]["text"], "Working on it. All done now.");
-        assert_eq!(last["sessionKey"], "s1");
+        assert_eq!(last["sessionKey"], "agent:main:s1");
         let seqs: Vec<u64> = evs
             .iter()
             .map(|(_, p)| p["seq"].as_u64().unwrap())

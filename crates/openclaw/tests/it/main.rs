@@ -9,6 +9,7 @@ mod agents;
 mod browser;
 mod chan;
 mod completion;
+mod control_ui;
 mod gateway;
 mod harden;
 mod harness;

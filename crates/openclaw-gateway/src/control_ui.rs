@@ -1,0 +1,1387 @@
+//! The methods OpenClaw's Control UI calls that are not part of our own
+//! CLI/WebChat surface: agents, session rows and subscriptions, chat
+//! start-up, models auth, system info, preferences, devices, and the valid
+//! empty answers for features this gateway does not have
+//! (`openclaw_protocol::control_ui::empty_answer`). Shapes are in
+//! `openclaw_protocol::control_ui`.
+
+use std::path::{Path, PathBuf};
+
+use openclaw_agent::session::SessionSummary;
+use openclaw_protocol::control_ui::{
+    AgentIdentityResult, AgentModel, AgentRow, AgentsListResult, ChannelsPairingListResult,
+    ChannelsStatusResult, ChatMetadataResult, ChatStartupResult, DevicePairChangeResult,
+    DevicePairListResult, DevicePairParams, DiskRow, InFlightRun, KeySource, ModelRow,
+    ModelsAuthStatusResult, PairedDeviceRow, PairingAccountRow, PairingRequestRow,
+    PendingDeviceRow, PrefsResult, ProcessMemory, ProjectRow, ProjectsListResult, ProviderAuthRow,
+    SessionDefaults, SessionEntryInfo, SessionRow, SessionsCreateResult, SessionsDescribeResult,
+    SessionsListParams, SessionsListResult, SessionsPatchResult, SystemInfoResult,
+    account_selection, channel_label, empty_answer, messages_subscribed, messages_unsubscribed,
+    no_pending_inputs, subscribed, thinking_off, transcript_message,
+};
+use openclaw_protocol::{ErrorShape, codes, session_key};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::agents::{AgentHub, AgentSet, DEFAULT_AGENT, Slot};
+use crate::methods::{Call, Reply};
+
+fn bad(msg: impl Into<String>) -> ErrorShape {
+    ErrorShape::invalid_request(msg)
+}
+
+fn unavailable(msg: impl Into<String>) -> ErrorShape {
+    ErrorShape::new(codes::UNAVAILABLE, msg)
+}
+
+fn now_ms() -> u64 {
+    openclaw_agent::session::now_ms()
+}
+
+/// Control UI state kept by the gateway: the user's UI preferences
+/// (`users.prefs.*`, `<stateDir>/control-ui/prefs.json`).
+pub(crate) struct UiState {
+    prefs: PathBuf,
+}
+
+impl UiState {
+    pub fn new(state_dir: &Path) -> Self {
+        UiState {
+            prefs: state_dir.join("control-ui/prefs.json"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- sessions
+
+/// The session a request names: `agent:<id>:<key>` or a bare key of
+/// `agentId` (default agent). A canonical key naming another agent than
+/// `agentId` is an error.
+pub(crate) fn resolve<'a>(
+    set: &'a AgentSet,
+    key: Option<&str>,
+    agent: Option<&str>,
+) -> Result<(&'a Slot, String), ErrorShape> {
+    let key = key.filter(|k| !k.is_empty()).unwrap_or(DEFAULT_AGENT);
+    let r = session_key::parse(key);
+    let agent = agent.filter(|a| !a.is_empty());
+    if let (Some(a), Some(b)) = (r.agent, agent)
+        && a != b
+    {
+        return Err(bad(format!(
+            "session {key} belongs to agent {a}, not agentId {b}"
+        )));
+    }
+    let slot = set.slot(r.agent.or(agent)).map_err(bad)?;
+    Ok((slot, r.key.to_string()))
+}
+
+pub(crate) fn defaults(slot: &Slot) -> SessionDefaults {
+    let (provider, model) = split_model(slot.model.as_deref());
+    SessionDefaults {
+        model_provider: provider,
+        model,
+        thinking_levels: thinking_off(),
+        thinking_options: vec!["off".into()],
+        thinking_default: "off".into(),
+        model_selection_target: "session".into(),
+    }
+}
+
+fn split_model(m: Option<&str>) -> (Option<String>, Option<String>) {
+    match m.and_then(|m| m.split_once('/')) {
+        Some((p, m)) => (Some(p.to_string()), Some(m.to_string())),
+        None => (None, m.map(str::to_string)),
+    }
+}
+
+/// One session as a row of `sessions.list`.
+pub(crate) fn session_row(hub: &AgentHub, slot: &Slot, s: &SessionSummary) -> SessionRow {
+    let runs: Vec<String> = hub
+        .in_flight(&slot.id, &s.key)
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
+    let running = !runs.is_empty();
+    let (provider, model) = split_model(slot.model.as_deref());
+    let is_main = s.key == DEFAULT_AGENT;
+    let e = &s.entry;
+    SessionRow {
+        key: session_key::canonical(&slot.id, &s.key),
+        session_id: e.session_id.clone(),
+        agent_id: slot.id.clone(),
+        kind: "direct".into(),
+        classification: if is_main { "main" } else { "dashboard" }.into(),
+        is_main,
+        is_background: false,
+        chat_type: "direct".into(),
+        created_at: e.created_at,
+        updated_at: e.updated_at,
+        last_interaction_at: e.updated_at,
+        derived_title: (!e.title.is_empty()).then(|| e.title.clone()),
+        last_message_preview: (!e.preview.is_empty()).then(|| e.preview.clone()),
+        status: if running { "running" } else { "done" }.into(),
+        has_active_run: running,
+        active_run_ids: runs,
+        archived: false,
+        pinned: false,
+        unread: false,
+        aborted_last_run: false,
+        visibility: "shared".into(),
+        model_provider: provider,
+        model,
+        thinking_levels: thinking_off(),
+        thinking_options: vec!["off".into()],
+        thinking_default: "off".into(),
+        title: e.title.clone(),
+        preview: e.preview.clone(),
+        message_count: e.message_count,
+        running,
+    }
+}
+
+/// `sessions.list`: one agent's sessions (`agentId`), or every agent's,
+/// most recently updated first.
+pub(crate) async fn sessions_list(c: Call) -> Reply {
+    Reply::of(sessions_list_result(&c))
+}
+
+fn sessions_list_result(c: &Call) -> Result<SessionsListResult, ErrorShape> {
+    let p: SessionsListParams = c.params("{agentId?, limit?, spawnedBy?}")?;
+    let hub = c.state.agents();
+    let set = hub.current();
+    let one = p.agent_id.as_deref().filter(|a| !a.is_empty());
+    let main = set.slot(one).map_err(bad)?;
+    let slots: Vec<&Slot> = match one {
+        Some(_) => vec![main],
+        None => set.slots.values().collect(),
+    };
+    let mut rows = Vec::new();
+    // We spawn no sub-sessions: "sessions spawned by X" is always empty.
+    if p.spawned_by.is_none() {
+        for slot in &slots {
+            let list = slot.sessions.list().map_err(|e| {
+                unavailable(format!("cannot list sessions of agent {}: {e}", slot.id))
+            })?;
+            rows.extend(list.iter().map(|s| session_row(hub, slot, s)));
+        }
+    }
+    rows.sort_by_key(|r| std::cmp::Reverse(r.updated_at));
+    let total = rows.len();
+    let limit = p.limit.unwrap_or(usize::MAX).max(1);
+    rows.truncate(limit);
+    let dir = main.sessions.dir().display().to_string();
+    Ok(SessionsListResult {
+        ts: now_ms(),
+        path: if slots.len() == 1 {
+            dir.clone()
+        } else {
+            "(multiple)".into()
+        },
+        count: rows.len(),
+        total_count: total,
+        limit_applied: p.limit.unwrap_or(total),
+        next_offset: None,
+        has_more: total > rows.len(),
+        owners: Vec::new(),
+        defaults: defaults(main),
+        sessions: rows,
+        agent_id: main.id.clone(),
+        dir,
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct KeyParams {
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    session_key: Option<String>,
+    #[serde(default)]
+    agent_id: Option<String>,
+}
+
+impl KeyParams {
+    fn key(&self) -> Option<&str> {
+        self.key
+            .as_deref()
+            .or(self.session_key.as_deref())
+            .filter(|k| !k.is_empty())
+    }
+}
+
+fn describe(
+    c: &Call,
+    key: Option<&str>,
+    agent: Option<&str>,
+) -> Result<Option<SessionRow>, ErrorShape> {
+    let hub = c.state.agents();
+    let set = hub.current();
+    let (slot, k) = resolve(&set, key, agent)?;
+    let s = slot
+        .sessions
+        .get(&k)
+        .map_err(|e| unavailable(format!("cannot read session '{k}': {e}")))?;
+    Ok(s.map(|s| session_row(hub, slot, &s)))
+}
+
+/// `sessions.describe {key, agentId?}`: the row, or `null` before the
+/// session exists.
+pub(crate) async fn sessions_describe(c: Call) -> Reply {
+    Reply::of((|| {
+        let p: KeyParams = c.params("{key, agentId?}")?;
+        let Some(key) = p.key() else {
+            return Err(bad("sessions.describe needs params.key (a session key)"));
+        };
+        Ok(SessionsDescribeResult {
+            session: describe(&c, Some(key), p.agent_id.as_deref())?,
+        })
+    })())
+}
+
+/// `sessions.subscribe`: `sessions.changed` for every session.
+pub(crate) async fn sessions_subscribe(c: Call) -> Reply {
+    c.state.agents().subscribe_changes(&c.conn.id, &c.conn.tx);
+    Reply::Now(Ok(subscribed(true)))
+}
+
+pub(crate) async fn sessions_unsubscribe(c: Call) -> Reply {
+    c.state.agents().unsubscribe_changes(&c.conn.id);
+    Reply::Now(Ok(subscribed(false)))
+}
+
+/// `sessions.messages.subscribe {key}`: this session's `chat`/`agent`
+/// events. We have no approvals, so the replay is always empty.
+pub(crate) async fn messages_subscribe(c: Call) -> Reply {
+    Reply::of((|| {
+        let p: KeyParams = c.params("{key, agentId?}")?;
+        let hub = c.state.agents();
+        let set = hub.current();
+        let (slot, k) = resolve(&set, p.key(), p.agent_id.as_deref())?;
+        hub.subscribe(&slot.id, &k, &c.conn.id, &c.conn.tx);
+        Ok(messages_subscribed(
+            &session_key::canonical(&slot.id, &k),
+            now_ms(),
+        ))
+    })())
+}
+
+pub(crate) async fn messages_unsubscribe(c: Call) -> Reply {
+    Reply::of((|| {
+        let p: KeyParams = c.params("{key, agentId?}")?;
+        let hub = c.state.agents();
+        let set = hub.current();
+        let (slot, k) = resolve(&set, p.key(), p.agent_id.as_deref())?;
+        hub.unsubscribe(&slot.id, &k, &c.conn.id);
+        Ok(messages_unsubscribed(&session_key::canonical(&slot.id, &k)))
+    })())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct CreateParams {
+    #[serde(default)]
+    agent_id: Option<String>,
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+}
+
+/// `sessions.create {agentId?, key?, message?}`: a new session (key
+/// `agent:<id>:dashboard:<uuid>` unless given), and a first turn when a
+/// message is given.
+pub(crate) async fn sessions_create(c: Call) -> Reply {
+    let r = sessions_create_result(&c).await;
+    Reply::of(r)
+}
+
+async fn sessions_create_result(c: &Call) -> Result<SessionsCreateResult, ErrorShape> {
+    let p: CreateParams = c.params("{agentId?, key?, message?, idempotencyKey?}")?;
+    let hub = c.state.agents().clone();
+    let set = hub.current();
+    let fresh = format!("dashboard:{}", uuid::Uuid::new_v4());
+    let (slot, key) = resolve(
+        &set,
+        Some(p.key.as_deref().unwrap_or(&fresh)),
+        p.agent_id.as_deref(),
+    )?;
+    if let Some(k) = p.key.as_deref()
+        && slot
+            .sessions
+            .get(&key)
+            .map_err(|e| unavailable(e.to_string()))?
+            .is_some()
+    {
+        return Err(ErrorShape::new(
+            codes::CONFLICT,
+            format!("session {k} already exists"),
+        ));
+    }
+    let store = slot.sessions.clone();
+    let k = key.clone();
+    let handle = tokio::task::spawn_blocking(move || store.open(&k))
+        .await
+        .map_err(|e| ErrorShape::new(codes::INTERNAL, e.to_string()))?
+        .map_err(|e| unavailable(format!("cannot create session '{key}': {e}")))?;
+    let summary = slot
+        .sessions
+        .get(&key)
+        .map_err(|e| unavailable(e.to_string()))?;
+    let mut out = SessionsCreateResult {
+        ok: true,
+        key: session_key::canonical(&slot.id, &key),
+        session_id: handle.session_id.clone(),
+        entry: SessionEntryInfo {
+            session_id: handle.session_id,
+            created_at: summary
+                .as_ref()
+                .map(|s| s.entry.created_at)
+                .unwrap_or_else(now_ms),
+            updated_at: summary
+                .as_ref()
+                .map(|s| s.entry.updated_at)
+                .unwrap_or_else(now_ms),
+        },
+        run_started: false,
+        run_id: None,
+        status: None,
+    };
+    c.state
+        .log()
+        .info(&format!("agent {}: session '{key}' created", slot.id));
+    hub.session_changed(&slot.id, &key, "created");
+    if let Some(message) = p.message.filter(|m| !m.trim().is_empty()) {
+        let agent = match &slot.agent {
+            Ok(a) => a.clone(),
+            Err(e) => return Err(unavailable(format!("agent {}: {e}", slot.id))),
+        };
+        hub.subscribe(&slot.id, &key, &c.conn.id, &c.conn.tx);
+        let run_id = hub.start(agent, key.clone(), message, p.idempotency_key);
+        out.run_started = true;
+        out.run_id = Some(run_id);
+        out.status = Some("started".into());
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct PatchParams {
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    agent_id: Option<String>,
+    #[serde(flatten)]
+    rest: Map<String, Value>,
+}
+
+/// `sessions.patch`: we keep no per-session UI state besides the
+/// transcript, so only "mark as read" (which is always true here) is
+/// accepted; any other change is refused by name rather than dropped.
+pub(crate) async fn sessions_patch(c: Call) -> Reply {
+    Reply::of((|| {
+        let p: PatchParams = c.params("{key, agentId?, unread?}")?;
+        let Some(key) = p.key.as_deref().filter(|k| !k.is_empty()) else {
+            return Err(bad("sessions.patch needs params.key (a session key)"));
+        };
+        const ENVELOPE: [&str; 5] = [
+            "expectedSessionId",
+            "expectedLifecycleRevision",
+            "expectedPermissionMode",
+            "expectedMarkedUnreadAt",
+            "sessionKey",
+        ];
+        let hub = c.state.agents();
+        let set = hub.current();
+        let (slot, k) = resolve(&set, Some(key), p.agent_id.as_deref())?;
+        for (field, v) in &p.rest {
+            // Choosing the agent's own model (or none) changes nothing.
+            let same_model =
+                field == "model" && (v.is_null() || v.as_str() == slot.model.as_deref());
+            let fine = ENVELOPE.contains(&field.as_str())
+                || (field == "unread" && *v == json!(false))
+                || same_model;
+            if !fine {
+                return Err(bad(format!(
+                    "sessions.patch: {field} is not supported by this gateway (it keeps no per-session settings besides the transcript)"
+                )));
+            }
+        }
+        let s = slot
+            .sessions
+            .get(&k)
+            .map_err(|e| unavailable(e.to_string()))?
+            .ok_or_else(|| ErrorShape::new(codes::NOT_FOUND, format!("no session {key}")))?;
+        Ok(SessionsPatchResult {
+            ok: true,
+            path: slot.sessions.dir().display().to_string(),
+            key: session_key::canonical(&slot.id, &k),
+            entry: SessionEntryInfo {
+                session_id: s.entry.session_id,
+                created_at: s.entry.created_at,
+                updated_at: s.entry.updated_at,
+            },
+        })
+    })())
+}
+
+// -------------------------------------------------------------------- chat
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct HistoryParams {
+    #[serde(default)]
+    pub session_key: Option<String>,
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u64>,
+}
+
+/// The history of a session in upstream's shape (`chat.startup` and
+/// `chat.history`), plus its agent and whether a run is going. The
+/// connection is subscribed to the session's events.
+pub(crate) async fn history(
+    c: &Call,
+    p: &HistoryParams,
+) -> Result<(String, bool, ChatStartupResult), ErrorShape> {
+    let hub = c.state.agents().clone();
+    let set = hub.current();
+    let key = p.session_key.as_deref().or(p.key.as_deref());
+    let (slot, k) = resolve(&set, key, p.agent_id.as_deref())?;
+    hub.subscribe(&slot.id, &k, &c.conn.id, &c.conn.tx);
+    let limit = p.limit.map(|n| n as usize);
+    let sessions = slot.sessions.clone();
+    let kk = k.clone();
+    let got = tokio::task::spawn_blocking(move || {
+        let summary = sessions.get(&kk)?;
+        let recs = match &summary {
+            Some(_) => sessions.history(&kk, None)?,
+            None => Vec::new(),
+        };
+        Ok::<_, openclaw_agent::session::SessionError>((summary, recs))
+    })
+    .await
+    .map_err(|e| ErrorShape::new(codes::INTERNAL, e.to_string()))?
+    .map_err(|e| unavailable(format!("cannot read session '{k}': {e}")))?;
+    let (summary, recs) = got;
+    let sid = summary
+        .as_ref()
+        .map(|s| s.entry.session_id.clone())
+        .unwrap_or_default();
+    let total = recs.len();
+    let skip = limit.map(|n| total.saturating_sub(n)).unwrap_or(0);
+    let messages = recs
+        .iter()
+        .enumerate()
+        .skip(skip)
+        .map(|(i, r)| {
+            transcript_message(&serde_json::to_value(r).unwrap_or(Value::Null), &sid, i + 1)
+        })
+        .collect();
+    let runs = hub.in_flight(&slot.id, &k);
+    let in_flight = runs.first().map(|(id, text, started)| InFlightRun {
+        run_id: id.clone(),
+        text: text.clone(),
+        started_at: *started,
+    });
+    let row = summary.as_ref().map(|s| session_row(&hub, slot, s));
+    Ok((
+        slot.id.clone(),
+        !runs.is_empty(),
+        ChatStartupResult {
+            session_key: session_key::canonical(&slot.id, &k),
+            session_id: summary.map(|s| s.entry.session_id),
+            messages,
+            pending_inputs: no_pending_inputs(),
+            has_more: skip > 0,
+            total_messages: total,
+            defaults: defaults(slot),
+            session_info: row,
+            thinking_level: "off".into(),
+            in_flight_run: in_flight,
+        },
+    ))
+}
+
+/// `chat.startup {sessionKey, limit?}`: the chat view's first read.
+pub(crate) async fn chat_startup(c: Call) -> Reply {
+    let p: HistoryParams = match c.params("{sessionKey, limit?}") {
+        Ok(p) => p,
+        Err(e) => return Reply::Now(Err(e)),
+    };
+    Reply::of(history(&c, &p).await.map(|(_, _, h)| h))
+}
+
+fn model_rows(set: &AgentSet, default: Option<&str>) -> Vec<ModelRow> {
+    let mut rows = Vec::new();
+    for p in &set.providers {
+        for m in &p.models {
+            let full = format!("{}/{m}", p.id);
+            let mut tags = Vec::new();
+            if default == Some(full.as_str()) {
+                tags.push("default".to_string());
+            }
+            rows.push(ModelRow {
+                id: m.clone(),
+                name: m.clone(),
+                provider: p.id.clone(),
+                reasoning: false,
+                tags,
+                thinking_levels: thinking_off(),
+                thinking_default: "off".into(),
+                // Only the agent's model can be "chosen": this gateway
+                // keeps no per-session model override.
+                manual_selection_allowed: default == Some(full.as_str()),
+                available: p.error.is_none(),
+            });
+        }
+    }
+    rows
+}
+
+/// The configured models, for `models.list`'s `models`.
+pub(crate) fn models_of(set: &AgentSet) -> Vec<ModelRow> {
+    let default = set.slot(None).ok().and_then(|s| s.model.clone());
+    model_rows(set, default.as_deref())
+}
+
+/// `chat.metadata {agentId?, sessionKey?}`: the models the composer can
+/// show (we offer no slash commands).
+pub(crate) async fn chat_metadata(c: Call) -> Reply {
+    Reply::of((|| {
+        let p: KeyParams = c.params("{agentId?, sessionKey?}")?;
+        let set = c.state.agents().current();
+        let (slot, _) = resolve(&set, p.key(), p.agent_id.as_deref())?;
+        Ok(ChatMetadataResult {
+            models: model_rows(&set, slot.model.as_deref()),
+            commands: Vec::new(),
+            account_selection: account_selection(),
+            runtime_selection_locked: true,
+        })
+    })())
+}
+
+// ------------------------------------------------------------------ agents
+
+fn agent_name(slot: &Slot) -> (String, &'static str) {
+    match &slot.name {
+        Some(n) => (n.clone(), "agent"),
+        None if slot.id == DEFAULT_AGENT => ("Assistant".into(), "default"),
+        None => (slot.id.clone(), "default"),
+    }
+}
+
+/// `agents.list`.
+pub(crate) async fn agents_list(c: Call) -> Reply {
+    let set = c.state.agents().current();
+    let agents = set
+        .slots
+        .values()
+        .map(|s| AgentRow {
+            id: s.id.clone(),
+            kind: "agent".into(),
+            name: Some(agent_name(s).0),
+            workspace: s.workspace.display().to_string(),
+            model: s.model.as_ref().map(|m| AgentModel {
+                primary: m.clone(),
+                fallbacks: s.fallbacks.clone(),
+            }),
+            thinking_levels: thinking_off(),
+            thinking_options: vec!["off".into()],
+            thinking_default: "off".into(),
+            ready: s.agent.is_ok(),
+            error: s.agent.as_ref().err().cloned(),
+        })
+        .collect();
+    Reply::of(Ok(AgentsListResult {
+        default_id: DEFAULT_AGENT.into(),
+        main_key: DEFAULT_AGENT.into(),
+        scope: "per-sender".into(),
+        ownership: "sole".into(),
+        selection_required: false,
+        agents,
+    }))
+}
+
+/// `agent.identity.get {agentId?}`.
+pub(crate) async fn agent_identity(c: Call) -> Reply {
+    Reply::of((|| {
+        let p: KeyParams = c.params("{agentId?}")?;
+        let set = c.state.agents().current();
+        let slot = set.slot(p.agent_id.as_deref()).map_err(bad)?;
+        let (name, source) = agent_name(slot);
+        let avatar = name
+            .chars()
+            .next()
+            .map(|ch| ch.to_uppercase().collect::<String>())
+            .unwrap_or_else(|| "A".into());
+        Ok(AgentIdentityResult {
+            agent_id: slot.id.clone(),
+            name,
+            name_source: source.into(),
+            avatar,
+        })
+    })())
+}
+
+/// `models.authStatus`: where each provider's key comes from (never the
+/// key).
+pub(crate) async fn models_auth_status(c: Call) -> Reply {
+    let set = c.state.agents().current();
+    let providers = set
+        .providers
+        .iter()
+        .map(|p| {
+            let status = if p.error.is_some() {
+                "missing"
+            } else if p.key_source == "none" {
+                "none"
+            } else {
+                "static"
+            };
+            ProviderAuthRow {
+                provider: p.id.clone(),
+                auth_provider: p.id.clone(),
+                display_name: p.id.clone(),
+                status: status.into(),
+                profiles: Vec::new(),
+                api_key: KeySource {
+                    source: p.key_source.clone(),
+                },
+            }
+        })
+        .collect();
+    Reply::of(Ok(ModelsAuthStatusResult {
+        ts: now_ms(),
+        providers,
+        provider_capabilities: Vec::new(),
+    }))
+}
+
+/// `projects.list`: each agent's workspace.
+pub(crate) async fn projects_list(c: Call) -> Reply {
+    let set = c.state.agents().current();
+    let projects = set
+        .slots
+        .values()
+        .map(|s| ProjectRow {
+            id: format!("workspace:{}", s.id),
+            display_name: s
+                .workspace
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| s.id.clone()),
+            repo_root: s.workspace.display().to_string(),
+            source: "workspace".into(),
+            agent_id: s.id.clone(),
+        })
+        .collect();
+    Reply::of(Ok(ProjectsListResult {
+        projects,
+        recents: Vec::new(),
+    }))
+}
+
+/// `environments.list`: this gateway's host is the one place sessions run.
+pub(crate) async fn environments_list(_c: Call) -> Reply {
+    Reply::Now(Ok(openclaw_protocol::control_ui::environments(
+        &crate::state::hostname(),
+        std::env::consts::OS,
+    )))
+}
+
+// ------------------------------------------------------------------ system
+
+/// `/proc` facts for `system.info` (Linux; zeros elsewhere).
+fn meminfo() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let kib = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
+    (kib("MemTotal:"), kib("MemAvailable:"))
+}
+
+fn loadavg() -> Vec<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .filter_map(|v| v.parse().ok())
+        .collect()
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 1024
+}
+
+fn disk(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c` is a valid NUL-terminated path and `st` is a writable
+    // statvfs buffer; statvfs only writes into it.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: statvfs returned 0, so it filled the buffer.
+    let st = unsafe { st.assume_init() };
+    // The field types differ between platforms (u32 on some).
+    #[allow(clippy::unnecessary_cast)]
+    let (frsize, blocks, avail) = (st.f_frsize as u64, st.f_blocks as u64, st.f_bavail as u64);
+    Some((blocks * frsize, avail * frsize))
+}
+
+fn os_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// `system.info`: the gateway host and process.
+pub(crate) async fn system_info(c: Call) -> Reply {
+    let host = crate::state::hostname();
+    let (total, free) = meminfo();
+    let state_dir = c.state.record().state_dir.clone();
+    let d = disk(&state_dir);
+    let release = os_release();
+    let os = std::env::consts::OS;
+    Reply::of(Ok(SystemInfoResult {
+        machine_name: host.clone(),
+        hostname: host,
+        platform: os.into(),
+        os_label: if release.is_empty() {
+            channel_label(os)
+        } else {
+            format!("{} {release}", channel_label(os))
+        },
+        release,
+        node_version: String::new(),
+        // Upstream reports Node's names for the CPU architecture.
+        arch: match std::env::consts::ARCH {
+            "x86_64" => "x64",
+            "aarch64" => "arm64",
+            "x86" => "ia32",
+            a => a,
+        }
+        .into(),
+        port: c.state.record().port,
+        pid: std::process::id(),
+        uptime_ms: c.state.uptime_ms(),
+        cpu_count: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        load_average: loadavg(),
+        memory_total_bytes: total,
+        memory_free_bytes: free,
+        process_memory: ProcessMemory {
+            rss_bytes: rss_bytes(),
+            heap_used_bytes: 0,
+            heap_total_bytes: 0,
+        },
+        disks: d
+            .map(|(t, a)| {
+                vec![DiskRow {
+                    path: state_dir.display().to_string(),
+                    total_bytes: t,
+                    available_bytes: a,
+                }]
+            })
+            .unwrap_or_default(),
+        disk_total_bytes: d.map(|(t, _)| t),
+        disk_available_bytes: d.map(|(_, a)| a),
+        disk_path: state_dir.display().to_string(),
+    }))
+}
+
+/// `last-heartbeat`: we run no heartbeat, so there is none.
+pub(crate) async fn last_heartbeat(_c: Call) -> Reply {
+    Reply::Now(Ok(Value::Null))
+}
+
+/// `update.status`: this gateway does not update itself.
+pub(crate) async fn update_status(_c: Call) -> Reply {
+    Reply::Now(Ok(openclaw_protocol::control_ui::update_status()))
+}
+
+// ---------------------------------------------------------------- channels
+
+/// `channels.status` in upstream's shape, from our channel hub's list.
+pub(crate) fn channels_status(ours: &Value) -> ChannelsStatusResult {
+    ChannelsStatusResult::from_ours(ours, now_ms())
+}
+
+/// `channels.pairing.list`: pending DM pairing requests of the configured
+/// channels (`openclaw pairing list`), in upstream's shape.
+pub(crate) async fn channels_pairing_list(c: Call) -> Reply {
+    let config = c.state.current_config();
+    let state_dir = c.state.record().state_dir.clone();
+    let ch = config.channels.as_ref();
+    let configured: Vec<&str> = [
+        ("telegram", ch.is_some_and(|c| c.telegram.is_some())),
+        ("irc", ch.is_some_and(|c| c.irc.is_some())),
+        ("matrix", ch.is_some_and(|c| c.matrix.is_some())),
+    ]
+    .into_iter()
+    .filter_map(|(n, on)| on.then_some(n))
+    .collect();
+    let owner = config
+        .commands
+        .as_ref()
+        .and_then(|c| c.owner_allow_from.as_ref())
+        .is_some_and(|o| !o.is_empty());
+    let iso = |secs: u64| {
+        openclaw_state::owner::rfc3339_utc(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs),
+        )
+    };
+    let now = now_ms() / 1000;
+    let mut accounts = Vec::new();
+    let mut requests = Vec::new();
+    for name in configured {
+        let label = channel_label(name);
+        accounts.push(PairingAccountRow {
+            channel: name.into(),
+            channel_label: label.clone(),
+            account_id: "default".into(),
+            notify_supported: true,
+        });
+        let store = openclaw_channels::pairing::PairingStore::new(&state_dir, name, "default");
+        let list = match store.list(now) {
+            Ok(l) => l,
+            Err(e) => return Reply::Now(Err(unavailable(e.to_string()))),
+        };
+        for r in list {
+            requests.push(PairingRequestRow {
+                request_id: r.code.clone(),
+                channel: name.into(),
+                channel_label: label.clone(),
+                account_id: "default".into(),
+                sender_label: r.sender_name.clone().unwrap_or_else(|| r.sender_id.clone()),
+                sender_id: r.sender_id.clone(),
+                created_at: iso(r.created_at),
+                last_seen_at: iso(r.created_at),
+                expires_at: iso(r.expires_at()),
+                notify_supported: true,
+            });
+        }
+    }
+    Reply::of(Ok(ChannelsPairingListResult {
+        accounts,
+        requests,
+        command_owner_configured: owner,
+        limits: json!({
+            "pendingPerAccount": openclaw_channels::pairing::MAX_PENDING,
+            "ttlMs": openclaw_channels::pairing::CODE_TTL_SECS * 1000,
+        }),
+    }))
+}
+
+/// `exec.approvals.get`: exec is on or off here (`tools.exec.enabled`).
+pub(crate) async fn exec_approvals_get(c: Call) -> Reply {
+    let config = c.state.current_config();
+    let on = config.exec_tool().and_then(|e| e.enabled).unwrap_or(false);
+    let path = format!("{}#tools.exec", c.state.config_store().path().display());
+    Reply::Now(Ok(openclaw_protocol::control_ui::exec_approvals(&path, on)))
+}
+
+/// `themes.list`: themes live in the Control UI itself.
+pub(crate) async fn themes_list(_c: Call) -> Reply {
+    Reply::Now(Ok(openclaw_protocol::control_ui::themes_list()))
+}
+
+/// `sessions.usage`: this gateway records no token usage.
+pub(crate) async fn sessions_usage(c: Call) -> Reply {
+    Reply::Now(Ok(openclaw_protocol::control_ui::sessions_usage(
+        &c.params["startDate"],
+        &c.params["endDate"],
+        now_ms(),
+    )))
+}
+
+// ------------------------------------------------------------------- prefs
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct PrefsGet {
+    #[serde(default)]
+    keys: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct PrefsSet {
+    #[serde(default)]
+    entries: Map<String, Value>,
+    /// Compare-and-set: each key's current value must be this (`null` =
+    /// absent).
+    #[serde(default)]
+    expected_entries: Option<Map<String, Value>>,
+}
+
+/// Preference keys and values are small UI settings; bound them.
+const MAX_PREF_KEYS: usize = 256;
+const MAX_PREF_BYTES: usize = 64 * 1024;
+
+/// `users.prefs.get {keys?}`.
+pub(crate) async fn prefs_get(c: Call) -> Reply {
+    Reply::of((|| {
+        let p: PrefsGet = c.params("{keys?: [string]}")?;
+        let all: Map<String, Value> = openclaw_state::read_json(&c.state.ui().prefs)
+            .map_err(|e| unavailable(e.to_string()))?
+            .unwrap_or_default();
+        let entries: Map<String, Value> = match p.keys {
+            Some(keys) => all.into_iter().filter(|(k, _)| keys.contains(k)).collect(),
+            None => all,
+        };
+        Ok(PrefsResult {
+            status: "ok".into(),
+            entries: Some(entries),
+        })
+    })())
+}
+
+/// `users.prefs.set {entries, expectedEntries?}` (a `null` value removes
+/// the key).
+pub(crate) async fn prefs_set(c: Call) -> Reply {
+    let p: PrefsSet = match c.params("{entries: {key: value}, expectedEntries?}") {
+        Ok(p) => p,
+        Err(e) => return Reply::Now(Err(e)),
+    };
+    let path = c.state.ui().prefs.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        openclaw_state::update_json(&path, |all: &mut Map<String, Value>| {
+            if let Some(exp) = &p.expected_entries {
+                for (k, v) in exp {
+                    if all.get(k).unwrap_or(&Value::Null) != v {
+                        let mut seen = Map::new();
+                        seen.insert(k.clone(), all.get(k).cloned().unwrap_or(Value::Null));
+                        let conflict = PrefsResult {
+                            status: "conflict".into(),
+                            entries: Some(seen),
+                        };
+                        return (false, Ok(conflict));
+                    }
+                }
+            }
+            for (k, v) in p.entries {
+                if v.is_null() {
+                    all.remove(&k);
+                } else {
+                    all.insert(k, v);
+                }
+            }
+            let size = serde_json::to_string(all).map(|s| s.len()).unwrap_or(0);
+            if all.len() > MAX_PREF_KEYS || size > MAX_PREF_BYTES {
+                return (false, Err(bad(format!("users.prefs.set: preferences are limited to {MAX_PREF_KEYS} keys and {MAX_PREF_BYTES} bytes"))));
+            }
+            let ok = PrefsResult {
+                status: "ok".into(),
+                entries: None,
+            };
+            (true, Ok(ok))
+        })
+    })
+    .await;
+    Reply::of(match r {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => Err(unavailable(e.to_string())),
+        Err(e) => Err(ErrorShape::new(codes::INTERNAL, e.to_string())),
+    })
+}
+
+// ----------------------------------------------------------------- devices
+
+/// `device.pair.list`: pending requests and paired devices.
+pub(crate) async fn device_pair_list(c: Call) -> Reply {
+    Reply::of(
+        c.state
+            .devices()
+            .store()
+            .load()
+            .map(|f| pair_list(&f, &c.state.devices().connected()))
+            .map_err(|e| unavailable(e.to_string())),
+    )
+}
+
+pub(crate) fn pair_list(
+    f: &crate::devices::DevicesFile,
+    connected: &std::collections::HashSet<String>,
+) -> DevicePairListResult {
+    DevicePairListResult {
+        pending: f
+            .pending
+            .values()
+            .map(|r| PendingDeviceRow {
+                request_id: r.request_id.clone(),
+                device_id: r.device_id.clone(),
+                public_key: r.public_key.clone(),
+                client_id: r.client_id.clone(),
+                client_mode: r.client_mode.clone(),
+                platform: r.platform.clone(),
+                role: r.role.clone(),
+                scopes: r.scopes.clone(),
+                reason: r.reason.clone(),
+                remote_ip: r.remote_ip.clone(),
+                ts: r.created_at_ms,
+            })
+            .collect(),
+        paired: f
+            .paired
+            .values()
+            .map(|p| PairedDeviceRow {
+                device_id: p.device_id.clone(),
+                public_key: p.public_key.clone(),
+                client_id: p.client_id.clone(),
+                client_mode: p.client_mode.clone(),
+                platform: p.platform.clone(),
+                role: p.role.clone(),
+                roles: vec![p.role.clone()],
+                scopes: p.scopes.clone(),
+                approved_scopes: p.scopes.clone(),
+                has_token: p.token_sha256.is_some(),
+                tokens: p
+                    .token_issued_at_ms
+                    .filter(|_| p.token_sha256.is_some())
+                    .map(|at| vec![json!({"role": p.role, "scopes": p.scopes, "createdAtMs": at})])
+                    .unwrap_or_default(),
+                connected: connected.contains(&p.device_id),
+                created_at_ms: p.approved_at_ms,
+                approved_at_ms: p.approved_at_ms,
+                approved_via: if p.approved_by == "local" {
+                    "silent"
+                } else {
+                    "manual"
+                }
+                .into(),
+                approved_by: p.approved_by.clone(),
+                last_seen_at_ms: p.last_seen_at_ms,
+                remote_ip: p.last_seen_ip.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// `device.pair.approve {requestId}` / `reject` / `remove {deviceId}`. An
+/// approval can grant only scopes the caller holds itself.
+pub(crate) async fn device_pair_change(c: Call) -> Reply {
+    let method = c.method;
+    let p: DevicePairParams = match c.params("{requestId} or {deviceId}") {
+        Ok(p) => p,
+        Err(e) => return Reply::Now(Err(e)),
+    };
+    let store = c.state.devices().store().clone();
+    let caller = c.scopes;
+    let r = tokio::task::spawn_blocking(move || {
+        store.update(|f| {
+            let now = crate::devices::now_ms();
+            let res = match method {
+                "device.pair.approve" => {
+                    let id = p.request_id.unwrap_or_default();
+                    let asked = f.pending.get(&id).map(|r| {
+                        openclaw_protocol::ScopeSet::from_strs(r.scopes.iter().map(String::as_str))
+                    });
+                    match asked {
+                        Some(s) if !s.is_covered_by(&caller) => {
+                            return (
+                                false,
+                                Err(ErrorShape::missing_scope(
+                                    s.iter()
+                                        .find(|x| !caller.allows(*x))
+                                        .unwrap_or(openclaw_protocol::Scope::Admin),
+                                )),
+                            );
+                        }
+                        _ => crate::devices::approve(f, &id, now, "rpc").map(|d| {
+                            DevicePairChangeResult {
+                                ok: true,
+                                device_id: d.device_id,
+                                request_id: Some(id.clone()),
+                                scopes: Some(d.scopes),
+                            }
+                        }),
+                    }
+                }
+                "device.pair.reject" => {
+                    crate::devices::reject(f, &p.request_id.unwrap_or_default()).map(|r| {
+                        DevicePairChangeResult {
+                            ok: true,
+                            device_id: r.device_id,
+                            request_id: Some(r.request_id),
+                            scopes: None,
+                        }
+                    })
+                }
+                _ => crate::devices::revoke(f, &p.device_id.unwrap_or_default()).map(|d| {
+                    DevicePairChangeResult {
+                        ok: true,
+                        device_id: d.device_id,
+                        request_id: None,
+                        scopes: None,
+                    }
+                }),
+            };
+            match res {
+                Ok(v) => (true, Ok(v)),
+                Err(e) => (false, Err(ErrorShape::new(codes::NOT_FOUND, e.to_string()))),
+            }
+        })
+    })
+    .await;
+    let out = match r {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => Err(unavailable(e.to_string())),
+        Err(e) => Err(ErrorShape::new(codes::INTERNAL, e.to_string())),
+    };
+    if let Ok(done) = &out {
+        c.state
+            .log()
+            .info(&format!("{method}: device {}", done.device_id));
+        if let Ok(f) = c.state.devices().store().load() {
+            c.state.devices().close_unpaired(&f);
+        }
+    }
+    Reply::of(out)
+}
+
+// ------------------------------------------------------------------- empty
+
+/// A Control UI method for a feature this gateway does not have: its valid
+/// empty answer.
+pub(crate) async fn empty(c: Call) -> Reply {
+    Reply::Now(empty_answer(c.method, &c.params).ok_or_else(|| {
+        ErrorShape::new(codes::INTERNAL, format!("no empty answer for {}", c.method))
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::methods::tests::{call, call_on, conn};
+    use crate::state::testing::state;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn session_keys_resolve_in_either_form() {
+        let t = state();
+        for key in ["main", "agent:main:main"] {
+            let r = call(&t, "sessions.describe", json!({"key": key}))
+                .await
+                .unwrap();
+            assert_eq!(r, json!({"session": null}), "{key}");
+        }
+        let e = call(&t, "sessions.describe", json!({"key": "agent:ghost:main"}))
+            .await
+            .unwrap_err();
+        assert!(e.message.contains("no agent 'ghost'"), "{e}");
+        let e = call(
+            &t,
+            "sessions.describe",
+            json!({"key": "agent:main:x", "agentId": "other"}),
+        )
+        .await
+        .unwrap_err();
+        assert!(e.message.contains("belongs to agent main"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn created_sessions_are_listed_and_described_canonically() {
+        let t = state();
+        let c = conn();
+        let r = call_on(
+            &t,
+            &c,
+            &["operator.write"],
+            "sessions.create",
+            json!({"agentId": "main"}),
+        )
+        .await
+        .unwrap();
+        let key = r["key"].as_str().unwrap().to_string();
+        assert!(key.starts_with("agent:main:dashboard:"), "{key}");
+        assert_eq!(r["runStarted"], false);
+        let l = call(&t, "sessions.list", json!({"agentId": "main", "limit": 5}))
+            .await
+            .unwrap();
+        assert_eq!(l["count"], 1);
+        assert_eq!(l["sessions"][0]["key"], key);
+        assert_eq!(l["sessions"][0]["status"], "done");
+        assert_eq!(l["agentId"], "main");
+        let d = call(&t, "sessions.describe", json!({"key": key}))
+            .await
+            .unwrap();
+        assert_eq!(d["session"]["agentId"], "main");
+        // Creating it again is a conflict; spawned sessions: none.
+        let e = call(&t, "sessions.create", json!({"key": key}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, openclaw_protocol::codes::CONFLICT);
+        let l = call(&t, "sessions.list", json!({"spawnedBy": key}))
+            .await
+            .unwrap();
+        assert_eq!(l["sessions"], json!([]));
+        // Marking read is fine; other patches are refused by name.
+        call(
+            &t,
+            "sessions.patch",
+            json!({"key": key, "unread": false, "expectedMarkedUnreadAt": null}),
+        )
+        .await
+        .unwrap();
+        let e = call(&t, "sessions.patch", json!({"key": key, "pinned": true}))
+            .await
+            .unwrap_err();
+        assert!(e.message.contains("pinned is not supported"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn startup_agents_identity_and_prefs() {
+        let t = state();
+        let s = call(
+            &t,
+            "chat.startup",
+            json!({"sessionKey": "agent:main:main", "limit": 80}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(s["sessionKey"], "agent:main:main");
+        assert_eq!(s["messages"], json!([]));
+        assert_eq!(s["sessionInfo"], json!(null));
+        assert_eq!(s["pendingInputs"], json!({"items": [], "total": 0}));
+        let a = call(&t, "agents.list", json!({})).await.unwrap();
+        assert_eq!(a["defaultId"], "main");
+        assert_eq!(a["agents"][0]["id"], "main");
+        let i = call(&t, "agent.identity.get", json!({"agentId": "main"}))
+            .await
+            .unwrap();
+        assert_eq!(
+            i,
+            json!({"agentId": "main", "name": "Assistant", "nameSource": "default", "avatar": "A"})
+        );
+        let g = call(&t, "users.prefs.get", json!({"keys": ["ui.theme"]}))
+            .await
+            .unwrap();
+        assert_eq!(g, json!({"status": "ok", "entries": {}}));
+        let r = call(
+            &t,
+            "users.prefs.set",
+            json!({"entries": {"ui.theme": "dash"}, "expectedEntries": {"ui.theme": null}}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r["status"], "ok");
+        let r = call(
+            &t,
+            "users.prefs.set",
+            json!({"entries": {"ui.theme": "x"}, "expectedEntries": {"ui.theme": null}}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r["status"], "conflict");
+        let g = call(&t, "users.prefs.get", json!({})).await.unwrap();
+        assert_eq!(g["entries"], json!({"ui.theme": "dash"}));
+    }
+
+    #[tokio::test]
+    async fn a_pairing_approval_grants_only_scopes_the_approver_holds() {
+        use crate::devices::{self, DeviceAuth, DeviceConnect};
+        use openclaw_protocol::ScopeSet;
+        let t = state();
+        let c = DeviceConnect {
+            device_id: "dev-1".into(),
+            public_key: "pk".into(),
+            client_id: "openclaw-control-ui".into(),
+            client_mode: "webchat".into(),
+            platform: "linux".into(),
+            role: "operator".into(),
+            requested: ScopeSet::from_strs(["operator.admin"]),
+            auth: DeviceAuth::SharedSecret,
+            local: false,
+            remote_ip: Some("203.0.113.9".into()),
+        };
+        let store = t.state.devices().store().clone();
+        let request = store
+            .update(|f| {
+                let d = devices::decide(f, &c);
+                match devices::apply(f, &c, &d, devices::now_ms(), || "t".into()) {
+                    devices::Applied::Pending { request_id } => (true, request_id),
+                    other => panic!("{other:?}"),
+                }
+            })
+            .unwrap();
+        let l = call(&t, "device.pair.list", json!({})).await.unwrap();
+        assert_eq!(l["pending"][0]["requestId"], request);
+        assert_eq!(l["paired"], json!([]));
+        let co = conn();
+        let e = call_on(
+            &t,
+            &co,
+            &["operator.pairing"],
+            "device.pair.approve",
+            json!({"requestId": request}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.detail_code(), Some("MISSING_SCOPE"), "{e}");
+        let r = call_on(
+            &t,
+            &co,
+            &["operator.admin"],
+            "device.pair.approve",
+            json!({"requestId": request}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r["deviceId"], "dev-1");
+        let l = call(&t, "device.pair.list", json!({})).await.unwrap();
+        assert_eq!(l["paired"][0]["approvedVia"], "manual");
+        assert_eq!(l["paired"][0]["approvedBy"], "rpc");
+        assert_eq!(l["paired"][0]["connected"], false);
+        let r = call(&t, "device.pair.remove", json!({"deviceId": "dev-1"}))
+            .await
+            .unwrap();
+        assert_eq!(r["ok"], true);
+        let e = call(&t, "device.pair.remove", json!({"deviceId": "dev-1"}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, openclaw_protocol::codes::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn system_info_and_empty_answers() {
+        let t = state();
+        let s = call(&t, "system.info", json!({})).await.unwrap();
+        assert_eq!(s["pid"], std::process::id());
+        assert!(s["memoryTotalBytes"].as_u64().unwrap() > 0);
+        assert_eq!(
+            call(&t, "exec.approval.list", json!({})).await.unwrap(),
+            json!([])
+        );
+        assert_eq!(
+            call(&t, "question.list", json!({})).await.unwrap(),
+            json!({"questions": []})
+        );
+        assert_eq!(
+            call(&t, "last-heartbeat", json!({})).await.unwrap(),
+            json!(null)
+        );
+    }
+}
