@@ -10,6 +10,7 @@ mod browser;
 mod completion;
 mod gateway;
 mod harness;
+mod hostile;
 mod logs;
 mod ops;
 mod security;
