@@ -18,24 +18,6 @@ pub struct KnownInstance {
     pub instance: Result<Instance, String>,
 }
 
-/// Resolves a discovered record as the command that selects it would:
-/// `openclaw --profile <p>` for a standard profile dir, or with its custom
-/// state dir and config path in the environment.
-///
-/// `all` is every record on the host (for the service names, which must not
-/// take another instance's profile name).
-pub fn resolve_record(
-    home: &Path,
-    record: &InstanceRecord,
-    all: &[InstanceRecord],
-) -> Result<Instance, String> {
-    let paths = record_paths(home, record)?;
-    let facts = record_facts(record)?;
-    openclaw_instance::resolve(&paths, &facts, None)
-        .map(|i| with_neighbours(i, all))
-        .map_err(|e| e.to_string())
-}
-
 /// The instance with service names that take no profile name of another
 /// instance in `all` (records whose state dir is not this instance's).
 pub fn with_neighbours(inst: Instance, all: &[InstanceRecord]) -> Instance {
@@ -46,6 +28,12 @@ pub fn with_neighbours(inst: Instance, all: &[InstanceRecord]) -> Instance {
         .filter_map(|r| r.profile.as_deref())
         .collect();
     inst.with_neighbours(&|n| taken.contains(&n))
+}
+
+/// A path resolved once for comparisons (as [`same_path`] compares: the
+/// canonical path, or the path as given when it cannot be resolved).
+fn resolved(p: &Path) -> std::path::PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 /// Every instance record on the host (empty, with a warning, when the host
@@ -93,14 +81,37 @@ pub fn record_paths(home: &Path, record: &InstanceRecord) -> Result<InstancePath
     Ok(paths)
 }
 
-/// Every instance on this host (`home` is the resolved home root).
+/// Every instance on this host (`home` is the resolved home root), each
+/// resolved as the command that selects it would: `openclaw --profile <p>`
+/// for a standard profile dir, or with its custom state dir and config
+/// path in the environment; its service names take no other instance's
+/// profile name.
 pub fn known_instances(home: &Path) -> Vec<KnownInstance> {
     let records = records(home);
+    // Every state dir resolved once: comparing each instance with every
+    // other through `same_path` resolved each path again, O(n²) realpath
+    // calls (160 000 failed readlinks, ~0.15 s, for 100 instances).
+    let keys: Vec<std::path::PathBuf> = records.iter().map(|r| resolved(&r.state_dir)).collect();
     records
         .iter()
-        .map(|record| KnownInstance {
-            instance: resolve_record(home, record, &records),
-            record: record.clone(),
+        .zip(&keys)
+        .map(|(record, own)| {
+            let instance = record_paths(home, record).and_then(|paths| {
+                let facts = record_facts(record)?;
+                let taken: Vec<&str> = records
+                    .iter()
+                    .zip(&keys)
+                    .filter(|(_, k)| *k != own)
+                    .filter_map(|(r, _)| r.profile.as_deref())
+                    .collect();
+                openclaw_instance::resolve(&paths, &facts, None)
+                    .map(|i| i.with_neighbours(&|n| taken.contains(&n)))
+                    .map_err(|e| e.to_string())
+            });
+            KnownInstance {
+                instance,
+                record: record.clone(),
+            }
         })
         .collect()
 }
