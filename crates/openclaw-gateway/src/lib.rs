@@ -30,6 +30,8 @@ pub mod derived;
 mod drain;
 pub mod guard;
 mod handshake;
+#[cfg(test)]
+mod handshake_fuzz;
 mod http;
 pub mod log;
 mod methods;
