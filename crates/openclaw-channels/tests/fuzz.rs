@@ -220,14 +220,14 @@ fn telegram_accepts(html: &str) -> Result<(), String> {
     let mut rest = html;
     while let Some(p) = rest.find(['<', '&']) {
         let after = &rest[p..];
-        if after.starts_with('&') {
-            if !["&amp;", "&lt;", "&gt;", "&quot;"]
+        if let Some(entity) = after.strip_prefix('&') {
+            if !["amp;", "lt;", "gt;", "quot;"]
                 .iter()
-                .any(|e| after.starts_with(e))
+                .any(|e| entity.starts_with(e))
             {
                 return Err(format!("bare & at {after:.20}"));
             }
-            rest = &after[1..];
+            rest = entity;
             continue;
         }
         let end = after.find('>').ok_or("unclosed tag")?;
