@@ -3,12 +3,15 @@
 //!
 //!   openclaw-bench run [--quick] [--original PATH | --no-original] [--out FILE]
 //!   openclaw-bench budget [--settle-secs N]
+//!   openclaw-bench burst --port N --token T --pid P [--clients 500]
+//!   openclaw-bench many [--gateways 100]
 //!
 //! See docs/benchmarks.md for what each figure means and how it is taken.
 
 mod procs;
 mod report;
 mod rss;
+mod scale;
 mod stats;
 mod target;
 mod ws;
@@ -44,6 +47,25 @@ enum Cmd {
     /// already running: served count, time, and the gateway's RSS before,
     /// at the peak and after they left.
     Burst(BurstArgs),
+    /// Many of our gateways on one host: all ready, total RSS / PSS / USS,
+    /// and how long `openclaw profiles` takes to report on them.
+    Many(ManyArgs),
+}
+
+#[derive(Args)]
+struct ManyArgs {
+    /// Our `openclaw` binary (default: `openclaw` next to this binary).
+    #[arg(long)]
+    openclaw: Option<PathBuf>,
+    /// How many gateways.
+    #[arg(long, default_value_t = 100)]
+    gateways: usize,
+    /// Seconds after all are ready before memory is read.
+    #[arg(long, default_value_t = 5)]
+    settle_secs: u64,
+    /// How many times `profiles --json` is timed.
+    #[arg(long, default_value_t = 5)]
+    profiles_runs: usize,
 }
 
 #[derive(Args)]
@@ -109,6 +131,9 @@ struct RunArgs {
     /// Also write the report (Markdown) to this file.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Gateways for the many-gateways-on-one-host figure (ours only; 0 skips it).
+    #[arg(long, default_value_t = 100)]
+    many_gateways: usize,
 }
 
 #[derive(Args)]
@@ -160,6 +185,10 @@ fn burst(a: BurstArgs) -> Result<u8> {
         a.clients,
         Duration::from_secs(a.pause_secs),
     ));
+    println!(
+        "last health answer {:.0} ms after the first connect",
+        r.answered.as_secs_f64() * 1000.0
+    );
     std::thread::sleep(Duration::from_secs(a.settle_secs));
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = sampler.join();
@@ -189,6 +218,7 @@ fn main() -> ExitCode {
         Cmd::Budget(a) => budget(a),
         Cmd::Load(a) => load(a),
         Cmd::Burst(a) => burst(a),
+        Cmd::Many(a) => many_cmd(a),
     };
     procs::kill_all_trees();
     match res {
@@ -215,7 +245,8 @@ fn default_ours(given: Option<PathBuf>) -> Result<PathBuf> {
             p.display()
         );
     }
-    Ok(p)
+    // Children run in their temporary HOME: a relative path would not resolve there.
+    std::fs::canonicalize(&p).with_context(|| format!("resolving {}", p.display()))
 }
 
 fn default_original(a: &RunArgs) -> Result<Option<PathBuf>> {
@@ -260,6 +291,12 @@ struct Plan {
     multi_ns: Vec<usize>,
     multi_reps: [usize; 2],
     multi_settle: Duration,
+    /// Clients connecting at once to one gateway.
+    burst_levels: Vec<usize>,
+    burst_reps: [usize; 2],
+    burst: scale::BurstPlan,
+    /// `profiles --json` runs timed with the many gateways up.
+    many_profiles_runs: usize,
 }
 
 impl Plan {
@@ -275,6 +312,14 @@ impl Plan {
             multi_ns: vec![1, 5, 20],
             multi_reps: [3, 1],
             multi_settle: Duration::from_secs(5),
+            burst_levels: vec![500, 1000],
+            burst_reps: [3, 1],
+            burst: scale::BurstPlan {
+                idle: Duration::from_secs(10),
+                pause: Duration::from_secs(2),
+                settle: Duration::from_secs(5),
+            },
+            many_profiles_runs: 5,
         }
     }
     fn quick() -> Plan {
@@ -289,6 +334,14 @@ impl Plan {
             multi_ns: vec![1, 5, 20],
             multi_reps: [1, 1],
             multi_settle: Duration::from_secs(2),
+            burst_levels: vec![500, 1000],
+            burst_reps: [1, 1],
+            burst: scale::BurstPlan {
+                idle: Duration::from_secs(3),
+                pause: Duration::from_secs(2),
+                settle: Duration::from_secs(5),
+            },
+            many_profiles_runs: 3,
         }
     }
 }
@@ -495,6 +548,8 @@ struct Measured {
     multi_ready: [Vec<(usize, Vec<f64>)>; 2],
     multi_rss: [Vec<(usize, Vec<f64>)>; 2],
     binary_mb: [Option<f64>; 2],
+    burst: [Vec<scale::BurstFigure>; 2],
+    many: Option<scale::ManyFigure>,
     errors: Vec<String>,
 }
 
@@ -683,6 +738,43 @@ fn run(a: RunArgs) -> Result<u8> {
         }
     }
 
+    // 5b. Bursts: N one-shot clients connecting at once to a fresh
+    // gateway, the same client for both; interleaved rep by rep.
+    for &n in &plan.burst_levels {
+        let reps = *plan.burst_reps.iter().max().unwrap_or(&0);
+        for r in 0..reps {
+            for t in &targets {
+                let i = idx(t.kind);
+                if r >= plan.burst_reps[i] {
+                    continue;
+                }
+                match scale::burst_level(t, "bench", main_port[i], n, &plan.burst, &rt) {
+                    Ok(f) => {
+                        say(format!(
+                            "{} burst {n}: {} served, {} failed; last answer {:.0} ms, all done {:.0} ms; RSS {:.1} idle → {:.1} peak → {:.1} MB {} s after",
+                            t.name(),
+                            f.result.served,
+                            f.result.failed,
+                            ms(f.result.answered),
+                            ms(f.result.elapsed),
+                            f.idle_mb,
+                            f.peak_mb,
+                            f.after_mb,
+                            plan.burst.settle.as_secs()
+                        ));
+                        for e in &f.result.errors {
+                            say(format!("  {} burst {n} client error: {e}", t.name()));
+                        }
+                        m.burst[i].push(f);
+                    }
+                    Err(e) => m
+                        .errors
+                        .push(format!("{} burst of {n} clients: {e:#}", t.name())),
+                }
+            }
+        }
+    }
+
     // 6. Many gateways at once, interleaved by N.
     for &n in &plan.multi_ns {
         for t in &targets {
@@ -717,6 +809,25 @@ fn run(a: RunArgs) -> Result<u8> {
         }
     }
 
+    // 7. Many of our gateways on one host (the original would need ~1 GB
+    // each), in a HOME of their own so `profiles` lists exactly them.
+    if a.many_gateways > 0
+        && let Some(p) = &ours_exe
+    {
+        match many_figure(
+            p,
+            a.many_gateways,
+            plan.multi_settle,
+            plan.many_profiles_runs,
+        ) {
+            Ok(f) => m.many = Some(f),
+            Err(e) => m.errors.push(format!(
+                "ours {} gateways on one host: {e:#}",
+                a.many_gateways
+            )),
+        }
+    }
+
     let report = render(
         &m,
         &plan,
@@ -733,6 +844,112 @@ fn run(a: RunArgs) -> Result<u8> {
         say(format!("report written to {}", out.display()));
     }
     Ok(if m.errors.is_empty() { 0 } else { 1 })
+}
+
+/// Sets up `n` profiles in a fresh HOME and runs [`scale::many`].
+fn many_figure(
+    exe: &Path,
+    n: usize,
+    settle: Duration,
+    profiles_runs: usize,
+) -> Result<scale::ManyFigure> {
+    let t = Target::new(Kind::Ours, exe.to_path_buf())?;
+    // Below the other figures' ports (from 21000) and the ephemeral range.
+    let bases = target::free_bases(n, 8000);
+    if bases.len() < n {
+        bail!("could not find {n} free port footprints on 127.0.0.1");
+    }
+    let t0 = Instant::now();
+    let profiles: Vec<(String, u16)> = bases
+        .iter()
+        .enumerate()
+        .map(|(k, port)| (format!("h{k}"), *port))
+        .collect();
+    for (p, port) in &profiles {
+        t.setup_profile(p, *port)?;
+    }
+    say(format!(
+        "ours: set up {n} profiles in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    ));
+    let f = scale::many(&t, &profiles, settle, profiles_runs)?;
+    say(format!(
+        "ours {n} gateways: all ready {:.0} ms; RSS {:.1} MB, PSS {:.1} MB, USS {:.1} MB; `profiles` {:?} ms, {} healthy",
+        f.all_ready_ms,
+        scale::kib_mb(f.mem.rss),
+        scale::kib_mb(f.mem.pss),
+        scale::kib_mb(f.mem.uss),
+        f.profiles_ms.iter().map(|x| x.round()).collect::<Vec<_>>(),
+        f.profiles_healthy
+    ));
+    Ok(f)
+}
+
+/// `openclaw-bench many`: the many-gateways figure alone.
+fn many_cmd(a: ManyArgs) -> Result<u8> {
+    let exe = default_ours(a.openclaw)?;
+    let f = many_figure(
+        &exe,
+        a.gateways,
+        Duration::from_secs(a.settle_secs),
+        a.profiles_runs,
+    )?;
+    let mut rows = Vec::new();
+    many_rows(&mut rows, &f);
+    println!("{}", machine_facts());
+    println!("- ours: `{}`\n", exe.display());
+    println!("{}", report::table(&rows));
+    Ok(if f.profiles_healthy == f.gateways {
+        0
+    } else {
+        1
+    })
+}
+
+fn many_rows(rows: &mut Vec<Row>, f: &scale::ManyFigure) {
+    let n = f.gateways;
+    let one = |label: String, unit: &'static str, v: f64| {
+        let mut r = Row::new(label, unit, Better::Lower);
+        r.ours = vec![v];
+        r.orig_note = Some("not run (~1 GB per gateway)".into());
+        r
+    };
+    rows.push(one(
+        format!("{n} gateways on one host → all ready"),
+        "ms",
+        f.all_ready_ms,
+    ));
+    rows.push(one(
+        format!("{n} gateways → total RSS (shared pages counted once per process)"),
+        "MB",
+        scale::kib_mb(f.mem.rss),
+    ));
+    rows.push(one(
+        format!("{n} gateways → total PSS (shared pages divided among them)"),
+        "MB",
+        scale::kib_mb(f.mem.pss),
+    ));
+    rows.push(one(
+        format!("{n} gateways → total USS (pages of their own)"),
+        "MB",
+        scale::kib_mb(f.mem.uss),
+    ));
+    let mut p = Row::new(
+        format!("`openclaw profiles --json` with {n} running"),
+        "ms",
+        Better::Lower,
+    );
+    p.ours = f.profiles_ms.clone();
+    p.orig_note = Some("no such command".into());
+    rows.push(p.target("well under 200 ms (≤ 100 ms)", at_most(100.0)));
+    let mut h = Row::new(
+        format!("`profiles`: instances running with health ok (of {n})"),
+        "",
+        Better::Higher,
+    );
+    h.ours = vec![f.profiles_healthy as f64];
+    h.orig_note = Some("—".into());
+    rows.push(h.target(format!("all {n}"), at_least(n as f64)));
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -889,6 +1106,80 @@ fn render(
         rows.push(r);
         rows.push(rr);
     }
+    for &n in &plan.burst_levels {
+        let pick = |i: usize, f: &dyn Fn(&scale::BurstFigure) -> f64| -> Vec<f64> {
+            m.burst[i]
+                .iter()
+                .filter(|b| b.result.clients == n)
+                .map(f)
+                .collect()
+        };
+        let both = |f: &dyn Fn(&scale::BurstFigure) -> f64| [pick(0, f), pick(1, f)];
+        let pause = plan.burst.pause.as_secs();
+        let mut served = mk(
+            &format!("{n} clients connecting at once → served (of {n})"),
+            "",
+            Better::Higher,
+            &both(&|b| b.result.served as f64),
+        )
+        .target(format!("all {n}"), at_least(n as f64));
+        served = served.target("ahead of the original", |o, g| {
+            g.map(|g| o.median >= g.median)
+        });
+        rows.push(served);
+        rows.push(mk(
+            &format!("{n} clients → last `health` answered"),
+            "ms",
+            Better::Lower,
+            &both(&|b| ms(b.result.answered)),
+        ));
+        let mut done = mk(
+            &format!("{n} clients → all done ({pause} s pause and close included)"),
+            "ms",
+            Better::Lower,
+            &both(&|b| ms(b.result.elapsed)),
+        );
+        if n >= 1000 {
+            done = done.target("< 5 s", below(5000.0));
+        }
+        rows.push(done.target("ahead of the original", |o, g| {
+            g.map(|g| o.median < g.median)
+        }));
+        rows.push(mk(
+            &format!("{n} clients → RSS idle before (process tree)"),
+            "MB",
+            Better::Lower,
+            &both(&|b| b.idle_mb),
+        ));
+        let mut peak = mk(
+            &format!("{n} clients → peak RSS"),
+            "MB",
+            Better::Lower,
+            &both(&|b| b.peak_mb),
+        );
+        if n >= 1000 {
+            peak = peak.target("< 60 MB", below(60.0));
+        }
+        rows.push(peak);
+        let idle_median = stats::summarize(&pick(0, &|b| b.idle_mb)).map(|s| s.median);
+        rows.push(
+            mk(
+                &format!(
+                    "{n} clients → RSS {} s after they left",
+                    plan.burst.settle.as_secs()
+                ),
+                "MB",
+                Better::Lower,
+                &both(&|b| b.after_mb),
+            )
+            .target("≤ 2× idle", move |o, _| {
+                idle_median.map(|i| o.median <= 2.0 * i)
+            }),
+        );
+    }
+    if let Some(f) = &m.many {
+        many_rows(&mut rows, f);
+    }
     let mut bin = Row::new(
         "release binary (original: node + node_modules)",
         "MB",
@@ -971,6 +1262,19 @@ fn render(
                 "- RPC with {} clients: {} client(s) stopped on an error",
                 r.clients, r.errors
             );
+        }
+    }
+    for (i, name) in [(0, "ours"), (1, "original")] {
+        for b in &m.burst[i] {
+            if b.result.failed > 0 {
+                let _ = writeln!(
+                    s,
+                    "- burst of {} ({name}): {} client(s) failed; first reasons: {}",
+                    b.result.clients,
+                    b.result.failed,
+                    b.result.errors.join(" | ")
+                );
+            }
         }
     }
     // The same failure repeated over runs is listed once, with its count.

@@ -129,6 +129,41 @@ impl Target {
         }
     }
 
+    /// [`Target::time_cli`] with stdout kept apart (stderr goes to the
+    /// log): wall time, exit code and what the command printed.
+    pub fn time_cli_stdout(
+        &self,
+        profile: Option<&str>,
+        args: &[&str],
+        limit: Duration,
+    ) -> Result<(Duration, i32, String)> {
+        let log = self.log_path(&format!("cli-{}", args.join("-")));
+        let out_path = self.log_path(&format!("cli-{}.stdout", args.join("-")));
+        let mut c = self.cmd(profile, args);
+        c.stdin(Stdio::null())
+            .stdout(fs::File::create(&out_path)?)
+            .stderr(fs::File::create(&log)?);
+        let mut child = Tracked::spawn(&mut c)
+            .with_context(|| format!("starting {} {}", self.exe.display(), args.join(" ")))?;
+        let t0 = child.started;
+        let st = child.wait_timeout(limit);
+        let took = t0.elapsed();
+        let Some(st) = st else {
+            bail!(
+                "{} `{}` did not finish within {:?} (killed); stderr in {}",
+                self.name(),
+                args.join(" "),
+                limit,
+                log.display()
+            );
+        };
+        Ok((
+            took,
+            st.code().unwrap_or(-1),
+            fs::read_to_string(&out_path)?,
+        ))
+    }
+
     /// Create profile `profile` with base port `port`, the way a user would.
     pub fn setup_profile(&self, profile: &str, port: u16) -> Result<()> {
         let port_s = port.to_string();

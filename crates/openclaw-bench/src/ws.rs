@@ -255,9 +255,13 @@ fn clip(s: &str) -> String {
 /// Result of a connection burst.
 #[derive(Clone, Debug)]
 pub struct BurstResult {
+    pub clients: usize,
     pub served: usize,
     pub failed: usize,
-    /// First connect to the last client done (pause included).
+    /// First connect to the last `health` answer (the slowest client's
+    /// handshake and call; no pause in it).
+    pub answered: Duration,
+    /// First connect to the last client done (pause and close included).
     pub elapsed: Duration,
     /// The first few failure reasons.
     pub errors: Vec<String>,
@@ -265,7 +269,9 @@ pub struct BurstResult {
 
 /// `clients` clients connect at once, each doing the handshake (`cli`
 /// mode, `operator.read`), one `health` call, a `pause`, then close — the
-/// shape of many one-shot CLI probes arriving together.
+/// shape of many one-shot CLI probes arriving together. Every client has
+/// 60 s for all of it (a hang guard; a client that runs out counts as
+/// failed).
 pub async fn burst(port: u16, token: &str, clients: usize, pause: Duration) -> BurstResult {
     let start = Instant::now();
     let tasks: Vec<_> = (0..clients)
@@ -275,9 +281,18 @@ pub async fn burst(port: u16, token: &str, clients: usize, pause: Duration) -> B
                 let once = async {
                     let mut ws = connect(port, &token).await?;
                     health(&mut ws, i as u64, &mut String::new()).await?;
+                    let answered = start.elapsed();
                     tokio::time::sleep(pause).await;
                     let _ = ws.close(None).await;
-                    Ok::<_, anyhow::Error>(())
+                    // Read until the server's close (or EOF): done means closed.
+                    while let Ok(Some(Ok(m))) =
+                        tokio::time::timeout(Duration::from_secs(5), ws.next()).await
+                    {
+                        if m.is_close() {
+                            break;
+                        }
+                    }
+                    Ok::<_, anyhow::Error>(answered)
                 };
                 tokio::time::timeout(Duration::from_secs(60), once)
                     .await
@@ -286,9 +301,13 @@ pub async fn burst(port: u16, token: &str, clients: usize, pause: Duration) -> B
         })
         .collect();
     let (mut served, mut failed, mut errors) = (0, 0, Vec::new());
+    let mut answered = Duration::ZERO;
     for t in tasks {
         match t.await {
-            Ok(Ok(())) => served += 1,
+            Ok(Ok(a)) => {
+                served += 1;
+                answered = answered.max(a);
+            }
             Ok(Err(e)) => {
                 failed += 1;
                 if errors.len() < 5 {
@@ -304,8 +323,10 @@ pub async fn burst(port: u16, token: &str, clients: usize, pause: Duration) -> B
         }
     }
     BurstResult {
+        clients,
         served,
         failed,
+        answered,
         elapsed: start.elapsed(),
         errors,
     }

@@ -42,10 +42,14 @@ pub fn chunk(text: &str, limit: usize) -> Vec<String> {
         if !cur.is_empty() {
             out.push(std::mem::take(&mut cur));
         }
+        // Re-fenced pieces carry the fence line and a closing fence: only
+        // when that leaves room for content (a fence line as long as the
+        // limit made every piece too long; found by tests/fuzz.rs).
         let fence = block
             .lines()
             .next()
             .filter(|l| l.trim_start().starts_with("```"))
+            .filter(|l| l.chars().count() + 5 + 8 <= limit)
             .map(str::to_string);
         let (body, inner_limit) = match &fence {
             Some(f) => {
@@ -58,7 +62,7 @@ pub fn chunk(text: &str, limit: usize) -> Vec<String> {
                     };
                 (
                     inner[1..end].join("\n"),
-                    limit.saturating_sub(f.len() + 5).max(8),
+                    limit.saturating_sub(f.chars().count() + 5),
                 )
             }
             None => (block.clone(), limit),
@@ -365,6 +369,27 @@ mod tests {
         assert_eq!(
             to_telegram_html("[x](javascript:alert)"),
             "[x](javascript:alert)"
+        );
+    }
+
+    /// Regression (tests/fuzz.rs): a fence line nearly as long as the limit
+    /// made every re-fenced piece longer than the limit.
+    #[test]
+    fn a_long_fence_line_is_not_repeated_past_the_limit() {
+        let text = format!("```{}\n{}\n```", "x".repeat(60), "code ".repeat(40));
+        for limit in [16, 40, 70, 100] {
+            for c in chunk(&text, limit) {
+                assert!(c.chars().count() <= limit, "{limit}: {c:?}");
+            }
+        }
+        // A short fence is still repeated in every piece.
+        let text = format!("```rust\n{}\n```", "let x = 1;\n".repeat(30));
+        let pieces = chunk(&text, 60);
+        assert!(pieces.len() > 1);
+        assert!(
+            pieces
+                .iter()
+                .all(|p| p.starts_with("```rust\n") && p.ends_with("\n```"))
         );
     }
 }

@@ -44,6 +44,7 @@
 
 pub mod channels;
 pub mod channels_net;
+mod depth;
 mod parse;
 mod path;
 mod positions;
@@ -58,6 +59,7 @@ mod tests;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+pub use depth::MAX_DEPTH;
 pub use parse::{
     ConfigError, ConfigErrorDetails, ConfigErrorKind, ConfigIssue, ConfigWarning, Parsed, parse,
     parse_syntax, validate_value,
@@ -112,6 +114,9 @@ impl Config {
 /// plain string (`loopback`, `anthropic/claude`). Text that JSON5 would read
 /// as a non-finite number (`NaN`, `Infinity`) stays a string.
 pub fn parse_cli_value(s: &str) -> Value {
+    if depth::check_depth(s).is_err() {
+        return Value::String(s.to_string());
+    }
     match json5::from_str::<Value>(s) {
         Ok(Value::Null) if s.trim() != "null" => Value::String(s.to_string()),
         Ok(v) => v,

@@ -165,6 +165,22 @@ impl std::error::Error for ConfigError {}
 /// Reads JSON5 text into a value without type checks. Syntax errors carry
 /// line and column.
 pub fn parse_syntax(text: &str, file: &Path) -> Result<Value, ConfigError> {
+    if let Err((line, column)) = crate::depth::check_depth(text) {
+        return Err(ConfigErrorDetails {
+            file: file.to_path_buf(),
+            kind: ConfigErrorKind::Syntax,
+            key_path: None,
+            line: Some(line),
+            column: Some(column),
+            message: format!(
+                "invalid JSON5: nested more than {} levels deep",
+                crate::depth::MAX_DEPTH
+            ),
+            more: Vec::new(),
+            warnings: Vec::new(),
+        }
+        .into());
+    }
     json5::from_str::<Value>(text).map_err(|e| {
         // End-of-file errors point at the end of the text (json5 reports
         // them at some enclosing construct, which misleads).

@@ -495,6 +495,8 @@ pub struct ConnBudget {
     open: AtomicBool,
     /// The limit was hit (the handler closes with "message too big").
     exceeded: AtomicBool,
+    /// The handler sent its close frame: input is read and dropped.
+    draining: AtomicBool,
     /// Milliseconds after `base` when the pre-auth time runs out.
     deadline_ms: AtomicU64,
     base: Instant,
@@ -508,6 +510,7 @@ impl ConnBudget {
             read: AtomicUsize::new(0),
             open: AtomicBool::new(false),
             exceeded: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
             deadline_ms: AtomicU64::new(timeout.as_millis() as u64),
             base: Instant::now(),
             timeout,
@@ -531,6 +534,16 @@ impl ConnBudget {
 
     pub fn exceeded(&self) -> bool {
         self.exceeded.load(Ordering::Relaxed)
+    }
+
+    /// The handler closed the connection with a close frame that says why:
+    /// when the socket is dropped it is closed lingering ([`GuardedIo`]'s
+    /// `Drop`). Closing a socket with unread input makes the kernel answer
+    /// with a reset and drop output not yet sent, which would lose that
+    /// close frame; a client that keeps sending (a flood, a big frame
+    /// still arriving) would never see it.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::Relaxed);
     }
 
     fn deadline(&self) -> Instant {
@@ -664,6 +677,54 @@ impl AsyncRead for GuardedIo {
             }
             other => other,
         }
+    }
+}
+
+/// How long a socket closed by [`ConnBudget::drain`] is still read, and
+/// how much: enough for a client to finish the frame it was sending and
+/// see the close frame; a flood is cut off (reset) after that.
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 256 * 1024;
+
+impl Drop for GuardedIo {
+    /// A lingering close for connections the handler closed with a reason:
+    /// FIN after the output already written (the close frame), then the
+    /// client's input is read and dropped until it closes too, for at most
+    /// [`LINGER`] and [`LINGER_BYTES`] (a second descriptor of the socket
+    /// keeps it open for that; nothing read is kept).
+    fn drop(&mut self) {
+        if !self.budget.draining.load(Ordering::Relaxed) {
+            return;
+        }
+        use std::os::fd::AsFd;
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let Ok(fd) = self.inner.as_fd().try_clone_to_owned() else {
+            return;
+        };
+        let std = std::net::TcpStream::from(fd);
+        let _ = std.shutdown(std::net::Shutdown::Write);
+        if std.set_nonblocking(true).is_err() {
+            return;
+        }
+        handle.spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let Ok(mut s) = tokio::net::TcpStream::from_std(std) else {
+                return;
+            };
+            let mut scratch = [0u8; 4096];
+            let mut left = LINGER_BYTES;
+            let _ = tokio::time::timeout(LINGER, async {
+                while let Ok(n) = s.read(&mut scratch).await {
+                    if n == 0 || n >= left {
+                        break;
+                    }
+                    left -= n;
+                }
+            })
+            .await;
+        });
     }
 }
 

@@ -3,8 +3,11 @@
 //! connection gets. No sockets and no gateway state here; `crate::ws` sends
 //! what these functions decide.
 //!
-//! Observed behaviour of the original, kept exactly:
-//! - not JSON, or a binary frame: close 1000, no answer;
+//! Observed behaviour of the original, kept (with one deliberate change):
+//! - not JSON: the original closes 1000 with no reason, which reads as
+//!   "done"; we close 1007 (invalid payload) saying it was not JSON, and
+//!   `crate::ws` closes a binary first frame 1003 and a missing `connect`
+//!   1008 "handshake timeout" (issue 15: close codes say what happened);
 //! - JSON that is not a request: close 1008;
 //! - a request other than `connect`: error answer, close 1008;
 //! - `connect` with params that do not parse: error answer, close 1008;
@@ -52,11 +55,12 @@ pub(crate) struct Rejection {
 }
 
 impl Rejection {
-    fn silent(close_code: u16) -> Self {
+    /// Close with `code` and `reason`, no answer.
+    fn close(close_code: u16, close_reason: String) -> Self {
         Rejection {
             response: None,
             close_code,
-            close_reason: String::new(),
+            close_reason,
             wrong_secret: None,
         }
     }
@@ -83,18 +87,22 @@ pub(crate) struct ConnectRequest {
 
 /// Reads the client's first text frame; it must be a `connect` request.
 pub(crate) fn read_connect(text: &str) -> Result<ConnectRequest, Rejection> {
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
-        return Err(Rejection::silent(close_codes::NORMAL));
+    let value = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(Rejection::close(
+                close_codes::INVALID_PAYLOAD,
+                format!("invalid JSON: {e} (the first frame must be a connect request)"),
+            ));
+        }
     };
     let req = match serde_json::from_value::<Frame>(value) {
         Ok(Frame::Req(r)) => r,
         _ => {
-            return Err(Rejection {
-                response: None,
-                close_code: close_codes::POLICY_VIOLATION,
-                close_reason: ErrorShape::first_request_not_connect().message,
-                wrong_secret: None,
-            });
+            return Err(Rejection::close(
+                close_codes::POLICY_VIOLATION,
+                ErrorShape::first_request_not_connect().message,
+            ));
         }
     };
     if req.method != methods::CONNECT {
@@ -657,9 +665,23 @@ mod tests {
 
     #[test]
     fn first_frames_that_are_not_connect() {
+        let r = read_connect("not json").unwrap_err();
         assert_eq!(
-            read_connect("not json").unwrap_err(),
-            Rejection::silent(close_codes::NORMAL)
+            (r.close_code, r.response),
+            (close_codes::INVALID_PAYLOAD, None)
+        );
+        assert!(
+            r.close_reason
+                .starts_with("invalid JSON: expected ident at line 1 column 2"),
+            "{}",
+            r.close_reason
+        );
+        // Nesting past serde_json's recursion limit is invalid JSON, not a
+        // stack overflow.
+        let deep = "[".repeat(100_000);
+        assert_eq!(
+            read_connect(&deep).unwrap_err().close_code,
+            close_codes::INVALID_PAYLOAD
         );
         let r = read_connect(r#"{"type":"event","event":"x"}"#).unwrap_err();
         assert_eq!(

@@ -48,41 +48,98 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
         .await;
 }
 
-async fn reject(socket: &mut WebSocket, r: Rejection) {
+async fn reject(socket: &mut WebSocket, r: Rejection, conn: Option<&crate::guard::ConnInfo>) {
     if let Some(res) = r.response {
         send_frame(socket, &Frame::Res(*res)).await;
     }
     close(socket, r.close_code, &r.close_reason).await;
+    linger(conn);
+}
+
+/// After our close frame for a misbehaving client: the socket gets a
+/// lingering close when it is dropped ([`crate::guard::ConnBudget::drain`]),
+/// so the close frame reaches a client that is still sending.
+fn linger(conn: Option<&crate::guard::ConnInfo>) {
+    if let Some(c) = conn {
+        c.budget.drain();
+    }
 }
 
 /// What the first client frame was.
 enum First {
     Text(String),
-    Garbage,
+    /// Not a usable frame: close with this code and reason.
+    Bad(u16, String),
     Gone,
 }
 
-async fn first_text(socket: &mut WebSocket) -> First {
+/// Close code and reason for a frame that could not be read, or `None`
+/// when the peer is simply gone (nothing to tell it).
+fn read_error_close(
+    e: axum::Error,
+    conn: Option<&crate::guard::ConnInfo>,
+) -> Option<(u16, String)> {
+    use tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
+    if conn.is_some_and(|c| c.budget.exceeded()) {
+        return Some((
+            close_codes::MESSAGE_TOO_BIG,
+            "message too big: at most 64 KiB before connect".into(),
+        ));
+    }
+    let inner = e.into_inner();
+    let e = inner.downcast_ref::<WsError>()?;
+    match e {
+        WsError::Utf8(_) => Some((
+            close_codes::INVALID_PAYLOAD,
+            "invalid UTF-8 in a text frame".into(),
+        )),
+        WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => Some((
+            close_codes::MESSAGE_TOO_BIG,
+            format!("message too big: {size} bytes (at most {max_size})"),
+        )),
+        WsError::Capacity(c) => Some((close_codes::MESSAGE_TOO_BIG, c.to_string())),
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+        WsError::Protocol(p) => Some((close_codes::PROTOCOL_ERROR, format!("protocol error: {p}"))),
+        WsError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Some((
+            close_codes::POLICY_VIOLATION,
+            "handshake timeout: not authenticated in time".into(),
+        )),
+        _ => None,
+    }
+}
+
+async fn first_text(socket: &mut WebSocket, conn: Option<&crate::guard::ConnInfo>) -> First {
     loop {
         match socket.recv().await {
             Some(Ok(Message::Text(t))) => return First::Text(t.to_string()),
-            Some(Ok(Message::Binary(_))) => return First::Garbage,
+            Some(Ok(Message::Binary(_))) => {
+                return First::Bad(
+                    close_codes::UNSUPPORTED_DATA,
+                    "binary frames are not supported: send a connect request as a JSON text frame"
+                        .into(),
+                );
+            }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return First::Gone,
+            Some(Err(e)) => {
+                return match read_error_close(e, conn) {
+                    Some((code, reason)) => First::Bad(code, reason),
+                    None => First::Gone,
+                };
+            }
+            Some(Ok(Message::Close(_))) => {
+                finish_close(socket).await;
+                return First::Gone;
+            }
+            None => return First::Gone,
         }
     }
 }
 
-/// Closes with "message too big" when the pre-auth byte allowance ran out.
-async fn close_preauth(socket: &mut WebSocket, conn: Option<&crate::guard::ConnInfo>) {
-    if conn.is_some_and(|c| c.budget.exceeded()) {
-        close(
-            socket,
-            close_codes::MESSAGE_TOO_BIG,
-            "message too big: at most 64 KiB before connect",
-        )
-        .await;
-    }
+/// The client sent a close frame: one more read lets tungstenite send its
+/// queued answer (the echoed close, or 1002 for a close frame with a code
+/// no endpoint may send) before the connection is dropped.
+async fn finish_close(socket: &mut WebSocket) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), socket.recv()).await;
 }
 
 pub(crate) async fn handle(
@@ -118,28 +175,37 @@ pub(crate) async fn handle(
         return;
     }
 
+    let timeout = s.options().handshake_timeout;
     let first = tokio::select! {
-        r = tokio::time::timeout(s.options().handshake_timeout, first_text(&mut socket)) => r,
+        r = tokio::time::timeout(timeout, first_text(&mut socket, conn_info.as_ref())) => r,
         _ = shutdown_rx.changed() => {
             close(&mut socket, close_codes::GOING_AWAY, "gateway shutting down").await;
             return;
         }
     };
     let text = match first {
-        // No connect within the handshake timeout (observed: close 1000).
-        Err(_) | Ok(First::Garbage) => {
-            close(&mut socket, close_codes::NORMAL, "").await;
+        // No connect within the handshake timeout (the original closes
+        // 1000, which reads as "done"; this says what happened).
+        Err(_) => {
+            let reason = format!(
+                "handshake timeout: no connect request within {} ms",
+                timeout.as_millis()
+            );
+            close(&mut socket, close_codes::POLICY_VIOLATION, &reason).await;
+            linger(conn_info.as_ref());
             return;
         }
-        Ok(First::Gone) => {
-            close_preauth(&mut socket, conn_info.as_ref()).await;
+        Ok(First::Bad(code, reason)) => {
+            close(&mut socket, code, &reason).await;
+            linger(conn_info.as_ref());
             return;
         }
+        Ok(First::Gone) => return,
         Ok(First::Text(t)) => t,
     };
     let request = match handshake::read_connect(&text) {
         Ok(r) => r,
-        Err(r) => return reject(&mut socket, r).await,
+        Err(r) => return reject(&mut socket, r, conn_info.as_ref()).await,
     };
     drop(text);
     // Sessions end when the credentials they used change.
@@ -159,6 +225,7 @@ pub(crate) async fn handle(
         )
         .await;
         close(&mut socket, close_codes::POLICY_VIOLATION, &reason).await;
+        linger(conn_info.as_ref());
         return;
     }
     let remote = conn_info.as_ref().map(|c| c.remote.ip());
@@ -204,7 +271,7 @@ pub(crate) async fn handle(
                     }
                 ));
             }
-            return reject(&mut socket, r).await;
+            return reject(&mut socket, r, conn_info.as_ref()).await;
         }
     };
     s.guard().record_success(fail_key.as_ref());
@@ -250,6 +317,7 @@ pub(crate) async fn handle(
             Ends {
                 shutdown: &mut shutdown_rx,
                 epoch: &mut epoch_rx,
+                info: conn_info.as_ref(),
             },
             &conn,
             &outbox,
@@ -267,6 +335,8 @@ pub(crate) async fn handle(
 struct Ends<'a> {
     shutdown: &'a mut tokio::sync::watch::Receiver<Option<openclaw_protocol::ShutdownEvent>>,
     epoch: &'a mut tokio::sync::watch::Receiver<u64>,
+    /// The socket's guard (a lingering close after a close frame).
+    info: Option<&'a crate::guard::ConnInfo>,
 }
 
 async fn serve(
@@ -281,6 +351,7 @@ async fn serve(
     let Ends {
         shutdown: shutdown_rx,
         epoch: epoch_rx,
+        info,
     } = ends;
     let mut seq: u64 = 0;
     loop {
@@ -306,8 +377,10 @@ async fn serve(
                     let req = match serde_json::from_str::<Frame>(t.as_str()) {
                         Ok(Frame::Req(r)) => r,
                         Ok(_) => continue,
-                        Err(_) => {
-                            close(socket, close_codes::NORMAL, "").await;
+                        Err(e) => {
+                            let (code, reason) = frame_error_close(&e);
+                            close(socket, code, &reason).await;
+                            linger(info);
                             return;
                         }
                     };
@@ -319,20 +392,26 @@ async fn serve(
                 }
                 Some(Ok(Message::Binary(_))) => {
                     close(socket, close_codes::UNSUPPORTED_DATA, "binary frames are not supported: send JSON text frames").await;
+                    linger(info);
                     return;
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 Some(Err(e)) => {
-                    let msg = e.to_string();
-                    if msg.contains("too long") || msg.contains("too big") || msg.contains("Space limit") {
-                        close(socket, close_codes::MESSAGE_TOO_BIG, "message too big").await;
+                    if let Some((code, reason)) = read_error_close(e, None) {
+                        close(socket, code, &reason).await;
+                        linger(info);
                     }
                     return;
                 }
-                Some(Ok(Message::Close(_))) | None => return,
+                Some(Ok(Message::Close(_))) => {
+                    finish_close(socket).await;
+                    return;
+                }
+                None => return,
             },
             Ok(()) = epoch_rx.changed() => {
                 close(socket, close_codes::POLICY_VIOLATION, "gateway credentials changed: reconnect with the new credentials").await;
+                linger(info);
                 return;
             }
             _ = shutdown_rx.changed() => {
@@ -350,6 +429,21 @@ async fn serve(
                 return;
             }
         }
+    }
+}
+
+/// Close code and reason for a text frame that is not a frame of the
+/// protocol: not JSON at all (1007), or JSON of the wrong shape (1008).
+fn frame_error_close(e: &serde_json::Error) -> (u16, String) {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            (close_codes::INVALID_PAYLOAD, format!("invalid JSON: {e}"))
+        }
+        Category::Data => (
+            close_codes::POLICY_VIOLATION,
+            format!("invalid frame: {e} (expected {{type, id, method, params}})"),
+        ),
     }
 }
 

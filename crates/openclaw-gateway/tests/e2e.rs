@@ -315,16 +315,26 @@ async fn scenario_early_req_garbage_silent() {
         )
     );
 
-    // garbage: challenge, then close 1000.
+    // garbage: challenge, then close. The original closes 1000 ("done");
+    // we say what happened: 1007, not JSON.
     let mut ws = raw(&g.url()).await;
     ws.send(Message::Text("not json".into())).await.unwrap();
     expect_challenge(&mut ws).await;
-    assert_eq!(recv(&mut ws).await.unwrap_err().0, 1000);
+    let (code, reason) = recv(&mut ws).await.unwrap_err();
+    assert_eq!(code, 1007);
+    assert!(reason.starts_with("invalid JSON"), "{reason}");
 
-    // silent: closed 1000 after the (300 ms here) handshake timeout.
+    // silent: closed after the (300 ms here) handshake timeout; the
+    // original closes 1000, we close 1008 naming the timeout.
     let mut ws = raw(&g.url()).await;
     expect_challenge(&mut ws).await;
-    assert_eq!(recv(&mut ws).await.unwrap_err().0, 1000);
+    assert_eq!(
+        recv(&mut ws).await.unwrap_err(),
+        (
+            1008,
+            "handshake timeout: no connect request within 300 ms".into()
+        )
+    );
     g.stop().await;
 }
 

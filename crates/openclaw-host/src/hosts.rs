@@ -93,16 +93,42 @@ pub fn record_paths(home: &Path, record: &InstanceRecord) -> Result<InstancePath
     Ok(paths)
 }
 
-/// Every instance on this host (`home` is the resolved home root).
+/// Every instance on this host (`home` is the resolved home root), each
+/// resolved as [`resolve_record`] would.
 pub fn known_instances(home: &Path) -> Vec<KnownInstance> {
     let records = records(home);
+    // Every state dir resolved once: comparing each instance with every
+    // other through `same_path` resolved each path again, O(n²) realpath
+    // calls (160 000 failed readlinks, ~0.15 s, for 100 instances).
+    let keys: Vec<std::path::PathBuf> = records.iter().map(|r| resolved(&r.state_dir)).collect();
     records
         .iter()
-        .map(|record| KnownInstance {
-            instance: resolve_record(home, record, &records),
-            record: record.clone(),
+        .zip(&keys)
+        .map(|(record, own)| {
+            let instance = record_paths(home, record).and_then(|paths| {
+                let facts = record_facts(record)?;
+                let taken: Vec<&str> = records
+                    .iter()
+                    .zip(&keys)
+                    .filter(|(_, k)| *k != own)
+                    .filter_map(|(r, _)| r.profile.as_deref())
+                    .collect();
+                openclaw_instance::resolve(&paths, &facts, None)
+                    .map(|i| i.with_neighbours(&|n| taken.contains(&n)))
+                    .map_err(|e| e.to_string())
+            });
+            KnownInstance {
+                instance,
+                record: record.clone(),
+            }
         })
         .collect()
+}
+
+/// A path resolved once for comparisons (as [`same_path`] compares: the
+/// canonical path, or the path as given when it cannot be resolved).
+fn resolved(p: &Path) -> std::path::PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 /// Every other instance on the host, i.e. not the one at `state_dir`.

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use openclaw_instance::Instance;
 use openclaw_service::{
-    HostContext, Platform, ProcessRunner, Service, ServiceError, ServiceManager, ServiceSpec,
-    ServiceStatus, manager_for,
+    CommandRunner, HostContext, MemoRunner, Platform, ProcessRunner, Service, ServiceError,
+    ServiceManager, ServiceSpec, ServiceStatus, manager_for,
 };
 use serde_json::json;
 
@@ -83,8 +83,12 @@ impl InstanceService {
     /// Installed / enabled / active / drift; never fails because the
     /// manager is unavailable (that is reported in the status).
     pub fn status(&self) -> Result<ServiceStatus, ServiceError> {
-        let runner = ProcessRunner::default();
-        Service::new(self.manager.as_ref(), &self.spec, &runner).status()
+        self.status_with(&ProcessRunner::default())
+    }
+
+    /// [`InstanceService::status`], with the manager's commands run by `runner`.
+    pub fn status_with(&self, runner: &dyn CommandRunner) -> Result<ServiceStatus, ServiceError> {
+        Service::new(self.manager.as_ref(), &self.spec, runner).status()
     }
 }
 
@@ -145,11 +149,63 @@ pub fn service_error(svc: &InstanceService, op: &str, e: ServiceError) -> HostEr
 /// active / main pid / drift, or why the manager is unavailable. Never
 /// fails: a problem reading the service is reported inside the section.
 pub fn service_section<H: HostSource + ?Sized>(host: &H, instance: &Instance) -> serde_json::Value {
-    let svc = match InstanceService::for_instance(host, instance.clone()) {
-        Ok(svc) => svc,
-        Err(e) => return json!({ "error": e.to_string() }),
+    match InstanceService::for_instance(host, instance.clone()) {
+        Ok(svc) => section(&svc, &ProcessRunner::default()),
+        Err(e) => json!({ "error": e.to_string() }),
+    }
+}
+
+/// [`service_section`] for many instances (`profiles`): the manager is
+/// asked about all of them in one command where it can be
+/// ([`ServiceManager::prefetch`]) and each other command runs once
+/// ([`MemoRunner`]), so a host with 100 instances costs one or two spawns,
+/// not one or two per instance.
+pub fn service_sections<H: HostSource + ?Sized>(
+    host: &H,
+    instances: &[&Instance],
+) -> Vec<serde_json::Value> {
+    let platform = Platform::current();
+    let ctx = match host.host_context(platform) {
+        Ok(h) => h,
+        Err(e) => return vec![json!({ "error": e.to_string() }); instances.len()],
     };
-    match svc.status() {
+    let services: Vec<Result<InstanceService, HostError>> = instances
+        .iter()
+        .map(|inst| {
+            let spec = ServiceSpec::new(inst, &ctx).map_err(|e| {
+                HostError::new(
+                    "cannot describe the service",
+                    inst.state_dir.value.display(),
+                    e,
+                )
+            })?;
+            Ok(InstanceService {
+                instance: (*inst).clone(),
+                spec,
+                manager: manager_for(platform),
+            })
+        })
+        .collect();
+    let runner = MemoRunner::new(ProcessRunner::default());
+    let specs: Vec<&ServiceSpec> = services
+        .iter()
+        .filter_map(|s| s.as_ref().ok().map(|s| &s.spec))
+        .collect();
+    for (argv, out) in manager_for(platform).prefetch(&specs, &runner) {
+        runner.seed(argv, out);
+    }
+    services
+        .iter()
+        .map(|s| match s {
+            Ok(svc) => section(svc, &runner),
+            Err(e) => json!({ "error": e.to_string() }),
+        })
+        .collect()
+}
+
+fn section(svc: &InstanceService, runner: &dyn CommandRunner) -> serde_json::Value {
+    let instance = &svc.instance;
+    match svc.status_with(runner) {
         Err(e) => json!({
             "name": svc.name(),
             "path": svc.definition_path(),

@@ -6,6 +6,7 @@
 pub mod client;
 pub mod flood;
 pub mod inbound;
+pub mod lines;
 pub mod proto;
 pub mod split;
 #[cfg(feature = "testing")]

@@ -10,42 +10,87 @@ use serde_json::Value;
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct SyncResponse {
     pub next_batch: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub rooms: Rooms,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Rooms {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_map")]
     pub join: BTreeMap<String, JoinedRoom>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_map")]
     pub invite: BTreeMap<String, InvitedRoom>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub leave: BTreeMap<String, Value>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct JoinedRoom {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub timeline: Timeline,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub state: Events,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub summary: Summary,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Timeline {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_events")]
     pub events: Vec<Event>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub limited: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Events {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_events")]
     pub events: Vec<Event>,
+}
+
+// One event or summary field the server (or a remote server over
+// federation) got wrong must not make the whole `/sync` answer
+// undecodable: the channel would then ask for the same batch forever
+// (found by `tests/fuzz.rs`). So such parts are decoded one by one, and
+// what does not fit is dropped (a part of the wrong type reads as its
+// default).
+
+fn lenient<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned + Default,
+{
+    let v = Value::deserialize(d)?;
+    Ok(serde_json::from_value(v).unwrap_or_default())
+}
+
+fn lenient_map<'de, D, T>(d: D) -> Result<BTreeMap<String, T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let v = Value::deserialize(d)?;
+    let Value::Object(rooms) = v else {
+        return Ok(BTreeMap::new());
+    };
+    Ok(rooms
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, serde_json::from_value(v).ok()?)))
+        .collect())
+}
+
+fn lenient_events<'de, D>(d: D) -> Result<Vec<Event>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let v = Value::deserialize(d)?;
+    let Value::Array(items) = v else {
+        return Ok(Vec::new());
+    };
+    Ok(items
+        .into_iter()
+        .filter_map(|e| serde_json::from_value(e).ok())
+        .collect())
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -58,7 +103,7 @@ pub struct Summary {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct InvitedRoom {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub invite_state: Events,
 }
 

@@ -65,7 +65,7 @@ pub mod detail_codes {
 
 /// WebSocket close codes the gateway uses.
 pub mod close_codes {
-    /// Normal closure (done, garbage input, handshake timeout, shutdown).
+    /// Normal closure (the session is done).
     pub const NORMAL: u16 = 1000;
     /// Going away: the gateway is shutting down.
     pub const GOING_AWAY: u16 = 1001;
@@ -78,6 +78,8 @@ pub mod close_codes {
     pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// Unsupported data (a binary frame).
     pub const UNSUPPORTED_DATA: u16 = 1003;
+    /// Invalid frame payload data: a text frame that is not UTF-8, or not JSON.
+    pub const INVALID_PAYLOAD: u16 = 1007;
     /// Service restart: the gateway is shutting down an open session.
     pub const SERVICE_RESTART: u16 = 1012;
 }

@@ -36,5 +36,7 @@ pub use manager::{
     ServiceManager, Step, manager_for,
 };
 pub use ops::{Drift, InstallOptions, Plan, Service, ServiceStatus, drift, read_installed};
-pub use runner::{CommandOutput, CommandRunner, ProcessRunner, RecordingRunner, RunError};
+pub use runner::{
+    CommandOutput, CommandRunner, MemoRunner, ProcessRunner, RecordingRunner, RunError,
+};
 pub use spec::{HostContext, Platform, ServiceSpec, current_uid, minimal_path};

@@ -230,6 +230,20 @@ pub trait ServiceManager {
         Ok(self.query(spec, runner))
     }
 
+    /// Answers for many services in one command: pairs of (the argv that
+    /// [`ServiceManager::runtime`] runs for one spec, its output), to seed a
+    /// [`crate::MemoRunner`] so that reporting on many instances spawns the
+    /// manager once instead of once or twice per instance. A pair is given
+    /// only where it is exactly what the per-service command would have
+    /// answered. Default: none (each service is asked on its own).
+    fn prefetch(
+        &self,
+        _specs: &[&ServiceSpec],
+        _runner: &dyn CommandRunner,
+    ) -> Vec<(Vec<String>, crate::CommandOutput)> {
+        Vec::new()
+    }
+
     /// Parses the definition file's bytes.
     fn parse(&self, path: PathBuf, bytes: &[u8]) -> Result<InstalledService, String>;
 }

@@ -1,9 +1,10 @@
 //! Running service-manager commands: the [`CommandRunner`] trait, the real
 //! [`ProcessRunner`] and the [`RecordingRunner`] test double.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// What a finished command returned.
@@ -128,6 +129,95 @@ impl CommandRunner for ProcessRunner {
     }
 }
 
+/// Runs each distinct argv once and answers repeats from memory; answers
+/// can also be given in advance ([`MemoRunner::seed`]). For a command that
+/// reports on many services at once (`openclaw profiles`): the same
+/// availability probe for 100 instances is one spawn, and a manager that
+/// can query many services in one command seeds the per-service answers
+/// ([`crate::ServiceManager::prefetch`]). Safe to share between threads; a
+/// command asked for by two threads at once still runs once.
+pub struct MemoRunner<R> {
+    inner: R,
+    memo: Mutex<HashMap<Vec<String>, Arc<OnceLock<Memo>>>>,
+}
+
+/// A remembered outcome (a [`RunError`] is kept as its kind and message).
+#[derive(Debug, Clone)]
+enum Memo {
+    Out(CommandOutput),
+    NotFound(String),
+    Timeout(u64),
+    Io(std::io::ErrorKind, String),
+    Empty,
+}
+
+impl Memo {
+    fn from_result(r: Result<CommandOutput, RunError>) -> Memo {
+        match r {
+            Ok(o) => Memo::Out(o),
+            Err(RunError::NotFound { program }) => Memo::NotFound(program),
+            Err(RunError::Timeout { secs }) => Memo::Timeout(secs),
+            Err(RunError::Io(e)) => Memo::Io(e.kind(), e.to_string()),
+            Err(RunError::Empty) => Memo::Empty,
+        }
+    }
+
+    fn to_result(&self) -> Result<CommandOutput, RunError> {
+        match self {
+            Memo::Out(o) => Ok(o.clone()),
+            Memo::NotFound(program) => Err(RunError::NotFound {
+                program: program.clone(),
+            }),
+            Memo::Timeout(secs) => Err(RunError::Timeout { secs: *secs }),
+            Memo::Io(kind, msg) => Err(RunError::Io(std::io::Error::new(*kind, msg.clone()))),
+            Memo::Empty => Err(RunError::Empty),
+        }
+    }
+}
+
+impl<R: CommandRunner> MemoRunner<R> {
+    pub fn new(inner: R) -> Self {
+        MemoRunner {
+            inner,
+            memo: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Answers `argv` with `output` from now on without running it (a
+    /// command already answered keeps its first answer).
+    pub fn seed(&self, argv: Vec<String>, output: CommandOutput) {
+        let cell = self.cell(&argv);
+        let _ = cell.set(Memo::Out(output));
+    }
+
+    /// The runner underneath (for commands that must not be remembered).
+    pub fn inner(&self) -> &R {
+        &self.inner
+    }
+
+    fn cell(&self, argv: &[String]) -> Arc<OnceLock<Memo>> {
+        self.memo
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(argv.to_vec())
+            .or_default()
+            .clone()
+    }
+}
+
+impl<R: CommandRunner> CommandRunner for MemoRunner<R> {
+    fn run(&self, argv: &[String]) -> Result<CommandOutput, RunError> {
+        if argv.is_empty() {
+            return Err(RunError::Empty);
+        }
+        // The map lock is not held while the command runs; the cell's own
+        // lock makes a second caller of the same argv wait for the first.
+        let cell = self.cell(argv);
+        cell.get_or_init(|| Memo::from_result(self.inner.run(argv)))
+            .to_result()
+    }
+}
+
 /// A fake runner: records every argv and answers from a script. A call that
 /// matches no scripted prefix succeeds with empty output.
 #[derive(Debug, Default)]
@@ -219,6 +309,31 @@ mod tests {
         };
         let e = r.run(&argv(&["sleep", "30"])).unwrap_err();
         assert!(matches!(e, RunError::Timeout { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn memo_runner_runs_each_command_once_and_serves_seeds() {
+        let inner = RecordingRunner::new()
+            .on(&["probe"], CommandOutput::fail(1, "no bus"))
+            .on(&["show"], CommandOutput::ok("x=1"));
+        let memo = MemoRunner::new(inner);
+        memo.seed(argv(&["show", "b"]), CommandOutput::ok("seeded"));
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    assert_eq!(memo.run(&argv(&["probe"])).unwrap().stderr, "no bus");
+                    assert_eq!(memo.run(&argv(&["show", "a"])).unwrap().stdout, "x=1");
+                    assert_eq!(memo.run(&argv(&["show", "b"])).unwrap().stdout, "seeded");
+                });
+            }
+        });
+        // Eight threads, two distinct commands run once each; the seeded one never.
+        assert_eq!(memo.inner().call_lines(), vec!["probe", "show a"]);
+        // A failure to run is remembered as the same error.
+        let memo = MemoRunner::new(ProcessRunner::default());
+        let missing = argv(&["/nonexistent/definitely-not-a-program"]);
+        assert!(matches!(memo.run(&missing), Err(RunError::NotFound { .. })));
+        assert!(matches!(memo.run(&missing), Err(RunError::NotFound { .. })));
     }
 
     #[test]

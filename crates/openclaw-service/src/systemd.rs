@@ -15,7 +15,7 @@ use crate::manager::{
     InstalledService, Operation, PlannedCommand, RuntimeState, ServiceFile, ServiceManager,
     decode_text,
 };
-use crate::runner::{CommandRunner, RunError};
+use crate::runner::{CommandOutput, CommandRunner, RunError};
 use crate::spec::{Platform, ServiceSpec, path_str};
 
 /// How long systemd waits for the gateway to stop before killing it.
@@ -329,6 +329,76 @@ impl ServiceManager for Systemd {
         let text = decode_text(bytes).ok_or("it is not UTF-8 text")?;
         parse_unit(path, &text)
     }
+
+    /// One `systemctl --user show -p Id,<props> <unit>...` for every unit.
+    /// Its blocks are matched to units by `Id`. When it fails and the
+    /// manager is unavailable (no user session), every per-unit `show`
+    /// would fail the same way, so each gets that failure; when it fails
+    /// for another reason nothing is seeded and each unit is asked alone.
+    fn prefetch(
+        &self,
+        specs: &[&ServiceSpec],
+        runner: &dyn CommandRunner,
+    ) -> Vec<(Vec<String>, CommandOutput)> {
+        let mut units: Vec<&str> = specs
+            .iter()
+            .map(|s| s.names.systemd_unit.as_str())
+            .collect();
+        units.sort_unstable();
+        units.dedup();
+        if units.len() < 2 {
+            return Vec::new();
+        }
+        let props = format!("Id,{SHOW_PROPS}");
+        let mut args = vec!["show", "-p", props.as_str()];
+        args.extend(units.iter().copied());
+        match runner.run(&systemctl(&args).argv) {
+            Ok(out) if out.success() => split_show_blocks(&out.stdout)
+                .into_iter()
+                .filter(|(id, _)| units.contains(&id.as_str()))
+                .map(|(id, block)| (show_argv(&id), CommandOutput::ok(&block)))
+                .collect(),
+            Ok(out) => match specs.first() {
+                Some(spec) if self.check_available(spec, runner).is_err() => {
+                    units.iter().map(|u| (show_argv(u), out.clone())).collect()
+                }
+                _ => Vec::new(),
+            },
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+/// `systemctl show` output for several units (blocks separated by blank
+/// lines, each with an `Id=` line) → (unit, its block without `Id`).
+fn split_show_blocks(stdout: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for block in stdout.split("\n\n") {
+        let mut id = None;
+        let mut rest = String::new();
+        for line in block.lines().filter(|l| !l.trim().is_empty()) {
+            match line.split_once('=') {
+                Some(("Id", v)) => id = Some(v.trim().to_string()),
+                _ => {
+                    rest.push_str(line);
+                    rest.push('\n');
+                }
+            }
+        }
+        if let Some(id) = id {
+            out.push((id, rest));
+        }
+    }
+    out
+}
+
+/// The properties `status` reads from `systemctl show`.
+const SHOW_PROPS: &str =
+    "MainPID,ActiveState,SubState,UnitFileState,ExecMainCode,ExecMainStatus,NRestarts";
+
+/// `systemctl --user show -p <props> <unit>`: the one command of `status`.
+fn show_argv(unit: &str) -> Vec<String> {
+    systemctl(&["show", "-p", SHOW_PROPS, unit]).argv
 }
 
 /// Enabled, active, main pid, state, last exit code and restart count of
@@ -336,18 +406,7 @@ impl ServiceManager for Systemd {
 /// know the unit's state.
 fn show_state(spec: &ServiceSpec, runner: &dyn CommandRunner) -> Option<RuntimeState> {
     let unit = spec.names.systemd_unit.as_str();
-    let out = runner
-        .run(
-            &systemctl(&[
-                "show",
-                "-p",
-                "MainPID,ActiveState,SubState,UnitFileState,ExecMainCode,ExecMainStatus,NRestarts",
-                unit,
-            ])
-            .argv,
-        )
-        .ok()
-        .filter(|o| o.success())?;
+    let out = runner.run(&show_argv(unit)).ok().filter(|o| o.success())?;
     let props: BTreeMap<&str, &str> = out
         .stdout
         .lines()

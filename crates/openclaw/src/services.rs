@@ -53,3 +53,9 @@ pub fn service_error(_ctx: &Ctx, svc: &InstanceService, op: &str, e: ServiceErro
 pub fn service_section(ctx: &Ctx, instance: &Instance) -> serde_json::Value {
     openclaw_host::services::service_section(ctx, instance)
 }
+
+/// [`service_section`] for many instances at once (`profiles`: one or two
+/// service-manager spawns in all).
+pub fn service_sections(ctx: &Ctx, instances: &[&Instance]) -> Vec<serde_json::Value> {
+    openclaw_host::services::service_sections(ctx, instances)
+}

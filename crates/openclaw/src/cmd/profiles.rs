@@ -85,15 +85,52 @@ pub struct HostEntry {
     pub channels: Vec<openclaw_channels::ChannelStatus>,
 }
 
+/// How long `profiles` waits for the `/healthz` answers, all probes
+/// together. A gateway answers in well under a millisecond; this only
+/// bounds what a hung one costs.
+const HEALTH_DEADLINE: Duration = Duration::from_millis(500);
+
 /// The host-wide view: every known instance with its live state.
+///
+/// Fast with many instances: every `/healthz` probe runs at once under one
+/// deadline (on a thread of its own, while the rest is gathered), and the
+/// service manager is asked about every instance in one command.
 pub fn host_entries(ctx: &Ctx) -> Vec<HostEntry> {
     let home = ctx.paths.home.value.clone();
-    hosts::known_instances(&home)
+    let known = hosts::known_instances(&home);
+    let gateways: Vec<Option<Running>> = known
+        .iter()
+        .map(|k| live::running(&k.record.state_dir))
+        .collect();
+    // Which port each resolved instance is probed on: its running
+    // gateway's, else its own (to say when something else answers there).
+    let probe_ports: Vec<Option<u16>> = known
+        .iter()
+        .zip(&gateways)
+        .map(|(k, g)| match (&k.instance, g) {
+            (Err(_), _) => None,
+            (Ok(_), Some(g)) => Some(g.port),
+            (Ok(inst), None) => Some(inst.ports.gateway.value),
+        })
+        .collect();
+    let ports: Vec<u16> = probe_ports.iter().flatten().copied().collect();
+    let prober = std::thread::spawn(move || live::probe_health_all(&ports, HEALTH_DEADLINE));
+    let resolved: Vec<&openclaw_instance::Instance> = known
+        .iter()
+        .filter_map(|k| k.instance.as_ref().ok())
+        .collect();
+    let mut services = crate::services::service_sections(ctx, &resolved).into_iter();
+    let mut healths = match prober.join() {
+        Ok(h) => h.into_iter(),
+        Err(_) => Vec::new().into_iter(),
+    };
+    known
         .into_iter()
-        .map(|k| {
+        .zip(gateways)
+        .zip(probe_ports)
+        .map(|((k, gateway), probe_port)| {
             let current = hosts::same_path(&k.record.state_dir, &ctx.paths.state_dir.value);
             let label = hosts::label(&k);
-            let gateway = live::running(&k.record.state_dir);
             let mut e = HostEntry {
                 label,
                 profile: k.record.profile.clone(),
@@ -113,6 +150,7 @@ pub fn host_entries(ctx: &Ctx) -> Vec<HostEntry> {
                 channels: Vec::new(),
             };
             e.channels = openclaw_channels::status_summary(&e.state_dir, e.running);
+            let health = probe_port.and_then(|_| healths.next());
             match k.instance {
                 Err(err) => e.error = Some(err),
                 Ok(inst) => {
@@ -124,26 +162,27 @@ pub fn host_entries(ctx: &Ctx) -> Vec<HostEntry> {
                         "cdpRange": [p.cdp_range.value.0, p.cdp_range.value.1],
                         "explicitCdp": p.explicit_cdp,
                     }));
-                    e.health = Some(match &e.gateway {
-                        Some(g) => live::probe_health(g.port, Duration::from_millis(800)),
-                        None => {
-                            // Stopped: health is not claimed, but say when
-                            // something else answers on this instance's port.
-                            let h = live::probe_health(p.gateway.value, Duration::from_millis(800));
-                            Health {
-                                ok: false,
-                                detail: if h.ok {
-                                    format!(
-                                        "no gateway of this instance runs, but another process answers /healthz on its port {}",
-                                        p.gateway.value
-                                    )
-                                } else {
-                                    "not running".into()
-                                },
-                            }
-                        }
+                    let h = health.unwrap_or_else(|| Health {
+                        ok: false,
+                        detail: "not probed".into(),
                     });
-                    e.service = Some(crate::services::service_section(ctx, &inst));
+                    e.health = Some(match &e.gateway {
+                        Some(_) => h,
+                        // Stopped: health is not claimed, but say when
+                        // something else answers on this instance's port.
+                        None => Health {
+                            ok: false,
+                            detail: if h.ok {
+                                format!(
+                                    "no gateway of this instance runs, but another process answers /healthz on its port {}",
+                                    p.gateway.value
+                                )
+                            } else {
+                                "not running".into()
+                            },
+                        },
+                    });
+                    e.service = services.next();
                 }
             }
             e

@@ -13,6 +13,7 @@ mod control_ui;
 mod gateway;
 mod harden;
 mod harness;
+mod hostile;
 mod irc;
 mod logs;
 mod matrix;
