@@ -773,3 +773,97 @@ fn matrix_login_keeps_the_token_not_the_password_and_refuses_a_shared_user() {
         "{err}"
     );
 }
+
+/// Files under `dir`, sorted (temp files included: none may be left).
+fn dir_entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Re-onboarding on a terminal with a new model key while another command
+/// changes the config: the config write is refused, and "nothing was
+/// written" is true — the credentials file keeps the old key (a running
+/// gateway would otherwise pick up the new one). Without the interference
+/// the same answers are written, key included.
+#[test]
+fn a_refused_config_write_leaves_the_credentials_files_as_they_were() {
+    let rt = rt();
+    let model = rt.block_on(Fixture::start(vec![], false));
+    model.set_models(&["fixture-model"]);
+    model.require_key("sk-old");
+    let _g = rt.enter();
+    let h = TestHome::new();
+    let old_key = h.join("old-key");
+    std::fs::write(&old_key, "sk-old\n").unwrap();
+    h.ok(&[
+        "--profile",
+        "main",
+        "onboard",
+        "--non-interactive",
+        "--accept-risk",
+        "--skip-daemon",
+        "--auth-choice",
+        "custom",
+        "--custom-base-url",
+        &model.base_url,
+        "--custom-model",
+        "fixture-model",
+        "--custom-api-key-file",
+        &old_key.display().to_string(),
+    ]);
+    let creds = h.join(".openclaw-main/credentials");
+    let key = creds.join("custom.key");
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), "sk-old\n");
+    model.require_key("sk-new");
+
+    // Answers everything with the new key; `interfere` runs at the port
+    // prompt, after every check passed and before anything is written.
+    let reonboard = |interfere: &dyn Fn()| -> (i32, String) {
+        let mut s = pty(&h, &["--profile", "main", "onboard", "--skip-daemon"], &[]);
+        exp(&mut s, "Continue?");
+        send(&mut s, "y");
+        exp(&mut s, "Model provider");
+        send(&mut s, "jj\r");
+        exp(&mut s, "Base URL of the server");
+        send(&mut s, &format!("{}\r", model.base_url));
+        exp(&mut s, "API key (empty: the server needs none)");
+        send(&mut s, "sk-new\r");
+        exp(&mut s, "Model: custom/fixture-model");
+        exp(&mut s, "Channel: where you will message the bot");
+        send(&mut s, "jjj\r");
+        exp(&mut s, "Base port (Enter: ");
+        interfere();
+        send(&mut s, "\r");
+        exp(&mut s, "Workspace directory");
+        send(&mut s, "\r");
+        finish(s)
+    };
+
+    let (code, rest) = reonboard(&|| {
+        h.ok(&["--profile", "main", "config", "set", "logging.level", "debug"]);
+    });
+    assert_eq!(code, 1, "{rest}");
+    assert!(
+        rest.contains("the config changed while onboarding was asking"),
+        "{rest}"
+    );
+    assert!(rest.contains("nothing was written"), "{rest}");
+    assert_eq!(
+        std::fs::read_to_string(&key).unwrap(),
+        "sk-old\n",
+        "the credentials file was overwritten"
+    );
+    assert_eq!(dir_entries(&creds), ["custom.key"], "a staged file was left");
+    let cfg = config(&h, ".openclaw-main/openclaw.json");
+    assert_eq!(cfg["logging"]["level"], "debug", "{cfg}");
+
+    let (code, rest) = reonboard(&|| {});
+    assert_eq!(code, 0, "{rest}");
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), "sk-new\n");
+    assert_eq!(mode(&key), 0o600);
+    assert_eq!(dir_entries(&creds), ["custom.key"]);
+}

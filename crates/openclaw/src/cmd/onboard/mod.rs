@@ -1128,10 +1128,11 @@ fn credentials(state_dir: &Path, name: &str) -> PathBuf {
     state_dir.join("credentials").join(name)
 }
 
-/// Writes every answer: the credentials files first, then the config in one
-/// atomic write guarded by the hash it was read with (with everything
-/// `setup` fills in), then the workspace. A failed config write removes the
-/// credentials files this run created.
+/// Writes every answer: the config in one atomic write guarded by the hash
+/// it was read with (with everything `setup` fills in) and, with it, the
+/// credentials files it names (staged first, put in place under the
+/// config's lock just before it is replaced, put back if that fails); then
+/// the workspace. A refused or failed config write changes no file.
 fn write_answers(ctx: &Ctx, args: &OnboardArgs, facts: &Facts, a: &Answers) -> CliResult<Written> {
     let _hold = HoldSignals::new();
     let state_dir = ctx.paths.state_dir.value.clone();
@@ -1204,29 +1205,41 @@ fn write_answers(ctx: &Ctx, args: &OnboardArgs, facts: &Facts, a: &Answers) -> C
     plan.rescue = a.rescue.clone();
     let edits = ops::config_edits(&plan);
 
-    let mut created = Vec::new();
-    for (_, path, secret) in &files {
-        let existed = path.exists();
-        secrets::write_file(path, secret)?;
-        if !existed {
-            created.push(path.clone());
+    // The secrets are staged beside their files and put in place by the
+    // config write itself, under its lock, only once it is sure to happen:
+    // a refused write (the config changed meanwhile) leaves every
+    // credentials file as it was.
+    let mut staged = openclaw_state::StagedFiles::new();
+    let mut made_dirs = Vec::new();
+    let out = (|| {
+        for (_, path, secret) in &files {
+            made_dirs.extend(secrets::stage(&mut staged, path, secret)?);
         }
-    }
-    let setup_args = SetupArgs {
-        port: Some(a.port),
-        workspace: a.workspace.clone(),
-        json: args.setup.json,
-    };
-    let base = Base::Exactly(facts.existing.as_ref().map(|l| l.hash.clone()));
-    let out = setup::apply_with(ctx, &setup_args, base, |v| ops::apply_edits(v, &edits));
+        let setup_args = SetupArgs {
+            port: Some(a.port),
+            workspace: a.workspace.clone(),
+            json: args.setup.json,
+        };
+        let base = Base::Exactly(facts.existing.as_ref().map(|l| l.hash.clone()));
+        setup::apply_with(
+            ctx,
+            &setup_args,
+            base,
+            |v| ops::apply_edits(v, &edits),
+            &mut staged,
+        )
+    })();
+    drop(staged);
     match out {
         Ok(setup) => Ok(Written {
             setup,
             secrets: files.into_iter().map(|(w, p, _)| (w, p)).collect(),
         }),
         Err(e) => {
-            for p in created {
-                let _ = openclaw_state::remove_file_durably(&p);
+            // The credentials dir, when this run created it and it is still
+            // empty (nothing was put in place).
+            for d in &made_dirs {
+                let _ = std::fs::remove_dir(d);
             }
             Err(e)
         }
