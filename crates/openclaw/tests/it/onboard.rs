@@ -867,3 +867,62 @@ fn a_refused_config_write_leaves_the_credentials_files_as_they_were() {
     assert_eq!(mode(&key), 0o600);
     assert_eq!(dir_entries(&creds), ["custom.key"]);
 }
+
+/// A gateway that holds the state dir's lock but has not written its owner
+/// record yet (still starting, slow under load) is this instance's gateway:
+/// onboarding keeps it and does not start a second one, which would only
+/// find the state dir taken. Here a process that takes the same `flock`
+/// stands in for it.
+#[test]
+fn a_gateway_still_starting_is_kept_not_raced() {
+    let h = TestHome::new();
+    let port = free_base_port().to_string();
+    let dir = h.join(".openclaw-ob");
+    std::fs::create_dir(&dir).unwrap();
+    let mut holder = Command::new("python3")
+        .args([
+            "-c",
+            "import fcntl, os, sys, time\n\
+             fd = os.open(sys.argv[1], os.O_RDONLY)\n\
+             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n\
+             print('locked', flush=True)\n\
+             time.sleep(60)",
+        ])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let out = h.run(&[
+        "--profile",
+        "ob",
+        "onboard",
+        "--non-interactive",
+        "--accept-risk",
+        "--port",
+        &port,
+        "--skip-health",
+        "--json",
+    ]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["gateway"]["status"], "already-running", "{v}");
+    assert_eq!(v["gateway"]["pid"], holder.id(), "{v}");
+    assert!(
+        stderr.contains(&format!(
+            "found it still starting: pid {} holds the state dir",
+            holder.id()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("started pid"), "{stderr}");
+    assert!(!dir.join("gateway.owner.json").exists());
+}

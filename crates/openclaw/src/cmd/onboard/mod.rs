@@ -1268,7 +1268,11 @@ fn finish(
     // Service.
     steps.step("installing the gateway service");
     let svc = InstanceService::for_instance(ctx, inst.clone())?;
-    let running_before = live::running(&inst.state_dir.value).is_some();
+    // A gateway of this instance, running or still starting: the state
+    // dir's lock says so even before the owner record exists, and a second
+    // gateway started now would only find the state dir taken.
+    let before = gateway_before(&inst.state_dir.value);
+    let running_before = before.is_some();
     let mut manual: Vec<String> = Vec::new();
     let (install, daemon) = if !a.install_service {
         let why = if args.skip_daemon {
@@ -1347,58 +1351,47 @@ fn finish(
     let mut gateway = json!({"status": "not-running", "start": foreground});
     let mut up: Option<(u32, u16)> = None;
     let mut failure: Option<CliError> = None;
+    let mut plan = plan;
+    if let (StartPlan::AlreadyRunning, Some(b)) = (plan, &before) {
+        steps.detail(&b.describe());
+        gateway = json!({"status": "already-running", "pid": b.pid()});
+    }
+    if plan == StartPlan::StartDetached {
+        match start_detached(steps, args, &inst, &home) {
+            Detached::Up { pid, port, log } => {
+                gateway = json!({"status": "started-detached", "pid": pid, "port": port, "health": "ok", "log": log});
+                up = Some((pid, port));
+            }
+            Detached::Unchecked { pid, log } => {
+                gateway = json!({"status": "started-detached", "pid": pid, "log": log});
+                up = Some((pid, inst.ports.gateway.value));
+            }
+            Detached::Failed { gateway: g, error } => {
+                gateway = g;
+                failure = Some(error);
+            }
+            Detached::TakenFirst { pid, why } => {
+                // Another gateway of this instance took the state dir
+                // between the check and the start: it serves the instance.
+                steps.detail(&format!(
+                    "{why}: another gateway of this instance took the state dir first; checking that one"
+                ));
+                gateway = json!({"status": "already-running", "pid": pid});
+                plan = StartPlan::AlreadyRunning;
+            }
+        }
+    }
     match plan {
         StartPlan::Nothing => steps.detail(&format!(
             "no gateway runs for this instance; start it with: {foreground}"
         )),
-        StartPlan::StartDetached => match crate::signal::spawn_detached(&inst, &[]) {
-            Err(e) => {
-                steps.detail(&format!("cannot start it: {e}"));
-                failure = Some(
-                    CliError::new(
-                        "cannot start the gateway",
-                        inst.state_dir.value.display(),
-                        e,
-                    )
-                    .hint(foreground.clone()),
-                );
-            }
-            Ok((mut child, log)) => {
-                let pid = child.id();
-                steps.detail(&format!(
-                    "started pid {pid} (output: {}); it runs until it is stopped or the machine restarts",
-                    tilde(&log, &home)
-                ));
-                gateway = json!({"status": "started-detached", "pid": pid, "log": log});
-                if args.skip_health {
-                    up = Some((pid, inst.ports.gateway.value));
-                } else {
-                    match wait_child_up(steps, &mut child, &inst.state_dir.value) {
-                        Ok((pid, port, detail)) => {
-                            steps.detail(&format!("healthy: pid {pid}, port {port} ({detail})"));
-                            gateway["port"] = json!(port);
-                            gateway["health"] = json!("ok");
-                            up = Some((pid, port));
-                        }
-                        Err(why) => {
-                            steps.detail(&format!("NOT healthy: {why}"));
-                            gateway["health"] = json!(why);
-                            failure = Some(
-                                CliError::new(
-                                    "the gateway did not become healthy",
-                                    inst.state_dir.value.display(),
-                                    format!("{why}; its output is in {}", log.display()),
-                                )
-                                .hint(inst.command("logs --lines 50")),
-                            );
-                        }
-                    }
-                }
-            }
-        },
+        StartPlan::StartDetached => {}
         StartPlan::WaitForService | StartPlan::AlreadyRunning => {
             if args.skip_health {
                 steps.detail("health not checked (--skip-health)");
+                if let Some(pid) = gateway["pid"].as_u64() {
+                    up = Some((pid as u32, inst.ports.gateway.value));
+                }
             } else {
                 let h = wait_healthy(steps, &inst.state_dir.value, Duration::from_secs(20));
                 match live::running(&inst.state_dir.value) {
@@ -1492,13 +1485,126 @@ fn finish(
     }
 }
 
+/// A gateway of this instance found before onboarding starts one.
+enum Before {
+    /// Its live owner record.
+    Running(live::Running),
+    /// It holds the state dir's lock but has written no owner record yet
+    /// (still binding its ports).
+    Starting { pid: Option<u32> },
+}
+
+impl Before {
+    fn pid(&self) -> Option<u32> {
+        match self {
+            Before::Running(g) => Some(g.pid),
+            Before::Starting { pid } => *pid,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Before::Running(g) => format!("found it: pid {}, port {}", g.pid, g.port),
+            Before::Starting { pid: Some(p) } => format!(
+                "found it still starting: pid {p} holds the state dir (no owner record yet)"
+            ),
+            Before::Starting { pid: None } => {
+                "found it still starting: a process holds the state dir (no owner record yet)"
+                    .into()
+            }
+        }
+    }
+}
+
+/// This instance's gateway, running or starting: its live owner record,
+/// else the state dir's lock (which a starting gateway takes before it
+/// writes the record).
+fn gateway_before(state_dir: &Path) -> Option<Before> {
+    if let Some(g) = live::running(state_dir) {
+        return Some(Before::Running(g));
+    }
+    match openclaw_state::owner::lock_holder(state_dir) {
+        openclaw_state::owner::LockProbe::Held { pid } => Some(Before::Starting { pid }),
+        _ => None,
+    }
+}
+
+/// How starting a detached gateway went.
+enum Detached {
+    /// It owns the state dir and answers `/healthz`.
+    Up {
+        pid: u32,
+        port: u16,
+        log: PathBuf,
+    },
+    /// Started; health not checked (`--skip-health`).
+    Unchecked { pid: u32, log: PathBuf },
+    /// Another gateway of this instance took the state dir first.
+    TakenFirst { pid: Option<u32>, why: String },
+    Failed { gateway: Value, error: CliError },
+}
+
+fn start_detached(steps: &Steps, args: &OnboardArgs, inst: &Instance, home: &Path) -> Detached {
+    let foreground = inst.command(&format!("gateway --port {}", inst.ports.gateway.value));
+    let (mut child, log) = match crate::signal::spawn_detached(inst, &[]) {
+        Ok(x) => x,
+        Err(e) => {
+            steps.detail(&format!("cannot start it: {e}"));
+            return Detached::Failed {
+                gateway: json!({"status": "not-running", "start": foreground}),
+                error: CliError::new(
+                    "cannot start the gateway",
+                    inst.state_dir.value.display(),
+                    e,
+                )
+                .hint(foreground),
+            };
+        }
+    };
+    let pid = child.id();
+    steps.detail(&format!(
+        "started pid {pid} (output: {}); it runs until it is stopped or the machine restarts",
+        tilde(&log, home)
+    ));
+    if args.skip_health {
+        return Detached::Unchecked { pid, log };
+    }
+    match wait_child_up(steps, &mut child, &inst.state_dir.value) {
+        Ok((pid, port, detail)) => {
+            steps.detail(&format!("healthy: pid {pid}, port {port} ({detail})"));
+            Detached::Up { pid, port, log }
+        }
+        Err(ChildDown::TakenBy { pid, why }) => Detached::TakenFirst { pid, why },
+        Err(ChildDown::Failed(why)) => {
+            steps.detail(&format!("NOT healthy: {why}"));
+            Detached::Failed {
+                gateway: json!({"status": "started-detached", "pid": pid, "log": log, "health": why}),
+                error: CliError::new(
+                    "the gateway did not become healthy",
+                    inst.state_dir.value.display(),
+                    format!("{why}; its output is in {}", log.display()),
+                )
+                .hint(inst.command("logs --lines 50")),
+            }
+        }
+    }
+}
+
+/// Why the detached child is not up.
+enum ChildDown {
+    /// Another gateway holds the state dir (the child saw it taken and
+    /// exited 78, or that one's owner record appeared).
+    TakenBy { pid: Option<u32>, why: String },
+    Failed(String),
+}
+
 /// Waits for the detached child to own the state dir and answer
 /// `/healthz` (the same rule as `gateway restart`'s start).
 fn wait_child_up(
     steps: &Steps,
     child: &mut std::process::Child,
     state_dir: &Path,
-) -> Result<(u32, u16, String), String> {
+) -> Result<(u32, u16, String), ChildDown> {
     use openclaw_ops::lifecycle::{StartProgress, start_progress};
     let pid = child.id();
     let start = Instant::now();
@@ -1520,15 +1626,24 @@ fn wait_child_up(
             healthy,
         ) {
             StartProgress::Exited => {
-                return Err(format!(
+                let why = format!(
                     "the gateway (pid {pid}) exited with {}",
                     exited.map(|s| s.to_string()).unwrap_or_default()
-                ));
+                );
+                if exited.and_then(|s| s.code()) == Some(i32::from(exit::STATE_DIR_OWNED)) {
+                    let other = match gateway_before(state_dir) {
+                        Some(b) => b.pid(),
+                        None => None,
+                    };
+                    return Err(ChildDown::TakenBy { pid: other, why });
+                }
+                return Err(ChildDown::Failed(why));
             }
             StartProgress::TakenBy { pid: other } => {
-                return Err(format!(
-                    "another gateway (pid {other}) took the state dir first"
-                ));
+                return Err(ChildDown::TakenBy {
+                    pid: Some(other),
+                    why: format!("the gateway (pid {pid}) found pid {other} there first"),
+                });
             }
             StartProgress::Up => {
                 let o = owner.expect("up has an owner");
@@ -1542,10 +1657,10 @@ fn wait_child_up(
         }
         let now = Instant::now();
         if now >= deadline {
-            return Err(format!(
+            return Err(ChildDown::Failed(format!(
                 "not ready after {} s ({last})",
                 crate::signal::START_WAIT.as_secs()
-            ));
+            )));
         }
         if now >= next_note {
             steps.detail(&format!(
@@ -1577,7 +1692,15 @@ fn wait_healthy(steps: &Steps, state_dir: &Path, limit: Duration) -> live::Healt
             }
             None => live::Health {
                 ok: false,
-                detail: "the gateway has not taken its state dir yet (no live owner record)".into(),
+                detail: match openclaw_state::owner::lock_holder(state_dir) {
+                    openclaw_state::owner::LockProbe::Held { pid: Some(p) } => format!(
+                        "pid {p} holds the state dir but has written no owner record yet (still starting)"
+                    ),
+                    openclaw_state::owner::LockProbe::Held { pid: None } => {
+                        "a process holds the state dir but has written no owner record yet (still starting)".into()
+                    }
+                    _ => "the gateway has not taken its state dir yet (no live owner record)".into(),
+                },
             },
         };
         let now = Instant::now();
@@ -1831,6 +1954,10 @@ fn summary(
                 gateway["pid"], gateway["port"]
             )
         }
+        (Some("already-running"), None) => format!(
+            "running: pid {}; health not checked (--skip-health)",
+            gateway["pid"]
+        ),
         (_, Some(h)) if h != "ok" => format!("NOT healthy: {h}"),
         _ => format!(
             "not running; start it with: {}",
