@@ -702,6 +702,9 @@ fn irc_login_checked_and_a_nick_of_another_instance_refused() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("the nick busybot is in use"), "{err}");
+    // No gateway of rescue's runs: the nick is someone else's.
+    assert!(err.contains("choose another nick"), "{err}");
+    assert!(err.contains("hint: openclaw --profile rescue onboard --help"), "{err}");
     assert!(!h.join(".openclaw-rescue/openclaw.json").exists());
 
     let v = h.json(&strs(&irc("rescue", "rescuebot")));
@@ -925,4 +928,85 @@ fn a_gateway_still_starting_is_kept_not_raced() {
     );
     assert!(!stderr.contains("started pid"), "{stderr}");
     assert!(!dir.join("gateway.owner.json").exists());
+}
+
+/// Re-onboarding an instance whose gateway is connected to IRC: its own
+/// nick is not refused (the server would give the check another nick only
+/// because this very instance holds it); the check is skipped and onboarding
+/// says why. A nick in use while this instance's gateway runs gets the hint
+/// to stop that gateway.
+#[test]
+fn re_onboarding_keeps_its_own_irc_nick_while_its_gateway_holds_it() {
+    use openclaw_irc::testing::{Ngircd, TestClient};
+    let rt = rt();
+    let server = Ngircd::start();
+    let port = server.port.to_string();
+    let h = TestHome::new();
+    let _reaper = Reaper(vec![h.join(".openclaw-main")]);
+    let base = free_base_port().to_string();
+    let irc = |nick: &str| -> Vec<String> {
+        [
+            "--profile",
+            "main",
+            "onboard",
+            "--non-interactive",
+            "--accept-risk",
+            "--port",
+            &base,
+            "--irc-host",
+            "127.0.0.1",
+            "--irc-port",
+            &port,
+            "--irc-no-tls",
+            "--irc-nick",
+            nick,
+            "--json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let v = h.json(&strs(&irc("mainbot")));
+    assert_eq!(v["gateway"]["status"], "started-detached", "{v}");
+    // As mainbot, not mainbot_: the check's own connection had let go of
+    // the nick before the gateway connected.
+    assert_eq!(
+        v["channelState"]["line"], "irc (default): running mainbot",
+        "{v}"
+    );
+    let pid = v["gateway"]["pid"].as_u64().unwrap();
+
+    // Again, the same answers: the gateway holds mainbot, so the check is
+    // skipped, saying why, and the gateway is kept.
+    let out = h.run(&strs(&irc("mainbot")));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "registration check skipped: this instance's gateway (pid {pid}) is connected to 127.0.0.1:{port} as mainbot right now"
+        )),
+        "{stderr}"
+    );
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["gateway"]["status"], "already-running", "{v}");
+    assert_eq!(v["gateway"]["pid"], pid, "{v}");
+    assert_eq!(v["channelState"]["state"], "running", "{v}");
+
+    // A nick someone else holds while this instance's gateway runs: refused,
+    // with the hint to stop this instance's gateway (it might hold it).
+    let _holder = rt.block_on(TestClient::connect(server.port, "busybot"));
+    let out = h.run(&strs(&irc("busybot")));
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the nick busybot is in use"), "{err}");
+    assert!(
+        err.contains(&format!("this instance's gateway (pid {pid}) is running")),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: openclaw --profile main gateway stop"),
+        "{err}"
+    );
+    let cfg = config(&h, ".openclaw-main/openclaw.json");
+    assert_eq!(cfg["channels"]["irc"]["nick"], "mainbot", "{cfg}");
 }

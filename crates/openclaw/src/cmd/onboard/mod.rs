@@ -1033,13 +1033,89 @@ fn irc_checks(
         )
         .hint(ctx.command("onboard --help")));
     }
-    steps.detail(&format!(
-        "registering as {} on {}:{}",
-        d.nick, d.host, d.port
-    ));
-    checker
-        .irc(d)
-        .map_err(|e| check_failed("the IRC server", &format!("{}:{}", d.host, d.port), e, ctx))
+    let server = format!("{}:{}", d.host, d.port);
+    match irc_check(ctx, facts, checker, d, &section) {
+        IrcCheck::Skipped(why) => {
+            steps.detail(&why);
+            Ok(())
+        }
+        IrcCheck::Passed => {
+            steps.detail(&format!("registered as {} on {server}", d.nick));
+            Ok(())
+        }
+        IrcCheck::Failed { message, hint } => Err(CliError::new(
+            "the IRC server did not pass the check; nothing was written",
+            server,
+            message,
+        )
+        .hint(hint)),
+    }
+}
+
+/// How the IRC registration check went.
+enum IrcCheck {
+    Passed,
+    /// Not run, and why (this instance's own gateway holds the nick).
+    Skipped(String),
+    /// What the server said, and the command that helps.
+    Failed { message: String, hint: String },
+}
+
+/// The IRC registration check, unless this instance's own running gateway
+/// is connected to that server as that nick (the server would give the
+/// check another nick because of it): then it is skipped, saying so. A nick
+/// in use while this instance's gateway runs may be held by that gateway:
+/// the hint is to stop it.
+fn irc_check(
+    ctx: &Ctx,
+    facts: &Facts,
+    checker: &Checker,
+    d: &checks::IrcDetails,
+    section: &openclaw_config::channels_net::Irc,
+) -> IrcCheck {
+    let state_dir = &ctx.paths.state_dir.value;
+    let before = gateway_before(state_dir);
+    if let Some(Before::Running(g)) = &before {
+        let connected_as = openclaw_channels::status_summary(state_dir, true)
+            .into_iter()
+            .find(|s| {
+                s.channel == openclaw_channels::irc::CHANNEL
+                    && s.state == openclaw_channels::ChannelState::Running
+            })
+            .and_then(|s| s.bot_username);
+        let configured = facts
+            .existing
+            .as_ref()
+            .and_then(|l| l.parsed.config.channels.as_ref())
+            .and_then(|c| c.irc.as_deref());
+        if ops::irc_held_by_this_instance(configured, section, connected_as.as_deref()) {
+            return IrcCheck::Skipped(format!(
+                "registration check skipped: this instance's gateway (pid {}) is connected to {}:{} as {} right now",
+                g.pid, d.host, d.port, d.nick
+            ));
+        }
+    }
+    match checker.irc(d) {
+        Ok(()) => IrcCheck::Passed,
+        Err(e) if e.nick_in_use => match before.as_ref().map(Before::pid) {
+            Some(pid) => IrcCheck::Failed {
+                message: format!(
+                    "{}; this instance's gateway{} is running and may be the one holding it: stop it, then onboard again (or choose another nick)",
+                    e.message,
+                    pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+                ),
+                hint: ctx.command("gateway stop"),
+            },
+            None => IrcCheck::Failed {
+                message: format!("{}; choose another nick", e.message),
+                hint: ctx.command("onboard --help"),
+            },
+        },
+        Err(e) => IrcCheck::Failed {
+            message: e.message,
+            hint: ctx.command("onboard --help"),
+        },
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -413,20 +413,21 @@ fn ask_irc(q: &Asker<'_>, facts: &Facts, checker: &Checker) -> Checked {
         "Checking: registering as {} on {}:{}",
         details.nick, details.host, details.port
     ));
-    match checker.irc(&details) {
-        Ok(()) => {
+    match super::irc_check(q.ctx, facts, checker, &details, &section) {
+        super::IrcCheck::Passed => {
             sp.stop(format!("{} registered on {}", details.nick, details.host));
-            Ok(Ok(ChannelAnswer::Irc {
-                details,
-                channels,
-                nickserv,
-            }))
         }
-        Err(e) => {
+        super::IrcCheck::Skipped(why) => sp.stop(format!("IRC: {why}")),
+        super::IrcCheck::Failed { message, hint } => {
             sp.error("The IRC check failed");
-            Ok(Err(e))
+            return Ok(Err(format!("{message} (hint: {hint})")));
         }
     }
+    Ok(Ok(ChannelAnswer::Irc {
+        details,
+        channels,
+        nickserv,
+    }))
 }
 
 fn ask_matrix(q: &Asker<'_>, facts: &Facts, checker: &Checker) -> Checked {
