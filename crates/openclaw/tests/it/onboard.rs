@@ -604,6 +604,41 @@ fn answer_flags_need_non_interactive_and_an_owner_needs_a_channel() {
         rest.contains("--owner answers a question, so it needs --non-interactive"),
         "{rest}"
     );
+    // Every other answer flag the prompts would not use, too: none is
+    // silently dropped, and a literal secret is warned about even so.
+    for argv in [
+        &["--auth-choice", "openai-api-key"][..],
+        &["--matrix-access-token-file", "/dev/null"],
+        &["--irc-nickserv-password", "s3cret"],
+        &["--irc-port", "7000"],
+        &["--irc-channel", "#ops"],
+        &["--irc-no-tls"],
+        &["--irc-nickserv-password-file", "/dev/null"],
+        &["--matrix-user-id", "@bot:example.org"],
+        &["--matrix-access-token", "syt_x"],
+    ] {
+        let mut a = vec!["onboard"];
+        a.extend_from_slice(argv);
+        let (code, rest) = finish(pty(&h, &a, &[]));
+        assert_eq!(code, 2, "{argv:?}: {rest}");
+        assert!(
+            rest.contains(&format!(
+                "{} answers a question, so it needs --non-interactive",
+                argv[0]
+            )),
+            "{argv:?}: {rest}"
+        );
+        let literal = ["--irc-nickserv-password", "--matrix-access-token"].contains(&argv[0]);
+        assert_eq!(
+            rest.contains(&format!(
+                "warning: {} puts the secret in the process list",
+                argv[0]
+            )),
+            literal,
+            "{argv:?}: {rest}"
+        );
+        assert!(!h.join(".openclaw").exists(), "{argv:?}");
+    }
     // An owner without a channel would create an empty channel section.
     let out = h.run(&[
         "onboard",

@@ -54,7 +54,10 @@ pub use checks::Checker;
 /// service is installed and the gateway started and checked.
 ///
 /// Elsewhere (or in scripts) pass --non-interactive --accept-risk and the
-/// answers as flags (the answer flags need --non-interactive):
+/// answers as flags. On a terminal only --accept-risk, --port, --workspace,
+/// --skip-daemon, --skip-channels, --custom-base-url, --custom-model,
+/// --custom-api and --telegram-api-root apply to the prompts; any other
+/// answer flag needs --non-interactive:
 ///   openclaw --profile rescue onboard --non-interactive --accept-risk \
 ///     --auth-choice openai-api-key --openai-api-key-file ~/.secrets/openai \
 ///     --telegram-bot-token-file ~/.secrets/rescue-bot --owner telegram:<your id>
@@ -236,6 +239,188 @@ pub struct ChannelFlags {
     /// File holding a Matrix access token (`-` = stdin)
     #[arg(long, value_name = "PATH")]
     pub matrix_access_token_file: Option<PathBuf>,
+}
+
+// ---------------------------------------------------------------- flags on a terminal
+
+/// What onboarding on a terminal does with a flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnTerminal {
+    /// It answers a question the prompts ask themselves, so it would be
+    /// ignored: refused without --non-interactive.
+    Refused,
+    /// The prompts use it (a default, a fixed answer, a step left out).
+    Used,
+    /// Not an answer: how onboarding runs or reports.
+    NotAnAnswer,
+}
+
+/// One flag of `onboard`, as given.
+#[derive(Debug, Clone, Copy)]
+struct FlagUse {
+    /// `--irc-port`.
+    name: &'static str,
+    given: bool,
+    on_terminal: OnTerminal,
+    /// A secret given as a literal value (warned about: it is in argv).
+    literal_secret: bool,
+}
+
+impl OnboardArgs {
+    /// Every flag of `onboard`, whether it was given, and what a terminal
+    /// session does with it: the one list [`OnboardArgs::refused_on_a_terminal`]
+    /// is derived from. The structs are destructured without `..`, so a new
+    /// field does not compile until it is classified here, and a unit test
+    /// checks the names against clap's.
+    fn flag_uses(&self) -> Vec<FlagUse> {
+        use OnTerminal::*;
+        let OnboardArgs {
+            non_interactive,
+            accept_risk,
+            mode,
+            auth_choice,
+            model,
+            channel,
+            owner,
+            rescue,
+            no_rescue,
+            rescue_targets,
+            skip_channels,
+            skip_skills,
+            skip_daemon,
+            skip_health,
+            skip_ui,
+            setup,
+        } = self;
+        let ModelFlags {
+            openai_api_key,
+            openai_api_key_file,
+            anthropic_api_key,
+            anthropic_api_key_file,
+            custom_base_url,
+            custom_api_key,
+            custom_api_key_file,
+            custom_model,
+            custom_api,
+        } = model;
+        let ChannelFlags {
+            channel,
+            telegram_bot_token,
+            telegram_bot_token_file,
+            telegram_api_root,
+            irc_host,
+            irc_port,
+            irc_no_tls,
+            irc_nick,
+            irc_channels,
+            irc_password,
+            irc_password_file,
+            irc_nickserv_password,
+            irc_nickserv_password_file,
+            matrix_homeserver,
+            matrix_user_id,
+            matrix_password,
+            matrix_password_file,
+            matrix_access_token,
+            matrix_access_token_file,
+        } = channel;
+        let SetupArgs {
+            port,
+            workspace,
+            json,
+        } = setup;
+        let flag = |name, given: bool, on_terminal| FlagUse {
+            name,
+            given,
+            on_terminal,
+            literal_secret: false,
+        };
+        let secret = |name, given: bool| FlagUse {
+            name,
+            given,
+            on_terminal: Refused,
+            literal_secret: true,
+        };
+        vec![
+            flag("--non-interactive", *non_interactive, NotAnAnswer),
+            // The risk prompt is not asked when it was accepted already.
+            flag("--accept-risk", *accept_risk, Used),
+            flag("--mode", mode != "local", NotAnAnswer),
+            flag("--auth-choice", auth_choice.is_some(), Refused),
+            secret("--openai-api-key", openai_api_key.is_some()),
+            flag("--openai-api-key-file", openai_api_key_file.is_some(), Refused),
+            secret("--anthropic-api-key", anthropic_api_key.is_some()),
+            flag(
+                "--anthropic-api-key-file",
+                anthropic_api_key_file.is_some(),
+                Refused,
+            ),
+            // The custom server's defaults when that provider is chosen.
+            flag("--custom-base-url", custom_base_url.is_some(), Used),
+            secret("--custom-api-key", custom_api_key.is_some()),
+            flag("--custom-api-key-file", custom_api_key_file.is_some(), Refused),
+            flag("--custom-model", custom_model.is_some(), Used),
+            flag("--custom-api", custom_api.is_some(), Used),
+            flag("--channel", channel.is_some(), Refused),
+            secret("--telegram-bot-token", telegram_bot_token.is_some()),
+            flag(
+                "--telegram-bot-token-file",
+                telegram_bot_token_file.is_some(),
+                Refused,
+            ),
+            // Where the token is checked, prompted or not.
+            flag("--telegram-api-root", telegram_api_root.is_some(), Used),
+            flag("--irc-host", irc_host.is_some(), Refused),
+            flag("--irc-port", irc_port.is_some(), Refused),
+            flag("--irc-no-tls", *irc_no_tls, Refused),
+            flag("--irc-nick", irc_nick.is_some(), Refused),
+            flag("--irc-channel", !irc_channels.is_empty(), Refused),
+            secret("--irc-password", irc_password.is_some()),
+            flag("--irc-password-file", irc_password_file.is_some(), Refused),
+            secret("--irc-nickserv-password", irc_nickserv_password.is_some()),
+            flag(
+                "--irc-nickserv-password-file",
+                irc_nickserv_password_file.is_some(),
+                Refused,
+            ),
+            flag("--matrix-homeserver", matrix_homeserver.is_some(), Refused),
+            flag("--matrix-user-id", matrix_user_id.is_some(), Refused),
+            secret("--matrix-password", matrix_password.is_some()),
+            flag(
+                "--matrix-password-file",
+                matrix_password_file.is_some(),
+                Refused,
+            ),
+            secret("--matrix-access-token", matrix_access_token.is_some()),
+            flag(
+                "--matrix-access-token-file",
+                matrix_access_token_file.is_some(),
+                Refused,
+            ),
+            flag("--owner", owner.is_some(), Refused),
+            flag("--rescue", *rescue, Refused),
+            flag("--no-rescue", *no_rescue, Refused),
+            flag("--rescue-target", !rescue_targets.is_empty(), Refused),
+            flag("--skip-channels", *skip_channels, Used),
+            // There is no skills step (accepted as upstream has it).
+            flag("--skip-skills", *skip_skills, NotAnAnswer),
+            flag("--skip-daemon", *skip_daemon, Used),
+            flag("--skip-health", *skip_health, NotAnAnswer),
+            flag("--skip-ui", *skip_ui, NotAnAnswer),
+            flag("--port", port.is_some(), Used),
+            flag("--workspace", workspace.is_some(), Used),
+            flag("--json", *json, NotAnAnswer),
+        ]
+    }
+
+    /// The answer flags given that a terminal session would ignore (it asks
+    /// those questions itself), and which of them carry a literal secret.
+    fn refused_on_a_terminal(&self) -> Vec<FlagUse> {
+        self.flag_uses()
+            .into_iter()
+            .filter(|f| f.given && f.on_terminal == OnTerminal::Refused)
+            .collect()
+    }
 }
 
 // ---------------------------------------------------------------- answers
@@ -568,47 +753,26 @@ fn validate(ctx: &Ctx, args: &OnboardArgs) -> CliResult<()> {
     .collect();
     ops::one_stdin(&stdin).map_err(|e| CliError::usage("more than one secret from stdin", e))?;
     if !args.non_interactive {
-        let (m, c) = (&args.model, &args.channel);
-        let answers: [(&str, bool); 19] = [
-            ("--openai-api-key", m.openai_api_key.is_some()),
-            ("--openai-api-key-file", m.openai_api_key_file.is_some()),
-            ("--anthropic-api-key", m.anthropic_api_key.is_some()),
-            (
-                "--anthropic-api-key-file",
-                m.anthropic_api_key_file.is_some(),
-            ),
-            ("--custom-api-key", m.custom_api_key.is_some()),
-            ("--custom-api-key-file", m.custom_api_key_file.is_some()),
-            ("--channel", c.channel.is_some()),
-            ("--telegram-bot-token", c.telegram_bot_token.is_some()),
-            (
-                "--telegram-bot-token-file",
-                c.telegram_bot_token_file.is_some(),
-            ),
-            ("--irc-host", c.irc_host.is_some()),
-            ("--irc-nick", c.irc_nick.is_some()),
-            ("--irc-password", c.irc_password.is_some()),
-            ("--irc-password-file", c.irc_password_file.is_some()),
-            ("--matrix-homeserver", c.matrix_homeserver.is_some()),
-            ("--matrix-password", c.matrix_password.is_some()),
-            ("--matrix-password-file", c.matrix_password_file.is_some()),
-            ("--owner", args.owner.is_some()),
-            ("--rescue", args.rescue || args.no_rescue),
-            ("--rescue-target", !args.rescue_targets.is_empty()),
-        ];
-        if let Some((flag, _)) = answers.iter().find(|(_, given)| *given) {
+        let refused = args.refused_on_a_terminal();
+        if let Some(first) = refused.first() {
+            // A literal secret is in argv already: say so, even though it
+            // is not used.
+            for f in refused.iter().filter(|f| f.literal_secret) {
+                eprintln!(
+                    "openclaw: warning: {}",
+                    openclaw_ops::onboard::argv_secret_warning(f.name)
+                );
+            }
+            let names: Vec<&str> = refused.iter().map(|f| f.name).collect();
             return Err(CliError::usage(
-                format!("{flag} answers a question, so it needs --non-interactive"),
-                "on a terminal onboarding asks each question itself (secrets without echo); give every answer as a flag with --non-interactive --accept-risk, or leave the answer flags out to be asked",
+                format!("{} answers a question, so it needs --non-interactive", first.name),
+                format!(
+                    "on a terminal onboarding asks each question itself (secrets without echo) and would ignore {}; give every answer as a flag with --non-interactive --accept-risk, or leave the answer flags out to be asked",
+                    names.join(", ")
+                ),
             )
             .hint(non_interactive_command(ctx)));
         }
-    }
-    if !args.non_interactive && !stdin.is_empty() {
-        return Err(CliError::usage(
-            format!("{} - needs --non-interactive", stdin[0]),
-            "on a terminal, onboarding asks for secrets itself (without echoing them); stdin is the terminal",
-        ));
     }
     Ok(())
 }
@@ -2058,5 +2222,118 @@ fn summary(
         for c in manual {
             println!("  {c}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{Args as _, FromArgMatches as _};
+
+    fn command() -> clap::Command {
+        OnboardArgs::augment_args(clap::Command::new("onboard"))
+    }
+
+    fn parse(argv: &[&str]) -> OnboardArgs {
+        let m = command()
+            .try_get_matches_from(std::iter::once("onboard").chain(argv.iter().copied()))
+            .unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        OnboardArgs::from_arg_matches(&m).unwrap()
+    }
+
+    /// Every flag clap knows is classified (and no name is made up), and
+    /// each one, given alone, is the one reported as given. A flag added to
+    /// the structs without a line in `flag_uses` does not compile; one
+    /// added there under a wrong name fails here.
+    #[test]
+    fn every_flag_is_classified_for_a_terminal_and_seen_when_given() {
+        let cmd = command();
+        let mut clap_names: Vec<String> = cmd
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+            .collect();
+        clap_names.sort();
+        let none = parse(&[]);
+        let mut ours: Vec<String> = none.flag_uses().iter().map(|f| f.name.to_string()).collect();
+        ours.sort();
+        assert_eq!(clap_names, ours);
+        assert!(none.flag_uses().iter().all(|f| !f.given));
+
+        for arg in cmd.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            let name = format!("--{long}");
+            let mut argv = vec![name.clone()];
+            if arg.get_action().takes_values() {
+                let value = arg
+                    .get_possible_values()
+                    .first()
+                    .map(|v| v.get_name().to_string())
+                    .unwrap_or_else(|| "7000".into());
+                argv.push(value);
+            }
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            let given: Vec<&str> = parse(&argv)
+                .flag_uses()
+                .into_iter()
+                .filter(|f| f.given)
+                .map(|f| f.name)
+                .collect();
+            assert_eq!(given, [name.as_str()], "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn answer_flags_the_prompts_would_ignore_are_refused_on_a_terminal() {
+        let refused = |argv: &[&str]| -> Vec<(&'static str, bool)> {
+            parse(argv)
+                .refused_on_a_terminal()
+                .into_iter()
+                .map(|f| (f.name, f.literal_secret))
+                .collect()
+        };
+        assert_eq!(
+            refused(&[
+                "--auth-choice",
+                "openai-api-key",
+                "--irc-nickserv-password",
+                "s3cret",
+                "--irc-port",
+                "7000",
+                "--irc-no-tls",
+                "--matrix-user-id",
+                "@bot:hs",
+                "--matrix-access-token-file",
+                "/t",
+            ]),
+            [
+                ("--auth-choice", false),
+                ("--irc-port", false),
+                ("--irc-no-tls", false),
+                ("--irc-nickserv-password", true),
+                ("--matrix-user-id", false),
+                ("--matrix-access-token-file", false),
+            ]
+        );
+        // What the prompts use, and what is not an answer, is accepted.
+        assert!(
+            refused(&[
+                "--accept-risk",
+                "--custom-base-url",
+                "http://127.0.0.1:11434/v1",
+                "--custom-model",
+                "m",
+                "--telegram-api-root",
+                "http://127.0.0.1:1",
+                "--skip-channels",
+                "--skip-daemon",
+                "--skip-health",
+                "--port",
+                "18789",
+                "--workspace",
+                "w",
+                "--json",
+            ])
+            .is_empty()
+        );
     }
 }

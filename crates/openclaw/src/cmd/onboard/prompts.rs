@@ -73,12 +73,16 @@ pub fn ask(
     let q = Asker { ctx };
     let io = |e| q.cancelled(e);
     cliclack::intro(format!("OpenClaw onboarding ({})", ctx.cli_prefix())).map_err(io)?;
-    let accepted = cliclack::confirm(
-        "The gateway runs AI agents that can act on this machine with your account's rights. Continue?",
-    )
-    .initial_value(false)
-    .interact()
-    .map_err(io)?;
+    let risk = "The gateway runs AI agents that can act on this machine with your account's rights";
+    let accepted = if args.accept_risk {
+        cliclack::log::info(format!("{risk} (accepted: --accept-risk)")).map_err(io)?;
+        true
+    } else {
+        cliclack::confirm(format!("{risk}. Continue?"))
+            .initial_value(false)
+            .interact()
+            .map_err(io)?
+    };
     if !accepted {
         let _ = cliclack::outro_cancel("Not accepted; nothing was changed.");
         return Err(CliError::new(
