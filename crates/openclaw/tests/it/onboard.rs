@@ -810,6 +810,65 @@ fn matrix_login_keeps_the_token_not_the_password_and_refuses_a_shared_user() {
         )),
         "{err}"
     );
+
+    // An instance configured by hand with only an access token (no
+    // userId): its gateway reports whom it logged in as, and onboarding
+    // refuses that user on the spot too — by user id with a password, and
+    // by the token's whoami.
+    let tok = rt.block_on(hs.register("tokbot", "tok-password-1", false));
+    let port = free_base_port();
+    crate::harness::setup(&h, "tok", port);
+    let section = serde_json::json!({"homeserver": url, "accessToken": tok.access_token});
+    h.ok(&[
+        "--profile",
+        "tok",
+        "config",
+        "set",
+        "channels.matrix",
+        &section.to_string(),
+    ]);
+    let _gw = crate::harness::GatewayChild::start(&h, &["--profile", "tok", "gateway"], &[], port);
+    wait("tok's Matrix channel", || {
+        text(&h.run(&["--profile", "tok", "channels", "status"]).stdout)
+            .contains(&format!("running {}", tok.user_id))
+    });
+    let tok_pw = h.join("tok-pw");
+    std::fs::write(&tok_pw, "tok-password-1\n").unwrap();
+    let tok_token = h.join("tok-token");
+    std::fs::write(&tok_token, format!("{}\n", tok.access_token)).unwrap();
+    let (tok_pw, tok_token) = (tok_pw.display().to_string(), tok_token.display().to_string());
+    for login in [
+        &[
+            "--matrix-user-id",
+            tok.user_id.as_str(),
+            "--matrix-password-file",
+            &tok_pw,
+        ][..],
+        &["--matrix-access-token-file", &tok_token],
+    ] {
+        let mut a = vec![
+            "--profile",
+            "rescue",
+            "onboard",
+            "--non-interactive",
+            "--accept-risk",
+            "--skip-daemon",
+            "--matrix-homeserver",
+            &url,
+        ];
+        a.extend_from_slice(login);
+        let out = h.run(&a);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{login:?}: {err}");
+        assert!(
+            err.contains(&format!(
+                "Matrix user {} is already used by profile tok",
+                tok.user_id
+            )),
+            "{login:?}: {err}"
+        );
+    }
+    assert!(!h.join(".openclaw-rescue/openclaw.json").exists());
 }
 
 /// Files under `dir`, sorted (temp files included: none may be left).

@@ -601,7 +601,9 @@ fn gather(ctx: &Ctx, args: &OnboardArgs) -> CliResult<Facts> {
             matrix: channels
                 .and_then(|c| c.matrix.as_ref())
                 .map(|c| c.0.clone()),
-            matrix_user_seen: None,
+            // A Matrix section with only an access token: the user its
+            // gateway reported (doctor compares by the same).
+            matrix_user_seen: openclaw_host::doctor::matrix_user_seen(&k.record.state_dir),
         });
         let name = match &k.record.profile {
             Some(p) => p.clone(),
