@@ -351,9 +351,8 @@ pub fn lock_holder(state_dir: &Path) -> LockProbe {
             .into_iter()
             .find(|h| {
                 h.dev == dev
-                    || h.pid.is_some_and(|p| {
-                        crate::procfs::pid_has_open(p, state_dir) == Some(true)
-                    })
+                    || h.pid
+                        .is_some_and(|p| crate::procfs::pid_has_open(p, state_dir) == Some(true))
             })
             .map_or(LockProbe::Free, |h| LockProbe::Held { pid: h.pid })
     }

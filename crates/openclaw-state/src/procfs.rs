@@ -354,11 +354,26 @@ garbage
         let f = std::fs::File::open(d.path()).unwrap();
         let ino = std::fs::metadata(d.path()).unwrap().ino();
         let me = std::process::id();
-        assert!(!flock_holders(ino).unwrap().iter().any(|h| h.pid == Some(me)));
+        assert!(
+            !flock_holders(ino)
+                .unwrap()
+                .iter()
+                .any(|h| h.pid == Some(me))
+        );
         f.try_lock().unwrap();
-        assert!(flock_holders(ino).unwrap().iter().any(|h| h.pid == Some(me)));
+        assert!(
+            flock_holders(ino)
+                .unwrap()
+                .iter()
+                .any(|h| h.pid == Some(me))
+        );
         assert_eq!(pid_has_open(me, d.path()), Some(true));
         f.unlock().unwrap();
-        assert!(!flock_holders(ino).unwrap().iter().any(|h| h.pid == Some(me)));
+        assert!(
+            !flock_holders(ino)
+                .unwrap()
+                .iter()
+                .any(|h| h.pid == Some(me))
+        );
     }
 }

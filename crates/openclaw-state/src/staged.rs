@@ -63,10 +63,7 @@ impl StagedFile {
             .map_err(StateError::io("create a temp file in", &dir))?;
         let tmp_path = tmp.path().to_path_buf();
         tmp.write_all(bytes)
-            .and_then(|()| {
-                tmp.as_file()
-                    .set_permissions(Permissions::from_mode(mode))
-            })
+            .and_then(|()| tmp.as_file().set_permissions(Permissions::from_mode(mode)))
             .and_then(|()| tmp.as_file().sync_all())
             .map_err(StateError::io("write", &tmp_path))?;
         Ok(StagedFile {
@@ -102,7 +99,10 @@ impl StagedFile {
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(StateError::io("stat", &self.path)(e)),
         };
-        let tmp = self.tmp.take().expect("an uncommitted file has its temp file");
+        let tmp = self
+            .tmp
+            .take()
+            .expect("an uncommitted file has its temp file");
         if let Err(e) = tmp.persist(&self.path) {
             self.tmp = Some(e.path);
             return Err(StateError::io("put in place", &self.path)(e.error));
@@ -388,7 +388,12 @@ mod tests {
         assert_eq!(fs::read_to_string(&outside).unwrap(), "theirs");
         // Rolled back: the link itself is back.
         s.roll_back();
-        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
         assert_eq!(fs::read_to_string(&outside).unwrap(), "theirs");
     }
 }

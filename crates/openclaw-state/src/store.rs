@@ -188,7 +188,12 @@ impl ConfigStore {
     where
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        self.update_as(Base::RequiredOnceExists, base_hash, f, &mut StagedFiles::new())
+        self.update_as(
+            Base::RequiredOnceExists,
+            base_hash,
+            f,
+            &mut StagedFiles::new(),
+        )
     }
 
     /// [`ConfigStore::update_based`] together with `files` the new config

@@ -739,7 +739,10 @@ fn irc_login_checked_and_a_nick_of_another_instance_refused() {
     assert!(err.contains("the nick busybot is in use"), "{err}");
     // No gateway of rescue's runs: the nick is someone else's.
     assert!(err.contains("choose another nick"), "{err}");
-    assert!(err.contains("hint: openclaw --profile rescue onboard --help"), "{err}");
+    assert!(
+        err.contains("hint: openclaw --profile rescue onboard --help"),
+        "{err}"
+    );
     assert!(!h.join(".openclaw-rescue/openclaw.json").exists());
 
     let v = h.json(&strs(&irc("rescue", "rescuebot")));
@@ -836,7 +839,10 @@ fn matrix_login_keeps_the_token_not_the_password_and_refuses_a_shared_user() {
     std::fs::write(&tok_pw, "tok-password-1\n").unwrap();
     let tok_token = h.join("tok-token");
     std::fs::write(&tok_token, format!("{}\n", tok.access_token)).unwrap();
-    let (tok_pw, tok_token) = (tok_pw.display().to_string(), tok_token.display().to_string());
+    let (tok_pw, tok_token) = (
+        tok_pw.display().to_string(),
+        tok_token.display().to_string(),
+    );
     for login in [
         &[
             "--matrix-user-id",
@@ -941,7 +947,14 @@ fn a_refused_config_write_leaves_the_credentials_files_as_they_were() {
     };
 
     let (code, rest) = reonboard(&|| {
-        h.ok(&["--profile", "main", "config", "set", "logging.level", "debug"]);
+        h.ok(&[
+            "--profile",
+            "main",
+            "config",
+            "set",
+            "logging.level",
+            "debug",
+        ]);
     });
     assert_eq!(code, 1, "{rest}");
     assert!(
@@ -954,7 +967,11 @@ fn a_refused_config_write_leaves_the_credentials_files_as_they_were() {
         "sk-old\n",
         "the credentials file was overwritten"
     );
-    assert_eq!(dir_entries(&creds), ["custom.key"], "a staged file was left");
+    assert_eq!(
+        dir_entries(&creds),
+        ["custom.key"],
+        "a staged file was left"
+    );
     let cfg = config(&h, ".openclaw-main/openclaw.json");
     assert_eq!(cfg["logging"]["level"], "debug", "{cfg}");
 

@@ -348,7 +348,11 @@ impl OnboardArgs {
             flag("--mode", mode != "local", NotAnAnswer),
             flag("--auth-choice", auth_choice.is_some(), Refused),
             secret("--openai-api-key", openai_api_key.is_some()),
-            flag("--openai-api-key-file", openai_api_key_file.is_some(), Refused),
+            flag(
+                "--openai-api-key-file",
+                openai_api_key_file.is_some(),
+                Refused,
+            ),
             secret("--anthropic-api-key", anthropic_api_key.is_some()),
             flag(
                 "--anthropic-api-key-file",
@@ -358,7 +362,11 @@ impl OnboardArgs {
             // The custom server's defaults when that provider is chosen.
             flag("--custom-base-url", custom_base_url.is_some(), Used),
             secret("--custom-api-key", custom_api_key.is_some()),
-            flag("--custom-api-key-file", custom_api_key_file.is_some(), Refused),
+            flag(
+                "--custom-api-key-file",
+                custom_api_key_file.is_some(),
+                Refused,
+            ),
             flag("--custom-model", custom_model.is_some(), Used),
             flag("--custom-api", custom_api.is_some(), Used),
             flag("--channel", channel.is_some(), Refused),
@@ -1224,7 +1232,10 @@ enum IrcCheck {
     /// Not run, and why (this instance's own gateway holds the nick).
     Skipped(String),
     /// What the server said, and the command that helps.
-    Failed { message: String, hint: String },
+    Failed {
+        message: String,
+        hint: String,
+    },
 }
 
 /// The IRC registration check, unless this instance's own running gateway
@@ -1780,10 +1791,19 @@ enum Detached {
         log: PathBuf,
     },
     /// Started; health not checked (`--skip-health`).
-    Unchecked { pid: u32, log: PathBuf },
+    Unchecked {
+        pid: u32,
+        log: PathBuf,
+    },
     /// Another gateway of this instance took the state dir first.
-    TakenFirst { pid: Option<u32>, why: String },
-    Failed { gateway: Value, error: CliError },
+    TakenFirst {
+        pid: Option<u32>,
+        why: String,
+    },
+    Failed {
+        gateway: Value,
+        error: CliError,
+    },
 }
 
 fn start_detached(steps: &Steps, args: &OnboardArgs, inst: &Instance, home: &Path) -> Detached {
@@ -1836,7 +1856,10 @@ fn start_detached(steps: &Steps, args: &OnboardArgs, inst: &Instance, home: &Pat
 enum ChildDown {
     /// Another gateway holds the state dir (the child saw it taken and
     /// exited 78, or that one's owner record appeared).
-    TakenBy { pid: Option<u32>, why: String },
+    TakenBy {
+        pid: Option<u32>,
+        why: String,
+    },
     Failed(String),
 }
 
@@ -2230,7 +2253,7 @@ fn summary(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::{Args as _, FromArgMatches as _};
+    use clap::FromArgMatches as _;
 
     fn command() -> clap::Command {
         OnboardArgs::augment_args(clap::Command::new("onboard"))
@@ -2256,7 +2279,11 @@ mod tests {
             .collect();
         clap_names.sort();
         let none = parse(&[]);
-        let mut ours: Vec<String> = none.flag_uses().iter().map(|f| f.name.to_string()).collect();
+        let mut ours: Vec<String> = none
+            .flag_uses()
+            .iter()
+            .map(|f| f.name.to_string())
+            .collect();
         ours.sort();
         assert_eq!(clap_names, ours);
         assert!(none.flag_uses().iter().all(|f| !f.given));
