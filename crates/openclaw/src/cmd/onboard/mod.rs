@@ -1829,7 +1829,25 @@ fn start_detached(steps: &Steps, args: &OnboardArgs, inst: &Instance, home: &Pat
         tilde(&log, home)
     ));
     if args.skip_health {
-        return Detached::Unchecked { pid, log };
+        // Health is not checked, but "started" still means it holds the
+        // state dir: until it takes the lock, another onboard (or any
+        // command) would see no gateway here and start a second one.
+        return match wait_child_holds(&mut child, &inst.state_dir.value) {
+            Ok(()) => Detached::Unchecked { pid, log },
+            Err(ChildDown::TakenBy { pid, why }) => Detached::TakenFirst { pid, why },
+            Err(ChildDown::Failed(why)) => {
+                steps.detail(&format!("NOT started: {why}"));
+                Detached::Failed {
+                    gateway: json!({"status": "not-running", "pid": pid, "log": log, "start": foreground}),
+                    error: CliError::new(
+                        "the gateway did not start",
+                        inst.state_dir.value.display(),
+                        format!("{why}; its output is in {}", log.display()),
+                    )
+                    .hint(inst.command("logs --lines 50")),
+                }
+            }
+        };
     }
     match wait_child_up(steps, &mut child, &inst.state_dir.value) {
         Ok((pid, port, detail)) => {
@@ -1853,6 +1871,7 @@ fn start_detached(steps: &Steps, args: &OnboardArgs, inst: &Instance, home: &Pat
 }
 
 /// Why the detached child is not up.
+#[derive(Debug, PartialEq, Eq)]
 enum ChildDown {
     /// Another gateway holds the state dir (the child saw it taken and
     /// exited 78, or that one's owner record appeared).
@@ -1861,6 +1880,71 @@ enum ChildDown {
         why: String,
     },
     Failed(String),
+}
+
+/// What one look at a detached child started with `--skip-health` says:
+/// `exited_code` is `Some(code)` once it has exited (`-1`: by a signal);
+/// `lock` is who holds the state dir's lock; `owner` the live owner
+/// record's pid.
+fn child_holds_progress(
+    child: u32,
+    exited_code: Option<i32>,
+    lock: openclaw_state::owner::LockProbe,
+    owner: Option<u32>,
+) -> Option<Result<(), ChildDown>> {
+    use openclaw_state::owner::LockProbe;
+    if let Some(code) = exited_code {
+        let why = if code < 0 {
+            format!("the gateway (pid {child}) was killed by a signal")
+        } else {
+            format!("the gateway (pid {child}) exited with code {code}")
+        };
+        return Some(if code == i32::from(exit::STATE_DIR_OWNED) {
+            Err(ChildDown::TakenBy {
+                pid: owner.filter(|p| *p != child).or(match lock {
+                    LockProbe::Held { pid } => pid.filter(|p| *p != child),
+                    _ => None,
+                }),
+                why,
+            })
+        } else {
+            Err(ChildDown::Failed(why))
+        });
+    }
+    match (owner, lock) {
+        (Some(p), _) if p == child => Some(Ok(())),
+        (_, LockProbe::Held { pid: Some(p) }) if p == child => Some(Ok(())),
+        // Someone else's lock or record: the child will find the state dir
+        // taken and exit; wait for that answer.
+        _ => None,
+    }
+}
+
+/// Waits (up to the start hang guard) until the detached child holds the
+/// state dir's lock or has written its owner record; the lock is taken
+/// first thing, before config checks and port binds, so this is quick.
+fn wait_child_holds(child: &mut std::process::Child, state_dir: &Path) -> Result<(), ChildDown> {
+    let pid = child.id();
+    let deadline = Instant::now() + crate::signal::START_WAIT;
+    loop {
+        let exited = child
+            .try_wait()
+            .ok()
+            .flatten()
+            .map(|s| s.code().unwrap_or(-1));
+        let lock = openclaw_state::owner::lock_holder(state_dir);
+        let owner = openclaw_state::owner::live_owner(state_dir).map(|o| o.pid);
+        if let Some(answer) = child_holds_progress(pid, exited, lock, owner) {
+            return answer;
+        }
+        if Instant::now() >= deadline {
+            return Err(ChildDown::Failed(format!(
+                "it did not take its state dir within {} s",
+                crate::signal::START_WAIT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Waits for the detached child to own the state dir and answer
@@ -2363,6 +2447,62 @@ mod tests {
                 "--json",
             ])
             .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_detached_start_counts_once_the_child_holds_the_state_dir() {
+        use openclaw_state::owner::LockProbe::{Free, Held, Unknown};
+        let owned = i32::from(exit::STATE_DIR_OWNED);
+        // Spawned but not yet at its lock: keep waiting (this is the
+        // window in which a second onboard used to start another gateway).
+        assert_eq!(child_holds_progress(7, None, Free, None), None);
+        assert_eq!(child_holds_progress(7, None, Unknown, None), None);
+        // A holder whose pid cannot be seen may be anyone: wait for more.
+        assert_eq!(
+            child_holds_progress(7, None, Held { pid: None }, None),
+            None
+        );
+        // Its lock, or its owner record: it holds the state dir.
+        assert_eq!(
+            child_holds_progress(7, None, Held { pid: Some(7) }, None),
+            Some(Ok(()))
+        );
+        assert_eq!(
+            child_holds_progress(7, None, Unknown, Some(7)),
+            Some(Ok(()))
+        );
+        // Another gateway's lock: the child will exit 78; wait for it.
+        assert_eq!(
+            child_holds_progress(7, None, Held { pid: Some(9) }, None),
+            None
+        );
+        assert_eq!(
+            child_holds_progress(7, Some(owned), Held { pid: Some(9) }, None),
+            Some(Err(ChildDown::TakenBy {
+                pid: Some(9),
+                why: "the gateway (pid 7) exited with code 78".into()
+            }))
+        );
+        assert_eq!(
+            child_holds_progress(7, Some(owned), Free, Some(9)),
+            Some(Err(ChildDown::TakenBy {
+                pid: Some(9),
+                why: "the gateway (pid 7) exited with code 78".into()
+            }))
+        );
+        // Any other exit is a failure, even after it held the lock.
+        assert_eq!(
+            child_holds_progress(7, Some(1), Held { pid: Some(7) }, Some(7)),
+            Some(Err(ChildDown::Failed(
+                "the gateway (pid 7) exited with code 1".into()
+            )))
+        );
+        assert_eq!(
+            child_holds_progress(7, Some(-1), Free, None),
+            Some(Err(ChildDown::Failed(
+                "the gateway (pid 7) was killed by a signal".into()
+            )))
         );
     }
 }
