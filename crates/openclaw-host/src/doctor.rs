@@ -680,12 +680,7 @@ fn net_logins(items: &[Item], out: &mut Vec<Finding>) {
     use openclaw_config::channels_net::{NetLogins, shared_net_logins};
     let seen: Vec<Option<String>> = items
         .iter()
-        .map(|it| {
-            openclaw_channels::read_statuses(&it.record.state_dir)
-                .into_iter()
-                .find(|s| s.channel == openclaw_channels::matrix::CHANNEL)
-                .and_then(|s| s.bot_username)
-        })
+        .map(|it| matrix_user_seen(&it.record.state_dir))
         .collect();
     let names: Vec<String> = items
         .iter()
@@ -746,4 +741,15 @@ fn net_logins(items: &[Item], out: &mut Vec<Finding>) {
             action: None,
         });
     }
+}
+
+/// The Matrix user an instance's gateway last reported for its Matrix
+/// channel (`channels/matrix/default/status.json`, running or not): whom a
+/// config with only an access token logs in as. Doctor's shared-login rule
+/// and onboarding's refusal both compare by it.
+pub fn matrix_user_seen(state_dir: &std::path::Path) -> Option<String> {
+    openclaw_channels::read_statuses(state_dir)
+        .into_iter()
+        .find(|s| s.channel == openclaw_channels::matrix::CHANNEL)
+        .and_then(|s| s.bot_username)
 }

@@ -443,6 +443,36 @@ fn first_shared(list: &[NetLogins<'_>], others: &[OtherInstance], fix: &str) -> 
     })
 }
 
+/// Whether the IRC registration check would only meet this instance
+/// itself: its config (`configured`) logs into the same server with the
+/// same nick as the answer (`candidate`), and its running gateway reports
+/// the IRC channel connected as that nick (`connected_as`, from the
+/// channel's status). The server would refuse the nick to the check because
+/// this instance holds it, so the check is skipped (and the summary says
+/// why) rather than failing.
+pub fn irc_held_by_this_instance(
+    configured: Option<&Irc>,
+    candidate: &Irc,
+    connected_as: Option<&str>,
+) -> bool {
+    use openclaw_config::channels_net::irc_login;
+    let (Some(configured), Some(nick)) = (configured, connected_as) else {
+        return false;
+    };
+    let connected = Irc {
+        nick: nick.to_string(),
+        ..candidate.clone()
+    };
+    match (
+        irc_login(configured),
+        irc_login(candidate),
+        irc_login(&connected),
+    ) {
+        (Some((a, _)), Some((b, _)), Some((c, _))) => a == b && b == c,
+        _ => false,
+    }
+}
+
 // ---------------------------------------------------------------- owner
 
 /// Who may run owner commands, and how the owner first reaches the bot.
@@ -1279,6 +1309,38 @@ mod tests {
             taken_by(Login::Matrix(&matrix("@rescue:hs.example")), &o),
             None
         );
+    }
+
+    #[test]
+    fn irc_held_by_this_instance_needs_the_same_login_and_a_live_connection_as_it() {
+        let configured = irc("irc.example.org", None, "clawbot");
+        let same = irc("IRC.example.org.", Some(6697), "ClawBot");
+        let held = |c: Option<&Irc>, cand: &Irc, conn: Option<&str>| {
+            irc_held_by_this_instance(c, cand, conn)
+        };
+        assert!(held(Some(&configured), &same, Some("clawbot")));
+        // IRC case mapping for the nick the gateway reports.
+        assert!(held(Some(&configured), &same, Some("CLAWBOT")));
+        // Not connected (or not reporting), or connected as another nick
+        // (the server renamed it): the check runs.
+        assert!(!held(Some(&configured), &same, None));
+        assert!(!held(Some(&configured), &same, Some("clawbot_")));
+        // Not configured so, or a different server, port or nick answered.
+        assert!(!held(None, &same, Some("clawbot")));
+        for other in [
+            irc("irc.other.net", None, "clawbot"),
+            irc("irc.example.org", Some(6667), "clawbot"),
+            irc("irc.example.org", None, "rescuebot"),
+        ] {
+            assert!(
+                !held(Some(&configured), &other, Some(&other.nick)),
+                "{other:?}"
+            );
+        }
+        // A disabled section holds nothing.
+        let mut off = configured.clone();
+        off.enabled = Some(false);
+        assert!(!held(Some(&off), &same, Some("clawbot")));
     }
 
     #[test]

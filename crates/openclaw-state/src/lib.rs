@@ -17,6 +17,9 @@
 //!   `replace_raw(base_hash, raw)`, `create_if_missing(value)`: locked
 //!   read-modify-write with `baseHash` conflict detection, validation, `.bak`
 //!   and atomic 0600 writes. The lock is `<config>.lock`, left in place.
+//!   `update_based_with(base_hash, edit, files)` also puts [`StagedFiles`]
+//!   (credentials the new config names) in place under that lock, just
+//!   before the config, and puts them back if the config write fails.
 //! - [`logs`]: the gateway log (`<stateDir>/logs/gateway.log`): a size-rotated
 //!   0600 [`logs::RotatingFile`] in a 0700 dir, [`logs::tail_lines`] and
 //!   [`logs::Follower`] for reading it back.
@@ -34,6 +37,7 @@ pub mod logs;
 pub mod owner;
 pub mod procfs;
 pub mod registry;
+mod staged;
 mod store;
 pub mod trust;
 
@@ -48,4 +52,5 @@ pub use fsutil::{
 };
 pub use json_file::{read_json, remove_file_durably, update_json, write_json};
 pub use registry::{InstanceRecord, discover, same_dir};
+pub use staged::{StagedFile, StagedFiles};
 pub use store::{ConfigStore, Loaded, Written};

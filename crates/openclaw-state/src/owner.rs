@@ -315,6 +315,54 @@ pub fn live_owner(state_dir: &Path) -> Option<OwnerRecord> {
     read_owner(state_dir).filter(OwnerRecord::is_live)
 }
 
+/// Who holds a state dir's lock, as far as can be told without taking it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockProbe {
+    /// A process holds it: a gateway, running or still starting (it takes
+    /// the lock before it binds its ports and writes its owner record).
+    /// `pid` when the kernel shows it.
+    Held { pid: Option<u32> },
+    /// Nobody holds it.
+    Free,
+    /// Cannot be told here (no `/proc/locks`: not Linux).
+    Unknown,
+}
+
+/// Whether a gateway holds `state_dir`'s lock right now. The lock, not the
+/// owner record, is the truth about "a gateway has this state dir": a
+/// gateway that is still starting holds it before its record exists.
+/// Found in `/proc/locks` rather than by trying the lock, since holding it
+/// even for an instant would make a gateway starting at that moment give
+/// up ([`StateLock::acquire`] never waits). A lock on the state dir's inode
+/// counts when its device is the dir's, or when its holder has the dir
+/// open (filesystems such as btrfs report another device to `stat`).
+pub fn lock_holder(state_dir: &Path) -> LockProbe {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(meta) = std::fs::metadata(state_dir) else {
+            return LockProbe::Free;
+        };
+        let Some(holders) = crate::procfs::flock_holders(meta.ino()) else {
+            return LockProbe::Unknown;
+        };
+        let dev = (libc::major(meta.dev()), libc::minor(meta.dev()));
+        holders
+            .into_iter()
+            .find(|h| {
+                h.dev == dev
+                    || h.pid
+                        .is_some_and(|p| crate::procfs::pid_has_open(p, state_dir) == Some(true))
+            })
+            .map_or(LockProbe::Free, |h| LockProbe::Held { pid: h.pid })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = state_dir;
+        LockProbe::Unknown
+    }
+}
+
 #[cfg(unix)]
 fn pid_alive(pid: u32) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
@@ -448,6 +496,35 @@ mod tests {
             "a refused lock must not touch the dir"
         );
         assert_eq!(before, vec![OWNER_FILE.to_string()]);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_lock_is_seen_held_without_taking_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        assert_eq!(lock_holder(&state), LockProbe::Free);
+        let lock = StateLock::acquire(&state).unwrap();
+        // Held, with no owner record yet (a gateway still starting).
+        assert!(read_owner(&state).is_none());
+        assert_eq!(
+            lock_holder(&state),
+            LockProbe::Held {
+                pid: Some(std::process::id())
+            }
+        );
+        // Probing did not take it: it is still ours, and still refused to
+        // another taker.
+        assert!(matches!(
+            StateLock::acquire(&state),
+            Err(LockError::Held { .. })
+        ));
+        lock.release();
+        assert_eq!(lock_holder(&state), LockProbe::Free);
+        // Another directory's lock is not this one's.
+        let other = dir.path().join("other");
+        let _l = StateLock::acquire(&other).unwrap();
+        assert_eq!(lock_holder(&state), LockProbe::Free);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! owner-record liveness check and the browser launcher's process-group
 //! check; `/proc/net/tcp{,6}` and `/proc/<pid>/fd` for "does this process
 //! hold that TCP connection" ([`pid_holds_tcp`]), which the CLI asks before
-//! it hands a gateway its credentials.
+//! it hands a gateway its credentials; `/proc/locks` for "who holds the
+//! `flock` on this file" ([`flock_holders`]) without taking the lock.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -150,6 +151,82 @@ pub fn pid_holds_tcp(pid: u32, local: &SocketAddr, remote: &SocketAddr) -> Resul
     }
 }
 
+/// A `flock` lock on an inode, as `/proc/locks` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlockHolder {
+    /// The process that took it (`None` when `/proc/locks` shows none this
+    /// pid namespace can see).
+    pub pid: Option<u32>,
+    /// The device (major, minor) the kernel printed: the filesystem's, which
+    /// some filesystems (btrfs subvolumes, overlayfs) report differently
+    /// from `stat`'s `st_dev`.
+    pub dev: (u32, u32),
+}
+
+/// The granted `FLOCK` locks on inode `ino` in one `/proc/locks` text
+/// (`1: FLOCK  ADVISORY  WRITE 8006 fe:00:6086781 0 EOF`); requests still
+/// waiting (`1: -> FLOCK ...`) are not holders.
+pub fn parse_flock_holders(locks: &str, ino: u64) -> Vec<FlockHolder> {
+    locks
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.get(1) != Some(&"FLOCK") {
+                return None;
+            }
+            let at = f.iter().position(|t| t.matches(':').count() == 2)?;
+            let mut id = f[at].split(':');
+            let major = u32::from_str_radix(id.next()?, 16).ok()?;
+            let minor = u32::from_str_radix(id.next()?, 16).ok()?;
+            let inode: u64 = id.next()?.parse().ok()?;
+            let pid = at
+                .checked_sub(1)
+                .and_then(|i| f[i].parse::<u32>().ok())
+                .filter(|p| *p > 0);
+            (inode == ino).then_some(FlockHolder {
+                pid,
+                dev: (major, minor),
+            })
+        })
+        .collect()
+}
+
+/// The `flock` holders of inode `ino` (`None`: `/proc/locks` cannot be read,
+/// or not Linux).
+pub fn flock_holders(ino: u64) -> Option<Vec<FlockHolder>> {
+    #[cfg(target_os = "linux")]
+    {
+        Some(parse_flock_holders(
+            &std::fs::read_to_string("/proc/locks").ok()?,
+            ino,
+        ))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = ino;
+        None
+    }
+}
+
+/// Whether process `pid` has `path` open (one of `/proc/<pid>/fd` links to
+/// it); `None` when that cannot be read (another user's process, not Linux).
+pub fn pid_has_open(pid: u32, path: &std::path::Path) -> Option<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        let want = std::fs::canonicalize(path).ok()?;
+        let dir = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+        Some(
+            dir.flatten()
+                .any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == want)),
+        )
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (pid, path);
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,5 +317,63 @@ mod tests {
         let me = stat(std::process::id()).expect("own stat");
         assert!(!me.exited());
         assert!(all().iter().any(|s| s.start_time == me.start_time));
+    }
+
+    #[test]
+    fn flock_lines_of_one_inode_and_not_the_waiters() {
+        let locks = "\
+1: FLOCK  ADVISORY  WRITE 8006 fe:00:6086781 0 EOF
+1: -> FLOCK  ADVISORY  WRITE 9001 fe:00:6086781 0 EOF
+2: POSIX  ADVISORY  WRITE 29296 fe:00:6086781 0 EOF
+3: FLOCK  ADVISORY  READ 29296 fe:00:10133507 0 EOF
+4: FLOCK  ADVISORY  WRITE -1 00:2d:6086781 0 EOF
+5: OFDLCK ADVISORY  READ -1 00:05:1234 0 EOF
+garbage
+";
+        assert_eq!(
+            parse_flock_holders(locks, 6_086_781),
+            [
+                FlockHolder {
+                    pid: Some(8006),
+                    dev: (0xfe, 0)
+                },
+                FlockHolder {
+                    pid: None,
+                    dev: (0, 0x2d)
+                },
+            ]
+        );
+        assert!(parse_flock_holders(locks, 1).is_empty());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_flock_of_this_process_is_listed_with_its_pid() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let f = std::fs::File::open(d.path()).unwrap();
+        let ino = std::fs::metadata(d.path()).unwrap().ino();
+        let me = std::process::id();
+        assert!(
+            !flock_holders(ino)
+                .unwrap()
+                .iter()
+                .any(|h| h.pid == Some(me))
+        );
+        f.try_lock().unwrap();
+        assert!(
+            flock_holders(ino)
+                .unwrap()
+                .iter()
+                .any(|h| h.pid == Some(me))
+        );
+        assert_eq!(pid_has_open(me, d.path()), Some(true));
+        f.unlock().unwrap();
+        assert!(
+            !flock_holders(ino)
+                .unwrap()
+                .iter()
+                .any(|h| h.pid == Some(me))
+        );
     }
 }

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::error::StateError;
 use crate::fsutil::{FILE_MODE, atomic_write, lock_exclusive};
+use crate::staged::StagedFiles;
 
 /// A config file as read from disk. `Debug` leaves out the raw text and
 /// redacts secrets.
@@ -172,7 +173,7 @@ impl ConfigStore {
     where
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        self.update_as(Base::IfGiven, base_hash, f)
+        self.update_as(Base::IfGiven, base_hash, f, &mut StagedFiles::new())
     }
 
     /// [`ConfigStore::update`] that also requires `base_hash` once the file
@@ -187,7 +188,42 @@ impl ConfigStore {
     where
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        self.update_as(Base::RequiredOnceExists, base_hash, f)
+        self.update_as(
+            Base::RequiredOnceExists,
+            base_hash,
+            f,
+            &mut StagedFiles::new(),
+        )
+    }
+
+    /// [`ConfigStore::update_based`] together with `files` the new config
+    /// names: they are put in place under the lock, after the hash check
+    /// and validation passed and right before the config is replaced, and
+    /// put back as they were if that write fails. So a refused or failed
+    /// write changes no file at all, and a successful one changes all.
+    pub fn update_based_with<E>(
+        &self,
+        base_hash: Option<&str>,
+        f: impl FnOnce(&mut Value) -> Result<(), E>,
+        files: &mut StagedFiles,
+    ) -> Result<Written, StateError>
+    where
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.update_as(Base::RequiredOnceExists, base_hash, f, files)
+    }
+
+    /// [`ConfigStore::update`] with `files`, as [`ConfigStore::update_based_with`].
+    pub fn update_with<E>(
+        &self,
+        base_hash: Option<&str>,
+        f: impl FnOnce(&mut Value) -> Result<(), E>,
+        files: &mut StagedFiles,
+    ) -> Result<Written, StateError>
+    where
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.update_as(Base::IfGiven, base_hash, f, files)
     }
 
     fn update_as<E>(
@@ -195,6 +231,7 @@ impl ConfigStore {
         rule: Base,
         base_hash: Option<&str>,
         f: impl FnOnce(&mut Value) -> Result<(), E>,
+        files: &mut StagedFiles,
     ) -> Result<Written, StateError>
     where
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -218,7 +255,17 @@ impl ConfigStore {
                 error,
             }
         })?;
-        self.write_locked(current.as_ref().map(|(raw, _)| raw.as_str()), parsed)
+        files.commit()?;
+        match self.write_locked(current.as_ref().map(|(raw, _)| raw.as_str()), parsed) {
+            Ok(w) => {
+                files.keep();
+                Ok(w)
+            }
+            Err(e) => {
+                files.roll_back();
+                Err(e)
+            }
+        }
     }
 
     /// Replaces the whole file with `raw` (JSON5 text, e.g. from

@@ -89,17 +89,29 @@ pub fn read(
     Ok(Some(SecretValue::new(t)))
 }
 
-/// Writes a secret to `path` (mode 0600, atomically, its directory 0700).
-pub fn write_file(path: &Path, secret: &SecretValue) -> CliResult<PathBuf> {
+/// Stages a secret for `path` (mode 0600, its directory 0700): written in
+/// full beside it, put in place only with the config write that names it
+/// (`openclaw_state::StagedFiles`). Returns the directory when this call
+/// created it.
+pub fn stage(
+    staged: &mut openclaw_state::StagedFiles,
+    path: &Path,
+    secret: &SecretValue,
+) -> CliResult<Option<PathBuf>> {
+    let mut created = None;
     if let Some(dir) = path.parent() {
+        if !dir.exists() {
+            created = Some(dir.to_path_buf());
+        }
         openclaw_state::ensure_state_dir(dir)
             .map_err(|e| CliError::new("cannot create the credentials dir", dir.display(), e))?;
     }
-    openclaw_state::atomic_write(
-        path,
-        format!("{}\n", secret.expose()).as_bytes(),
-        openclaw_state::FILE_MODE,
-    )
-    .map_err(|e| CliError::new("cannot write a credentials file", path.display(), e))?;
-    Ok(path.to_path_buf())
+    staged
+        .stage(
+            path,
+            format!("{}\n", secret.expose()).as_bytes(),
+            openclaw_state::FILE_MODE,
+        )
+        .map_err(|e| CliError::new("cannot write a credentials file", path.display(), e))?;
+    Ok(created)
 }

@@ -114,16 +114,25 @@ pub enum Base {
 /// Does the work of `setup` (used by `onboard` too) and reports what it did;
 /// prints nothing on stdout.
 pub fn apply(ctx: &Ctx, args: &SetupArgs) -> CliResult<SetupOutcome> {
-    apply_with(ctx, args, Base::Current, |_| Ok(Vec::new()))
+    apply_with(
+        ctx,
+        args,
+        Base::Current,
+        |_| Ok(Vec::new()),
+        &mut openclaw_state::StagedFiles::new(),
+    )
 }
 
 /// [`apply`] with more config edits (`extra` returns the keys it changed),
-/// all in the one atomic write of the config.
+/// all in the one atomic write of the config, and `files` the new config
+/// names (credentials), put in place with that write or not at all
+/// (`ConfigStore::update_based_with`).
 pub fn apply_with(
     ctx: &Ctx,
     args: &SetupArgs,
     base: Base,
     extra: impl FnOnce(&mut Value) -> Result<Vec<String>, String>,
+    files: &mut openclaw_state::StagedFiles,
 ) -> CliResult<SetupOutcome> {
     let existing = ctx.load_config()?;
     let mut facts = existing
@@ -190,15 +199,15 @@ pub fn apply_with(
         Ok(())
     };
     let written = match &base {
-        Base::Current => store.update(None, edit),
-        Base::Exactly(hash) => store.update_based(hash.as_deref(), edit),
+        Base::Current => store.update_with(None, edit, files),
+        Base::Exactly(hash) => store.update_based_with(hash.as_deref(), edit, files),
     };
     written.map_err(|e| match e {
         openclaw_state::StateError::Conflict { .. }
         | openclaw_state::StateError::BaseHashRequired { .. } => CliError::new(
             "the config changed while onboarding was asking",
             inst.config_path.value.display(),
-            "another command or an editor wrote it since onboarding read it; nothing was written, so the answers are not mixed into a file they were not given for",
+            "another command or an editor wrote it since onboarding read it; nothing was written (neither the config nor any credentials file), so the answers are not mixed into a file they were not given for; onboard again to answer against the file as it is now",
         )
         .hint(ctx.command("onboard")),
         e => CliError::new(

@@ -604,6 +604,41 @@ fn answer_flags_need_non_interactive_and_an_owner_needs_a_channel() {
         rest.contains("--owner answers a question, so it needs --non-interactive"),
         "{rest}"
     );
+    // Every other answer flag the prompts would not use, too: none is
+    // silently dropped, and a literal secret is warned about even so.
+    for argv in [
+        &["--auth-choice", "openai-api-key"][..],
+        &["--matrix-access-token-file", "/dev/null"],
+        &["--irc-nickserv-password", "s3cret"],
+        &["--irc-port", "7000"],
+        &["--irc-channel", "#ops"],
+        &["--irc-no-tls"],
+        &["--irc-nickserv-password-file", "/dev/null"],
+        &["--matrix-user-id", "@bot:example.org"],
+        &["--matrix-access-token", "syt_x"],
+    ] {
+        let mut a = vec!["onboard"];
+        a.extend_from_slice(argv);
+        let (code, rest) = finish(pty(&h, &a, &[]));
+        assert_eq!(code, 2, "{argv:?}: {rest}");
+        assert!(
+            rest.contains(&format!(
+                "{} answers a question, so it needs --non-interactive",
+                argv[0]
+            )),
+            "{argv:?}: {rest}"
+        );
+        let literal = ["--irc-nickserv-password", "--matrix-access-token"].contains(&argv[0]);
+        assert_eq!(
+            rest.contains(&format!(
+                "warning: {} puts the secret in the process list",
+                argv[0]
+            )),
+            literal,
+            "{argv:?}: {rest}"
+        );
+        assert!(!h.join(".openclaw").exists(), "{argv:?}");
+    }
     // An owner without a channel would create an empty channel section.
     let out = h.run(&[
         "onboard",
@@ -702,6 +737,12 @@ fn irc_login_checked_and_a_nick_of_another_instance_refused() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("the nick busybot is in use"), "{err}");
+    // No gateway of rescue's runs: the nick is someone else's.
+    assert!(err.contains("choose another nick"), "{err}");
+    assert!(
+        err.contains("hint: openclaw --profile rescue onboard --help"),
+        "{err}"
+    );
     assert!(!h.join(".openclaw-rescue/openclaw.json").exists());
 
     let v = h.json(&strs(&irc("rescue", "rescuebot")));
@@ -772,4 +813,311 @@ fn matrix_login_keeps_the_token_not_the_password_and_refuses_a_shared_user() {
         )),
         "{err}"
     );
+
+    // An instance configured by hand with only an access token (no
+    // userId): its gateway reports whom it logged in as, and onboarding
+    // refuses that user on the spot too — by user id with a password, and
+    // by the token's whoami.
+    let tok = rt.block_on(hs.register("tokbot", "tok-password-1", false));
+    let port = free_base_port();
+    crate::harness::setup(&h, "tok", port);
+    let section = serde_json::json!({"homeserver": url, "accessToken": tok.access_token});
+    h.ok(&[
+        "--profile",
+        "tok",
+        "config",
+        "set",
+        "channels.matrix",
+        &section.to_string(),
+    ]);
+    let _gw = crate::harness::GatewayChild::start(&h, &["--profile", "tok", "gateway"], &[], port);
+    wait("tok's Matrix channel", || {
+        text(&h.run(&["--profile", "tok", "channels", "status"]).stdout)
+            .contains(&format!("running {}", tok.user_id))
+    });
+    let tok_pw = h.join("tok-pw");
+    std::fs::write(&tok_pw, "tok-password-1\n").unwrap();
+    let tok_token = h.join("tok-token");
+    std::fs::write(&tok_token, format!("{}\n", tok.access_token)).unwrap();
+    let (tok_pw, tok_token) = (
+        tok_pw.display().to_string(),
+        tok_token.display().to_string(),
+    );
+    for login in [
+        &[
+            "--matrix-user-id",
+            tok.user_id.as_str(),
+            "--matrix-password-file",
+            &tok_pw,
+        ][..],
+        &["--matrix-access-token-file", &tok_token],
+    ] {
+        let mut a = vec![
+            "--profile",
+            "rescue",
+            "onboard",
+            "--non-interactive",
+            "--accept-risk",
+            "--skip-daemon",
+            "--matrix-homeserver",
+            &url,
+        ];
+        a.extend_from_slice(login);
+        let out = h.run(&a);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{login:?}: {err}");
+        assert!(
+            err.contains(&format!(
+                "Matrix user {} is already used by profile tok",
+                tok.user_id
+            )),
+            "{login:?}: {err}"
+        );
+    }
+    assert!(!h.join(".openclaw-rescue/openclaw.json").exists());
+}
+
+/// Files under `dir`, sorted (temp files included: none may be left).
+fn dir_entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Re-onboarding on a terminal with a new model key while another command
+/// changes the config: the config write is refused, and "nothing was
+/// written" is true — the credentials file keeps the old key (a running
+/// gateway would otherwise pick up the new one). Without the interference
+/// the same answers are written, key included.
+#[test]
+fn a_refused_config_write_leaves_the_credentials_files_as_they_were() {
+    let rt = rt();
+    let model = rt.block_on(Fixture::start(vec![], false));
+    model.set_models(&["fixture-model"]);
+    model.require_key("sk-old");
+    let _g = rt.enter();
+    let h = TestHome::new();
+    let old_key = h.join("old-key");
+    std::fs::write(&old_key, "sk-old\n").unwrap();
+    h.ok(&[
+        "--profile",
+        "main",
+        "onboard",
+        "--non-interactive",
+        "--accept-risk",
+        "--skip-daemon",
+        "--auth-choice",
+        "custom",
+        "--custom-base-url",
+        &model.base_url,
+        "--custom-model",
+        "fixture-model",
+        "--custom-api-key-file",
+        &old_key.display().to_string(),
+    ]);
+    let creds = h.join(".openclaw-main/credentials");
+    let key = creds.join("custom.key");
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), "sk-old\n");
+    model.require_key("sk-new");
+
+    // Answers everything with the new key; `interfere` runs at the port
+    // prompt, after every check passed and before anything is written.
+    let reonboard = |interfere: &dyn Fn()| -> (i32, String) {
+        let mut s = pty(&h, &["--profile", "main", "onboard", "--skip-daemon"], &[]);
+        exp(&mut s, "Continue?");
+        send(&mut s, "y");
+        exp(&mut s, "Model provider");
+        send(&mut s, "jj\r");
+        exp(&mut s, "Base URL of the server");
+        send(&mut s, &format!("{}\r", model.base_url));
+        exp(&mut s, "API key (empty: the server needs none)");
+        send(&mut s, "sk-new\r");
+        exp(&mut s, "Model: custom/fixture-model");
+        exp(&mut s, "Channel: where you will message the bot");
+        send(&mut s, "jjj\r");
+        exp(&mut s, "Base port (Enter: ");
+        interfere();
+        send(&mut s, "\r");
+        exp(&mut s, "Workspace directory");
+        send(&mut s, "\r");
+        finish(s)
+    };
+
+    let (code, rest) = reonboard(&|| {
+        h.ok(&[
+            "--profile",
+            "main",
+            "config",
+            "set",
+            "logging.level",
+            "debug",
+        ]);
+    });
+    assert_eq!(code, 1, "{rest}");
+    assert!(
+        rest.contains("the config changed while onboarding was asking"),
+        "{rest}"
+    );
+    assert!(rest.contains("nothing was written"), "{rest}");
+    assert_eq!(
+        std::fs::read_to_string(&key).unwrap(),
+        "sk-old\n",
+        "the credentials file was overwritten"
+    );
+    assert_eq!(
+        dir_entries(&creds),
+        ["custom.key"],
+        "a staged file was left"
+    );
+    let cfg = config(&h, ".openclaw-main/openclaw.json");
+    assert_eq!(cfg["logging"]["level"], "debug", "{cfg}");
+
+    let (code, rest) = reonboard(&|| {});
+    assert_eq!(code, 0, "{rest}");
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), "sk-new\n");
+    assert_eq!(mode(&key), 0o600);
+    assert_eq!(dir_entries(&creds), ["custom.key"]);
+}
+
+/// A gateway that holds the state dir's lock but has not written its owner
+/// record yet (still starting, slow under load) is this instance's gateway:
+/// onboarding keeps it and does not start a second one, which would only
+/// find the state dir taken. Here a process that takes the same `flock`
+/// stands in for it.
+#[test]
+fn a_gateway_still_starting_is_kept_not_raced() {
+    let h = TestHome::new();
+    let port = free_base_port().to_string();
+    let dir = h.join(".openclaw-ob");
+    std::fs::create_dir(&dir).unwrap();
+    let mut holder = Command::new("python3")
+        .args([
+            "-c",
+            "import fcntl, os, sys, time\n\
+             fd = os.open(sys.argv[1], os.O_RDONLY)\n\
+             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n\
+             print('locked', flush=True)\n\
+             time.sleep(60)",
+        ])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let out = h.run(&[
+        "--profile",
+        "ob",
+        "onboard",
+        "--non-interactive",
+        "--accept-risk",
+        "--port",
+        &port,
+        "--skip-health",
+        "--json",
+    ]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["gateway"]["status"], "already-running", "{v}");
+    assert_eq!(v["gateway"]["pid"], holder.id(), "{v}");
+    assert!(
+        stderr.contains(&format!(
+            "found it still starting: pid {} holds the state dir",
+            holder.id()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("started pid"), "{stderr}");
+    assert!(!dir.join("gateway.owner.json").exists());
+}
+
+/// Re-onboarding an instance whose gateway is connected to IRC: its own
+/// nick is not refused (the server would give the check another nick only
+/// because this very instance holds it); the check is skipped and onboarding
+/// says why. A nick in use while this instance's gateway runs gets the hint
+/// to stop that gateway.
+#[test]
+fn re_onboarding_keeps_its_own_irc_nick_while_its_gateway_holds_it() {
+    use openclaw_irc::testing::{Ngircd, TestClient};
+    let rt = rt();
+    let server = Ngircd::start();
+    let port = server.port.to_string();
+    let h = TestHome::new();
+    let _reaper = Reaper(vec![h.join(".openclaw-main")]);
+    let base = free_base_port().to_string();
+    let irc = |nick: &str| -> Vec<String> {
+        [
+            "--profile",
+            "main",
+            "onboard",
+            "--non-interactive",
+            "--accept-risk",
+            "--port",
+            &base,
+            "--irc-host",
+            "127.0.0.1",
+            "--irc-port",
+            &port,
+            "--irc-no-tls",
+            "--irc-nick",
+            nick,
+            "--json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let v = h.json(&strs(&irc("mainbot")));
+    assert_eq!(v["gateway"]["status"], "started-detached", "{v}");
+    // As mainbot, not mainbot_: the check's own connection had let go of
+    // the nick before the gateway connected.
+    assert_eq!(
+        v["channelState"]["line"], "irc (default): running mainbot",
+        "{v}"
+    );
+    let pid = v["gateway"]["pid"].as_u64().unwrap();
+
+    // Again, the same answers: the gateway holds mainbot, so the check is
+    // skipped, saying why, and the gateway is kept.
+    let out = h.run(&strs(&irc("mainbot")));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "registration check skipped: this instance's gateway (pid {pid}) is connected to 127.0.0.1:{port} as mainbot right now"
+        )),
+        "{stderr}"
+    );
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["gateway"]["status"], "already-running", "{v}");
+    assert_eq!(v["gateway"]["pid"], pid, "{v}");
+    assert_eq!(v["channelState"]["state"], "running", "{v}");
+
+    // A nick someone else holds while this instance's gateway runs: refused,
+    // with the hint to stop this instance's gateway (it might hold it).
+    let _holder = rt.block_on(TestClient::connect(server.port, "busybot"));
+    let out = h.run(&strs(&irc("busybot")));
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the nick busybot is in use"), "{err}");
+    assert!(
+        err.contains(&format!("this instance's gateway (pid {pid}) is running")),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: openclaw --profile main gateway stop"),
+        "{err}"
+    );
+    let cfg = config(&h, ".openclaw-main/openclaw.json");
+    assert_eq!(cfg["channels"]["irc"]["nick"], "mainbot", "{cfg}");
 }

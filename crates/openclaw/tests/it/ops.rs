@@ -355,6 +355,16 @@ fn onboard_without_skip_daemon_reports_the_unusable_manager_truthfully() {
     // background, and says so.
     assert_eq!(v["gateway"]["status"], "started-detached", "{v}");
     let pid = v["gateway"]["pid"].as_u64().unwrap();
+    // Even unchecked, "started" means it already holds the state dir's
+    // lock: a command run right now sees this instance's gateway and does
+    // not start a second one.
+    assert_eq!(
+        openclaw_state::owner::lock_holder(&h.join(".openclaw-ob")),
+        openclaw_state::owner::LockProbe::Held {
+            pid: Some(u32::try_from(pid).unwrap())
+        },
+        "{v}"
+    );
 
     // Run again (the manager is still unusable): the running gateway is
     // found, checked and kept, and no second one is started.

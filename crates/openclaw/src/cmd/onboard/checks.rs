@@ -32,6 +32,13 @@ pub struct IrcDetails {
     pub password: Option<SecretValue>,
 }
 
+/// Why the IRC check failed.
+pub struct IrcRefused {
+    /// The server gave the bot another nick: someone holds this one.
+    pub nick_in_use: bool,
+    pub message: String,
+}
+
 /// What the Matrix homeserver said.
 pub struct MatrixSession {
     pub user_id: String,
@@ -41,6 +48,10 @@ pub struct MatrixSession {
 /// How long a check may take at most (a hang guard; each answers in well
 /// under a second when the other side is up).
 const CHECK_LIMIT: Duration = Duration::from_secs(30);
+
+/// How long the IRC check waits for the server to close the link after its
+/// QUIT.
+const QUIT_WAIT: Duration = Duration::from_secs(5);
 
 impl Checker {
     pub fn new() -> CliResult<Checker> {
@@ -119,7 +130,13 @@ impl Checker {
 
     /// Connects, registers (`001`) and quits. The nick must be the one
     /// given: a server that renamed us (nick in use) is a failure.
-    pub fn irc(&self, d: &IrcDetails) -> Result<(), String> {
+    ///
+    /// The check returns only once the server has closed the link after
+    /// the QUIT (or [`QUIT_WAIT`] passed): a server that rate-limits
+    /// commands (ngircd's penalty time) acts on it up to a second or more
+    /// later, and until then it still holds the nick, so the gateway
+    /// started right after would find it in use and run as `nick_`.
+    pub fn irc(&self, d: &IrcDetails) -> Result<(), IrcRefused> {
         use openclaw_irc::{IrcConfig, IrcEvent};
         let mut cfg = IrcConfig::new(&d.host, &d.nick);
         cfg.port = d.port;
@@ -146,19 +163,38 @@ impl Checker {
                 }
             })
             .await;
+            if matches!(outcome, Ok(Ok(_))) {
+                // QUIT as a raw line, so the connection stays until the
+                // server closes it (a disconnect event: the nick is free);
+                // no reconnect follows within `reconnect_min`.
+                let _ = handle.raw("QUIT :OpenClaw onboarding check");
+                let _ = tokio::time::timeout(QUIT_WAIT, async {
+                    while let Some(ev) = events.recv().await {
+                        if matches!(ev, IrcEvent::Disconnected { .. }) {
+                            break;
+                        }
+                    }
+                })
+                .await;
+            }
             handle.quit("OpenClaw onboarding check");
-            // Give the QUIT a moment to leave.
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            let other = |message: String| IrcRefused {
+                nick_in_use: false,
+                message,
+            };
             match outcome {
-                Err(_) => Err(format!(
+                Err(_) => Err(other(format!(
                     "{server} did not complete the registration within {} s",
                     CHECK_LIMIT.as_secs()
-                )),
-                Ok(Err(e)) => Err(format!("cannot register on {server}: {e}")),
-                Ok(Ok(nick)) if !openclaw_irc::proto::irc_eq(&nick, &d.nick) => Err(format!(
-                    "the nick {} is in use on {server} (the server gave us {nick}); choose another nick",
-                    d.nick
-                )),
+                ))),
+                Ok(Err(e)) => Err(other(format!("cannot register on {server}: {e}"))),
+                Ok(Ok(nick)) if !openclaw_irc::proto::irc_eq(&nick, &d.nick) => Err(IrcRefused {
+                    nick_in_use: true,
+                    message: format!(
+                        "the nick {} is in use on {server} (the server gave us {nick})",
+                        d.nick
+                    ),
+                }),
                 Ok(Ok(_)) => Ok(()),
             }
         })

@@ -54,7 +54,10 @@ pub use checks::Checker;
 /// service is installed and the gateway started and checked.
 ///
 /// Elsewhere (or in scripts) pass --non-interactive --accept-risk and the
-/// answers as flags (the answer flags need --non-interactive):
+/// answers as flags. On a terminal only --accept-risk, --port, --workspace,
+/// --skip-daemon, --skip-channels, --custom-base-url, --custom-model,
+/// --custom-api and --telegram-api-root apply to the prompts; any other
+/// answer flag needs --non-interactive:
 ///   openclaw --profile rescue onboard --non-interactive --accept-risk \
 ///     --auth-choice openai-api-key --openai-api-key-file ~/.secrets/openai \
 ///     --telegram-bot-token-file ~/.secrets/rescue-bot --owner telegram:<your id>
@@ -238,6 +241,196 @@ pub struct ChannelFlags {
     pub matrix_access_token_file: Option<PathBuf>,
 }
 
+// ---------------------------------------------------------------- flags on a terminal
+
+/// What onboarding on a terminal does with a flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnTerminal {
+    /// It answers a question the prompts ask themselves, so it would be
+    /// ignored: refused without --non-interactive.
+    Refused,
+    /// The prompts use it (a default, a fixed answer, a step left out).
+    Used,
+    /// Not an answer: how onboarding runs or reports.
+    NotAnAnswer,
+}
+
+/// One flag of `onboard`, as given.
+#[derive(Debug, Clone, Copy)]
+struct FlagUse {
+    /// `--irc-port`.
+    name: &'static str,
+    given: bool,
+    on_terminal: OnTerminal,
+    /// A secret given as a literal value (warned about: it is in argv).
+    literal_secret: bool,
+}
+
+impl OnboardArgs {
+    /// Every flag of `onboard`, whether it was given, and what a terminal
+    /// session does with it: the one list [`OnboardArgs::refused_on_a_terminal`]
+    /// is derived from. The structs are destructured without `..`, so a new
+    /// field does not compile until it is classified here, and a unit test
+    /// checks the names against clap's.
+    fn flag_uses(&self) -> Vec<FlagUse> {
+        use OnTerminal::*;
+        let OnboardArgs {
+            non_interactive,
+            accept_risk,
+            mode,
+            auth_choice,
+            model,
+            channel,
+            owner,
+            rescue,
+            no_rescue,
+            rescue_targets,
+            skip_channels,
+            skip_skills,
+            skip_daemon,
+            skip_health,
+            skip_ui,
+            setup,
+        } = self;
+        let ModelFlags {
+            openai_api_key,
+            openai_api_key_file,
+            anthropic_api_key,
+            anthropic_api_key_file,
+            custom_base_url,
+            custom_api_key,
+            custom_api_key_file,
+            custom_model,
+            custom_api,
+        } = model;
+        let ChannelFlags {
+            channel,
+            telegram_bot_token,
+            telegram_bot_token_file,
+            telegram_api_root,
+            irc_host,
+            irc_port,
+            irc_no_tls,
+            irc_nick,
+            irc_channels,
+            irc_password,
+            irc_password_file,
+            irc_nickserv_password,
+            irc_nickserv_password_file,
+            matrix_homeserver,
+            matrix_user_id,
+            matrix_password,
+            matrix_password_file,
+            matrix_access_token,
+            matrix_access_token_file,
+        } = channel;
+        let SetupArgs {
+            port,
+            workspace,
+            json,
+        } = setup;
+        let flag = |name, given: bool, on_terminal| FlagUse {
+            name,
+            given,
+            on_terminal,
+            literal_secret: false,
+        };
+        let secret = |name, given: bool| FlagUse {
+            name,
+            given,
+            on_terminal: Refused,
+            literal_secret: true,
+        };
+        vec![
+            flag("--non-interactive", *non_interactive, NotAnAnswer),
+            // The risk prompt is not asked when it was accepted already.
+            flag("--accept-risk", *accept_risk, Used),
+            flag("--mode", mode != "local", NotAnAnswer),
+            flag("--auth-choice", auth_choice.is_some(), Refused),
+            secret("--openai-api-key", openai_api_key.is_some()),
+            flag(
+                "--openai-api-key-file",
+                openai_api_key_file.is_some(),
+                Refused,
+            ),
+            secret("--anthropic-api-key", anthropic_api_key.is_some()),
+            flag(
+                "--anthropic-api-key-file",
+                anthropic_api_key_file.is_some(),
+                Refused,
+            ),
+            // The custom server's defaults when that provider is chosen.
+            flag("--custom-base-url", custom_base_url.is_some(), Used),
+            secret("--custom-api-key", custom_api_key.is_some()),
+            flag(
+                "--custom-api-key-file",
+                custom_api_key_file.is_some(),
+                Refused,
+            ),
+            flag("--custom-model", custom_model.is_some(), Used),
+            flag("--custom-api", custom_api.is_some(), Used),
+            flag("--channel", channel.is_some(), Refused),
+            secret("--telegram-bot-token", telegram_bot_token.is_some()),
+            flag(
+                "--telegram-bot-token-file",
+                telegram_bot_token_file.is_some(),
+                Refused,
+            ),
+            // Where the token is checked, prompted or not.
+            flag("--telegram-api-root", telegram_api_root.is_some(), Used),
+            flag("--irc-host", irc_host.is_some(), Refused),
+            flag("--irc-port", irc_port.is_some(), Refused),
+            flag("--irc-no-tls", *irc_no_tls, Refused),
+            flag("--irc-nick", irc_nick.is_some(), Refused),
+            flag("--irc-channel", !irc_channels.is_empty(), Refused),
+            secret("--irc-password", irc_password.is_some()),
+            flag("--irc-password-file", irc_password_file.is_some(), Refused),
+            secret("--irc-nickserv-password", irc_nickserv_password.is_some()),
+            flag(
+                "--irc-nickserv-password-file",
+                irc_nickserv_password_file.is_some(),
+                Refused,
+            ),
+            flag("--matrix-homeserver", matrix_homeserver.is_some(), Refused),
+            flag("--matrix-user-id", matrix_user_id.is_some(), Refused),
+            secret("--matrix-password", matrix_password.is_some()),
+            flag(
+                "--matrix-password-file",
+                matrix_password_file.is_some(),
+                Refused,
+            ),
+            secret("--matrix-access-token", matrix_access_token.is_some()),
+            flag(
+                "--matrix-access-token-file",
+                matrix_access_token_file.is_some(),
+                Refused,
+            ),
+            flag("--owner", owner.is_some(), Refused),
+            flag("--rescue", *rescue, Refused),
+            flag("--no-rescue", *no_rescue, Refused),
+            flag("--rescue-target", !rescue_targets.is_empty(), Refused),
+            flag("--skip-channels", *skip_channels, Used),
+            // There is no skills step (accepted as upstream has it).
+            flag("--skip-skills", *skip_skills, NotAnAnswer),
+            flag("--skip-daemon", *skip_daemon, Used),
+            flag("--skip-health", *skip_health, NotAnAnswer),
+            flag("--skip-ui", *skip_ui, NotAnAnswer),
+            flag("--port", port.is_some(), Used),
+            flag("--workspace", workspace.is_some(), Used),
+            flag("--json", *json, NotAnAnswer),
+        ]
+    }
+
+    /// The answer flags given that a terminal session would ignore (it asks
+    /// those questions itself), and which of them carry a literal secret.
+    fn refused_on_a_terminal(&self) -> Vec<FlagUse> {
+        self.flag_uses()
+            .into_iter()
+            .filter(|f| f.given && f.on_terminal == OnTerminal::Refused)
+            .collect()
+    }
+}
+
 // ---------------------------------------------------------------- answers
 
 /// The model answer, checked.
@@ -416,7 +609,9 @@ fn gather(ctx: &Ctx, args: &OnboardArgs) -> CliResult<Facts> {
             matrix: channels
                 .and_then(|c| c.matrix.as_ref())
                 .map(|c| c.0.clone()),
-            matrix_user_seen: None,
+            // A Matrix section with only an access token: the user its
+            // gateway reported (doctor compares by the same).
+            matrix_user_seen: openclaw_host::doctor::matrix_user_seen(&k.record.state_dir),
         });
         let name = match &k.record.profile {
             Some(p) => p.clone(),
@@ -568,47 +763,26 @@ fn validate(ctx: &Ctx, args: &OnboardArgs) -> CliResult<()> {
     .collect();
     ops::one_stdin(&stdin).map_err(|e| CliError::usage("more than one secret from stdin", e))?;
     if !args.non_interactive {
-        let (m, c) = (&args.model, &args.channel);
-        let answers: [(&str, bool); 19] = [
-            ("--openai-api-key", m.openai_api_key.is_some()),
-            ("--openai-api-key-file", m.openai_api_key_file.is_some()),
-            ("--anthropic-api-key", m.anthropic_api_key.is_some()),
-            (
-                "--anthropic-api-key-file",
-                m.anthropic_api_key_file.is_some(),
-            ),
-            ("--custom-api-key", m.custom_api_key.is_some()),
-            ("--custom-api-key-file", m.custom_api_key_file.is_some()),
-            ("--channel", c.channel.is_some()),
-            ("--telegram-bot-token", c.telegram_bot_token.is_some()),
-            (
-                "--telegram-bot-token-file",
-                c.telegram_bot_token_file.is_some(),
-            ),
-            ("--irc-host", c.irc_host.is_some()),
-            ("--irc-nick", c.irc_nick.is_some()),
-            ("--irc-password", c.irc_password.is_some()),
-            ("--irc-password-file", c.irc_password_file.is_some()),
-            ("--matrix-homeserver", c.matrix_homeserver.is_some()),
-            ("--matrix-password", c.matrix_password.is_some()),
-            ("--matrix-password-file", c.matrix_password_file.is_some()),
-            ("--owner", args.owner.is_some()),
-            ("--rescue", args.rescue || args.no_rescue),
-            ("--rescue-target", !args.rescue_targets.is_empty()),
-        ];
-        if let Some((flag, _)) = answers.iter().find(|(_, given)| *given) {
+        let refused = args.refused_on_a_terminal();
+        if let Some(first) = refused.first() {
+            // A literal secret is in argv already: say so, even though it
+            // is not used.
+            for f in refused.iter().filter(|f| f.literal_secret) {
+                eprintln!(
+                    "openclaw: warning: {}",
+                    openclaw_ops::onboard::argv_secret_warning(f.name)
+                );
+            }
+            let names: Vec<&str> = refused.iter().map(|f| f.name).collect();
             return Err(CliError::usage(
-                format!("{flag} answers a question, so it needs --non-interactive"),
-                "on a terminal onboarding asks each question itself (secrets without echo); give every answer as a flag with --non-interactive --accept-risk, or leave the answer flags out to be asked",
+                format!("{} answers a question, so it needs --non-interactive", first.name),
+                format!(
+                    "on a terminal onboarding asks each question itself (secrets without echo) and would ignore {}; give every answer as a flag with --non-interactive --accept-risk, or leave the answer flags out to be asked",
+                    names.join(", ")
+                ),
             )
             .hint(non_interactive_command(ctx)));
         }
-    }
-    if !args.non_interactive && !stdin.is_empty() {
-        return Err(CliError::usage(
-            format!("{} - needs --non-interactive", stdin[0]),
-            "on a terminal, onboarding asks for secrets itself (without echoing them); stdin is the terminal",
-        ));
     }
     Ok(())
 }
@@ -1033,13 +1207,92 @@ fn irc_checks(
         )
         .hint(ctx.command("onboard --help")));
     }
-    steps.detail(&format!(
-        "registering as {} on {}:{}",
-        d.nick, d.host, d.port
-    ));
-    checker
-        .irc(d)
-        .map_err(|e| check_failed("the IRC server", &format!("{}:{}", d.host, d.port), e, ctx))
+    let server = format!("{}:{}", d.host, d.port);
+    match irc_check(ctx, facts, checker, d, &section) {
+        IrcCheck::Skipped(why) => {
+            steps.detail(&why);
+            Ok(())
+        }
+        IrcCheck::Passed => {
+            steps.detail(&format!("registered as {} on {server}", d.nick));
+            Ok(())
+        }
+        IrcCheck::Failed { message, hint } => Err(CliError::new(
+            "the IRC server did not pass the check; nothing was written",
+            server,
+            message,
+        )
+        .hint(hint)),
+    }
+}
+
+/// How the IRC registration check went.
+enum IrcCheck {
+    Passed,
+    /// Not run, and why (this instance's own gateway holds the nick).
+    Skipped(String),
+    /// What the server said, and the command that helps.
+    Failed {
+        message: String,
+        hint: String,
+    },
+}
+
+/// The IRC registration check, unless this instance's own running gateway
+/// is connected to that server as that nick (the server would give the
+/// check another nick because of it): then it is skipped, saying so. A nick
+/// in use while this instance's gateway runs may be held by that gateway:
+/// the hint is to stop it.
+fn irc_check(
+    ctx: &Ctx,
+    facts: &Facts,
+    checker: &Checker,
+    d: &checks::IrcDetails,
+    section: &openclaw_config::channels_net::Irc,
+) -> IrcCheck {
+    let state_dir = &ctx.paths.state_dir.value;
+    let before = gateway_before(state_dir);
+    if let Some(Before::Running(g)) = &before {
+        let connected_as = openclaw_channels::status_summary(state_dir, true)
+            .into_iter()
+            .find(|s| {
+                s.channel == openclaw_channels::irc::CHANNEL
+                    && s.state == openclaw_channels::ChannelState::Running
+            })
+            .and_then(|s| s.bot_username);
+        let configured = facts
+            .existing
+            .as_ref()
+            .and_then(|l| l.parsed.config.channels.as_ref())
+            .and_then(|c| c.irc.as_deref());
+        if ops::irc_held_by_this_instance(configured, section, connected_as.as_deref()) {
+            return IrcCheck::Skipped(format!(
+                "registration check skipped: this instance's gateway (pid {}) is connected to {}:{} as {} right now",
+                g.pid, d.host, d.port, d.nick
+            ));
+        }
+    }
+    match checker.irc(d) {
+        Ok(()) => IrcCheck::Passed,
+        Err(e) if e.nick_in_use => match before.as_ref().map(Before::pid) {
+            Some(pid) => IrcCheck::Failed {
+                message: format!(
+                    "{}; this instance's gateway{} is running and may be the one holding it: stop it, then onboard again (or choose another nick)",
+                    e.message,
+                    pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+                ),
+                hint: ctx.command("gateway stop"),
+            },
+            None => IrcCheck::Failed {
+                message: format!("{}; choose another nick", e.message),
+                hint: ctx.command("onboard --help"),
+            },
+        },
+        Err(e) => IrcCheck::Failed {
+            message: e.message,
+            hint: ctx.command("onboard --help"),
+        },
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1128,10 +1381,11 @@ fn credentials(state_dir: &Path, name: &str) -> PathBuf {
     state_dir.join("credentials").join(name)
 }
 
-/// Writes every answer: the credentials files first, then the config in one
-/// atomic write guarded by the hash it was read with (with everything
-/// `setup` fills in), then the workspace. A failed config write removes the
-/// credentials files this run created.
+/// Writes every answer: the config in one atomic write guarded by the hash
+/// it was read with (with everything `setup` fills in) and, with it, the
+/// credentials files it names (staged first, put in place under the
+/// config's lock just before it is replaced, put back if that fails); then
+/// the workspace. A refused or failed config write changes no file.
 fn write_answers(ctx: &Ctx, args: &OnboardArgs, facts: &Facts, a: &Answers) -> CliResult<Written> {
     let _hold = HoldSignals::new();
     let state_dir = ctx.paths.state_dir.value.clone();
@@ -1204,29 +1458,41 @@ fn write_answers(ctx: &Ctx, args: &OnboardArgs, facts: &Facts, a: &Answers) -> C
     plan.rescue = a.rescue.clone();
     let edits = ops::config_edits(&plan);
 
-    let mut created = Vec::new();
-    for (_, path, secret) in &files {
-        let existed = path.exists();
-        secrets::write_file(path, secret)?;
-        if !existed {
-            created.push(path.clone());
+    // The secrets are staged beside their files and put in place by the
+    // config write itself, under its lock, only once it is sure to happen:
+    // a refused write (the config changed meanwhile) leaves every
+    // credentials file as it was.
+    let mut staged = openclaw_state::StagedFiles::new();
+    let mut made_dirs = Vec::new();
+    let out = (|| {
+        for (_, path, secret) in &files {
+            made_dirs.extend(secrets::stage(&mut staged, path, secret)?);
         }
-    }
-    let setup_args = SetupArgs {
-        port: Some(a.port),
-        workspace: a.workspace.clone(),
-        json: args.setup.json,
-    };
-    let base = Base::Exactly(facts.existing.as_ref().map(|l| l.hash.clone()));
-    let out = setup::apply_with(ctx, &setup_args, base, |v| ops::apply_edits(v, &edits));
+        let setup_args = SetupArgs {
+            port: Some(a.port),
+            workspace: a.workspace.clone(),
+            json: args.setup.json,
+        };
+        let base = Base::Exactly(facts.existing.as_ref().map(|l| l.hash.clone()));
+        setup::apply_with(
+            ctx,
+            &setup_args,
+            base,
+            |v| ops::apply_edits(v, &edits),
+            &mut staged,
+        )
+    })();
+    drop(staged);
     match out {
         Ok(setup) => Ok(Written {
             setup,
             secrets: files.into_iter().map(|(w, p, _)| (w, p)).collect(),
         }),
         Err(e) => {
-            for p in created {
-                let _ = openclaw_state::remove_file_durably(&p);
+            // The credentials dir, when this run created it and it is still
+            // empty (nothing was put in place).
+            for d in &made_dirs {
+                let _ = std::fs::remove_dir(d);
             }
             Err(e)
         }
@@ -1255,7 +1521,11 @@ fn finish(
     // Service.
     steps.step("installing the gateway service");
     let svc = InstanceService::for_instance(ctx, inst.clone())?;
-    let running_before = live::running(&inst.state_dir.value).is_some();
+    // A gateway of this instance, running or still starting: the state
+    // dir's lock says so even before the owner record exists, and a second
+    // gateway started now would only find the state dir taken.
+    let before = gateway_before(&inst.state_dir.value);
+    let running_before = before.is_some();
     let mut manual: Vec<String> = Vec::new();
     let (install, daemon) = if !a.install_service {
         let why = if args.skip_daemon {
@@ -1334,58 +1604,47 @@ fn finish(
     let mut gateway = json!({"status": "not-running", "start": foreground});
     let mut up: Option<(u32, u16)> = None;
     let mut failure: Option<CliError> = None;
+    let mut plan = plan;
+    if let (StartPlan::AlreadyRunning, Some(b)) = (plan, &before) {
+        steps.detail(&b.describe());
+        gateway = json!({"status": "already-running", "pid": b.pid()});
+    }
+    if plan == StartPlan::StartDetached {
+        match start_detached(steps, args, &inst, &home) {
+            Detached::Up { pid, port, log } => {
+                gateway = json!({"status": "started-detached", "pid": pid, "port": port, "health": "ok", "log": log});
+                up = Some((pid, port));
+            }
+            Detached::Unchecked { pid, log } => {
+                gateway = json!({"status": "started-detached", "pid": pid, "log": log});
+                up = Some((pid, inst.ports.gateway.value));
+            }
+            Detached::Failed { gateway: g, error } => {
+                gateway = g;
+                failure = Some(error);
+            }
+            Detached::TakenFirst { pid, why } => {
+                // Another gateway of this instance took the state dir
+                // between the check and the start: it serves the instance.
+                steps.detail(&format!(
+                    "{why}: another gateway of this instance took the state dir first; checking that one"
+                ));
+                gateway = json!({"status": "already-running", "pid": pid});
+                plan = StartPlan::AlreadyRunning;
+            }
+        }
+    }
     match plan {
         StartPlan::Nothing => steps.detail(&format!(
             "no gateway runs for this instance; start it with: {foreground}"
         )),
-        StartPlan::StartDetached => match crate::signal::spawn_detached(&inst, &[]) {
-            Err(e) => {
-                steps.detail(&format!("cannot start it: {e}"));
-                failure = Some(
-                    CliError::new(
-                        "cannot start the gateway",
-                        inst.state_dir.value.display(),
-                        e,
-                    )
-                    .hint(foreground.clone()),
-                );
-            }
-            Ok((mut child, log)) => {
-                let pid = child.id();
-                steps.detail(&format!(
-                    "started pid {pid} (output: {}); it runs until it is stopped or the machine restarts",
-                    tilde(&log, &home)
-                ));
-                gateway = json!({"status": "started-detached", "pid": pid, "log": log});
-                if args.skip_health {
-                    up = Some((pid, inst.ports.gateway.value));
-                } else {
-                    match wait_child_up(steps, &mut child, &inst.state_dir.value) {
-                        Ok((pid, port, detail)) => {
-                            steps.detail(&format!("healthy: pid {pid}, port {port} ({detail})"));
-                            gateway["port"] = json!(port);
-                            gateway["health"] = json!("ok");
-                            up = Some((pid, port));
-                        }
-                        Err(why) => {
-                            steps.detail(&format!("NOT healthy: {why}"));
-                            gateway["health"] = json!(why);
-                            failure = Some(
-                                CliError::new(
-                                    "the gateway did not become healthy",
-                                    inst.state_dir.value.display(),
-                                    format!("{why}; its output is in {}", log.display()),
-                                )
-                                .hint(inst.command("logs --lines 50")),
-                            );
-                        }
-                    }
-                }
-            }
-        },
+        StartPlan::StartDetached => {}
         StartPlan::WaitForService | StartPlan::AlreadyRunning => {
             if args.skip_health {
                 steps.detail("health not checked (--skip-health)");
+                if let Some(pid) = gateway["pid"].as_u64() {
+                    up = Some((pid as u32, inst.ports.gateway.value));
+                }
             } else {
                 let h = wait_healthy(steps, &inst.state_dir.value, Duration::from_secs(20));
                 match live::running(&inst.state_dir.value) {
@@ -1479,13 +1738,222 @@ fn finish(
     }
 }
 
+/// A gateway of this instance found before onboarding starts one.
+enum Before {
+    /// Its live owner record.
+    Running(live::Running),
+    /// It holds the state dir's lock but has written no owner record yet
+    /// (still binding its ports).
+    Starting { pid: Option<u32> },
+}
+
+impl Before {
+    fn pid(&self) -> Option<u32> {
+        match self {
+            Before::Running(g) => Some(g.pid),
+            Before::Starting { pid } => *pid,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Before::Running(g) => format!("found it: pid {}, port {}", g.pid, g.port),
+            Before::Starting { pid: Some(p) } => format!(
+                "found it still starting: pid {p} holds the state dir (no owner record yet)"
+            ),
+            Before::Starting { pid: None } => {
+                "found it still starting: a process holds the state dir (no owner record yet)"
+                    .into()
+            }
+        }
+    }
+}
+
+/// This instance's gateway, running or starting: its live owner record,
+/// else the state dir's lock (which a starting gateway takes before it
+/// writes the record).
+fn gateway_before(state_dir: &Path) -> Option<Before> {
+    if let Some(g) = live::running(state_dir) {
+        return Some(Before::Running(g));
+    }
+    match openclaw_state::owner::lock_holder(state_dir) {
+        openclaw_state::owner::LockProbe::Held { pid } => Some(Before::Starting { pid }),
+        _ => None,
+    }
+}
+
+/// How starting a detached gateway went.
+enum Detached {
+    /// It owns the state dir and answers `/healthz`.
+    Up {
+        pid: u32,
+        port: u16,
+        log: PathBuf,
+    },
+    /// Started; health not checked (`--skip-health`).
+    Unchecked {
+        pid: u32,
+        log: PathBuf,
+    },
+    /// Another gateway of this instance took the state dir first.
+    TakenFirst {
+        pid: Option<u32>,
+        why: String,
+    },
+    Failed {
+        gateway: Value,
+        error: CliError,
+    },
+}
+
+fn start_detached(steps: &Steps, args: &OnboardArgs, inst: &Instance, home: &Path) -> Detached {
+    let foreground = inst.command(&format!("gateway --port {}", inst.ports.gateway.value));
+    let (mut child, log) = match crate::signal::spawn_detached(inst, &[]) {
+        Ok(x) => x,
+        Err(e) => {
+            steps.detail(&format!("cannot start it: {e}"));
+            return Detached::Failed {
+                gateway: json!({"status": "not-running", "start": foreground}),
+                error: CliError::new(
+                    "cannot start the gateway",
+                    inst.state_dir.value.display(),
+                    e,
+                )
+                .hint(foreground),
+            };
+        }
+    };
+    let pid = child.id();
+    steps.detail(&format!(
+        "started pid {pid} (output: {}); it runs until it is stopped or the machine restarts",
+        tilde(&log, home)
+    ));
+    if args.skip_health {
+        // Health is not checked, but "started" still means it holds the
+        // state dir: until it takes the lock, another onboard (or any
+        // command) would see no gateway here and start a second one.
+        return match wait_child_holds(&mut child, &inst.state_dir.value) {
+            Ok(()) => Detached::Unchecked { pid, log },
+            Err(ChildDown::TakenBy { pid, why }) => Detached::TakenFirst { pid, why },
+            Err(ChildDown::Failed(why)) => {
+                steps.detail(&format!("NOT started: {why}"));
+                Detached::Failed {
+                    gateway: json!({"status": "not-running", "pid": pid, "log": log, "start": foreground}),
+                    error: CliError::new(
+                        "the gateway did not start",
+                        inst.state_dir.value.display(),
+                        format!("{why}; its output is in {}", log.display()),
+                    )
+                    .hint(inst.command("logs --lines 50")),
+                }
+            }
+        };
+    }
+    match wait_child_up(steps, &mut child, &inst.state_dir.value) {
+        Ok((pid, port, detail)) => {
+            steps.detail(&format!("healthy: pid {pid}, port {port} ({detail})"));
+            Detached::Up { pid, port, log }
+        }
+        Err(ChildDown::TakenBy { pid, why }) => Detached::TakenFirst { pid, why },
+        Err(ChildDown::Failed(why)) => {
+            steps.detail(&format!("NOT healthy: {why}"));
+            Detached::Failed {
+                gateway: json!({"status": "started-detached", "pid": pid, "log": log, "health": why}),
+                error: CliError::new(
+                    "the gateway did not become healthy",
+                    inst.state_dir.value.display(),
+                    format!("{why}; its output is in {}", log.display()),
+                )
+                .hint(inst.command("logs --lines 50")),
+            }
+        }
+    }
+}
+
+/// Why the detached child is not up.
+#[derive(Debug, PartialEq, Eq)]
+enum ChildDown {
+    /// Another gateway holds the state dir (the child saw it taken and
+    /// exited 78, or that one's owner record appeared).
+    TakenBy {
+        pid: Option<u32>,
+        why: String,
+    },
+    Failed(String),
+}
+
+/// What one look at a detached child started with `--skip-health` says:
+/// `exited_code` is `Some(code)` once it has exited (`-1`: by a signal);
+/// `lock` is who holds the state dir's lock; `owner` the live owner
+/// record's pid.
+fn child_holds_progress(
+    child: u32,
+    exited_code: Option<i32>,
+    lock: openclaw_state::owner::LockProbe,
+    owner: Option<u32>,
+) -> Option<Result<(), ChildDown>> {
+    use openclaw_state::owner::LockProbe;
+    if let Some(code) = exited_code {
+        let why = if code < 0 {
+            format!("the gateway (pid {child}) was killed by a signal")
+        } else {
+            format!("the gateway (pid {child}) exited with code {code}")
+        };
+        return Some(if code == i32::from(exit::STATE_DIR_OWNED) {
+            Err(ChildDown::TakenBy {
+                pid: owner.filter(|p| *p != child).or(match lock {
+                    LockProbe::Held { pid } => pid.filter(|p| *p != child),
+                    _ => None,
+                }),
+                why,
+            })
+        } else {
+            Err(ChildDown::Failed(why))
+        });
+    }
+    match (owner, lock) {
+        (Some(p), _) if p == child => Some(Ok(())),
+        (_, LockProbe::Held { pid: Some(p) }) if p == child => Some(Ok(())),
+        // Someone else's lock or record: the child will find the state dir
+        // taken and exit; wait for that answer.
+        _ => None,
+    }
+}
+
+/// Waits (up to the start hang guard) until the detached child holds the
+/// state dir's lock or has written its owner record; the lock is taken
+/// first thing, before config checks and port binds, so this is quick.
+fn wait_child_holds(child: &mut std::process::Child, state_dir: &Path) -> Result<(), ChildDown> {
+    let pid = child.id();
+    let deadline = Instant::now() + crate::signal::START_WAIT;
+    loop {
+        let exited = child
+            .try_wait()
+            .ok()
+            .flatten()
+            .map(|s| s.code().unwrap_or(-1));
+        let lock = openclaw_state::owner::lock_holder(state_dir);
+        let owner = openclaw_state::owner::live_owner(state_dir).map(|o| o.pid);
+        if let Some(answer) = child_holds_progress(pid, exited, lock, owner) {
+            return answer;
+        }
+        if Instant::now() >= deadline {
+            return Err(ChildDown::Failed(format!(
+                "it did not take its state dir within {} s",
+                crate::signal::START_WAIT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Waits for the detached child to own the state dir and answer
 /// `/healthz` (the same rule as `gateway restart`'s start).
 fn wait_child_up(
     steps: &Steps,
     child: &mut std::process::Child,
     state_dir: &Path,
-) -> Result<(u32, u16, String), String> {
+) -> Result<(u32, u16, String), ChildDown> {
     use openclaw_ops::lifecycle::{StartProgress, start_progress};
     let pid = child.id();
     let start = Instant::now();
@@ -1507,15 +1975,24 @@ fn wait_child_up(
             healthy,
         ) {
             StartProgress::Exited => {
-                return Err(format!(
+                let why = format!(
                     "the gateway (pid {pid}) exited with {}",
                     exited.map(|s| s.to_string()).unwrap_or_default()
-                ));
+                );
+                if exited.and_then(|s| s.code()) == Some(i32::from(exit::STATE_DIR_OWNED)) {
+                    let other = match gateway_before(state_dir) {
+                        Some(b) => b.pid(),
+                        None => None,
+                    };
+                    return Err(ChildDown::TakenBy { pid: other, why });
+                }
+                return Err(ChildDown::Failed(why));
             }
             StartProgress::TakenBy { pid: other } => {
-                return Err(format!(
-                    "another gateway (pid {other}) took the state dir first"
-                ));
+                return Err(ChildDown::TakenBy {
+                    pid: Some(other),
+                    why: format!("the gateway (pid {pid}) found pid {other} there first"),
+                });
             }
             StartProgress::Up => {
                 let o = owner.expect("up has an owner");
@@ -1529,10 +2006,10 @@ fn wait_child_up(
         }
         let now = Instant::now();
         if now >= deadline {
-            return Err(format!(
+            return Err(ChildDown::Failed(format!(
                 "not ready after {} s ({last})",
                 crate::signal::START_WAIT.as_secs()
-            ));
+            )));
         }
         if now >= next_note {
             steps.detail(&format!(
@@ -1564,7 +2041,15 @@ fn wait_healthy(steps: &Steps, state_dir: &Path, limit: Duration) -> live::Healt
             }
             None => live::Health {
                 ok: false,
-                detail: "the gateway has not taken its state dir yet (no live owner record)".into(),
+                detail: match openclaw_state::owner::lock_holder(state_dir) {
+                    openclaw_state::owner::LockProbe::Held { pid: Some(p) } => format!(
+                        "pid {p} holds the state dir but has written no owner record yet (still starting)"
+                    ),
+                    openclaw_state::owner::LockProbe::Held { pid: None } => {
+                        "a process holds the state dir but has written no owner record yet (still starting)".into()
+                    }
+                    _ => "the gateway has not taken its state dir yet (no live owner record)".into(),
+                },
             },
         };
         let now = Instant::now();
@@ -1818,6 +2303,10 @@ fn summary(
                 gateway["pid"], gateway["port"]
             )
         }
+        (Some("already-running"), None) => format!(
+            "running: pid {}; health not checked (--skip-health)",
+            gateway["pid"]
+        ),
         (_, Some(h)) if h != "ok" => format!("NOT healthy: {h}"),
         _ => format!(
             "not running; start it with: {}",
@@ -1842,5 +2331,178 @@ fn summary(
         for c in manual {
             println!("  {c}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::FromArgMatches as _;
+
+    fn command() -> clap::Command {
+        OnboardArgs::augment_args(clap::Command::new("onboard"))
+    }
+
+    fn parse(argv: &[&str]) -> OnboardArgs {
+        let m = command()
+            .try_get_matches_from(std::iter::once("onboard").chain(argv.iter().copied()))
+            .unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        OnboardArgs::from_arg_matches(&m).unwrap()
+    }
+
+    /// Every flag clap knows is classified (and no name is made up), and
+    /// each one, given alone, is the one reported as given. A flag added to
+    /// the structs without a line in `flag_uses` does not compile; one
+    /// added there under a wrong name fails here.
+    #[test]
+    fn every_flag_is_classified_for_a_terminal_and_seen_when_given() {
+        let cmd = command();
+        let mut clap_names: Vec<String> = cmd
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+            .collect();
+        clap_names.sort();
+        let none = parse(&[]);
+        let mut ours: Vec<String> = none
+            .flag_uses()
+            .iter()
+            .map(|f| f.name.to_string())
+            .collect();
+        ours.sort();
+        assert_eq!(clap_names, ours);
+        assert!(none.flag_uses().iter().all(|f| !f.given));
+
+        for arg in cmd.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            let name = format!("--{long}");
+            let mut argv = vec![name.clone()];
+            if arg.get_action().takes_values() {
+                let value = arg
+                    .get_possible_values()
+                    .first()
+                    .map(|v| v.get_name().to_string())
+                    .unwrap_or_else(|| "7000".into());
+                argv.push(value);
+            }
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            let given: Vec<&str> = parse(&argv)
+                .flag_uses()
+                .into_iter()
+                .filter(|f| f.given)
+                .map(|f| f.name)
+                .collect();
+            assert_eq!(given, [name.as_str()], "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn answer_flags_the_prompts_would_ignore_are_refused_on_a_terminal() {
+        let refused = |argv: &[&str]| -> Vec<(&'static str, bool)> {
+            parse(argv)
+                .refused_on_a_terminal()
+                .into_iter()
+                .map(|f| (f.name, f.literal_secret))
+                .collect()
+        };
+        assert_eq!(
+            refused(&[
+                "--auth-choice",
+                "openai-api-key",
+                "--irc-nickserv-password",
+                "s3cret",
+                "--irc-port",
+                "7000",
+                "--irc-no-tls",
+                "--matrix-user-id",
+                "@bot:hs",
+                "--matrix-access-token-file",
+                "/t",
+            ]),
+            [
+                ("--auth-choice", false),
+                ("--irc-port", false),
+                ("--irc-no-tls", false),
+                ("--irc-nickserv-password", true),
+                ("--matrix-user-id", false),
+                ("--matrix-access-token-file", false),
+            ]
+        );
+        // What the prompts use, and what is not an answer, is accepted.
+        assert!(
+            refused(&[
+                "--accept-risk",
+                "--custom-base-url",
+                "http://127.0.0.1:11434/v1",
+                "--custom-model",
+                "m",
+                "--telegram-api-root",
+                "http://127.0.0.1:1",
+                "--skip-channels",
+                "--skip-daemon",
+                "--skip-health",
+                "--port",
+                "18789",
+                "--workspace",
+                "w",
+                "--json",
+            ])
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_detached_start_counts_once_the_child_holds_the_state_dir() {
+        use openclaw_state::owner::LockProbe::{Free, Held, Unknown};
+        let owned = i32::from(exit::STATE_DIR_OWNED);
+        // Spawned but not yet at its lock: keep waiting (this is the
+        // window in which a second onboard used to start another gateway).
+        assert_eq!(child_holds_progress(7, None, Free, None), None);
+        assert_eq!(child_holds_progress(7, None, Unknown, None), None);
+        // A holder whose pid cannot be seen may be anyone: wait for more.
+        assert_eq!(
+            child_holds_progress(7, None, Held { pid: None }, None),
+            None
+        );
+        // Its lock, or its owner record: it holds the state dir.
+        assert_eq!(
+            child_holds_progress(7, None, Held { pid: Some(7) }, None),
+            Some(Ok(()))
+        );
+        assert_eq!(
+            child_holds_progress(7, None, Unknown, Some(7)),
+            Some(Ok(()))
+        );
+        // Another gateway's lock: the child will exit 78; wait for it.
+        assert_eq!(
+            child_holds_progress(7, None, Held { pid: Some(9) }, None),
+            None
+        );
+        assert_eq!(
+            child_holds_progress(7, Some(owned), Held { pid: Some(9) }, None),
+            Some(Err(ChildDown::TakenBy {
+                pid: Some(9),
+                why: "the gateway (pid 7) exited with code 78".into()
+            }))
+        );
+        assert_eq!(
+            child_holds_progress(7, Some(owned), Free, Some(9)),
+            Some(Err(ChildDown::TakenBy {
+                pid: Some(9),
+                why: "the gateway (pid 7) exited with code 78".into()
+            }))
+        );
+        // Any other exit is a failure, even after it held the lock.
+        assert_eq!(
+            child_holds_progress(7, Some(1), Held { pid: Some(7) }, Some(7)),
+            Some(Err(ChildDown::Failed(
+                "the gateway (pid 7) exited with code 1".into()
+            )))
+        );
+        assert_eq!(
+            child_holds_progress(7, Some(-1), Free, None),
+            Some(Err(ChildDown::Failed(
+                "the gateway (pid 7) was killed by a signal".into()
+            )))
+        );
     }
 }

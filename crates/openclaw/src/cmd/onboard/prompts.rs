@@ -73,12 +73,16 @@ pub fn ask(
     let q = Asker { ctx };
     let io = |e| q.cancelled(e);
     cliclack::intro(format!("OpenClaw onboarding ({})", ctx.cli_prefix())).map_err(io)?;
-    let accepted = cliclack::confirm(
-        "The gateway runs AI agents that can act on this machine with your account's rights. Continue?",
-    )
-    .initial_value(false)
-    .interact()
-    .map_err(io)?;
+    let risk = "The gateway runs AI agents that can act on this machine with your account's rights";
+    let accepted = if args.accept_risk {
+        cliclack::log::info(format!("{risk} (accepted: --accept-risk)")).map_err(io)?;
+        true
+    } else {
+        cliclack::confirm(format!("{risk}. Continue?"))
+            .initial_value(false)
+            .interact()
+            .map_err(io)?
+    };
     if !accepted {
         let _ = cliclack::outro_cancel("Not accepted; nothing was changed.");
         return Err(CliError::new(
@@ -413,20 +417,21 @@ fn ask_irc(q: &Asker<'_>, facts: &Facts, checker: &Checker) -> Checked {
         "Checking: registering as {} on {}:{}",
         details.nick, details.host, details.port
     ));
-    match checker.irc(&details) {
-        Ok(()) => {
+    match super::irc_check(q.ctx, facts, checker, &details, &section) {
+        super::IrcCheck::Passed => {
             sp.stop(format!("{} registered on {}", details.nick, details.host));
-            Ok(Ok(ChannelAnswer::Irc {
-                details,
-                channels,
-                nickserv,
-            }))
         }
-        Err(e) => {
+        super::IrcCheck::Skipped(why) => sp.stop(format!("IRC: {why}")),
+        super::IrcCheck::Failed { message, hint } => {
             sp.error("The IRC check failed");
-            Ok(Err(e))
+            return Ok(Err(format!("{message} (hint: {hint})")));
         }
     }
+    Ok(Ok(ChannelAnswer::Irc {
+        details,
+        channels,
+        nickserv,
+    }))
 }
 
 fn ask_matrix(q: &Asker<'_>, facts: &Facts, checker: &Checker) -> Checked {
