@@ -101,7 +101,11 @@ pub fn gather(scope: &Scope<'_>) -> Vec<Item> {
     }
     known
         .into_iter()
-        .map(|k| {
+        .map(|mut k| {
+            // The names its installed service has, as every command sees them.
+            k.instance = k
+                .instance
+                .map(|i| crate::services::with_installed_names(scope.host, i));
             let label = hosts::label(&k);
             let config = openclaw_state::ConfigStore::new(k.record.config_path.clone())
                 .load()
@@ -200,7 +204,7 @@ pub fn check(scope: &Scope<'_>, items: &[Item]) -> Vec<Finding> {
     ports(items, &mut out);
     foreign_listeners(items, &mut out);
     shared_paths(items, &home, &mut out);
-    shared_service_names(items, &mut out);
+    shared_service_names(scope.host, items, &mut out);
     cdp_urls(items, &mut out);
     drift(scope.host, items, &mut out);
     permissions(items, &mut out);
@@ -373,8 +377,10 @@ fn shared_paths(items: &[Item], home: &Path, out: &mut Vec<Finding>) {
 }
 
 /// Two instances whose services would have the same name: installing one
-/// would replace the other's service.
-fn shared_service_names(items: &[Item], out: &mut Vec<Finding>) {
+/// would replace the other's service. When that name is installed already,
+/// the instance it does not belong to gets `service-owned-by-other` (from
+/// [`drift`]) instead, with the fix for that case.
+fn shared_service_names(host: &dyn HostSource, items: &[Item], out: &mut Vec<Finding>) {
     for a in 0..items.len() {
         for b in (a + 1)..items.len() {
             let (ia, ib) = (&items[a], &items[b]);
@@ -387,6 +393,29 @@ fn shared_service_names(items: &[Item], out: &mut Vec<Finding>) {
             let Some((manager, name)) = x.services.clash(&y.services) else {
                 continue;
             };
+            let Ok(svc) = InstanceService::for_instance(host, y.clone()) else {
+                continue;
+            };
+            if !matches!(svc.ownership(), Ok(openclaw_service::Ownership::Absent)) {
+                continue;
+            }
+            // The one that moves takes a free profile name, keeping its
+            // state dir and config.
+            let base = y
+                .profile
+                .clone()
+                .or_else(|| {
+                    openclaw_instance::ServiceNames::state_dir_name(&y.state_dir.value)
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| "gateway".into());
+            let installed = |p: &str| {
+                let mut probe = svc.spec.clone();
+                probe.names = openclaw_instance::ServiceNames::for_profile(Some(p));
+                svc.manager.definition_path(&probe).exists()
+            };
+            let free = crate::services::free_profile_name(&y.home, &base, &installed);
+            let q = |p: &Path| openclaw_instance::shell_quote(&p.display().to_string());
             out.push(Finding {
                 severity: Severity::Error,
                 check: "shared-service-name",
@@ -400,8 +429,11 @@ fn shared_service_names(items: &[Item], out: &mut Vec<Finding>) {
                 location: vec![ia.record.config_path.clone(), ib.record.config_path.clone()],
                 instances: vec![ia.label.clone(), ib.label.clone()],
                 fix: Some(format!(
-                    "give {} a profile of its own (not {}): openclaw --profile <new-name> setup",
-                    ib.label, ia.label
+                    "give {} a profile name of its own (not {}'s), keeping its state dir: OPENCLAW_STATE_DIR={} OPENCLAW_CONFIG_PATH={} openclaw --profile {free} setup",
+                    ib.label,
+                    ia.label,
+                    q(&y.state_dir.value),
+                    q(&y.config_path.value)
                 )),
                 auto_fixable: false,
                 action: None,
@@ -440,9 +472,29 @@ fn drift(host: &dyn HostSource, items: &[Item], out: &mut Vec<Finding>) {
         let Ok(svc) = InstanceService::for_instance(host, inst.clone()) else {
             continue;
         };
-        let installed = match openclaw_service::read_installed(svc.manager.as_ref(), &svc.spec) {
-            Ok(Some(f)) => f,
-            Ok(None) => continue,
+        let installed = match svc.ownership() {
+            Ok(openclaw_service::Ownership::Own(f)) => f,
+            Ok(openclaw_service::Ownership::Absent) => continue,
+            Ok(openclaw_service::Ownership::Foreign(o)) => {
+                out.push(Finding {
+                    severity: Severity::Error,
+                    check: "service-owned-by-other",
+                    message: format!(
+                        "the installed unit belongs to another instance: {}'s service name {} is installed for {} (state dir {}), so {} has no service of its own and its gateway commands leave that one alone",
+                        it.label,
+                        o.service,
+                        o.owner,
+                        o.state_dir.display(),
+                        it.label
+                    ),
+                    location: vec![o.path.clone()],
+                    instances: vec![it.label.clone()],
+                    fix: Some(svc.foreign_fix(&o)),
+                    auto_fixable: false,
+                    action: None,
+                });
+                continue;
+            }
             Err(e) => {
                 out.push(Finding {
                     severity: Severity::Warning,

@@ -22,7 +22,7 @@ use openclaw_host::live;
 use openclaw_host::services::{HostFacts, InstanceService};
 use openclaw_instance::Instance;
 use openclaw_ops::lifecycle::{Route, ServiceOp, rescue_route};
-use openclaw_service::ProcessRunner;
+use openclaw_service::{ForeignService, Ownership, ProcessRunner};
 use openclaw_state::{ConfigStore, StateError};
 use serde_json::Value;
 
@@ -143,6 +143,10 @@ fn service_line(host: &HostFacts, inst: &Instance) -> String {
     let name = svc.name();
     match svc.status() {
         Err(e) => format!("service {name}: cannot read its state ({e})"),
+        Ok(st) if st.owned_by.is_some() => {
+            let o = st.owned_by.as_ref().expect("checked");
+            format!("service {name}: not installed for it: {o}")
+        }
         Ok(st) if !st.installed => format!("service {name}: not installed"),
         Ok(st) => {
             let mut parts = vec!["installed".to_string()];
@@ -712,17 +716,27 @@ fn prepare_rollback(t: &Target) -> Result<(Change, String), String> {
     ))
 }
 
-/// The service and route of a lifecycle operation on `inst`.
-fn route_of(ctx: &Ctx<'_>, inst: &Instance) -> Result<(InstanceService, Route), String> {
+/// The service and route of a lifecycle operation on `inst`, and the
+/// service file under its name that is another instance's, if any (then
+/// the route is the owner record: that service is never touched).
+fn route_of(
+    ctx: &Ctx<'_>,
+    inst: &Instance,
+) -> Result<(InstanceService, Route, Option<ForeignService>), String> {
     let svc = InstanceService::for_instance(ctx.host, inst.clone()).map_err(|e| e.to_string())?;
-    let installed = svc.definition_path().exists();
-    let available = installed
+    let (own, foreign) = match svc.ownership() {
+        Ok(Ownership::Own(_)) => (true, None),
+        Ok(Ownership::Absent) => (false, None),
+        Ok(Ownership::Foreign(o)) => (false, Some(o)),
+        Err(e) => return Err(format!("cannot tell whose service {} is: {e}", svc.name())),
+    };
+    let available = own
         && svc
             .manager
             .check_available(&svc.spec, &ProcessRunner::default())
             .is_ok();
-    let route = rescue_route(installed, available);
-    Ok((svc, route))
+    let route = rescue_route(own, available);
+    Ok((svc, route, foreign))
 }
 
 fn prepare_life(ctx: &Ctx<'_>, t: &Target, op: LifeOp) -> Result<(Change, String), String> {
@@ -742,8 +756,8 @@ fn prepare_life(ctx: &Ctx<'_>, t: &Target, op: LifeOp) -> Result<(Change, String
         }
     };
     let running = openclaw_state::owner::live_owner(t.state_dir());
-    let (svc, route) = route_of(ctx, inst)?;
-    let how = match route {
+    let (svc, route, foreign) = route_of(ctx, inst)?;
+    let mut how = match route {
         Route::Manager => format!("through its service {}", svc.name()),
         Route::OwnerRecord => match op {
             LifeOp::Stop => "by signalling the process in its owner record".into(),
@@ -754,6 +768,11 @@ fn prepare_life(ctx: &Ctx<'_>, t: &Target, op: LifeOp) -> Result<(Change, String
             LifeOp::Restart => "as a detached gateway (no service installed)".into(),
         },
     };
+    if let Some(o) = &foreign {
+        how.push_str(&format!(
+            " ({o}; it is left alone)"
+        ));
+    }
     let now = match &running {
         Some(o) => format!("running now (pid {}, port {})", o.pid, o.port),
         None => "stopped now".into(),
@@ -903,7 +922,7 @@ fn life(ctx: &Ctx<'_>, t: &Target, op: LifeOp) -> Result<String, String> {
             ));
         }
     };
-    let (svc, route) = route_of(ctx, &inst)?;
+    let (svc, route, _) = route_of(ctx, &inst)?;
     let env = ChildEnv::Scratch(ctx.env.to_vec());
     let exe = ctx.host.exe.as_path();
     let mut lines = Lines::default();

@@ -469,3 +469,42 @@ fn tools_belong_to_the_owners_direct_chat() {
     let e = call("instances_list", json!({}), "telegram:dm:42").unwrap_err();
     assert!(e.contains("rescue.enabled is false"), "{e}");
 }
+
+/// A unit under main's service name whose OPENCLAW_STATE_DIR is another
+/// instance's is not main's service: `/status main` says whose it is, and
+/// `/restart main` goes by main's owner record, leaving that unit alone.
+#[test]
+fn another_instances_unit_under_the_targets_name_is_never_used() {
+    let (h, r) = setup();
+    let unit = h
+        .path()
+        .join(".config/systemd/user/openclaw-gateway-main.service");
+    std::fs::create_dir_all(unit.parent().unwrap()).unwrap();
+    let elsewhere = h.path().join("elsewhere");
+    std::fs::write(
+        &unit,
+        format!(
+            "[Service]\nExecStart=/usr/bin/openclaw gateway --port 20999\nEnvironment=\"OPENCLAW_STATE_DIR={}\"\n",
+            elsewhere.display()
+        ),
+    )
+    .unwrap();
+    let st = ask(&r, &owner(), "/status main");
+    assert!(
+        st.text.contains(&format!(
+            "service openclaw-gateway-main.service: not installed for it: openclaw-gateway-main.service is not this instance's service: it belongs to instance at {}",
+            elsewhere.display()
+        )),
+        "{}",
+        st.text
+    );
+    let asked = ask(&r, &owner(), "/restart main");
+    assert!(asked.ok, "{}", asked.text);
+    assert!(
+        asked.text.contains("as a detached gateway (no service installed)"),
+        "{}",
+        asked.text
+    );
+    assert!(asked.text.contains("it is left alone"), "{}", asked.text);
+    assert!(!asked.text.contains("through its service"), "{}", asked.text);
+}

@@ -551,6 +551,17 @@ fn print_service(sv: &Value) {
         return;
     }
     let installed = sv["installed"] == true;
+    if let Some(o) = sv["ownedBy"].as_object() {
+        println!(
+            "service      {name}: {}",
+            o.get("message").and_then(Value::as_str).unwrap_or("")
+        );
+        println!(
+            "  fix        {}",
+            o.get("fix").and_then(Value::as_str).unwrap_or("")
+        );
+        return;
+    }
     println!(
         "service      {name} ({}{})",
         if installed {
