@@ -140,13 +140,29 @@ fn send_result(c: &Call) -> Result<RunAccepted, ErrorShape> {
         Err(e) => return Err(unavailable(format!("agent {}: {e}", slot.id))),
     };
     hub.subscribe(&slot.id, &session_key, &c.conn.id, &c.conn.tx);
-    let run_id = hub.start(agent, session_key.clone(), p.message, p.idempotency_key);
+    let caller = webchat_caller(c, &session_key);
+    let run_id = hub.start_for(
+        agent,
+        session_key.clone(),
+        p.message,
+        p.idempotency_key,
+        Some(caller),
+    );
     Ok(RunAccepted {
         run_id,
         status: status.into(),
         agent_id: slot.id.clone(),
         session_key: session_key::canonical(&slot.id, &session_key),
     })
+}
+
+/// Who a WebChat turn runs for: the session, owned by the connection when
+/// it holds `operator.admin` (the same rule as WebChat's commands).
+pub(crate) fn webchat_caller(c: &Call, session_key: &str) -> openclaw_agent::Caller {
+    openclaw_agent::Caller {
+        id: format!("webchat:{session_key}"),
+        owner: c.scopes.allows(openclaw_protocol::Scope::Admin),
+    }
 }
 
 /// `agent.wait`: answered from a task through the connection's outbox, so
@@ -395,6 +411,7 @@ mod tests {
             _: &str,
             _: serde_json::Value,
             _: &str,
+            _: Option<&openclaw_agent::Caller>,
         ) -> futures_util::future::BoxFuture<'static, Result<String, String>> {
             Box::pin(async { Err("none".to_string()) })
         }

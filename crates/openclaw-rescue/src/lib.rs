@@ -219,60 +219,65 @@ impl Rescue {
     }
 
     /// Runs an agent tool call (see `openclaw_agent::INSTANCE_TOOLS`) in
-    /// the session `session_key`, which says who is asking: a channel's
-    /// direct-message session (`<channel>:dm:<senderId>`) must be an
-    /// owner's; group sessions get nothing; WebChat sessions (any other
-    /// key) belong to the operator who holds this gateway's token. Changing
-    /// tools only park the change behind a confirmation code.
+    /// the session `session_key` for `caller`: who the turn runs for, as
+    /// whoever started it established it (a channel's owner rule for the
+    /// message's sender in a direct chat; for WebChat, whether the
+    /// connection that sent `chat.send` holds `operator.admin`). Ownership
+    /// is never inferred from the session key: an unknown caller is not an
+    /// owner. Group sessions get nothing. Changing tools only park the
+    /// change behind a confirmation code.
     pub fn tool(
         &self,
         name: &str,
         args: Value,
         session_key: &str,
+        caller: Option<&openclaw_agent::Caller>,
     ) -> BoxFuture<'static, Result<String, String>> {
         let me = self.clone();
         let name = name.to_string();
-        let session_key = session_key.to_string();
+        let who = Self::tool_requester(session_key, caller);
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || me.tool_blocking(&name, &args, &session_key))
+            tokio::task::spawn_blocking(move || me.tool_blocking(&name, &args, who))
                 .await
                 .unwrap_or_else(|e| Err(format!("the tool failed: {e}")))
         })
     }
 
-    /// Who a session belongs to, per this instance's config.
-    fn session_requester(&self, session_key: &str) -> Result<Requester, String> {
-        let parts: Vec<&str> = session_key.splitn(3, ':').collect();
-        match parts.as_slice() {
-            [channel, "dm", sender] => {
-                let id = format!("{channel}:{sender}");
-                let owner = self
-                    .config()
-                    .and_then(|c| c.commands)
-                    .and_then(|c| c.owner_allow_from)
-                    .is_some_and(|o| o.iter().any(|r| r.to_string() == id));
-                Ok(Requester {
-                    id,
-                    owner,
-                    via: "tool",
-                })
-            }
-            [_, "group", _] => Err(
+    /// The requester of a tool call: the turn's caller, or nobody (not an
+    /// owner) when the turn has none; refused outright in a group session.
+    fn tool_requester(
+        session_key: &str,
+        caller: Option<&openclaw_agent::Caller>,
+    ) -> Result<Requester, String> {
+        if session_key.splitn(3, ':').nth(1) == Some("group") {
+            return Err(
                 "the rescue tools work only in a direct chat with the owner, not in a group".into(),
-            ),
-            _ => Ok(Requester {
-                id: format!("webchat:{session_key}"),
-                owner: true,
-                via: "tool",
-            }),
+            );
         }
+        Ok(match caller {
+            Some(c) => Requester {
+                id: c.id.clone(),
+                owner: c.owner,
+                via: "tool",
+            },
+            None => Requester {
+                id: format!("unknown:{session_key}"),
+                owner: false,
+                via: "tool",
+            },
+        })
     }
 
-    fn tool_blocking(&self, name: &str, args: &Value, session_key: &str) -> Result<String, String> {
+    fn tool_blocking(
+        &self,
+        name: &str,
+        args: &Value,
+        who: Result<Requester, String>,
+    ) -> Result<String, String> {
         if !self.enabled() {
             return Err("the rescue role is off on this instance (rescue.enabled is false)".into());
         }
-        let who = self.session_requester(session_key)?;
+        let who = who?;
         let s = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_string);
         let profile = || {
             s("profile").ok_or_else(|| {
@@ -574,8 +579,9 @@ impl openclaw_agent::InstanceTools for Rescue {
         name: &str,
         args: Value,
         session_key: &str,
+        caller: Option<&openclaw_agent::Caller>,
     ) -> BoxFuture<'static, Result<String, String>> {
-        self.tool(name, args, session_key)
+        self.tool(name, args, session_key, caller)
     }
 }
 

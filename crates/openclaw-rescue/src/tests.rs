@@ -396,6 +396,13 @@ fn logs_are_tailed_and_redacted() {
     assert!(default.text.contains("last 20 lines"), "{}", default.text);
 }
 
+fn caller(id: &str, owner: bool) -> openclaw_agent::Caller {
+    openclaw_agent::Caller {
+        id: id.into(),
+        owner,
+    }
+}
+
 #[test]
 fn tools_belong_to_the_owners_direct_chat() {
     let (h, r) = setup();
@@ -404,11 +411,15 @@ fn tools_belong_to_the_owners_direct_chat() {
         .enable_all()
         .build()
         .unwrap();
-    let call = |name: &str, args: Value, session: &str| rt.block_on(r.tool(name, args, session));
+    let call = |name: &str, args: Value, session: &str, who: Option<openclaw_agent::Caller>| {
+        rt.block_on(r.tool(name, args, session, who.as_ref()))
+    };
+    let owner_dm = || Some(caller("telegram:42", true));
     let st = call(
         "instance_status",
         json!({"profile": "main"}),
         "telegram:dm:42",
+        owner_dm(),
     )
     .unwrap();
     assert!(st.contains(":3:"), "{st}");
@@ -416,12 +427,25 @@ fn tools_belong_to_the_owners_direct_chat() {
         "instance_status",
         json!({"profile": "main"}),
         "telegram:dm:99",
+        Some(caller("telegram:99", false)),
     )
     .unwrap_err();
     assert!(e.contains("only the owner"), "{e}");
-    let e = call("instances_list", json!({}), "telegram:group:-5").unwrap_err();
+    // The session key says nothing about who asks: an owner's DM key with
+    // a caller that is not the owner (or with no caller) is refused.
+    for who in [Some(caller("webchat:telegram:dm:42", false)), None] {
+        let e = call(
+            "instance_config_get",
+            json!({"profile": "main"}),
+            "telegram:dm:42",
+            who,
+        )
+        .unwrap_err();
+        assert!(e.contains("only the owner"), "{e}");
+    }
+    let e = call("instances_list", json!({}), "telegram:group:-5", owner_dm()).unwrap_err();
     assert!(e.contains("direct chat"), "{e}");
-    let e = call("instance_logs", json!({}), "telegram:dm:42").unwrap_err();
+    let e = call("instance_logs", json!({}), "telegram:dm:42", owner_dm()).unwrap_err();
     assert!(e.contains("missing string argument 'profile'"), "{e}");
 
     // A change through a tool is only parked; the owner confirms it in the
@@ -436,17 +460,31 @@ fn tools_belong_to_the_owners_direct_chat() {
         "instance_config_patch",
         json!({"profile": "main", "action": "rollback"}),
         "telegram:dm:42",
+        owner_dm(),
     )
     .unwrap();
     let code = code_in(&parked);
     assert_eq!(std::fs::read_to_string(h.config("main")).unwrap(), BROKEN);
     let done = ask(&r, &owner(), &format!("/confirm {code}"));
     assert!(done.ok, "{}", done.text);
-    // WebChat sessions are the operator's; a code issued there is theirs.
+
+    // WebChat: a read+write connection (no operator.admin) is not the
+    // owner, whatever its session key; its model cannot read main's config.
+    let e = call(
+        "instance_config_get",
+        json!({"profile": "main", "path": "gateway"}),
+        "main",
+        Some(caller("webchat:main", false)),
+    )
+    .unwrap_err();
+    assert!(e.contains("only the owner"), "{e}");
+    // An admin connection's session is the operator's; a code issued
+    // there is theirs.
     let web = call(
         "instance_config_patch",
         json!({"profile": "main", "action": "set", "path": "gateway.port", "value": 20600}),
         "main",
+        Some(caller("webchat:main", true)),
     )
     .unwrap();
     let code = code_in(&web);
@@ -457,16 +495,16 @@ fn tools_belong_to_the_owners_direct_chat() {
         via: "command",
     };
     assert!(ask(&r, &operator, &format!("/confirm {code}")).ok);
-    let vias: Vec<String> = r
-        .audit()
-        .read()
-        .unwrap()
-        .into_iter()
-        .map(|x| x.via)
-        .collect();
-    assert!(vias.contains(&"tool".to_string()), "{vias:?}");
+    let audit = r.audit().read().unwrap();
+    assert!(audit.iter().any(|x| x.via == "tool"));
+    assert!(
+        audit
+            .iter()
+            .any(|x| x.via == "tool" && !x.owner && x.outcome == "refused"),
+        "{audit:?}"
+    );
     h.set("rescue", "rescue.enabled", json!(false));
-    let e = call("instances_list", json!({}), "telegram:dm:42").unwrap_err();
+    let e = call("instances_list", json!({}), "telegram:dm:42", owner_dm()).unwrap_err();
     assert!(e.contains("rescue.enabled is false"), "{e}");
 }
 

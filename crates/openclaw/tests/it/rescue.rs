@@ -586,3 +586,84 @@ fn webchat_commands_are_answered_without_a_model_for_admin_operators() {
     assert_eq!(log[1]["outcome"], "refused");
     assert_eq!(log[2]["outcome"], "invalid");
 }
+
+/// The rescue agent's tools act for whoever the turn runs for, not for
+/// whatever its session key looks like: a WebChat connection without
+/// `operator.admin` (refused `/config main get`) gets the same refusal
+/// when its model calls `instance_config_get`, also in a session named
+/// like the owner's Telegram DM; an admin connection gets main's config.
+#[test]
+fn the_rescue_tools_refuse_a_webchat_connection_without_admin() {
+    let rt = rt();
+    let call = || {
+        ok_sse(openai_tool(
+            "c1",
+            "instance_config_get",
+            json!({"profile": "main", "path": "gateway.port"}),
+        ))
+    };
+    let script = vec![
+        call(),
+        ok_sse(openai_text(&["ok"])),
+        call(),
+        ok_sse(openai_text(&["ok"])),
+        call(),
+        ok_sse(openai_text(&["ok"])),
+    ];
+    let model = rt.block_on(Fixture::start(script, false));
+    let h = TestHome::new();
+    let main = Inst::new(&h, "main");
+    let rescue = Inst::new(&h, "rescue");
+    rescue.rescue_role();
+    rescue.edit(|v| {
+        v["models"] = json!({"providers": {"fx": {"baseUrl": model.base_url, "api": "openai-completions", "auth": "none", "models": [{"id": "m"}]}}});
+        v["agents"] = json!({"defaults": {"model": {"primary": "fx/m"}}});
+    });
+    let _rescue_gw = rescue.gateway(&h, &[]);
+    let token = crate::harness::token(&rescue.config);
+    let url = format!("ws://127.0.0.1:{}", rescue.port);
+    let rw: &[&str] = &["operator.read", "operator.write"];
+    let admin: &[&str] = &["operator.read", "operator.write", "operator.admin"];
+    rt.block_on(async {
+        for (scopes, session) in [(rw, "ops"), (rw, &*format!("telegram:dm:{OWNER}")), (admin, "ops")] {
+            let mut c = openclaw_client::connect(&url, Some(&token), scopes)
+                .await
+                .unwrap();
+            let r = c
+                .call(
+                    "chat.send",
+                    json!({"sessionKey": session, "message": "what is main's port?"}),
+                )
+                .await
+                .unwrap();
+            let run = r["runId"].as_str().unwrap().to_string();
+            loop {
+                let ev = tokio::time::timeout(GUARD, c.next_event())
+                    .await
+                    .expect("events in time")
+                    .expect("open");
+                if ev.event == "chat"
+                    && ev.payload["runId"] == run.as_str()
+                    && ev.payload["state"] != "delta"
+                {
+                    assert_eq!(ev.payload["state"], "final", "{}", ev.payload);
+                    break;
+                }
+            }
+        }
+    });
+    let reqs = model.requests();
+    assert_eq!(reqs.len(), 6);
+    for i in [1, 3] {
+        let out = last_tool_output(&reqs[i].body);
+        assert!(out.contains("only the owner"), "{i}: {out}");
+        assert!(!out.contains(&main.port.to_string()), "{i}: {out}");
+    }
+    let out = last_tool_output(&reqs[5].body);
+    assert_eq!(out, format!("gateway.port = {}", main.port));
+    let log = audit(&rescue);
+    assert_eq!(log[0]["outcome"], "refused", "{log:?}");
+    assert_eq!(log[0]["owner"], false);
+    assert_eq!(log[1]["outcome"], "refused", "{log:?}");
+    assert_eq!(log[2]["outcome"], "answered", "{log:?}");
+}
