@@ -126,6 +126,86 @@ fn load(config: &Path) -> Result<Option<openclaw_state::Loaded>, StateError> {
     Ok(loaded)
 }
 
+/// Registers every secret of the target's config for redaction, whatever
+/// state the config is in, before any command about it answers (its log
+/// may quote its own keys): the config as loaded; when it does not
+/// validate, as parsed; when it does not even parse, the values under
+/// secret-named keys found by a lenient scan of its text; and its kept
+/// backup (`.bak`) the same way.
+pub fn register_target_secrets(config: &Path) {
+    let store = ConfigStore::new(config);
+    for path in [config.to_path_buf(), store.backup_path()] {
+        let Ok(raw) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        match openclaw_config::parse_syntax(&raw, &path) {
+            Ok(v) => openclaw_config::register_secrets(openclaw_config::secret_strings(&v)),
+            Err(_) => openclaw_config::register_secrets(scan_secrets(&raw)),
+        }
+    }
+}
+
+/// The values of secret-named keys (`apiKey: "sk-…"`, `"token" = x`) in
+/// text that does not parse: quoted or bare keys, `:` or `=`, quoted or
+/// bare values. Lenient on purpose: it sees what a broken file still says.
+pub fn scan_secrets(raw: &str) -> Vec<String> {
+    let b = raw.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'$';
+    while i < b.len() {
+        // A key: a quoted string or a bare word.
+        let (key, next) = match b[i] {
+            q @ (b'"' | b'\'') => match raw[i + 1..].find(q as char) {
+                Some(end) => (&raw[i + 1..i + 1 + end], i + 2 + end),
+                None => break,
+            },
+            c if word(c) => {
+                let end = b[i..].iter().position(|c| !word(*c)).map_or(b.len(), |n| i + n);
+                (&raw[i..end], end)
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        i = next;
+        if !openclaw_config::is_secret_key(key) {
+            continue;
+        }
+        let mut j = next;
+        while j < b.len() && (b[j] == b' ' || b[j] == b'\t') {
+            j += 1;
+        }
+        if j >= b.len() || !(b[j] == b':' || b[j] == b'=') {
+            continue;
+        }
+        j += 1;
+        while j < b.len() && (b[j] == b' ' || b[j] == b'\t') {
+            j += 1;
+        }
+        if j >= b.len() {
+            break;
+        }
+        let value = match b[j] {
+            q @ (b'"' | b'\'') => raw[j + 1..]
+                .find([q as char, '\n'])
+                .map(|end| &raw[j + 1..j + 1 + end]),
+            _ => {
+                let end = raw[j..]
+                    .find([',', '}', ']', '\n', ' '])
+                    .map_or(raw.len(), |n| j + n);
+                Some(&raw[j..end])
+            }
+        };
+        if let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) {
+            out.push(v.to_string());
+        }
+        i = j;
+    }
+    out
+}
+
 /// A config load error as one line: `file:line:col: key: message`.
 fn config_error(e: &StateError) -> String {
     match e {
@@ -992,6 +1072,18 @@ fn life(ctx: &Ctx<'_>, t: &Target, op: LifeOp) -> Result<String, String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_broken_config_still_gives_up_its_secrets() {
+        let raw = "{\n  models: { providers: { x: { apiKey: \"sk-abc123456789\",, baseUrl: 'http://h' } } },\n  'token': 'tok-abcdefgh', \"password\" = hunter2hunter2,\n  note: \"apiKey: not-a-key-value\"\n";
+        let found = scan_secrets(raw);
+        assert_eq!(
+            found,
+            ["sk-abc123456789", "tok-abcdefgh", "hunter2hunter2"],
+            "{found:?}"
+        );
+        assert!(scan_secrets("{ apiKey: ").is_empty());
+    }
 
     #[test]
     fn values_are_shown_without_secrets() {

@@ -434,6 +434,9 @@ impl Rescue {
                     Ok(t) => t,
                     Err(e) => return (Reply::err(e), None, "denied"),
                 };
+                // Whatever the command shows (its log may quote them), the
+                // target's secrets are redacted, even from a broken config.
+                actions::register_target_secrets(t.config_path());
                 match cmd {
                     Command::Status { .. } => {
                         (Reply::ok(actions::status(&ctx, &t)), dir(&t), "answered")
@@ -547,6 +550,7 @@ impl Rescue {
             }
             Err(e) => return (Reply::err(format!("not done: {e}")), None, "failed"),
         };
+        actions::register_target_secrets(t.config_path());
         let ctx = self.ctx(config);
         let dir = Some(t.state_dir().display().to_string());
         match actions::execute(&ctx, &t, &parked.change) {

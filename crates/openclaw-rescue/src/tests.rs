@@ -546,3 +546,44 @@ fn another_instances_unit_under_the_targets_name_is_never_used() {
     assert!(asked.text.contains("it is left alone"), "{}", asked.text);
     assert!(!asked.text.contains("through its service"), "{}", asked.text);
 }
+
+/// `/logs` and `/status` never echo the target's secrets, also when its
+/// config does not parse (the key is found in the broken text) or only
+/// its backup still has it.
+#[test]
+fn logs_and_status_redact_the_targets_secrets_even_from_a_broken_config() {
+    let (h, r) = setup();
+    let key = "sk-live-4f9a8b7c6d5e4f3a2b1c";
+    let old_key = "sk-old-0a1b2c3d4e5f6a7b8c9d";
+    // The backup (.bak) holds the old key; the current file the new one,
+    // broken.
+    h.set("main", "models.providers.x.apiKey", json!(old_key));
+    h.set("main", "models.providers.x.baseUrl", json!("http://127.0.0.1:9"));
+    std::fs::write(
+        h.config("main"),
+        format!(
+            "{{\n  gateway: {{ port: 20123,, }},\n  models: {{ providers: {{ x: {{ apiKey: \"{key}\" }} }} }},\n}}\n"
+        ),
+    )
+    .unwrap();
+    let bak = std::fs::read_to_string(
+        openclaw_state::ConfigStore::new(h.config("main")).backup_path(),
+    )
+    .unwrap();
+    assert!(bak.contains(old_key), "{bak}");
+    let log = openclaw_state::logs::gateway_log_path(&h.state("main"));
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    std::fs::write(
+        &log,
+        format!(
+            "2026-01-01T00:00:01Z [openclaw_agent] warn: provider x refused the key {key}\n2026-01-01T00:00:02Z [openclaw_agent] warn: earlier key {old_key} was refused\n"
+        ),
+    )
+    .unwrap();
+    for text in ["/logs main", "/status main"] {
+        let got = ask(&r, &owner(), text);
+        assert!(got.text.contains("provider x refused the key"), "{text}: {}", got.text);
+        assert!(!got.text.contains(key), "{text}: {}", got.text);
+        assert!(!got.text.contains(old_key), "{text}: {}", got.text);
+    }
+}
