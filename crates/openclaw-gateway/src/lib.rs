@@ -178,6 +178,9 @@ pub struct GatewayOptions {
     pub drain_timeout: Duration,
     /// The rescue role (owner commands, instance tools); `None`: none.
     pub rescue: Option<RescueHooks>,
+    /// The service this gateway runs as (its unit, label or task, from the
+    /// service file's environment), for hints about its `--port`.
+    pub service: Option<String>,
 }
 
 impl GatewayOptions {
@@ -204,6 +207,7 @@ impl GatewayOptions {
             start_flags: None,
             drain_timeout: drain::DEFAULT_DRAIN,
             rescue: None,
+            service: None,
         }
     }
 }

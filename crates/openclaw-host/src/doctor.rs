@@ -203,6 +203,7 @@ pub fn check(scope: &Scope<'_>, items: &[Item]) -> Vec<Finding> {
 
     ports(items, &mut out);
     foreign_listeners(items, &mut out);
+    overridden_ports(scope.host, items, &mut out);
     shared_paths(items, &home, &mut out);
     shared_service_names(scope.host, items, &mut out);
     cdp_urls(items, &mut out);
@@ -290,6 +291,54 @@ fn foreign_listeners(items: &[Item], out: &mut Vec<Finding>) {
                 });
             }
         }
+    }
+}
+
+/// A running gateway on another port than its config says: its
+/// `gateway.port` is overridden by `--port` (every service unit passes
+/// one, and a unit written before the port changed passes the old one) or
+/// by `OPENCLAW_GATEWAY_PORT`, so the config's port is not in force.
+fn overridden_ports(host: &dyn HostSource, items: &[Item], out: &mut Vec<Finding>) {
+    for it in items {
+        let (Some(run), Ok(inst)) = (&it.running, &it.instance) else {
+            continue;
+        };
+        let want = inst.ports.gateway.value;
+        if run.port == want {
+            continue;
+        }
+        let own_service = InstanceService::for_instance(host, inst.clone())
+            .ok()
+            .and_then(|svc| svc.ownership().ok().map(|o| (o.is_own(), svc.name())));
+        let (how, fix) = match own_service {
+            Some((true, name)) => (
+                format!("the --port of its service {name} (or OPENCLAW_GATEWAY_PORT)"),
+                format!(
+                    "{} gateway install --force && {} gateway restart",
+                    it.cli, it.cli
+                ),
+            ),
+            _ => (
+                "--port or OPENCLAW_GATEWAY_PORT where it was started".to_string(),
+                format!("{} gateway stop && {} gateway", it.cli, it.cli),
+            ),
+        };
+        out.push(Finding {
+            severity: Severity::Warning,
+            check: "port-overridden",
+            message: format!(
+                "{}'s gateway (pid {}) runs on port {}, but it resolves port {want} ({}): {how} overrides it, so a gateway.port change is not in force",
+                it.label, run.pid, run.port, inst.ports.gateway.source
+            ),
+            location: vec![
+                it.record.config_path.clone(),
+                it.record.state_dir.join(openclaw_state::owner::OWNER_FILE),
+            ],
+            instances: vec![it.label.clone()],
+            fix: Some(fix),
+            auto_fixable: false,
+            action: None,
+        });
     }
 }
 

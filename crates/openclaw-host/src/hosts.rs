@@ -60,7 +60,13 @@ fn neighbour_name<'a>(r: &'a InstanceRecord, home: &Path) -> Option<&'a str> {
     match r.profile.as_deref() {
         Some(p) => Some(p),
         // Lexical: this runs for every pair of instances (see `known_instances`).
-        None if r.state_dir.components().eq(home.join(".openclaw").components()) => None,
+        None if r
+            .state_dir
+            .components()
+            .eq(home.join(".openclaw").components()) =>
+        {
+            None
+        }
         None => openclaw_instance::ServiceNames::state_dir_name(&r.state_dir),
     }
 }

@@ -415,7 +415,8 @@ mod tests {
     use openclaw_state::InstanceRecord;
 
     fn custom(home: &std::path::Path, dir: &std::path::Path) -> Instance {
-        let env = Env::new(home.to_str().unwrap()).with("OPENCLAW_STATE_DIR", dir.to_str().unwrap());
+        let env =
+            Env::new(home.to_str().unwrap()).with("OPENCLAW_STATE_DIR", dir.to_str().unwrap());
         let paths = openclaw_instance::resolve_paths(&GlobalFlags::default(), &env).unwrap();
         openclaw_instance::resolve(&paths, &Default::default(), Some(20100)).unwrap()
     }
@@ -451,12 +452,20 @@ mod tests {
         // Profile work appears: the derived name becomes the hash ...
         let work = record(Some("work"), &home.path().join(".openclaw-work"));
         let derived = hosts::with_neighbours(custom(home.path(), &dir), &[work.clone()]);
-        assert!(derived.services.systemd_unit.starts_with("openclaw-gateway-dir-"));
+        assert!(
+            derived
+                .services
+                .systemd_unit
+                .starts_with("openclaw-gateway-dir-")
+        );
         // ... but the installed service keeps its name, for every command.
         let kept = with_installed_names(&host, derived.clone());
         assert_eq!(kept.services.systemd_unit, unit);
         assert!(
-            kept.services.source.to_string().contains("installed service"),
+            kept.services
+                .source
+                .to_string()
+                .contains("installed service"),
             "{}",
             kept.services.source
         );
@@ -468,11 +477,14 @@ mod tests {
         // both `.openclaw-work` dirs take hashed names, and it is not
         // handed the first one's unit.
         let other_dir = home.path().join("elsewhere/.openclaw-work");
-        let other = hosts::with_neighbours(
-            custom(home.path(), &other_dir),
-            &[record(None, &dir), work],
+        let other =
+            hosts::with_neighbours(custom(home.path(), &other_dir), &[record(None, &dir), work]);
+        assert!(
+            other
+                .services
+                .systemd_unit
+                .starts_with("openclaw-gateway-dir-")
         );
-        assert!(other.services.systemd_unit.starts_with("openclaw-gateway-dir-"));
         let other = with_installed_names(&host, other);
         assert_ne!(other.services.systemd_unit, unit);
         let svc = InstanceService::for_instance(&host, other).unwrap();
@@ -485,6 +497,9 @@ mod tests {
         std::fs::create_dir_all(home.path().join(".openclaw-main-2")).unwrap();
         let installed = |p: &str| p == "main-3";
         assert_eq!(free_profile_name(home.path(), "main", &installed), "main-4");
-        assert_eq!(free_profile_name(home.path(), "main-7", &installed), "main-4");
+        assert_eq!(
+            free_profile_name(home.path(), "main-7", &installed),
+            "main-4"
+        );
     }
 }

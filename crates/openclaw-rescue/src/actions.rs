@@ -161,7 +161,10 @@ pub fn scan_secrets(raw: &str) -> Vec<String> {
                 None => break,
             },
             c if word(c) => {
-                let end = b[i..].iter().position(|c| !word(*c)).map_or(b.len(), |n| i + n);
+                let end = b[i..]
+                    .iter()
+                    .position(|c| !word(*c))
+                    .map_or(b.len(), |n| i + n);
                 (&raw[i..end], end)
             }
             _ => {
@@ -849,9 +852,7 @@ fn prepare_life(ctx: &Ctx<'_>, t: &Target, op: LifeOp) -> Result<(Change, String
         },
     };
     if let Some(o) = &foreign {
-        how.push_str(&format!(
-            " ({o}; it is left alone)"
-        ));
+        how.push_str(&format!(" ({o}; it is left alone)"));
     }
     let now = match &running {
         Some(o) => format!("running now (pid {}, port {})", o.pid, o.port),

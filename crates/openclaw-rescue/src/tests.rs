@@ -539,12 +539,18 @@ fn another_instances_unit_under_the_targets_name_is_never_used() {
     let asked = ask(&r, &owner(), "/restart main");
     assert!(asked.ok, "{}", asked.text);
     assert!(
-        asked.text.contains("as a detached gateway (no service installed)"),
+        asked
+            .text
+            .contains("as a detached gateway (no service installed)"),
         "{}",
         asked.text
     );
     assert!(asked.text.contains("it is left alone"), "{}", asked.text);
-    assert!(!asked.text.contains("through its service"), "{}", asked.text);
+    assert!(
+        !asked.text.contains("through its service"),
+        "{}",
+        asked.text
+    );
 }
 
 /// `/logs` and `/status` never echo the target's secrets, also when its
@@ -558,7 +564,11 @@ fn logs_and_status_redact_the_targets_secrets_even_from_a_broken_config() {
     // The backup (.bak) holds the old key; the current file the new one,
     // broken.
     h.set("main", "models.providers.x.apiKey", json!(old_key));
-    h.set("main", "models.providers.x.baseUrl", json!("http://127.0.0.1:9"));
+    h.set(
+        "main",
+        "models.providers.x.baseUrl",
+        json!("http://127.0.0.1:9"),
+    );
     std::fs::write(
         h.config("main"),
         format!(
@@ -566,10 +576,9 @@ fn logs_and_status_redact_the_targets_secrets_even_from_a_broken_config() {
         ),
     )
     .unwrap();
-    let bak = std::fs::read_to_string(
-        openclaw_state::ConfigStore::new(h.config("main")).backup_path(),
-    )
-    .unwrap();
+    let bak =
+        std::fs::read_to_string(openclaw_state::ConfigStore::new(h.config("main")).backup_path())
+            .unwrap();
     assert!(bak.contains(old_key), "{bak}");
     let log = openclaw_state::logs::gateway_log_path(&h.state("main"));
     std::fs::create_dir_all(log.parent().unwrap()).unwrap();
@@ -582,7 +591,11 @@ fn logs_and_status_redact_the_targets_secrets_even_from_a_broken_config() {
     .unwrap();
     for text in ["/logs main", "/status main"] {
         let got = ask(&r, &owner(), text);
-        assert!(got.text.contains("provider x refused the key"), "{text}: {}", got.text);
+        assert!(
+            got.text.contains("provider x refused the key"),
+            "{text}: {}",
+            got.text
+        );
         assert!(!got.text.contains(key), "{text}: {}", got.text);
         assert!(!got.text.contains(old_key), "{text}: {}", got.text);
     }

@@ -36,8 +36,8 @@ pub use manager::{
     ServiceManager, Step, manager_for,
 };
 pub use ops::{
-    Drift, ForeignService, InstallOptions, Ownership, Plan, Service, ServiceStatus, drift, ownership,
-    read_installed,
+    Drift, ForeignService, InstallOptions, Ownership, Plan, Service, ServiceStatus, drift,
+    ownership, read_installed,
 };
 pub use runner::{
     CommandOutput, CommandRunner, MemoRunner, ProcessRunner, RecordingRunner, RunError,

@@ -670,7 +670,10 @@ fn every_operation_refuses_another_instances_unit_under_its_name() {
         None,
         Some(19001),
     );
-    assert_eq!(custom.services.systemd_unit, "openclaw-gateway-work.service");
+    assert_eq!(
+        custom.services.systemd_unit,
+        "openclaw-gateway-work.service"
+    );
     let custom_spec =
         ServiceSpec::new(&custom, &common::host(Platform::Systemd, home.path())).unwrap();
     let m = manager_for(Platform::Systemd);
@@ -697,7 +700,13 @@ fn every_operation_refuses_another_instances_unit_under_its_name() {
         ("restart", svc.restart()),
         ("uninstall", svc.uninstall(false)),
         ("uninstall", svc.uninstall(true)),
-        ("install", svc.install(InstallOptions { force: true, dry_run: false })),
+        (
+            "install",
+            svc.install(InstallOptions {
+                force: true,
+                dry_run: false,
+            }),
+        ),
     ] {
         let e = r.unwrap_err();
         assert!(
@@ -715,7 +724,10 @@ fn every_operation_refuses_another_instances_unit_under_its_name() {
     let st = svc.status().unwrap();
     assert!(!st.installed);
     assert!(st.drift.is_empty(), "{:?}", st.drift);
-    assert_eq!(st.owned_by.as_ref().map(|o| &o.state_dir), Some(&custom_dir));
+    assert_eq!(
+        st.owned_by.as_ref().map(|o| &o.state_dir),
+        Some(&custom_dir)
+    );
     assert!(runner.calls().is_empty(), "{:?}", runner.calls());
     assert_eq!(std::fs::read(&unit).unwrap(), before, "untouched");
 

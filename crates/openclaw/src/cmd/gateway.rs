@@ -227,6 +227,20 @@ fn rescue_hooks(ctx: &Ctx, inst: &Instance) -> Option<openclaw_gateway::RescueHo
     })
 }
 
+/// The service this gateway runs as: the name its service file put in the
+/// environment (`OPENCLAW_SYSTEMD_UNIT`, ...), when it is this instance's
+/// own (not one inherited from another instance's service).
+fn own_service(ctx: &Ctx, inst: &Instance) -> Option<String> {
+    let platform = openclaw_service::Platform::current();
+    let vars = &ctx.env.vars;
+    if vars.get("OPENCLAW_SERVICE_MARKER").map(String::as_str) != Some("openclaw") {
+        return None;
+    }
+    vars.get(platform.name_var())
+        .filter(|n| n.as_str() == platform.service_name(&inst.services))
+        .cloned()
+}
+
 /// `openclaw gateway [run]`.
 pub fn run(ctx: &Ctx, args: RunArgs) -> CliResult<u8> {
     let (config, inst) = ctx.config_and_instance(args.port)?;
@@ -296,6 +310,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> CliResult<u8> {
         );
     }
     opts.known_instances = known_instances(ctx);
+    opts.service = own_service(ctx, &inst);
     opts.rescue = rescue_hooks(ctx, &inst);
     opts.skip_canvas_host = ctx
         .env

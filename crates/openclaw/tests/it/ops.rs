@@ -1101,6 +1101,55 @@ fn doctor_reports_a_gateway_listening_in_another_instances_footprint() {
     );
 }
 
+/// A gateway run with `--port` other than its config's `gateway.port`:
+/// doctor says the config's port is not in force, and how to apply it.
+#[test]
+fn doctor_reports_a_gateway_port_overridden_by_its_start_flag() {
+    let h = TestHome::new();
+    let (pa, other) = (free_base_port(), free_base_port());
+    setup(&h, "a", pa);
+    let gw = GatewayChild::start(
+        &h,
+        &["--profile", "a", "gateway", "--port", &other.to_string()],
+        &[],
+        other,
+    );
+    let out = h.run(&["doctor", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "port-overridden")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(f["severity"], "warning");
+    assert_eq!(f["instances"], serde_json::json!(["profile a"]));
+    let msg = f["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!(
+            "(pid {}) runs on port {other}, but it resolves port {pa}",
+            gw.pid()
+        )),
+        "{msg}"
+    );
+    assert_eq!(
+        f["fix"],
+        "openclaw --profile a gateway stop && openclaw --profile a gateway"
+    );
+    drop(gw);
+    // Stopped: nothing is overridden any more.
+    let out = h.run(&["doctor", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        !v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["check"] == "port-overridden"),
+        "{v}"
+    );
+}
+
 /// The description's manual env example: two instances selected only by
 /// `OPENCLAW_CONFIG_PATH` + `OPENCLAW_STATE_DIR` get two services.
 #[test]
@@ -1357,7 +1406,10 @@ fn a_unit_installed_by_a_state_dir_instance_is_never_a_new_profiles() {
     let _ = h.run_env(&["gateway", "install"], &env);
     let unit = h.join(".config/systemd/user/openclaw-gateway-work.service");
     let before = std::fs::read_to_string(&unit).expect("the unit is written");
-    assert!(before.contains(&format!("OPENCLAW_STATE_DIR={custom_s}")), "{before}");
+    assert!(
+        before.contains(&format!("OPENCLAW_STATE_DIR={custom_s}")),
+        "{before}"
+    );
 
     // setup of profile work warns that its name is taken.
     let port = free_base_port().to_string();
@@ -1375,7 +1427,10 @@ fn a_unit_installed_by_a_state_dir_instance_is_never_a_new_profiles() {
         "{v}"
     );
     let s = h.ok_env(&["gateway", "status"], &env);
-    assert!(s.contains("openclaw-gateway-work.service (installed"), "{s}");
+    assert!(
+        s.contains("openclaw-gateway-work.service (installed"),
+        "{s}"
+    );
 
     // Profile work: not its service, for every command.
     let s = h.ok(&["--profile", "work", "gateway", "status"]);
@@ -1393,7 +1448,10 @@ fn a_unit_installed_by_a_state_dir_instance_is_never_a_new_profiles() {
         let out = h.run(args);
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
-        assert!(err.contains("is not this instance's service"), "{args:?}: {err}");
+        assert!(
+            err.contains("is not this instance's service"),
+            "{args:?}: {err}"
+        );
         assert!(err.contains(&custom_s), "{args:?}: {err}");
     }
     // stop goes by work's own owner record (nothing runs) and leaves the unit.
@@ -1408,7 +1466,10 @@ fn a_unit_installed_by_a_state_dir_instance_is_never_a_new_profiles() {
     let s = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{s}");
     assert!(s.contains("[service-owned-by-other]"), "{s}");
-    assert!(s.contains("installed unit belongs to another instance"), "{s}");
+    assert!(
+        s.contains("installed unit belongs to another instance"),
+        "{s}"
+    );
     let v: Value = serde_json::from_slice(&h.run(&["doctor", "--json"]).stdout).unwrap();
     let fix = v["findings"]
         .as_array()
@@ -1418,7 +1479,9 @@ fn a_unit_installed_by_a_state_dir_instance_is_never_a_new_profiles() {
         .and_then(|f| f["fix"].as_str())
         .unwrap_or_else(|| panic!("{v}"))
         .to_string();
-    let owner = format!("OPENCLAW_CONFIG_PATH={custom_s}/openclaw.json OPENCLAW_STATE_DIR={custom_s} openclaw");
+    let owner = format!(
+        "OPENCLAW_CONFIG_PATH={custom_s}/openclaw.json OPENCLAW_STATE_DIR={custom_s} openclaw"
+    );
     assert!(
         fix.ends_with(&format!(
             "{owner} gateway uninstall && {owner} gateway install && openclaw --profile work gateway install"
@@ -1429,7 +1492,10 @@ fn a_unit_installed_by_a_state_dir_instance_is_never_a_new_profiles() {
     std::fs::remove_file(&unit).unwrap();
     let _ = h.run_env(&["gateway", "install"], &env);
     let v = h.json_env(&["profiles", "show", "--json"], &env);
-    let moved = v["instance"]["services"]["systemdUnit"].as_str().unwrap().to_string();
+    let moved = v["instance"]["services"]["systemdUnit"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(moved.starts_with("openclaw-gateway-dir-"), "{v}");
     assert!(h.join(&format!(".config/systemd/user/{moved}")).is_file());
     let _ = h.run(&["--profile", "work", "gateway", "install"]);
@@ -1437,5 +1503,9 @@ fn a_unit_installed_by_a_state_dir_instance_is_never_a_new_profiles() {
     assert!(mine.contains("OPENCLAW_PROFILE=work"), "{mine}");
     let out = h.run(&["doctor"]);
     let s = text(&out.stdout);
-    assert!(s.contains("no problems found"), "{s}\n{}", text(&out.stderr));
+    assert!(
+        s.contains("no problems found"),
+        "{s}\n{}",
+        text(&out.stderr)
+    );
 }

@@ -625,7 +625,11 @@ fn the_rescue_tools_refuse_a_webchat_connection_without_admin() {
     let rw: &[&str] = &["operator.read", "operator.write"];
     let admin: &[&str] = &["operator.read", "operator.write", "operator.admin"];
     rt.block_on(async {
-        for (scopes, session) in [(rw, "ops"), (rw, &*format!("telegram:dm:{OWNER}")), (admin, "ops")] {
+        for (scopes, session) in [
+            (rw, "ops"),
+            (rw, &*format!("telegram:dm:{OWNER}")),
+            (admin, "ops"),
+        ] {
             let mut c = openclaw_client::connect(&url, Some(&token), scopes)
                 .await
                 .unwrap();
