@@ -323,6 +323,83 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
 }
 
+/// Seconds the owner-verified `health` call of `/status` may take.
+const VERIFIED_HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What `openclaw --profile <p> status` gets from a running gateway, on one
+/// connection that is checked to be the target's own before its
+/// credentials go out (`openclaw_client::probe_with`: live owner record,
+/// the recorded pid holds the socket, the hello names the target's state
+/// dir): the listeners it holds and a config change it has not applied
+/// (`health.configReload.pending`). Lines for the `/status` reply.
+fn verified_health(inst: &Instance, auth: Option<openclaw_config::AuthConfig>) -> Vec<String> {
+    use openclaw_client::{Credentials, Probe};
+    let creds = match auth {
+        Some(openclaw_config::AuthConfig::Token(t)) => Credentials {
+            token: Some(t),
+            password: None,
+        },
+        Some(openclaw_config::AuthConfig::Password(p)) => Credentials {
+            token: None,
+            password: Some(p),
+        },
+        _ => Credentials::default(),
+    };
+    let probe = async { openclaw_client::probe_with(inst, &creds, VERIFIED_HEALTH_TIMEOUT).await };
+    // The actions run on a blocking thread (or, in tests, on none).
+    let result = match tokio::runtime::Handle::try_current() {
+        Ok(h) => h.block_on(probe),
+        Err(_) => match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(probe),
+            Err(e) => return vec![format!("health: not checked ({e})")],
+        },
+    };
+    let mut out = Vec::new();
+    match result {
+        Ok(Probe::Running { owner, health, .. }) => {
+            if let Some(o) = owner {
+                let ports: Vec<String> = o
+                    .listeners
+                    .iter()
+                    .map(|l| {
+                        format!(
+                            "{} {}:{}",
+                            l.purpose,
+                            l.host.as_deref().unwrap_or("?"),
+                            l.port
+                        )
+                    })
+                    .collect();
+                if !ports.is_empty() {
+                    out.push(format!("listening: {}", ports.join(" · ")));
+                }
+            }
+            match health {
+                Some(h) => {
+                    let ok = h["ok"].as_bool().unwrap_or(false);
+                    out.push(format!(
+                        "health (verified: its own gateway): {}",
+                        if ok { "ok" } else { "NOT ok" }
+                    ));
+                    match h["configReload"]["pending"].as_str() {
+                        Some(p) => out.push(format!("pending config change: {p}")),
+                        None => out.push("config: every change applied".into()),
+                    }
+                }
+                None => out.push("health: the gateway did not answer `health`".into()),
+            }
+        }
+        Ok(Probe::Stopped { port }) => {
+            out.push(format!("health: nothing answers on port {port} any more"));
+        }
+        Err(e) => out.push(format!("health: not verified: {e}")),
+    }
+    out
+}
+
 /// `/status <instance>`: what `openclaw --profile <p> status` knows, and
 /// why it is down when it is.
 pub fn status(ctx: &Ctx<'_>, t: &Target) -> String {
@@ -349,6 +426,11 @@ pub fn status(ctx: &Ctx<'_>, t: &Target) -> String {
                     format!("NOT answering ({})", h.detail)
                 }
             ));
+            let auth = match &loaded {
+                Ok(Some(l)) => l.parsed.config.auth().ok(),
+                _ => None,
+            };
+            out.extend(verified_health(inst, auth));
         }
         None => out.push(format!("{} is DOWN: no gateway runs for it", t.title())),
     }

@@ -391,6 +391,41 @@ fn with_mains_service_environment_exported_every_command_acts_on_the_instance_it
         assert_eq!(get("OPENAI_API_KEY"), None, "{env:?}");
         expect_success("health", &inst.cli(&h, &["health"]));
     }
+    // /status of a running target: its listeners and health come over a
+    // connection checked to be main's own gateway (not the rescue's, whose
+    // environment names main), and a config change it has not applied is
+    // shown as pending.
+    let status = dm(&fx, OWNER, "/status main");
+    assert!(
+        status.contains("health (verified: its own gateway): ok"),
+        "{status}"
+    );
+    assert!(
+        status.contains(&format!("listening: gateway 127.0.0.1:{}", main.port)),
+        "{status}"
+    );
+    assert!(status.contains("config: every change applied"), "{status}");
+    for (path, value) in [
+        ("gateway.reload.mode", "\"off\"".to_string()),
+        ("canvasHost.port", free_base_port().to_string()),
+    ] {
+        let asked = dm(&fx, OWNER, &format!("/config main set {path} {value}"));
+        let done = dm(&fx, OWNER, &format!("/confirm {}", code_in(&asked)));
+        assert!(done.starts_with("done"), "{done}");
+    }
+    let mut status = String::new();
+    for _ in 0..50 {
+        status = dm(&fx, OWNER, "/status main");
+        if status.contains("pending config change:") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        status.contains("pending config change: config change (canvas host port"),
+        "{status}"
+    );
+    assert!(status.contains("needs a restart"), "{status}");
     // The rescue gateway is untouched, and never its own target.
     assert_eq!(rescue.owner_record().unwrap()["pid"], own["pid"]);
     let me = dm(&fx, OWNER, "/restart rescue");
