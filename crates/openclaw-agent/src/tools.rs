@@ -141,13 +141,17 @@ pub fn instance_tool_specs() -> Vec<ToolSpec> {
                 "profile": profile,
                 "action": {"type": "string", "enum": ["set", "unset", "rollback"]},
                 "path": {"type": "string", "description": "For set/unset: dotted key path"},
-                "value": {"description": "For set: the new value (any JSON)"}
+                "value": {"description": "For set: the new value (any JSON)"},
+                "reason": {"type": "string", "description": "Why: what you found that this fixes (kept in the rescue audit log)"}
             }, "required": ["profile", "action"]}),
         ),
         spec(
             "instance_restart",
             "Restart one instance's gateway (start it when it is stopped), through its service when one is installed. NOT done now: the answer holds a confirmation code; tell the owner to send /confirm <code>.",
-            json!({"type": "object", "properties": {"profile": profile}, "required": ["profile"]}),
+            json!({"type": "object", "properties": {
+                "profile": profile,
+                "reason": {"type": "string", "description": "Why: what you found that this fixes (kept in the rescue audit log)"}
+            }, "required": ["profile"]}),
         ),
     ]
 }

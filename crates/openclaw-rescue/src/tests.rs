@@ -600,3 +600,62 @@ fn logs_and_status_redact_the_targets_secrets_even_from_a_broken_config() {
         assert!(!got.text.contains(old_key), "{text}: {}", got.text);
     }
 }
+
+/// The reason given for a command (a chat command's ` -- <reason>`, a
+/// tool call's `reason`) is kept in its audit record, and in the record of
+/// the confirmation that carries the change out; secrets in it are
+/// redacted.
+#[test]
+fn the_audit_log_keeps_the_reason_given() {
+    let (h, r) = setup();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let chat = |text: &str| rt.block_on(r.command(owner(), text).expect("a command"));
+    let asked = chat("/config main set logging.level \"debug\" -- need debug logs for the outage");
+    assert!(asked.contains("/confirm "), "{asked}");
+    let done = chat(&format!("/confirm {}", code_in(&asked)));
+    assert!(done.starts_with("done"), "{done}");
+    let level = openclaw_state::ConfigStore::new(h.config("main"))
+        .load()
+        .unwrap()
+        .unwrap()
+        .parsed
+        .value["logging"]["level"]
+        .clone();
+    assert_eq!(level, json!("debug"), "the reason is not part of the value");
+    // A stranger's refused attempt keeps theirs too, with a secret
+    // redacted.
+    let _ = rt.block_on(
+        r.command(
+            stranger(),
+            "/restart main -- token 100:main-secret-token leaked",
+        )
+        .expect("a repair command"),
+    );
+    let tool = rt
+        .block_on(r.tool(
+            "instance_restart",
+            json!({"profile": "main", "reason": "config fixed, needs a restart"}),
+            "telegram:dm:42",
+            Some(&caller("telegram:42", true)),
+        ))
+        .unwrap();
+    assert!(tool.contains("/confirm "), "{tool}");
+    let log = r.audit().read().unwrap();
+    let got: Vec<(&str, &str, Option<&str>)> = log
+        .iter()
+        .map(|x| (x.via.as_str(), x.outcome.as_str(), x.reason.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("command", "pending", Some("need debug logs for the outage")),
+            ("command", "done", Some("need debug logs for the outage")),
+            ("command", "refused", Some("token <redacted> leaked")),
+            ("tool", "pending", Some("config fixed, needs a restart")),
+        ],
+        "{log:?}"
+    );
+}
