@@ -277,8 +277,13 @@ pub fn instances(ctx: &Ctx<'_>) -> String {
         known.len(),
         if known.len() == 1 { "" } else { "s" }
     )];
+    let records: Vec<openclaw_state::InstanceRecord> =
+        known.iter().map(|k| k.record.clone()).collect();
     for k in &known {
-        let name = crate::targets::name_of(&k.record, &home, &same);
+        let mut name = crate::targets::name_of(&k.record, &home, &same);
+        if let Some(d) = crate::targets::derived_name(&k.record, &records, &home, &same) {
+            name = format!("{name} (or: {d})");
+        }
         let mut parts = Vec::new();
         match live::running(&k.record.state_dir) {
             Some(r) => {
@@ -309,7 +314,7 @@ pub fn instances(ctx: &Ctx<'_>) -> String {
         }
         let role = if same(&k.record.state_dir, me) {
             "this rescue instance"
-        } else if crate::targets::allowed(&k.record, me, ctx.targets, &home, &same) {
+        } else if crate::targets::allowed(&k.record, &records, me, ctx.targets, &home, &same) {
             "target"
         } else {
             "not a target (rescue.targets)"
