@@ -128,6 +128,9 @@ impl std::fmt::Debug for KnownInstances {
 pub struct RescueHooks {
     pub commands: Arc<dyn openclaw_channels::CommandRunner>,
     pub tools: Arc<dyn openclaw_agent::InstanceTools>,
+    /// How a command message is written to a session transcript (a
+    /// secret value in `/config ... set` redacted).
+    pub shown: fn(&str) -> String,
 }
 
 impl std::fmt::Debug for RescueHooks {

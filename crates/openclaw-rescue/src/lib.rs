@@ -620,6 +620,21 @@ impl Rescue {
     }
 }
 
+/// A command message as a transcript records it: the command as the audit
+/// log shows it (a secret value of `/config ... set` redacted), its
+/// ` -- <reason>` kept; other text with the registered secrets redacted.
+pub fn shown_command(text: &str) -> String {
+    let (cmd, reason) = command::split_reason(text);
+    let shown = match command::parse(cmd) {
+        Parsed::Command(c) => match reason {
+            Some(r) => format!("{} -- {r}", c.audit_text()),
+            None => c.audit_text(),
+        },
+        _ => text.to_string(),
+    };
+    openclaw_config::redact_text(&shown).into_owned()
+}
+
 impl openclaw_channels::CommandRunner for Rescue {
     fn run(
         &self,

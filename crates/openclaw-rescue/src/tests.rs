@@ -659,3 +659,14 @@ fn the_audit_log_keeps_the_reason_given() {
         "{log:?}"
     );
 }
+
+/// What a WebChat transcript records for a command: never a secret value.
+#[test]
+fn a_command_is_shown_in_a_transcript_without_its_secret() {
+    assert_eq!(
+        shown_command("/config main set channels.telegram.botToken 123:ABCDEF -- rotated"),
+        "/config main set channels.telegram.botToken <redacted> -- rotated"
+    );
+    assert_eq!(shown_command("/status main"), "/status main");
+    assert_eq!(shown_command("/logs main 500"), "/logs main 500");
+}

@@ -224,6 +224,7 @@ fn rescue_hooks(ctx: &Ctx, inst: &Instance) -> Option<openclaw_gateway::RescueHo
     Some(openclaw_gateway::RescueHooks {
         commands: std::sync::Arc::new(rescue.clone()),
         tools: std::sync::Arc::new(rescue),
+        shown: openclaw_rescue::shown_command,
     })
 }
 
