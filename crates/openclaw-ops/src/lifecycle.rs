@@ -223,8 +223,14 @@ pub fn is_host_basic(name: &str) -> bool {
 
 /// The whole environment of a gateway started for another instance, built
 /// from scratch: the host basics among `vars` (see [`is_host_basic`]),
-/// then exactly that instance's selectors (as [`detached_env`] sets them),
-/// and `OPENCLAW_HOME` when its home root is not `HOME`.
+/// then exactly that instance's selectors, and `OPENCLAW_HOME` when its
+/// home root is not `HOME`. An instance on its profile's default paths
+/// (`~/.openclaw-<p>`, `<stateDir>/openclaw.json`; or the default profile's
+/// `~/.openclaw`) gets only `OPENCLAW_PROFILE` (nothing for the default
+/// profile): it then resolves exactly as `openclaw --profile <p>` does, its
+/// paths from the profile rather than pinned by the environment (so its
+/// hints and status read as the CLI's); any other gets the profile, state
+/// dir and config path as [`detached_env`] sets them.
 pub fn scratch_env(
     vars: &[(String, String)],
     home_root: &Path,
@@ -244,6 +250,19 @@ pub fn scratch_env(
         .map(|(_, v)| v.clone());
     if home.as_deref() != Some(home_root) {
         out.push(("OPENCLAW_HOME".into(), home_root.to_path_buf()));
+    }
+    let default_dir = match profile {
+        Some(p) => home_root.join(format!(".openclaw-{p}")),
+        None => home_root.join(".openclaw"),
+    };
+    if state_dir == default_dir && config_path == state_dir.join("openclaw.json") {
+        if let Some(p) = profile {
+            out.push(("OPENCLAW_PROFILE".into(), PathBuf::from(p)));
+        }
+        if let Some(w) = workspace_from_env {
+            out.push(("OPENCLAW_WORKSPACE_DIR".into(), w.to_path_buf()));
+        }
+        return out;
     }
     out.extend(
         detached_env(
@@ -336,10 +355,52 @@ mod tests {
                 ("PATH", "/usr/bin"),
                 ("LC_ALL", "C.UTF-8"),
                 ("OPENCLAW_PROFILE", "work"),
-                ("OPENCLAW_STATE_DIR", "/h/.openclaw-work"),
-                ("OPENCLAW_CONFIG_PATH", "/h/.openclaw-work/openclaw.json"),
             ]
         );
+        // Off its profile's default paths: pinned by them.
+        let env = scratch_env(
+            &vars,
+            Path::new("/h"),
+            Some("work"),
+            Path::new("/srv/work"),
+            Path::new("/srv/work/openclaw.json"),
+            None,
+        );
+        let keys: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "HOME",
+                "PATH",
+                "LC_ALL",
+                "OPENCLAW_PROFILE",
+                "OPENCLAW_STATE_DIR",
+                "OPENCLAW_CONFIG_PATH"
+            ]
+        );
+        let env = scratch_env(
+            &vars,
+            Path::new("/h"),
+            Some("work"),
+            Path::new("/h/.openclaw-work"),
+            Path::new("/h/work.json"),
+            None,
+        );
+        assert!(
+            env.iter().any(|(k, _)| k == "OPENCLAW_CONFIG_PATH"),
+            "{env:?}"
+        );
+        // The default profile on ~/.openclaw: no selector at all.
+        let env = scratch_env(
+            &vars,
+            Path::new("/h"),
+            None,
+            Path::new("/h/.openclaw"),
+            Path::new("/h/.openclaw/openclaw.json"),
+            None,
+        );
+        let keys: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["HOME", "PATH", "LC_ALL"]);
         // A home root other than HOME is passed on explicitly.
         let env = scratch_env(
             &vars,

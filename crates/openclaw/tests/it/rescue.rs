@@ -377,15 +377,10 @@ fn with_mains_service_environment_exported_every_command_acts_on_the_instance_it
         assert_eq!(rec["profile"], inst.profile.as_str());
         let env = environ(rec["pid"].as_i64().unwrap());
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        // On its profile's default paths: the profile alone selects it.
         assert_eq!(get("OPENCLAW_PROFILE"), Some(inst.profile.as_str()));
-        assert_eq!(
-            get("OPENCLAW_STATE_DIR"),
-            Some(inst.state_dir.display().to_string().as_str())
-        );
-        assert_eq!(
-            get("OPENCLAW_CONFIG_PATH"),
-            Some(inst.config.display().to_string().as_str())
-        );
+        assert_eq!(get("OPENCLAW_STATE_DIR"), None, "{env:?}");
+        assert_eq!(get("OPENCLAW_CONFIG_PATH"), None, "{env:?}");
         assert_eq!(get("OPENCLAW_GATEWAY_PORT"), None, "{env:?}");
         assert_eq!(get("OPENCLAW_SERVICE_MARKER"), None, "{env:?}");
         assert_eq!(get("OPENAI_API_KEY"), None, "{env:?}");
