@@ -615,6 +615,41 @@ fn webchat_commands_are_answered_without_a_model_for_admin_operators() {
     assert_eq!(log[0]["requester"], "webchat:ops");
     assert_eq!(log[1]["outcome"], "refused");
     assert_eq!(log[2]["outcome"], "invalid");
+    // The CLI: `openclaw agent` asks for operator.admin for a command and
+    // prints the reply, which comes as a final message only (no deltas).
+    let out = rescue.cli(
+        &h,
+        &["agent", "--session", "ops", "--message", "/status main"],
+    );
+    let (stdout, _) = expect_success("agent /status main", &out);
+    assert!(stdout.contains("profile main is DOWN"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{}:3:", main.config.display())),
+        "{stdout}"
+    );
+    assert_eq!(audit(&rescue)[3]["outcome"], "answered");
+    // The exchanges are in the session's transcript (chat.history).
+    let hist = h.json(&[
+        "--profile",
+        "rescue",
+        "gateway",
+        "call",
+        "chat.history",
+        "--params",
+        r#"{"sessionKey": "ops"}"#,
+        "--json",
+    ]);
+    let texts: Vec<String> = hist["messages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{hist}"))
+        .iter()
+        .filter_map(|m| m["text"].as_str().map(str::to_string))
+        .collect();
+    assert!(texts.iter().any(|t| t == "/status main"), "{hist}");
+    assert!(
+        texts.iter().any(|t| t.contains("profile main is DOWN")),
+        "{hist}"
+    );
 }
 
 /// The rescue agent's tools act for whoever the turn runs for, not for
