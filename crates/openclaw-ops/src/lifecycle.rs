@@ -277,6 +277,43 @@ pub fn scratch_env(
     out
 }
 
+/// The systemd *user* service this process runs in, from the text of
+/// `/proc/self/cgroup` (cgroup v2 `0::/user.slice/user-1000.slice/
+/// user@1000.service/app.slice/openclaw-gateway-rescue.service`; v1 lines
+/// `N:name=systemd:/...`); `None` outside one (a login session's scope, a
+/// system service, no systemd). A gateway started from inside a service
+/// is in that service's cgroup and dies when the service stops or
+/// restarts, unless it is moved out (see [`scope_wrapper`]).
+pub fn user_service_of_cgroup(cgroup: &str) -> Option<&str> {
+    let path = cgroup.lines().find_map(|l| {
+        l.strip_prefix("0::")
+            .or_else(|| l.split_once(":name=systemd:").map(|(_, p)| p))
+    })?;
+    let mut parts = path.split('/').filter(|p| !p.is_empty());
+    // The user manager's own unit, then what it runs.
+    parts.find(|p| p.starts_with("user@") && p.ends_with(".service"))?;
+    parts.filter(|p| p.ends_with(".service")).last()
+}
+
+/// The `systemd-run` arguments (before the gateway's own command line)
+/// that start a detached gateway in a transient scope unit of the user's
+/// systemd instead of the starting process's cgroup, so that it survives
+/// the starting service's stop or restart (the rescue gateway restarting
+/// while the gateway it started runs on). `--scope` execs the command in
+/// place: the spawned pid is the gateway's, its environment and output are
+/// the ones given to `systemd-run`. `unit_base` is the instance's service
+/// name without `.service`; `stamp` makes the scope's name unique.
+pub fn scope_wrapper(unit_base: &str, label: &str, stamp: u128) -> Vec<String> {
+    vec![
+        "--user".into(),
+        "--scope".into(),
+        "--quiet".into(),
+        format!("--unit={unit_base}-{stamp}.scope"),
+        format!("--description=OpenClaw gateway of {label} (started by another gateway)"),
+        "--".into(),
+    ]
+}
+
 /// The log file a detached gateway's stdout and stderr go to.
 pub fn detached_log(state_dir: &Path) -> PathBuf {
     state_dir.join("logs").join("gateway-detached.log")
@@ -316,6 +353,51 @@ mod tests {
         assert_eq!(rescue_route(true, false), Route::OwnerRecord);
         assert_eq!(rescue_route(false, true), Route::OwnerRecord);
         assert_eq!(rescue_route(false, false), Route::OwnerRecord);
+    }
+
+    #[test]
+    fn the_user_service_a_process_runs_in_table() {
+        for (cgroup, want) in [
+            (
+                "0::/user.slice/user-1000.slice/user@1000.service/app.slice/openclaw-gateway-rescue.service\n",
+                Some("openclaw-gateway-rescue.service"),
+            ),
+            (
+                "0::/user.slice/user-1000.slice/user@1000.service/openclaw-gateway.service",
+                Some("openclaw-gateway.service"),
+            ),
+            // A login shell, a scope the user started, a system service.
+            ("0::/user.slice/user-1000.slice/session-3.scope", None),
+            (
+                "0::/user.slice/user-1000.slice/user@1000.service/app.slice/run-r1.scope",
+                None,
+            ),
+            ("0::/system.slice/openclaw.service", None),
+            ("0::/", None),
+            ("", None),
+            // cgroup v1
+            (
+                "12:pids:/x\n1:name=systemd:/user.slice/user-1000.slice/user@1000.service/openclaw-gateway-rescue.service\n",
+                Some("openclaw-gateway-rescue.service"),
+            ),
+        ] {
+            assert_eq!(user_service_of_cgroup(cgroup), want, "{cgroup}");
+        }
+    }
+
+    #[test]
+    fn the_scope_wrapper_command_line() {
+        assert_eq!(
+            scope_wrapper("openclaw-gateway-main", "profile main", 1234),
+            [
+                "--user",
+                "--scope",
+                "--quiet",
+                "--unit=openclaw-gateway-main-1234.scope",
+                "--description=OpenClaw gateway of profile main (started by another gateway)",
+                "--",
+            ]
+        );
     }
 
     #[test]
