@@ -451,7 +451,8 @@ mod tests {
 
         // Profile work appears: the derived name becomes the hash ...
         let work = record(Some("work"), &home.path().join(".openclaw-work"));
-        let derived = hosts::with_neighbours(custom(home.path(), &dir), &[work.clone()]);
+        let derived =
+            hosts::with_neighbours(custom(home.path(), &dir), std::slice::from_ref(&work));
         assert!(
             derived
                 .services

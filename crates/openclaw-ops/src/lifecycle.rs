@@ -292,7 +292,7 @@ pub fn user_service_of_cgroup(cgroup: &str) -> Option<&str> {
     let mut parts = path.split('/').filter(|p| !p.is_empty());
     // The user manager's own unit, then what it runs.
     parts.find(|p| p.starts_with("user@") && p.ends_with(".service"))?;
-    parts.filter(|p| p.ends_with(".service")).last()
+    parts.rfind(|p| p.ends_with(".service"))
 }
 
 /// The `systemd-run` arguments (before the gateway's own command line)

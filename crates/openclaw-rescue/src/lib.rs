@@ -263,7 +263,7 @@ impl Rescue {
         session_key: &str,
         caller: Option<&openclaw_agent::Caller>,
     ) -> Result<Requester, String> {
-        if session_key.splitn(3, ':').nth(1) == Some("group") {
+        if session_key.split(':').nth(1) == Some("group") {
             return Err(
                 "the rescue tools work only in a direct chat with the owner, not in a group".into(),
             );

@@ -362,6 +362,18 @@ pub fn dashboard(ctx: &Ctx, args: DashboardArgs) -> CliResult<u8> {
     Ok(exit::OK)
 }
 
+/// Percent-encodes for a URL fragment value: everything but RFC 3986's
+/// unreserved characters.
+fn encode(s: &str) -> String {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const FRAGMENT_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    utf8_percent_encode(s, FRAGMENT_VALUE).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,16 +403,4 @@ mod tests {
             [&rw[..], &["operator.admin"]].concat()
         );
     }
-}
-
-/// Percent-encodes for a URL fragment value: everything but RFC 3986's
-/// unreserved characters.
-fn encode(s: &str) -> String {
-    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-    const FRAGMENT_VALUE: &AsciiSet = &NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~');
-    utf8_percent_encode(s, FRAGMENT_VALUE).to_string()
 }
