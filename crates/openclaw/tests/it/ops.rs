@@ -1285,6 +1285,25 @@ fn doctor_reports_two_instances_with_one_service_name() {
     assert!(s.contains("[shared-service-name]"), "{s}");
     assert!(s.contains("openclaw-gateway-main.service"), "{s}");
     assert!(s.contains(&other.display().to_string()), "{s}");
+    // The fix is a command to run as it stands, not a placeholder.
+    let v: Value = serde_json::from_slice(&h.run(&["doctor", "--json"]).stdout).unwrap();
+    let fix = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "shared-service-name")
+        .and_then(|f| f["fix"].as_str())
+        .unwrap_or_else(|| panic!("{v}"))
+        .to_string();
+    assert!(!fix.contains('<'), "{fix}");
+    assert!(
+        fix.ends_with(&format!(
+            "OPENCLAW_STATE_DIR={} OPENCLAW_CONFIG_PATH={} openclaw --profile main-2 setup",
+            other.display(),
+            other.join("openclaw.json").display()
+        )),
+        "{fix}"
+    );
 }
 
 fn owner_json(state_dir: &Path) -> Value {
