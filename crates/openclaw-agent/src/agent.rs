@@ -16,7 +16,7 @@ use crate::provider::{
     ProviderConfig, ProviderError, ToolCall,
 };
 use crate::session::{RecordedToolCall, SessionHandle, SessionStore, TranscriptRecord, now_ms};
-use crate::tools::{BrowserTool, ExecSettings, Toolbox, read_beneath};
+use crate::tools::{BrowserTool, Caller, ExecSettings, Toolbox, read_beneath};
 
 /// Workspace files that make up the system prompt, in this order.
 pub const BOOTSTRAP_FILES: [&str; 4] = ["AGENTS.md", "SOUL.md", "USER.md", "IDENTITY.md"];
@@ -412,6 +412,32 @@ impl Agent {
         cancel: CancellationToken,
         interrupt: CancellationToken,
     ) -> TurnResult {
+        self.run_turn_for(
+            run_id,
+            session_key,
+            None,
+            user_message,
+            events,
+            cancel,
+            interrupt,
+        )
+        .await
+    }
+
+    /// [`Agent::run_turn_interruptible`] for a caller (who the turn runs
+    /// for, as whoever started it established it: the instance tools act
+    /// only for an owner; `None` is nobody's).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run_turn_for(
+        &self,
+        run_id: String,
+        session_key: &str,
+        caller: Option<Caller>,
+        user_message: &str,
+        events: mpsc::Sender<AgentEvent>,
+        cancel: CancellationToken,
+        interrupt: CancellationToken,
+    ) -> TurnResult {
         let mut t = Turn {
             agent: self,
             run_id: run_id.clone(),
@@ -559,7 +585,7 @@ impl Agent {
                 .await;
                 let out = self
                     .toolbox
-                    .call_in(session_key, &c.name, &c.arguments, &cancel)
+                    .call_in(session_key, caller.as_ref(), &c.name, &c.arguments, &cancel)
                     .await;
                 if let Err(e) = t.record(TranscriptRecord::ToolResult {
                     run_id: run_id.clone(),

@@ -29,7 +29,7 @@ pub use provider::{
 pub use session::{SessionPreview, SessionStore, SessionSummary, TranscriptRecord};
 pub use tokio_util::sync::CancellationToken;
 pub use tools::{
-    BrowserTool, ExecSettings, INSTANCE_TOOLS, InstanceTools, ToolOutcome, Toolbox,
+    BrowserTool, Caller, ExecSettings, INSTANCE_TOOLS, InstanceTools, ToolOutcome, Toolbox,
     instance_tool_specs,
 };
 

@@ -65,17 +65,32 @@ pub const INSTANCE_TOOLS: [&str; 7] = [
     "instance_restart",
 ];
 
+/// Who a turn runs for, as whoever started the turn established it: a
+/// channel's pipeline from the message's sender (owner: in
+/// `commands.ownerAllowFrom` by the channel's own matcher, in a direct
+/// chat), the gateway from the connection that sent `chat.send` (owner: it
+/// holds `operator.admin`). Never inferred from the session key, which a
+/// client chooses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// `<channel>:<senderId>`, or `webchat:<sessionKey>`.
+    pub id: String,
+    /// Whether the owner-only tools ([`INSTANCE_TOOLS`]) may act for it.
+    pub owner: bool,
+}
+
 /// The implementation of [`INSTANCE_TOOLS`], supplied by a rescue gateway.
-/// `session_key` is the session the turn runs in (it says who is asking,
-/// e.g. `telegram:dm:<senderId>`). A tool that would change an instance
-/// does not: it answers with a confirmation code the owner must send as
-/// `/confirm <code>` in the chat.
+/// `session_key` is the session the turn runs in; `caller` is who the turn
+/// runs for (`None`: unknown, which must be treated as not an owner). A
+/// tool that would change an instance does not: it answers with a
+/// confirmation code the owner must send as `/confirm <code>` in the chat.
 pub trait InstanceTools: Send + Sync {
     fn call(
         &self,
         name: &str,
         args: Value,
         session_key: &str,
+        caller: Option<&Caller>,
     ) -> BoxFuture<'static, Result<String, String>>;
 }
 
@@ -126,13 +141,17 @@ pub fn instance_tool_specs() -> Vec<ToolSpec> {
                 "profile": profile,
                 "action": {"type": "string", "enum": ["set", "unset", "rollback"]},
                 "path": {"type": "string", "description": "For set/unset: dotted key path"},
-                "value": {"description": "For set: the new value (any JSON)"}
+                "value": {"description": "For set: the new value (any JSON)"},
+                "reason": {"type": "string", "description": "Why: what you found that this fixes (kept in the rescue audit log)"}
             }, "required": ["profile", "action"]}),
         ),
         spec(
             "instance_restart",
             "Restart one instance's gateway (start it when it is stopped), through its service when one is installed. NOT done now: the answer holds a confirmation code; tell the owner to send /confirm <code>.",
-            json!({"type": "object", "properties": {"profile": profile}, "required": ["profile"]}),
+            json!({"type": "object", "properties": {
+                "profile": profile,
+                "reason": {"type": "string", "description": "Why: what you found that this fixes (kept in the rescue audit log)"}
+            }, "required": ["profile"]}),
         ),
     ]
 }
@@ -267,14 +286,15 @@ impl Toolbox {
 
     /// Run one tool call. Never panics on bad input; failures are outcomes.
     pub async fn call(&self, name: &str, args: &Value, cancel: &CancellationToken) -> ToolOutcome {
-        self.call_in("", name, args, cancel).await
+        self.call_in("", None, name, args, cancel).await
     }
 
-    /// [`Toolbox::call`] in a session (`session_key` says who is asking; the
-    /// instance tools need it).
+    /// [`Toolbox::call`] in a session, for a caller (the instance tools act
+    /// only for an owner).
     pub async fn call_in(
         &self,
         session_key: &str,
+        caller: Option<&Caller>,
         name: &str,
         args: &Value,
         cancel: &CancellationToken,
@@ -294,7 +314,7 @@ impl Toolbox {
             "browser" => self.browser(args).await,
             n if INSTANCE_TOOLS.contains(&n) && self.instances.is_some() => {
                 let tools = self.instances.clone().expect("checked");
-                let run = tools.call(n, args.clone(), session_key);
+                let run = tools.call(n, args.clone(), session_key, caller);
                 tokio::select! {
                     r = run => match r {
                         Ok(s) => ToolOutcome::ok(s),
@@ -752,7 +772,8 @@ mod tests {
     use super::*;
 
     /// Records who asked for what.
-    struct Fake(std::sync::Mutex<Vec<(String, Value, String)>>);
+    type Seen = (String, Value, String, Option<Caller>);
+    struct Fake(std::sync::Mutex<Vec<Seen>>);
 
     impl InstanceTools for Fake {
         fn call(
@@ -760,11 +781,12 @@ mod tests {
             name: &str,
             args: Value,
             session_key: &str,
+            caller: Option<&Caller>,
         ) -> BoxFuture<'static, Result<String, String>> {
             self.0
                 .lock()
                 .unwrap()
-                .push((name.into(), args, session_key.into()));
+                .push((name.into(), args, session_key.into(), caller.cloned()));
             let n = name.to_string();
             Box::pin(async move {
                 if n == "instance_restart" {
@@ -790,6 +812,7 @@ mod tests {
         let r = plain
             .call_in(
                 "telegram:dm:7",
+                None,
                 "instance_status",
                 &json!({"profile": "main"}),
                 &c,
@@ -804,9 +827,14 @@ mod tests {
         for t in INSTANCE_TOOLS {
             assert!(names.iter().any(|n| n == t), "{t} in {names:?}");
         }
+        let owner = Caller {
+            id: "telegram:7".into(),
+            owner: true,
+        };
         let r = tb
             .call_in(
                 "telegram:dm:7",
+                Some(&owner),
                 "instance_status",
                 &json!({"profile": "main"}),
                 &c,
@@ -814,14 +842,22 @@ mod tests {
             .await;
         assert_eq!(r, ToolOutcome::ok("instance_status ok"));
         let r = tb
-            .call_in("main", "instance_restart", &json!({"profile": "main"}), &c)
+            .call_in(
+                "main",
+                None,
+                "instance_restart",
+                &json!({"profile": "main"}),
+                &c,
+            )
             .await;
         assert_eq!(r, ToolOutcome::err("refused"));
         let seen = fake.0.lock().unwrap().clone();
         assert_eq!(seen[0].0, "instance_status");
         assert_eq!(seen[0].1, json!({"profile": "main"}));
         assert_eq!(seen[0].2, "telegram:dm:7");
+        assert_eq!(seen[0].3, Some(owner));
         assert_eq!(seen[1].2, "main");
+        assert_eq!(seen[1].3, None);
     }
 
     fn ws() -> (tempfile::TempDir, tempfile::TempDir) {

@@ -106,6 +106,25 @@ pub trait AgentRunner: Send + Sync {
         text: String,
         deltas: Option<mpsc::UnboundedSender<String>>,
     ) -> BoxFuture<'static, Result<String, RunFailure>>;
+
+    /// [`AgentRunner::run`] for the message's sender (`<channel>:<senderId>`),
+    /// who is an owner when `owner` (a direct message from a
+    /// `commands.ownerAllowFrom` entry, matched like the channel's
+    /// allowlists: [`crate::pipeline::is_owner`]). Owner-only agent tools
+    /// (the rescue role's) act by this, never by the session key. By
+    /// default the sender is not passed on (and such tools refuse).
+    fn run_for(
+        &self,
+        sender: String,
+        owner: bool,
+        agent_id: String,
+        session_key: String,
+        text: String,
+        deltas: Option<mpsc::UnboundedSender<String>>,
+    ) -> BoxFuture<'static, Result<String, RunFailure>> {
+        let _ = (sender, owner);
+        self.run(agent_id, session_key, text, deltas)
+    }
 }
 
 /// A channel's state as `channels.status` reports it.

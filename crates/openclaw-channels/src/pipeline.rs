@@ -477,9 +477,20 @@ impl Pipeline {
         session_key: String,
     ) -> Reply {
         let turn = self.transport.turn(id, m);
+        // The same owner rule as commands, and only in a direct chat.
+        let owner =
+            m.chat_kind == ChatKind::Direct && is_owner(&self.live.owners(), &self.s.access, m);
+        let sender = format!("{}:{}", m.channel, m.sender_id);
         let r = self
             .runner
-            .run(agent_id, session_key, m.text.clone(), turn.deltas)
+            .run_for(
+                sender,
+                owner,
+                agent_id,
+                session_key,
+                m.text.clone(),
+                turn.deltas,
+            )
             .await;
         if let Some(done) = turn.done {
             done.await;

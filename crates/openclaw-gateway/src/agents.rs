@@ -396,12 +396,16 @@ impl AgentHub {
     }
 
     /// Starts a turn in the background; returns its run id at once.
-    pub fn start(
+    /// `caller` is who the turn runs for, as the connection (WebChat:
+    /// `operator.admin` makes it the owner) or the channel (the pipeline's
+    /// owner rule) established it; owner-only tools refuse `None`.
+    pub fn start_for(
         self: &Arc<Self>,
         agent: Arc<Agent>,
         session_key: String,
         message: String,
         idempotency_key: Option<String>,
+        caller: Option<openclaw_agent::Caller>,
     ) -> String {
         // Upstream's clients use their idempotency key as the run id (the
         // Control UI matches events to the message it sent by it); any
@@ -436,7 +440,8 @@ impl AgentHub {
         let hub = self.clone();
         let rid = run_id.clone();
         tokio::spawn(async move {
-            hub.drive(agent, rid, session_key, message, cancel).await;
+            hub.drive(agent, rid, session_key, caller, message, cancel)
+                .await;
         });
         run_id
     }
@@ -446,6 +451,7 @@ impl AgentHub {
         agent: Arc<Agent>,
         run_id: String,
         session_key: String,
+        caller: Option<openclaw_agent::Caller>,
         message: String,
         cancel: CancellationToken,
     ) {
@@ -456,7 +462,7 @@ impl AgentHub {
             let interrupt = self.interrupt.clone();
             tokio::spawn(async move {
                 agent
-                    .run_turn_interruptible(run_id, &key, &message, tx, cancel, interrupt)
+                    .run_turn_for(run_id, &key, caller, &message, tx, cancel, interrupt)
                     .await
             })
         };

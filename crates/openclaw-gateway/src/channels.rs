@@ -471,6 +471,33 @@ impl AgentRunner for HubRunner {
         text: String,
         deltas: Option<mpsc::UnboundedSender<String>>,
     ) -> BoxFuture<'static, Result<String, RunFailure>> {
+        self.turn(None, agent_id, session_key, text, deltas)
+    }
+
+    /// The pipeline's sender and owner rule become the turn's caller.
+    fn run_for(
+        &self,
+        sender: String,
+        owner: bool,
+        agent_id: String,
+        session_key: String,
+        text: String,
+        deltas: Option<mpsc::UnboundedSender<String>>,
+    ) -> BoxFuture<'static, Result<String, RunFailure>> {
+        let caller = openclaw_agent::Caller { id: sender, owner };
+        self.turn(Some(caller), agent_id, session_key, text, deltas)
+    }
+}
+
+impl HubRunner {
+    fn turn(
+        &self,
+        caller: Option<openclaw_agent::Caller>,
+        agent_id: String,
+        session_key: String,
+        text: String,
+        deltas: Option<mpsc::UnboundedSender<String>>,
+    ) -> BoxFuture<'static, Result<String, RunFailure>> {
         let hub = self.0.clone();
         Box::pin(async move {
             let unavailable = |message: String| RunFailure {
@@ -495,7 +522,7 @@ impl AgentRunner for HubRunner {
                     &ConnTx::new(outbox.clone()),
                 );
             }
-            let run_id = hub.start(agent, session_key, text, None);
+            let run_id = hub.start_for(agent, session_key, text, None, caller);
             let forward = deltas.map(|d| {
                 let run_id = run_id.clone();
                 let outbox = outbox.clone();

@@ -30,6 +30,10 @@ fn unavailable(msg: impl Into<String>) -> ErrorShape {
     ErrorShape::new(codes::UNAVAILABLE, msg)
 }
 
+/// The `model` of a transcript's answer to a rescue command: the command
+/// engine, not a model.
+const COMMAND_MODEL: &str = "openclaw/rescue-command";
+
 const SESSION_PARAMS: &str = "{sessionKey | key, agentId?, runId?, limit?}";
 
 /// `chat.send` and `agent`: start a run, answer at once.
@@ -62,8 +66,9 @@ fn command(c: &Call) -> Option<Reply> {
         .as_deref()
         .filter(|k| !k.is_empty())
         .unwrap_or(DEFAULT_SESSION_KEY);
-    let (agent_id, session_key) = match resolve(&set, Some(asked), p.agent_id.as_deref()) {
-        Ok((slot, key)) => (slot.id.clone(), key),
+    let (agent_id, session_key, sessions) = match resolve(&set, Some(asked), p.agent_id.as_deref())
+    {
+        Ok((slot, key)) => (slot.id.clone(), key, slot.sessions.clone()),
         Err(e) => return Some(Reply::Now(Err(e))),
     };
     let inbound = openclaw_channels::Inbound {
@@ -100,9 +105,52 @@ fn command(c: &Call) -> Option<Reply> {
     c.state.log().info(&format!(
         "webchat: command on session '{session_key}' (run {run_id})"
     ));
+    // The exchange goes into the session's transcript like a turn: the
+    // command (as the audit shows it: no secret) before it runs, its reply
+    // after, so `chat.history` and a reload of the Control UI show it.
+    let asked_text = (hooks.shown)(&p.message);
+    let log = c.state.log().clone();
+    let session_key_for_reply = session_key.clone();
+    let record = move |rec: openclaw_agent::session::TranscriptRecord| {
+        let (sessions, key, log) = (sessions.clone(), session_key.clone(), log.clone());
+        async move {
+            let done = tokio::task::spawn_blocking(move || {
+                let h = sessions.open(&key)?;
+                sessions.append(&h, &rec)
+            })
+            .await;
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => log.warn(&format!(
+                    "webchat: command not recorded in the transcript: {e}"
+                )),
+                Err(e) => log.warn(&format!(
+                    "webchat: command not recorded in the transcript: {e}"
+                )),
+            }
+        }
+    };
     tokio::spawn(async move {
+        use openclaw_agent::session::{TranscriptRecord, now_ms};
+        record(TranscriptRecord::User {
+            run_id: run_id.clone(),
+            ts: now_ms(),
+            text: asked_text,
+        })
+        .await;
         let text = reply.await;
-        hub.command_reply(&agent_id, &session_key, &run_id, &text);
+        record(TranscriptRecord::Assistant {
+            run_id: run_id.clone(),
+            ts: now_ms(),
+            model: COMMAND_MODEL.into(),
+            text: text.clone(),
+            tool_calls: Vec::new(),
+            stop_reason: Some("stop".into()),
+            aborted: false,
+            incomplete: false,
+        })
+        .await;
+        hub.command_reply(&agent_id, &session_key_for_reply, &run_id, &text);
     });
     Some(Reply::Later)
 }
@@ -140,13 +188,29 @@ fn send_result(c: &Call) -> Result<RunAccepted, ErrorShape> {
         Err(e) => return Err(unavailable(format!("agent {}: {e}", slot.id))),
     };
     hub.subscribe(&slot.id, &session_key, &c.conn.id, &c.conn.tx);
-    let run_id = hub.start(agent, session_key.clone(), p.message, p.idempotency_key);
+    let caller = webchat_caller(c, &session_key);
+    let run_id = hub.start_for(
+        agent,
+        session_key.clone(),
+        p.message,
+        p.idempotency_key,
+        Some(caller),
+    );
     Ok(RunAccepted {
         run_id,
         status: status.into(),
         agent_id: slot.id.clone(),
         session_key: session_key::canonical(&slot.id, &session_key),
     })
+}
+
+/// Who a WebChat turn runs for: the session, owned by the connection when
+/// it holds `operator.admin` (the same rule as WebChat's commands).
+pub(crate) fn webchat_caller(c: &Call, session_key: &str) -> openclaw_agent::Caller {
+    openclaw_agent::Caller {
+        id: format!("webchat:{session_key}"),
+        owner: c.scopes.allows(openclaw_protocol::Scope::Admin),
+    }
 }
 
 /// `agent.wait`: answered from a task through the connection's outbox, so
@@ -395,6 +459,7 @@ mod tests {
             _: &str,
             _: serde_json::Value,
             _: &str,
+            _: Option<&openclaw_agent::Caller>,
         ) -> futures_util::future::BoxFuture<'static, Result<String, String>> {
             Box::pin(async { Err("none".to_string()) })
         }
@@ -428,6 +493,7 @@ mod tests {
             Some(crate::RescueHooks {
                 commands: std::sync::Arc::new(Commands),
                 tools: std::sync::Arc::new(NoTools),
+                shown: |t| t.replace("s3cret", "<redacted>"),
             }),
         );
         for (scopes, who) in [
@@ -465,6 +531,54 @@ mod tests {
             );
             assert_eq!(f[3]["payload"]["data"]["phase"], "end");
         }
+        // Both exchanges are in the session's transcript, the command as
+        // the hook shows it (its secret redacted).
+        let req = Request {
+            id: "s2".into(),
+            method: "chat.send".into(),
+            params: json!({"message": "/status s3cret", "sessionKey": "ops"}),
+        };
+        let c = conn();
+        let admin =
+            crate::methods::tests::scopes(&["operator.read", "operator.write", "operator.admin"]);
+        assert!(
+            crate::methods::dispatch(&t.state, &c, admin, req)
+                .await
+                .is_none()
+        );
+        let f = frames(&c, 4).await;
+        assert_eq!(f[3]["payload"]["data"]["phase"], "end");
+        let set = t.state.agents().current();
+        let sessions = &set.slots["main"].sessions;
+        let h = sessions.open("ops").unwrap();
+        let recs = openclaw_agent::session::read_transcript(&h.path).unwrap();
+        let texts: Vec<(String, String)> = recs
+            .iter()
+            .filter_map(|r| match r {
+                openclaw_agent::TranscriptRecord::User { text, .. } => {
+                    Some(("user".into(), text.clone()))
+                }
+                openclaw_agent::TranscriptRecord::Assistant { text, model, .. } => {
+                    assert_eq!(model, crate::chat::COMMAND_MODEL);
+                    Some(("assistant".into(), text.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        let pair = |u: &str, a: &str| {
+            [
+                ("user".to_string(), u.to_string()),
+                ("assistant".to_string(), a.to_string()),
+            ]
+        };
+        let mut want = Vec::new();
+        want.extend(pair("/status main", "webchat ops owner: /status main"));
+        want.extend(pair("/status main", "webchat ops not owner: /status main"));
+        want.extend(pair(
+            "/status <redacted>",
+            "webchat ops owner: /status s3cret",
+        ));
+        assert_eq!(texts, want);
         // Anything else still goes to the agent (none is configured).
         let e = call(&t, "chat.send", json!({"message": "hello"}))
             .await

@@ -360,7 +360,8 @@ async fn sessions_create_result(c: &Call) -> Result<SessionsCreateResult, ErrorS
             Err(e) => return Err(unavailable(format!("agent {}: {e}", slot.id))),
         };
         hub.subscribe(&slot.id, &key, &c.conn.id, &c.conn.tx);
-        let run_id = hub.start(agent, key.clone(), message, p.idempotency_key);
+        let caller = crate::chat::webchat_caller(c, &key);
+        let run_id = hub.start_for(agent, key.clone(), message, p.idempotency_key, Some(caller));
         out.run_started = true;
         out.run_id = Some(run_id);
         out.status = Some("started".into());

@@ -128,6 +128,9 @@ impl std::fmt::Debug for KnownInstances {
 pub struct RescueHooks {
     pub commands: Arc<dyn openclaw_channels::CommandRunner>,
     pub tools: Arc<dyn openclaw_agent::InstanceTools>,
+    /// How a command message is written to a session transcript (a
+    /// secret value in `/config ... set` redacted).
+    pub shown: fn(&str) -> String,
 }
 
 impl std::fmt::Debug for RescueHooks {
@@ -178,6 +181,9 @@ pub struct GatewayOptions {
     pub drain_timeout: Duration,
     /// The rescue role (owner commands, instance tools); `None`: none.
     pub rescue: Option<RescueHooks>,
+    /// The service this gateway runs as (its unit, label or task, from the
+    /// service file's environment), for hints about its `--port`.
+    pub service: Option<String>,
 }
 
 impl GatewayOptions {
@@ -204,6 +210,7 @@ impl GatewayOptions {
             start_flags: None,
             drain_timeout: drain::DEFAULT_DRAIN,
             rescue: None,
+            service: None,
         }
     }
 }

@@ -152,6 +152,64 @@ pub(crate) fn next(
     })
 }
 
+/// Config values this gateway cannot follow, with what to do: `gateway.port`
+/// while `--port` or `OPENCLAW_GATEWAY_PORT` sets the base port (every
+/// service unit passes both), `gateway.bind` while `--bind` sets the bind.
+/// Such a change is not applied, not even by a restart in place (the flag
+/// wins again); `None` when the config and the running overrides agree.
+pub(crate) fn overridden(opts: &GatewayOptions, config: &Config) -> Option<String> {
+    use openclaw_instance::Source;
+    let inst = &opts.instance;
+    let mut parts = Vec::new();
+    let mut by_flag = false;
+    let running = &inst.ports.gateway;
+    if let Some(want) = config.gateway_port().filter(|p| *p != running.value) {
+        let how = match &running.source {
+            Source::Flag(f) => {
+                by_flag = true;
+                format!("{f} {}", running.value)
+            }
+            Source::Env(v) => format!("{v}={}", running.value),
+            _ => String::new(),
+        };
+        if !how.is_empty() {
+            parts.push(format!("gateway.port {want} is overridden by {how}"));
+        }
+    }
+    if let (Some(flag), Some(_)) = (&opts.bind, config.bind_setting())
+        && let Ok(want) = config.bind()
+        && want.host() != flag.host()
+    {
+        by_flag = true;
+        parts.push(format!(
+            "gateway.bind {} is overridden by --bind {}",
+            want.name(),
+            flag.name()
+        ));
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    let fix = match &opts.service {
+        Some(unit) => format!(
+            " (from the service unit {unit}); run `{}` then `{}`",
+            inst.command("gateway install --force"),
+            inst.command("gateway restart")
+        ),
+        None if by_flag => format!(
+            " (given on the command line); stop this gateway (`{}`) and start it without that flag: `{}`",
+            inst.command("gateway stop"),
+            inst.command("gateway")
+        ),
+        None => format!(
+            " (from the environment); stop this gateway (`{}`) and start it without OPENCLAW_GATEWAY_PORT: `{}`",
+            inst.command("gateway stop"),
+            inst.command("gateway")
+        ),
+    };
+    Some(format!("{}{fix}", parts.join("; ")))
+}
+
 /// What changed between two shapes, for the log: e.g. `canvas host port
 /// 20004 -> 23456`.
 pub(crate) fn describe(old: &Shape, new: &Shape) -> String {
@@ -461,5 +519,47 @@ mod tests {
         .shape;
         assert_eq!(a, b);
         assert_eq!(a.port, 22000);
+    }
+
+    /// A `gateway.port` the running `--port` overrides is said, with the
+    /// exact fix; a service's own `--port` names the unit.
+    #[test]
+    fn a_config_port_overridden_by_the_flag_says_so_and_how_to_fix_it() {
+        let t = tempfile::tempdir().unwrap();
+        let base = json!({"gateway": {"port": 22000, "auth": {"token": "tok"}}});
+        let mut pinned = opts(t.path(), Some(22000), Some(22000));
+        assert_eq!(overridden(&pinned, &config(base.clone())), None);
+        let moved = config(json!({"gateway": {"port": 21000, "auth": {"token": "tok"}}}));
+        let said = overridden(&pinned, &moved).unwrap();
+        assert!(
+            said.starts_with(
+                "gateway.port 21000 is overridden by --port 22000 (given on the command line)"
+            ),
+            "{said}"
+        );
+        assert!(
+            said.contains("`openclaw --profile t gateway stop`"),
+            "{said}"
+        );
+        pinned.service = Some("openclaw-gateway-t.service".into());
+        let said = overridden(&pinned, &moved).unwrap();
+        assert_eq!(
+            said,
+            "gateway.port 21000 is overridden by --port 22000 (from the service unit openclaw-gateway-t.service); run `openclaw --profile t gateway install --force` then `openclaw --profile t gateway restart`"
+        );
+        // Not pinned: the change applies (a restart in place), nothing to say.
+        let free = opts(t.path(), None, Some(22000));
+        assert_eq!(overridden(&free, &moved), None);
+        // --bind against an explicit gateway.bind.
+        let mut bound = opts(t.path(), None, Some(22000));
+        bound.bind = Some(BindMode::Loopback);
+        let lan =
+            config(json!({"gateway": {"port": 22000, "bind": "lan", "auth": {"token": "tok"}}}));
+        let said = overridden(&bound, &lan).unwrap();
+        assert!(
+            said.starts_with("gateway.bind lan is overridden by --bind loopback"),
+            "{said}"
+        );
+        assert_eq!(overridden(&bound, &config(base)), None);
     }
 }

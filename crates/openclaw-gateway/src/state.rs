@@ -627,7 +627,20 @@ impl GatewayState {
             }
         };
         if self.shape.same_as(&next, &self.derived.saved_cdp_ports()) {
-            *lock(&self.reload_pending) = None;
+            // Nothing to restart for; but a gateway.port or gateway.bind
+            // that a flag or the environment overrides is not applied
+            // either: say so (logged once per change) instead of nothing.
+            let note = crate::restart::overridden(&self.opts, config);
+            let mut pending = lock(&self.reload_pending);
+            if note != *pending {
+                if let Some(n) = &note {
+                    self.log.warn(&format!("config change not applied: {n}"));
+                }
+                *pending = note;
+                drop(pending);
+                self.health_version.fetch_add(1, Ordering::Relaxed);
+                self.broadcast(events::HEALTH, &self.health());
+            }
             return;
         }
         let what = crate::restart::describe(&self.shape, &next);

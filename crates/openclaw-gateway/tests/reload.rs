@@ -477,3 +477,60 @@ async fn back_to_back_edits_end_with_the_last_one() {
     );
     g.stop().await;
 }
+
+/// A gateway whose base port is pinned by `--port` cannot follow a
+/// `gateway.port` edit: it keeps serving, and the log and
+/// `health.configReload.pending` say what overrides it and how to fix it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_pinned_by_the_flag_is_reported_as_pending_not_applied() {
+    let f = Fixture::new(json!({}));
+    let base = f.inst.ports.gateway.value;
+    // The same instance, its base port given by `--port`.
+    let env = Env::new(f._tmp.path());
+    let flags = GlobalFlags {
+        profile: Some("main".into()),
+        ..GlobalFlags::default()
+    };
+    let paths = resolve_paths(&flags, &env).unwrap();
+    let facts = ConfigFacts {
+        gateway_port: Some(base),
+        ..ConfigFacts::default()
+    };
+    let pinned = resolve(&paths, &facts, Some(base)).unwrap();
+    let g = start(Gateway::bind(options(&pinned)).unwrap());
+    let next = free_base();
+    f.edit(|v| v["gateway"]["port"] = json!(next));
+    wait_until("the note in the log", || {
+        g.log().contains("config change not applied")
+    })
+    .await;
+    let log = g.log();
+    assert!(
+        log.contains(&format!(
+            "gateway.port {next} is overridden by --port {base}"
+        )),
+        "{log}"
+    );
+    let h = health(base).await;
+    let pending = h["configReload"]["pending"].as_str().unwrap_or_default();
+    assert!(
+        pending.contains(&format!(
+            "gateway.port {next} is overridden by --port {base}"
+        )) && pending.contains("openclaw --profile main gateway stop"),
+        "{h}"
+    );
+    assert!(!log.contains("restarted in place"), "{log}");
+    assert_eq!(read_owner(f.state_dir()).unwrap().port, base);
+    // Back to the flag's port: nothing pending any more.
+    f.edit(|v| v["gateway"]["port"] = json!(base));
+    let mut cleared = false;
+    for _ in 0..200 {
+        if health(base).await["configReload"]["pending"].is_null() {
+            cleared = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(cleared, "the pending note clears once the config agrees");
+    g.stop().await;
+}

@@ -101,7 +101,11 @@ pub fn gather(scope: &Scope<'_>) -> Vec<Item> {
     }
     known
         .into_iter()
-        .map(|k| {
+        .map(|mut k| {
+            // The names its installed service has, as every command sees them.
+            k.instance = k
+                .instance
+                .map(|i| crate::services::with_installed_names(scope.host, i));
             let label = hosts::label(&k);
             let config = openclaw_state::ConfigStore::new(k.record.config_path.clone())
                 .load()
@@ -199,8 +203,9 @@ pub fn check(scope: &Scope<'_>, items: &[Item]) -> Vec<Finding> {
 
     ports(items, &mut out);
     foreign_listeners(items, &mut out);
+    overridden_ports(scope.host, items, &mut out);
     shared_paths(items, &home, &mut out);
-    shared_service_names(items, &mut out);
+    shared_service_names(scope.host, items, &mut out);
     cdp_urls(items, &mut out);
     drift(scope.host, items, &mut out);
     permissions(items, &mut out);
@@ -289,6 +294,54 @@ fn foreign_listeners(items: &[Item], out: &mut Vec<Finding>) {
     }
 }
 
+/// A running gateway on another port than its config says: its
+/// `gateway.port` is overridden by `--port` (every service unit passes
+/// one, and a unit written before the port changed passes the old one) or
+/// by `OPENCLAW_GATEWAY_PORT`, so the config's port is not in force.
+fn overridden_ports(host: &dyn HostSource, items: &[Item], out: &mut Vec<Finding>) {
+    for it in items {
+        let (Some(run), Ok(inst)) = (&it.running, &it.instance) else {
+            continue;
+        };
+        let want = inst.ports.gateway.value;
+        if run.port == want {
+            continue;
+        }
+        let own_service = InstanceService::for_instance(host, inst.clone())
+            .ok()
+            .and_then(|svc| svc.ownership().ok().map(|o| (o.is_own(), svc.name())));
+        let (how, fix) = match own_service {
+            Some((true, name)) => (
+                format!("the --port of its service {name} (or OPENCLAW_GATEWAY_PORT)"),
+                format!(
+                    "{} gateway install --force && {} gateway restart",
+                    it.cli, it.cli
+                ),
+            ),
+            _ => (
+                "--port or OPENCLAW_GATEWAY_PORT where it was started".to_string(),
+                format!("{} gateway stop && {} gateway", it.cli, it.cli),
+            ),
+        };
+        out.push(Finding {
+            severity: Severity::Warning,
+            check: "port-overridden",
+            message: format!(
+                "{}'s gateway (pid {}) runs on port {}, but it resolves port {want} ({}): {how} overrides it, so a gateway.port change is not in force",
+                it.label, run.pid, run.port, inst.ports.gateway.source
+            ),
+            location: vec![
+                it.record.config_path.clone(),
+                it.record.state_dir.join(openclaw_state::owner::OWNER_FILE),
+            ],
+            instances: vec![it.label.clone()],
+            fix: Some(fix),
+            auto_fixable: false,
+            action: None,
+        });
+    }
+}
+
 /// The lowest base port (from 18789) whose footprint for `it` is free on
 /// this host and clear of the `others` footprints.
 fn new_base(it: &Item, others: &[Footprint]) -> Option<(u16, Footprint)> {
@@ -373,8 +426,10 @@ fn shared_paths(items: &[Item], home: &Path, out: &mut Vec<Finding>) {
 }
 
 /// Two instances whose services would have the same name: installing one
-/// would replace the other's service.
-fn shared_service_names(items: &[Item], out: &mut Vec<Finding>) {
+/// would replace the other's service. When that name is installed already,
+/// the instance it does not belong to gets `service-owned-by-other` (from
+/// [`drift`]) instead, with the fix for that case.
+fn shared_service_names(host: &dyn HostSource, items: &[Item], out: &mut Vec<Finding>) {
     for a in 0..items.len() {
         for b in (a + 1)..items.len() {
             let (ia, ib) = (&items[a], &items[b]);
@@ -387,6 +442,29 @@ fn shared_service_names(items: &[Item], out: &mut Vec<Finding>) {
             let Some((manager, name)) = x.services.clash(&y.services) else {
                 continue;
             };
+            let Ok(svc) = InstanceService::for_instance(host, y.clone()) else {
+                continue;
+            };
+            if !matches!(svc.ownership(), Ok(openclaw_service::Ownership::Absent)) {
+                continue;
+            }
+            // The one that moves takes a free profile name, keeping its
+            // state dir and config.
+            let base = y
+                .profile
+                .clone()
+                .or_else(|| {
+                    openclaw_instance::ServiceNames::state_dir_name(&y.state_dir.value)
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| "gateway".into());
+            let installed = |p: &str| {
+                let mut probe = svc.spec.clone();
+                probe.names = openclaw_instance::ServiceNames::for_profile(Some(p));
+                svc.manager.definition_path(&probe).exists()
+            };
+            let free = crate::services::free_profile_name(&y.home, &base, &installed);
+            let q = |p: &Path| openclaw_instance::shell_quote(&p.display().to_string());
             out.push(Finding {
                 severity: Severity::Error,
                 check: "shared-service-name",
@@ -400,8 +478,11 @@ fn shared_service_names(items: &[Item], out: &mut Vec<Finding>) {
                 location: vec![ia.record.config_path.clone(), ib.record.config_path.clone()],
                 instances: vec![ia.label.clone(), ib.label.clone()],
                 fix: Some(format!(
-                    "give {} a profile of its own (not {}): openclaw --profile <new-name> setup",
-                    ib.label, ia.label
+                    "give {} a profile name of its own (not {}'s), keeping its state dir: OPENCLAW_STATE_DIR={} OPENCLAW_CONFIG_PATH={} openclaw --profile {free} setup",
+                    ib.label,
+                    ia.label,
+                    q(&y.state_dir.value),
+                    q(&y.config_path.value)
                 )),
                 auto_fixable: false,
                 action: None,
@@ -440,9 +521,29 @@ fn drift(host: &dyn HostSource, items: &[Item], out: &mut Vec<Finding>) {
         let Ok(svc) = InstanceService::for_instance(host, inst.clone()) else {
             continue;
         };
-        let installed = match openclaw_service::read_installed(svc.manager.as_ref(), &svc.spec) {
-            Ok(Some(f)) => f,
-            Ok(None) => continue,
+        let installed = match svc.ownership() {
+            Ok(openclaw_service::Ownership::Own(f)) => f,
+            Ok(openclaw_service::Ownership::Absent) => continue,
+            Ok(openclaw_service::Ownership::Foreign(o)) => {
+                out.push(Finding {
+                    severity: Severity::Error,
+                    check: "service-owned-by-other",
+                    message: format!(
+                        "the installed unit belongs to another instance: {}'s service name {} is installed for {} (state dir {}), so {} has no service of its own and its gateway commands leave that one alone",
+                        it.label,
+                        o.service,
+                        o.owner,
+                        o.state_dir.display(),
+                        it.label
+                    ),
+                    location: vec![o.path.clone()],
+                    instances: vec![it.label.clone()],
+                    fix: Some(svc.foreign_fix(&o)),
+                    auto_fixable: false,
+                    action: None,
+                });
+                continue;
+            }
             Err(e) => {
                 out.push(Finding {
                     severity: Severity::Warning,

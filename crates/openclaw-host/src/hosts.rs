@@ -36,16 +36,39 @@ pub fn resolve_record(
         .map_err(|e| e.to_string())
 }
 
-/// The instance with service names that take no profile name of another
-/// instance in `all` (records whose state dir is not this instance's).
+/// The instance with service names that take no name another instance in
+/// `all` (records whose state dir is not this instance's) has or may
+/// derive: its profile, or for an instance named by its state dir, that
+/// dir's `.openclaw-<name>`. Two custom state dirs both called
+/// `.openclaw-work` therefore both get hashed names, not one shared name.
+/// A service already installed keeps its name
+/// (`services::with_installed_names`).
 pub fn with_neighbours(inst: Instance, all: &[InstanceRecord]) -> Instance {
     let own = inst.state_dir.value.clone();
+    let home = inst.home.clone();
     let taken: Vec<&str> = all
         .iter()
         .filter(|r| !same_path(&r.state_dir, &own))
-        .filter_map(|r| r.profile.as_deref())
+        .filter_map(|r| neighbour_name(r, &home))
         .collect();
     inst.with_neighbours(&|n| taken.contains(&n))
+}
+
+/// The name a record's service is (or may be) called by: its profile, or
+/// for a custom state dir called `.openclaw-<name>`, `<name>`.
+fn neighbour_name<'a>(r: &'a InstanceRecord, home: &Path) -> Option<&'a str> {
+    match r.profile.as_deref() {
+        Some(p) => Some(p),
+        // Lexical: this runs for every pair of instances (see `known_instances`).
+        None if r
+            .state_dir
+            .components()
+            .eq(home.join(".openclaw").components()) =>
+        {
+            None
+        }
+        None => openclaw_instance::ServiceNames::state_dir_name(&r.state_dir),
+    }
 }
 
 /// Every instance record on the host (empty, with a warning, when the host
@@ -111,7 +134,7 @@ pub fn known_instances(home: &Path) -> Vec<KnownInstance> {
                     .iter()
                     .zip(&keys)
                     .filter(|(_, k)| *k != own)
-                    .filter_map(|(r, _)| r.profile.as_deref())
+                    .filter_map(|(r, _)| neighbour_name(r, home))
                     .collect();
                 openclaw_instance::resolve(&paths, &facts, None)
                     .map(|i| i.with_neighbours(&|n| taken.contains(&n)))

@@ -415,7 +415,26 @@ pub fn detached_command(
     exe: &Path,
     env: &ChildEnv,
 ) -> (Command, Vec<(String, PathBuf)>) {
-    let mut cmd = Command::new(exe);
+    detached_command_via(inst, args, exe, env, None)
+}
+
+/// [`detached_command`], run through `systemd-run <wrapper> exe ...` when
+/// `wrapper` is given (see [`scope_for`]).
+fn detached_command_via(
+    inst: &Instance,
+    args: &[String],
+    exe: &Path,
+    env: &ChildEnv,
+    wrapper: Option<&[String]>,
+) -> (Command, Vec<(String, PathBuf)>) {
+    let mut cmd = match wrapper {
+        Some(w) => {
+            let mut c = Command::new("systemd-run");
+            c.args(w).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
     cmd.arg("gateway").args(args);
     let workspace_from_env = matches!(inst.workspace.source, openclaw_instance::Source::Env(_))
         .then_some(inst.workspace.value.as_path());
@@ -467,12 +486,64 @@ pub fn spawn_detached(
     exe: &Path,
     env: &ChildEnv,
 ) -> Result<(std::process::Child, PathBuf), String> {
+    spawn_detached_via(inst, args, exe, env, scope_for(inst, env).as_deref())
+}
+
+/// The `systemd-run` arguments that start a detached gateway in a
+/// transient scope of the user's systemd (`openclaw_ops::lifecycle::
+/// scope_wrapper`), when this process runs inside a systemd user service
+/// (its cgroup, `/proc/self/cgroup`) and the user manager is reachable
+/// from the child's environment (`$XDG_RUNTIME_DIR/systemd/private` or
+/// `/bus`) with `systemd-run` on its PATH. There a plain detached child
+/// would stay in the service's cgroup and be killed when that service
+/// stops or restarts (the rescue gateway restarting while the main
+/// gateway it started runs on). `None` anywhere else: a shell's child
+/// already outlives the shell.
+pub fn scope_for(inst: &Instance, env: &ChildEnv) -> Option<Vec<String>> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    openclaw_ops::lifecycle::user_service_of_cgroup(&cgroup)?;
+    let var = |name: &str| -> Option<String> {
+        match env {
+            ChildEnv::Scratch(basics) => basics
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone()),
+            ChildEnv::Inherit => std::env::var(name).ok(),
+        }
+    };
+    let runtime = PathBuf::from(var("XDG_RUNTIME_DIR")?);
+    if !runtime.join("systemd/private").exists() && !runtime.join("bus").exists() {
+        return None;
+    }
+    std::env::split_paths(&var("PATH")?).find(|d| d.join("systemd-run").is_file())?;
+    let base = inst.services.systemd_unit.trim_end_matches(".service");
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    Some(openclaw_ops::lifecycle::scope_wrapper(
+        base,
+        &inst.label(),
+        stamp,
+    ))
+}
+
+fn spawn_detached_via(
+    inst: &Instance,
+    args: &[String],
+    exe: &Path,
+    env: &ChildEnv,
+    wrapper: Option<&[String]>,
+) -> Result<(std::process::Child, PathBuf), String> {
     let state_dir = &inst.state_dir.value;
     let log = detached_log(state_dir);
     let (stdout, stderr) = openclaw_state::logs::open_detached_log(state_dir)
         .and_then(|f| Ok((f.try_clone()?, f)))
         .map_err(|e| format!("cannot open the log file {}: {e}", log.display()))?;
-    let (mut cmd, _) = detached_command(inst, args, exe, env);
+    let (mut cmd, _) = detached_command_via(inst, args, exe, env, wrapper);
     cmd.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
     #[cfg(unix)]
     {
@@ -530,11 +601,17 @@ pub fn start_detached(
     let failed = |what: String, cause: String| {
         HostError::new(what, state_dir.display(), cause).hint(start_cmd.clone())
     };
-    let (mut child, log) =
-        spawn_detached(inst, args, exe, env).map_err(|e| failed(not_started.into(), e))?;
+    let scope = scope_for(inst, env);
+    let (mut child, log) = spawn_detached_via(inst, args, exe, env, scope.as_deref())
+        .map_err(|e| failed(not_started.into(), e))?;
     let new_pid = child.id();
+    let unit = scope
+        .as_ref()
+        .and_then(|w| w.iter().find_map(|a| a.strip_prefix("--unit=")))
+        .map(|u| format!(" in its own systemd scope {u} (so it outlives this service)"))
+        .unwrap_or_default();
     out.progress(&format!(
-        "starting it{}: pid {new_pid}, `{start_cmd}`; output goes to {}",
+        "starting it{}: pid {new_pid}{unit}, `{start_cmd}`; output goes to {}",
         if old_pid.is_some() { " again" } else { "" },
         log.display()
     ));
@@ -708,14 +785,72 @@ mod tests {
         keys.sort();
         assert_eq!(
             keys,
-            [
-                "HOME",
-                "OPENCLAW_CONFIG_PATH",
-                "OPENCLAW_PROFILE",
-                "OPENCLAW_STATE_DIR"
-            ],
+            // A profile on its default paths: the profile alone selects it.
+            ["HOME", "OPENCLAW_PROFILE"],
             "{text}"
         );
         assert!(text.contains("OPENCLAW_PROFILE=work\n"), "{text}");
+    }
+
+    /// Inside a systemd user service, a detached gateway is started as
+    /// `systemd-run --user --scope ... <exe> gateway <args>` with the same
+    /// environment (a stand-in `systemd-run` on the child's PATH records
+    /// what it was given; the live scope needs a user bus, which CI lacks).
+    #[test]
+    fn a_scoped_child_runs_through_systemd_run_with_its_own_environment() {
+        use std::os::unix::fs::PermissionsExt;
+        let home = tempfile::tempdir().unwrap();
+        let inst = instance(home.path(), "main");
+        let bin = home.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let dump = home.path().join("run.txt");
+        let fake = bin.join("systemd-run");
+        std::fs::write(
+            &fake,
+            format!(
+                "#!/bin/sh\n{{ for a in \"$@\"; do echo \"arg $a\"; done; /usr/bin/env; }} > '{}'\n",
+                dump.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let basics = vec![
+            ("HOME".to_string(), home.path().display().to_string()),
+            ("PATH".to_string(), bin.display().to_string()),
+        ];
+        let wrapper =
+            openclaw_ops::lifecycle::scope_wrapper("openclaw-gateway-main", &inst.label(), 7);
+        let exe = Path::new("/opt/openclaw/bin/openclaw");
+        let args = vec!["--verbose".to_string()];
+        let (mut cmd, _) = detached_command_via(
+            &inst,
+            &args,
+            exe,
+            &ChildEnv::Scratch(basics),
+            Some(&wrapper),
+        );
+        assert!(cmd.status().unwrap().success());
+        let text = std::fs::read_to_string(&dump).unwrap();
+        let got: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("arg "))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "--user",
+                "--scope",
+                "--quiet",
+                "--unit=openclaw-gateway-main-7.scope",
+                "--description=OpenClaw gateway of profile main (started by another gateway)",
+                "--",
+                "/opt/openclaw/bin/openclaw",
+                "gateway",
+                "--verbose",
+            ],
+            "{text}"
+        );
+        assert!(text.contains("\nOPENCLAW_PROFILE=main\n"), "{text}");
+        assert!(!text.contains("CARGO"), "{text}");
     }
 }

@@ -543,6 +543,22 @@ impl Instance {
         self
     }
 
+    /// Whether this instance's service names come from its state dir (no
+    /// profile, a custom state dir named by `OPENCLAW_STATE_DIR`): only
+    /// such names depend on the neighbours and on what is installed.
+    pub fn named_by_state_dir(&self) -> bool {
+        self.profile.is_none()
+            && matches!(self.state_dir.source, Source::Env(_))
+            && !same_lexical(&self.state_dir.value, &self.home.join(".openclaw"))
+    }
+
+    /// This instance with the service names it installed its service
+    /// under (see [`ServiceNames::installed`]).
+    pub fn with_service_names(mut self, names: ServiceNames) -> Instance {
+        self.services = names;
+        self
+    }
+
     /// This instance with its ports resolved again from a changed config
     /// (what a running gateway serves after a reload restart): a base port
     /// from `--port` or `OPENCLAW_GATEWAY_PORT` stays; otherwise

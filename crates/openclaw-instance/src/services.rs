@@ -6,6 +6,10 @@
 //! the `<name>` of a state dir called `.openclaw-<name>` when no other
 //! instance on the host uses `<name>` as its profile, otherwise `dir-`
 //! followed by the first 8 hex digits of the SHA-256 of the state dir path.
+//! Once such an instance has installed its service, the name is sticky: the
+//! instance finds its own service among [`ServiceNames::state_dir_candidates`]
+//! by the state dir its file names (the host crate does that IO), so a
+//! neighbour profile that appears later cannot rename it.
 
 use std::path::Path;
 
@@ -74,28 +78,70 @@ impl ServiceNames {
         if crate::same_lexical(dir, &home.join(".openclaw")) {
             return Self::for_profile(None);
         }
-        let from_name = dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_prefix(".openclaw-"))
-            .filter(|n| matches!(crate::normalize_profile(n), Ok(Some(p)) if p == *n))
-            .filter(|n| !n.starts_with("dir-"));
+        let from_name = Self::state_dir_name(dir);
         if let Some(name) = from_name
             && !other_profile(name)
         {
-            let mut n = Self::named(name);
-            n.source = Source::Derived(format!("state dir name .openclaw-{name}"));
-            return n;
+            return Self::from_state_dir_name(name);
         }
-        let digest = Sha256::digest(dir.to_string_lossy().as_bytes());
-        let short: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
-        let mut n = Self::named(&format!("dir-{short}"));
+        let mut n = Self::hashed(dir);
         n.source = Source::Derived(if from_name.is_some() {
             "hash of the state dir (its name is another instance's profile)".into()
         } else {
             "hash of the state dir".into()
         });
         n
+    }
+
+    /// `<name>` of a state dir called `.openclaw-<name>`, when `<name>` is a
+    /// valid profile name (and does not look like a hashed name).
+    pub fn state_dir_name(dir: &Path) -> Option<&str> {
+        dir.file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix(".openclaw-"))
+            .filter(|n| matches!(crate::normalize_profile(n), Ok(Some(p)) if p == *n))
+            .filter(|n| !n.starts_with("dir-"))
+    }
+
+    fn from_state_dir_name(name: &str) -> Self {
+        let mut n = Self::named(name);
+        n.source = Source::Derived(format!("state dir name .openclaw-{name}"));
+        n
+    }
+
+    /// `dir-<first 8 hex of sha256(state dir)>`.
+    fn hashed(dir: &Path) -> Self {
+        let digest = Sha256::digest(dir.to_string_lossy().as_bytes());
+        let short: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+        let mut n = Self::named(&format!("dir-{short}"));
+        n.source = Source::Derived("hash of the state dir".into());
+        n
+    }
+
+    /// Every set of names an instance selected by the state dir `dir` can
+    /// have been given, whichever neighbours existed then: the state dir's
+    /// name (when it reads `.openclaw-<name>`) and the hash. The service it
+    /// installed is under one of them, so the caller can find it there by
+    /// the `OPENCLAW_STATE_DIR` its file names (see [`ServiceNames::installed`]).
+    pub fn state_dir_candidates(dir: &Path) -> Vec<ServiceNames> {
+        let mut out = Vec::new();
+        if let Some(name) = Self::state_dir_name(dir) {
+            out.push(Self::from_state_dir_name(name));
+        }
+        out.push(Self::hashed(dir));
+        out
+    }
+
+    /// These names, as the ones of a service this instance installed (its
+    /// file names this instance's state dir): they stay this instance's
+    /// even when a neighbour appears later that would change the derived
+    /// name.
+    pub fn installed(mut self) -> Self {
+        self.source = Source::Derived(format!(
+            "installed service {} (its OPENCLAW_STATE_DIR is this state dir)",
+            self.systemd_unit
+        ));
+        self
     }
 
     /// The first name two instances' services would share, with the manager

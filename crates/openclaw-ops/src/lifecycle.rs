@@ -223,8 +223,14 @@ pub fn is_host_basic(name: &str) -> bool {
 
 /// The whole environment of a gateway started for another instance, built
 /// from scratch: the host basics among `vars` (see [`is_host_basic`]),
-/// then exactly that instance's selectors (as [`detached_env`] sets them),
-/// and `OPENCLAW_HOME` when its home root is not `HOME`.
+/// then exactly that instance's selectors, and `OPENCLAW_HOME` when its
+/// home root is not `HOME`. An instance on its profile's default paths
+/// (`~/.openclaw-<p>`, `<stateDir>/openclaw.json`; or the default profile's
+/// `~/.openclaw`) gets only `OPENCLAW_PROFILE` (nothing for the default
+/// profile): it then resolves exactly as `openclaw --profile <p>` does, its
+/// paths from the profile rather than pinned by the environment (so its
+/// hints and status read as the CLI's); any other gets the profile, state
+/// dir and config path as [`detached_env`] sets them.
 pub fn scratch_env(
     vars: &[(String, String)],
     home_root: &Path,
@@ -245,6 +251,19 @@ pub fn scratch_env(
     if home.as_deref() != Some(home_root) {
         out.push(("OPENCLAW_HOME".into(), home_root.to_path_buf()));
     }
+    let default_dir = match profile {
+        Some(p) => home_root.join(format!(".openclaw-{p}")),
+        None => home_root.join(".openclaw"),
+    };
+    if state_dir == default_dir && config_path == state_dir.join("openclaw.json") {
+        if let Some(p) = profile {
+            out.push(("OPENCLAW_PROFILE".into(), PathBuf::from(p)));
+        }
+        if let Some(w) = workspace_from_env {
+            out.push(("OPENCLAW_WORKSPACE_DIR".into(), w.to_path_buf()));
+        }
+        return out;
+    }
     out.extend(
         detached_env(
             std::iter::empty(),
@@ -256,6 +275,43 @@ pub fn scratch_env(
         .set,
     );
     out
+}
+
+/// The systemd *user* service this process runs in, from the text of
+/// `/proc/self/cgroup` (cgroup v2 `0::/user.slice/user-1000.slice/
+/// user@1000.service/app.slice/openclaw-gateway-rescue.service`; v1 lines
+/// `N:name=systemd:/...`); `None` outside one (a login session's scope, a
+/// system service, no systemd). A gateway started from inside a service
+/// is in that service's cgroup and dies when the service stops or
+/// restarts, unless it is moved out (see [`scope_wrapper`]).
+pub fn user_service_of_cgroup(cgroup: &str) -> Option<&str> {
+    let path = cgroup.lines().find_map(|l| {
+        l.strip_prefix("0::")
+            .or_else(|| l.split_once(":name=systemd:").map(|(_, p)| p))
+    })?;
+    let mut parts = path.split('/').filter(|p| !p.is_empty());
+    // The user manager's own unit, then what it runs.
+    parts.find(|p| p.starts_with("user@") && p.ends_with(".service"))?;
+    parts.rfind(|p| p.ends_with(".service"))
+}
+
+/// The `systemd-run` arguments (before the gateway's own command line)
+/// that start a detached gateway in a transient scope unit of the user's
+/// systemd instead of the starting process's cgroup, so that it survives
+/// the starting service's stop or restart (the rescue gateway restarting
+/// while the gateway it started runs on). `--scope` execs the command in
+/// place: the spawned pid is the gateway's, its environment and output are
+/// the ones given to `systemd-run`. `unit_base` is the instance's service
+/// name without `.service`; `stamp` makes the scope's name unique.
+pub fn scope_wrapper(unit_base: &str, label: &str, stamp: u128) -> Vec<String> {
+    vec![
+        "--user".into(),
+        "--scope".into(),
+        "--quiet".into(),
+        format!("--unit={unit_base}-{stamp}.scope"),
+        format!("--description=OpenClaw gateway of {label} (started by another gateway)"),
+        "--".into(),
+    ]
 }
 
 /// The log file a detached gateway's stdout and stderr go to.
@@ -300,6 +356,51 @@ mod tests {
     }
 
     #[test]
+    fn the_user_service_a_process_runs_in_table() {
+        for (cgroup, want) in [
+            (
+                "0::/user.slice/user-1000.slice/user@1000.service/app.slice/openclaw-gateway-rescue.service\n",
+                Some("openclaw-gateway-rescue.service"),
+            ),
+            (
+                "0::/user.slice/user-1000.slice/user@1000.service/openclaw-gateway.service",
+                Some("openclaw-gateway.service"),
+            ),
+            // A login shell, a scope the user started, a system service.
+            ("0::/user.slice/user-1000.slice/session-3.scope", None),
+            (
+                "0::/user.slice/user-1000.slice/user@1000.service/app.slice/run-r1.scope",
+                None,
+            ),
+            ("0::/system.slice/openclaw.service", None),
+            ("0::/", None),
+            ("", None),
+            // cgroup v1
+            (
+                "12:pids:/x\n1:name=systemd:/user.slice/user-1000.slice/user@1000.service/openclaw-gateway-rescue.service\n",
+                Some("openclaw-gateway-rescue.service"),
+            ),
+        ] {
+            assert_eq!(user_service_of_cgroup(cgroup), want, "{cgroup}");
+        }
+    }
+
+    #[test]
+    fn the_scope_wrapper_command_line() {
+        assert_eq!(
+            scope_wrapper("openclaw-gateway-main", "profile main", 1234),
+            [
+                "--user",
+                "--scope",
+                "--quiet",
+                "--unit=openclaw-gateway-main-1234.scope",
+                "--description=OpenClaw gateway of profile main (started by another gateway)",
+                "--",
+            ]
+        );
+    }
+
+    #[test]
     fn scratch_env_keeps_host_basics_and_sets_only_the_target() {
         let vars: Vec<(String, String)> = [
             ("HOME", "/h"),
@@ -336,10 +437,52 @@ mod tests {
                 ("PATH", "/usr/bin"),
                 ("LC_ALL", "C.UTF-8"),
                 ("OPENCLAW_PROFILE", "work"),
-                ("OPENCLAW_STATE_DIR", "/h/.openclaw-work"),
-                ("OPENCLAW_CONFIG_PATH", "/h/.openclaw-work/openclaw.json"),
             ]
         );
+        // Off its profile's default paths: pinned by them.
+        let env = scratch_env(
+            &vars,
+            Path::new("/h"),
+            Some("work"),
+            Path::new("/srv/work"),
+            Path::new("/srv/work/openclaw.json"),
+            None,
+        );
+        let keys: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "HOME",
+                "PATH",
+                "LC_ALL",
+                "OPENCLAW_PROFILE",
+                "OPENCLAW_STATE_DIR",
+                "OPENCLAW_CONFIG_PATH"
+            ]
+        );
+        let env = scratch_env(
+            &vars,
+            Path::new("/h"),
+            Some("work"),
+            Path::new("/h/.openclaw-work"),
+            Path::new("/h/work.json"),
+            None,
+        );
+        assert!(
+            env.iter().any(|(k, _)| k == "OPENCLAW_CONFIG_PATH"),
+            "{env:?}"
+        );
+        // The default profile on ~/.openclaw: no selector at all.
+        let env = scratch_env(
+            &vars,
+            Path::new("/h"),
+            None,
+            Path::new("/h/.openclaw"),
+            Path::new("/h/.openclaw/openclaw.json"),
+            None,
+        );
+        let keys: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["HOME", "PATH", "LC_ALL"]);
         // A home root other than HOME is passed on explicitly.
         let env = scratch_env(
             &vars,

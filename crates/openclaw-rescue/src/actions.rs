@@ -22,7 +22,7 @@ use openclaw_host::live;
 use openclaw_host::services::{HostFacts, InstanceService};
 use openclaw_instance::Instance;
 use openclaw_ops::lifecycle::{Route, ServiceOp, rescue_route};
-use openclaw_service::ProcessRunner;
+use openclaw_service::{ForeignService, Ownership, ProcessRunner};
 use openclaw_state::{ConfigStore, StateError};
 use serde_json::Value;
 
@@ -126,6 +126,89 @@ fn load(config: &Path) -> Result<Option<openclaw_state::Loaded>, StateError> {
     Ok(loaded)
 }
 
+/// Registers every secret of the target's config for redaction, whatever
+/// state the config is in, before any command about it answers (its log
+/// may quote its own keys): the config as loaded; when it does not
+/// validate, as parsed; when it does not even parse, the values under
+/// secret-named keys found by a lenient scan of its text; and its kept
+/// backup (`.bak`) the same way.
+pub fn register_target_secrets(config: &Path) {
+    let store = ConfigStore::new(config);
+    for path in [config.to_path_buf(), store.backup_path()] {
+        let Ok(raw) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        match openclaw_config::parse_syntax(&raw, &path) {
+            Ok(v) => openclaw_config::register_secrets(openclaw_config::secret_strings(&v)),
+            Err(_) => openclaw_config::register_secrets(scan_secrets(&raw)),
+        }
+    }
+}
+
+/// The values of secret-named keys (`apiKey: "sk-…"`, `"token" = x`) in
+/// text that does not parse: quoted or bare keys, `:` or `=`, quoted or
+/// bare values. Lenient on purpose: it sees what a broken file still says.
+pub fn scan_secrets(raw: &str) -> Vec<String> {
+    let b = raw.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'$';
+    while i < b.len() {
+        // A key: a quoted string or a bare word.
+        let (key, next) = match b[i] {
+            q @ (b'"' | b'\'') => match raw[i + 1..].find(q as char) {
+                Some(end) => (&raw[i + 1..i + 1 + end], i + 2 + end),
+                None => break,
+            },
+            c if word(c) => {
+                let end = b[i..]
+                    .iter()
+                    .position(|c| !word(*c))
+                    .map_or(b.len(), |n| i + n);
+                (&raw[i..end], end)
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        i = next;
+        if !openclaw_config::is_secret_key(key) {
+            continue;
+        }
+        let mut j = next;
+        while j < b.len() && (b[j] == b' ' || b[j] == b'\t') {
+            j += 1;
+        }
+        if j >= b.len() || !(b[j] == b':' || b[j] == b'=') {
+            continue;
+        }
+        j += 1;
+        while j < b.len() && (b[j] == b' ' || b[j] == b'\t') {
+            j += 1;
+        }
+        if j >= b.len() {
+            break;
+        }
+        let value = match b[j] {
+            q @ (b'"' | b'\'') => raw[j + 1..]
+                .find([q as char, '\n'])
+                .map(|end| &raw[j + 1..j + 1 + end]),
+            _ => {
+                let end = raw[j..]
+                    .find([',', '}', ']', '\n', ' '])
+                    .map_or(raw.len(), |n| j + n);
+                Some(&raw[j..end])
+            }
+        };
+        if let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) {
+            out.push(v.to_string());
+        }
+        i = j;
+    }
+    out
+}
+
 /// A config load error as one line: `file:line:col: key: message`.
 fn config_error(e: &StateError) -> String {
     match e {
@@ -143,6 +226,10 @@ fn service_line(host: &HostFacts, inst: &Instance) -> String {
     let name = svc.name();
     match svc.status() {
         Err(e) => format!("service {name}: cannot read its state ({e})"),
+        Ok(st) if st.owned_by.is_some() => {
+            let o = st.owned_by.as_ref().expect("checked");
+            format!("service {name}: not installed for it: {o}")
+        }
         Ok(st) if !st.installed => format!("service {name}: not installed"),
         Ok(st) => {
             let mut parts = vec!["installed".to_string()];
@@ -190,8 +277,13 @@ pub fn instances(ctx: &Ctx<'_>) -> String {
         known.len(),
         if known.len() == 1 { "" } else { "s" }
     )];
+    let records: Vec<openclaw_state::InstanceRecord> =
+        known.iter().map(|k| k.record.clone()).collect();
     for k in &known {
-        let name = crate::targets::name_of(&k.record, &home, &same);
+        let mut name = crate::targets::name_of(&k.record, &home, &same);
+        if let Some(d) = crate::targets::derived_name(&k.record, &records, &home, &same) {
+            name = format!("{name} (or: {d})");
+        }
         let mut parts = Vec::new();
         match live::running(&k.record.state_dir) {
             Some(r) => {
@@ -222,7 +314,7 @@ pub fn instances(ctx: &Ctx<'_>) -> String {
         }
         let role = if same(&k.record.state_dir, me) {
             "this rescue instance"
-        } else if crate::targets::allowed(&k.record, me, ctx.targets, &home, &same) {
+        } else if crate::targets::allowed(&k.record, &records, me, ctx.targets, &home, &same) {
             "target"
         } else {
             "not a target (rescue.targets)"
@@ -234,6 +326,83 @@ pub fn instances(ctx: &Ctx<'_>) -> String {
 
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
+}
+
+/// Seconds the owner-verified `health` call of `/status` may take.
+const VERIFIED_HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What `openclaw --profile <p> status` gets from a running gateway, on one
+/// connection that is checked to be the target's own before its
+/// credentials go out (`openclaw_client::probe_with`: live owner record,
+/// the recorded pid holds the socket, the hello names the target's state
+/// dir): the listeners it holds and a config change it has not applied
+/// (`health.configReload.pending`). Lines for the `/status` reply.
+fn verified_health(inst: &Instance, auth: Option<openclaw_config::AuthConfig>) -> Vec<String> {
+    use openclaw_client::{Credentials, Probe};
+    let creds = match auth {
+        Some(openclaw_config::AuthConfig::Token(t)) => Credentials {
+            token: Some(t),
+            password: None,
+        },
+        Some(openclaw_config::AuthConfig::Password(p)) => Credentials {
+            token: None,
+            password: Some(p),
+        },
+        _ => Credentials::default(),
+    };
+    let probe = async { openclaw_client::probe_with(inst, &creds, VERIFIED_HEALTH_TIMEOUT).await };
+    // The actions run on a blocking thread (or, in tests, on none).
+    let result = match tokio::runtime::Handle::try_current() {
+        Ok(h) => h.block_on(probe),
+        Err(_) => match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(probe),
+            Err(e) => return vec![format!("health: not checked ({e})")],
+        },
+    };
+    let mut out = Vec::new();
+    match result {
+        Ok(Probe::Running { owner, health, .. }) => {
+            if let Some(o) = owner {
+                let ports: Vec<String> = o
+                    .listeners
+                    .iter()
+                    .map(|l| {
+                        format!(
+                            "{} {}:{}",
+                            l.purpose,
+                            l.host.as_deref().unwrap_or("?"),
+                            l.port
+                        )
+                    })
+                    .collect();
+                if !ports.is_empty() {
+                    out.push(format!("listening: {}", ports.join(" · ")));
+                }
+            }
+            match health {
+                Some(h) => {
+                    let ok = h["ok"].as_bool().unwrap_or(false);
+                    out.push(format!(
+                        "health (verified: its own gateway): {}",
+                        if ok { "ok" } else { "NOT ok" }
+                    ));
+                    match h["configReload"]["pending"].as_str() {
+                        Some(p) => out.push(format!("pending config change: {p}")),
+                        None => out.push("config: every change applied".into()),
+                    }
+                }
+                None => out.push("health: the gateway did not answer `health`".into()),
+            }
+        }
+        Ok(Probe::Stopped { port }) => {
+            out.push(format!("health: nothing answers on port {port} any more"));
+        }
+        Err(e) => out.push(format!("health: not verified: {e}")),
+    }
+    out
 }
 
 /// `/status <instance>`: what `openclaw --profile <p> status` knows, and
@@ -262,6 +431,11 @@ pub fn status(ctx: &Ctx<'_>, t: &Target) -> String {
                     format!("NOT answering ({})", h.detail)
                 }
             ));
+            let auth = match &loaded {
+                Ok(Some(l)) => l.parsed.config.auth().ok(),
+                _ => None,
+            };
+            out.extend(verified_health(inst, auth));
         }
         None => out.push(format!("{} is DOWN: no gateway runs for it", t.title())),
     }
@@ -712,17 +886,27 @@ fn prepare_rollback(t: &Target) -> Result<(Change, String), String> {
     ))
 }
 
-/// The service and route of a lifecycle operation on `inst`.
-fn route_of(ctx: &Ctx<'_>, inst: &Instance) -> Result<(InstanceService, Route), String> {
+/// The service and route of a lifecycle operation on `inst`, and the
+/// service file under its name that is another instance's, if any (then
+/// the route is the owner record: that service is never touched).
+fn route_of(
+    ctx: &Ctx<'_>,
+    inst: &Instance,
+) -> Result<(InstanceService, Route, Option<ForeignService>), String> {
     let svc = InstanceService::for_instance(ctx.host, inst.clone()).map_err(|e| e.to_string())?;
-    let installed = svc.definition_path().exists();
-    let available = installed
+    let (own, foreign) = match svc.ownership() {
+        Ok(Ownership::Own(_)) => (true, None),
+        Ok(Ownership::Absent) => (false, None),
+        Ok(Ownership::Foreign(o)) => (false, Some(o)),
+        Err(e) => return Err(format!("cannot tell whose service {} is: {e}", svc.name())),
+    };
+    let available = own
         && svc
             .manager
             .check_available(&svc.spec, &ProcessRunner::default())
             .is_ok();
-    let route = rescue_route(installed, available);
-    Ok((svc, route))
+    let route = rescue_route(own, available);
+    Ok((svc, route, foreign))
 }
 
 fn prepare_life(ctx: &Ctx<'_>, t: &Target, op: LifeOp) -> Result<(Change, String), String> {
@@ -742,8 +926,8 @@ fn prepare_life(ctx: &Ctx<'_>, t: &Target, op: LifeOp) -> Result<(Change, String
         }
     };
     let running = openclaw_state::owner::live_owner(t.state_dir());
-    let (svc, route) = route_of(ctx, inst)?;
-    let how = match route {
+    let (svc, route, foreign) = route_of(ctx, inst)?;
+    let mut how = match route {
         Route::Manager => format!("through its service {}", svc.name()),
         Route::OwnerRecord => match op {
             LifeOp::Stop => "by signalling the process in its owner record".into(),
@@ -754,6 +938,9 @@ fn prepare_life(ctx: &Ctx<'_>, t: &Target, op: LifeOp) -> Result<(Change, String
             LifeOp::Restart => "as a detached gateway (no service installed)".into(),
         },
     };
+    if let Some(o) = &foreign {
+        how.push_str(&format!(" ({o}; it is left alone)"));
+    }
     let now = match &running {
         Some(o) => format!("running now (pid {}, port {})", o.pid, o.port),
         None => "stopped now".into(),
@@ -903,7 +1090,7 @@ fn life(ctx: &Ctx<'_>, t: &Target, op: LifeOp) -> Result<String, String> {
             ));
         }
     };
-    let (svc, route) = route_of(ctx, &inst)?;
+    let (svc, route, _) = route_of(ctx, &inst)?;
     let env = ChildEnv::Scratch(ctx.env.to_vec());
     let exe = ctx.host.exe.as_path();
     let mut lines = Lines::default();
@@ -973,6 +1160,18 @@ fn life(ctx: &Ctx<'_>, t: &Target, op: LifeOp) -> Result<String, String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_broken_config_still_gives_up_its_secrets() {
+        let raw = "{\n  models: { providers: { x: { apiKey: \"sk-abc123456789\",, baseUrl: 'http://h' } } },\n  'token': 'tok-abcdefgh', \"password\" = hunter2hunter2,\n  note: \"apiKey: not-a-key-value\"\n";
+        let found = scan_secrets(raw);
+        assert_eq!(
+            found,
+            ["sk-abc123456789", "tok-abcdefgh", "hunter2hunter2"],
+            "{found:?}"
+        );
+        assert!(scan_secrets("{ apiKey: ").is_empty());
+    }
 
     #[test]
     fn values_are_shown_without_secrets() {

@@ -37,6 +37,10 @@ pub struct Record {
     /// A short why or what, secrets redacted.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
+    /// Why the requester asked (a chat command's ` -- <reason>`, a tool
+    /// call's `reason`; a confirmation carries its change's), redacted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The audit log of one rescue instance.
@@ -60,6 +64,9 @@ impl Audit {
     pub fn append(&self, mut r: Record) -> std::io::Result<()> {
         r.detail = openclaw_config::redact_text(&r.detail).into_owned();
         r.command = openclaw_config::redact_text(&r.command).into_owned();
+        if let Some(why) = &mut r.reason {
+            *why = openclaw_config::redact_text(why).into_owned();
+        }
         if let Some(dir) = self.path.parent() {
             openclaw_state::create_private_dir_all(dir)?;
         }
@@ -99,6 +106,7 @@ mod tests {
             target: Some("/h/.openclaw-main".into()),
             outcome: outcome.into(),
             detail: detail.into(),
+            reason: None,
         };
         a.append(rec("answered", "")).unwrap();
         a.append(rec(

@@ -15,6 +15,9 @@
 //! /confirm [<code>]
 //! ```
 //!
+//! Any command may end with ` -- <reason>` ([`split_reason`]): the reason
+//! is kept in the audit log and changes nothing else.
+//!
 //! `<instance>` is a profile name, `default` (`~/.openclaw`) or the state
 //! dir of an instance selected by `OPENCLAW_STATE_DIR`. The command word
 //! may carry Telegram's `@botname` suffix (`/status@rescue_bot main`).
@@ -320,6 +323,22 @@ pub fn parse(text: &str) -> Parsed {
     Parsed::Command(cmd)
 }
 
+/// A command and the reason given for it: everything after the first
+/// ` -- ` (`/restart main -- stuck since the provider outage`). The reason
+/// goes to the audit log only; it never changes what the command does.
+pub fn split_reason(text: &str) -> (&str, Option<&str>) {
+    match text.find(" -- ") {
+        Some(i) => {
+            let why = text[i + 4..].trim();
+            (&text[..i], (!why.is_empty()).then_some(why))
+        }
+        None => match text.trim_end().strip_suffix(" --") {
+            Some(cmd) => (cmd, None),
+            None => (text, None),
+        },
+    }
+}
+
 /// `s` after its first `n` whitespace-separated words, trimmed.
 fn after_words(s: &str, n: usize) -> &str {
     let mut rest = s.trim_start();
@@ -349,7 +368,7 @@ pub fn help() -> String {
         s.push_str(&format!("{} — {what}\n", usage(word)));
     }
     s.push_str(
-        "Changes (config set/unset/rollback, start, stop, restart) answer with a 4-character code first: send /confirm <code> within 5 minutes to carry them out.",
+        "Changes (config set/unset/rollback, start, stop, restart) answer with a 4-character code first: send /confirm <code> within 5 minutes to carry them out.\nAdd ` -- <reason>` to any command to keep why in the audit log, e.g. /restart main -- stuck after the provider outage.",
     );
     s
 }
@@ -546,6 +565,31 @@ mod tests {
         ] {
             assert_eq!(parse(text).is_repair_attempt(text), attempt, "{text}");
         }
+    }
+
+    #[test]
+    fn a_reason_follows_a_double_dash_and_changes_nothing_else() {
+        let cases = [
+            (
+                "/restart main -- stuck since 9am",
+                "/restart main",
+                Some("stuck since 9am"),
+            ),
+            ("/restart main", "/restart main", None),
+            ("/restart main --", "/restart main", None),
+            ("/restart main --   ", "/restart main", None),
+            (
+                "/config main set gateway.port 19001 -- port clash with work",
+                "/config main set gateway.port 19001",
+                Some("port clash with work"),
+            ),
+            ("/status main -- a -- b", "/status main", Some("a -- b")),
+        ];
+        for (text, command, reason) in cases {
+            assert_eq!(split_reason(text), (command, reason), "{text}");
+        }
+        let (c, _) = split_reason("/restart main -- because");
+        assert_eq!(cmd(c), cmd("/restart main"));
     }
 
     #[test]

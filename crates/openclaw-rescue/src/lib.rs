@@ -69,6 +69,9 @@ struct Parked {
     /// Its state dir when asked (the confirmed action must hit the same).
     state_dir: PathBuf,
     change: Change,
+    /// The reason given when it was asked for, recorded again when it is
+    /// confirmed.
+    reason: Option<String>,
 }
 
 struct Inner {
@@ -163,6 +166,7 @@ impl Rescue {
         target: Option<&str>,
         outcome: &str,
         detail: &str,
+        reason: Option<&str>,
     ) {
         let rec = Record {
             ts: openclaw_state::owner::rfc3339_utc(SystemTime::now()),
@@ -173,6 +177,7 @@ impl Rescue {
             target: target.map(str::to_string),
             outcome: outcome.into(),
             detail: openclaw_config::redact_text(detail).into_owned(),
+            reason: reason.map(|r| openclaw_config::redact_text(r).into_owned()),
         };
         tracing::info!(
             "rescue: {} {} ({}) {command} → {outcome}",
@@ -193,6 +198,8 @@ impl Rescue {
     /// pipeline like any other. A non-owner's repair command is answered
     /// with one polite refusal and logged; it never runs.
     pub fn command(&self, who: Requester, text: &str) -> Option<BoxFuture<'static, String>> {
+        let (text, reason) = command::split_reason(text);
+        let reason = reason.map(str::to_string);
         let parsed = command::parse(text);
         if parsed == Parsed::NotCommand || !self.enabled() {
             return None;
@@ -206,73 +213,85 @@ impl Rescue {
                 Parsed::Command(c) => c.audit_text(),
                 _ => format!("/{word}"),
             };
-            self.log(&who, &shown, None, "refused", "not an owner");
+            self.log(
+                &who,
+                &shown,
+                None,
+                "refused",
+                "not an owner",
+                reason.as_deref(),
+            );
             let text = refusal(&word);
             return Some(Box::pin(async move { text }));
         }
         let me = self.clone();
         Some(Box::pin(async move {
-            tokio::task::spawn_blocking(move || me.respond(&who, parsed).text)
+            tokio::task::spawn_blocking(move || me.respond_because(&who, parsed, reason).text)
                 .await
                 .unwrap_or_else(|e| format!("the rescue command failed: {e}"))
         }))
     }
 
     /// Runs an agent tool call (see `openclaw_agent::INSTANCE_TOOLS`) in
-    /// the session `session_key`, which says who is asking: a channel's
-    /// direct-message session (`<channel>:dm:<senderId>`) must be an
-    /// owner's; group sessions get nothing; WebChat sessions (any other
-    /// key) belong to the operator who holds this gateway's token. Changing
-    /// tools only park the change behind a confirmation code.
+    /// the session `session_key` for `caller`: who the turn runs for, as
+    /// whoever started it established it (a channel's owner rule for the
+    /// message's sender in a direct chat; for WebChat, whether the
+    /// connection that sent `chat.send` holds `operator.admin`). Ownership
+    /// is never inferred from the session key: an unknown caller is not an
+    /// owner. Group sessions get nothing. Changing tools only park the
+    /// change behind a confirmation code.
     pub fn tool(
         &self,
         name: &str,
         args: Value,
         session_key: &str,
+        caller: Option<&openclaw_agent::Caller>,
     ) -> BoxFuture<'static, Result<String, String>> {
         let me = self.clone();
         let name = name.to_string();
-        let session_key = session_key.to_string();
+        let who = Self::tool_requester(session_key, caller);
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || me.tool_blocking(&name, &args, &session_key))
+            tokio::task::spawn_blocking(move || me.tool_blocking(&name, &args, who))
                 .await
                 .unwrap_or_else(|e| Err(format!("the tool failed: {e}")))
         })
     }
 
-    /// Who a session belongs to, per this instance's config.
-    fn session_requester(&self, session_key: &str) -> Result<Requester, String> {
-        let parts: Vec<&str> = session_key.splitn(3, ':').collect();
-        match parts.as_slice() {
-            [channel, "dm", sender] => {
-                let id = format!("{channel}:{sender}");
-                let owner = self
-                    .config()
-                    .and_then(|c| c.commands)
-                    .and_then(|c| c.owner_allow_from)
-                    .is_some_and(|o| o.iter().any(|r| r.to_string() == id));
-                Ok(Requester {
-                    id,
-                    owner,
-                    via: "tool",
-                })
-            }
-            [_, "group", _] => Err(
+    /// The requester of a tool call: the turn's caller, or nobody (not an
+    /// owner) when the turn has none; refused outright in a group session.
+    fn tool_requester(
+        session_key: &str,
+        caller: Option<&openclaw_agent::Caller>,
+    ) -> Result<Requester, String> {
+        if session_key.split(':').nth(1) == Some("group") {
+            return Err(
                 "the rescue tools work only in a direct chat with the owner, not in a group".into(),
-            ),
-            _ => Ok(Requester {
-                id: format!("webchat:{session_key}"),
-                owner: true,
-                via: "tool",
-            }),
+            );
         }
+        Ok(match caller {
+            Some(c) => Requester {
+                id: c.id.clone(),
+                owner: c.owner,
+                via: "tool",
+            },
+            None => Requester {
+                id: format!("unknown:{session_key}"),
+                owner: false,
+                via: "tool",
+            },
+        })
     }
 
-    fn tool_blocking(&self, name: &str, args: &Value, session_key: &str) -> Result<String, String> {
+    fn tool_blocking(
+        &self,
+        name: &str,
+        args: &Value,
+        who: Result<Requester, String>,
+    ) -> Result<String, String> {
         if !self.enabled() {
             return Err("the rescue role is off on this instance (rescue.enabled is false)".into());
         }
-        let who = self.session_requester(session_key)?;
+        let who = who?;
         let s = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_string);
         let profile = || {
             s("profile").ok_or_else(|| {
@@ -325,14 +344,23 @@ impl Rescue {
             },
             other => return Err(format!("unknown rescue tool {other:?}")),
         };
+        // Why the agent asks (it is told to say so for a change).
+        let reason = s("reason").filter(|r| !r.trim().is_empty());
         if !who.owner {
-            self.log(&who, &cmd.audit_text(), None, "refused", "not an owner");
+            self.log(
+                &who,
+                &cmd.audit_text(),
+                None,
+                "refused",
+                "not an owner",
+                reason.as_deref(),
+            );
             return Err(
                 "only the owner may inspect or repair other instances, and this chat is not the owner's"
                     .into(),
             );
         }
-        let r = self.respond(&who, Parsed::Command(cmd));
+        let r = self.respond_because(&who, Parsed::Command(cmd), reason);
         if r.ok { Ok(r.text) } else { Err(r.text) }
     }
 
@@ -361,6 +389,18 @@ impl Rescue {
 
     /// Answers an owner's command (blocking), audits it, redacts the reply.
     pub fn respond(&self, who: &Requester, parsed: Parsed) -> Reply {
+        self.respond_because(who, parsed, None)
+    }
+
+    /// [`Self::respond`] with the reason the requester gave (a chat
+    /// command's ` -- <reason>`, a tool call's `reason`): kept in the audit
+    /// record, and for a change also in the record of its confirmation.
+    pub fn respond_because(
+        &self,
+        who: &Requester,
+        parsed: Parsed,
+        mut reason: Option<String>,
+    ) -> Reply {
         let config = self.config();
         let (shown, reply, target, outcome) = match parsed {
             Parsed::NotCommand => return Reply::err(command::help()),
@@ -370,28 +410,43 @@ impl Rescue {
             }
             Parsed::Command(cmd) => {
                 let shown = cmd.audit_text();
-                let (r, target, outcome) = self.run(who, &config, cmd);
+                let (r, target, outcome) = self.run(who, &config, cmd, &mut reason);
                 (shown, r, target, outcome)
             }
         };
+        self.finish(who, &shown, reply, target, outcome, reason.as_deref())
+    }
+
+    /// Audits an answered command and redacts its reply.
+    fn finish(
+        &self,
+        who: &Requester,
+        shown: &str,
+        reply: Reply,
+        target: Option<String>,
+        outcome: &str,
+        reason: Option<&str>,
+    ) -> Reply {
         let detail = if reply.ok {
             String::new()
         } else {
             reply.text.lines().next().unwrap_or("").to_string()
         };
-        self.log(who, &shown, target.as_deref(), outcome, &detail);
+        self.log(who, shown, target.as_deref(), outcome, &detail, reason);
         Reply {
             text: openclaw_config::redact_text(&reply.text).into_owned(),
             ok: reply.ok,
         }
     }
 
-    /// (reply, target state dir, audit outcome)
+    /// (reply, target state dir, audit outcome). `reason`: the one given;
+    /// a confirmation without one of its own takes its change's.
     fn run(
         &self,
         who: &Requester,
         config: &Option<Config>,
         cmd: Command,
+        reason: &mut Option<String>,
     ) -> (Reply, Option<String>, &'static str) {
         let ctx = self.ctx(config);
         let resolve = |name: &str| self.target(config, name);
@@ -419,7 +474,7 @@ impl Rescue {
                 };
                 (Reply::ok(text), None, "answered")
             }
-            Command::Confirm { code: Some(code) } => self.confirm(who, config, &code),
+            Command::Confirm { code: Some(code) } => self.confirm(who, config, &code, reason),
             Command::Doctor { target: None } => {
                 (Reply::ok(actions::doctor(&ctx, None)), None, "answered")
             }
@@ -429,6 +484,9 @@ impl Rescue {
                     Ok(t) => t,
                     Err(e) => return (Reply::err(e), None, "denied"),
                 };
+                // Whatever the command shows (its log may quote them), the
+                // target's secrets are redacted, even from a broken config.
+                actions::register_target_secrets(t.config_path());
                 match cmd {
                     Command::Status { .. } => {
                         (Reply::ok(actions::status(&ctx, &t)), dir(&t), "answered")
@@ -449,8 +507,12 @@ impl Rescue {
                         dir(&t),
                         "answered",
                     ),
-                    Command::Config { op, .. } => self.park(who, &ctx, &t, PrepareOp::Config(op)),
-                    Command::Lifecycle { op, .. } => self.park(who, &ctx, &t, PrepareOp::Life(op)),
+                    Command::Config { op, .. } => {
+                        self.park(who, &ctx, &t, PrepareOp::Config(op), reason.clone())
+                    }
+                    Command::Lifecycle { op, .. } => {
+                        self.park(who, &ctx, &t, PrepareOp::Life(op), reason.clone())
+                    }
                     _ => (Reply::err(command::help()), None, "usage"),
                 }
             }
@@ -464,6 +526,7 @@ impl Rescue {
         ctx: &actions::Ctx<'_>,
         t: &targets::Target,
         op: PrepareOp,
+        reason: Option<String>,
     ) -> (Reply, Option<String>, &'static str) {
         let dir = Some(t.state_dir().display().to_string());
         let (change, summary) = match actions::prepare(ctx, t, &op) {
@@ -479,6 +542,7 @@ impl Rescue {
                     name: t.name.clone(),
                     state_dir: t.state_dir().to_path_buf(),
                     change,
+                    reason,
                 },
                 summary.clone(),
                 confirm::random_code,
@@ -496,6 +560,7 @@ impl Rescue {
         who: &Requester,
         config: &Option<Config>,
         code: &str,
+        reason: &mut Option<String>,
     ) -> (Reply, Option<String>, &'static str) {
         let taken = {
             let mut p = self.inner.pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -526,6 +591,9 @@ impl Rescue {
             }
         };
         let parked = p.action;
+        if reason.is_none() {
+            reason.clone_from(&parked.reason);
+        }
         // The target is resolved again: it must still be allowed and be
         // the very instance the code was issued for.
         let t = match self.target(config, &parked.name) {
@@ -542,6 +610,7 @@ impl Rescue {
             }
             Err(e) => return (Reply::err(format!("not done: {e}")), None, "failed"),
         };
+        actions::register_target_secrets(t.config_path());
         let ctx = self.ctx(config);
         let dir = Some(t.state_dir().display().to_string());
         match actions::execute(&ctx, &t, &parked.change) {
@@ -549,6 +618,21 @@ impl Rescue {
             Err(text) => (Reply::err(text), dir, "failed"),
         }
     }
+}
+
+/// A command message as a transcript records it: the command as the audit
+/// log shows it (a secret value of `/config ... set` redacted), its
+/// ` -- <reason>` kept; other text with the registered secrets redacted.
+pub fn shown_command(text: &str) -> String {
+    let (cmd, reason) = command::split_reason(text);
+    let shown = match command::parse(cmd) {
+        Parsed::Command(c) => match reason {
+            Some(r) => format!("{} -- {r}", c.audit_text()),
+            None => c.audit_text(),
+        },
+        _ => text.to_string(),
+    };
+    openclaw_config::redact_text(&shown).into_owned()
 }
 
 impl openclaw_channels::CommandRunner for Rescue {
@@ -574,8 +658,9 @@ impl openclaw_agent::InstanceTools for Rescue {
         name: &str,
         args: Value,
         session_key: &str,
+        caller: Option<&openclaw_agent::Caller>,
     ) -> BoxFuture<'static, Result<String, String>> {
-        self.tool(name, args, session_key)
+        self.tool(name, args, session_key, caller)
     }
 }
 

@@ -2,8 +2,10 @@
 //! on it.
 //!
 //! A name is a profile (`main`), `default` (the default profile,
-//! `~/.openclaw`), or a state dir path (`~/.openclaw-x`, `/srv/oc/work`)
-//! for an instance selected by `OPENCLAW_STATE_DIR`. Candidates are the
+//! `~/.openclaw`), or, for an instance selected by `OPENCLAW_STATE_DIR`
+//! alone, its state dir path (`~/.openclaw-x`, `/srv/oc/work`) or its
+//! derived name (the one its service is named by: `x` for
+//! `~/.openclaw-x` when no profile is called `x`, else `dir-<hash>`). Candidates are the
 //! instances on this host (`openclaw_host::hosts`: the host registry plus
 //! the `~/.openclaw*` dirs). The allowed ones are `rescue.targets` when set
 //! (the same kinds of names), otherwise every other instance; a rescue
@@ -64,10 +66,41 @@ pub fn name_of(r: &InstanceRecord, home: &Path, same: &dyn Fn(&Path, &Path) -> b
     }
 }
 
-/// Whether `name` names record `r`.
+/// The derived name of an instance selected by its state dir alone (no
+/// profile, not `~/.openclaw`): the `<name>` its service names carry
+/// (`openclaw_instance::ServiceNames::for_instance`), given the profiles
+/// of the `others` on this host. `None` for a profile or the default.
+pub fn derived_name(
+    r: &InstanceRecord,
+    others: &[InstanceRecord],
+    home: &Path,
+    same: &dyn Fn(&Path, &Path) -> bool,
+) -> Option<String> {
+    if r.profile.is_some() || same(&r.state_dir, &home.join(".openclaw")) {
+        return None;
+    }
+    let other_profile = |p: &str| {
+        others
+            .iter()
+            .any(|o| o.profile.as_deref() == Some(p) && !same(&o.state_dir, &r.state_dir))
+    };
+    let dir = openclaw_instance::Sourced {
+        value: r.state_dir.clone(),
+        source: openclaw_instance::Source::Env("OPENCLAW_STATE_DIR".into()),
+    };
+    let names = openclaw_instance::ServiceNames::for_instance(None, &dir, home, &other_profile);
+    names
+        .systemd_unit
+        .strip_prefix("openclaw-gateway-")
+        .and_then(|n| n.strip_suffix(".service"))
+        .map(str::to_string)
+}
+
+/// Whether `name` names record `r` (one of `all`, the host's records).
 fn names(
     name: &str,
     r: &InstanceRecord,
+    all: &[InstanceRecord],
     home: &Path,
     same: &dyn Fn(&Path, &Path) -> bool,
 ) -> Result<bool, TargetError> {
@@ -82,7 +115,30 @@ fn names(
         name: name.to_string(),
         why: e.to_string(),
     })?;
-    Ok(p.is_some() && r.profile == p)
+    if p.is_some() && r.profile == p {
+        return Ok(true);
+    }
+    // A profile of that name wins over a derived one (which is never
+    // another instance's profile anyway).
+    if p.is_some() && all.iter().any(|o| o.profile == p) {
+        return Ok(false);
+    }
+    Ok(derived_name(r, all, home, same).as_deref() == Some(name))
+}
+
+/// Whether `name`, found on no instance of the host, still means this
+/// rescue instance (state dir `me`): a path to it, `default` for
+/// `~/.openclaw`, or the profile / derived name its state dir
+/// `~/.openclaw-<name>` stands for.
+fn means_me(name: &str, me: &Path, home: &Path, same: &dyn Fn(&Path, &Path) -> bool) -> bool {
+    if name.contains('/') || name.starts_with('~') {
+        return same(&openclaw_instance::expand_tilde(name, home), me);
+    }
+    if name == "default" {
+        return same(me, &home.join(".openclaw"));
+    }
+    same(me, &home.join(format!(".openclaw-{name}")))
+        || openclaw_instance::ServiceNames::state_dir_name(me) == Some(name)
 }
 
 /// The index in `records` of the instance `name` names, if this rescue
@@ -99,17 +155,15 @@ pub fn choose(
 ) -> Result<usize, TargetError> {
     let mut found = None;
     for (i, r) in records.iter().enumerate() {
-        if names(name, r, home, same)? {
+        if names(name, r, records, home, same)? {
             found = Some(i);
             break;
         }
     }
     let Some(i) = found else {
         // A path to this rescue instance's own state dir, or its profile
-        // name, even when it is not recorded.
-        if (name.contains('/') || name.starts_with('~'))
-            && same(&openclaw_instance::expand_tilde(name, home), me)
-        {
+        // or derived name, even when it is not recorded.
+        if means_me(name, me, home, same) {
             return Err(TargetError::Itself { name: name.into() });
         }
         return Err(TargetError::NotFound {
@@ -127,7 +181,7 @@ pub fn choose(
     if let Some(list) = targets {
         let mut allowed = false;
         for t in list {
-            if names(t, &records[i], home, same).unwrap_or(false) {
+            if names(t, &records[i], records, home, same).unwrap_or(false) {
                 allowed = true;
             }
         }
@@ -144,6 +198,7 @@ pub fn choose(
 /// Whether this rescue instance may act on record `r`.
 pub fn allowed(
     r: &InstanceRecord,
+    all: &[InstanceRecord],
     me: &Path,
     targets: Option<&[String]>,
     home: &Path,
@@ -156,7 +211,7 @@ pub fn allowed(
         None => true,
         Some(list) => list
             .iter()
-            .any(|t| names(t, r, home, same).unwrap_or(false)),
+            .any(|t| names(t, r, all, home, same).unwrap_or(false)),
     }
 }
 
@@ -305,10 +360,71 @@ mod tests {
             pick("rescue", Some(&with_self)),
             Err(TargetError::Itself { .. })
         ));
-        assert!(!allowed(&records[1], me, Some(&with_self), home, &eq));
-        assert!(allowed(&records[0], me, None, home, &eq));
-        assert!(!allowed(&records[2], me, Some(&only), home, &eq));
+        assert!(!allowed(
+            &records[1],
+            &records,
+            me,
+            Some(&with_self),
+            home,
+            &eq
+        ));
+        assert!(allowed(&records[0], &records, me, None, home, &eq));
+        assert!(!allowed(&records[2], &records, me, Some(&only), home, &eq));
         assert_eq!(name_of(&records[2], home, &eq), "default");
         assert_eq!(name_of(&records[3], home, &eq), "/srv/oc/work");
+    }
+
+    /// An instance selected by `OPENCLAW_STATE_DIR` alone answers to its
+    /// derived name (its service's), a profile of that name wins, and a
+    /// rescue instance named by its own derived or profile name, recorded
+    /// or not, is "itself".
+    #[test]
+    fn a_manual_env_instance_answers_to_its_derived_name() {
+        let home = Path::new("/h");
+        let records = vec![
+            rec(Some("main"), "/h/.openclaw-main"),
+            rec(None, "/h/.openclaw-work"),
+            rec(None, "/srv/b/.openclaw-main"),
+        ];
+        let hashed = derived_name(&records[2], &records, home, &eq).unwrap();
+        assert!(hashed.starts_with("dir-") && hashed.len() == 12, "{hashed}");
+        assert_eq!(
+            derived_name(&records[1], &records, home, &eq).as_deref(),
+            Some("work")
+        );
+        assert_eq!(derived_name(&records[0], &records, home, &eq), None);
+        // The rescue instance is itself a manual-env instance, unrecorded.
+        let me = Path::new("/h/.openclaw-rescue");
+        let pick =
+            |name: &str, targets: Option<&[String]>| choose(&records, me, targets, name, home, &eq);
+        assert_eq!(pick("work", None), Ok(1));
+        assert_eq!(pick("main", None), Ok(0));
+        assert_eq!(pick(&hashed, None), Ok(2));
+        assert_eq!(
+            pick("rescue", None),
+            Err(TargetError::Itself {
+                name: "rescue".into()
+            })
+        );
+        let only: Vec<String> = vec!["work".into()];
+        assert_eq!(pick("work", Some(&only)), Ok(1));
+        assert!(matches!(
+            pick("main", Some(&only)),
+            Err(TargetError::NotATarget { .. })
+        ));
+        // Recorded under its state dir only: still itself by its name.
+        let mut with_me = records.clone();
+        with_me.push(rec(None, "/h/.openclaw-rescue"));
+        assert_eq!(
+            choose(&with_me, me, None, "rescue", home, &eq),
+            Err(TargetError::Itself {
+                name: "rescue".into()
+            })
+        );
+        let e = TargetError::Itself {
+            name: "rescue".into(),
+        }
+        .to_string();
+        assert!(e.contains("this rescue instance itself"), "{e}");
     }
 }

@@ -396,6 +396,13 @@ fn logs_are_tailed_and_redacted() {
     assert!(default.text.contains("last 20 lines"), "{}", default.text);
 }
 
+fn caller(id: &str, owner: bool) -> openclaw_agent::Caller {
+    openclaw_agent::Caller {
+        id: id.into(),
+        owner,
+    }
+}
+
 #[test]
 fn tools_belong_to_the_owners_direct_chat() {
     let (h, r) = setup();
@@ -404,11 +411,15 @@ fn tools_belong_to_the_owners_direct_chat() {
         .enable_all()
         .build()
         .unwrap();
-    let call = |name: &str, args: Value, session: &str| rt.block_on(r.tool(name, args, session));
+    let call = |name: &str, args: Value, session: &str, who: Option<openclaw_agent::Caller>| {
+        rt.block_on(r.tool(name, args, session, who.as_ref()))
+    };
+    let owner_dm = || Some(caller("telegram:42", true));
     let st = call(
         "instance_status",
         json!({"profile": "main"}),
         "telegram:dm:42",
+        owner_dm(),
     )
     .unwrap();
     assert!(st.contains(":3:"), "{st}");
@@ -416,12 +427,25 @@ fn tools_belong_to_the_owners_direct_chat() {
         "instance_status",
         json!({"profile": "main"}),
         "telegram:dm:99",
+        Some(caller("telegram:99", false)),
     )
     .unwrap_err();
     assert!(e.contains("only the owner"), "{e}");
-    let e = call("instances_list", json!({}), "telegram:group:-5").unwrap_err();
+    // The session key says nothing about who asks: an owner's DM key with
+    // a caller that is not the owner (or with no caller) is refused.
+    for who in [Some(caller("webchat:telegram:dm:42", false)), None] {
+        let e = call(
+            "instance_config_get",
+            json!({"profile": "main"}),
+            "telegram:dm:42",
+            who,
+        )
+        .unwrap_err();
+        assert!(e.contains("only the owner"), "{e}");
+    }
+    let e = call("instances_list", json!({}), "telegram:group:-5", owner_dm()).unwrap_err();
     assert!(e.contains("direct chat"), "{e}");
-    let e = call("instance_logs", json!({}), "telegram:dm:42").unwrap_err();
+    let e = call("instance_logs", json!({}), "telegram:dm:42", owner_dm()).unwrap_err();
     assert!(e.contains("missing string argument 'profile'"), "{e}");
 
     // A change through a tool is only parked; the owner confirms it in the
@@ -436,17 +460,31 @@ fn tools_belong_to_the_owners_direct_chat() {
         "instance_config_patch",
         json!({"profile": "main", "action": "rollback"}),
         "telegram:dm:42",
+        owner_dm(),
     )
     .unwrap();
     let code = code_in(&parked);
     assert_eq!(std::fs::read_to_string(h.config("main")).unwrap(), BROKEN);
     let done = ask(&r, &owner(), &format!("/confirm {code}"));
     assert!(done.ok, "{}", done.text);
-    // WebChat sessions are the operator's; a code issued there is theirs.
+
+    // WebChat: a read+write connection (no operator.admin) is not the
+    // owner, whatever its session key; its model cannot read main's config.
+    let e = call(
+        "instance_config_get",
+        json!({"profile": "main", "path": "gateway"}),
+        "main",
+        Some(caller("webchat:main", false)),
+    )
+    .unwrap_err();
+    assert!(e.contains("only the owner"), "{e}");
+    // An admin connection's session is the operator's; a code issued
+    // there is theirs.
     let web = call(
         "instance_config_patch",
         json!({"profile": "main", "action": "set", "path": "gateway.port", "value": 20600}),
         "main",
+        Some(caller("webchat:main", true)),
     )
     .unwrap();
     let code = code_in(&web);
@@ -457,15 +495,178 @@ fn tools_belong_to_the_owners_direct_chat() {
         via: "command",
     };
     assert!(ask(&r, &operator, &format!("/confirm {code}")).ok);
-    let vias: Vec<String> = r
-        .audit()
-        .read()
-        .unwrap()
-        .into_iter()
-        .map(|x| x.via)
-        .collect();
-    assert!(vias.contains(&"tool".to_string()), "{vias:?}");
+    let audit = r.audit().read().unwrap();
+    assert!(audit.iter().any(|x| x.via == "tool"));
+    assert!(
+        audit
+            .iter()
+            .any(|x| x.via == "tool" && !x.owner && x.outcome == "refused"),
+        "{audit:?}"
+    );
     h.set("rescue", "rescue.enabled", json!(false));
-    let e = call("instances_list", json!({}), "telegram:dm:42").unwrap_err();
+    let e = call("instances_list", json!({}), "telegram:dm:42", owner_dm()).unwrap_err();
     assert!(e.contains("rescue.enabled is false"), "{e}");
+}
+
+/// A unit under main's service name whose OPENCLAW_STATE_DIR is another
+/// instance's is not main's service: `/status main` says whose it is, and
+/// `/restart main` goes by main's owner record, leaving that unit alone.
+#[test]
+fn another_instances_unit_under_the_targets_name_is_never_used() {
+    let (h, r) = setup();
+    let unit = h
+        .path()
+        .join(".config/systemd/user/openclaw-gateway-main.service");
+    std::fs::create_dir_all(unit.parent().unwrap()).unwrap();
+    let elsewhere = h.path().join("elsewhere");
+    std::fs::write(
+        &unit,
+        format!(
+            "[Service]\nExecStart=/usr/bin/openclaw gateway --port 20999\nEnvironment=\"OPENCLAW_STATE_DIR={}\"\n",
+            elsewhere.display()
+        ),
+    )
+    .unwrap();
+    let st = ask(&r, &owner(), "/status main");
+    assert!(
+        st.text.contains(&format!(
+            "service openclaw-gateway-main.service: not installed for it: openclaw-gateway-main.service is not this instance's service: it belongs to instance at {}",
+            elsewhere.display()
+        )),
+        "{}",
+        st.text
+    );
+    let asked = ask(&r, &owner(), "/restart main");
+    assert!(asked.ok, "{}", asked.text);
+    assert!(
+        asked
+            .text
+            .contains("as a detached gateway (no service installed)"),
+        "{}",
+        asked.text
+    );
+    assert!(asked.text.contains("it is left alone"), "{}", asked.text);
+    assert!(
+        !asked.text.contains("through its service"),
+        "{}",
+        asked.text
+    );
+}
+
+/// `/logs` and `/status` never echo the target's secrets, also when its
+/// config does not parse (the key is found in the broken text) or only
+/// its backup still has it.
+#[test]
+fn logs_and_status_redact_the_targets_secrets_even_from_a_broken_config() {
+    let (h, r) = setup();
+    let key = "sk-live-4f9a8b7c6d5e4f3a2b1c";
+    let old_key = "sk-old-0a1b2c3d4e5f6a7b8c9d";
+    // The backup (.bak) holds the old key; the current file the new one,
+    // broken.
+    h.set("main", "models.providers.x.apiKey", json!(old_key));
+    h.set(
+        "main",
+        "models.providers.x.baseUrl",
+        json!("http://127.0.0.1:9"),
+    );
+    std::fs::write(
+        h.config("main"),
+        format!(
+            "{{\n  gateway: {{ port: 20123,, }},\n  models: {{ providers: {{ x: {{ apiKey: \"{key}\" }} }} }},\n}}\n"
+        ),
+    )
+    .unwrap();
+    let bak =
+        std::fs::read_to_string(openclaw_state::ConfigStore::new(h.config("main")).backup_path())
+            .unwrap();
+    assert!(bak.contains(old_key), "{bak}");
+    let log = openclaw_state::logs::gateway_log_path(&h.state("main"));
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    std::fs::write(
+        &log,
+        format!(
+            "2026-01-01T00:00:01Z [openclaw_agent] warn: provider x refused the key {key}\n2026-01-01T00:00:02Z [openclaw_agent] warn: earlier key {old_key} was refused\n"
+        ),
+    )
+    .unwrap();
+    for text in ["/logs main", "/status main"] {
+        let got = ask(&r, &owner(), text);
+        assert!(
+            got.text.contains("provider x refused the key"),
+            "{text}: {}",
+            got.text
+        );
+        assert!(!got.text.contains(key), "{text}: {}", got.text);
+        assert!(!got.text.contains(old_key), "{text}: {}", got.text);
+    }
+}
+
+/// The reason given for a command (a chat command's ` -- <reason>`, a
+/// tool call's `reason`) is kept in its audit record, and in the record of
+/// the confirmation that carries the change out; secrets in it are
+/// redacted.
+#[test]
+fn the_audit_log_keeps_the_reason_given() {
+    let (h, r) = setup();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let chat = |text: &str| rt.block_on(r.command(owner(), text).expect("a command"));
+    let asked = chat("/config main set logging.level \"debug\" -- need debug logs for the outage");
+    assert!(asked.contains("/confirm "), "{asked}");
+    let done = chat(&format!("/confirm {}", code_in(&asked)));
+    assert!(done.starts_with("done"), "{done}");
+    let level = openclaw_state::ConfigStore::new(h.config("main"))
+        .load()
+        .unwrap()
+        .unwrap()
+        .parsed
+        .value["logging"]["level"]
+        .clone();
+    assert_eq!(level, json!("debug"), "the reason is not part of the value");
+    // A stranger's refused attempt keeps theirs too, with a secret
+    // redacted.
+    let _ = rt.block_on(
+        r.command(
+            stranger(),
+            "/restart main -- token 100:main-secret-token leaked",
+        )
+        .expect("a repair command"),
+    );
+    let tool = rt
+        .block_on(r.tool(
+            "instance_restart",
+            json!({"profile": "main", "reason": "config fixed, needs a restart"}),
+            "telegram:dm:42",
+            Some(&caller("telegram:42", true)),
+        ))
+        .unwrap();
+    assert!(tool.contains("/confirm "), "{tool}");
+    let log = r.audit().read().unwrap();
+    let got: Vec<(&str, &str, Option<&str>)> = log
+        .iter()
+        .map(|x| (x.via.as_str(), x.outcome.as_str(), x.reason.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("command", "pending", Some("need debug logs for the outage")),
+            ("command", "done", Some("need debug logs for the outage")),
+            ("command", "refused", Some("token <redacted> leaked")),
+            ("tool", "pending", Some("config fixed, needs a restart")),
+        ],
+        "{log:?}"
+    );
+}
+
+/// What a WebChat transcript records for a command: never a secret value.
+#[test]
+fn a_command_is_shown_in_a_transcript_without_its_secret() {
+    assert_eq!(
+        shown_command("/config main set channels.telegram.botToken 123:ABCDEF -- rotated"),
+        "/config main set channels.telegram.botToken <redacted> -- rotated"
+    );
+    assert_eq!(shown_command("/status main"), "/status main");
+    assert_eq!(shown_command("/logs main 500"), "/logs main 500");
 }

@@ -29,11 +29,15 @@ pub enum ServiceError {
     },
 
     #[error(
-        "refusing to install {service}: {} belongs to another instance ({owner}, state dir {}); this instance's service would replace it, even with --force",
+        "refusing to {} {service}: {} is not this instance's service, it belongs to another instance ({owner}, state dir {}){}",
+        operation.word(),
         path.display(),
-        owner_state_dir.display()
+        owner_state_dir.display(),
+        if *operation == Operation::Install { "; this instance's service would replace it, even with --force" } else { "; nothing was done to it" }
     )]
     OwnedByOther {
+        /// What was refused.
+        operation: Operation,
         service: String,
         path: PathBuf,
         /// `profile main` or `instance at <dir>`.

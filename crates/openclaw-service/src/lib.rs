@@ -35,7 +35,10 @@ pub use manager::{
     FileEncoding, InstalledService, Operation, PlannedCommand, RuntimeState, ServiceFile,
     ServiceManager, Step, manager_for,
 };
-pub use ops::{Drift, InstallOptions, Plan, Service, ServiceStatus, drift, read_installed};
+pub use ops::{
+    Drift, ForeignService, InstallOptions, Ownership, Plan, Service, ServiceStatus, drift,
+    ownership, read_installed,
+};
 pub use runner::{
     CommandOutput, CommandRunner, MemoRunner, ProcessRunner, RecordingRunner, RunError,
 };

@@ -21,6 +21,17 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// The verb: "install", "stop".
+    pub fn word(self) -> &'static str {
+        match self {
+            Operation::Install => "install",
+            Operation::Uninstall => "uninstall",
+            Operation::Start => "start",
+            Operation::Stop => "stop",
+            Operation::Restart => "restart",
+        }
+    }
+
     /// Past participle for messages: "installed", "stopped".
     pub fn done(self) -> &'static str {
         match self {

@@ -142,6 +142,100 @@ pub struct ServiceStatus {
     pub file_error: Option<String>,
     /// Values where the file and the instance disagree.
     pub drift: Vec<Drift>,
+    /// Set when a file exists under this service's name but names another
+    /// state dir: it is not this instance's service (then `installed` is
+    /// false, and the run-time fields are not asked: they would be the
+    /// other instance's).
+    pub owned_by: Option<ForeignService>,
+}
+
+/// A service file under this instance's service name that belongs to
+/// another instance (its `OPENCLAW_STATE_DIR` names another state dir).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ForeignService {
+    /// The unit, label or task name.
+    pub service: String,
+    /// The service's definition file.
+    pub path: PathBuf,
+    /// `profile main` or `instance at <dir>`.
+    pub owner: String,
+    /// The state dir the file names.
+    pub state_dir: PathBuf,
+    /// `OPENCLAW_PROFILE` of the file, if any.
+    pub profile: Option<String>,
+    /// `OPENCLAW_CONFIG_PATH` of the file, if any.
+    pub config_path: Option<PathBuf>,
+}
+
+impl fmt::Display for ForeignService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} is not this instance's service: it belongs to {} (state dir {})",
+            self.service,
+            self.owner,
+            self.state_dir.display()
+        )
+    }
+}
+
+/// Whose service file is installed under a spec's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ownership {
+    /// No file.
+    Absent,
+    /// The file names this instance's state dir (or no state dir at all: a
+    /// file written by hand, taken as this instance's).
+    Own(InstalledService),
+    /// The file names another state dir.
+    Foreign(ForeignService),
+}
+
+impl Ownership {
+    /// Whether this instance's own service is installed.
+    pub fn is_own(&self) -> bool {
+        matches!(self, Ownership::Own(_))
+    }
+}
+
+/// Whether `a` and `b` name one state dir: the same components, or the same
+/// directory on disk.
+fn same_state_dir(a: &Path, b: &Path) -> bool {
+    a.components().eq(b.components()) || openclaw_state::same_dir(a, b)
+}
+
+/// Whose service file `spec`'s name has on `manager`: none, this
+/// instance's (`spec.state_dir`), or another instance's, by the
+/// `OPENCLAW_STATE_DIR` the file names. A file that cannot be read back is
+/// an error (whose it is cannot be told). Runs no command.
+pub fn ownership(
+    manager: &dyn ServiceManager,
+    spec: &ServiceSpec,
+) -> Result<Ownership, ServiceError> {
+    let Some(inst) = read_installed(manager, spec)? else {
+        return Ok(Ownership::Absent);
+    };
+    let Some(dir) = inst.env.get("OPENCLAW_STATE_DIR") else {
+        return Ok(Ownership::Own(inst));
+    };
+    let owner_dir = PathBuf::from(dir);
+    if same_state_dir(&owner_dir, &spec.state_dir) {
+        return Ok(Ownership::Own(inst));
+    }
+    let profile = inst.env.get("OPENCLAW_PROFILE").cloned();
+    let owner = match &profile {
+        Some(p) => format!("profile {p}"),
+        None => format!("instance at {}", owner_dir.display()),
+    };
+    Ok(Ownership::Foreign(ForeignService {
+        service: spec.name(manager.platform()).to_string(),
+        path: inst.path,
+        owner,
+        state_dir: owner_dir,
+        profile,
+        config_path: inst.env.get("OPENCLAW_CONFIG_PATH").map(PathBuf::from),
+    }))
 }
 
 /// Compares an installed service's command and environment with `spec`.
@@ -262,6 +356,22 @@ impl<'a> Service<'a> {
         read_installed(self.manager, self.spec)
     }
 
+    /// Whose file is installed under this service's name (see [`ownership`]).
+    pub fn ownership(&self) -> Result<Ownership, ServiceError> {
+        ownership(self.manager, self.spec)
+    }
+
+    /// The refusal of `op` on a service file that is another instance's.
+    fn owned_by_other(&self, op: Operation, o: ForeignService) -> ServiceError {
+        ServiceError::OwnedByOther {
+            operation: op,
+            service: o.service,
+            path: o.path,
+            owner: o.owner,
+            owner_state_dir: o.state_dir,
+        }
+    }
+
     /// The commands a user runs by hand to finish `steps`, shell-quoted.
     fn manual_commands(&self, steps: &[Step]) -> Vec<String> {
         let platform = self.manager.platform();
@@ -303,8 +413,8 @@ impl<'a> Service<'a> {
     /// manual commands in the error work as printed) and the error says so.
     pub fn install(&self, opts: InstallOptions) -> Result<Plan, ServiceError> {
         let files = self.manager.render(self.spec)?;
-        if let Some(owner) = self.installed_by_other()? {
-            return Err(owner);
+        if let Ownership::Foreign(o) = self.ownership()? {
+            return Err(self.owned_by_other(Operation::Install, o));
         }
         let mut plan = self.plan(Operation::Install, opts.dry_run);
         let mut replacing = false;
@@ -383,32 +493,6 @@ impl<'a> Service<'a> {
         Ok(plan)
     }
 
-    /// The error naming the other instance when this service's name is
-    /// already installed for a different state dir (read from the file's
-    /// `OPENCLAW_STATE_DIR`); `--force` never replaces such a file.
-    fn installed_by_other(&self) -> Result<Option<ServiceError>, ServiceError> {
-        let Some(inst) = self.read_installed()? else {
-            return Ok(None);
-        };
-        let Some(dir) = inst.env.get("OPENCLAW_STATE_DIR") else {
-            return Ok(None);
-        };
-        let owner_dir = PathBuf::from(dir);
-        if owner_dir.components().eq(self.spec.state_dir.components()) {
-            return Ok(None);
-        }
-        let owner = match inst.env.get("OPENCLAW_PROFILE") {
-            Some(p) => format!("profile {p}"),
-            None => format!("instance at {}", owner_dir.display()),
-        };
-        Ok(Some(ServiceError::OwnedByOther {
-            service: self.name(),
-            path: inst.path,
-            owner,
-            owner_state_dir: owner_dir,
-        }))
-    }
-
     fn exists_error(&self, path: &Path) -> ServiceError {
         let detail = match self.read_installed() {
             Ok(Some(inst)) if path == inst.path => {
@@ -463,7 +547,7 @@ impl<'a> Service<'a> {
                                 "{before}. The service was not {}; fix the error above and rerun `{} gateway {}`",
                                 op.done(),
                                 self.spec.cli_prefix,
-                                op_word(op)
+                                op.word()
                             ),
                         });
                     }
@@ -497,6 +581,10 @@ impl<'a> Service<'a> {
                 self.manager.definition_path(self.spec).display()
             ));
             return Ok(plan);
+        }
+        // Never another instance's: its file names its own state dir.
+        if let Ownership::Foreign(o) = self.ownership()? {
+            return Err(self.owned_by_other(Operation::Uninstall, o));
         }
         for command in self
             .manager
@@ -545,13 +633,17 @@ impl<'a> Service<'a> {
 
     fn simple(&self, op: Operation) -> Result<Plan, ServiceError> {
         let path = self.manager.definition_path(self.spec);
-        if !path.exists() {
-            return Err(ServiceError::NotInstalled {
-                service: self.name(),
-                path,
-                install: format!("{} gateway install", self.spec.cli_prefix),
-                foreground: self.spec.foreground_command.clone(),
-            });
+        match self.ownership()? {
+            Ownership::Own(_) => {}
+            Ownership::Absent => {
+                return Err(ServiceError::NotInstalled {
+                    service: self.name(),
+                    path,
+                    install: format!("{} gateway install", self.spec.cli_prefix),
+                    foreground: self.spec.foreground_command.clone(),
+                });
+            }
+            Ownership::Foreign(o) => return Err(self.owned_by_other(op, o)),
         }
         let mut plan = self.plan_for(op);
         plan.dry_run = false;
@@ -567,9 +659,11 @@ impl<'a> Service<'a> {
     pub fn status(&self) -> Result<ServiceStatus, ServiceError> {
         let platform = self.manager.platform();
         let path = self.manager.definition_path(self.spec);
-        let (file, file_error) = match self.read_installed() {
-            Ok(f) => (f, None),
-            Err(ServiceError::Parse { reason, .. }) => (None, Some(reason)),
+        let (file, file_error, owned_by) = match self.ownership() {
+            Ok(Ownership::Absent) => (None, None, None),
+            Ok(Ownership::Own(f)) => (Some(f), None, None),
+            Ok(Ownership::Foreign(o)) => (None, None, Some(o)),
+            Err(ServiceError::Parse { reason, .. }) => (None, Some(reason), None),
             Err(e) => return Err(e),
         };
         let installed = file.is_some() || file_error.is_some();
@@ -578,10 +672,15 @@ impl<'a> Service<'a> {
             .map(|f| drift(self.spec, platform, f))
             .unwrap_or_default();
         // Asked even without a file: a job can stay loaded after its file
-        // was removed. On systemd this is one `systemctl show`.
-        let (manager_unavailable, runtime) = match self.manager.runtime(self.spec, self.runner) {
-            Ok(state) => (None, state),
-            Err(reason) => (Some(reason), RuntimeState::default()),
+        // was removed. On systemd this is one `systemctl show`. Not for
+        // another instance's service: what the manager says is about it.
+        let (manager_unavailable, runtime) = if owned_by.is_some() {
+            (None, RuntimeState::default())
+        } else {
+            match self.manager.runtime(self.spec, self.runner) {
+                Ok(state) => (None, state),
+                Err(reason) => (Some(reason), RuntimeState::default()),
+            }
         };
         Ok(ServiceStatus {
             platform,
@@ -593,17 +692,8 @@ impl<'a> Service<'a> {
             file,
             file_error,
             drift,
+            owned_by,
         })
-    }
-}
-
-fn op_word(op: Operation) -> &'static str {
-    match op {
-        Operation::Install => "install",
-        Operation::Uninstall => "uninstall",
-        Operation::Start => "start",
-        Operation::Stop => "stop",
-        Operation::Restart => "restart",
     }
 }
 

@@ -652,3 +652,88 @@ fn launchd_status_parses_launchctl_print() {
     assert_eq!(st.runtime.last_exit_code, Some(1));
     assert_eq!(st.runtime.restart_count, Some(3));
 }
+
+/// A unit under this instance's service name whose `OPENCLAW_STATE_DIR` is
+/// another instance's (a custom-state-dir instance installed
+/// `openclaw-gateway-work.service`, then profile `work` was set up): every
+/// operation of profile `work` refuses it, runs nothing and leaves the
+/// file alone; status says whose it is and asks the manager nothing.
+#[test]
+fn every_operation_refuses_another_instances_unit_under_its_name() {
+    use openclaw_instance::Env;
+    use openclaw_service::Ownership;
+    let home = tempfile::tempdir().unwrap();
+    let home_str = home.path().to_str().unwrap();
+    let custom_dir = home.path().join("srv/.openclaw-work");
+    let custom = common::instance_in(
+        &Env::new(home_str).with("OPENCLAW_STATE_DIR", custom_dir.to_str().unwrap()),
+        None,
+        Some(19001),
+    );
+    assert_eq!(
+        custom.services.systemd_unit,
+        "openclaw-gateway-work.service"
+    );
+    let custom_spec =
+        ServiceSpec::new(&custom, &common::host(Platform::Systemd, home.path())).unwrap();
+    let m = manager_for(Platform::Systemd);
+    let setup = RecordingRunner::new();
+    Service::new(m.as_ref(), &custom_spec, &setup)
+        .install(INSTALL)
+        .unwrap();
+    let unit = systemd::unit_path(&custom_spec);
+    let before = std::fs::read(&unit).unwrap();
+
+    let work = spec_in(Platform::Systemd, home.path(), Some("work"), Some(19201));
+    assert_eq!(systemd::unit_path(&work), unit, "one name, two instances");
+    let runner = RecordingRunner::new();
+    let svc = Service::new(m.as_ref(), &work, &runner);
+    let Ownership::Foreign(o) = svc.ownership().unwrap() else {
+        panic!("not foreign")
+    };
+    assert_eq!(o.state_dir, custom_dir);
+    assert_eq!(o.owner, format!("instance at {}", custom_dir.display()));
+
+    for (op, r) in [
+        ("start", svc.start()),
+        ("stop", svc.stop()),
+        ("restart", svc.restart()),
+        ("uninstall", svc.uninstall(false)),
+        ("uninstall", svc.uninstall(true)),
+        (
+            "install",
+            svc.install(InstallOptions {
+                force: true,
+                dry_run: false,
+            }),
+        ),
+    ] {
+        let e = r.unwrap_err();
+        assert!(
+            matches!(e, ServiceError::OwnedByOther { .. }),
+            "{op}: {e:?}"
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&format!("refusing to {op} openclaw-gateway-work.service")),
+            "{msg}"
+        );
+        assert!(msg.contains("is not this instance's service"), "{msg}");
+        assert!(msg.contains(&custom_dir.display().to_string()), "{msg}");
+    }
+    let st = svc.status().unwrap();
+    assert!(!st.installed);
+    assert!(st.drift.is_empty(), "{:?}", st.drift);
+    assert_eq!(
+        st.owned_by.as_ref().map(|o| &o.state_dir),
+        Some(&custom_dir)
+    );
+    assert!(runner.calls().is_empty(), "{:?}", runner.calls());
+    assert_eq!(std::fs::read(&unit).unwrap(), before, "untouched");
+
+    // The owner itself still operates it.
+    let mine = Service::new(m.as_ref(), &custom_spec, &runner);
+    assert!(mine.ownership().unwrap().is_own());
+    mine.restart().unwrap();
+    assert!(mine.status().unwrap().owned_by.is_none());
+}

@@ -167,7 +167,10 @@ impl Ctx {
             && matches!(inst.state_dir.source, openclaw_instance::Source::Env(_))
         {
             let records = crate::hosts::records(&self.paths.home.value);
-            return Ok(crate::hosts::with_neighbours(inst, &records));
+            let inst = crate::hosts::with_neighbours(inst, &records);
+            // A service it installed keeps its name, whatever neighbour
+            // appeared since.
+            return Ok(openclaw_host::services::with_installed_names(self, inst));
         }
         Ok(inst)
     }

@@ -19,6 +19,12 @@ use crate::output::print_json;
 ///
 /// The answer streams to stdout; tool calls and their results go to stderr.
 /// Example: openclaw --profile rescue agent --message "list the workspace"
+///
+/// On a rescue instance, its commands and instance tools act only for the
+/// owner, which here means a connection holding operator.admin: a message
+/// that is a command (`/status main`) asks for it, and so does --admin
+/// (for an agent turn that should be able to use the instance tools).
+/// Example: openclaw --profile rescue agent --message "/status main"
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct AgentArgs {
@@ -34,6 +40,44 @@ pub struct AgentArgs {
     /// Print one JSON object with the outcome instead of streaming text
     #[arg(long)]
     pub json: bool,
+    /// Ask for operator.admin too (granted when gateway.auth.scopes allows
+    /// it): the rescue role's tools act only for an admin connection
+    #[arg(long)]
+    pub admin: bool,
+}
+
+/// The scopes `openclaw agent` asks for: read and write, plus admin when
+/// asked (`--admin`) or when the message is a command (`/status main`),
+/// which the rescue role answers only for the owner.
+fn agent_scopes(message: &str, admin: bool) -> Vec<&'static str> {
+    let mut scopes = vec!["operator.read", "operator.write"];
+    if admin || message.trim_start().starts_with('/') {
+        scopes.push("operator.admin");
+    }
+    scopes
+}
+
+/// The text of a `chat` event's `message` (`text`, or the `content` parts'
+/// texts, as the Control UI reads it).
+fn message_text(m: &Value) -> Option<String> {
+    if let Some(t) = m["text"].as_str() {
+        return Some(t.to_string());
+    }
+    let parts: Vec<&str> = m["content"]
+        .as_array()?
+        .iter()
+        .filter(|p| p["type"] == "text")
+        .filter_map(|p| p["text"].as_str())
+        .collect();
+    (!parts.is_empty()).then(|| parts.concat())
+}
+
+/// What is left to print of the final answer after `streamed` was printed
+/// from its deltas: the rest when the final text continues it (a reply
+/// that came only as a final message, with no deltas, is printed whole);
+/// nothing when it differs (the streamed text stands).
+fn unprinted<'a>(streamed: &str, final_text: &'a str) -> &'a str {
+    final_text.strip_prefix(streamed).unwrap_or("")
 }
 
 #[derive(Subcommand, Debug)]
@@ -73,7 +117,16 @@ pub fn agent(ctx: &Ctx, args: AgentArgs) -> CliResult<u8> {
 }
 
 async fn agent_async(ctx: &Ctx, args: AgentArgs) -> CliResult<u8> {
-    let (inst, mut client) = connect(ctx, &["operator.read", "operator.write"]).await?;
+    let scopes = agent_scopes(&args.message, args.admin);
+    let (inst, mut client) = connect(ctx, &scopes).await?;
+    let granted = &client.hello().auth.scopes;
+    if scopes.contains(&"operator.admin") && !granted.iter().any(|g| g == "operator.admin") {
+        eprintln!(
+            "openclaw: note: this gateway did not grant operator.admin (gateway.auth.scopes: {}), so rescue commands and instance tools will refuse to act; allow it with `{}`",
+            granted.join(", "),
+            inst.command("config unset gateway.auth.scopes")
+        );
+    }
     let mut params = json!({
         "message": args.message,
         "idempotencyKey": openclaw_state::generate_token(),
@@ -123,8 +176,12 @@ async fn agent_async(ctx: &Ctx, args: AgentArgs) -> CliResult<u8> {
                         let _ = out.flush();
                     }
                 } else {
-                    if let Some(t) = p["message"]["text"].as_str() {
-                        text = t.to_string();
+                    if let Some(t) = message_text(&p["message"]) {
+                        if !args.json {
+                            let _ = out.write_all(unprinted(&text, &t).as_bytes());
+                            let _ = out.flush();
+                        }
+                        text = t;
                     }
                     break (
                         state.to_string(),
@@ -315,4 +372,35 @@ fn encode(s: &str) -> String {
         .remove(b'_')
         .remove(b'~');
     utf8_percent_encode(s, FRAGMENT_VALUE).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_final_only_answer_is_printed_whole_and_a_streamed_one_once() {
+        assert_eq!(unprinted("", "instances: 2"), "instances: 2");
+        assert_eq!(unprinted("Hel", "Hello"), "lo");
+        assert_eq!(unprinted("Hello", "Hello"), "");
+        assert_eq!(unprinted("partial", "something else"), "");
+        let m = json!({"role": "assistant", "content": [{"type": "text", "text": "a"}, {"type": "image"}, {"type": "text", "text": "b"}]});
+        assert_eq!(message_text(&m).as_deref(), Some("ab"));
+        assert_eq!(message_text(&json!({"text": "t"})).as_deref(), Some("t"));
+        assert_eq!(message_text(&json!(null)), None);
+    }
+
+    #[test]
+    fn commands_and_admin_ask_for_the_admin_scope() {
+        let rw = ["operator.read", "operator.write"];
+        assert_eq!(agent_scopes("list the workspace", false), rw);
+        assert_eq!(
+            agent_scopes("  /status main", false),
+            [&rw[..], &["operator.admin"]].concat()
+        );
+        assert_eq!(
+            agent_scopes("diagnose main", true),
+            [&rw[..], &["operator.admin"]].concat()
+        );
+    }
 }

@@ -224,7 +224,22 @@ fn rescue_hooks(ctx: &Ctx, inst: &Instance) -> Option<openclaw_gateway::RescueHo
     Some(openclaw_gateway::RescueHooks {
         commands: std::sync::Arc::new(rescue.clone()),
         tools: std::sync::Arc::new(rescue),
+        shown: openclaw_rescue::shown_command,
     })
+}
+
+/// The service this gateway runs as: the name its service file put in the
+/// environment (`OPENCLAW_SYSTEMD_UNIT`, ...), when it is this instance's
+/// own (not one inherited from another instance's service).
+fn own_service(ctx: &Ctx, inst: &Instance) -> Option<String> {
+    let platform = openclaw_service::Platform::current();
+    let vars = &ctx.env.vars;
+    if vars.get("OPENCLAW_SERVICE_MARKER").map(String::as_str) != Some("openclaw") {
+        return None;
+    }
+    vars.get(platform.name_var())
+        .filter(|n| n.as_str() == platform.service_name(&inst.services))
+        .cloned()
 }
 
 /// `openclaw gateway [run]`.
@@ -296,6 +311,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> CliResult<u8> {
         );
     }
     opts.known_instances = known_instances(ctx);
+    opts.service = own_service(ctx, &inst);
     opts.rescue = rescue_hooks(ctx, &inst);
     opts.skip_canvas_host = ctx
         .env
@@ -551,6 +567,17 @@ fn print_service(sv: &Value) {
         return;
     }
     let installed = sv["installed"] == true;
+    if let Some(o) = sv["ownedBy"].as_object() {
+        println!(
+            "service      {name}: {}",
+            o.get("message").and_then(Value::as_str).unwrap_or("")
+        );
+        println!(
+            "  fix        {}",
+            o.get("fix").and_then(Value::as_str).unwrap_or("")
+        );
+        return;
+    }
     println!(
         "service      {name} ({}{})",
         if installed {

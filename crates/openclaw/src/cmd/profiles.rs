@@ -249,7 +249,9 @@ fn list(ctx: &Ctx, json: bool) -> CliResult<u8> {
         }
         if let Some(s) = &e.service {
             let installed = s["installed"].as_bool().unwrap_or(false);
-            let state = if !installed {
+            let state = if let Some(owner) = s["ownedBy"]["owner"].as_str() {
+                format!("not installed (that name is {owner}'s service)")
+            } else if !installed {
                 "not installed".to_string()
             } else if let Some(why) = s["managerUnavailable"].as_str() {
                 format!("installed; manager unavailable ({})", first_line(why))

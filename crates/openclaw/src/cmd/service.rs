@@ -153,7 +153,18 @@ fn simple(ctx: &Ctx, op: Op) -> CliResult<u8> {
     let inst = ctx.instance_for(loaded.as_ref(), None)?;
     let svc = InstanceService::for_instance(ctx, inst)?;
     let runner = ProcessRunner::default();
-    let installed = svc.definition_path().exists();
+    // This instance's own service only: a file under its name that names
+    // another state dir is that instance's (start refuses it, naming the
+    // owner; stop and restart go by this instance's owner record).
+    let ownership = svc
+        .ownership()
+        .map_err(|e| service_error(ctx, &svc, op.word(), e))?;
+    let installed = ownership.is_own();
+    if let openclaw_service::Ownership::Foreign(o) = &ownership
+        && op != Op::Start
+    {
+        eprintln!("openclaw: note: {o}; it is left alone");
+    }
     let available = installed && svc.manager.check_available(&svc.spec, &runner).is_ok();
     if route(op, installed, available) == Route::OwnerRecord {
         // Not under a service manager: the gateway, if any, runs in the

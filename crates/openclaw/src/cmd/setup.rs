@@ -80,6 +80,7 @@ pub fn run(ctx: &Ctx, args: SetupArgs) -> CliResult<u8> {
     let out = apply(ctx, &args)?;
     crate::cmd::channels::warn_shared_token(ctx);
     let inst = &out.instance;
+    warn_foreign_service(ctx, inst);
     if args.json {
         print_json(&json!({
             "ok": true,
@@ -99,6 +100,22 @@ pub fn run(ctx: &Ctx, args: SetupArgs) -> CliResult<u8> {
         );
     }
     Ok(exit::OK)
+}
+
+/// Warns when this instance's service name is already installed for
+/// another state dir (a custom-state-dir instance called `.openclaw-work`
+/// installed `openclaw-gateway-work.service` before profile `work` was set
+/// up): that service is not this instance's, and its install will refuse.
+fn warn_foreign_service(ctx: &Ctx, inst: &openclaw_instance::Instance) {
+    let Ok(svc) = crate::services::InstanceService::for_instance(ctx, inst.clone()) else {
+        return;
+    };
+    if let Ok(openclaw_service::Ownership::Foreign(o)) = svc.ownership() {
+        eprintln!(
+            "openclaw: warning: {o}; this instance has no service of its own until that name is free, and `gateway install` refuses to replace it\nhint: {}",
+            svc.foreign_fix(&o)
+        );
+    }
 }
 
 /// How a config write treats a file that changed since it was read.

@@ -1111,6 +1111,55 @@ fn doctor_reports_a_gateway_listening_in_another_instances_footprint() {
     );
 }
 
+/// A gateway run with `--port` other than its config's `gateway.port`:
+/// doctor says the config's port is not in force, and how to apply it.
+#[test]
+fn doctor_reports_a_gateway_port_overridden_by_its_start_flag() {
+    let h = TestHome::new();
+    let (pa, other) = (free_base_port(), free_base_port());
+    setup(&h, "a", pa);
+    let gw = GatewayChild::start(
+        &h,
+        &["--profile", "a", "gateway", "--port", &other.to_string()],
+        &[],
+        other,
+    );
+    let out = h.run(&["doctor", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "port-overridden")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(f["severity"], "warning");
+    assert_eq!(f["instances"], serde_json::json!(["profile a"]));
+    let msg = f["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!(
+            "(pid {}) runs on port {other}, but it resolves port {pa}",
+            gw.pid()
+        )),
+        "{msg}"
+    );
+    assert_eq!(
+        f["fix"],
+        "openclaw --profile a gateway stop && openclaw --profile a gateway"
+    );
+    drop(gw);
+    // Stopped: nothing is overridden any more.
+    let out = h.run(&["doctor", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        !v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["check"] == "port-overridden"),
+        "{v}"
+    );
+}
+
 /// The description's manual env example: two instances selected only by
 /// `OPENCLAW_CONFIG_PATH` + `OPENCLAW_STATE_DIR` get two services.
 #[test]
@@ -1246,6 +1295,25 @@ fn doctor_reports_two_instances_with_one_service_name() {
     assert!(s.contains("[shared-service-name]"), "{s}");
     assert!(s.contains("openclaw-gateway-main.service"), "{s}");
     assert!(s.contains(&other.display().to_string()), "{s}");
+    // The fix is a command to run as it stands, not a placeholder.
+    let v: Value = serde_json::from_slice(&h.run(&["doctor", "--json"]).stdout).unwrap();
+    let fix = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "shared-service-name")
+        .and_then(|f| f["fix"].as_str())
+        .unwrap_or_else(|| panic!("{v}"))
+        .to_string();
+    assert!(!fix.contains('<'), "{fix}");
+    assert!(
+        fix.ends_with(&format!(
+            "OPENCLAW_STATE_DIR={} OPENCLAW_CONFIG_PATH={} openclaw --profile main-2 setup",
+            other.display(),
+            other.join("openclaw.json").display()
+        )),
+        "{fix}"
+    );
 }
 
 fn owner_json(state_dir: &Path) -> Value {
@@ -1346,5 +1414,127 @@ fn restart_of_a_gateway_started_with_a_literal_token_is_refused_before_stopping_
         !std::fs::read_to_string(dir.join("gateway.owner.json"))
             .unwrap()
             .contains(&tok)
+    );
+}
+
+/// A custom-state-dir instance called `.openclaw-work` installs
+/// `openclaw-gateway-work.service`; then profile `work` is set up. The
+/// installed name stays the custom instance's (sticky), and profile
+/// `work`'s service commands, status and doctor never take that unit for
+/// its own: they say whose it is and how to free the name, and the fix
+/// works.
+#[test]
+fn a_unit_installed_by_a_state_dir_instance_is_never_a_new_profiles() {
+    let h = TestHome::new();
+    let custom = h.join("srv/.openclaw-work");
+    let custom_s = custom.display().to_string();
+    let env = [("OPENCLAW_STATE_DIR", custom_s.as_str())];
+    let port = free_base_port().to_string();
+    h.ok_env(&["setup", "--port", &port], &env);
+    // No user session here: the unit is written, not loaded (exit 1).
+    let _ = h.run_env(&["gateway", "install"], &env);
+    let unit = h.join(".config/systemd/user/openclaw-gateway-work.service");
+    let before = std::fs::read_to_string(&unit).expect("the unit is written");
+    assert!(
+        before.contains(&format!("OPENCLAW_STATE_DIR={custom_s}")),
+        "{before}"
+    );
+
+    // setup of profile work warns that its name is taken.
+    let port = free_base_port().to_string();
+    let out = h.run(&["--profile", "work", "setup", "--port", &port]);
+    let (_, err) = expect_success("setup work", &out);
+    assert!(
+        err.contains("openclaw-gateway-work.service is not this instance's service: it belongs to instance at"),
+        "{err}"
+    );
+
+    // The custom instance keeps its unit.
+    let v = h.json_env(&["profiles", "show", "--json"], &env);
+    assert_eq!(
+        v["instance"]["services"]["systemdUnit"], "openclaw-gateway-work.service",
+        "{v}"
+    );
+    let s = h.ok_env(&["gateway", "status"], &env);
+    assert!(
+        s.contains("openclaw-gateway-work.service (installed"),
+        "{s}"
+    );
+
+    // Profile work: not its service, for every command.
+    let s = h.ok(&["--profile", "work", "gateway", "status"]);
+    assert!(
+        s.contains("openclaw-gateway-work.service is not this instance's service: it belongs to instance at"),
+        "{s}"
+    );
+    assert!(!s.contains("drift      "), "{s}");
+    for args in [
+        &["--profile", "work", "gateway", "uninstall", "--dry-run"][..],
+        &["--profile", "work", "gateway", "uninstall"][..],
+        &["--profile", "work", "gateway", "start"][..],
+        &["--profile", "work", "gateway", "install", "--force"][..],
+    ] {
+        let out = h.run(args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("is not this instance's service"),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains(&custom_s), "{args:?}: {err}");
+    }
+    // stop goes by work's own owner record (nothing runs) and leaves the unit.
+    let out = h.run(&["--profile", "work", "gateway", "stop"]);
+    let (s, err) = expect_success("stop work", &out);
+    assert!(s.contains("nothing to stop"), "{s}");
+    assert!(err.contains("it is left alone"), "{err}");
+    assert_eq!(std::fs::read_to_string(&unit).unwrap(), before, "untouched");
+
+    // doctor: the unit belongs to another instance, with a fix that works.
+    let out = h.run(&["doctor"]);
+    let s = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{s}");
+    assert!(s.contains("[service-owned-by-other]"), "{s}");
+    assert!(
+        s.contains("installed unit belongs to another instance"),
+        "{s}"
+    );
+    let v: Value = serde_json::from_slice(&h.run(&["doctor", "--json"]).stdout).unwrap();
+    let fix = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "service-owned-by-other")
+        .and_then(|f| f["fix"].as_str())
+        .unwrap_or_else(|| panic!("{v}"))
+        .to_string();
+    let owner = format!(
+        "OPENCLAW_CONFIG_PATH={custom_s}/openclaw.json OPENCLAW_STATE_DIR={custom_s} openclaw"
+    );
+    assert!(
+        fix.ends_with(&format!(
+            "{owner} gateway uninstall && {owner} gateway install && openclaw --profile work gateway install"
+        )),
+        "{fix}"
+    );
+    // Carried out (without a user session, uninstall's `rm` is by hand).
+    std::fs::remove_file(&unit).unwrap();
+    let _ = h.run_env(&["gateway", "install"], &env);
+    let v = h.json_env(&["profiles", "show", "--json"], &env);
+    let moved = v["instance"]["services"]["systemdUnit"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(moved.starts_with("openclaw-gateway-dir-"), "{v}");
+    assert!(h.join(&format!(".config/systemd/user/{moved}")).is_file());
+    let _ = h.run(&["--profile", "work", "gateway", "install"]);
+    let mine = std::fs::read_to_string(&unit).unwrap();
+    assert!(mine.contains("OPENCLAW_PROFILE=work"), "{mine}");
+    let out = h.run(&["doctor"]);
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("no problems found"),
+        "{s}\n{}",
+        text(&out.stderr)
     );
 }

@@ -377,20 +377,50 @@ fn with_mains_service_environment_exported_every_command_acts_on_the_instance_it
         assert_eq!(rec["profile"], inst.profile.as_str());
         let env = environ(rec["pid"].as_i64().unwrap());
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        // On its profile's default paths: the profile alone selects it.
         assert_eq!(get("OPENCLAW_PROFILE"), Some(inst.profile.as_str()));
-        assert_eq!(
-            get("OPENCLAW_STATE_DIR"),
-            Some(inst.state_dir.display().to_string().as_str())
-        );
-        assert_eq!(
-            get("OPENCLAW_CONFIG_PATH"),
-            Some(inst.config.display().to_string().as_str())
-        );
+        assert_eq!(get("OPENCLAW_STATE_DIR"), None, "{env:?}");
+        assert_eq!(get("OPENCLAW_CONFIG_PATH"), None, "{env:?}");
         assert_eq!(get("OPENCLAW_GATEWAY_PORT"), None, "{env:?}");
         assert_eq!(get("OPENCLAW_SERVICE_MARKER"), None, "{env:?}");
         assert_eq!(get("OPENAI_API_KEY"), None, "{env:?}");
         expect_success("health", &inst.cli(&h, &["health"]));
     }
+    // /status of a running target: its listeners and health come over a
+    // connection checked to be main's own gateway (not the rescue's, whose
+    // environment names main), and a config change it has not applied is
+    // shown as pending.
+    let status = dm(&fx, OWNER, "/status main");
+    assert!(
+        status.contains("health (verified: its own gateway): ok"),
+        "{status}"
+    );
+    assert!(
+        status.contains(&format!("listening: gateway 127.0.0.1:{}", main.port)),
+        "{status}"
+    );
+    assert!(status.contains("config: every change applied"), "{status}");
+    for (path, value) in [
+        ("gateway.reload.mode", "\"off\"".to_string()),
+        ("canvasHost.port", free_base_port().to_string()),
+    ] {
+        let asked = dm(&fx, OWNER, &format!("/config main set {path} {value}"));
+        let done = dm(&fx, OWNER, &format!("/confirm {}", code_in(&asked)));
+        assert!(done.starts_with("done"), "{done}");
+    }
+    let mut status = String::new();
+    for _ in 0..50 {
+        status = dm(&fx, OWNER, "/status main");
+        if status.contains("pending config change:") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        status.contains("pending config change: config change (canvas host port"),
+        "{status}"
+    );
+    assert!(status.contains("needs a restart"), "{status}");
     // The rescue gateway is untouched, and never its own target.
     assert_eq!(rescue.owner_record().unwrap()["pid"], own["pid"]);
     let me = dm(&fx, OWNER, "/restart rescue");
@@ -585,4 +615,124 @@ fn webchat_commands_are_answered_without_a_model_for_admin_operators() {
     assert_eq!(log[0]["requester"], "webchat:ops");
     assert_eq!(log[1]["outcome"], "refused");
     assert_eq!(log[2]["outcome"], "invalid");
+    // The CLI: `openclaw agent` asks for operator.admin for a command and
+    // prints the reply, which comes as a final message only (no deltas).
+    let out = rescue.cli(
+        &h,
+        &["agent", "--session", "ops", "--message", "/status main"],
+    );
+    let (stdout, _) = expect_success("agent /status main", &out);
+    assert!(stdout.contains("profile main is DOWN"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{}:3:", main.config.display())),
+        "{stdout}"
+    );
+    assert_eq!(audit(&rescue)[3]["outcome"], "answered");
+    // The exchanges are in the session's transcript (chat.history).
+    let hist = h.json(&[
+        "--profile",
+        "rescue",
+        "gateway",
+        "call",
+        "chat.history",
+        "--params",
+        r#"{"sessionKey": "ops"}"#,
+        "--json",
+    ]);
+    let texts: Vec<String> = hist["messages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{hist}"))
+        .iter()
+        .filter_map(|m| m["text"].as_str().map(str::to_string))
+        .collect();
+    assert!(texts.iter().any(|t| t == "/status main"), "{hist}");
+    assert!(
+        texts.iter().any(|t| t.contains("profile main is DOWN")),
+        "{hist}"
+    );
+}
+
+/// The rescue agent's tools act for whoever the turn runs for, not for
+/// whatever its session key looks like: a WebChat connection without
+/// `operator.admin` (refused `/config main get`) gets the same refusal
+/// when its model calls `instance_config_get`, also in a session named
+/// like the owner's Telegram DM; an admin connection gets main's config.
+#[test]
+fn the_rescue_tools_refuse_a_webchat_connection_without_admin() {
+    let rt = rt();
+    let call = || {
+        ok_sse(openai_tool(
+            "c1",
+            "instance_config_get",
+            json!({"profile": "main", "path": "gateway.port"}),
+        ))
+    };
+    let script = vec![
+        call(),
+        ok_sse(openai_text(&["ok"])),
+        call(),
+        ok_sse(openai_text(&["ok"])),
+        call(),
+        ok_sse(openai_text(&["ok"])),
+    ];
+    let model = rt.block_on(Fixture::start(script, false));
+    let h = TestHome::new();
+    let main = Inst::new(&h, "main");
+    let rescue = Inst::new(&h, "rescue");
+    rescue.rescue_role();
+    rescue.edit(|v| {
+        v["models"] = json!({"providers": {"fx": {"baseUrl": model.base_url, "api": "openai-completions", "auth": "none", "models": [{"id": "m"}]}}});
+        v["agents"] = json!({"defaults": {"model": {"primary": "fx/m"}}});
+    });
+    let _rescue_gw = rescue.gateway(&h, &[]);
+    let token = crate::harness::token(&rescue.config);
+    let url = format!("ws://127.0.0.1:{}", rescue.port);
+    let rw: &[&str] = &["operator.read", "operator.write"];
+    let admin: &[&str] = &["operator.read", "operator.write", "operator.admin"];
+    rt.block_on(async {
+        for (scopes, session) in [
+            (rw, "ops"),
+            (rw, &*format!("telegram:dm:{OWNER}")),
+            (admin, "ops"),
+        ] {
+            let mut c = openclaw_client::connect(&url, Some(&token), scopes)
+                .await
+                .unwrap();
+            let r = c
+                .call(
+                    "chat.send",
+                    json!({"sessionKey": session, "message": "what is main's port?"}),
+                )
+                .await
+                .unwrap();
+            let run = r["runId"].as_str().unwrap().to_string();
+            loop {
+                let ev = tokio::time::timeout(GUARD, c.next_event())
+                    .await
+                    .expect("events in time")
+                    .expect("open");
+                if ev.event == "chat"
+                    && ev.payload["runId"] == run.as_str()
+                    && ev.payload["state"] != "delta"
+                {
+                    assert_eq!(ev.payload["state"], "final", "{}", ev.payload);
+                    break;
+                }
+            }
+        }
+    });
+    let reqs = model.requests();
+    assert_eq!(reqs.len(), 6);
+    for i in [1, 3] {
+        let out = last_tool_output(&reqs[i].body);
+        assert!(out.contains("only the owner"), "{i}: {out}");
+        assert!(!out.contains(&main.port.to_string()), "{i}: {out}");
+    }
+    let out = last_tool_output(&reqs[5].body);
+    assert_eq!(out, format!("gateway.port = {}", main.port));
+    let log = audit(&rescue);
+    assert_eq!(log[0]["outcome"], "refused", "{log:?}");
+    assert_eq!(log[0]["owner"], false);
+    assert_eq!(log[1]["outcome"], "refused", "{log:?}");
+    assert_eq!(log[2]["outcome"], "answered", "{log:?}");
 }
