@@ -56,8 +56,28 @@ pub struct IrcSettings {
     /// The connection (server, nick, secrets, channels, timings); built by
     /// [`IrcSettings::new`], adjustable (tests shorten the backoff).
     pub transport: IrcConfig,
-    /// The command that fixes a refused server password.
-    pub fix_password_command: String,
+    /// The command prefix that selects this instance (`openclaw --profile
+    /// rescue`): the pairing message and the hints name it.
+    pub cli: String,
+    /// What fixes a refused server password ([`password_hint`]).
+    pub password_hint: String,
+}
+
+/// What `channels status` says fixes a refused server password: the key the
+/// section uses (`passwordFile` names its file; validation forbids both).
+pub fn password_hint(cfg: &Irc, home: &Path, cli: &str) -> String {
+    match &cfg.password_file {
+        Some(f) => format!(
+            "write the right password to {} (channels.irc.passwordFile) and run `{cli} gateway restart`, or point passwordFile at another file with `{cli} config set channels.irc.passwordFile <FILE>` (retrying meanwhile)",
+            crate::token::expand_home(f, home).display()
+        ),
+        None if cfg.password.is_some() => format!(
+            "set the right password with `{cli} config set channels.irc.password <PASSWORD>` (retrying meanwhile)"
+        ),
+        None => format!(
+            "the server wants a password: put it in a file and run `{cli} config set channels.irc.passwordFile <FILE>` (retrying meanwhile)"
+        ),
+    }
 }
 
 /// The server password and NickServ identification of a section
@@ -69,7 +89,10 @@ pub fn resolve_secrets(
     let password = match (&cfg.password, &cfg.password_file) {
         (Some(p), _) if !p.expose().trim().is_empty() => Some(p.expose().trim().to_string()),
         (_, Some(f)) => {
-            Some(crate::token::read_secret_file(f, home, "channels.irc.passwordFile")?.1)
+            let pw = crate::token::read_secret_file(f, home, "channels.irc.passwordFile")?.1;
+            // Read from a file: the log writer does not know it otherwise.
+            openclaw_config::register_secrets([pw.clone()]);
+            Some(pw)
         }
         _ => None,
     };
@@ -79,10 +102,13 @@ pub fn resolve_secrets(
                 (Some(p), _) if !p.expose().trim().is_empty() => {
                     Some(p.expose().trim().to_string())
                 }
-                (_, Some(f)) => Some(
-                    crate::token::read_secret_file(f, home, "channels.irc.nickserv.passwordFile")?
-                        .1,
-                ),
+                (_, Some(f)) => {
+                    let pw =
+                        crate::token::read_secret_file(f, home, "channels.irc.nickserv.passwordFile")?
+                            .1;
+                    openclaw_config::register_secrets([pw.clone()]);
+                    Some(pw)
+                }
                 _ => None,
             };
             match pw {
@@ -105,13 +131,14 @@ pub fn resolve_secrets(
 }
 
 impl IrcSettings {
-    /// Settings for `cfg`, its secrets read from `home`-relative files.
+    /// Settings for `cfg`, its secrets read from `home`-relative files;
+    /// `cli` is the instance's command prefix (`Instance::cli_prefix`).
     pub fn new(
         account: &str,
         state_dir: &Path,
         cfg: Irc,
         home: &Path,
-        fix_password_command: String,
+        cli: &str,
     ) -> Result<IrcSettings, String> {
         let (password, nickserv) = resolve_secrets(&cfg, home)?;
         let mut t = IrcConfig::new(cfg.host.trim(), cfg.nick.clone());
@@ -125,9 +152,10 @@ impl IrcSettings {
         Ok(IrcSettings {
             account: account.into(),
             state_dir: state_dir.to_path_buf(),
+            password_hint: password_hint(&cfg, home, cli),
             config: cfg,
             transport: t,
-            fix_password_command,
+            cli: cli.to_string(),
         })
     }
 
@@ -154,6 +182,7 @@ impl IrcSettings {
                 require_mention: config.require_mention(chat),
                 allow_from: group_allow_from(&config, chat),
             }),
+            cli: self.cli.clone(),
         }
     }
 }
@@ -313,10 +342,7 @@ impl IrcChannel {
                     "{}:{} refused the server password",
                     self.s.transport.host, self.s.transport.port
                 )),
-                Some(format!(
-                    "set the right password with `{}` (retrying meanwhile)",
-                    self.s.fix_password_command
-                )),
+                Some(self.s.password_hint.clone()),
             );
         } else {
             self.status
@@ -459,6 +485,35 @@ mod tests {
         let mut act = line("bob", "#room", "waves", false);
         act.is_action = true;
         assert_eq!(to_inbound("default", &act, "clawbot").text, "* bob waves");
+    }
+
+    #[test]
+    fn the_password_hint_names_the_key_the_section_uses() {
+        let home = Path::new("/home/u");
+        let cli = "openclaw --profile rescue";
+        let cfg = |v: Value| -> Irc { serde_json::from_value(v).unwrap() };
+        let file = password_hint(
+            &cfg(json!({"host": "h", "nick": "b", "passwordFile": "~/.secrets/irc"})),
+            home,
+            cli,
+        );
+        assert!(file.contains("/home/u/.secrets/irc"), "{file}");
+        assert!(
+            file.contains("openclaw --profile rescue config set channels.irc.passwordFile <FILE>"),
+            "{file}"
+        );
+        assert!(!file.contains("channels.irc.password <"), "{file}");
+        let inline = password_hint(
+            &cfg(json!({"host": "h", "nick": "b", "password": "x"})),
+            home,
+            cli,
+        );
+        assert!(
+            inline.contains("`openclaw --profile rescue config set channels.irc.password <PASSWORD>`"),
+            "{inline}"
+        );
+        let none = password_hint(&cfg(json!({"host": "h", "nick": "b"})), home, cli);
+        assert!(none.contains("channels.irc.passwordFile <FILE>"), "{none}");
     }
 
     #[test]
