@@ -11,7 +11,9 @@
 use std::collections::BTreeMap;
 
 use openclaw_config::channels::{OwnerRef, SenderId};
-use openclaw_config::channels_net::{Irc, Matrix, NetLogins, is_matrix_user_id, shared_net_logins};
+use openclaw_config::channels_net::{
+    Irc, Matrix, NetLogins, is_irc_mask, is_matrix_user_id, shared_net_logins,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -437,8 +439,11 @@ fn first_shared(list: &[NetLogins<'_>], others: &[OtherInstance], fix: &str) -> 
         location: o.location.clone(),
         what: s.what.clone(),
         message: format!(
-            "{} is already used by {} ({}); only one connection can hold it: {fix}",
-            s.what, o.label, o.location
+            "{} is already used by {} ({}); {}: {fix}",
+            s.what,
+            o.label,
+            o.location,
+            s.consequence()
         ),
     })
 }
@@ -454,21 +459,6 @@ pub enum OwnerPlan {
     /// Your id on the channel: `commands.ownerAllowFrom`, and allowed to DM
     /// at once (`channels.<ch>.allowFrom`).
     Owner(OwnerRef),
-}
-
-fn irc_mask(s: &str) -> bool {
-    match s
-        .split_once('!')
-        .and_then(|(n, r)| Some((n, r.split_once('@')?)))
-    {
-        Some((nick, (user, host))) => {
-            !nick.is_empty()
-                && !user.is_empty()
-                && !host.is_empty()
-                && !s.contains([' ', '*', '?', ','])
-        }
-        None => false,
-    }
 }
 
 /// Parses an owner id for `channel` (the channel being set up): `123`,
@@ -508,7 +498,8 @@ pub fn parse_owner(raw: &str, channel: Option<ChannelKind>) -> Result<OwnerRef, 
             id.as_str().to_string()
         }
         ChannelKind::Irc => {
-            if !irc_mask(id) {
+            // The owner is one person: a mask without wildcards.
+            if !is_irc_mask(id, false) {
                 return Err(format!(
                     "expected your IRC identity as nick!user@host (no wildcards; /whois <your nick> shows it), found {id:?}"
                 ));
