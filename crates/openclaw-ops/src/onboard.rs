@@ -697,7 +697,8 @@ pub enum ChannelPlan {
     Matrix {
         homeserver: String,
         user_id: String,
-        access_token: String,
+        /// The credentials file holding the access token.
+        access_token_file: String,
     },
 }
 
@@ -794,14 +795,21 @@ pub fn config_edits(plan: &ConfigPlan) -> Vec<Edit> {
         Some(ChannelPlan::Matrix {
             homeserver,
             user_id,
-            access_token,
+            access_token_file,
         }) => {
             let c = "channels.matrix";
             set(&mut e, &format!("{c}.enabled"), json!(true));
             set(&mut e, &format!("{c}.homeserver"), json!(homeserver));
             set(&mut e, &format!("{c}.userId"), json!(user_id));
-            set(&mut e, &format!("{c}.accessToken"), json!(access_token));
-            unset(&mut e, &format!("{c}.password"));
+            // The token lives in the credentials file the config names.
+            set(
+                &mut e,
+                &format!("{c}.accessTokenFile"),
+                json!(access_token_file),
+            );
+            for key in ["accessToken", "password", "passwordFile"] {
+                unset(&mut e, &format!("{c}.{key}"));
+            }
             // Without it the bot never joins the DM a person opens with it;
             // strangers still only get a pairing code.
             e.push(Edit::SetIfMissing(format!("{c}.autoJoin"), json!("always")));
@@ -1577,12 +1585,18 @@ mod tests {
             channel: Some(ChannelPlan::Matrix {
                 homeserver: "https://hs".into(),
                 user_id: "@bot:hs".into(),
-                access_token: "syt_x".into(),
+                access_token_file: "/state/credentials/matrix-default.token".into(),
             }),
             ..Default::default()
         };
         let got = apply(&config_edits(&plan));
-        assert!(got.contains(&("unset channels.matrix.password".into(), String::new())));
+        assert!(got.contains(&(
+            "set channels.matrix.accessTokenFile".into(),
+            r#""/state/credentials/matrix-default.token""#.into()
+        )));
+        for key in ["accessToken", "password", "passwordFile"] {
+            assert!(got.contains(&(format!("unset channels.matrix.{key}"), String::new())));
+        }
         assert!(got.contains(&(
             "default channels.matrix.autoJoin".into(),
             r#""always""#.into()
