@@ -51,7 +51,9 @@ pub enum Reply {
     /// OpenAI streaming text that says which prompt it answers: `echo: ` and
     /// the text of the request's last user message, in two chunks with
     /// `delay` between them. Lets a test tell one answer from another.
-    EchoSse { delay: Duration },
+    EchoSse {
+        delay: Duration,
+    },
 }
 
 #[derive(Clone, Debug)]

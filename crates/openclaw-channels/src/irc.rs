@@ -103,9 +103,12 @@ pub fn resolve_secrets(
                     Some(p.expose().trim().to_string())
                 }
                 (_, Some(f)) => {
-                    let pw =
-                        crate::token::read_secret_file(f, home, "channels.irc.nickserv.passwordFile")?
-                            .1;
+                    let pw = crate::token::read_secret_file(
+                        f,
+                        home,
+                        "channels.irc.nickserv.passwordFile",
+                    )?
+                    .1;
                     openclaw_config::register_secrets([pw.clone()]);
                     Some(pw)
                 }
@@ -509,7 +512,9 @@ mod tests {
             cli,
         );
         assert!(
-            inline.contains("`openclaw --profile rescue config set channels.irc.password <PASSWORD>`"),
+            inline.contains(
+                "`openclaw --profile rescue config set channels.irc.password <PASSWORD>`"
+            ),
             "{inline}"
         );
         let none = password_hint(&cfg(json!({"host": "h", "nick": "b"})), home, cli);

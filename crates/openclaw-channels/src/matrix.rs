@@ -108,7 +108,11 @@ pub fn resolve_secrets(cfg: &Matrix, home: &Path) -> Result<MatrixSecrets, Strin
             &cfg.access_token_file,
             "channels.matrix.accessTokenFile",
         )?,
-        password: read(&cfg.password, &cfg.password_file, "channels.matrix.passwordFile")?,
+        password: read(
+            &cfg.password,
+            &cfg.password_file,
+            "channels.matrix.passwordFile",
+        )?,
     })
 }
 
@@ -437,15 +441,10 @@ impl MatrixChannel {
         };
         let device = c.device_name.as_deref().unwrap_or("OpenClaw gateway");
         let path = self.s.dir().join("session.json");
-        let (login, source) = openclaw_matrix::login_or_restore(
-            &mut client,
-            user,
-            password,
-            Some(device),
-            &path,
-        )
-        .await
-        .map_err(classify)?;
+        let (login, source) =
+            openclaw_matrix::login_or_restore(&mut client, user, password, Some(device), &path)
+                .await
+                .map_err(classify)?;
         tracing::info!("matrix: logged in as {} ({source:?})", login.user_id);
         Ok((client, login.user_id))
     }
@@ -777,28 +776,44 @@ mod tests {
     fn secrets_from_files_and_hints_that_name_them() {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("tok"), "syt_from_file\n").unwrap();
-        let cfg: Matrix = serde_json::from_value(
-            json!({"homeserver": "https://m", "accessTokenFile": "~/tok"}),
-        )
-        .unwrap();
+        let cfg: Matrix =
+            serde_json::from_value(json!({"homeserver": "https://m", "accessTokenFile": "~/tok"}))
+                .unwrap();
         let s = resolve_secrets(&cfg, d.path()).unwrap();
         assert_eq!(s.access_token.as_deref(), Some("syt_from_file"));
         assert!(!format!("{s:?}").contains("syt_from_file"));
         let hint = login_hint(&cfg, d.path(), "openclaw --profile rescue");
-        assert!(hint.contains(&d.path().join("tok").display().to_string()), "{hint}");
-        assert!(hint.contains("openclaw --profile rescue config set channels.matrix.accessTokenFile <FILE>"), "{hint}");
+        assert!(
+            hint.contains(&d.path().join("tok").display().to_string()),
+            "{hint}"
+        );
+        assert!(
+            hint.contains(
+                "openclaw --profile rescue config set channels.matrix.accessTokenFile <FILE>"
+            ),
+            "{hint}"
+        );
         std::os::unix::fs::symlink(d.path().join("tok"), d.path().join("link")).unwrap();
         let linked: Matrix = serde_json::from_value(
             json!({"homeserver": "https://m", "userId": "@b:m", "passwordFile": "~/link"}),
         )
         .unwrap();
         let e = resolve_secrets(&linked, d.path()).unwrap_err();
-        assert!(e.contains("channels.matrix.passwordFile") && e.contains("symlink"), "{e}");
+        assert!(
+            e.contains("channels.matrix.passwordFile") && e.contains("symlink"),
+            "{e}"
+        );
         let inline: Matrix = serde_json::from_value(
             json!({"homeserver": "https://m", "userId": "@b:m", "password": "pw"}),
         )
         .unwrap();
-        assert_eq!(resolve_secrets(&inline, d.path()).unwrap().password.as_deref(), Some("pw"));
+        assert_eq!(
+            resolve_secrets(&inline, d.path())
+                .unwrap()
+                .password
+                .as_deref(),
+            Some("pw")
+        );
         assert_eq!(
             login_hint(&inline, d.path(), "openclaw"),
             "fix the credentials with `openclaw config set channels.matrix.password <PASSWORD>`"

@@ -349,7 +349,11 @@ mod tests {
             RequestOutcome::AlreadyPending
         );
         s.approve(&c, t, "x").unwrap();
-        for same in ["alice!~alice@host", "Alice!~alice@host", "ALICE!~Alice@HOST"] {
+        for same in [
+            "alice!~alice@host",
+            "Alice!~alice@host",
+            "ALICE!~Alice@HOST",
+        ] {
             assert!(s.is_approved(same).unwrap(), "{same}");
         }
         assert!(!s.is_approved("alice!~mallory@host").unwrap());
@@ -374,7 +378,9 @@ mod tests {
     fn the_code_message_names_this_instance() {
         let m = code_message("ABCD2345", "42", "telegram", "openclaw --profile rescue");
         assert!(
-            m.ends_with("The owner runs: openclaw --profile rescue pairing approve telegram ABCD2345"),
+            m.ends_with(
+                "The owner runs: openclaw --profile rescue pairing approve telegram ABCD2345"
+            ),
             "{m}"
         );
     }

@@ -68,7 +68,14 @@ async fn pairing_then_answers_in_dms_and_mentions_only_in_the_room() {
         "channels": ["#room"], "groups": {"#room": {"allowFrom": ["*"]}}
     }))
     .unwrap();
-    let mut s = IrcSettings::new("default", d.path(), cfg, d.path(), "openclaw --profile main").unwrap();
+    let mut s = IrcSettings::new(
+        "default",
+        d.path(),
+        cfg,
+        d.path(),
+        "openclaw --profile main",
+    )
+    .unwrap();
     s.transport.reconnect_min = Duration::from_millis(200);
     s.transport.reconnect_max = Duration::from_secs(1);
     let ledger = Arc::new(Ledger::open(&account_dir(d.path(), CHANNEL, "default")).unwrap());
@@ -176,7 +183,14 @@ async fn dm_answers_from_an_earlier_connection_go_only_to_the_same_person() {
         "host": "127.0.0.1", "port": server.port, "tls": false, "nick": "clawbot"
     }))
     .unwrap();
-    let s = IrcSettings::new("default", d.path(), cfg, d.path(), "openclaw --profile main").unwrap();
+    let s = IrcSettings::new(
+        "default",
+        d.path(),
+        cfg,
+        d.path(),
+        "openclaw --profile main",
+    )
+    .unwrap();
     let ledger = Arc::new(Ledger::open(&dir).unwrap());
     let ch = IrcChannel::new(s, ledger.clone(), Arc::new(Echo), Live::new(vec![], vec![]));
     let stop = CancellationToken::new();
@@ -234,7 +248,14 @@ async fn a_dm_answer_never_reaches_whoever_took_the_nick_mid_turn() {
         "allowFrom": ["alice!~alice@127.0.0.1"]
     }))
     .unwrap();
-    let s = IrcSettings::new("default", d.path(), cfg, d.path(), "openclaw --profile main").unwrap();
+    let s = IrcSettings::new(
+        "default",
+        d.path(),
+        cfg,
+        d.path(),
+        "openclaw --profile main",
+    )
+    .unwrap();
     let dir = account_dir(d.path(), CHANNEL, "default");
     let ledger = Arc::new(Ledger::open(&dir).unwrap());
     let (started, mut turn) = mpsc::unbounded_channel();
@@ -289,7 +310,14 @@ async fn a_refused_server_password_reads_unauthorized_with_the_fix() {
         "password": "wrong-pw"
     }))
     .unwrap();
-    let s = IrcSettings::new("default", d.path(), cfg, d.path(), "openclaw --profile main").unwrap();
+    let s = IrcSettings::new(
+        "default",
+        d.path(),
+        cfg,
+        d.path(),
+        "openclaw --profile main",
+    )
+    .unwrap();
     let ledger = Arc::new(Ledger::open(&account_dir(d.path(), CHANNEL, "default")).unwrap());
     let ch = IrcChannel::new(s, ledger, Arc::new(Echo), Live::new(vec![], vec![]));
     let stop = CancellationToken::new();

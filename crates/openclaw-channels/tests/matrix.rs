@@ -288,7 +288,10 @@ async fn a_direct_room_with_a_third_member_is_a_group() {
 
     alice.invite(&room, &carol_reg.user_id).await.unwrap();
     carol.join(&room).await.unwrap();
-    carol.send_text(&room, "c1", "hello everyone").await.unwrap();
+    carol
+        .send_text(&room, "c1", "hello everyone")
+        .await
+        .unwrap();
     alice.send_text(&room, "a2", "and now?").await.unwrap();
     alice.send_text(&room, "a3", "bot: and now?").await.unwrap();
     until("group answer", || async {
@@ -335,13 +338,15 @@ async fn another_account_does_not_resume_the_old_accounts_sync() {
         .unwrap();
     bot2.join(&room).await.unwrap();
     let d = tempfile::tempdir().unwrap();
-    let open = |user: &str, pw: &str| {
-        json!({"userId": user, "password": pw, "dmPolicy": "open", "allowFrom": ["*"]})
-    };
+    let open = |user: &str, pw: &str| json!({"userId": user, "password": pw, "dmPolicy": "open", "allowFrom": ["*"]});
     // bot syncs (and stores its position), then stops.
     let r = start(
         d.path(),
-        settings(d.path(), &hs, open(&Synapse::user_id("bot"), "bot-password")),
+        settings(
+            d.path(),
+            &hs,
+            open(&Synapse::user_id("bot"), "bot-password"),
+        ),
     );
     until("running", || async {
         r.ch.status().state == ChannelState::Running
@@ -356,7 +361,10 @@ async fn another_account_does_not_resume_the_old_accounts_sync() {
     let _ = r.task.await;
 
     // Sent to bot2 before the section was moved to it.
-    alice.send_text(&room, "old", "before your time").await.unwrap();
+    alice
+        .send_text(&room, "old", "before your time")
+        .await
+        .unwrap();
     let r = start(
         d.path(),
         settings(d.path(), &hs, open(&bot2_reg.user_id, "bot2-password")),

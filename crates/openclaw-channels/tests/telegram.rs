@@ -584,7 +584,11 @@ async fn refusals_go_only_to_senders_the_policy_admits_and_at_most_once_a_while(
         fx.push_dm(TOKEN, 44, "/status main");
         fx.push_dm(TOKEN, 44, "/start");
         settled(&fx, &refuser, &ledger, 1).await;
-        assert!(fx.texts_to(TOKEN, 44).is_empty(), "{cfg}: {:?}", fx.texts_to(TOKEN, 44));
+        assert!(
+            fx.texts_to(TOKEN, 44).is_empty(),
+            "{cfg}: {:?}",
+            fx.texts_to(TOKEN, 44)
+        );
         if cfg["dmPolicy"] == "allowlist" {
             // Someone the allowlist admits, who is not an owner, is told.
             fx.push_dm(TOKEN, 50, "/status main");

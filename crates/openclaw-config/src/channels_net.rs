@@ -146,9 +146,9 @@ impl Irc {
     pub fn require_mention(&self, channel: &str) -> bool {
         let g = self.groups.as_ref();
         g.and_then(|g| g.iter().find(|(k, _)| irc_eq(k, channel)).map(|(_, v)| v))
-        .and_then(|x| x.require_mention)
-        .or_else(|| g.and_then(|g| g.get("*")).and_then(|x| x.require_mention))
-        .unwrap_or(true)
+            .and_then(|x| x.require_mention)
+            .or_else(|| g.and_then(|g| g.get("*")).and_then(|x| x.require_mention))
+            .unwrap_or(true)
     }
 }
 
@@ -387,7 +387,9 @@ impl Matrix {
     pub fn switch_account_commands(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
         if self.access_token_file.is_some() {
-            out.push("config set channels.matrix.accessTokenFile <FILE_WITH_ANOTHER_ACCOUNTS_TOKEN>");
+            out.push(
+                "config set channels.matrix.accessTokenFile <FILE_WITH_ANOTHER_ACCOUNTS_TOKEN>",
+            );
         } else if self.access_token.is_some() {
             out.push("config set channels.matrix.accessToken <ANOTHER_ACCOUNTS_TOKEN>");
         }
@@ -805,9 +807,8 @@ mod tests {
         let e = |v| matrix(v).unwrap_err();
         let m = ok(json!({ "homeserver": "https://m", "accessTokenFile": "~/.secrets/mx" }));
         assert!(m.uses_token());
-        let m = ok(
-            json!({ "homeserver": "https://m", "userId": "@bot:m", "passwordFile": "/run/pw" }),
-        );
+        let m =
+            ok(json!({ "homeserver": "https://m", "userId": "@bot:m", "passwordFile": "/run/pw" }));
         assert!(!m.uses_token());
         assert!(
             e(json!({ "homeserver": "https://m", "accessToken": "t", "accessTokenFile": "/f" }))
@@ -821,8 +822,14 @@ mod tests {
             e(json!({ "homeserver": "https://m", "passwordFile": "/f" })).contains("needs userId")
         );
         let s = schemars::schema_for!(Matrix).to_value();
-        assert_eq!(s["properties"]["accessTokenFile"]["type"], json!(["string", "null"]));
-        assert_eq!(s["properties"]["passwordFile"]["type"], json!(["string", "null"]));
+        assert_eq!(
+            s["properties"]["accessTokenFile"]["type"],
+            json!(["string", "null"])
+        );
+        assert_eq!(
+            s["properties"]["passwordFile"]["type"],
+            json!(["string", "null"])
+        );
     }
 
     #[test]
@@ -923,7 +930,11 @@ mod tests {
         );
         assert!(text[1].contains("Matrix user @bot:m"), "{}", text[1]);
         // Each says what sharing does on its network.
-        assert!(text[0].contains("one connection hold a nick"), "{}", text[0]);
+        assert!(
+            text[0].contains("one connection hold a nick"),
+            "{}",
+            text[0]
+        );
         assert!(text[1].contains("both answer every message"), "{}", text[1]);
         assert!(!text[1].contains("one connection"), "{}", text[1]);
         // different nick, different port, unknown matrix user, or disabled: no conflict

@@ -214,7 +214,9 @@ fn not_them(nick: &str, expected: &str, now: &Option<String>) -> String {
         Some(now) => format!(
             "{nick} is now {nick}!{now}, not {nick}!{expected}; the message is not sent to someone else"
         ),
-        None => format!("nobody holds {nick} now ({nick}!{expected} is gone); the message is dropped"),
+        None => {
+            format!("nobody holds {nick} now ({nick}!{expected} is gone); the message is dropped")
+        }
     }
 }
 
@@ -607,7 +609,10 @@ impl Session<'_> {
                         let pieces = split_text(text, budget);
                         if let Some(expect) = expect.clone() {
                             let lines = pieces.len() as u32;
-                            match self.check_front(w, &target, &expect, lines, &mut bucket).await {
+                            match self
+                                .check_front(w, &target, &expect, lines, &mut bucket)
+                                .await
+                            {
                                 Err(e) => return End::Error(e),
                                 Ok(CheckStep::Wait(None)) => break,
                                 Ok(CheckStep::Wait(Some(wait))) => {

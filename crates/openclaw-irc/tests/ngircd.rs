@@ -400,7 +400,10 @@ async fn checked_dms_reach_only_the_person_they_are_for() {
         matches!(&err, IrcError::NotThem { now: Some(now), .. } if now == "~mallory@127.0.0.1"),
         "{err:?}"
     );
-    assert!(err.to_string().contains("not sent to someone else"), "{err}");
+    assert!(
+        err.to_string().contains("not sent to someone else"),
+        "{err}"
+    );
     // An unchecked message still goes to whoever holds the nick; the next
     // thing mallory sees is that, not the private answer.
     bot.privmsg("alice", "public").await.unwrap();
@@ -448,6 +451,10 @@ async fn checked_dms_queued_across_a_reconnect_are_checked_after_it() {
     assert!(matches!(err, IrcError::NotThem { .. }), "{err:?}");
     also.await.unwrap().unwrap();
     let m = mallory.expect(|m| m.command == "PRIVMSG").await;
-    assert_eq!(m.param(1), "after the private one", "the private one never came");
+    assert_eq!(
+        m.param(1),
+        "after the private one",
+        "the private one never came"
+    );
     bot.quit("bye");
 }

@@ -545,16 +545,20 @@ mod tests {
             "sender": who, "state_key": who, "content": { "membership": m } })
         };
         t.apply(
-            &sync(json!({ "next_batch": "c2", "rooms": { "join": { "!lazy:hs": {
+            &sync(
+                json!({ "next_batch": "c2", "rooms": { "join": { "!lazy:hs": {
             "state": { "events": [ member("@a:hs", "join") ] },
-            "timeline": { "events": [ member(me, "join"), member("@b:hs", "join") ] } } } } })),
+            "timeline": { "events": [ member(me, "join"), member("@b:hs", "join") ] } } } } }),
+            ),
             me,
         );
         assert_eq!(t.joined_count("!lazy:hs"), Some(3));
         assert!(!t.is_dm("!lazy:hs"));
         t.apply(
-            &sync(json!({ "next_batch": "c3", "rooms": { "join": { "!lazy:hs": {
-            "timeline": { "events": [ member("@b:hs", "leave") ] } } } } })),
+            &sync(
+                json!({ "next_batch": "c3", "rooms": { "join": { "!lazy:hs": {
+            "timeline": { "events": [ member("@b:hs", "leave") ] } } } } }),
+            ),
             me,
         );
         assert!(t.is_dm("!lazy:hs"));
@@ -595,7 +599,10 @@ mod tests {
             me,
         );
         assert_eq!(t.joined_count("!r:hs"), Some(3));
-        assert!(!t.is_dm("!r:hs"), "three members: not a DM, whatever the invite said");
+        assert!(
+            !t.is_dm("!r:hs"),
+            "three members: not a DM, whatever the invite said"
+        );
         // The same with summaries: the count decides.
         t.apply(
             &sync(json!({ "next_batch": "d", "rooms": { "join": { "!r:hs": {
@@ -622,7 +629,10 @@ mod tests {
         );
         assert!(!t.knows_members("!g:hs"));
         assert!(!t.is_dm("!g:hs"));
-        t.set_members("!g:hs", ["@a:hs", "@b:hs", "@carol:hs", me].map(String::from));
+        t.set_members(
+            "!g:hs",
+            ["@a:hs", "@b:hs", "@carol:hs", me].map(String::from),
+        );
         assert_eq!(t.joined_count("!g:hs"), Some(4));
         let mut t = RoomTracker::default();
         t.apply(
@@ -636,7 +646,10 @@ mod tests {
             "timeline": { "events": [ member("@carol:hs", "join") ] } } } } })),
             me,
         );
-        assert!(!t.knows_members("!s:hs"), "the summary is stale: ask the server");
+        assert!(
+            !t.knows_members("!s:hs"),
+            "the summary is stale: ask the server"
+        );
     }
 
     #[test]

@@ -320,15 +320,26 @@ async fn a_direct_room_stops_being_a_dm_when_a_third_member_joins() {
     tracker.apply(&first, &bot_id);
 
     let room = alice
-        .create_room(&json!({"preset": "trusted_private_chat", "is_direct": true, "invite": [bot_id]}))
+        .create_room(
+            &json!({"preset": "trusted_private_chat", "is_direct": true, "invite": [bot_id]}),
+        )
         .await
         .unwrap();
     let (since, items) = sync_until(&bot, &bot_id, &first.next_batch, &mut tracker, |items| {
         items.iter().any(|i| matches!(i, SyncItem::Invite { .. }))
     })
     .await;
-    assert!(items.iter().any(|i| matches!(i, SyncItem::Invite { is_direct: true, .. })));
-    assert!(tracker.is_dm(&room), "invited as direct, members not known yet");
+    assert!(items.iter().any(|i| matches!(
+        i,
+        SyncItem::Invite {
+            is_direct: true,
+            ..
+        }
+    )));
+    assert!(
+        tracker.is_dm(&room),
+        "invited as direct, members not known yet"
+    );
     bot.join(&room).await.unwrap();
     alice.send_text(&room, "a1", "hi").await.unwrap();
     let (since, _) = sync_until(&bot, &bot_id, &since, &mut tracker, |items| {
