@@ -95,6 +95,19 @@ fn dm_pairing_room_mentions_and_a_server_restart() {
         "the nick!user@host mask: {sender}"
     );
     assert!(model.requests().is_empty(), "not processed before approval");
+    // Its last line is the approve command of this instance (profile main).
+    let approve = loop {
+        let t = rt.block_on(next_privmsg(&mut alice, "alice"));
+        if t.contains("pairing approve") {
+            break t;
+        }
+    };
+    assert!(
+        approve.ends_with(&format!(
+            "openclaw --profile main pairing approve irc {code}"
+        )),
+        "{approve}"
+    );
 
     let out = a.cli(&h, &["pairing", "approve", "irc", &code]);
     let (stdout, _) = expect_success("pairing approve", &out);

@@ -70,7 +70,13 @@ fn invite_by_allowlist_pairing_in_a_dm_and_a_failing_channel_stays_alone() {
     let listed = a.cli_json(&h, &["pairing", "list", "matrix", "--json"]);
     let code = listed["pending"][0]["code"].as_str().unwrap().to_string();
     assert_eq!(listed["pending"][0]["senderId"], Synapse::user_id("alice"));
-    assert!(from_bot(&rt, &alice, &dm)[0].contains(&code));
+    let code_msg = &from_bot(&rt, &alice, &dm)[0];
+    assert!(
+        code_msg.contains(&format!(
+            "openclaw --profile main pairing approve matrix {code}"
+        )),
+        "the approve command of this instance: {code_msg}"
+    );
     assert!(model.requests().is_empty(), "not processed before approval");
     let out = a.cli(&h, &["pairing", "approve", "matrix", &code, "--notify"]);
     let (stdout, _) = expect_success("pairing approve", &out);
