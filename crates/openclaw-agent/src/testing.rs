@@ -48,6 +48,12 @@ pub enum Reply {
         headers: Vec<(String, String)>,
         body: String,
     },
+    /// OpenAI streaming text that says which prompt it answers: `echo: ` and
+    /// the text of the request's last user message, in two chunks with
+    /// `delay` between them. Lets a test tell one answer from another.
+    EchoSse {
+        delay: Duration,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -244,6 +250,31 @@ async fn handle(
             sse_reply(sock, chunks, Duration::from_millis(5), end, closed).await
         }
         Reply::SlowSse { chunks, delay, end } => sse_reply(sock, chunks, delay, end, closed).await,
+        Reply::EchoSse { delay } => {
+            let prompt = last_user_text(&rec.body);
+            let chunks = openai_text(&["echo: ", &prompt]);
+            sse_reply(sock, chunks, delay, End::Clean, closed).await
+        }
+    }
+}
+
+/// The text of the last `user` message of a chat request (OpenAI or
+/// Anthropic shape; string or text-part content).
+fn last_user_text(body: &Value) -> String {
+    let Some(m) = body["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+    else {
+        return String::new();
+    };
+    match &m["content"] {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join(""),
+        _ => String::new(),
     }
 }
 

@@ -52,6 +52,7 @@ fn main() {
             poll_timeout: 30,
             retry_pause: Duration::from_millis(100),
             fix_token_command: String::new(),
+            cli: "openclaw --profile main".into(),
         };
         let ch = TelegramChannel::new(s, open_ledger(dir.path(), "default").unwrap(), Arc::new(Instant0), Arc::new(Vec::new));
         let stop = CancellationToken::new();

@@ -35,6 +35,24 @@ pub enum SenderMatch {
 }
 
 impl SenderMatch {
+    /// The rule of a channel: IRC masks for `irc`, exact ids elsewhere.
+    pub fn for_channel(channel: &str) -> SenderMatch {
+        if channel == "irc" {
+            SenderMatch::IrcMask
+        } else {
+            SenderMatch::Exact
+        }
+    }
+
+    /// Whether two sender ids name the same sender (no wildcards: a
+    /// recorded id is literal). IRC compares under IRC case mapping.
+    pub fn same(self, a: &str, b: &str) -> bool {
+        match self {
+            SenderMatch::Exact => a == b,
+            SenderMatch::IrcMask => openclaw_config::channels_net::irc_eq(a, b),
+        }
+    }
+
     /// Whether the allowlist entry `pattern` admits `sender`.
     pub fn matches(self, pattern: &str, sender: &str) -> bool {
         match self {

@@ -11,10 +11,13 @@
 //! ledger numbers each line itself (`receive_keyed` without a key) the
 //! moment it arrives: a line recorded before a crash is answered after the
 //! restart, a line sent while the bot was disconnected never reached it.
-//! A DM answer recorded on an earlier connection (before a reconnect or a
-//! restart) is sent only if `USERHOST` shows the nick still held by the
-//! same `user@host`; otherwise it is dropped with a log line, so it never
-//! reaches whoever took the nick meanwhile.
+//! Every DM answer (an agent's, a pairing code, an owner command's reply)
+//! is sent with [`IrcHandle::privmsg_checked`]: right before its lines are
+//! written — on whatever connection writes them, also after a reconnect or
+//! a restart — `USERHOST` must show the nick still held by the `user@host`
+//! that wrote; otherwise the answer is dropped with a log line, so it never
+//! reaches whoever took the nick meanwhile (nicks change hands while a
+//! turn runs).
 //!
 //! States: `starting` → `running` (registered); `error` while the server is
 //! unreachable (the transport retries with backoff, 2 s doubling to 5 min);
@@ -25,8 +28,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use futures_util::future::BoxFuture;
-use openclaw_config::channels_net::Irc;
-use openclaw_irc::{IrcConfig, IrcEvent, IrcHandle, NickServ};
+use openclaw_config::channels_net::{Irc, irc_eq};
+use openclaw_irc::{IrcConfig, IrcError, IrcEvent, IrcHandle, NickServ};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -53,8 +56,28 @@ pub struct IrcSettings {
     /// The connection (server, nick, secrets, channels, timings); built by
     /// [`IrcSettings::new`], adjustable (tests shorten the backoff).
     pub transport: IrcConfig,
-    /// The command that fixes a refused server password.
-    pub fix_password_command: String,
+    /// The command prefix that selects this instance (`openclaw --profile
+    /// rescue`): the pairing message and the hints name it.
+    pub cli: String,
+    /// What fixes a refused server password ([`password_hint`]).
+    pub password_hint: String,
+}
+
+/// What `channels status` says fixes a refused server password: the key the
+/// section uses (`passwordFile` names its file; validation forbids both).
+pub fn password_hint(cfg: &Irc, home: &Path, cli: &str) -> String {
+    match &cfg.password_file {
+        Some(f) => format!(
+            "write the right password to {} (channels.irc.passwordFile) and run `{cli} gateway restart`, or point passwordFile at another file with `{cli} config set channels.irc.passwordFile <FILE>` (retrying meanwhile)",
+            crate::token::expand_home(f, home).display()
+        ),
+        None if cfg.password.is_some() => format!(
+            "set the right password with `{cli} config set channels.irc.password <PASSWORD>` (retrying meanwhile)"
+        ),
+        None => format!(
+            "the server wants a password: put it in a file and run `{cli} config set channels.irc.passwordFile <FILE>` (retrying meanwhile)"
+        ),
+    }
 }
 
 /// The server password and NickServ identification of a section
@@ -66,7 +89,10 @@ pub fn resolve_secrets(
     let password = match (&cfg.password, &cfg.password_file) {
         (Some(p), _) if !p.expose().trim().is_empty() => Some(p.expose().trim().to_string()),
         (_, Some(f)) => {
-            Some(crate::token::read_secret_file(f, home, "channels.irc.passwordFile")?.1)
+            let pw = crate::token::read_secret_file(f, home, "channels.irc.passwordFile")?.1;
+            // Read from a file: the log writer does not know it otherwise.
+            openclaw_config::register_secrets([pw.clone()]);
+            Some(pw)
         }
         _ => None,
     };
@@ -76,10 +102,16 @@ pub fn resolve_secrets(
                 (Some(p), _) if !p.expose().trim().is_empty() => {
                     Some(p.expose().trim().to_string())
                 }
-                (_, Some(f)) => Some(
-                    crate::token::read_secret_file(f, home, "channels.irc.nickserv.passwordFile")?
-                        .1,
-                ),
+                (_, Some(f)) => {
+                    let pw = crate::token::read_secret_file(
+                        f,
+                        home,
+                        "channels.irc.nickserv.passwordFile",
+                    )?
+                    .1;
+                    openclaw_config::register_secrets([pw.clone()]);
+                    Some(pw)
+                }
                 _ => None,
             };
             match pw {
@@ -102,13 +134,14 @@ pub fn resolve_secrets(
 }
 
 impl IrcSettings {
-    /// Settings for `cfg`, its secrets read from `home`-relative files.
+    /// Settings for `cfg`, its secrets read from `home`-relative files;
+    /// `cli` is the instance's command prefix (`Instance::cli_prefix`).
     pub fn new(
         account: &str,
         state_dir: &Path,
         cfg: Irc,
         home: &Path,
-        fix_password_command: String,
+        cli: &str,
     ) -> Result<IrcSettings, String> {
         let (password, nickserv) = resolve_secrets(&cfg, home)?;
         let mut t = IrcConfig::new(cfg.host.trim(), cfg.nick.clone());
@@ -122,9 +155,10 @@ impl IrcSettings {
         Ok(IrcSettings {
             account: account.into(),
             state_dir: state_dir.to_path_buf(),
+            password_hint: password_hint(&cfg, home, cli),
             config: cfg,
             transport: t,
-            fix_password_command,
+            cli: cli.to_string(),
         })
     }
 
@@ -151,17 +185,17 @@ impl IrcSettings {
                 require_mention: config.require_mention(chat),
                 allow_from: group_allow_from(&config, chat),
             }),
+            cli: self.cli.clone(),
         }
     }
 }
 
-/// `groups."#room".allowFrom` (IRC case-insensitive), else `groups."*"`.
+/// `groups."#room".allowFrom` (IRC case mapping), else `groups."*"`.
 fn group_allow_from(c: &Irc, chat: &str) -> Option<Vec<String>> {
     let groups = c.groups.as_ref()?;
-    let lower = chat.to_ascii_lowercase();
     groups
         .iter()
-        .find(|(k, _)| k.to_ascii_lowercase() == lower)
+        .find(|(k, _)| irc_eq(k, chat))
         .and_then(|(_, g)| g.allow_from.clone())
         .or_else(|| groups.get("*").and_then(|g| g.allow_from.clone()))
 }
@@ -171,15 +205,6 @@ fn group_allow_from(c: &Irc, chat: &str) -> Option<Vec<String>> {
 #[serde(rename_all = "camelCase")]
 struct Recorded {
     inbound: Inbound,
-    /// The connection it arrived on ([`connection_id`]).
-    #[serde(default)]
-    conn: String,
-}
-
-/// This process's `n`-th registration: a DM answer recorded on another
-/// connection is only sent after checking who holds the nick now.
-fn connection_id(n: u32) -> String {
-    format!("{}.{n}", std::process::id())
 }
 
 /// The text without a leading `nick:` / `nick,` address.
@@ -249,38 +274,33 @@ impl Transport for IrcTransport {
             let Some(h) = handle else {
                 return Err(SendError::Transient("not connected yet".into()));
             };
-            if let Ok(r) = serde_json::from_value::<Recorded>(e.update.clone())
-                && r.inbound.chat_kind == ChatKind::Direct
-                && r.conn != connection_id(h.status().connections)
-            {
-                same_person(&h, &r.inbound.sender_id).await?;
-            }
+            let text = &e.chunks[i];
+            // A DM goes only to the person who wrote: checked by the
+            // connection right before it writes the lines.
+            let person = serde_json::from_value::<Recorded>(e.update.clone())
+                .ok()
+                .filter(|r| r.inbound.chat_kind == ChatKind::Direct)
+                .map(|r| r.inbound.sender_id);
             // Resolves once every line is on the socket; while the server
             // is away it waits for the reconnect.
-            h.privmsg(&e.chat_id, &e.chunks[i])
-                .await
-                .map_err(|err| SendError::Transient(err.to_string()))
+            let sent = match person.as_deref().and_then(|m| m.split_once('!')) {
+                Some((_, userhost)) => h.privmsg_checked(&e.chat_id, userhost, text).await,
+                None if openclaw_irc::proto::is_channel(&e.chat_id) => {
+                    h.privmsg(&e.chat_id, text).await
+                }
+                // A DM whose sender was not recorded: never guess.
+                None => {
+                    return Err(SendError::Refused(format!(
+                        "no sender identity recorded for the DM to {}; not sent",
+                        e.chat_id
+                    )));
+                }
+            };
+            sent.map_err(|err| match err {
+                IrcError::NotThem { .. } => SendError::Refused(err.to_string()),
+                IrcError::Stopped | IrcError::NoAnswer(..) => SendError::Transient(err.to_string()),
+            })
         })
-    }
-}
-
-/// Before a DM answer recorded on an earlier connection goes out: the nick
-/// must still belong to the `nick!user@host` that wrote (nicks change
-/// hands; an answer must not reach someone else). Offline or someone else:
-/// the answer is dropped, and the log says so.
-async fn same_person(h: &IrcHandle, mask: &str) -> Result<(), SendError> {
-    let Some((nick, userhost)) = mask.split_once('!') else {
-        return Ok(());
-    };
-    match h.userhost(nick).await {
-        Ok(Some(now)) if now.eq_ignore_ascii_case(userhost) => Ok(()),
-        Ok(Some(now)) => Err(SendError::Refused(format!(
-            "{nick} is now {nick}!{now}, not {mask} who wrote before the reconnect; the answer is not sent to someone else"
-        ))),
-        Ok(None) => Err(SendError::Refused(format!(
-            "{nick} is offline since the reconnect; the answer to {mask} is dropped"
-        ))),
-        Err(e) => Err(SendError::Transient(e.to_string())),
     }
 }
 
@@ -325,10 +345,7 @@ impl IrcChannel {
                     "{}:{} refused the server password",
                     self.s.transport.host, self.s.transport.port
                 )),
-                Some(format!(
-                    "set the right password with `{}` (retrying meanwhile)",
-                    self.s.fix_password_command
-                )),
+                Some(self.s.password_hint.clone()),
             );
         } else {
             self.status
@@ -381,8 +398,7 @@ impl IrcChannel {
                         continue;
                     }
                     let chat = inbound.chat_id.clone();
-                    let conn = connection_id(handle.status().connections);
-                    let payload = json!(Recorded { inbound, conn });
+                    let payload = json!(Recorded { inbound });
                     match self
                         .pipeline
                         .receive_keyed(vec![(None, chat, payload)], None, &stop)
@@ -472,6 +488,37 @@ mod tests {
         let mut act = line("bob", "#room", "waves", false);
         act.is_action = true;
         assert_eq!(to_inbound("default", &act, "clawbot").text, "* bob waves");
+    }
+
+    #[test]
+    fn the_password_hint_names_the_key_the_section_uses() {
+        let home = Path::new("/home/u");
+        let cli = "openclaw --profile rescue";
+        let cfg = |v: Value| -> Irc { serde_json::from_value(v).unwrap() };
+        let file = password_hint(
+            &cfg(json!({"host": "h", "nick": "b", "passwordFile": "~/.secrets/irc"})),
+            home,
+            cli,
+        );
+        assert!(file.contains("/home/u/.secrets/irc"), "{file}");
+        assert!(
+            file.contains("openclaw --profile rescue config set channels.irc.passwordFile <FILE>"),
+            "{file}"
+        );
+        assert!(!file.contains("channels.irc.password <"), "{file}");
+        let inline = password_hint(
+            &cfg(json!({"host": "h", "nick": "b", "password": "x"})),
+            home,
+            cli,
+        );
+        assert!(
+            inline.contains(
+                "`openclaw --profile rescue config set channels.irc.password <PASSWORD>`"
+            ),
+            "{inline}"
+        );
+        let none = password_hint(&cfg(json!({"host": "h", "nick": "b"})), home, cli);
+        assert!(none.contains("channels.irc.passwordFile <FILE>"), "{none}");
     }
 
     #[test]

@@ -12,11 +12,14 @@
 //! token (kept in the state dir), is recognised by the homeserver and does
 //! not post twice.
 //!
-//! A room is a DM when the invite said so or it has two members (us and
-//! one other); the session key is `matrix:dm:@user:server` or
-//! `matrix:group:!room:server`. The first sync of a new account (no stored
-//! `next_batch`) records no messages, only invites: history is not
-//! answered, and neither is what a room showed from before we joined.
+//! A room is a DM while it has at most two joined members (us and one
+//! other); a third who joins makes it a group. An `is_direct` invite
+//! counts only while the member count is unknown. The session key is
+//! `matrix:dm:@user:server` or `matrix:group:!room:server`. The first sync
+//! of a new account records no messages, only invites: history is not
+//! answered, and neither is what a room showed from before we joined. The
+//! stored `next_batch` carries the user id it belongs to: after a switch to
+//! another account the first sync is such a fresh one.
 //!
 //! Encrypted rooms: we cannot read them. The first time a room shows it is
 //! encrypted (`m.room.encryption`, or an `m.room.encrypted` event), the bot
@@ -28,13 +31,13 @@
 //! names the fix); `error` while retrying anything else, with backoff.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use openclaw_config::channels_net::{self, Matrix};
-use openclaw_matrix::sync::ENCRYPTED_ROOM_NOTICE;
+use openclaw_matrix::sync::{ENCRYPTED_ROOM_NOTICE, localpart};
 use openclaw_matrix::{
     AutoJoin, MatrixClient, MatrixError, RoomTracker, SyncItem, SyncResponse, txn_id,
 };
@@ -57,21 +60,124 @@ pub const TEXT_CHUNK_LIMIT: usize = 4000;
 /// What the sync asks for: rooms' timelines and state, nothing else.
 const SYNC_FILTER: &str = r#"{"presence":{"types":[]},"account_data":{"types":[]},"room":{"timeline":{"limit":50},"ephemeral":{"types":[]},"account_data":{"types":[]}}}"#;
 
+/// The account's secrets, read from the config or its files. `Debug` does
+/// not show them.
+#[derive(Clone, Default)]
+pub struct MatrixSecrets {
+    pub access_token: Option<String>,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for MatrixSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
+        f.debug_struct("MatrixSecrets")
+            .field("access_token", &shown(&self.access_token))
+            .field("password", &shown(&self.password))
+            .finish()
+    }
+}
+
+/// `accessToken`/`accessTokenFile` and `password`/`passwordFile`, read
+/// now (files: regular, not a symlink, `~` expanded against `home`).
+/// Secrets read from files are registered for log redaction.
+pub fn resolve_secrets(cfg: &Matrix, home: &Path) -> Result<MatrixSecrets, String> {
+    let read = |inline: &Option<openclaw_config::Secret>,
+                file: &Option<String>,
+                key: &str|
+     -> Result<Option<String>, String> {
+        if let Some(v) = inline
+            .as_ref()
+            .map(|v| v.expose().trim())
+            .filter(|v| !v.is_empty())
+        {
+            return Ok(Some(v.to_string()));
+        }
+        match file {
+            Some(f) => {
+                let v = crate::token::read_secret_file(f, home, key)?.1;
+                openclaw_config::register_secrets([v.clone()]);
+                Ok(Some(v))
+            }
+            None => Ok(None),
+        }
+    };
+    Ok(MatrixSecrets {
+        access_token: read(
+            &cfg.access_token,
+            &cfg.access_token_file,
+            "channels.matrix.accessTokenFile",
+        )?,
+        password: read(
+            &cfg.password,
+            &cfg.password_file,
+            "channels.matrix.passwordFile",
+        )?,
+    })
+}
+
+/// What `channels status` says fixes refused credentials: the key the
+/// section logs in with (a file key names its file).
+pub fn login_hint(cfg: &Matrix, home: &Path, cli: &str) -> String {
+    let file = |f: &str, what: &str, key: &str| {
+        format!(
+            "put {what} in {} (channels.matrix.{key}) and run `{cli} gateway restart`, or point {key} at another file with `{cli} config set channels.matrix.{key} <FILE>`",
+            crate::token::expand_home(f, home).display()
+        )
+    };
+    if let Some(f) = &cfg.access_token_file {
+        file(f, "a valid access token", "accessTokenFile")
+    } else if cfg.access_token.is_some() {
+        format!("fix the credentials with `{cli} config set channels.matrix.accessToken <TOKEN>`")
+    } else if let Some(f) = &cfg.password_file {
+        file(f, "the right password", "passwordFile")
+    } else {
+        format!("fix the credentials with `{cli} config set channels.matrix.password <PASSWORD>`")
+    }
+}
+
 /// Everything a Matrix account needs, resolved from the config.
 #[derive(Clone)]
 pub struct MatrixSettings {
     pub account: String,
     pub state_dir: PathBuf,
     pub config: Matrix,
+    /// The access token or password, resolved from the config or files.
+    pub secrets: MatrixSecrets,
     /// How long one `/sync` long poll waits (30 s).
     pub sync_timeout: Duration,
     /// First pause after a failure (doubling to a minute).
     pub retry_pause: Duration,
-    /// The command that fixes refused credentials.
-    pub fix_login_command: String,
+    /// The command prefix that selects this instance (`openclaw --profile
+    /// rescue`): the pairing message and the hints name it.
+    pub cli: String,
+    /// What fixes refused credentials ([`login_hint`]).
+    pub login_hint: String,
 }
 
 impl MatrixSettings {
+    /// Settings for `cfg`, its secrets read now ([`resolve_secrets`]);
+    /// `cli` is the instance's command prefix (`Instance::cli_prefix`).
+    /// Sync timeout 30 s, first retry pause 2 s (adjustable).
+    pub fn new(
+        account: &str,
+        state_dir: &Path,
+        cfg: Matrix,
+        home: &Path,
+        cli: &str,
+    ) -> Result<MatrixSettings, String> {
+        Ok(MatrixSettings {
+            account: account.into(),
+            state_dir: state_dir.to_path_buf(),
+            secrets: resolve_secrets(&cfg, home)?,
+            login_hint: login_hint(&cfg, home, cli),
+            config: cfg,
+            sync_timeout: Duration::from_secs(30),
+            retry_pause: Duration::from_secs(2),
+            cli: cli.to_string(),
+        })
+    }
+
     pub fn access(&self) -> Access {
         let c = &self.config;
         Access {
@@ -99,6 +205,7 @@ impl MatrixSettings {
                         .or_else(|| g.get("*").and_then(|x| x.allow_from.clone()))
                 }),
             }),
+            cli: self.cli.clone(),
         }
     }
 
@@ -115,11 +222,35 @@ struct Recorded {
     inbound: Inbound,
 }
 
-fn localpart(user_id: &str) -> &str {
-    user_id
-        .strip_prefix('@')
-        .and_then(|s| s.split(':').next())
-        .unwrap_or(user_id)
+/// The ledger cursor of a Matrix account: `next_batch` with the user id it
+/// belongs to, so a section switched to another account does not resume
+/// the old account's sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Cursor {
+    user: String,
+    since: String,
+}
+
+fn encode_cursor(user: &str, next_batch: &str) -> String {
+    serde_json::to_string(&Cursor {
+        user: user.into(),
+        since: next_batch.into(),
+    })
+    .expect("a cursor serializes")
+}
+
+/// Where `user`'s sync resumes: the stored `next_batch` when it is this
+/// user's, else `None` (a fresh sync; `Err` says whose it was, for the log).
+fn resume_from(stored: Option<&str>, user: &str) -> Result<Option<String>, String> {
+    let Some(stored) = stored else {
+        return Ok(None);
+    };
+    match serde_json::from_str::<Cursor>(stored) {
+        Ok(c) if c.user == user => Ok(Some(c.since)),
+        Ok(c) => Err(c.user),
+        // Stored before cursors named their account: whose is unknown.
+        Err(_) => Err("an unknown account".into()),
+    }
 }
 
 /// The body without a leading address to us (`bot: `, `@bot:hs `).
@@ -142,20 +273,21 @@ fn strip_address(body: &str, own_user_id: &str) -> String {
 }
 
 /// Posts `text` as a notice in `room` with the account's token
-/// (`accessToken`, else the session the gateway logged in with), under a
-/// transaction id derived from `key` (a retry does not post twice). For the
-/// CLI (`pairing approve matrix <CODE> --notify`), which runs beside the
-/// gateway.
+/// (`accessToken`/`accessTokenFile`, else the session the gateway logged in
+/// with), under a transaction id derived from `key` (a retry does not post
+/// twice). For the CLI (`pairing approve matrix <CODE> --notify`), which
+/// runs beside the gateway; `home` expands `~` in file keys.
 pub async fn notify(
     state_dir: &std::path::Path,
+    home: &Path,
     account: &str,
     cfg: &Matrix,
     room: &str,
     key: &str,
     text: &str,
 ) -> Result<(), String> {
-    let token = match &cfg.access_token {
-        Some(t) => t.expose().trim().to_string(),
+    let token = match resolve_secrets(cfg, home)?.access_token {
+        Some(t) => t,
         None => {
             let path = account_dir(state_dir, CHANNEL, account).join("session.json");
             openclaw_state::read_json::<openclaw_matrix::StoredSession>(&path)
@@ -289,8 +421,8 @@ impl MatrixChannel {
                 LoginError::Retry(e.to_string())
             }
         };
-        if let Some(token) = &c.access_token {
-            let client = client.with_token(token.expose().trim());
+        if let Some(token) = &self.s.secrets.access_token {
+            let client = client.with_token(token);
             let who = client.whoami().await.map_err(classify)?;
             if let Some(want) = &c.user_id
                 && want != &who.user_id
@@ -302,22 +434,17 @@ impl MatrixChannel {
             }
             return Ok((client, who.user_id));
         }
-        let (Some(user), Some(password)) = (&c.user_id, &c.password) else {
+        let (Some(user), Some(password)) = (&c.user_id, &self.s.secrets.password) else {
             return Err(LoginError::Refused(
-                "channels.matrix needs accessToken, or userId and password".into(),
+                "channels.matrix needs accessToken (or accessTokenFile), or userId and password (or passwordFile)".into(),
             ));
         };
         let device = c.device_name.as_deref().unwrap_or("OpenClaw gateway");
         let path = self.s.dir().join("session.json");
-        let (login, source) = openclaw_matrix::login_or_restore(
-            &mut client,
-            user,
-            password.expose(),
-            Some(device),
-            &path,
-        )
-        .await
-        .map_err(classify)?;
+        let (login, source) =
+            openclaw_matrix::login_or_restore(&mut client, user, password, Some(device), &path)
+                .await
+                .map_err(classify)?;
         tracing::info!("matrix: logged in as {} ({source:?})", login.user_id);
         Ok((client, login.user_id))
     }
@@ -329,10 +456,7 @@ impl MatrixChannel {
                 "{} refused the login: {e}",
                 self.s.config.homeserver
             )),
-            Some(format!(
-                "fix the credentials with `{}`",
-                self.s.fix_login_command
-            )),
+            Some(self.s.login_hint.clone()),
         );
     }
 
@@ -380,7 +504,15 @@ impl MatrixChannel {
         let mut wait = self.s.retry_pause;
         let ledger = self.pipeline.ledger().clone();
         loop {
-            let since = ledger.cursor();
+            let since = match resume_from(ledger.cursor().as_deref(), &user) {
+                Ok(since) => since,
+                Err(whose) => {
+                    tracing::info!(
+                        "matrix: the stored sync position belongs to {whose}, not {user}; starting afresh (messages from before now are not answered)"
+                    );
+                    None
+                }
+            };
             let r = tokio::select! {
                 _ = stop.cancelled() => break,
                 r = client.sync(since.as_deref(), self.s.sync_timeout, Some(SYNC_FILTER)) => r,
@@ -399,7 +531,7 @@ impl MatrixChannel {
                     }
                     Err(e) => e,
                 },
-                Err(e) if e.is_unknown_token() && self.s.config.access_token.is_none() => {
+                Err(e) if e.is_unknown_token() && !self.s.config.uses_token() => {
                     // The stored session was revoked: log in again.
                     match self.login().await {
                         Ok((c, _)) => {
@@ -455,7 +587,7 @@ impl MatrixChannel {
         initial: bool,
         stop: &CancellationToken,
     ) -> Result<(), String> {
-        rooms.tracker.apply(&sync);
+        rooms.tracker.apply(&sync, user);
         let items = sync.items(user);
         let mut batch = Vec::new();
         let mut encrypted: BTreeSet<String> = sync
@@ -553,7 +685,7 @@ impl MatrixChannel {
         }
         let n = batch.len();
         self.pipeline
-            .receive_keyed(batch, Some(&sync.next_batch), stop)
+            .receive_keyed(batch, Some(&encode_cursor(user, &sync.next_batch)), stop)
             .map_err(|e| format!("cannot record messages: {e}"))?;
         if n > 0 {
             self.status.touch();
@@ -629,6 +761,64 @@ impl Channel for MatrixChannel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sync_cursor_belongs_to_its_account() {
+        let c = encode_cursor("@bot:hs", "s72_1");
+        assert_eq!(resume_from(Some(&c), "@bot:hs"), Ok(Some("s72_1".into())));
+        assert_eq!(resume_from(Some(&c), "@other:hs"), Err("@bot:hs".into()));
+        assert_eq!(resume_from(None, "@bot:hs"), Ok(None));
+        // a bare next_batch from before: whose is unknown, start afresh
+        assert!(resume_from(Some("s72_1"), "@bot:hs").is_err());
+    }
+
+    #[test]
+    fn secrets_from_files_and_hints_that_name_them() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("tok"), "syt_from_file\n").unwrap();
+        let cfg: Matrix =
+            serde_json::from_value(json!({"homeserver": "https://m", "accessTokenFile": "~/tok"}))
+                .unwrap();
+        let s = resolve_secrets(&cfg, d.path()).unwrap();
+        assert_eq!(s.access_token.as_deref(), Some("syt_from_file"));
+        assert!(!format!("{s:?}").contains("syt_from_file"));
+        let hint = login_hint(&cfg, d.path(), "openclaw --profile rescue");
+        assert!(
+            hint.contains(&d.path().join("tok").display().to_string()),
+            "{hint}"
+        );
+        assert!(
+            hint.contains(
+                "openclaw --profile rescue config set channels.matrix.accessTokenFile <FILE>"
+            ),
+            "{hint}"
+        );
+        std::os::unix::fs::symlink(d.path().join("tok"), d.path().join("link")).unwrap();
+        let linked: Matrix = serde_json::from_value(
+            json!({"homeserver": "https://m", "userId": "@b:m", "passwordFile": "~/link"}),
+        )
+        .unwrap();
+        let e = resolve_secrets(&linked, d.path()).unwrap_err();
+        assert!(
+            e.contains("channels.matrix.passwordFile") && e.contains("symlink"),
+            "{e}"
+        );
+        let inline: Matrix = serde_json::from_value(
+            json!({"homeserver": "https://m", "userId": "@b:m", "password": "pw"}),
+        )
+        .unwrap();
+        assert_eq!(
+            resolve_secrets(&inline, d.path())
+                .unwrap()
+                .password
+                .as_deref(),
+            Some("pw")
+        );
+        assert_eq!(
+            login_hint(&inline, d.path(), "openclaw"),
+            "fix the credentials with `openclaw config set channels.matrix.password <PASSWORD>`"
+        );
+    }
 
     #[test]
     fn addresses_are_stripped() {

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::access::SenderMatch;
 use crate::account_dir;
 
 pub const CODE_LEN: usize = 8;
@@ -81,6 +82,9 @@ pub enum PairingError {
 pub struct PairingStore {
     path: PathBuf,
     channel: String,
+    /// How a sender id is compared with the stored ones: the channel's own
+    /// rule (IRC masks under IRC case mapping).
+    matcher: SenderMatch,
 }
 
 /// A fresh code from the OS random number generator.
@@ -105,7 +109,14 @@ impl PairingStore {
         PairingStore {
             path: account_dir(state_dir, channel, account).join("pairing.json"),
             channel: channel.into(),
+            matcher: SenderMatch::for_channel(channel),
         }
+    }
+
+    /// The same store, comparing senders with `matcher`.
+    pub fn with_matcher(mut self, matcher: SenderMatch) -> Self {
+        self.matcher = matcher;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -116,8 +127,11 @@ impl PairingStore {
         Ok(openclaw_state::read_json(&self.path)?.unwrap_or_default())
     }
 
+    /// Whether `sender` was approved (compared the channel's way: an IRC
+    /// `Alice!~alice@host` is the approved `alice!~alice@host`).
     pub fn is_approved(&self, sender: &str) -> Result<bool, openclaw_state::StateError> {
-        Ok(self.read()?.approved.iter().any(|s| s == sender))
+        let m = self.matcher;
+        Ok(self.read()?.approved.iter().any(|s| m.same(s, sender)))
     }
 
     /// The pending, unexpired requests.
@@ -139,9 +153,10 @@ impl PairingStore {
         name: Option<&str>,
         now: u64,
     ) -> Result<RequestOutcome, openclaw_state::StateError> {
+        let m = self.matcher;
         openclaw_state::update_json(&self.path, |f: &mut PairingFile| {
             let pruned = prune(f, now);
-            if f.pending.iter().any(|p| p.sender_id == sender) {
+            if f.pending.iter().any(|p| m.same(&p.sender_id, sender)) {
                 return (pruned, RequestOutcome::AlreadyPending);
             }
             if f.pending.len() >= MAX_PENDING {
@@ -181,12 +196,13 @@ impl PairingStore {
         if !self.path.exists() {
             return Err(unknown());
         }
+        let m = self.matcher;
         let got = openclaw_state::update_json(&self.path, |f: &mut PairingFile| {
             let pruned = prune(f, now);
             match f.pending.iter().position(|p| p.code == code) {
                 Some(i) => {
                     let p = f.pending.remove(i);
-                    if approve && !f.approved.contains(&p.sender_id) {
+                    if approve && !f.approved.iter().any(|a| m.same(a, &p.sender_id)) {
                         f.approved.push(p.sender_id.clone());
                     }
                     (true, Some(p))
@@ -218,10 +234,12 @@ impl PairingStore {
     }
 }
 
-/// The message an unknown sender gets with their code.
-pub fn code_message(code: &str, sender: &str, channel: &str) -> String {
+/// The message an unknown sender gets with their code. `cli` is the
+/// command prefix that selects this instance (`openclaw --profile rescue`),
+/// so the command the owner is told to run approves on this instance.
+pub fn code_message(code: &str, sender: &str, channel: &str, cli: &str) -> String {
     format!(
-        "Hi! I don't know you yet. Ask my owner to approve this pairing code:\n\n{code}\n\n(your {channel} id: {sender}; the code is valid for 1 hour)\nThe owner runs: openclaw pairing approve {channel} {code}"
+        "Hi! I don't know you yet. Ask my owner to approve this pairing code:\n\n{code}\n\n(your {channel} id: {sender}; the code is valid for 1 hour)\nThe owner runs: {cli} pairing approve {channel} {code}"
     )
 }
 
@@ -314,6 +332,57 @@ mod tests {
         s.reject(&c3, t + CODE_TTL_SECS, "x").unwrap();
         assert!(!s.is_approved("2").unwrap());
         assert!(s.list(t + CODE_TTL_SECS).unwrap().is_empty());
+    }
+
+    #[test]
+    fn irc_senders_compare_under_irc_case_mapping() {
+        let d = tempfile::tempdir().unwrap();
+        let s = PairingStore::new(d.path(), "irc", "default");
+        let t = 1_000_000;
+        let RequestOutcome::New(c) = s.request("alice!~alice@host", "alice", None, t).unwrap()
+        else {
+            panic!()
+        };
+        // the same person under another case is already pending
+        assert_eq!(
+            s.request("ALICE!~Alice@HOST", "ALICE", None, t).unwrap(),
+            RequestOutcome::AlreadyPending
+        );
+        s.approve(&c, t, "x").unwrap();
+        for same in [
+            "alice!~alice@host",
+            "Alice!~alice@host",
+            "ALICE!~Alice@HOST",
+        ] {
+            assert!(s.is_approved(same).unwrap(), "{same}");
+        }
+        assert!(!s.is_approved("alice!~mallory@host").unwrap());
+        // a stored entry is a literal id, never a wildcard
+        let w = PairingStore::new(d.path(), "irc", "wild");
+        let RequestOutcome::New(c) = w.request("x!*@*", "x", None, t).unwrap() else {
+            panic!()
+        };
+        w.approve(&c, t, "x").unwrap();
+        assert!(!w.is_approved("x!~other@evil").unwrap());
+        // other channels compare exactly
+        let m = PairingStore::new(d.path(), "matrix", "default");
+        let RequestOutcome::New(c) = m.request("@alice:hs", "!r:hs", None, t).unwrap() else {
+            panic!()
+        };
+        m.approve(&c, t, "x").unwrap();
+        assert!(m.is_approved("@alice:hs").unwrap());
+        assert!(!m.is_approved("@Alice:hs").unwrap());
+    }
+
+    #[test]
+    fn the_code_message_names_this_instance() {
+        let m = code_message("ABCD2345", "42", "telegram", "openclaw --profile rescue");
+        assert!(
+            m.ends_with(
+                "The owner runs: openclaw --profile rescue pairing approve telegram ABCD2345"
+            ),
+            "{m}"
+        );
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //!
 //! ```text
 //! ledger (recorded) ─► Transport::parse ─► Inbound
-//!   ─► DM? CommandRunner (owner commands; is_owner from commands.ownerAllowFrom)
+//!   ─► DM? CommandRunner (owner commands; is_owner from commands.ownerAllowFrom;
+//!      a non-owner's refusal is sent only to a sender the access policy
+//!      would not ignore, at most once per REFUSAL_EVERY)
 //!   ─► access::decide_with (dmPolicy/allowFrom/pairing, groupPolicy/
 //!      groupAllowFrom/groups.<chat>, requireMention)
 //!   ─► pairing code | AgentRunner (bindings → agent, session key)
@@ -49,6 +51,11 @@ use crate::{
 /// How often unfinished entries nobody is working on are tried again.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
+/// A non-owner gets at most one command refusal per this long (further
+/// attempts are still logged and audited by the runner, and not answered),
+/// so a stranger cannot make the bot send message after message.
+pub const REFUSAL_EVERY: Duration = Duration::from_secs(600);
+
 /// Owner commands (`/status main`, ...) handled before an agent sees a
 /// message. Consulted for direct messages only, before the access policy.
 pub trait CommandRunner: Send + Sync {
@@ -56,6 +63,9 @@ pub trait CommandRunner: Send + Sync {
     /// access policy and the agent. `Some`: the reply, recorded in the
     /// ledger and sent like an agent's answer. `is_owner` says whether the
     /// sender is in `commands.ownerAllowFrom` (`<channel>:<senderId>`).
+    /// A reply to a non-owner is a refusal (the runner logs the attempt
+    /// when called): the pipeline sends it only when the access policy
+    /// would not ignore the sender, and at most once per [`REFUSAL_EVERY`].
     fn run(&self, msg: &Inbound, is_owner: bool) -> Option<BoxFuture<'static, String>>;
 }
 
@@ -129,6 +139,10 @@ pub struct PipelineSettings {
     /// Characters per message (`text::chunk`).
     pub chunk_limit: usize,
     pub chat_rules: ChatRulesFn,
+    /// The command prefix that selects this instance (`openclaw --profile
+    /// rescue`, `Instance::cli_prefix`): what the pairing message tells the
+    /// owner to run.
+    pub cli: String,
 }
 
 #[derive(Default)]
@@ -235,7 +249,13 @@ pub struct Pipeline {
     live: Arc<Live>,
     transport: Arc<dyn Transport>,
     chats: Mutex<HashMap<String, mpsc::UnboundedSender<i64>>>,
+    /// When each non-owner was last sent a command refusal.
+    refused: Mutex<HashMap<String, Instant>>,
 }
+
+/// Senders remembered for [`REFUSAL_EVERY`]; past this many, the oldest
+/// half is forgotten (a flood of made-up senders cannot grow the map).
+const REFUSALS_KEPT: usize = 1024;
 
 impl Pipeline {
     pub fn new(
@@ -245,7 +265,8 @@ impl Pipeline {
         live: Arc<Live>,
         transport: Arc<dyn Transport>,
     ) -> Arc<Pipeline> {
-        let pairing = PairingStore::new(&s.state_dir, s.channel, &s.account);
+        let pairing =
+            PairingStore::new(&s.state_dir, s.channel, &s.account).with_matcher(s.access.matcher);
         Arc::new(Pipeline {
             s,
             ledger,
@@ -254,7 +275,50 @@ impl Pipeline {
             live,
             transport,
             chats: Mutex::new(HashMap::new()),
+            refused: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Whether a refusal may go to `sender` now (and notes that it does).
+    fn may_refuse(&self, sender: &str, now: Instant) -> bool {
+        let mut refused = lock(&self.refused);
+        if refused
+            .get(sender)
+            .is_some_and(|t| now.saturating_duration_since(*t) < REFUSAL_EVERY)
+        {
+            return false;
+        }
+        if refused.len() >= REFUSALS_KEPT {
+            refused.retain(|_, t| now.saturating_duration_since(*t) < REFUSAL_EVERY);
+            if refused.len() >= REFUSALS_KEPT {
+                let mut times: Vec<Instant> = refused.values().copied().collect();
+                times.sort_unstable();
+                let cut = times[times.len() / 2];
+                refused.retain(|_, t| *t > cut);
+            }
+        }
+        refused.insert(sender.to_string(), now);
+        true
+    }
+
+    /// The access policy's decision for `m` (pairing approvals read now).
+    fn decide(&self, m: &Inbound) -> Decision {
+        let approved = match self.pairing.is_approved(&m.sender_id) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!("{}: cannot read pairing state: {e}", self.s.channel);
+                false
+            }
+        };
+        let rules = (self.s.chat_rules)(&m.chat_id);
+        decide_with(
+            &self.s.access,
+            &self.live.bindings(),
+            m,
+            approved,
+            rules.require_mention,
+            rules.allow_from.as_deref(),
+        )
     }
 
     pub fn ledger(&self) -> &Arc<Ledger> {
@@ -414,30 +478,33 @@ impl Pipeline {
             if let Some(fut) = commands.run(m, owner) {
                 tracing::info!("{ch}: update {id} is a command (owner: {owner})");
                 let text = fut.await;
-                return if text.trim().is_empty() {
-                    Reply::None
-                } else {
-                    Reply::Text(text)
-                };
+                if text.trim().is_empty() {
+                    return Reply::None;
+                }
+                if !owner {
+                    // A refusal. Someone the policy ignores hears nothing
+                    // (the runner has logged the attempt), and nobody hears
+                    // it more than once per REFUSAL_EVERY.
+                    if let Decision::Ignore(why) = self.decide(m) {
+                        tracing::info!(
+                            "{ch}: command from {} refused silently: the access policy ignores this sender ({why})",
+                            m.sender_id
+                        );
+                        return Reply::None;
+                    }
+                    if !self.may_refuse(&m.sender_id, Instant::now()) {
+                        tracing::info!(
+                            "{ch}: command from {} refused silently: a refusal was sent less than {} min ago",
+                            m.sender_id,
+                            REFUSAL_EVERY.as_secs() / 60
+                        );
+                        return Reply::None;
+                    }
+                }
+                return Reply::Text(text);
             }
         }
-        let approved = match self.pairing.is_approved(&m.sender_id) {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!("{ch}: cannot read pairing state: {e}");
-                false
-            }
-        };
-        let rules = (self.s.chat_rules)(&m.chat_id);
-        let decision = decide_with(
-            &self.s.access,
-            &self.live.bindings(),
-            m,
-            approved,
-            rules.require_mention,
-            rules.allow_from.as_deref(),
-        );
-        match decision {
+        match self.decide(m) {
             Decision::Ignore(why) => {
                 tracing::debug!("{ch}: update {id} ignored: {why}");
                 Reply::None
@@ -454,7 +521,7 @@ impl Pipeline {
                         m.sender_id,
                         m.sender_name.as_deref().unwrap_or("?")
                     );
-                    Reply::Text(code_message(&code, &m.sender_id, ch))
+                    Reply::Text(code_message(&code, &m.sender_id, ch, &self.s.cli))
                 }
                 Ok(_) => Reply::None,
                 Err(e) => {

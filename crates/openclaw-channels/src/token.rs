@@ -99,16 +99,21 @@ pub fn resolve(cfg: &Telegram, home: &Path, env: Option<&str>) -> Result<Option<
         .map(|t| BotToken::new(t, TokenSource::Env)))
 }
 
+/// A config path with `~/` expanded to `home`.
+pub fn expand_home(f: &str, home: &Path) -> PathBuf {
+    match f.strip_prefix("~/") {
+        Some(rest) => home.join(rest),
+        None if f == "~" => home.to_path_buf(),
+        None => PathBuf::from(f),
+    }
+}
+
 /// Reads a secret from the file a config key names (`tokenFile`,
 /// `passwordFile`, ...): `~/` expands to `home`; it must be a regular file,
 /// not a symlink, and not empty. Returns the path and the trimmed secret;
 /// errors name `key` and the path, never the contents.
 pub fn read_secret_file(f: &str, home: &Path, key: &str) -> Result<(PathBuf, String), String> {
-    let path = match f.strip_prefix("~/") {
-        Some(rest) => home.join(rest),
-        None if f == "~" => home.to_path_buf(),
-        None => PathBuf::from(f),
-    };
+    let path = expand_home(f, home);
     let meta =
         std::fs::symlink_metadata(&path).map_err(|e| format!("{key} {}: {e}", path.display()))?;
     if meta.file_type().is_symlink() {

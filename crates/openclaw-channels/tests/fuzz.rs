@@ -153,6 +153,7 @@ async fn run_channel(batch: Vec<(Value, Option<i64>)>) -> Result<(), String> {
         poll_timeout: 1,
         retry_pause: Duration::from_millis(100),
         fix_token_command: "openclaw config set channels.telegram.botToken <TOKEN>".into(),
+        cli: "openclaw --profile main".into(),
     };
     let ledger = open_ledger(d.path(), "default").unwrap();
     let ch = TelegramChannel::new(settings, ledger, Arc::new(Echo), Arc::new(Vec::new));

@@ -68,7 +68,14 @@ async fn pairing_then_answers_in_dms_and_mentions_only_in_the_room() {
         "channels": ["#room"], "groups": {"#room": {"allowFrom": ["*"]}}
     }))
     .unwrap();
-    let mut s = IrcSettings::new("default", d.path(), cfg, d.path(), "fix".into()).unwrap();
+    let mut s = IrcSettings::new(
+        "default",
+        d.path(),
+        cfg,
+        d.path(),
+        "openclaw --profile main",
+    )
+    .unwrap();
     s.transport.reconnect_min = Duration::from_millis(200);
     s.transport.reconnect_max = Duration::from_secs(1);
     let ledger = Arc::new(Ledger::open(&account_dir(d.path(), CHANNEL, "default")).unwrap());
@@ -176,7 +183,14 @@ async fn dm_answers_from_an_earlier_connection_go_only_to_the_same_person() {
         "host": "127.0.0.1", "port": server.port, "tls": false, "nick": "clawbot"
     }))
     .unwrap();
-    let s = IrcSettings::new("default", d.path(), cfg, d.path(), "fix".into()).unwrap();
+    let s = IrcSettings::new(
+        "default",
+        d.path(),
+        cfg,
+        d.path(),
+        "openclaw --profile main",
+    )
+    .unwrap();
     let ledger = Arc::new(Ledger::open(&dir).unwrap());
     let ch = IrcChannel::new(s, ledger.clone(), Arc::new(Echo), Live::new(vec![], vec![]));
     let stop = CancellationToken::new();
@@ -199,6 +213,91 @@ async fn dm_answers_from_an_earlier_connection_go_only_to_the_same_person() {
     let _ = task.await;
 }
 
+/// A model that answers only when the test says so.
+struct Gate {
+    started: mpsc::UnboundedSender<()>,
+    release: Arc<tokio::sync::Notify>,
+}
+
+impl AgentRunner for Gate {
+    fn run(
+        &self,
+        _agent: String,
+        _session: String,
+        _text: String,
+        _d: Option<mpsc::UnboundedSender<String>>,
+    ) -> BoxFuture<'static, Result<String, RunFailure>> {
+        let _ = self.started.send(());
+        let release = self.release.clone();
+        Box::pin(async move {
+            release.notified().await;
+            Ok("the private answer for alice".to_string())
+        })
+    }
+}
+
+/// Nicks change hands while a turn runs, on the same connection: alice
+/// asks, leaves, mallory takes the nick `alice` under another user name;
+/// the answer must not reach her.
+#[tokio::test]
+async fn a_dm_answer_never_reaches_whoever_took_the_nick_mid_turn() {
+    let server = Ngircd::start();
+    let d = tempfile::tempdir().unwrap();
+    let cfg = serde_json::from_value(json!({
+        "host": "127.0.0.1", "port": server.port, "tls": false, "nick": "clawbot",
+        "allowFrom": ["alice!~alice@127.0.0.1"]
+    }))
+    .unwrap();
+    let s = IrcSettings::new(
+        "default",
+        d.path(),
+        cfg,
+        d.path(),
+        "openclaw --profile main",
+    )
+    .unwrap();
+    let dir = account_dir(d.path(), CHANNEL, "default");
+    let ledger = Arc::new(Ledger::open(&dir).unwrap());
+    let (started, mut turn) = mpsc::unbounded_channel();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let gate = Gate {
+        started,
+        release: release.clone(),
+    };
+    let ch = IrcChannel::new(s, ledger.clone(), Arc::new(gate), Live::new(vec![], vec![]));
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(ch.clone().run(stop.clone()));
+    for _ in 0..400 {
+        if ch.status().state == ChannelState::Running {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+
+    let mut alice = TestClient::connect(server.port, "alice").await;
+    alice.send("PRIVMSG clawbot :tell me a secret").await;
+    tokio::time::timeout(Duration::from_secs(30), turn.recv())
+        .await
+        .expect("the turn started")
+        .unwrap();
+    alice.quit().await;
+    let mut mallory = TestClient::connect_as(server.port, "alice", "mallory").await;
+    release.notify_one();
+    for _ in 0..400 {
+        if ledger.unfinished().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(ledger.unfinished().is_empty(), "the answer was dealt with");
+    // The first thing mallory gets from the bot is her own pairing code.
+    mallory.send("PRIVMSG clawbot :hello").await;
+    let first = privmsg_to(&mut mallory, "alice").await;
+    assert!(first.contains("pairing code"), "{first}");
+    stop.cancel();
+    let _ = task.await;
+}
+
 #[tokio::test]
 async fn a_refused_server_password_reads_unauthorized_with_the_fix() {
     let server = openclaw_irc::testing::Ngircd::start_with(openclaw_irc::testing::NgircdOptions {
@@ -216,7 +315,7 @@ async fn a_refused_server_password_reads_unauthorized_with_the_fix() {
         d.path(),
         cfg,
         d.path(),
-        "openclaw --profile main config set channels.irc.password <PASSWORD>".into(),
+        "openclaw --profile main",
     )
     .unwrap();
     let ledger = Arc::new(Ledger::open(&account_dir(d.path(), CHANNEL, "default")).unwrap());
@@ -234,7 +333,7 @@ async fn a_refused_server_password_reads_unauthorized_with_the_fix() {
     assert!(
         st.hint
             .unwrap()
-            .contains("config set channels.irc.password")
+            .contains("`openclaw --profile main config set channels.irc.password <PASSWORD>`")
     );
     assert!(!st.last_error.unwrap().contains("wrong-pw"));
     stop.cancel();

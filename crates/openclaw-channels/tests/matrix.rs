@@ -35,14 +35,17 @@ impl AgentRunner for Echo {
 fn settings(dir: &Path, hs: &Synapse, cfg: Value) -> MatrixSettings {
     let mut cfg = cfg;
     cfg["homeserver"] = json!(hs.url());
-    MatrixSettings {
-        account: "default".into(),
-        state_dir: dir.to_path_buf(),
-        config: serde_json::from_value(cfg).unwrap(),
-        sync_timeout: Duration::from_secs(2),
-        retry_pause: Duration::from_millis(200),
-        fix_login_command: "fix".into(),
-    }
+    let mut s = MatrixSettings::new(
+        "default",
+        dir,
+        serde_json::from_value(cfg).unwrap(),
+        dir,
+        "openclaw --profile main",
+    )
+    .unwrap();
+    s.sync_timeout = Duration::from_secs(2);
+    s.retry_pause = Duration::from_millis(200);
+    s
 }
 
 struct Running {
@@ -226,7 +229,12 @@ async fn refused_credentials_read_unauthorized_and_the_channel_stops() {
     })
     .await;
     let st = r.ch.status();
-    assert_eq!(st.hint.as_deref(), Some("fix the credentials with `fix`"));
+    assert_eq!(
+        st.hint.as_deref(),
+        Some(
+            "fix the credentials with `openclaw --profile main config set channels.matrix.password <PASSWORD>`"
+        )
+    );
     assert!(!st.last_error.unwrap().contains("not-the-password"));
     // It gave up (no retry loop against a refusing homeserver).
     tokio::time::timeout(Duration::from_secs(5), r.task)
@@ -240,4 +248,152 @@ async fn refused_credentials_read_unauthorized_and_the_channel_stops() {
     })
     .await;
     r.stop.cancel();
+}
+
+/// A room the bot was invited to "as direct" is a DM only while it has two
+/// members: once a third joins, she gets no pairing code there, and the
+/// owner's DM session stops answering in the shared room.
+#[tokio::test]
+async fn a_direct_room_with_a_third_member_is_a_group() {
+    let hs = Synapse::start().await;
+    hs.register("bot", "bot-password", false).await;
+    let alice = hs.client(&hs.register("alice", "alice-pw", false).await);
+    let carol_reg = hs.register("carol", "carol-pw", false).await;
+    let carol = hs.client(&carol_reg);
+    let bot = Synapse::user_id("bot");
+    let d = tempfile::tempdir().unwrap();
+    let cfg = json!({
+        "userId": bot, "password": "bot-password", "autoJoin": "always",
+        "groupPolicy": "open", "allowFrom": [Synapse::user_id("alice")],
+    });
+    let r = start(d.path(), settings(d.path(), &hs, cfg));
+    until("running", || async {
+        r.ch.status().state == ChannelState::Running
+    })
+    .await;
+    let room = alice
+        .create_room(&json!({"preset": "trusted_private_chat", "is_direct": true, "invite": [bot]}))
+        .await
+        .unwrap();
+    until("joined", || async { joined(&alice, &room, &bot).await }).await;
+    alice.send_text(&room, "a1", "hi").await.unwrap();
+    until("DM answer", || async {
+        !from_bot(&alice, &room).await.is_empty()
+    })
+    .await;
+    assert_eq!(
+        from_bot(&alice, &room).await[0].1,
+        format!("echo [matrix:dm:{}]: hi", Synapse::user_id("alice"))
+    );
+
+    alice.invite(&room, &carol_reg.user_id).await.unwrap();
+    carol.join(&room).await.unwrap();
+    carol
+        .send_text(&room, "c1", "hello everyone")
+        .await
+        .unwrap();
+    alice.send_text(&room, "a2", "and now?").await.unwrap();
+    alice.send_text(&room, "a3", "bot: and now?").await.unwrap();
+    until("group answer", || async {
+        from_bot(&alice, &room).await.len() >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let got: Vec<String> = from_bot(&alice, &room)
+        .await
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect();
+    // No pairing code for carol, no DM answer to alice's unaddressed line:
+    // only the mention is answered, in the room's group session.
+    assert_eq!(
+        got,
+        vec![
+            format!("echo [matrix:dm:{}]: hi", Synapse::user_id("alice")),
+            format!("echo [matrix:group:{room}]: and now?"),
+        ]
+    );
+    let pending = PairingStore::new(d.path(), CHANNEL, "default")
+        .list(openclaw_channels::unix_time())
+        .unwrap();
+    assert!(pending.is_empty(), "{pending:?}");
+    r.stop.cancel();
+    let _ = r.task.await;
+}
+
+/// The stored sync position belongs to the account that stored it: after
+/// `channels.matrix` moves to another account, that account starts afresh
+/// (what was sent to it before is history) instead of resuming the old
+/// account's `next_batch`.
+#[tokio::test]
+async fn another_account_does_not_resume_the_old_accounts_sync() {
+    let hs = Synapse::start().await;
+    hs.register("bot", "bot-password", false).await;
+    let bot2_reg = hs.register("bot2", "bot2-password", false).await;
+    let bot2 = hs.client(&bot2_reg);
+    let alice = hs.client(&hs.register("alice", "alice-pw", false).await);
+    let room = alice
+        .create_room(&json!({"preset": "trusted_private_chat", "is_direct": true, "invite": [bot2_reg.user_id]}))
+        .await
+        .unwrap();
+    bot2.join(&room).await.unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let open = |user: &str, pw: &str| json!({"userId": user, "password": pw, "dmPolicy": "open", "allowFrom": ["*"]});
+    // bot syncs (and stores its position), then stops.
+    let r = start(
+        d.path(),
+        settings(
+            d.path(),
+            &hs,
+            open(&Synapse::user_id("bot"), "bot-password"),
+        ),
+    );
+    until("running", || async {
+        r.ch.status().state == ChannelState::Running
+    })
+    .await;
+    let ledger_path = account_dir(d.path(), CHANNEL, "default").join("ledger.json");
+    until("a stored position", || async {
+        std::fs::read_to_string(&ledger_path).is_ok_and(|s| s.contains("cursor"))
+    })
+    .await;
+    r.stop.cancel();
+    let _ = r.task.await;
+
+    // Sent to bot2 before the section was moved to it.
+    alice
+        .send_text(&room, "old", "before your time")
+        .await
+        .unwrap();
+    let r = start(
+        d.path(),
+        settings(d.path(), &hs, open(&bot2_reg.user_id, "bot2-password")),
+    );
+    until("running as bot2", || async {
+        r.ch.status().bot_username.as_deref() == Some(bot2_reg.user_id.as_str())
+            && r.ch.status().state == ChannelState::Running
+    })
+    .await;
+    alice.send_text(&room, "new", "hello bot2").await.unwrap();
+    let bot2_says = || async {
+        room_messages(&alice, &room)
+            .await
+            .into_iter()
+            .filter(|(s, _, _)| s == &bot2_reg.user_id)
+            .map(|(_, _, b)| b)
+            .collect::<Vec<_>>()
+    };
+    until("an answer", || async { !bot2_says().await.is_empty() }).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let got = bot2_says().await;
+    assert_eq!(
+        got,
+        vec![format!(
+            "echo [matrix:dm:{}]: hello bot2",
+            Synapse::user_id("alice")
+        )],
+        "history from before the switch is not answered"
+    );
+    r.stop.cancel();
+    let _ = r.task.await;
 }

@@ -78,6 +78,7 @@ fn settings(dir: &Path, api_root: &str, cfg: serde_json::Value) -> TelegramSetti
         poll_timeout: 1,
         retry_pause: Duration::from_millis(200),
         fix_token_command: "openclaw config set channels.telegram.botToken <TOKEN>".into(),
+        cli: "openclaw --profile main".into(),
     }
 }
 
@@ -148,6 +149,15 @@ async fn unknown_dm_gets_one_code_then_approval_lets_messages_through() {
     let pending = store.list(now).unwrap();
     assert_eq!(pending.len(), 1);
     assert!(texts[0].contains(&pending[0].code));
+    // The command it names acts on this instance, not the default one.
+    assert!(
+        texts[0].contains(&format!(
+            "openclaw --profile main pairing approve telegram {}",
+            pending[0].code
+        )),
+        "{}",
+        texts[0]
+    );
     assert!(
         echo.seen.lock().unwrap().is_empty(),
         "not processed before approval"
@@ -468,4 +478,123 @@ async fn owner_commands_run_before_pairing_and_the_agent_in_dms_only() {
     assert!(fx.wait_for(T, |f| f.texts_to(TOKEN, 42).len() == 2).await);
     assert!(fx.texts_to(TOKEN, 42)[1].contains("pairing code"));
     r.stop().await;
+}
+
+/// Refuses every non-owner's `/status` (as the rescue role does), counting
+/// the attempts it saw (its audit log); anything else is not its business.
+#[derive(Default)]
+struct Refuser {
+    seen: Mutex<usize>,
+}
+
+impl openclaw_channels::CommandRunner for Refuser {
+    fn run(
+        &self,
+        msg: &openclaw_channels::Inbound,
+        is_owner: bool,
+    ) -> Option<BoxFuture<'static, String>> {
+        if !msg.text.starts_with("/status") {
+            return None;
+        }
+        *self.seen.lock().unwrap() += 1;
+        let text = if is_owner {
+            "status: all fine"
+        } else {
+            "only the owner may do that"
+        };
+        Some(Box::pin(async move { text.to_string() }))
+    }
+}
+
+/// Runs a channel with `cfg` and the refusing runner (owner 42).
+fn with_refuser(
+    d: &Path,
+    fx: &BotApiFixture,
+    cfg: serde_json::Value,
+) -> (Running, Arc<Refuser>, Arc<Ledger>) {
+    let owners = vec![openclaw_config::channels::OwnerRef::parse("telegram:42").unwrap()];
+    let live = openclaw_channels::Live::new(vec![], owners);
+    let refuser = Arc::new(Refuser::default());
+    live.set_commands(Some(refuser.clone()));
+    let ledger = open_ledger(d, "default").unwrap();
+    let ch = TelegramChannel::with_live(
+        settings(d, &fx.api_root, cfg),
+        ledger.clone(),
+        Arc::new(Echo::default()),
+        Arc::new(Vec::new),
+        live,
+    );
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(ch.clone().run(stop.clone()));
+    (Running { ch, stop, task }, refuser, ledger)
+}
+
+/// Waits until the runner saw `n` commands and every update is finished.
+async fn settled(fx: &BotApiFixture, refuser: &Refuser, ledger: &Ledger, n: usize) {
+    assert!(
+        fx.wait_for(T, |f| f.unconfirmed(TOKEN) == 0
+            && *refuser.seen.lock().unwrap() == n
+            && ledger.unfinished().is_empty())
+            .await,
+        "runner saw {}",
+        refuser.seen.lock().unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
+async fn refusals_go_only_to_senders_the_policy_admits_and_at_most_once_a_while() {
+    let fx = BotApiFixture::start().await;
+    fx.add_bot(TOKEN, 999, "fixture_bot");
+
+    // Pairing (the default): a stranger gets one refusal, however often
+    // they try; their bare /start still gets the pairing flow.
+    let d = tempfile::tempdir().unwrap();
+    let (r, refuser, ledger) = with_refuser(d.path(), &fx, json!({}));
+    assert!(state_is(&r, ChannelState::Running).await);
+    fx.push_dm(TOKEN, 43, "/status main");
+    fx.push_dm(TOKEN, 43, "/status main");
+    fx.push_dm(TOKEN, 43, "/status other");
+    settled(&fx, &refuser, &ledger, 3).await;
+    assert_eq!(
+        fx.texts_to(TOKEN, 43),
+        vec!["only the owner may do that".to_string()]
+    );
+    fx.push_dm(TOKEN, 43, "/start");
+    assert!(fx.wait_for(T, |f| f.texts_to(TOKEN, 43).len() == 2).await);
+    assert!(fx.texts_to(TOKEN, 43)[1].contains("pairing code"));
+    // The owner is never rate-limited.
+    fx.push_dm(TOKEN, 42, "/status main");
+    fx.push_dm(TOKEN, 42, "/status main");
+    assert!(fx.wait_for(T, |f| f.texts_to(TOKEN, 42).len() == 2).await);
+    r.stop().await;
+
+    // An allowlist without the stranger, and DMs disabled: the policy
+    // ignores them, so their commands are refused in silence (still seen
+    // by the runner, which logs them).
+    for cfg in [
+        json!({"dmPolicy": "allowlist", "allowFrom": ["42", "50"]}),
+        json!({"dmPolicy": "disabled"}),
+    ] {
+        let fx = BotApiFixture::start().await;
+        fx.add_bot(TOKEN, 999, "fixture_bot");
+        let d = tempfile::tempdir().unwrap();
+        let (r, refuser, ledger) = with_refuser(d.path(), &fx, cfg.clone());
+        assert!(state_is(&r, ChannelState::Running).await);
+        fx.push_dm(TOKEN, 44, "/status main");
+        fx.push_dm(TOKEN, 44, "/start");
+        settled(&fx, &refuser, &ledger, 1).await;
+        assert!(
+            fx.texts_to(TOKEN, 44).is_empty(),
+            "{cfg}: {:?}",
+            fx.texts_to(TOKEN, 44)
+        );
+        if cfg["dmPolicy"] == "allowlist" {
+            // Someone the allowlist admits, who is not an owner, is told.
+            fx.push_dm(TOKEN, 50, "/status main");
+            assert!(fx.wait_for(T, |f| f.texts_to(TOKEN, 50).len() == 1).await);
+            assert_eq!(fx.texts_to(TOKEN, 50)[0], "only the owner may do that");
+        }
+        r.stop().await;
+    }
 }

@@ -11,9 +11,14 @@
 //!
 //! Secrets: `password`, `nickserv.password` and `accessToken` are
 //! [`Secret`]s (redacted `Debug`), and [`crate::redact`] hides them because
-//! their keys end in `password`/`token`. `passwordFile` is a path, not a
-//! secret. Unknown keys are left to the config parser, which warns about
-//! them like everywhere else.
+//! their keys end in `password`/`token`. `passwordFile` and
+//! `accessTokenFile` are paths, not secrets. Unknown keys are left to the
+//! config parser, which warns about them like everywhere else.
+//!
+//! Identity syntax both transports and the CLI share lives here too (the
+//! config is below the transports): IRC case mapping ([`irc_lower`],
+//! [`irc_eq`]), the shape of a `nick!user@host` mask ([`is_irc_mask`]) and
+//! of a Matrix user id ([`is_matrix_user_id`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -140,15 +145,10 @@ impl Irc {
     /// `groups."#room".requireMention`, else `groups."*"`, else true.
     pub fn require_mention(&self, channel: &str) -> bool {
         let g = self.groups.as_ref();
-        let lower = channel.to_ascii_lowercase();
-        g.and_then(|g| {
-            g.iter()
-                .find(|(k, _)| k.to_ascii_lowercase() == lower)
-                .map(|(_, v)| v)
-        })
-        .and_then(|x| x.require_mention)
-        .or_else(|| g.and_then(|g| g.get("*")).and_then(|x| x.require_mention))
-        .unwrap_or(true)
+        g.and_then(|g| g.iter().find(|(k, _)| irc_eq(k, channel)).map(|(_, v)| v))
+            .and_then(|x| x.require_mention)
+            .or_else(|| g.and_then(|g| g.get("*")).and_then(|x| x.require_mention))
+            .unwrap_or(true)
     }
 }
 
@@ -164,19 +164,51 @@ fn irc_channel_name(c: &str) -> bool {
     c.len() > 1 && c.starts_with(['#', '&']) && !c.contains([' ', ',', '\x07'])
 }
 
+/// RFC 1459 case mapping (ngircd and most networks): ASCII letters fold,
+/// and `[]\\~` are the upper-case forms of `{}|^`. The one definition the
+/// IRC transport, the channel layer and doctor's login key use.
+pub fn irc_lower(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '[' => '{',
+            ']' => '}',
+            '\\' => '|',
+            '~' => '^',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+/// Equal under IRC case mapping ([`irc_lower`]).
+pub fn irc_eq(a: &str, b: &str) -> bool {
+    irc_lower(a) == irc_lower(b)
+}
+
+/// Whether `s` has the shape of an IRC `nick!user@host` mask: three
+/// non-empty parts, no space or comma (IRC's list separator), no `@` in the
+/// nick and no `!`/`@` in the host. `wildcards`: whether `*` and `?` may
+/// appear (allowlist entries: yes; the one owner, who is one person: no).
+/// The one rule for config allowlists and onboarding's owner id.
+pub fn is_irc_mask(s: &str, wildcards: bool) -> bool {
+    let Some((nick, rest)) = s.split_once('!') else {
+        return false;
+    };
+    let Some((user, host)) = rest.split_once('@') else {
+        return false;
+    };
+    !nick.is_empty()
+        && !user.is_empty()
+        && !host.is_empty()
+        && !s.contains([' ', ','])
+        && !nick.contains('@')
+        && !host.contains(['!', '@'])
+        && (wildcards || !s.contains(['*', '?']))
+}
+
 /// An IRC allowlist entry: `"*"`, a `nick!user@host` mask (with `*`/`?`
 /// wildcards), or — only with `dangerouslyAllowNameMatching` — a bare nick.
 fn check_irc_sender(entry: &str, allow_names: bool, key: &str) -> Result<(), String> {
-    if entry == "*" {
-        return Ok(());
-    }
-    if let Some((nick, rest)) = entry.split_once('!')
-        && let Some((user, host)) = rest.split_once('@')
-        && !nick.is_empty()
-        && !user.is_empty()
-        && !host.is_empty()
-        && !entry.contains(' ')
-    {
+    if entry == "*" || is_irc_mask(entry, true) {
         return Ok(());
     }
     if allow_names && valid_nick(entry) {
@@ -272,14 +304,23 @@ pub struct Matrix {
     /// Homeserver base URL (`https://matrix.example.org`).
     pub homeserver: String,
     /// Token-based login. Otherwise `userId` + `password` log in once and
-    /// the token is kept in the state dir (0600).
+    /// the token is kept in the state dir (0600). Prefer `accessTokenFile`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_token: Option<Secret>,
+    /// A regular file holding the access token (symlinks are refused); may
+    /// start with `~`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_file: Option<String>,
     /// Full user id (`@bot:example.org`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
+    /// Password for the one login (with `userId`). Prefer `passwordFile`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<Secret>,
+    /// A regular file holding the password (symlinks are refused); may
+    /// start with `~`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
     /// Device display name used at password login.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_name: Option<String>,
@@ -333,6 +374,39 @@ impl Matrix {
             .and_then(|x| x.require_mention)
             .or_else(|| g.and_then(|g| g.get("*")).and_then(|x| x.require_mention))
             .unwrap_or(true)
+    }
+    /// Whether the login is by access token (`accessToken` or
+    /// `accessTokenFile`) rather than `userId` + password.
+    pub fn uses_token(&self) -> bool {
+        self.access_token.is_some() || self.access_token_file.is_some()
+    }
+    /// The `config set` arguments (after the instance's command prefix)
+    /// that move this section to another Matrix account, for doctor's
+    /// shared-login advice: the keys this section logs in with, never one
+    /// that would break its login.
+    pub fn switch_account_commands(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.access_token_file.is_some() {
+            out.push(
+                "config set channels.matrix.accessTokenFile <FILE_WITH_ANOTHER_ACCOUNTS_TOKEN>",
+            );
+        } else if self.access_token.is_some() {
+            out.push("config set channels.matrix.accessToken <ANOTHER_ACCOUNTS_TOKEN>");
+        }
+        if self.uses_token() {
+            // A userId beside a token is checked against it: it must follow.
+            if self.user_id.is_some() {
+                out.push("config set channels.matrix.userId <THAT_ACCOUNTS_USER_ID>");
+            }
+            return out;
+        }
+        out.push("config set channels.matrix.userId <ANOTHER_USER_ID>");
+        if self.password_file.is_some() {
+            out.push("config set channels.matrix.passwordFile <FILE_WITH_ITS_PASSWORD>");
+        } else {
+            out.push("config set channels.matrix.password <ITS_PASSWORD>");
+        }
+        out
     }
     /// The server part of `userId` (`example.org`).
     pub fn server_name(&self) -> Option<&str> {
@@ -396,12 +470,21 @@ impl Validate for Matrix {
                 "userId {u:?} is not a full Matrix user id (\"@bot:example.org\")"
             ));
         }
-        match (&self.access_token, &self.user_id, &self.password) {
-            (Some(_), _, _) => {}
-            (None, Some(_), Some(_)) => {}
-            (None, None, Some(_)) => return Err("password needs userId to log in with".into()),
-            (None, _, None) => {
-                return Err("set accessToken, or userId and password (login once; the token is then kept in the state dir)".into());
+        if self.access_token.is_some() && self.access_token_file.is_some() {
+            return Err("set accessToken or accessTokenFile, not both".into());
+        }
+        if self.password.is_some() && self.password_file.is_some() {
+            return Err("set password or passwordFile, not both".into());
+        }
+        let password = self.password.is_some() || self.password_file.is_some();
+        match (self.uses_token(), &self.user_id, password) {
+            (true, _, _) => {}
+            (false, Some(_), true) => {}
+            (false, None, true) => {
+                return Err("password/passwordFile needs userId to log in with".into());
+            }
+            (false, _, false) => {
+                return Err("set accessToken (or accessTokenFile), or userId and password (or passwordFile); a password logs in once and the token is then kept in the state dir".into());
             }
         }
         let list = self.auto_join_allowlist.as_deref().unwrap_or(&[]);
@@ -453,10 +536,18 @@ pub struct NetLogins<'a> {
     pub matrix_user_seen: Option<&'a str>,
 }
 
+/// Which network a [`SharedLogin`] is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetKind {
+    Irc,
+    Matrix,
+}
+
 /// Two instances logging into the same IRC server with the same nick, or as
 /// the same Matrix user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SharedLogin {
+    pub kind: NetKind,
     /// `IRC nick clawbot on irc.example.org:6697` / `Matrix user @bot:hs`.
     pub what: String,
     /// (profile, location) of both, in input order.
@@ -464,26 +555,35 @@ pub struct SharedLogin {
     pub second: (String, String),
 }
 
+impl SharedLogin {
+    /// What goes wrong when two gateways share the login (the two networks
+    /// differ: IRC lets one connection hold a nick, Matrix lets any number
+    /// of devices sync one account).
+    pub fn consequence(&self) -> &'static str {
+        match self.kind {
+            NetKind::Irc => {
+                "the server lets one connection hold a nick: the other gateway falls back to another nick, and DMs and allowlists aimed at this one reach whichever holds it"
+            }
+            NetKind::Matrix => {
+                "both gateways sync the same account and both answer every message; pairing codes, owners and sessions split between them"
+            }
+        }
+    }
+}
+
 impl fmt::Display for SharedLogin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "profiles {} ({}) and {} ({}) both log in as {}; only one connection can hold it",
-            self.first.0, self.first.1, self.second.0, self.second.1, self.what
+            "profiles {} ({}) and {} ({}) both log in as {}; {}",
+            self.first.0,
+            self.first.1,
+            self.second.0,
+            self.second.1,
+            self.what,
+            self.consequence()
         )
     }
-}
-
-fn irc_lower(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '[' => '{',
-            ']' => '}',
-            '\\' => '|',
-            '~' => '^',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect()
 }
 
 /// The login key of an enabled IRC section: server (host lower-cased, port)
@@ -517,15 +617,17 @@ pub fn shared_net_logins(instances: &[NetLogins<'_>]) -> Vec<SharedLogin> {
     let mut out = Vec::new();
     for (i, inst) in instances.iter().enumerate() {
         let keys = [
-            inst.irc.and_then(irc_login),
+            inst.irc.and_then(irc_login).map(|k| (NetKind::Irc, k)),
             inst.matrix
-                .and_then(|m| matrix_login(m, inst.matrix_user_seen)),
+                .and_then(|m| matrix_login(m, inst.matrix_user_seen))
+                .map(|k| (NetKind::Matrix, k)),
         ];
-        for (key, what) in keys.into_iter().flatten() {
+        for (kind, (key, what)) in keys.into_iter().flatten() {
             match seen.get(&key) {
                 Some(&j) => {
                     let a = &instances[j];
                     out.push(SharedLogin {
+                        kind,
                         what,
                         first: (a.profile.to_string(), a.location.to_string()),
                         second: (inst.profile.to_string(), inst.location.to_string()),
@@ -632,7 +734,8 @@ mod tests {
             e(json!({ "homeserver": "m.example.org", "accessToken": "t" })).contains("http(s) URL")
         );
         assert!(
-            e(json!({ "homeserver": "https://m" })).contains("accessToken, or userId and password")
+            e(json!({ "homeserver": "https://m" }))
+                .contains("set accessToken (or accessTokenFile), or userId and password")
         );
         assert!(e(json!({ "homeserver": "https://m", "password": "p" })).contains("needs userId"));
         assert!(
@@ -666,6 +769,93 @@ mod tests {
         assert!(
             e(json!({ "homeserver": "https://m", "accessToken": "t", "dmPolicy": "open" }))
                 .contains("allowFrom")
+        );
+    }
+
+    #[test]
+    fn irc_case_mapping_and_mask_shapes() {
+        assert!(irc_eq("Bot[1]", "bot{1}"));
+        assert!(irc_eq("a\\b~", "A|B^"));
+        assert!(!irc_eq("bot", "bot_"));
+        // (entry, as an allowlist entry, as the owner)
+        let table = [
+            ("alice!~alice@host.example.org", true, true),
+            ("Alice!alice@10.0.0.1", true, true),
+            ("*!*@*.example.org", true, false),
+            ("al?ce!*@host", true, false),
+            ("alice", false, false),
+            ("alice!user", false, false),
+            ("alice@host", false, false),
+            ("!user@host", false, false),
+            ("alice!@host", false, false),
+            ("alice!user@", false, false),
+            ("alice!user@host name", false, false),
+            ("alice!user@a,b", false, false),
+            ("al@ce!user@host", false, false),
+            ("alice!user@host@evil", false, false),
+            ("alice!user@ho!st", false, false),
+        ];
+        for (entry, allow, owner) in table {
+            assert_eq!(is_irc_mask(entry, true), allow, "{entry} (wildcards)");
+            assert_eq!(is_irc_mask(entry, false), owner, "{entry} (owner)");
+        }
+    }
+
+    #[test]
+    fn matrix_secret_files() {
+        let ok = |v| matrix(v).unwrap();
+        let e = |v| matrix(v).unwrap_err();
+        let m = ok(json!({ "homeserver": "https://m", "accessTokenFile": "~/.secrets/mx" }));
+        assert!(m.uses_token());
+        let m =
+            ok(json!({ "homeserver": "https://m", "userId": "@bot:m", "passwordFile": "/run/pw" }));
+        assert!(!m.uses_token());
+        assert!(
+            e(json!({ "homeserver": "https://m", "accessToken": "t", "accessTokenFile": "/f" }))
+                .contains("not both")
+        );
+        assert!(
+            e(json!({ "homeserver": "https://m", "userId": "@b:m", "password": "p", "passwordFile": "/f" }))
+                .contains("not both")
+        );
+        assert!(
+            e(json!({ "homeserver": "https://m", "passwordFile": "/f" })).contains("needs userId")
+        );
+        let s = schemars::schema_for!(Matrix).to_value();
+        assert_eq!(
+            s["properties"]["accessTokenFile"]["type"],
+            json!(["string", "null"])
+        );
+        assert_eq!(
+            s["properties"]["passwordFile"]["type"],
+            json!(["string", "null"])
+        );
+    }
+
+    #[test]
+    fn switching_a_matrix_section_to_another_account_names_its_own_keys() {
+        let cmds = |v| matrix(v).unwrap().switch_account_commands();
+        assert_eq!(
+            cmds(json!({ "homeserver": "https://m", "accessToken": "t" })),
+            vec!["config set channels.matrix.accessToken <ANOTHER_ACCOUNTS_TOKEN>"]
+        );
+        assert_eq!(
+            cmds(json!({ "homeserver": "https://m", "accessTokenFile": "/f", "userId": "@b:m" })),
+            vec![
+                "config set channels.matrix.accessTokenFile <FILE_WITH_ANOTHER_ACCOUNTS_TOKEN>",
+                "config set channels.matrix.userId <THAT_ACCOUNTS_USER_ID>"
+            ]
+        );
+        assert_eq!(
+            cmds(json!({ "homeserver": "https://m", "userId": "@b:m", "password": "p" })),
+            vec![
+                "config set channels.matrix.userId <ANOTHER_USER_ID>",
+                "config set channels.matrix.password <ITS_PASSWORD>"
+            ]
+        );
+        assert_eq!(
+            cmds(json!({ "homeserver": "https://m", "userId": "@b:m", "passwordFile": "/f" }))[1],
+            "config set channels.matrix.passwordFile <FILE_WITH_ITS_PASSWORD>"
         );
     }
 
@@ -739,6 +929,14 @@ mod tests {
             text[0]
         );
         assert!(text[1].contains("Matrix user @bot:m"), "{}", text[1]);
+        // Each says what sharing does on its network.
+        assert!(
+            text[0].contains("one connection hold a nick"),
+            "{}",
+            text[0]
+        );
+        assert!(text[1].contains("both answer every message"), "{}", text[1]);
+        assert!(!text[1].contains("one connection"), "{}", text[1]);
         // different nick, different port, unknown matrix user, or disabled: no conflict
         let mut off = b.clone();
         off.enabled = Some(false);

@@ -2,7 +2,8 @@
 //!
 //! [`redact_text`] hides, wherever they appear in a line:
 //! - bot tokens in URL paths (`/bot123456:ABC-def/getMe` → `/bot<redacted>/getMe`,
-//!   the Telegram Bot API form);
+//!   the Telegram Bot API form; only after a `/`, so a Matrix user id such as
+//!   `@bot2:localhost` is left alone), and bare `123456789:<30+ chars>` tokens;
 //! - `Bearer …` / `Basic …` credentials (`Authorization: Bearer x` →
 //!   `Authorization: Bearer <redacted>`);
 //! - passwords in URL user info (`https://u:pw@host` → `https://u:<redacted>@host`);
@@ -107,13 +108,15 @@ fn splice(s: &str, spans: &[(usize, usize)]) -> Option<String> {
     Some(out)
 }
 
-/// `bot<digits>:<token>` (Telegram Bot API URLs and bare tokens).
+/// `/bot<digits>:<token>` (the path of a Telegram Bot API URL) and bare
+/// tokens. The slash is required: `bot<digits>:` elsewhere is ordinary
+/// text, such as the Matrix user id `@bot2:localhost`.
 fn bot_tokens(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut spans = Vec::new();
     let mut i = 0;
-    while let Some(off) = s[i..].find("bot") {
-        let start = i + off + 3;
+    while let Some(off) = s[i..].find("/bot") {
+        let start = i + off + 4;
         let mut j = start;
         while j < b.len() && b[j].is_ascii_digit() {
             j += 1;
@@ -260,12 +263,21 @@ mod tests {
         // A bare token as it would sit in a config error.
         let bare = "botToken 123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw is invalid";
         assert_eq!(redact_text(bare), "botToken <redacted> is invalid");
-        // Ordinary words and times are left alone.
+        // A URL path, wherever the URL sits in the line.
+        assert_eq!(
+            redact_text("POST /bot99:secret-Tok_en/sendMessage"),
+            "POST /bot<redacted>/sendMessage"
+        );
+        // Ordinary words, times and Matrix user ids are left alone.
         for ok in [
             "robot 12:30",
             "the bot said hi",
             "at 21:03:04",
             "port 18789",
+            "matrix: logged in as @bot2:localhost (LoggedIn)",
+            "invite from @bot123:example.org to !room:example.org",
+            "bot42:ready",
+            "see https://example.org/robot7:x",
         ] {
             assert_eq!(redact_text(ok), ok);
             assert!(matches!(redact_text(ok), Cow::Borrowed(_)));

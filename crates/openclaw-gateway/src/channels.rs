@@ -338,6 +338,7 @@ impl ChannelHub {
             poll_timeout: 30,
             retry_pause: Duration::from_secs(3),
             fix_token_command: set_token,
+            cli: self.instance.cli_prefix(),
         };
         let ch = TelegramChannel::with_live(
             settings,
@@ -373,8 +374,7 @@ impl ChannelHub {
             &self.instance.state_dir.value,
             cfg,
             &self.instance.home,
-            self.instance
-                .command("config set channels.irc.password <PASSWORD>"),
+            &self.instance.cli_prefix(),
         )
         .map_err(|e| {
             self.log.warn(&format!("irc: {e}"));
@@ -404,20 +404,18 @@ impl ChannelHub {
                 ChannelState::Disabled,
             )));
         }
-        let fix = if cfg.access_token.is_some() {
-            "config set channels.matrix.accessToken <TOKEN>"
-        } else {
-            "config set channels.matrix.password <PASSWORD>"
-        };
         let homeserver = cfg.homeserver.clone();
-        let settings = MatrixSettings {
-            account: DEFAULT_ACCOUNT.into(),
-            state_dir: self.instance.state_dir.value.clone(),
-            config: cfg,
-            sync_timeout: Duration::from_secs(30),
-            retry_pause: Duration::from_secs(2),
-            fix_login_command: self.instance.command(fix),
-        };
+        let settings = MatrixSettings::new(
+            DEFAULT_ACCOUNT,
+            &self.instance.state_dir.value,
+            cfg,
+            &self.instance.home,
+            &self.instance.cli_prefix(),
+        )
+        .map_err(|e| {
+            self.log.warn(&format!("matrix: {e}"));
+            failed(name, ChannelState::Error, e, None)
+        })?;
         let ledger = self.ledger(slot)?;
         let ch = MatrixChannel::new(settings, ledger, self.runner(), slot.live.clone());
         self.log.info(&format!(

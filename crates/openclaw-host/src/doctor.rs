@@ -778,7 +778,7 @@ pub fn instance_token(
 /// with only an `accessToken` is compared by the user its gateway last
 /// reported (`channels/matrix/default/status.json`).
 fn net_logins(items: &[Item], out: &mut Vec<Finding>) {
-    use openclaw_config::channels_net::{NetLogins, shared_net_logins};
+    use openclaw_config::channels_net::{NetKind, NetLogins, shared_net_logins};
     let seen: Vec<Option<String>> = items
         .iter()
         .map(|it| matrix_user_seen(&it.record.state_dir))
@@ -816,10 +816,22 @@ fn net_logins(items: &[Item], out: &mut Vec<Finding>) {
             .enumerate()
             .find(|(i, _)| names[*i] == s.second.0 && locations[*i] == s.second.1)
             .map(|(_, it)| it);
-        let fix_key = if s.what.starts_with("IRC") {
-            "config set channels.irc.nick <ANOTHER_NICK>"
-        } else {
-            "config set channels.matrix.userId <ANOTHER_USER_ID>"
+        // The keys the second instance logs in with: a Matrix section with
+        // only a token has no userId to change (setting one would break its
+        // login), and a password login needs the other account's password.
+        let cli = second.map(|i| i.cli.as_str()).unwrap_or("openclaw");
+        let fix = match s.kind {
+            NetKind::Irc => format!("{cli} config set channels.irc.nick <ANOTHER_NICK>"),
+            NetKind::Matrix => second
+                .and_then(|i| i.config.as_ref())
+                .and_then(|c| c.channels.as_ref())
+                .and_then(|c| c.matrix.as_deref())
+                .map(|m| m.switch_account_commands())
+                .unwrap_or_else(|| vec!["config set channels.matrix.userId <ANOTHER_USER_ID>"])
+                .iter()
+                .map(|c| format!("{cli} {c}"))
+                .collect::<Vec<_>>()
+                .join(" && "),
         };
         out.push(Finding {
             severity: Severity::Error,
@@ -834,10 +846,7 @@ fn net_logins(items: &[Item], out: &mut Vec<Finding>) {
                 })
                 .map(|it| it.label.clone())
                 .collect(),
-            fix: Some(format!(
-                "{} {fix_key}",
-                second.map(|i| i.cli.as_str()).unwrap_or("openclaw")
-            )),
+            fix: Some(fix),
             auto_fixable: false,
             action: None,
         });

@@ -3,6 +3,16 @@
 //! outbound lines under flood control, and on any failure reconnect with
 //! exponential backoff and rejoin. Callers hold an [`IrcHandle`] and read
 //! [`IrcEvent`]s; a reconnect is invisible to them except as events.
+//!
+//! A DM meant for one person ([`IrcHandle::privmsg_checked`]) is checked
+//! right before it is written, on whatever connection writes it (also one
+//! made after a reconnect while it waited in the queue): the connection
+//! asks `USERHOST <nick>` when the message reaches the front of the queue,
+//! and writes its lines the moment the answer shows the nick held by the
+//! expected `user@host`, before reading anything else from the server; any
+//! other answer drops it ([`IrcError::NotThem`]). What is left is the one
+//! round trip between the server's answer and our lines reaching it; IRC
+//! has no portable way to address a message to `nick!user@host`.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -185,19 +195,46 @@ pub enum IrcEvent {
 pub enum IrcError {
     #[error("the IRC connection task has stopped")]
     Stopped,
+    /// A checked DM was not sent: `nick` is not held by `expected`
+    /// (`user@host`) any more; `now` is who holds it (`None`: nobody).
+    #[error("{}", not_them(.nick, .expected, .now))]
+    NotThem {
+        nick: String,
+        expected: String,
+        now: Option<String>,
+    },
+    /// The server did not answer the identity check of a checked DM in
+    /// time; the message was not sent (worth asking again later).
+    #[error("the server did not answer USERHOST {0} within {1} s; the message was not sent")]
+    NoAnswer(String, u64),
 }
+
+fn not_them(nick: &str, expected: &str, now: &Option<String>) -> String {
+    match now {
+        Some(now) => format!(
+            "{nick} is now {nick}!{now}, not {nick}!{expected}; the message is not sent to someone else"
+        ),
+        None => {
+            format!("nobody holds {nick} now ({nick}!{expected} is gone); the message is dropped")
+        }
+    }
+}
+
+/// How long a checked DM waits for the server's `USERHOST` answer.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Fires once a message's last line is written, or with why it was not.
+type Done = oneshot::Sender<Result<(), IrcError>>;
 
 enum Command {
     Privmsg {
         target: String,
         text: String,
-        done: oneshot::Sender<()>,
+        /// `user@host` the target nick must belong to (checked DMs).
+        expect: Option<String>,
+        done: Done,
     },
     Raw(String),
-    Userhost {
-        nick: String,
-        reply: oneshot::Sender<Option<String>>,
-    },
     Quit(String),
 }
 
@@ -214,15 +251,40 @@ impl IrcHandle {
     /// that fit, and waits until every line has been written to the socket.
     /// Lines queued while disconnected go out after the reconnect.
     pub async fn privmsg(&self, target: &str, text: &str) -> Result<(), IrcError> {
+        self.send_privmsg(target, text, None).await
+    }
+
+    /// A DM for one person: like [`IrcHandle::privmsg`], but written only
+    /// if, right before, `USERHOST nick` shows the nick held by
+    /// `expect_userhost` (`user@host`, compared under IRC case mapping);
+    /// otherwise it is dropped with [`IrcError::NotThem`]. Checked on the
+    /// connection that writes it, also after a reconnect.
+    pub async fn privmsg_checked(
+        &self,
+        nick: &str,
+        expect_userhost: &str,
+        text: &str,
+    ) -> Result<(), IrcError> {
+        self.send_privmsg(nick, text, Some(expect_userhost.to_string()))
+            .await
+    }
+
+    async fn send_privmsg(
+        &self,
+        target: &str,
+        text: &str,
+        expect: Option<String>,
+    ) -> Result<(), IrcError> {
         let (done, rx) = oneshot::channel();
         self.tx
             .send(Command::Privmsg {
                 target: target.to_string(),
                 text: text.to_string(),
+                expect,
                 done,
             })
             .map_err(|_| IrcError::Stopped)?;
-        rx.await.map_err(|_| IrcError::Stopped)
+        rx.await.map_err(|_| IrcError::Stopped)?
     }
 
     /// Sends one raw line (flood-controlled); for commands this crate does
@@ -235,20 +297,6 @@ impl IrcHandle {
 
     pub fn status(&self) -> IrcStatus {
         self.status.borrow().clone()
-    }
-
-    /// Who holds `nick` now: its `user@host` (`USERHOST`), `None` when
-    /// nobody does. An error when the connection dropped before the answer
-    /// (ask again later).
-    pub async fn userhost(&self, nick: &str) -> Result<Option<String>, IrcError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Userhost {
-                nick: sanitize(nick),
-                reply,
-            })
-            .map_err(|_| IrcError::Stopped)?;
-        rx.await.map_err(|_| IrcError::Stopped)
     }
 
     /// A receiver that sees every status change.
@@ -339,12 +387,33 @@ async fn connect(config: &IrcConfig) -> Result<Box<dyn Io>, String> {
 enum Out {
     /// A formatted line; `done` fires once it is written (the last line of a
     /// split message carries the message's sender).
-    Line(String, Option<oneshot::Sender<()>>),
+    Line(String, Option<Done>),
     Privmsg {
         target: String,
         text: String,
-        done: oneshot::Sender<()>,
+        /// Checked DMs: the `user@host` the nick must belong to.
+        expect: Option<String>,
+        done: Done,
     },
+}
+
+/// The identity check of the checked DM at the front of the queue, on
+/// this connection.
+struct Check {
+    id: u64,
+    deadline: Instant,
+    /// The server's answer once it came (`None` inside: nobody has the nick).
+    answer: Option<Option<String>>,
+}
+
+/// What the front checked DM may do now.
+enum CheckStep {
+    /// Wait: for the answer, or (`Some`) for flood-control tokens.
+    Wait(Option<Duration>),
+    /// Write its lines now.
+    Send,
+    /// Drop it with this error.
+    Drop(IrcError),
 }
 
 struct Session<'a> {
@@ -357,10 +426,14 @@ struct Session<'a> {
     /// `user` and host length as the server relays our messages.
     self_user: String,
     self_host_len: usize,
-    /// `USERHOST` questions asked on this connection, in order (answers
-    /// come in order; a dropped connection drops them, and their askers
-    /// get an error).
-    userhost: VecDeque<(String, oneshot::Sender<Option<String>>)>,
+    /// The checks whose `USERHOST` is unanswered on this connection,
+    /// oldest first (the server answers in order; an answer to a check
+    /// that timed out is dropped).
+    userhost_asked: VecDeque<u64>,
+    /// The check of the checked DM at the front of the queue (none after a
+    /// reconnect: the new connection asks again).
+    check: Option<Check>,
+    next_check: u64,
 }
 
 enum End {
@@ -392,7 +465,9 @@ async fn run(
                     registered: false,
                     self_user: format!("~{}", config.username),
                     self_host_len: ASSUMED_HOST_LEN,
-                    userhost: VecDeque::new(),
+                    userhost_asked: VecDeque::new(),
+                    check: None,
+                    next_check: 0,
                 };
                 let end = session.drive(io, &mut rx, &mut queue).await;
                 if session.registered {
@@ -431,12 +506,10 @@ async fn run(
                         status.send_modify(|s| s.state = ConnState::Stopped);
                         return;
                     }
-                    Some(Command::Privmsg { target, text, done }) => {
-                        queue.push_back(Out::Privmsg { target, text, done });
+                    Some(Command::Privmsg { target, text, expect, done }) => {
+                        queue.push_back(Out::Privmsg { target, text, expect, done });
                     }
                     Some(Command::Raw(line)) => queue.push_back(Out::Line(line, None)),
-                    // Not connected: nobody to ask (the asker gets an error).
-                    Some(Command::Userhost { .. }) => {}
                 },
             }
         }
@@ -518,7 +591,13 @@ impl Session<'_> {
             // Write what the bucket allows.
             if self.registered && flood_wait.is_none() {
                 while let Some(front) = queue.front_mut() {
-                    if let Out::Privmsg { target, text, .. } = front {
+                    if let Out::Privmsg {
+                        target,
+                        text,
+                        expect,
+                        ..
+                    } = front
+                    {
                         let budget = privmsg_budget(
                             "PRIVMSG",
                             &self.nick,
@@ -528,6 +607,50 @@ impl Session<'_> {
                         );
                         let target = target.clone();
                         let pieces = split_text(text, budget);
+                        if let Some(expect) = expect.clone() {
+                            let lines = pieces.len() as u32;
+                            match self
+                                .check_front(w, &target, &expect, lines, &mut bucket)
+                                .await
+                            {
+                                Err(e) => return End::Error(e),
+                                Ok(CheckStep::Wait(None)) => break,
+                                Ok(CheckStep::Wait(Some(wait))) => {
+                                    flood_wait = Some(Instant::now() + wait);
+                                    break;
+                                }
+                                Ok(CheckStep::Drop(err)) => {
+                                    if let Some(Out::Privmsg { done, .. }) = queue.pop_front() {
+                                        let _ = done.send(Err(err));
+                                    }
+                                    continue;
+                                }
+                                Ok(CheckStep::Send) => {
+                                    let Some(Out::Privmsg { done, .. }) = queue.pop_front() else {
+                                        unreachable!()
+                                    };
+                                    // At once, with the tokens taken when
+                                    // asking: nothing from the server is read
+                                    // between the answer and these lines.
+                                    for (k, piece) in pieces.iter().enumerate() {
+                                        let line = format("PRIVMSG", &[&target, piece]);
+                                        if let Err(e) = write_line(w, &line).await {
+                                            // The rest waits for the next
+                                            // connection, checked again there.
+                                            queue.push_front(Out::Privmsg {
+                                                target,
+                                                text: pieces[k..].join("\n"),
+                                                expect: Some(expect),
+                                                done,
+                                            });
+                                            return End::Error(e);
+                                        }
+                                    }
+                                    let _ = done.send(Ok(()));
+                                    continue;
+                                }
+                            }
+                        }
                         let Some(Out::Privmsg { done, .. }) = queue.pop_front() else {
                             unreachable!()
                         };
@@ -535,7 +658,7 @@ impl Session<'_> {
                         // last one reports the message written.
                         let mut done = Some(done);
                         if pieces.is_empty() {
-                            let _ = done.take().map(|d| d.send(()));
+                            let _ = done.take().map(|d| d.send(Ok(())));
                         }
                         for piece in pieces.into_iter().rev() {
                             queue.push_front(Out::Line(
@@ -555,7 +678,7 @@ impl Session<'_> {
                                 return End::Error(e);
                             }
                             if let Some(done) = done {
-                                let _ = done.send(());
+                                let _ = done.send(Ok(()));
                             }
                         }
                         Err(wait) => {
@@ -571,6 +694,11 @@ impl Session<'_> {
                 last_rx + config.ping_interval
             };
             let flood_deadline = flood_wait.unwrap_or(idle_deadline);
+            let check_deadline = self
+                .check
+                .as_ref()
+                .filter(|c| c.answer.is_none())
+                .map(|c| c.deadline);
             tokio::select! {
                 line = lines.recv() => {
                     let line = match line {
@@ -595,17 +723,21 @@ impl Session<'_> {
                         let _ = write_line(w, &format("QUIT", &[&m])).await;
                         return End::Quit;
                     }
-                    Some(Command::Privmsg { target, text, done }) => {
-                        queue.push_back(Out::Privmsg { target, text, done });
+                    Some(Command::Privmsg { target, text, expect, done }) => {
+                        queue.push_back(Out::Privmsg { target, text, expect, done });
                     }
                     Some(Command::Raw(line)) => queue.push_back(Out::Line(line, None)),
-                    Some(Command::Userhost { nick, reply }) => {
-                        queue.push_back(Out::Line(format("USERHOST", &[&nick]), None));
-                        self.userhost.push_back((nick, reply));
-                    }
                 },
                 _ = sleep_until(flood_deadline), if flood_wait.is_some() => {
                     flood_wait = None;
+                }
+                _ = sleep_until(check_deadline.unwrap_or(idle_deadline)), if check_deadline.is_some() => {
+                    // No answer: the message fails for now (its sender may
+                    // try again); a late answer is dropped.
+                    self.check = None;
+                    if let Some(Out::Privmsg { target, done, .. }) = queue.pop_front() {
+                        let _ = done.send(Err(IrcError::NoAnswer(target, CHECK_TIMEOUT.as_secs())));
+                    }
                 }
                 _ = sleep_until(idle_deadline) => {
                     if ping_sent {
@@ -619,6 +751,52 @@ impl Session<'_> {
                         return End::Error(e);
                     }
                 }
+            }
+        }
+    }
+
+    /// The identity check of the checked DM at the front of the queue
+    /// (`nick` must be held by `expect`): asks `USERHOST` once the flood
+    /// bucket holds tokens for it and the message's `lines`, then says what
+    /// the answer allows. The check is used once.
+    async fn check_front<W: AsyncWrite + Unpin>(
+        &mut self,
+        w: &mut W,
+        nick: &str,
+        expect: &str,
+        lines: u32,
+        bucket: &mut TokenBucket,
+    ) -> Result<CheckStep, String> {
+        match &self.check {
+            Some(Check { answer: None, .. }) => Ok(CheckStep::Wait(None)),
+            Some(Check {
+                answer: Some(now), ..
+            }) => {
+                let now = now.clone();
+                self.check = None;
+                Ok(match now {
+                    Some(now) if irc_eq(&now, expect) => CheckStep::Send,
+                    now => CheckStep::Drop(IrcError::NotThem {
+                        nick: nick.to_string(),
+                        expected: expect.to_string(),
+                        now,
+                    }),
+                })
+            }
+            None => {
+                if let Err(wait) = bucket.try_take_n(1 + lines, std::time::Instant::now()) {
+                    return Ok(CheckStep::Wait(Some(wait)));
+                }
+                write_line(w, &format("USERHOST", &[nick])).await?;
+                let id = self.next_check;
+                self.next_check += 1;
+                self.userhost_asked.push_back(id);
+                self.check = Some(Check {
+                    id,
+                    deadline: Instant::now() + CHECK_TIMEOUT,
+                    answer: None,
+                });
+                Ok(CheckStep::Wait(None))
             }
         }
     }
@@ -681,8 +859,11 @@ impl Session<'_> {
                     .map_err(End::Error)?;
             }
             "302" => {
-                if let Some((nick, reply)) = self.userhost.pop_front() {
-                    let _ = reply.send(parse_userhost(msg.param(1), &nick));
+                if let Some(id) = self.userhost_asked.pop_front()
+                    && let Some(c) = self.check.as_mut().filter(|c| c.id == id)
+                    && let Some(Out::Privmsg { target, .. }) = queue.front()
+                {
+                    c.answer = Some(parse_userhost(msg.param(1), target));
                 }
             }
             "464" => {

@@ -37,12 +37,20 @@ impl TokenBucket {
     /// Takes a token if one is available; otherwise says how long until one
     /// is.
     pub fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
+        self.try_take_n(1, now)
+    }
+
+    /// Takes `n` tokens at once (at most the capacity: more could never be
+    /// there) if they are available; otherwise says how long until they
+    /// are. For lines that must go out together.
+    pub fn try_take_n(&mut self, n: u32, now: Instant) -> Result<(), Duration> {
         self.refill(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        let n = (n.max(1) as f64).min(self.capacity);
+        if self.tokens >= n {
+            self.tokens -= n;
             Ok(())
         } else {
-            let missing = 1.0 - self.tokens;
+            let missing = n - self.tokens;
             Err(self.interval.mul_f64(missing))
         }
     }
@@ -71,6 +79,20 @@ mod tests {
         for _ in 0..3 {
             assert!(b.try_take(later).is_ok());
         }
+        assert!(b.try_take(later).is_err());
+    }
+
+    #[test]
+    fn several_at_once_or_none() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(5, Duration::from_secs(1), t0);
+        assert!(b.try_take_n(3, t0).is_ok());
+        // two left: four wait two intervals, and nothing is taken meanwhile
+        assert_eq!(b.try_take_n(4, t0).unwrap_err(), Duration::from_secs(2));
+        assert!(b.try_take_n(2, t0).is_ok());
+        // more than the capacity takes the whole bucket
+        let later = t0 + Duration::from_secs(100);
+        assert!(b.try_take_n(9, later).is_ok());
         assert!(b.try_take(later).is_err());
     }
 }

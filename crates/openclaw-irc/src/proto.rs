@@ -118,23 +118,9 @@ pub fn format(command: &str, params: &[&str]) -> String {
     out
 }
 
-/// RFC 1459 case mapping (ngircd, most networks): `[]\~` are the upper-case
-/// forms of `{}|^`.
-pub fn irc_lower(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '[' => '{',
-            ']' => '}',
-            '\\' => '|',
-            '~' => '^',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect()
-}
-
-pub fn irc_eq(a: &str, b: &str) -> bool {
-    irc_lower(a) == irc_lower(b)
-}
+/// RFC 1459 case mapping; the one definition lives in `openclaw-config`
+/// (doctor's login key needs it too, and the config is below this crate).
+pub use openclaw_config::channels_net::{irc_eq, irc_lower};
 
 pub fn is_channel(target: &str) -> bool {
     target.starts_with(['#', '&', '+', '!'])
@@ -189,7 +175,6 @@ mod tests {
     #[test]
     fn rfc1459_casemapping() {
         assert!(irc_eq("Bot[1]", "bot{1}"));
-        assert!(irc_eq("a\\b~", "A|B^"));
-        assert!(!irc_eq("bot", "bot_"));
+        assert_eq!(irc_lower("A\\B~[]"), "a|b^{}");
     }
 }

@@ -264,6 +264,12 @@ impl TestClient {
     /// Connects and waits for 001. Answers PINGs while waiting in
     /// [`TestClient::expect`].
     pub async fn connect(port: u16, nick: &str) -> TestClient {
+        Self::connect_as(port, nick, nick).await
+    }
+
+    /// [`TestClient::connect`] with another user name (`USER <user>`), so
+    /// the mask is `nick!~user@127.0.0.1`: someone else under a known nick.
+    pub async fn connect_as(port: u16, nick: &str, user: &str) -> TestClient {
         let stream = TcpStream::connect(("127.0.0.1", port))
             .await
             .expect("connect to ngircd");
@@ -274,7 +280,7 @@ impl TestClient {
             writer: w,
         };
         c.send(&format!("NICK {nick}")).await;
-        c.send(&format!("USER {nick} 0 * :test user")).await;
+        c.send(&format!("USER {user} 0 * :test user")).await;
         c.expect(|m| m.command == "001").await;
         c
     }
@@ -308,6 +314,23 @@ impl TestClient {
                 continue;
             }
             return line;
+        }
+    }
+
+    /// Sends QUIT and waits until the server closed the connection, so the
+    /// nick is free for someone else.
+    pub async fn quit(mut self) {
+        self.send("QUIT :bye").await;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match tokio::time::timeout(Duration::from_secs(30), self.reader.read_line(&mut line))
+                .await
+                .expect("the server did not close the connection within 30s")
+            {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
         }
     }
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use openclaw_irc::testing::{Ngircd, NgircdOptions, TestClient};
-use openclaw_irc::{ConnState, IrcConfig, IrcEvent, NickServ, spawn};
+use openclaw_irc::{ConnState, IrcConfig, IrcError, IrcEvent, NickServ, spawn};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 fn bot_config(port: u16, nick: &str) -> IrcConfig {
@@ -348,5 +348,113 @@ async fn reconnects_and_rejoins_after_the_server_restarts() {
         .expect(|m| m.command == "PRIVMSG" && m.nick() == "clawbot")
         .await;
     assert_eq!(m.param(1), "yes, back");
+    bot.quit("bye");
+}
+
+/// A DM for one person goes out only while that person holds the nick: the
+/// check runs right before the lines are written, on the connection that
+/// writes them.
+#[tokio::test]
+async fn checked_dms_reach_only_the_person_they_are_for() {
+    let server = Ngircd::start();
+    let (bot, mut events) = spawn(bot_config(server.port, "clawbot"));
+    joined(&mut events).await;
+    let alice = TestClient::connect(server.port, "alice").await;
+    let alice_uh = "~alice@127.0.0.1";
+
+    // alice holds her nick: delivered.
+    let mut alice = alice;
+    bot.privmsg_checked("alice", alice_uh, "for alice")
+        .await
+        .unwrap();
+    let m = alice.expect(|m| m.command == "PRIVMSG").await;
+    assert_eq!((m.param(0), m.param(1)), ("alice", "for alice"));
+    // The case of user@host does not matter (IRC case mapping).
+    bot.privmsg_checked("ALICE", "~Alice@127.0.0.1", "still alice")
+        .await
+        .unwrap();
+    let m = alice.expect(|m| m.command == "PRIVMSG").await;
+    assert_eq!(m.param(1), "still alice");
+
+    // alice leaves; nobody has the nick: dropped.
+    alice.quit().await;
+    let err = bot
+        .privmsg_checked("alice", alice_uh, "private")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        IrcError::NotThem {
+            nick: "alice".into(),
+            expected: alice_uh.into(),
+            now: None
+        }
+    );
+    // mallory takes the nick: dropped, and she sees nothing.
+    let mut mallory = TestClient::connect_as(server.port, "alice", "mallory").await;
+    let err = bot
+        .privmsg_checked("alice", alice_uh, "private")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, IrcError::NotThem { now: Some(now), .. } if now == "~mallory@127.0.0.1"),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("not sent to someone else"),
+        "{err}"
+    );
+    // An unchecked message still goes to whoever holds the nick; the next
+    // thing mallory sees is that, not the private answer.
+    bot.privmsg("alice", "public").await.unwrap();
+    let m = mallory.expect(|m| m.command == "PRIVMSG").await;
+    assert_eq!(m.param(1), "public");
+    bot.quit("bye");
+}
+
+/// A checked DM queued while the server is away is checked on the new
+/// connection: the nick changed hands before the reconnect, so it is
+/// dropped.
+#[tokio::test]
+async fn checked_dms_queued_across_a_reconnect_are_checked_after_it() {
+    let mut server = Ngircd::start();
+    let mut config = bot_config(server.port, "clawbot");
+    // Slow to come back, so mallory registers first.
+    config.reconnect_min = Duration::from_secs(2);
+    let (bot, mut events) = spawn(config);
+    joined(&mut events).await;
+    let alice = TestClient::connect(server.port, "alice").await;
+    drop(alice);
+    server.kill();
+    next_event(&mut events, "disconnect", |e| {
+        matches!(e, IrcEvent::Disconnected { .. })
+    })
+    .await;
+    let pending = {
+        let bot = bot.clone();
+        tokio::spawn(async move {
+            bot.privmsg_checked("alice", "~alice@127.0.0.1", "private answer")
+                .await
+        })
+    };
+    let also = {
+        let bot = bot.clone();
+        tokio::spawn(async move { bot.privmsg("alice", "after the private one").await })
+    };
+    server.start_again();
+    let mut mallory = TestClient::connect_as(server.port, "alice", "mallory").await;
+    next_event(&mut events, "reconnect", |e| {
+        matches!(e, IrcEvent::Connected { .. })
+    })
+    .await;
+    let err = pending.await.unwrap().unwrap_err();
+    assert!(matches!(err, IrcError::NotThem { .. }), "{err:?}");
+    also.await.unwrap().unwrap();
+    let m = mallory.expect(|m| m.command == "PRIVMSG").await;
+    assert_eq!(
+        m.param(1),
+        "after the private one",
+        "the private one never came"
+    );
     bot.quit("bye");
 }

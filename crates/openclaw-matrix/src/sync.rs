@@ -175,7 +175,9 @@ pub enum SyncItem {
     },
 }
 
-fn localpart(user_id: &str) -> &str {
+/// The localpart of a user id (`bot` of `@bot:example.org`); the whole
+/// string when it is not a user id.
+pub fn localpart(user_id: &str) -> &str {
     user_id
         .strip_prefix('@')
         .and_then(|s| s.split(':').next())
@@ -287,12 +289,17 @@ impl SyncResponse {
 /// What we know about each joined room across syncs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RoomInfo {
-    /// From the room summary (sent with lazy-loaded members).
+    /// From the room summary (sent with lazy-loaded members); dropped when a
+    /// later sync changes membership without a new summary.
     pub joined_members: Option<u64>,
-    /// Joined members seen in `m.room.member` state and timeline events.
-    pub members: std::collections::BTreeSet<String>,
+    /// The joined members, once known completely: from the sync that shows
+    /// our own join (its state is the room's whole state), or from the
+    /// homeserver's list ([`RoomTracker::set_members`]); kept current from
+    /// `m.room.member` events after that. `None`: not known.
+    pub members: Option<std::collections::BTreeSet<String>>,
     pub encrypted: bool,
-    /// Invited with `is_direct`.
+    /// Invited with `is_direct`: only a hint, used while the member count
+    /// is unknown.
     pub direct_invite: bool,
 }
 
@@ -302,9 +309,10 @@ pub struct RoomTracker {
 }
 
 impl RoomTracker {
-    /// Folds one sync answer in: member counts from room summaries, and
-    /// `m.room.encryption` state from state or timeline.
-    pub fn apply(&mut self, sync: &SyncResponse) {
+    /// Folds one sync answer for the account `own_user_id` in: members
+    /// (room summaries, `m.room.member` events) and `m.room.encryption`
+    /// state from state or timeline.
+    pub fn apply(&mut self, sync: &SyncResponse, own_user_id: &str) {
         for (room_id, room) in &sync.rooms.invite {
             let direct = room.invite_state.events.iter().any(|e| {
                 e.kind == "m.room.member"
@@ -315,25 +323,37 @@ impl RoomTracker {
         }
         for (room_id, room) in &sync.rooms.join {
             let info = self.rooms.entry(room_id.clone()).or_default();
-            if let Some(n) = room.summary.joined_member_count {
-                info.joined_members = Some(n);
+            let all = || room.state.events.iter().chain(room.timeline.events.iter());
+            // The sync that shows our own join carries the room's whole
+            // state: from here on the member list is complete.
+            if all().any(|e| e.is_fresh_join_of(own_user_id)) {
+                info.members = Some(Default::default());
             }
-            let all = room.state.events.iter().chain(room.timeline.events.iter());
-            for e in all {
+            let mut membership_changed = false;
+            for e in all() {
                 match e.kind.as_str() {
                     "m.room.encryption" => info.encrypted = true,
                     "m.room.member" => {
                         let Some(user) = e.state_key.clone() else {
                             continue;
                         };
+                        membership_changed = true;
+                        let Some(members) = info.members.as_mut() else {
+                            continue;
+                        };
                         if e.content.get("membership").and_then(Value::as_str) == Some("join") {
-                            info.members.insert(user);
+                            members.insert(user);
                         } else {
-                            info.members.remove(&user);
+                            members.remove(&user);
                         }
                     }
                     _ => {}
                 }
+            }
+            match room.summary.joined_member_count {
+                Some(n) => info.joined_members = Some(n),
+                None if membership_changed => info.joined_members = None,
+                None => {}
             }
         }
         for room_id in sync.rooms.leave.keys() {
@@ -355,7 +375,7 @@ impl RoomTracker {
     /// ([`crate::MatrixClient::joined_members`]).
     pub fn set_members(&mut self, room_id: &str, members: impl IntoIterator<Item = String>) {
         let info = self.rooms.entry(room_id.to_string()).or_default();
-        info.members = members.into_iter().collect();
+        info.members = Some(members.into_iter().collect());
         info.joined_members = None;
     }
 
@@ -365,18 +385,22 @@ impl RoomTracker {
     }
 
     /// Joined members: the summary's count when the server sent one, else
-    /// the members we have seen join.
+    /// the size of the member list once it is known completely.
     pub fn joined_count(&self, room_id: &str) -> Option<u64> {
         let r = self.rooms.get(room_id)?;
         r.joined_members
-            .or((!r.members.is_empty()).then_some(r.members.len() as u64))
+            .or(r.members.as_ref().map(|m| m.len() as u64))
     }
 
-    /// A room is a DM when we were invited to it as one, or when it holds
-    /// just us and one other person.
+    /// A room is a DM while it holds at most two joined members (us and one
+    /// other person): a third who joins makes it a group, whatever the
+    /// invite said. Only while the count is unknown does an `is_direct`
+    /// invite decide.
     pub fn is_dm(&self, room_id: &str) -> bool {
-        self.rooms.get(room_id).is_some_and(|r| r.direct_invite)
-            || self.joined_count(room_id).is_some_and(|n| n <= 2)
+        match self.joined_count(room_id) {
+            Some(n) => n <= 2,
+            None => self.rooms.get(room_id).is_some_and(|r| r.direct_invite),
+        }
     }
 
     pub fn is_encrypted(&self, room_id: &str) -> bool {
@@ -490,46 +514,142 @@ mod tests {
 
     #[test]
     fn tracker_remembers_members_encryption_and_direct_invites() {
+        let me = "@bot:hs";
         let mut t = RoomTracker::default();
-        t.apply(&sync(json!({ "next_batch": "a", "rooms": { "join": {
+        t.apply(
+            &sync(json!({ "next_batch": "a", "rooms": { "join": {
             "!dm:hs": { "summary": { "m.joined_member_count": 2 } },
             "!group:hs": { "summary": { "m.joined_member_count": 5 },
                            "state": { "events": [ { "type": "m.room.encryption", "state_key": "", "content": {} } ] } }
-        }}})));
+        }}})),
+            me,
+        );
         assert!(t.is_dm("!dm:hs"));
         assert!(!t.is_dm("!group:hs"));
         assert!(t.is_encrypted("!group:hs") && !t.is_encrypted("!dm:hs"));
         // a later sync without a summary keeps what we knew
-        t.apply(&sync(
-            json!({ "next_batch": "b", "rooms": { "join": { "!dm:hs": {} } } }),
-        ));
+        t.apply(
+            &sync(json!({ "next_batch": "b", "rooms": { "join": { "!dm:hs": {} } } })),
+            me,
+        );
         assert!(t.is_dm("!dm:hs"));
         // encryption switched on later, in the timeline
         t.apply(&sync(json!({ "next_batch": "c", "rooms": { "join": { "!dm:hs": { "timeline": { "events": [
             { "type": "m.room.encryption", "event_id": "$e", "sender": "@a:hs", "state_key": "", "content": {} }
-        ]}}}}})));
+        ]}}}}})), me);
         assert!(t.is_encrypted("!dm:hs"));
-        // without summaries, member events count
+        // without summaries: the sync of our own join has the whole state,
+        // and member events keep the list current after it
         let member = |who: &str, m: &str| {
             json!({ "type": "m.room.member", "event_id": format!("${who}{m}"),
             "sender": who, "state_key": who, "content": { "membership": m } })
         };
-        t.apply(&sync(
-            json!({ "next_batch": "c2", "rooms": { "join": { "!lazy:hs": {
-            "state": { "events": [ member("@bot:hs", "join"), member("@a:hs", "join") ] },
-            "timeline": { "events": [ member("@b:hs", "join") ] } } } } }),
-        ));
+        t.apply(
+            &sync(
+                json!({ "next_batch": "c2", "rooms": { "join": { "!lazy:hs": {
+            "state": { "events": [ member("@a:hs", "join") ] },
+            "timeline": { "events": [ member(me, "join"), member("@b:hs", "join") ] } } } } }),
+            ),
+            me,
+        );
         assert_eq!(t.joined_count("!lazy:hs"), Some(3));
         assert!(!t.is_dm("!lazy:hs"));
-        t.apply(&sync(
-            json!({ "next_batch": "c3", "rooms": { "join": { "!lazy:hs": {
+        t.apply(
+            &sync(
+                json!({ "next_batch": "c3", "rooms": { "join": { "!lazy:hs": {
             "timeline": { "events": [ member("@b:hs", "leave") ] } } } } }),
-        ));
+            ),
+            me,
+        );
         assert!(t.is_dm("!lazy:hs"));
-        t.apply(&sync(
-            json!({ "next_batch": "d", "rooms": { "leave": { "!dm:hs": {} } } }),
-        ));
+        t.apply(
+            &sync(json!({ "next_batch": "d", "rooms": { "leave": { "!dm:hs": {} } } })),
+            me,
+        );
         assert!(t.get("!dm:hs").is_none());
+    }
+
+    #[test]
+    fn a_direct_invite_is_a_dm_only_until_a_third_member_joins() {
+        let me = "@bot:hs";
+        let member = |who: &str, m: &str| {
+            json!({ "type": "m.room.member", "event_id": format!("${who}{m}"),
+            "sender": who, "state_key": who, "content": { "membership": m } })
+        };
+        let mut t = RoomTracker::default();
+        t.apply(
+            &sync(json!({ "next_batch": "a", "rooms": { "invite": { "!r:hs": { "invite_state": { "events": [
+            { "type": "m.room.member", "sender": "@alice:hs", "state_key": me,
+              "content": { "membership": "invite", "is_direct": true } } ] } } } } })),
+            me,
+        );
+        // invited as direct, count unknown: the hint decides
+        assert_eq!(t.joined_count("!r:hs"), None);
+        assert!(t.is_dm("!r:hs"));
+        t.apply(
+            &sync(json!({ "next_batch": "b", "rooms": { "join": { "!r:hs": {
+            "state": { "events": [ member("@alice:hs", "join") ] },
+            "timeline": { "events": [ member(me, "join") ] } } } } })),
+            me,
+        );
+        assert!(t.is_dm("!r:hs"));
+        t.apply(
+            &sync(json!({ "next_batch": "c", "rooms": { "join": { "!r:hs": {
+            "timeline": { "events": [ member("@carol:hs", "join") ] } } } } })),
+            me,
+        );
+        assert_eq!(t.joined_count("!r:hs"), Some(3));
+        assert!(
+            !t.is_dm("!r:hs"),
+            "three members: not a DM, whatever the invite said"
+        );
+        // The same with summaries: the count decides.
+        t.apply(
+            &sync(json!({ "next_batch": "d", "rooms": { "join": { "!r:hs": {
+            "summary": { "m.joined_member_count": 4 } } } } })),
+            me,
+        );
+        assert!(!t.is_dm("!r:hs"));
+    }
+
+    #[test]
+    fn member_events_alone_do_not_make_a_count() {
+        // After a restart an incremental sync shows only what changed: one
+        // join is not "a room of one", and a stale summary is dropped.
+        let me = "@bot:hs";
+        let member = |who: &str, m: &str| {
+            json!({ "type": "m.room.member", "event_id": format!("${who}{m}"),
+            "sender": who, "state_key": who, "content": { "membership": m } })
+        };
+        let mut t = RoomTracker::default();
+        t.apply(
+            &sync(json!({ "next_batch": "a", "rooms": { "join": { "!g:hs": {
+            "timeline": { "events": [ member("@carol:hs", "join") ] } } } } })),
+            me,
+        );
+        assert!(!t.knows_members("!g:hs"));
+        assert!(!t.is_dm("!g:hs"));
+        t.set_members(
+            "!g:hs",
+            ["@a:hs", "@b:hs", "@carol:hs", me].map(String::from),
+        );
+        assert_eq!(t.joined_count("!g:hs"), Some(4));
+        let mut t = RoomTracker::default();
+        t.apply(
+            &sync(json!({ "next_batch": "a", "rooms": { "join": { "!s:hs": {
+            "summary": { "m.joined_member_count": 2 } } } } })),
+            me,
+        );
+        assert!(t.is_dm("!s:hs"));
+        t.apply(
+            &sync(json!({ "next_batch": "b", "rooms": { "join": { "!s:hs": {
+            "timeline": { "events": [ member("@carol:hs", "join") ] } } } } })),
+            me,
+        );
+        assert!(
+            !t.knows_members("!s:hs"),
+            "the summary is stale: ask the server"
+        );
     }
 
     #[test]

@@ -100,7 +100,7 @@ proptest! {
     fn any_json_is_a_sync_or_an_error(v in any_json()) {
         if let Ok(s) = serde_json::from_value::<SyncResponse>(v) {
             let _ = s.items(ME);
-            RoomTracker::default().apply(&s);
+            RoomTracker::default().apply(&s, ME);
         }
     }
 
@@ -115,8 +115,8 @@ proptest! {
             return Ok(());
         };
         let mut rooms = RoomTracker::default();
-        rooms.apply(&s);
-        rooms.apply(&s);
+        rooms.apply(&s, ME);
+        rooms.apply(&s, ME);
         for item in s.items(ME) {
             match item {
                 SyncItem::Message { room_id, sender, msgtype, mentioned, body, .. } => {

@@ -23,7 +23,7 @@ async fn sync_until(
             .await
             .expect("sync");
         assert!(!s.next_batch.is_empty());
-        tracker.apply(&s);
+        tracker.apply(&s, own);
         seen.extend(s.items(own));
         since = s.next_batch;
         if done(&seen) {
@@ -81,7 +81,7 @@ async fn login_invite_join_sync_and_send_with_transaction_ids() {
     let first = bot.sync(None, Duration::ZERO, None).await.unwrap();
     assert!(!first.next_batch.is_empty());
     let mut tracker = RoomTracker::default();
-    tracker.apply(&first);
+    tracker.apply(&first, &bot_id);
 
     // invite → auto-join decision → join
     let room = alice
@@ -202,7 +202,7 @@ async fn rate_limits_are_waited_out_and_encrypted_rooms_are_detected() {
     // an encrypted room: the state event and the undecryptable message
     let first = bot.sync(None, Duration::ZERO, None).await.unwrap();
     let mut tracker = RoomTracker::default();
-    tracker.apply(&first);
+    tracker.apply(&first, &bot_reg.user_id);
     let secret_room = alice
         .create_room(&json!({
             "preset": "private_chat",
@@ -302,4 +302,64 @@ async fn password_login_happens_once_and_the_token_is_kept_0600() {
         .unwrap_err();
     assert_eq!(err.errcode(), Some("M_FORBIDDEN"));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "{}");
+}
+
+/// A room the bot was invited to "as direct" is a DM only while it holds
+/// two members: the tracker sees the third join on a real homeserver.
+#[tokio::test]
+async fn a_direct_room_stops_being_a_dm_when_a_third_member_joins() {
+    let hs = Synapse::start().await;
+    let bot_reg = hs.register("bot", "bot-password", false).await;
+    let bot = hs.client(&bot_reg);
+    let alice = hs.client(&hs.register("alice", "alice-pw", false).await);
+    let carol_reg = hs.register("carol", "carol-pw", false).await;
+    let carol = hs.client(&carol_reg);
+    let bot_id = bot_reg.user_id.clone();
+    let first = bot.sync(None, Duration::ZERO, None).await.unwrap();
+    let mut tracker = RoomTracker::default();
+    tracker.apply(&first, &bot_id);
+
+    let room = alice
+        .create_room(
+            &json!({"preset": "trusted_private_chat", "is_direct": true, "invite": [bot_id]}),
+        )
+        .await
+        .unwrap();
+    let (since, items) = sync_until(&bot, &bot_id, &first.next_batch, &mut tracker, |items| {
+        items.iter().any(|i| matches!(i, SyncItem::Invite { .. }))
+    })
+    .await;
+    assert!(items.iter().any(|i| matches!(
+        i,
+        SyncItem::Invite {
+            is_direct: true,
+            ..
+        }
+    )));
+    assert!(
+        tracker.is_dm(&room),
+        "invited as direct, members not known yet"
+    );
+    bot.join(&room).await.unwrap();
+    alice.send_text(&room, "a1", "hi").await.unwrap();
+    let (since, _) = sync_until(&bot, &bot_id, &since, &mut tracker, |items| {
+        items.iter().any(|i| matches!(i, SyncItem::Message { .. }))
+    })
+    .await;
+    assert_eq!(tracker.joined_count(&room), Some(2));
+    assert!(tracker.is_dm(&room));
+
+    alice.invite(&room, &carol_reg.user_id).await.unwrap();
+    carol.join(&room).await.unwrap();
+    carol.send_text(&room, "c1", "hello all").await.unwrap();
+    sync_until(&bot, &bot_id, &since, &mut tracker, |items| {
+        items
+            .iter()
+            .any(|i| matches!(i, SyncItem::Message { body, .. } if body == "hello all"))
+    })
+    .await;
+    assert_eq!(tracker.joined_count(&room), Some(3));
+    assert!(!tracker.is_dm(&room), "three members: not a DM");
+    // the homeserver agrees
+    assert_eq!(bot.joined_members(&room).await.unwrap().len(), 3);
 }

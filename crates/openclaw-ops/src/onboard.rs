@@ -11,7 +11,9 @@
 use std::collections::BTreeMap;
 
 use openclaw_config::channels::{OwnerRef, SenderId};
-use openclaw_config::channels_net::{Irc, Matrix, NetLogins, is_matrix_user_id, shared_net_logins};
+use openclaw_config::channels_net::{
+    Irc, Matrix, NetLogins, is_irc_mask, is_matrix_user_id, shared_net_logins,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -437,8 +439,11 @@ fn first_shared(list: &[NetLogins<'_>], others: &[OtherInstance], fix: &str) -> 
         location: o.location.clone(),
         what: s.what.clone(),
         message: format!(
-            "{} is already used by {} ({}); only one connection can hold it: {fix}",
-            s.what, o.label, o.location
+            "{} is already used by {} ({}); {}: {fix}",
+            s.what,
+            o.label,
+            o.location,
+            s.consequence()
         ),
     })
 }
@@ -486,21 +491,6 @@ pub enum OwnerPlan {
     Owner(OwnerRef),
 }
 
-fn irc_mask(s: &str) -> bool {
-    match s
-        .split_once('!')
-        .and_then(|(n, r)| Some((n, r.split_once('@')?)))
-    {
-        Some((nick, (user, host))) => {
-            !nick.is_empty()
-                && !user.is_empty()
-                && !host.is_empty()
-                && !s.contains([' ', '*', '?', ','])
-        }
-        None => false,
-    }
-}
-
 /// Parses an owner id for `channel` (the channel being set up): `123`,
 /// `telegram:123`; `nick!user@host`, `irc:nick!user@host`; `@me:server`,
 /// `matrix:@me:server`. A channel prefix must name the channel being set up.
@@ -538,7 +528,8 @@ pub fn parse_owner(raw: &str, channel: Option<ChannelKind>) -> Result<OwnerRef, 
             id.as_str().to_string()
         }
         ChannelKind::Irc => {
-            if !irc_mask(id) {
+            // The owner is one person: a mask without wildcards.
+            if !is_irc_mask(id, false) {
                 return Err(format!(
                     "expected your IRC identity as nick!user@host (no wildcards; /whois <your nick> shows it), found {id:?}"
                 ));
@@ -736,7 +727,8 @@ pub enum ChannelPlan {
     Matrix {
         homeserver: String,
         user_id: String,
-        access_token: String,
+        /// The credentials file holding the access token.
+        access_token_file: String,
     },
 }
 
@@ -833,14 +825,21 @@ pub fn config_edits(plan: &ConfigPlan) -> Vec<Edit> {
         Some(ChannelPlan::Matrix {
             homeserver,
             user_id,
-            access_token,
+            access_token_file,
         }) => {
             let c = "channels.matrix";
             set(&mut e, &format!("{c}.enabled"), json!(true));
             set(&mut e, &format!("{c}.homeserver"), json!(homeserver));
             set(&mut e, &format!("{c}.userId"), json!(user_id));
-            set(&mut e, &format!("{c}.accessToken"), json!(access_token));
-            unset(&mut e, &format!("{c}.password"));
+            // The token lives in the credentials file the config names.
+            set(
+                &mut e,
+                &format!("{c}.accessTokenFile"),
+                json!(access_token_file),
+            );
+            for key in ["accessToken", "password", "passwordFile"] {
+                unset(&mut e, &format!("{c}.{key}"));
+            }
             // Without it the bot never joins the DM a person opens with it;
             // strangers still only get a pairing code.
             e.push(Edit::SetIfMissing(format!("{c}.autoJoin"), json!("always")));
@@ -1648,12 +1647,18 @@ mod tests {
             channel: Some(ChannelPlan::Matrix {
                 homeserver: "https://hs".into(),
                 user_id: "@bot:hs".into(),
-                access_token: "syt_x".into(),
+                access_token_file: "/state/credentials/matrix-default.token".into(),
             }),
             ..Default::default()
         };
         let got = apply(&config_edits(&plan));
-        assert!(got.contains(&("unset channels.matrix.password".into(), String::new())));
+        assert!(got.contains(&(
+            "set channels.matrix.accessTokenFile".into(),
+            r#""/state/credentials/matrix-default.token""#.into()
+        )));
+        for key in ["accessToken", "password", "passwordFile"] {
+            assert!(got.contains(&(format!("unset channels.matrix.{key}"), String::new())));
+        }
         assert!(got.contains(&(
             "default channels.matrix.autoJoin".into(),
             r#""always""#.into()

@@ -60,6 +60,9 @@ pub struct TelegramSettings {
     /// The command that fixes a refused token, e.g. `openclaw --profile
     /// rescue config set channels.telegram.botToken <TOKEN>`.
     pub fix_token_command: String,
+    /// The command prefix that selects this instance (`openclaw --profile
+    /// rescue`): the pairing message names it.
+    pub cli: String,
 }
 
 impl TelegramSettings {
@@ -88,6 +91,7 @@ impl TelegramSettings {
                 require_mention: config.require_mention(chat),
                 allow_from: None,
             }),
+            cli: self.cli.clone(),
         }
     }
 }

@@ -220,7 +220,8 @@ fn notify_telegram(
 }
 
 /// Sends the approval to the sender's Matrix room with the account's
-/// token (`accessToken`, else the session the gateway logged in with).
+/// token (`accessToken`/`accessTokenFile`, else the session the gateway
+/// logged in with).
 fn notify_matrix(
     ctx: &Ctx,
     loaded: Option<&openclaw_state::Loaded>,
@@ -242,6 +243,7 @@ fn notify_matrix(
     let rt = crate::cmd::gateway::runtime()?;
     rt.block_on(openclaw_channels::matrix::notify(
         &ctx.paths.state_dir.value,
+        &ctx.paths.home.value,
         DEFAULT_ACCOUNT,
         &cfg,
         &p.chat_id,

@@ -95,6 +95,19 @@ fn dm_pairing_room_mentions_and_a_server_restart() {
         "the nick!user@host mask: {sender}"
     );
     assert!(model.requests().is_empty(), "not processed before approval");
+    // Its last line is the approve command of this instance (profile main).
+    let approve = loop {
+        let t = rt.block_on(next_privmsg(&mut alice, "alice"));
+        if t.contains("pairing approve") {
+            break t;
+        }
+    };
+    assert!(
+        approve.ends_with(&format!(
+            "openclaw --profile main pairing approve irc {code}"
+        )),
+        "{approve}"
+    );
 
     let out = a.cli(&h, &["pairing", "approve", "irc", &code]);
     let (stdout, _) = expect_success("pairing approve", &out);
@@ -220,4 +233,45 @@ fn same_irc_nick_or_matrix_user_on_two_instances_is_a_doctor_error() {
         "{text}"
     );
     assert!(!text.contains("matrix-secret-pw"));
+    // Matrix sharing is not "one connection wins": both answer.
+    assert!(text.contains("both answer every message"), "{text}");
+    assert!(
+        text.contains(
+            "--profile rescue config set channels.matrix.userId <ANOTHER_USER_ID> && openclaw --profile rescue config set channels.matrix.password <ITS_PASSWORD>"
+        ),
+        "{text}"
+    );
+
+    // A token-only section (the user its gateway reported): the advice
+    // names the token file, never a userId that would break its login.
+    rescue.edit(|v| {
+        v["channels"] = json!({"matrix": {"homeserver": "https://matrix.example.org",
+            "accessTokenFile": "~/.secrets/rescue-matrix"}})
+    });
+    let status_dir = rescue.state_dir.join("channels/matrix/default");
+    std::fs::create_dir_all(&status_dir).unwrap();
+    std::fs::write(
+        status_dir.join("status.json"),
+        json!({"channel": "matrix", "account": "default", "state": "running",
+               "botUsername": "@clawbot:example.org"})
+        .to_string(),
+    )
+    .unwrap();
+    let out = h.run(&["doctor", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "shared-channel-login")
+        .unwrap_or_else(|| panic!("{report}"))
+        .clone();
+    let fix = f["fix"].as_str().unwrap();
+    assert!(
+        fix.ends_with(
+            "--profile rescue config set channels.matrix.accessTokenFile <FILE_WITH_ANOTHER_ACCOUNTS_TOKEN>"
+        ),
+        "{fix}"
+    );
+    assert!(!fix.contains("userId"), "{fix}");
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use openclaw_agent::testing::{End, Fixture, Reply, openai_text};
+use openclaw_agent::testing::{Fixture, Reply};
 use openclaw_matrix::MatrixClient;
 use openclaw_matrix::testing::{Synapse, room_messages};
 use serde_json::{Value, json};
@@ -70,7 +70,13 @@ fn invite_by_allowlist_pairing_in_a_dm_and_a_failing_channel_stays_alone() {
     let listed = a.cli_json(&h, &["pairing", "list", "matrix", "--json"]);
     let code = listed["pending"][0]["code"].as_str().unwrap().to_string();
     assert_eq!(listed["pending"][0]["senderId"], Synapse::user_id("alice"));
-    assert!(from_bot(&rt, &alice, &dm)[0].contains(&code));
+    let code_msg = &from_bot(&rt, &alice, &dm)[0];
+    assert!(
+        code_msg.contains(&format!(
+            "openclaw --profile main pairing approve matrix {code}"
+        )),
+        "the approve command of this instance: {code_msg}"
+    );
     assert!(model.requests().is_empty(), "not processed before approval");
     let out = a.cli(&h, &["pairing", "approve", "matrix", &code, "--notify"]);
     let (stdout, _) = expect_success("pairing approve", &out);
@@ -120,11 +126,11 @@ fn kill_9_mid_conversation_loses_nothing_and_answers_nothing_twice() {
             &json!({"preset": "trusted_private_chat", "is_direct": true, "invite": [bot]}),
         ))
         .unwrap();
+    // Each answer names its prompt ("echo: message 3"), so an answer sent
+    // twice is seen as such, not just counted.
     let slow = (0..40)
-        .map(|_| Reply::SlowSse {
-            chunks: openai_text(&["one ", "answer"]),
+        .map(|_| Reply::EchoSse {
             delay: Duration::from_millis(150),
-            end: End::Clean,
         })
         .collect();
     let model = rt.block_on(Fixture::start(slow, false));
@@ -166,7 +172,13 @@ fn kill_9_mid_conversation_loses_nothing_and_answers_nothing_twice() {
     std::thread::sleep(Duration::from_secs(3));
     let got = from_bot(&rt, &alice, &room);
     assert_eq!(got.len(), n + 2, "one answer per message: {got:?}");
-    assert!(got.iter().all(|b| b == "one answer"), "{got:?}");
+    for i in 0..n + 2 {
+        let answers = got
+            .iter()
+            .filter(|b| b.as_str() == format!("echo: message {i}"))
+            .count();
+        assert_eq!(answers, 1, "message {i} answered {answers} times: {got:?}");
+    }
     // Each message reached the agent (one turn per message, or two when a
     // turn was cut off by the kill): never fewer, and every text was seen.
     let reqs = model.requests();

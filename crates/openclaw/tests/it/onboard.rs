@@ -761,8 +761,10 @@ fn matrix_login_keeps_the_token_not_the_password_and_refuses_a_shared_user() {
     let wrong = h.join("wrong");
     std::fs::write(&wrong, "nope\n").unwrap();
     let url = hs.url();
+    let main_port = free_base_port();
     let run = |profile: &str, pw: &Path| {
-        h.run(&[
+        let port = main_port.to_string();
+        let mut args = vec![
             "--profile",
             profile,
             "onboard",
@@ -773,10 +775,13 @@ fn matrix_login_keeps_the_token_not_the_password_and_refuses_a_shared_user() {
             &url,
             "--matrix-user-id",
             &bot.user_id,
-            "--matrix-password-file",
-            &pw.display().to_string(),
-            "--json",
-        ])
+        ];
+        let pw = pw.display().to_string();
+        args.extend(["--matrix-password-file", &pw, "--json"]);
+        if profile == "main" {
+            args.extend(["--port", &port]);
+        }
+        h.run(&args)
     };
     let out = run("main", &wrong);
     let err = text(&out.stderr);
@@ -789,19 +794,50 @@ fn matrix_login_keeps_the_token_not_the_password_and_refuses_a_shared_user() {
     let cfg = config(&h, ".openclaw-main/openclaw.json");
     let m = &cfg["channels"]["matrix"];
     assert_eq!(m["userId"], bot.user_id.as_str());
-    assert!(
-        m["accessToken"].as_str().is_some_and(|t| !t.is_empty()),
-        "{cfg}"
+    // The token is in the credentials dir (0600), named by the config;
+    // the config itself holds no secret.
+    assert!(m.get("accessToken").is_none(), "{cfg}");
+    let token_file = h.join(".openclaw-main/credentials/matrix-default.token");
+    assert_eq!(m["accessTokenFile"], token_file.display().to_string());
+    assert_eq!(
+        std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777,
+        0o600
     );
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    assert!(!token.trim().is_empty());
+    assert!(!cfg.to_string().contains(token.trim()), "{cfg}");
     assert!(m.get("password").is_none(), "{cfg}");
     assert!(!cfg.to_string().contains("bot-password-1"));
     assert_eq!(m["autoJoin"], "always");
     // The token works.
     let client = openclaw_matrix::MatrixClient::new(&url)
         .unwrap()
-        .with_token(m["accessToken"].as_str().unwrap());
+        .with_token(token.trim());
     let who = rt.block_on(client.whoami()).unwrap();
     assert_eq!(who.user_id, bot.user_id);
+    // The gateway logs in with the file the config names.
+    {
+        let _gw = crate::harness::GatewayChild::start(
+            &h,
+            &["--profile", "main", "gateway"],
+            &[],
+            main_port,
+        );
+        let end = Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = h.run(&["--profile", "main", "channels", "status", "--json"]);
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            let m = v["channels"]
+                .as_array()
+                .and_then(|a| a.iter().find(|c| c["channel"] == "matrix").cloned())
+                .unwrap_or(Value::Null);
+            if m["state"] == "running" {
+                break;
+            }
+            assert!(Instant::now() < end, "matrix never ran: {m}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
 
     let out = run("rescue", &pw);
     let err = text(&out.stderr);

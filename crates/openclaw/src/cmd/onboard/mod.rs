@@ -1445,10 +1445,16 @@ fn write_answers(ctx: &Ctx, args: &OnboardArgs, facts: &Facts, a: &Answers) -> C
             homeserver,
             session,
         }) => {
+            let path = credentials(&state_dir, "matrix-default.token");
+            files.push((
+                "Matrix access token".into(),
+                path.clone(),
+                session.access_token.clone(),
+            ));
             plan.channel = Some(ChannelPlan::Matrix {
                 homeserver: homeserver.clone(),
                 user_id: session.user_id.clone(),
-                access_token: session.access_token.expose().to_string(),
+                access_token_file: path.display().to_string(),
             });
         }
     }
@@ -2263,9 +2269,7 @@ fn summary(
         );
     }
     if let Some(ChannelAnswer::Matrix { .. }) = &a.channel {
-        println!(
-            "  secret     Matrix access token: in the config (channels.matrix.accessToken, 0600); the password was used once and not kept"
-        );
+        println!("  secret     a Matrix password, if given, was used once to log in and not kept");
     }
     println!("  owner      {}", owner_line(a));
     println!("  rescue     {}", rescue_line(&a.rescue, facts));
