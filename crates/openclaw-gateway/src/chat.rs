@@ -192,10 +192,14 @@ fn abort_result(c: &Call) -> Result<AbortResult, ErrorShape> {
         }
         None => None,
     };
-    let aborted = c.state.agents().abort(
-        run_id,
-        target.as_ref().map(|(a, k)| (a.as_str(), k.as_str())),
-    );
+    let aborted = c
+        .state
+        .agents()
+        .abort(
+            run_id,
+            target.as_ref().map(|(a, k)| (a.as_str(), k.as_str())),
+        )
+        .map_err(bad)?;
     Ok(AbortResult { ok: true, aborted })
 }
 
