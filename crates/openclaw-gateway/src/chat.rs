@@ -20,6 +20,9 @@ use crate::methods::{Call, Reply};
 pub(crate) struct Conn {
     pub id: String,
     pub tx: ConnTx,
+    /// The device this connection authenticated as with its device token
+    /// (`None` for the shared secret, even with a device identity).
+    pub device: Option<String>,
 }
 
 fn bad(msg: impl Into<String>) -> ErrorShape {

@@ -1011,16 +1011,30 @@ pub(crate) async fn prefs_set(c: Call) -> Reply {
 
 // ----------------------------------------------------------------- devices
 
-/// `device.pair.list`: pending requests and paired devices.
+/// `device.pair.list`: pending requests and paired devices (a non-admin
+/// device-token session sees only its own device, as upstream).
 pub(crate) async fn device_pair_list(c: Call) -> Reply {
+    let caller = rpc_caller(&c);
     Reply::of(
         c.state
             .devices()
             .store()
             .load()
-            .map(|f| pair_list(&f, &c.state.devices().connected()))
+            .map(|f| {
+                pair_list(
+                    &crate::devices::visible_to(&f, &caller),
+                    &c.state.devices().connected(),
+                )
+            })
             .map_err(|e| unavailable(e.to_string())),
     )
+}
+
+fn rpc_caller(c: &Call) -> crate::devices::RpcCaller {
+    crate::devices::RpcCaller {
+        scopes: c.scopes,
+        device_id: c.conn.device.clone(),
+    }
 }
 
 pub(crate) fn pair_list(
@@ -1081,64 +1095,59 @@ pub(crate) fn pair_list(
     }
 }
 
-/// `device.pair.approve {requestId}` / `reject` / `remove {deviceId}`. An
-/// approval can grant only scopes the caller holds itself.
+/// `device.pair.approve {requestId}` / `reject` / `remove {deviceId}`,
+/// by whole id, under upstream's rules (`devices::check_rpc`): an approval
+/// grants only scopes the caller holds itself, and a non-admin device-token
+/// session acts on its own device only.
 pub(crate) async fn device_pair_change(c: Call) -> Reply {
+    use crate::devices::RpcChange;
     let method = c.method;
     let p: DevicePairParams = match c.params("{requestId} or {deviceId}") {
         Ok(p) => p,
         Err(e) => return Reply::Now(Err(e)),
     };
     let store = c.state.devices().store().clone();
-    let caller = c.scopes;
+    let caller = rpc_caller(&c);
     let r = tokio::task::spawn_blocking(move || {
         store.update(|f| {
             let now = crate::devices::now_ms();
-            let res = match method {
-                "device.pair.approve" => {
-                    let id = p.request_id.unwrap_or_default();
-                    let asked = f.pending.get(&id).map(|r| {
-                        openclaw_protocol::ScopeSet::from_strs(r.scopes.iter().map(String::as_str))
-                    });
-                    match asked {
-                        Some(s) if !s.is_covered_by(&caller) => {
-                            return (
-                                false,
-                                Err(ErrorShape::missing_scope(
-                                    s.iter()
-                                        .find(|x| !caller.allows(*x))
-                                        .unwrap_or(openclaw_protocol::Scope::Admin),
-                                )),
-                            );
-                        }
-                        _ => crate::devices::approve(f, &id, now, "rpc").map(|d| {
-                            DevicePairChangeResult {
-                                ok: true,
-                                device_id: d.device_id,
-                                request_id: Some(id.clone()),
-                                scopes: Some(d.scopes),
-                            }
-                        }),
-                    }
-                }
-                "device.pair.reject" => {
-                    crate::devices::reject(f, &p.request_id.unwrap_or_default()).map(|r| {
+            let request_id = p.request_id.as_deref().map(str::trim).unwrap_or_default();
+            let device_id = p.device_id.as_deref().map(str::trim).unwrap_or_default();
+            let change = match method {
+                "device.pair.approve" => RpcChange::Approve { request_id },
+                "device.pair.reject" => RpcChange::Reject { request_id },
+                _ => RpcChange::Remove { device_id },
+            };
+            if let Err(e) = crate::devices::check_rpc(f, change, &caller) {
+                return (false, Err(e));
+            }
+            let res = match change {
+                RpcChange::Approve { request_id } => {
+                    crate::devices::approve(f, request_id, now, "rpc").map(|d| {
                         DevicePairChangeResult {
                             ok: true,
-                            device_id: r.device_id,
-                            request_id: Some(r.request_id),
-                            scopes: None,
+                            device_id: d.device_id,
+                            request_id: Some(request_id.to_string()),
+                            scopes: Some(d.scopes),
                         }
                     })
                 }
-                _ => crate::devices::revoke(f, &p.device_id.unwrap_or_default()).map(|d| {
-                    DevicePairChangeResult {
+                RpcChange::Reject { request_id } => {
+                    crate::devices::reject(f, request_id).map(|r| DevicePairChangeResult {
+                        ok: true,
+                        device_id: r.device_id,
+                        request_id: Some(r.request_id),
+                        scopes: None,
+                    })
+                }
+                RpcChange::Remove { device_id } => {
+                    crate::devices::revoke(f, device_id).map(|d| DevicePairChangeResult {
                         ok: true,
                         device_id: d.device_id,
                         request_id: None,
                         scopes: None,
-                    }
-                }),
+                    })
+                }
             };
             match res {
                 Ok(v) => (true, Ok(v)),
@@ -1152,13 +1161,19 @@ pub(crate) async fn device_pair_change(c: Call) -> Reply {
         Ok(Err(e)) => Err(unavailable(e.to_string())),
         Err(e) => Err(ErrorShape::new(codes::INTERNAL, e.to_string())),
     };
-    if let Ok(done) = &out {
-        c.state
-            .log()
-            .info(&format!("{method}: device {}", done.device_id));
-        if let Ok(f) = c.state.devices().store().load() {
-            c.state.devices().close_unpaired(&f);
+    match &out {
+        Ok(done) => {
+            c.state
+                .log()
+                .info(&format!("{method}: device {}", done.device_id));
+            if let Ok(f) = c.state.devices().store().load() {
+                c.state.devices().close_unpaired(&f);
+            }
         }
+        Err(e) => c
+            .state
+            .log()
+            .warn(&format!("{method} refused: {}", e.message)),
     }
     Reply::of(out)
 }
@@ -1341,6 +1356,20 @@ mod tests {
         .await
         .unwrap_err();
         assert_eq!(e.detail_code(), Some("MISSING_SCOPE"), "{e}");
+        // A prefix of the id is no way around the check: RPC takes whole ids.
+        for prefix in [&request[..8], &request[..1], "dev"] {
+            let e = call_on(
+                &t,
+                &co,
+                &["operator.pairing"],
+                "device.pair.approve",
+                json!({"requestId": prefix}),
+            )
+            .await
+            .unwrap_err();
+            assert!(e.message.starts_with("unknown requestId"), "{prefix}: {e}");
+        }
+        assert!(store.load().unwrap().paired.is_empty(), "nothing approved");
         let r = call_on(
             &t,
             &co,
@@ -1363,6 +1392,97 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.code, openclaw_protocol::codes::NOT_FOUND);
+    }
+
+    /// Upstream's device-management rule: a non-admin session that
+    /// authenticated with a device token approves, rejects, removes and
+    /// lists only its own device; an admin (or a shared-secret session,
+    /// within its scopes) acts on any.
+    #[tokio::test]
+    async fn device_token_sessions_manage_only_their_own_device() {
+        use crate::devices::{self, DeviceAuth, DeviceConnect};
+        use openclaw_protocol::ScopeSet;
+        let t = state();
+        let store = t.state.devices().store().clone();
+        let connect = |id: &str, local: bool| DeviceConnect {
+            device_id: id.into(),
+            public_key: format!("pk-{id}"),
+            client_id: "openclaw-control-ui".into(),
+            client_mode: "webchat".into(),
+            platform: "linux".into(),
+            role: "operator".into(),
+            requested: ScopeSet::from_strs(["operator.read", "operator.pairing"]),
+            auth: DeviceAuth::SharedSecret,
+            local,
+            remote_ip: None,
+        };
+        // Device "mine" is paired; "other" and a scope upgrade of "mine"
+        // wait for approval.
+        let (other, upgrade) = store
+            .update(|f| {
+                let mut run = |c: &DeviceConnect| {
+                    let d = devices::decide(f, c);
+                    devices::apply(f, c, &d, devices::now_ms(), || "t".into())
+                };
+                run(&connect("mine", true));
+                let devices::Applied::Pending { request_id: other } = run(&connect("other", false))
+                else {
+                    panic!()
+                };
+                let mut up = connect("mine", false);
+                up.requested = ScopeSet::from_strs(["operator.read", "operator.write"]);
+                let devices::Applied::Pending {
+                    request_id: upgrade,
+                } = run(&up)
+                else {
+                    panic!()
+                };
+                (true, (other, upgrade))
+            })
+            .unwrap();
+        let mut mine = conn();
+        mine.device = Some("mine".into());
+        let pairing = ["operator.read", "operator.write", "operator.pairing"];
+        let l = call_on(&t, &mine, &pairing, "device.pair.list", json!({}))
+            .await
+            .unwrap();
+        assert_eq!(l["pending"].as_array().unwrap().len(), 1, "{l}");
+        assert_eq!(l["pending"][0]["requestId"], upgrade.as_str());
+        assert_eq!(l["paired"].as_array().unwrap().len(), 1, "{l}");
+        for (method, params) in [
+            ("device.pair.approve", json!({"requestId": other})),
+            ("device.pair.reject", json!({"requestId": other})),
+            ("device.pair.remove", json!({"deviceId": "other"})),
+        ] {
+            let e = call_on(&t, &mine, &pairing, method, params)
+                .await
+                .unwrap_err();
+            assert!(e.message.ends_with("denied"), "{method}: {e}");
+        }
+        // Its own request it may approve (within its own scopes).
+        let r = call_on(
+            &t,
+            &mine,
+            &pairing,
+            "device.pair.approve",
+            json!({"requestId": upgrade}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r["deviceId"], "mine");
+        // An admin acts on any device.
+        let mut admin = conn();
+        admin.device = Some("mine".into());
+        call_on(
+            &t,
+            &admin,
+            &["operator.admin"],
+            "device.pair.reject",
+            json!({"requestId": other}),
+        )
+        .await
+        .unwrap();
+        assert!(store.load().unwrap().pending.is_empty());
     }
 
     #[tokio::test]

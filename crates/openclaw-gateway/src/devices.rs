@@ -414,6 +414,108 @@ pub fn approve(
     Ok(p)
 }
 
+/// Who asks for a pairing change over RPC (`device.pair.*`): the
+/// connection's granted scopes, and the device it authenticated as with a
+/// device token (upstream binds a non-admin caller to its own device only
+/// then; a shared-secret session has no device of its own to be bound to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpcCaller {
+    pub scopes: ScopeSet,
+    pub device_id: Option<String>,
+}
+
+impl RpcCaller {
+    fn admin(&self) -> bool {
+        self.scopes.allows(openclaw_protocol::Scope::Admin)
+    }
+
+    /// A non-admin device-token session acting on another device.
+    fn foreign(&self, device_id: &str) -> bool {
+        !self.admin() && self.device_id.as_deref().is_some_and(|d| d != device_id)
+    }
+}
+
+/// A pairing change asked for over RPC. Unlike the CLI (the owner at the
+/// terminal, who may give an unambiguous prefix), RPC names requests and
+/// devices by their whole id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RpcChange<'a> {
+    Approve { request_id: &'a str },
+    Reject { request_id: &'a str },
+    Remove { device_id: &'a str },
+}
+
+/// Upstream's rules for `device.pair.approve|reject|remove`, over the
+/// file's contents: the exact request or device; a non-admin caller that
+/// authenticated with a device token acts on its own device only, and
+/// never on a non-operator role; an approval grants only scopes the
+/// caller holds itself (checked on the very request approved). `Err` is
+/// the answer.
+pub fn check_rpc(
+    file: &DevicesFile,
+    change: RpcChange<'_>,
+    caller: &RpcCaller,
+) -> Result<(), ErrorShape> {
+    let denied = |what: &str| ErrorShape::invalid_request(format!("device pairing {what} denied"));
+    match change {
+        RpcChange::Approve { request_id } => {
+            let Some(r) = file.pending.get(request_id) else {
+                return Err(ErrorShape::invalid_request(format!(
+                    "unknown requestId {request_id:?} (give the whole id from device.pair.list)"
+                )));
+            };
+            if caller.foreign(&r.device_id) || (!caller.admin() && r.role != "operator") {
+                return Err(denied("approval"));
+            }
+            let asked = scopes_of(&r.scopes);
+            if let Some(missing) = asked.iter().find(|s| !caller.scopes.allows(*s)) {
+                return Err(ErrorShape::missing_scope(missing));
+            }
+            Ok(())
+        }
+        RpcChange::Reject { request_id } => {
+            let Some(r) = file.pending.get(request_id) else {
+                return Err(ErrorShape::invalid_request(format!(
+                    "unknown requestId {request_id:?} (give the whole id from device.pair.list)"
+                )));
+            };
+            if caller.foreign(&r.device_id) {
+                return Err(denied("rejection"));
+            }
+            Ok(())
+        }
+        RpcChange::Remove { device_id } => {
+            if caller.foreign(device_id) {
+                return Err(denied("removal"));
+            }
+            let Some(p) = file.paired.get(device_id) else {
+                return Err(ErrorShape::new(
+                    openclaw_protocol::codes::NOT_FOUND,
+                    format!(
+                        "no paired device {device_id:?} (give the whole id from device.pair.list)"
+                    ),
+                ));
+            };
+            if !caller.admin() && caller.device_id.is_some() && p.role != "operator" {
+                return Err(denied("removal"));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// What `device.pair.list` shows a caller: everything to an admin or a
+/// shared-secret session, only its own device to a non-admin device-token
+/// session (upstream's rule).
+pub fn visible_to(file: &DevicesFile, caller: &RpcCaller) -> DevicesFile {
+    let mut f = file.clone();
+    if let Some(own) = caller.device_id.as_deref().filter(|_| !caller.admin()) {
+        f.pending.retain(|_, r| r.device_id == own);
+        f.paired.retain(|id, _| id == own);
+    }
+    f
+}
+
 /// Rejects (drops) a pending request.
 pub fn reject(file: &mut DevicesFile, id: &str) -> Result<PendingRequest, DevicesError> {
     take_pending(file, id)

@@ -695,6 +695,7 @@ pub(crate) mod tests {
         Conn {
             id: "conn-1".into(),
             tx: ConnTx::new(Outbox::new(1 << 20)),
+            device: None,
         }
     }
 

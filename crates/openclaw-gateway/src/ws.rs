@@ -310,6 +310,10 @@ pub(crate) async fn handle(
         let conn = Conn {
             id: conn_id.clone(),
             tx: ConnTx::new(outbox.clone()),
+            device: accepted
+                .device_id
+                .clone()
+                .filter(|_| accepted.auth_method == "device-token"),
         };
         serve(
             &s,
