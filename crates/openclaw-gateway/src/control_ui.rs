@@ -1331,6 +1331,8 @@ mod tests {
             auth: DeviceAuth::SharedSecret,
             local: false,
             remote_ip: Some("203.0.113.9".into()),
+            grant: ScopeSet::all(),
+            binding: None,
         };
         let store = t.state.devices().store().clone();
         let request = store
@@ -1415,6 +1417,8 @@ mod tests {
             auth: DeviceAuth::SharedSecret,
             local,
             remote_ip: None,
+            grant: ScopeSet::all(),
+            binding: None,
         };
         // Device "mine" is paired; "other" and a scope upgrade of "mine"
         // wait for approval.

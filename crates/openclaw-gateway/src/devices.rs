@@ -73,6 +73,51 @@ pub struct PairedDevice {
     pub last_seen_at_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen_ip: Option<String>,
+    /// For a device paired automatically (`approved_by: local`): which
+    /// shared secret vouched for it ([`secret_binding`]). When the secret
+    /// changes, the pairing is void (upstream: browser device tokens
+    /// derived from the old shared credential are revoked too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_binding: Option<String>,
+}
+
+impl PairedDevice {
+    /// Paired automatically under a shared secret that is not `binding`
+    /// (the current one): void. Devices the owner approved are independent
+    /// of the shared secret.
+    pub fn stale_under(&self, binding: Option<&str>) -> bool {
+        self.approved_by == "local" && self.secret_binding.as_deref() != binding
+    }
+}
+
+/// A fingerprint of the gateway's shared secret that binds automatic
+/// pairings to it: SHA-256 over a domain string and the secret, hex.
+/// `None` when no secret is configured (`mode: "none"`). The secret
+/// itself is in the config next to `devices.json` (same owner, 0600), so
+/// this stores nothing new.
+pub fn secret_binding(auth: &crate::AuthConfig) -> Option<String> {
+    let secret = auth.secret()?;
+    let mut h = sha2::Sha256::new();
+    h.update(b"openclaw device pairing: shared secret binding v1\0");
+    h.update(auth.mode().as_bytes());
+    h.update(b"\0");
+    h.update(secret.as_bytes());
+    Some(hex::encode(h.finalize()))
+}
+
+/// Removes the automatic pairings the current shared secret no longer
+/// vouches for ([`PairedDevice::stale_under`]); returns them.
+pub fn void_stale(file: &mut DevicesFile, binding: Option<&str>) -> Vec<PairedDevice> {
+    let stale: Vec<String> = file
+        .paired
+        .values()
+        .filter(|p| p.stale_under(binding))
+        .map(|p| p.device_id.clone())
+        .collect();
+    stale
+        .iter()
+        .filter_map(|id| file.paired.remove(id))
+        .collect()
 }
 
 /// A device waiting for approval.
@@ -151,6 +196,11 @@ pub struct DeviceConnect {
     /// Direct loopback (see the module docs).
     pub local: bool,
     pub remote_ip: Option<String>,
+    /// What the shared secret grants now (`gateway.auth.scopes`): a device
+    /// token never grants more, whatever its device was approved for.
+    pub grant: ScopeSet,
+    /// [`secret_binding`] of the gateway's current shared secret.
+    pub binding: Option<String>,
 }
 
 /// What [`decide`] concluded.
@@ -172,10 +222,12 @@ pub enum Decision {
 
 /// The pairing decision for one connect; no IO.
 pub fn decide(file: &DevicesFile, c: &DeviceConnect) -> Decision {
+    // An automatic pairing under a shared secret that has since changed
+    // counts as no pairing at all.
     let paired = file
         .paired
         .get(&c.device_id)
-        .filter(|p| p.public_key == c.public_key);
+        .filter(|p| p.public_key == c.public_key && !p.stale_under(c.binding.as_deref()));
     match &c.auth {
         DeviceAuth::DeviceToken(token) => {
             let Some(p) = paired else {
@@ -185,10 +237,13 @@ pub fn decide(file: &DevicesFile, c: &DeviceConnect) -> Decision {
                 .token_sha256
                 .as_deref()
                 .is_some_and(|h| openclaw_state::secret_eq(&token_hash(token), h));
-            if !ok {
+            // The token was issued for the role the device was paired as.
+            if !ok || p.role != c.role {
                 return Decision::Refuse(ErrorShape::device_token_mismatch());
             }
-            let approved = scopes_of(&p.scopes);
+            // At most the approved set, and never more than the gateway's
+            // current grant (`gateway.auth.scopes` may have narrowed since).
+            let approved = capped(scopes_of(&p.scopes), &c.grant);
             let scopes = if c.requested.is_empty() {
                 approved
             } else {
@@ -226,6 +281,17 @@ pub fn decide(file: &DevicesFile, c: &DeviceConnect) -> Decision {
     }
 }
 
+/// `approved` as far as `grant` allows: unchanged when the grant covers
+/// it, else every scope both allow (a device approved for admin under a
+/// read-only grant gets read).
+fn capped(approved: ScopeSet, grant: &ScopeSet) -> ScopeSet {
+    if approved.is_covered_by(grant) {
+        approved
+    } else {
+        ScopeSet::all().granted_by(&approved).granted_by(grant)
+    }
+}
+
 /// What applying a decision to the file gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
@@ -257,7 +323,9 @@ pub fn apply(
         } => {
             if *pair {
                 let approved = match file.paired.get(&c.device_id) {
-                    Some(p) if p.public_key == c.public_key => {
+                    Some(p)
+                        if p.public_key == c.public_key && !p.stale_under(c.binding.as_deref()) =>
+                    {
                         let mut s = scopes_of(&p.scopes);
                         for x in scopes.iter() {
                             s.insert(x);
@@ -266,7 +334,10 @@ pub fn apply(
                     }
                     _ => *scopes,
                 };
-                let old = file.paired.remove(&c.device_id);
+                let old = file
+                    .paired
+                    .remove(&c.device_id)
+                    .filter(|o| !o.stale_under(c.binding.as_deref()));
                 file.paired.insert(
                     c.device_id.clone(),
                     PairedDevice {
@@ -283,6 +354,7 @@ pub fn apply(
                         approved_by: "local".into(),
                         last_seen_at_ms: None,
                         last_seen_ip: None,
+                        secret_binding: c.binding.clone(),
                     },
                 );
                 // A request this approval answers is done.
@@ -409,6 +481,8 @@ pub fn approve(
         approved_by: by.into(),
         last_seen_at_ms: old.as_ref().and_then(|o| o.last_seen_at_ms),
         last_seen_ip: old.as_ref().and_then(|o| o.last_seen_ip.clone()),
+        // Approved by the owner: independent of the shared secret.
+        secret_binding: None,
     };
     file.paired.insert(r.device_id, p.clone());
     Ok(p)
@@ -674,6 +748,27 @@ impl DeviceHub {
         self.close_unpaired(&file)
     }
 
+    /// Removes the automatic pairings the shared secret of `auth` does not
+    /// vouch for (it changed since they were made) and closes their
+    /// sessions; returns what was removed. Called at start and whenever the
+    /// gateway's credentials change.
+    pub fn void_stale(
+        &self,
+        auth: &crate::AuthConfig,
+    ) -> Result<Vec<PairedDevice>, openclaw_state::StateError> {
+        let binding = secret_binding(auth);
+        let gone = self.store.update(|f| {
+            let gone = void_stale(f, binding.as_deref());
+            (!gone.is_empty(), gone)
+        })?;
+        if !gone.is_empty() {
+            if let Ok(f) = self.store.load() {
+                self.close_unpaired(&f);
+            }
+        }
+        Ok(gone)
+    }
+
     pub fn close_unpaired(&self, file: &DevicesFile) -> usize {
         let mut live = Self::lock(&self.live);
         let gone: Vec<String> = live
@@ -711,6 +806,8 @@ mod tests {
             auth,
             local,
             remote_ip: Some("127.0.0.1".into()),
+            grant: ScopeSet::all(),
+            binding: Some("secret-1".into()),
         }
     }
 
@@ -799,6 +896,89 @@ mod tests {
             };
             assert_eq!(e.detail_code(), Some("AUTH_DEVICE_TOKEN_MISMATCH"));
         }
+    }
+
+    /// A device token never grants more than the gateway's current grant
+    /// (`gateway.auth.scopes`), and only for the role it was paired as.
+    #[test]
+    fn the_device_token_is_capped_by_the_current_grant_and_its_role() {
+        let mut f = DevicesFile::default();
+        let all = set(&["operator.admin", "operator.read", "operator.pairing"]);
+        run(&mut f, &conn(all, DeviceAuth::SharedSecret, true));
+        let mut c = conn(all, DeviceAuth::DeviceToken("tok-1".into()), false);
+        c.grant = set(&["operator.read"]);
+        let Decision::Accept { scopes, .. } = decide(&f, &c) else {
+            panic!()
+        };
+        assert_eq!(scopes, set(&["operator.read"]));
+        // Asking for nothing: the approved set under the grant (admin
+        // approved, read granted: read).
+        c.requested = ScopeSet::EMPTY;
+        let Decision::Accept { scopes, .. } = decide(&f, &c) else {
+            panic!()
+        };
+        assert_eq!(scopes, set(&["operator.read"]));
+        // The operator's token presented as a node: refused.
+        c.role = "node".into();
+        let Decision::Refuse(e) = decide(&f, &c) else {
+            panic!()
+        };
+        assert_eq!(e.detail_code(), Some("AUTH_DEVICE_TOKEN_MISMATCH"));
+    }
+
+    /// A device paired automatically under one shared secret is void under
+    /// another (upstream: such browser device tokens are revoked with the
+    /// secret); devices the owner approved are independent of it.
+    #[test]
+    fn automatic_pairings_are_void_when_the_shared_secret_changes() {
+        let mut f = DevicesFile::default();
+        run(
+            &mut f,
+            &conn(set(&["operator.read"]), DeviceAuth::SharedSecret, true),
+        );
+        assert_eq!(f.paired["d1"].secret_binding.as_deref(), Some("secret-1"));
+        // A second device, approved by the owner.
+        let mut remote = conn(set(&["operator.read"]), DeviceAuth::SharedSecret, false);
+        remote.device_id = "d2".into();
+        remote.public_key = "pk2".into();
+        let (_, Applied::Pending { request_id }) = run(&mut f, &remote) else {
+            panic!()
+        };
+        approve(&mut f, &request_id, 1000, "cli").unwrap();
+        let (_, Applied::Accepted { token: Some(_) }) = run(&mut f, &remote) else {
+            panic!()
+        };
+        // The secret changed: d1's token no longer works, d2's does.
+        let mut c = conn(
+            set(&["operator.read"]),
+            DeviceAuth::DeviceToken("tok-1".into()),
+            true,
+        );
+        c.binding = Some("secret-2".into());
+        assert!(matches!(decide(&f, &c), Decision::Refuse(_)));
+        c.device_id = "d2".into();
+        c.public_key = "pk2".into();
+        assert!(matches!(decide(&f, &c), Decision::Accept { .. }));
+        let gone = void_stale(&mut f, Some("secret-2"));
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].device_id, "d1");
+        assert!(f.paired.contains_key("d2"));
+        // With the new secret, d1 pairs again (a new token, new binding).
+        let mut again = conn(set(&["operator.read"]), DeviceAuth::SharedSecret, true);
+        again.binding = Some("secret-2".into());
+        let (_, Applied::Accepted { token: Some(_) }) = run(&mut f, &again) else {
+            panic!()
+        };
+        assert_eq!(f.paired["d1"].secret_binding.as_deref(), Some("secret-2"));
+        // The binding is a keyed hash, never the secret.
+        let b = secret_binding(&crate::AuthConfig::Token("hunter2".into())).unwrap();
+        assert_eq!(b.len(), 64);
+        assert_ne!(b, token_hash("hunter2"));
+        assert_ne!(
+            Some(b),
+            secret_binding(&crate::AuthConfig::Password("hunter2".into()))
+        );
+        assert_eq!(secret_binding(&crate::AuthConfig::None), None);
     }
 
     #[test]

@@ -443,6 +443,12 @@ impl Generation {
 }
 
 async fn background(shared: Arc<GatewayState>) {
+    // Pairings made under a shared secret changed while the gateway was
+    // down are void (the handshake refuses their tokens either way).
+    {
+        let s = shared.clone();
+        let _ = tokio::task::spawn_blocking(move || s.void_stale_devices()).await;
+    }
     let opts = shared.options();
     let mut tick = tokio::time::interval(opts.tick_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
