@@ -357,6 +357,10 @@ impl GatewayState {
                 .guard
                 .auth_failures
                 .load(std::sync::atomic::Ordering::Relaxed),
+            preauth_evictions: self
+                .guard
+                .preauth_evictions
+                .load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 
