@@ -229,6 +229,10 @@ async fn visit(page: &CdpConnection, route: &str) {
     .await;
 }
 
+/// The texts of what the page shows as an error: danger callouts, alerts,
+/// error states.
+const ERROR_TEXTS: &str = "(() => { const all = []; const walk = (r) => { for (const el of r.querySelectorAll('*')) { all.push(el); if (el.shadowRoot) walk(el.shadowRoot); } }; walk(document); return [...new Set(all.filter(e => (e.matches('.callout.danger, [role=alert], .state--error') || [...e.classList].some(c => c.endsWith('__error') || c.endsWith('--error'))) && e.offsetParent !== null).map(e => e.textContent.trim().replace(/\\s+/g, ' ').slice(0, 300)).filter(t => t))]; })()";
+
 // ---------------------------------------------------------------- recording
 
 /// WebSocket frames the page exchanged with the gateway, in order.
@@ -333,9 +337,13 @@ fn openclaws_control_ui_works_against_our_gateway() {
         delay: Duration::from_millis(400),
         end: End::Clean,
     };
-    // Then a long one, stopped from the page.
+    // Then a long one, stopped from the page, and the answer to a
+    // follow-up sent while it streamed.
     let long = openai_slow_text(400, Duration::from_millis(100));
-    let fx = rt.block_on(Fixture::start(vec![answer(), answer(), long], false));
+    let fx = rt.block_on(Fixture::start(
+        vec![answer(), answer(), long, answer()],
+        false,
+    ));
     let ui_port = serve_dir(pkg.join("dist/control-ui"));
     let ui_origin = format!("http://127.0.0.1:{ui_port}");
     {
@@ -352,6 +360,7 @@ fn openclaws_control_ui_works_against_our_gateway() {
     let tok = token(&config);
     let (_chrome, cdp_port) = launch_chromium();
     let gateway_ws = format!("ws://127.0.0.1:{port}");
+    let mut page_errors: Vec<String> = Vec::new();
     let rec = rt.block_on(async {
         let http = CdpHttp::new(&format!("http://127.0.0.1:{cdp_port}"));
         let deadline = Instant::now() + GUARD;
@@ -453,7 +462,9 @@ fn openclaws_control_ui_works_against_our_gateway() {
         .await;
         settle(&rec).await;
 
-        // A long answer, stopped with the page's Stop button.
+        // A long answer; a follow-up typed while it streams; then the
+        // page's Stop button. Stop names the streaming run: the follow-up
+        // is not lost with it.
         type_message(&page, "tell me a long story").await;
         wait_for(
             &page,
@@ -461,6 +472,8 @@ fn openclaws_control_ui_works_against_our_gateway() {
             &format!("{}.some(t => t.includes('word3 '))", texts_of(".chat-text")),
         )
         .await;
+        type_message(&page, "and one more thing").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
         wait_for(
             &page,
             "the Stop button",
@@ -471,6 +484,12 @@ fn openclaws_control_ui_works_against_our_gateway() {
             &page,
             "the stopped answer marked as interrupted",
             &format!("{ALL}.some(e => e.children.length === 0 && e.textContent.trim() === 'Interrupted')"),
+        )
+        .await;
+        wait_for(
+            &page,
+            "the follow-up's answer",
+            &format!("{}.filter(t => t === {full:?}).length >= 3", texts_of(".chat-text")),
         )
         .await;
         settle(&rec).await;
@@ -485,11 +504,16 @@ fn openclaws_control_ui_works_against_our_gateway() {
             "/settings/general",
             "/settings/connection",
             "/settings/devices",
-            "/chat/main",
         ] {
             visit(&page, route).await;
             settle(&rec).await;
+            let errors = eval(&page, ERROR_TEXTS).await;
+            if errors.as_array().is_some_and(|a| !a.is_empty()) {
+                page_errors.push(format!("{route}: {errors}"));
+            }
         }
+        visit(&page, "/chat/main").await;
+        settle(&rec).await;
         wait_for(
             &page,
             "the main chat again",
@@ -563,9 +587,10 @@ fn openclaws_control_ui_works_against_our_gateway() {
         }
     }
     assert!(
-        failed.is_empty(),
-        "requests that failed:\n{}",
-        failed.join("\n")
+        failed.is_empty() && page_errors.is_empty(),
+        "requests that failed:\n{}\nviews that showed an error:\n{}",
+        failed.join("\n"),
+        page_errors.join("\n")
     );
     assert!(
         unanswered.is_empty(),
@@ -705,7 +730,7 @@ fn openclaws_control_ui_works_against_our_gateway() {
                 .is_some_and(|l| l.iter().any(|s| s["key"] == created.as_str()))
     });
     assert!(listed, "sessions.list never showed {created}");
-    assert_eq!(fx.requests().len(), 3, "one model call per message");
+    assert_eq!(fx.requests().len(), 4, "one model call per message");
     // The Stop button aborted the long run: chat.abort named it, and the
     // run ended `aborted` with its partial answer.
     let (abort_id, _) = requests
@@ -722,6 +747,26 @@ fn openclaws_control_ui_works_against_our_gateway() {
             .unwrap()
             .starts_with("word0 word1 word2 word3"),
         "{last}"
+    );
+
+    // The follow-up sent (in the new session) while the long answer
+    // streamed reached the model and the transcript, after the stopped run.
+    let sessions = state_dir.join("agents/main/sessions");
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(sessions.join("sessions.json")).unwrap()).unwrap();
+    let bare = created.strip_prefix("agent:main:").unwrap();
+    let sid = index["sessions"][bare]["sessionId"].as_str().unwrap();
+    let transcript = std::fs::read_to_string(sessions.join(format!("{sid}.jsonl"))).unwrap();
+    let users: Vec<String> = transcript
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["type"] == "user")
+        .map(|r| r["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        users,
+        ["second topic", "tell me a long story", "and one more thing"],
+        "{transcript}"
     );
 
     // Answers that have an upstream result schema match it.
