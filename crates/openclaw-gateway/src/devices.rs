@@ -714,9 +714,22 @@ impl DeviceHub {
         m.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A connection authenticated as `device_id`.
-    pub fn attach(&self, conn_id: &str, device_id: &str, outbox: Arc<Outbox>) {
+    /// A connection authenticated as `device_id`: from now on a
+    /// revocation closes it. `false` (and not attached) when the device is
+    /// no longer paired (or its file cannot be read): it was revoked
+    /// between the connect decision and now, after the revocation's sweep
+    /// of the attached connections had already run, so the caller must
+    /// refuse the connection.
+    pub fn attach(&self, conn_id: &str, device_id: &str, outbox: Arc<Outbox>) -> bool {
         Self::lock(&self.live).insert(conn_id.into(), (device_id.into(), outbox));
+        let still = self
+            .store
+            .load()
+            .is_ok_and(|f| f.paired.contains_key(device_id));
+        if !still {
+            Self::lock(&self.live).remove(conn_id);
+        }
+        still
     }
 
     /// The devices with an open session.
@@ -789,6 +802,46 @@ impl DeviceHub {
 mod tests {
     use super::*;
     use openclaw_protocol::Scope;
+
+    #[test]
+    fn attaching_rechecks_that_the_device_is_still_paired() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = DeviceHub::new(dir.path());
+        let paired = PairedDevice {
+            device_id: "d1".into(),
+            public_key: "pk1".into(),
+            client_id: "cli".into(),
+            client_mode: String::new(),
+            platform: String::new(),
+            role: "operator".into(),
+            scopes: vec!["operator.read".into()],
+            token_sha256: None,
+            token_issued_at_ms: None,
+            approved_at_ms: 1,
+            approved_by: "cli".into(),
+            last_seen_at_ms: None,
+            last_seen_ip: None,
+            secret_binding: None,
+        };
+        hub.store()
+            .update(|f| {
+                f.paired.insert("d1".into(), paired);
+                (true, ())
+            })
+            .unwrap();
+        let ob = Outbox::new(1 << 20);
+        assert!(hub.attach("c1", "d1", ob.clone()));
+        assert!(hub.connected().contains("d1"));
+        // Revoked after the connect decision, before the attach: refused,
+        // and nothing is left attached.
+        hub.store()
+            .update(|f| (revoke(f, "d1").is_ok(), ()))
+            .unwrap();
+        assert!(!hub.attach("c2", "d1", ob));
+        assert!(!hub.attach("c3", "ghost", Outbox::new(1 << 20)));
+        hub.detach("c1");
+        assert!(hub.connected().is_empty());
+    }
 
     fn set(s: &[&str]) -> ScopeSet {
         ScopeSet::from_strs(s.iter().copied())
