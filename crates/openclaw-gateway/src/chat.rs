@@ -33,7 +33,7 @@ fn unavailable(msg: impl Into<String>) -> ErrorShape {
     ErrorShape::new(codes::UNAVAILABLE, msg)
 }
 
-const SESSION_PARAMS: &str = "{sessionKey | key, agentId?, runId?, limit?}";
+const SESSION_PARAMS: &str = "{sessionKey | key, agentId?, runId?, limit?, maxBytes?}";
 
 /// `chat.send` and `agent`: start a run, answer at once.
 pub(crate) async fn send(c: Call) -> Reply {

@@ -63,7 +63,7 @@ pub(crate) fn resolve<'a>(
     agent: Option<&str>,
 ) -> Result<(&'a Slot, String), ErrorShape> {
     let key = key.filter(|k| !k.is_empty()).unwrap_or(DEFAULT_AGENT);
-    let r = session_key::parse(key);
+    let r = session_key::parse_client(key).map_err(bad)?;
     let agent = agent.filter(|a| !a.is_empty());
     if let (Some(a), Some(b)) = (r.agent, agent)
         && a != b
@@ -442,6 +442,26 @@ pub(crate) struct HistoryParams {
     pub agent_id: Option<String>,
     #[serde(default)]
     pub limit: Option<u64>,
+    /// A page target in bytes (upstream's `maxBytes`): the newest messages
+    /// whose encoded size fits, at least one; capped by the gateway's
+    /// largest frame.
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
+}
+
+/// How many of `sizes` (oldest first) to keep, from the newest back, so
+/// their total stays within `budget`; the newest one always.
+pub(crate) fn fit_tail(sizes: &[usize], budget: usize) -> usize {
+    let mut used = 0usize;
+    let mut kept = 0usize;
+    for &n in sizes.iter().rev() {
+        if kept > 0 && used + n > budget {
+            break;
+        }
+        used += n;
+        kept += 1;
+    }
+    kept
 }
 
 /// The history of a session in upstream's shape (`chat.startup` and
@@ -477,7 +497,7 @@ pub(crate) async fn history(
         .unwrap_or_default();
     let total = recs.len();
     let skip = limit.map(|n| total.saturating_sub(n)).unwrap_or(0);
-    let messages = recs
+    let mut messages: Vec<Value> = recs
         .iter()
         .enumerate()
         .skip(skip)
@@ -485,6 +505,24 @@ pub(crate) async fn history(
             transcript_message(&serde_json::to_value(r).unwrap_or(Value::Null), &sid, i + 1)
         })
         .collect();
+    let mut skip = skip;
+    // The page target; the answer as a whole must still fit in one frame
+    // (room left for the rest of the result).
+    let frame = c.state.options().max_payload.saturating_sub(64 * 1024);
+    let budget = p
+        .max_bytes
+        .map(|b| usize::try_from(b).unwrap_or(usize::MAX).min(frame))
+        .unwrap_or(frame);
+    let sizes: Vec<usize> = messages
+        .iter()
+        .map(|m| serde_json::to_vec(m).map(|v| v.len() + 1).unwrap_or(0))
+        .collect();
+    let keep = fit_tail(&sizes, budget);
+    if keep < messages.len() {
+        let drop = messages.len() - keep;
+        messages.drain(..drop);
+        skip += drop;
+    }
     let runs = hub.in_flight(&slot.id, &k);
     let in_flight = runs.first().map(|(id, text, started)| InFlightRun {
         run_id: id.clone(),
@@ -510,9 +548,9 @@ pub(crate) async fn history(
     ))
 }
 
-/// `chat.startup {sessionKey, limit?}`: the chat view's first read.
+/// `chat.startup {sessionKey, limit?, maxBytes?}`: the chat view's first read.
 pub(crate) async fn chat_startup(c: Call) -> Reply {
-    let p: HistoryParams = match c.params("{sessionKey, limit?}") {
+    let p: HistoryParams = match c.params("{sessionKey, limit?, maxBytes?}") {
         Ok(p) => p,
         Err(e) => return Reply::Now(Err(e)),
     };
@@ -1178,6 +1216,185 @@ pub(crate) async fn device_pair_change(c: Call) -> Reply {
     Reply::of(out)
 }
 
+// ------------------------------------------------- agent-derived status
+
+fn agent_param(c: &Call) -> Option<String> {
+    c.params["agentId"]
+        .as_str()
+        .filter(|a| !a.is_empty())
+        .map(str::to_string)
+}
+
+/// `skills.status {agentId?}`: the agent's skill inventory. This gateway
+/// loads no skills, so the list is empty; the directories are the agent's.
+pub(crate) async fn skills_status(c: Call) -> Reply {
+    let set = c.state.agents().current();
+    Reply::Now((|| {
+        let slot = set.slot(agent_param(&c).as_deref()).map_err(bad)?;
+        Ok(json!({
+            "workspaceDir": slot.workspace.display().to_string(),
+            "managedSkillsDir": slot.workspace.join("skills").display().to_string(),
+            "agentId": slot.id,
+            "skills": [],
+        }))
+    })())
+}
+
+/// `doctor.memory.status {agentId?}`: vector memory readiness. This gateway
+/// has no vector memory or embeddings: not ready, never checked, and why.
+pub(crate) async fn doctor_memory_status(c: Call) -> Reply {
+    let set = c.state.agents().current();
+    Reply::Now((|| {
+        let slot = set.slot(agent_param(&c).as_deref()).map_err(bad)?;
+        Ok(json!({
+            "agentId": slot.id,
+            "embedding": {
+                "ok": false,
+                "checked": false,
+                "error": "this gateway keeps no vector memory (no embeddings to check)",
+            },
+        }))
+    })())
+}
+
+/// `webSearch.status {agentId?}`: web search is not a tool of this
+/// gateway: disabled, no providers, the route unavailable; the model is
+/// the agent's.
+pub(crate) async fn web_search_status(c: Call) -> Reply {
+    let set = c.state.agents().current();
+    Reply::Now((|| {
+        let slot = set.slot(agent_param(&c).as_deref()).map_err(bad)?;
+        let (provider, model) = split_model(slot.model.as_deref());
+        Ok(json!({
+            "enabled": false,
+            "provider": null,
+            "agentId": slot.id,
+            "model": {
+                "provider": provider.unwrap_or_else(|| "none".into()),
+                "id": model.unwrap_or_else(|| "none".into()),
+                "runtime": "unknown",
+                "runtimeLabel": "Not resolved",
+            },
+            "route": {
+                "kind": "unavailable",
+                "label": "Web search is not available",
+                "reason": "this gateway has no web search tool",
+                "testable": false,
+            },
+            "providers": [],
+        }))
+    })())
+}
+
+/// `config.schema.lookup {path}`: one node of this gateway's config schema
+/// (the one `config.schema` returns), shallow, with its children.
+pub(crate) async fn config_schema_lookup(c: Call) -> Reply {
+    let path = c.params["path"].as_str().unwrap_or("").trim().to_string();
+    Reply::Now(if path.is_empty() {
+        Err(bad("config.schema.lookup needs params.path (e.g. \"gateway\")"))
+    } else {
+        schema_lookup(&openclaw_config::schema(), &path).ok_or_else(|| {
+            ErrorShape::new(
+                codes::NOT_FOUND,
+                format!("config path {path} is not in this gateway's config schema (see config.schema)"),
+            )
+        })
+    })
+}
+
+/// Follows `$ref` (`#/$defs/..`) and an optional's `anyOf [X, null]` to the
+/// node that describes the value.
+fn schema_node<'a>(root: &'a Value, mut node: &'a Value) -> &'a Value {
+    for _ in 0..16 {
+        if let Some(r) = node["$ref"].as_str() {
+            let Some(target) = r
+                .strip_prefix('#')
+                .and_then(|p| root.pointer(p))
+            else {
+                return node;
+            };
+            node = target;
+            continue;
+        }
+        let branches = node["anyOf"].as_array().or(node["oneOf"].as_array());
+        if let Some(b) = branches {
+            let real: Vec<&Value> = b.iter().filter(|x| x["type"] != "null").collect();
+            if real.len() == 1 {
+                node = real[0];
+                continue;
+            }
+        }
+        return node;
+    }
+    node
+}
+
+/// Keys of a schema node a lookup keeps (upstream's list).
+const LOOKUP_KEYS: &[&str] = &[
+    "title", "description", "type", "enum", "const", "format", "pattern", "minimum",
+    "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "minItems",
+    "maxItems", "minProperties", "maxProperties", "deprecated", "readOnly", "writeOnly",
+];
+
+fn shallow(node: &Value) -> Value {
+    let mut out = Map::new();
+    for k in LOOKUP_KEYS {
+        if let Some(v) = node.get(*k) {
+            out.insert((*k).to_string(), v.clone());
+        }
+    }
+    if let Some(a) = node.get("additionalProperties").filter(|a| a.is_boolean()) {
+        out.insert("additionalProperties".into(), a.clone());
+    }
+    Value::Object(out)
+}
+
+/// The lookup result for the dotted `path` in `root` (pure; `None` when the
+/// schema has no such path).
+pub(crate) fn schema_lookup(root: &Value, path: &str) -> Option<Value> {
+    let mut node = schema_node(root, root);
+    for seg in path.split('.') {
+        if seg.is_empty() {
+            return None;
+        }
+        let next = node["properties"].get(seg).or_else(|| {
+            node.get("additionalProperties")
+                .filter(|a| a.is_object())
+        })?;
+        node = schema_node(root, next);
+    }
+    let required: Vec<&str> = node["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let children: Vec<Value> = node["properties"]
+        .as_object()
+        .map(|props| {
+            props
+                .iter()
+                .map(|(k, v)| {
+                    let child = schema_node(root, v);
+                    let has_children = child["properties"]
+                        .as_object()
+                        .is_some_and(|p| !p.is_empty())
+                        || child["additionalProperties"].is_object();
+                    let mut row = json!({
+                        "key": k,
+                        "path": format!("{path}.{k}"),
+                        "required": required.contains(&k.as_str()),
+                        "hasChildren": has_children,
+                    });
+                    if let Some(t) = child.get("type").filter(|t| t.is_string() || t.is_array()) {
+                        row["type"] = t.clone();
+                    }
+                    row
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(json!({"path": path, "schema": shallow(node), "children": children}))
+}
+
 // ------------------------------------------------------------------- empty
 
 /// A Control UI method for a feature this gateway does not have: its valid
@@ -1207,6 +1424,17 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.message.contains("no agent 'ghost'"), "{e}");
+        // A malformed canonical key is refused, not taken as a bare key.
+        for bad in ["agent:main", "agent::main", "agent:main:"] {
+            let e = call(&t, "sessions.describe", json!({"key": bad}))
+                .await
+                .unwrap_err();
+            assert!(e.message.contains("malformed"), "{bad}: {e}");
+            let e = call(&t, "chat.history", json!({"sessionKey": bad}))
+                .await
+                .unwrap_err();
+            assert!(e.message.contains("malformed"), "{bad}: {e}");
+        }
         let e = call(
             &t,
             "sessions.describe",
@@ -1215,6 +1443,107 @@ mod tests {
         .await
         .unwrap_err();
         assert!(e.message.contains("belongs to agent main"), "{e}");
+    }
+
+    #[test]
+    fn schema_lookup_walks_the_config_schema() {
+        let root = openclaw_config::schema();
+        let g = super::schema_lookup(&root, "gateway").unwrap();
+        assert_eq!(g["path"], "gateway");
+        let kids: Vec<&str> = g["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["key"].as_str().unwrap())
+            .collect();
+        assert!(kids.contains(&"port") && kids.contains(&"auth"), "{kids:?}");
+        let auth = g["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["key"] == "auth")
+            .unwrap();
+        assert_eq!(auth["path"], "gateway.auth");
+        assert_eq!(auth["hasChildren"], true);
+        let port = super::schema_lookup(&root, "gateway.port").unwrap();
+        assert_eq!(port["schema"]["type"], "integer", "{port}");
+        assert_eq!(port["children"], json!([]));
+        assert!(super::schema_lookup(&root, "gateway.nope").is_none());
+        assert!(super::schema_lookup(&root, "").is_none());
+    }
+
+    #[tokio::test]
+    async fn agent_status_methods_answer_for_the_agent() {
+        let t = state();
+        let s = call(&t, "skills.status", json!({})).await.unwrap();
+        assert_eq!((s["agentId"].as_str(), s["skills"].clone()), (Some("main"), json!([])));
+        assert!(s["workspaceDir"].as_str().is_some_and(|w| !w.is_empty()));
+        let m = call(&t, "doctor.memory.status", json!({})).await.unwrap();
+        assert_eq!(m["embedding"]["ok"], false);
+        let w = call(&t, "webSearch.status", json!({})).await.unwrap();
+        assert_eq!((w["enabled"].clone(), w["route"]["kind"].clone()), (json!(false), json!("unavailable")));
+        for method in ["skills.status", "doctor.memory.status", "webSearch.status"] {
+            let e = call(&t, method, json!({"agentId": "ghost"})).await.unwrap_err();
+            assert!(e.message.contains("no agent 'ghost'"), "{method}: {e}");
+        }
+        let l = call(&t, "config.schema.lookup", json!({"path": "gateway"}))
+            .await
+            .unwrap();
+        assert_eq!(l["path"], "gateway");
+        let e = call(&t, "config.schema.lookup", json!({"path": "no.such"}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, openclaw_protocol::codes::NOT_FOUND);
+    }
+
+    #[test]
+    fn fit_tail_keeps_the_newest_that_fit_and_at_least_one() {
+        use super::fit_tail;
+        assert_eq!(fit_tail(&[10, 10, 10], 25), 2);
+        assert_eq!(fit_tail(&[10, 10, 10], 30), 3);
+        assert_eq!(fit_tail(&[10, 10, 100], 25), 1, "one message may exceed");
+        assert_eq!(fit_tail(&[], 5), 0);
+    }
+
+    #[tokio::test]
+    async fn history_pages_honour_max_bytes() {
+        use openclaw_agent::session::TranscriptRecord;
+        let t = state();
+        let set = t.state.agents().current();
+        let slot = set.slot(None).unwrap();
+        let h = slot.sessions.open("main").unwrap();
+        for i in 0..5 {
+            let rec = TranscriptRecord::User {
+                run_id: format!("r{i}"),
+                ts: 1,
+                text: format!("message {i} {}", "x".repeat(300)),
+            };
+            slot.sessions.append(&h, &rec).unwrap();
+        }
+        for method in ["chat.history", "chat.startup"] {
+            let all = call(&t, method, json!({"sessionKey": "main"})).await.unwrap();
+            let all = all.get("history").unwrap_or(&all).clone();
+            assert_eq!(all["messages"].as_array().unwrap().len(), 5, "{method}");
+            assert_eq!(all["hasMore"], false);
+            // Room for two and a half messages: the newest two.
+            let one = serde_json::to_vec(&all["messages"][4]).unwrap().len();
+            let budget = one * 5 / 2;
+            let page = call(&t, method, json!({"sessionKey": "main", "maxBytes": budget}))
+                .await
+                .unwrap();
+            let page = page.get("history").unwrap_or(&page).clone();
+            let msgs = page["messages"].as_array().unwrap();
+            assert_eq!(msgs.len(), 2, "{method}");
+            assert!(serde_json::to_vec(msgs).unwrap().len() <= budget, "{method}");
+            assert_eq!(page["hasMore"], true, "{method}");
+            assert!(msgs.last().unwrap().to_string().contains("message 4"), "the newest");
+            // A target smaller than one message still shows the newest.
+            let one = call(&t, method, json!({"sessionKey": "main", "maxBytes": 1}))
+                .await
+                .unwrap();
+            let one = one.get("history").unwrap_or(&one).clone();
+            assert_eq!(one["messages"].as_array().unwrap().len(), 1, "{method}");
+        }
     }
 
     #[tokio::test]
