@@ -1290,15 +1290,24 @@ pub(crate) async fn web_search_status(c: Call) -> Reply {
 /// (the one `config.schema` returns), shallow, with its children.
 pub(crate) async fn config_schema_lookup(c: Call) -> Reply {
     let path = c.params["path"].as_str().unwrap_or("").trim().to_string();
-    Reply::Now(if path.is_empty() {
-        Err(bad("config.schema.lookup needs params.path (e.g. \"gateway\")"))
+    Reply::Now(if path.is_empty() || path.split('.').any(str::is_empty) {
+        Err(bad(
+            "config.schema.lookup needs params.path, a dotted config path (e.g. \"gateway.auth\")",
+        ))
     } else {
-        schema_lookup(&openclaw_config::schema(), &path).ok_or_else(|| {
-            ErrorShape::new(
-                codes::NOT_FOUND,
-                format!("config path {path} is not in this gateway's config schema (see config.schema)"),
-            )
-        })
+        // A path outside our schema (another product's keys, e.g. upstream's
+        // plugins.entries.*): this gateway keeps such keys in the file as
+        // written, with a warning, and never reads them. Said so, with no
+        // children, rather than an error the UI would keep retrying.
+        Ok(
+            schema_lookup(&openclaw_config::schema(), &path).unwrap_or_else(|| {
+                json!({
+                    "path": path,
+                    "schema": {"description": "Not read by this gateway: kept in the config file as written, with a warning."},
+                    "children": [],
+                })
+            }),
+        )
     })
 }
 
@@ -1307,10 +1316,7 @@ pub(crate) async fn config_schema_lookup(c: Call) -> Reply {
 fn schema_node<'a>(root: &'a Value, mut node: &'a Value) -> &'a Value {
     for _ in 0..16 {
         if let Some(r) = node["$ref"].as_str() {
-            let Some(target) = r
-                .strip_prefix('#')
-                .and_then(|p| root.pointer(p))
-            else {
+            let Some(target) = r.strip_prefix('#').and_then(|p| root.pointer(p)) else {
                 return node;
             };
             node = target;
@@ -1331,9 +1337,26 @@ fn schema_node<'a>(root: &'a Value, mut node: &'a Value) -> &'a Value {
 
 /// Keys of a schema node a lookup keeps (upstream's list).
 const LOOKUP_KEYS: &[&str] = &[
-    "title", "description", "type", "enum", "const", "format", "pattern", "minimum",
-    "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "minItems",
-    "maxItems", "minProperties", "maxProperties", "deprecated", "readOnly", "writeOnly",
+    "title",
+    "description",
+    "type",
+    "enum",
+    "const",
+    "format",
+    "pattern",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "minProperties",
+    "maxProperties",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
 ];
 
 fn shallow(node: &Value) -> Value {
@@ -1357,10 +1380,9 @@ pub(crate) fn schema_lookup(root: &Value, path: &str) -> Option<Value> {
         if seg.is_empty() {
             return None;
         }
-        let next = node["properties"].get(seg).or_else(|| {
-            node.get("additionalProperties")
-                .filter(|a| a.is_object())
-        })?;
+        let next = node["properties"]
+            .get(seg)
+            .or_else(|| node.get("additionalProperties").filter(|a| a.is_object()))?;
         node = schema_node(root, next);
     }
     let required: Vec<&str> = node["required"]
@@ -1476,24 +1498,48 @@ mod tests {
     async fn agent_status_methods_answer_for_the_agent() {
         let t = state();
         let s = call(&t, "skills.status", json!({})).await.unwrap();
-        assert_eq!((s["agentId"].as_str(), s["skills"].clone()), (Some("main"), json!([])));
+        assert_eq!(
+            (s["agentId"].as_str(), s["skills"].clone()),
+            (Some("main"), json!([]))
+        );
         assert!(s["workspaceDir"].as_str().is_some_and(|w| !w.is_empty()));
         let m = call(&t, "doctor.memory.status", json!({})).await.unwrap();
         assert_eq!(m["embedding"]["ok"], false);
         let w = call(&t, "webSearch.status", json!({})).await.unwrap();
-        assert_eq!((w["enabled"].clone(), w["route"]["kind"].clone()), (json!(false), json!("unavailable")));
+        assert_eq!(
+            (w["enabled"].clone(), w["route"]["kind"].clone()),
+            (json!(false), json!("unavailable"))
+        );
         for method in ["skills.status", "doctor.memory.status", "webSearch.status"] {
-            let e = call(&t, method, json!({"agentId": "ghost"})).await.unwrap_err();
+            let e = call(&t, method, json!({"agentId": "ghost"}))
+                .await
+                .unwrap_err();
             assert!(e.message.contains("no agent 'ghost'"), "{method}: {e}");
         }
         let l = call(&t, "config.schema.lookup", json!({"path": "gateway"}))
             .await
             .unwrap();
         assert_eq!(l["path"], "gateway");
-        let e = call(&t, "config.schema.lookup", json!({"path": "no.such"}))
-            .await
-            .unwrap_err();
-        assert_eq!(e.code, openclaw_protocol::codes::NOT_FOUND);
+        let u = call(
+            &t,
+            "config.schema.lookup",
+            json!({"path": "plugins.entries.x"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(u["children"], json!([]));
+        assert!(
+            u["schema"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("Not read")
+        );
+        for bad in ["", "gateway..port"] {
+            let e = call(&t, "config.schema.lookup", json!({"path": bad}))
+                .await
+                .unwrap_err();
+            assert_eq!(e.code, openclaw_protocol::codes::INVALID_REQUEST, "{bad:?}");
+        }
     }
 
     #[test]
@@ -1521,22 +1567,34 @@ mod tests {
             slot.sessions.append(&h, &rec).unwrap();
         }
         for method in ["chat.history", "chat.startup"] {
-            let all = call(&t, method, json!({"sessionKey": "main"})).await.unwrap();
+            let all = call(&t, method, json!({"sessionKey": "main"}))
+                .await
+                .unwrap();
             let all = all.get("history").unwrap_or(&all).clone();
             assert_eq!(all["messages"].as_array().unwrap().len(), 5, "{method}");
             assert_eq!(all["hasMore"], false);
             // Room for two and a half messages: the newest two.
             let one = serde_json::to_vec(&all["messages"][4]).unwrap().len();
             let budget = one * 5 / 2;
-            let page = call(&t, method, json!({"sessionKey": "main", "maxBytes": budget}))
-                .await
-                .unwrap();
+            let page = call(
+                &t,
+                method,
+                json!({"sessionKey": "main", "maxBytes": budget}),
+            )
+            .await
+            .unwrap();
             let page = page.get("history").unwrap_or(&page).clone();
             let msgs = page["messages"].as_array().unwrap();
             assert_eq!(msgs.len(), 2, "{method}");
-            assert!(serde_json::to_vec(msgs).unwrap().len() <= budget, "{method}");
+            assert!(
+                serde_json::to_vec(msgs).unwrap().len() <= budget,
+                "{method}"
+            );
             assert_eq!(page["hasMore"], true, "{method}");
-            assert!(msgs.last().unwrap().to_string().contains("message 4"), "the newest");
+            assert!(
+                msgs.last().unwrap().to_string().contains("message 4"),
+                "the newest"
+            );
             // A target smaller than one message still shows the newest.
             let one = call(&t, method, json!({"sessionKey": "main", "maxBytes": 1}))
                 .await

@@ -475,6 +475,11 @@ pub(crate) static METHODS: &[Method] = &[
         handler: |c| Box::pin(control_ui::empty(c)),
     },
     Method {
+        name: "exec.approval.grants.list",
+        scope: Scope::Approvals,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
         name: "cron.runs",
         scope: Scope::Read,
         handler: |c| Box::pin(control_ui::empty(c)),
@@ -833,6 +838,7 @@ pub(crate) mod tests {
         }
         for (name, scope) in [
             ("approval.history", Scope::Approvals),
+            ("exec.approval.grants.list", Scope::Approvals),
             ("cron.runs", Scope::Read),
             ("cron.list", Scope::Read),
             ("skills.status", Scope::Read),

@@ -792,6 +792,7 @@ pub fn empty_answer(method: &str, params: &Value) -> Option<Value> {
         "question.list" => json!({"questions": []}),
         // Automations.
         "approval.history" => json!({"items": []}),
+        "exec.approval.grants.list" => json!({"grants": []}),
         // Automations. The job list's revision is constant: there are no
         // jobs to change (the UI reloads when it differs between pages).
         "cron.list" => {
@@ -804,8 +805,10 @@ pub fn empty_answer(method: &str, params: &Value) -> Option<Value> {
             json!({"entries": [], "total": 0, "offset": 0, "limit": params["limit"].as_u64().unwrap_or(50), "hasMore": false, "nextOffset": null})
         }
         // Skills, plugins, worktrees.
-        "skills.library.list" => json!({"entries": [], "profileId": null, "multipleProfiles": false,
-            "defaultTarget": "unavailable", "canManageWorkspace": false, "defaultSelectionLimit": 64}),
+        "skills.library.list" => {
+            json!({"entries": [], "profileId": null, "multipleProfiles": false,
+            "defaultTarget": "unavailable", "canManageWorkspace": false, "defaultSelectionLimit": 64})
+        }
         "plugins.catalog.browse" => json!({"items": []}),
         "worktrees.list" => json!({"worktrees": []}),
         // Plugins.
@@ -887,6 +890,7 @@ pub const EMPTY_METHODS: &[&str] = &[
     "usage.status",
     "tools.github.status",
     "approval.history",
+    "exec.approval.grants.list",
     "cron.runs",
     "skills.library.list",
     "plugins.catalog.browse",

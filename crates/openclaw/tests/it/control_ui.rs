@@ -229,6 +229,43 @@ async fn visit(page: &CdpConnection, route: &str) {
     .await;
 }
 
+/// Every settings route of the Control UI's router (its `/settings/*`
+/// paths); the test also visits whatever the settings page and the
+/// sidebar link to.
+const SETTINGS_ROUTES: &[&str] = &[
+    "/settings/about",
+    "/settings/advanced",
+    "/settings/agents",
+    "/settings/ai-agents",
+    "/settings/appearance",
+    "/settings/approvals",
+    "/settings/automation",
+    "/settings/channels",
+    "/settings/cloud-workers",
+    "/settings/communications",
+    "/settings/connection",
+    "/settings/device",
+    "/settings/device/permissions",
+    "/settings/devices",
+    "/settings/general",
+    "/settings/infrastructure",
+    "/settings/labs",
+    "/settings/lobsterdex",
+    "/settings/mcp",
+    "/settings/memory",
+    "/settings/model-providers",
+    "/settings/model-setup",
+    "/settings/notifications",
+    "/settings/plugins",
+    "/settings/profile",
+    "/settings/search",
+    "/settings/secrets",
+    "/settings/security",
+    "/settings/skills",
+    "/settings/talk",
+    "/settings/updates",
+];
+
 /// The texts of what the page shows as an error: danger callouts, alerts,
 /// error states.
 const ERROR_TEXTS: &str = "(() => { const all = []; const walk = (r) => { for (const el of r.querySelectorAll('*')) { all.push(el); if (el.shadowRoot) walk(el.shadowRoot); } }; walk(document); return [...new Set(all.filter(e => (e.matches('.callout.danger, [role=alert], .state--error') || [...e.classList].some(c => c.endsWith('__error') || c.endsWith('--error'))) && e.offsetParent !== null).map(e => e.textContent.trim().replace(/\\s+/g, ' ').slice(0, 300)).filter(t => t))]; })()";
@@ -494,17 +531,27 @@ fn openclaws_control_ui_works_against_our_gateway() {
         .await;
         settle(&rec).await;
 
-        // The other views: agents, sessions, channels, models, settings.
-        for route in [
-            "/agents",
-            "/sessions",
-            "/settings/channels",
-            "/settings/model-providers",
-            "/settings/agents",
-            "/settings/general",
-            "/settings/connection",
-            "/settings/devices",
-        ] {
+        // Every item of the sidebar and every settings route: each view
+        // loads without an error on the page (a danger callout, an alert,
+        // an error state) and, below, without an error answer.
+        let sidebar: Vec<String> = serde_json::from_value(
+            eval(&page, &format!("[...new Set({ALL}.filter(e => e.tagName === 'A' && e.closest && (e.closest('nav, aside, [class*=sidebar]') || (e.getRootNode().host && e.getRootNode().host.closest && e.getRootNode().host.closest('nav, aside, [class*=sidebar]')))).map(e => e.getAttribute('href')).filter(h => h && h.startsWith('/') && !h.startsWith('/chat/') && !h.startsWith('//')))]")).await,
+        )
+        .unwrap();
+        assert!(
+            sidebar.len() >= 4,
+            "the sidebar's links were not found (found {sidebar:?})"
+        );
+        visit(&page, "/settings").await;
+        settle(&rec).await;
+        let listed: Vec<String> = serde_json::from_value(
+            eval(&page, &format!("[...new Set({ALL}.filter(e => e.tagName === 'A').map(e => e.getAttribute('href')).filter(h => h && h.startsWith('/settings/')))]")).await,
+        )
+        .unwrap();
+        let mut routes: BTreeSet<String> = SETTINGS_ROUTES.iter().map(|r| r.to_string()).collect();
+        routes.extend(listed.iter().cloned());
+        routes.extend(sidebar.iter().cloned());
+        for route in &routes {
             visit(&page, route).await;
             settle(&rec).await;
             let errors = eval(&page, ERROR_TEXTS).await;
