@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -794,7 +794,10 @@ mod tests {
             "{e}"
         );
         let msg = e.to_string();
-        assert!(msg.contains("accepted the connection but nothing answered"), "{msg}");
+        assert!(
+            msg.contains("accepted the connection but nothing answered"),
+            "{msg}"
+        );
         assert!(msg.contains("unauthenticated connections"), "{msg}");
         held.abort();
     }

@@ -548,7 +548,10 @@ pub enum Admission {
 
 fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
         v4 => v4,
     }
 }
@@ -737,10 +740,8 @@ impl GuardedListener {
 
     /// Live unauthenticated connections, oldest first.
     fn live(&mut self) -> Vec<Arc<ConnBudget>> {
-        self.held.retain(|w| {
-            w.upgrade()
-                .is_some_and(|b| !b.is_open() && !b.evicted())
-        });
+        self.held
+            .retain(|w| w.upgrade().is_some_and(|b| !b.is_open() && !b.evicted()));
         self.held.iter().filter_map(|w| w.upgrade()).collect()
     }
 }
@@ -757,10 +758,8 @@ impl axum::serve::Listener for GuardedListener {
                     // past their grace, or wait for one to be.
                     loop {
                         let live = self.live();
-                        let view: Vec<(IpAddr, Duration)> = live
-                            .iter()
-                            .map(|b| (b.ip, b.base.elapsed()))
-                            .collect();
+                        let view: Vec<(IpAddr, Duration)> =
+                            live.iter().map(|b| (b.ip, b.base.elapsed())).collect();
                         match admission(&view, remote.ip(), &self.limits) {
                             Admission::Admit => break,
                             Admission::Evict(i) => {
@@ -1279,13 +1278,23 @@ mod tests {
         assert_eq!(admission(&held, ip(4), &l), Admission::Evict(2));
         // Within their grace, nobody is closed: the newcomer waits.
         let ms = Duration::from_millis;
-        let held = [(ip(1), ms(10)), (ip(1), ms(20)), (ip(2), ms(5)), (ip(3), ms(1))];
+        let held = [
+            (ip(1), ms(10)),
+            (ip(1), ms(20)),
+            (ip(2), ms(5)),
+            (ip(3), ms(1)),
+        ];
         assert_eq!(admission(&held, ip(4), &l), Admission::Wait);
         let held = [(ip(1), ms(10)), (ip(1), ms(20)), (ip(1), ms(5))];
         assert_eq!(admission(&held, ip(1), &l), Admission::Wait);
         // The heaviest address is all within grace: the oldest past it
         // anywhere goes.
-        let held = [(ip(1), ms(10)), (ip(1), ms(20)), (ip(2), s(7)), (ip(3), ms(1))];
+        let held = [
+            (ip(1), ms(10)),
+            (ip(1), ms(20)),
+            (ip(2), s(7)),
+            (ip(3), ms(1)),
+        ];
         assert_eq!(admission(&held, ip(4), &l), Admission::Evict(2));
         // IPv4-mapped IPv6 is the same address.
         let mapped = IpAddr::V6(Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped());

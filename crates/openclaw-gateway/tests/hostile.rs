@@ -703,7 +703,10 @@ async fn a_client_holding_every_preauth_slot_does_not_lock_the_owner_out() {
             h["payload"]["preauthEvictions"].as_u64().unwrap() > 0,
             "{h}"
         );
-        assert!(replaced > 0, "the gateway closed none of the attacker's connections");
+        assert!(
+            replaced > 0,
+            "the gateway closed none of the attacker's connections"
+        );
     })
     .await;
     g.stop().await;

@@ -45,8 +45,7 @@ pub fn parse_client(key: &str) -> Result<SessionRef<'_>, String> {
     let r = parse(key);
     match r.agent {
         Some(a)
-            if a
-                .chars()
+            if a.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
         {
             Ok(r)
@@ -77,9 +76,19 @@ mod tests {
         );
         assert_eq!(parse_client("main").unwrap().key, "main");
         assert_eq!(parse_client("telegram:dm:42").unwrap().agent, None);
-        for bad in ["agent:", "agent:x", "agent::k", "agent:x:", "agent:a b:k", "agent:../x:k"] {
+        for bad in [
+            "agent:",
+            "agent:x",
+            "agent::k",
+            "agent:x:",
+            "agent:a b:k",
+            "agent:../x:k",
+        ] {
             let e = parse_client(bad).unwrap_err();
-            assert!(e.contains("malformed") && e.contains("agent:<agentId>:<key>"), "{bad}: {e}");
+            assert!(
+                e.contains("malformed") && e.contains("agent:<agentId>:<key>"),
+                "{bad}: {e}"
+            );
         }
     }
 
