@@ -774,10 +774,10 @@ impl DeviceHub {
             let gone = void_stale(f, binding.as_deref());
             (!gone.is_empty(), gone)
         })?;
-        if !gone.is_empty() {
-            if let Ok(f) = self.store.load() {
-                self.close_unpaired(&f);
-            }
+        if !gone.is_empty()
+            && let Ok(f) = self.store.load()
+        {
+            self.close_unpaired(&f);
         }
         Ok(gone)
     }
