@@ -770,6 +770,17 @@ impl DeviceHub {
         auth: &crate::AuthConfig,
     ) -> Result<Vec<PairedDevice>, openclaw_state::StateError> {
         let binding = secret_binding(auth);
+        // Nothing stale (the usual case, and always without a devices
+        // file): no lock taken, nothing created under the state dir.
+        if !self
+            .store
+            .load()?
+            .paired
+            .values()
+            .any(|p| p.stale_under(binding.as_deref()))
+        {
+            return Ok(Vec::new());
+        }
         let gone = self.store.update(|f| {
             let gone = void_stale(f, binding.as_deref());
             (!gone.is_empty(), gone)
