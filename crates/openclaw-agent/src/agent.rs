@@ -450,7 +450,23 @@ impl Agent {
         let lock = self.turn_lock(session_key);
         let _guard = tokio::select! {
             g = lock.lock() => g,
-            _ = cancel.cancelled() => return t.finish(RunStatus::Aborted, None).await,
+            _ = cancel.cancelled() => {
+                // Stopped while queued behind another turn of this session.
+                // The message was accepted, so it is not lost: once the
+                // session is free it is recorded with an empty, aborted
+                // answer (the model is not called). A gateway shutdown is
+                // different: the caller keeps the message unanswered and
+                // resumes it after the restart.
+                if t.interrupt.is_cancelled() {
+                    return t.finish(RunStatus::Aborted, None).await;
+                }
+                let interrupt = t.interrupt.clone();
+                let _g = tokio::select! {
+                    g = lock.lock() => g,
+                    _ = interrupt.cancelled() => return t.finish(RunStatus::Aborted, None).await,
+                };
+                return self.record_unstarted(t, session_key, user_message).await;
+            }
         };
         let h = match self.sessions.open(session_key) {
             Ok(h) => h,
@@ -615,6 +631,50 @@ impl Agent {
                 }
             }
         }
+    }
+}
+
+impl Agent {
+    /// A turn stopped before it started: its user message and an empty
+    /// aborted answer go into the transcript (the caller holds the
+    /// session's turn lock).
+    async fn record_unstarted(
+        &self,
+        mut t: Turn<'_>,
+        session_key: &str,
+        user_message: &str,
+    ) -> TurnResult {
+        let h = match self.sessions.open(session_key) {
+            Ok(h) => h,
+            Err(e) => {
+                return t
+                    .fail(
+                        "session",
+                        format!("cannot open session '{session_key}': {e}"),
+                    )
+                    .await;
+            }
+        };
+        t.handle = Some(h.clone());
+        t.emit(AgentEvent::RunStarted {
+            run_id: t.run_id.clone(),
+            agent_id: self.spec.id.clone(),
+            session_key: session_key.to_string(),
+            session_id: h.session_id.clone(),
+        })
+        .await;
+        if let Err(e) = t.record(TranscriptRecord::User {
+            run_id: t.run_id.clone(),
+            ts: now_ms(),
+            text: user_message.to_string(),
+        }) {
+            return t.fail("session", e).await;
+        }
+        let model = self.models[0].clone();
+        if let Err(e) = t.record_assistant(&model, "", &[], None, true, false) {
+            return t.fail("session", e).await;
+        }
+        t.finish(RunStatus::Aborted, None).await
     }
 }
 

@@ -496,3 +496,82 @@ async fn abort_mid_stream_records_partial_answer() {
         json!({"role": "assistant", "content": "Once upon a time"})
     );
 }
+
+/// A turn queued behind another turn of the same session and cancelled
+/// before its turn came still records its user message (with an empty,
+/// aborted answer) once the session is free; the model is never called for
+/// it, and the running turn is not disturbed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_turn_cancelled_before_it_starts_still_records_its_message() {
+    let s = Setup::new();
+    let fx = Fixture::start(
+        vec![Reply::SlowSse {
+            chunks: openai_text(&["first ", "answer"]),
+            delay: Duration::from_millis(300),
+            end: End::Clean,
+        }],
+        false,
+    )
+    .await;
+    let agent = std::sync::Arc::new(build_agent(
+        &s,
+        AgentSpec::new("main", &s.workspace, "oai/gpt-test"),
+        vec![provider(
+            "oai",
+            Api::OpenAiCompletions,
+            &fx.base_url,
+            ApiKeySource::None,
+        )],
+        env_map(&[]),
+        test_settings(),
+    ));
+    let guard = Duration::from_secs(20);
+    let (tx1, mut rx1) = mpsc::channel(64);
+    let first = {
+        let agent = agent.clone();
+        tokio::spawn(async move {
+            agent
+                .run_turn("main", "first question", tx1, CancellationToken::new())
+                .await
+        })
+    };
+    // The first turn is streaming: it holds the session.
+    loop {
+        match tokio::time::timeout(guard, rx1.recv()).await.unwrap() {
+            Some(AgentEvent::TextDelta { .. }) => break,
+            Some(_) => {}
+            None => panic!("the first turn ended early"),
+        }
+    }
+    let (tx2, mut rx2) = mpsc::channel(64);
+    let cancel = CancellationToken::new();
+    let second = {
+        let (agent, cancel) = (agent.clone(), cancel.clone());
+        tokio::spawn(async move { agent.run_turn("main", "a follow-up", tx2, cancel).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    cancel.cancel();
+    let r1 = tokio::time::timeout(guard, first).await.unwrap().unwrap();
+    assert_eq!(r1.status, RunStatus::Ok);
+    assert_eq!(r1.text, "first answer");
+    let r2 = tokio::time::timeout(guard, second).await.unwrap().unwrap();
+    assert_eq!(r2.status, RunStatus::Aborted);
+    let mut evs = Vec::new();
+    while let Ok(e) = rx2.try_recv() {
+        evs.push(e);
+    }
+    assert_eq!(finished(&evs), RunStatus::Aborted);
+    assert_eq!(
+        fx.requests().len(),
+        1,
+        "the cancelled turn never called the model"
+    );
+    let lines = transcript_lines(&agent, "main");
+    assert_eq!(
+        types(&lines),
+        ["session", "user", "assistant", "user", "assistant"]
+    );
+    assert_eq!(lines[3]["text"], "a follow-up");
+    assert_eq!(lines[4]["aborted"], true);
+    assert_eq!(lines[4]["text"], "");
+}

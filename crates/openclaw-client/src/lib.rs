@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,8 +42,10 @@ pub enum ClientError {
     },
     #[error("gateway at {url} did not complete the handshake: {message}")]
     Handshake { url: String, message: String },
-    #[error("timed out after {0:?} talking to the gateway")]
-    Timeout(Duration),
+    /// No answer in time; `stage` names what was awaited, and so the
+    /// likely cause.
+    #[error("timed out after {after:?} {stage}")]
+    Timeout { after: Duration, stage: Stage },
     /// Something answers where this instance's gateway would, but it is not
     /// that gateway (no live owner record, or the recorded pid does not
     /// hold the connection): the credentials were not sent.
@@ -65,6 +67,49 @@ pub enum ClientError {
         actual: PathBuf,
         actual_profile: String,
     },
+}
+
+/// How far a connection got before it timed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The TCP connect itself.
+    Tcp,
+    /// The WebSocket upgrade (TCP connected).
+    Upgrade,
+    /// The gateway's `connect.challenge` (upgraded).
+    Challenge,
+    /// The answer to `connect` (credentials sent).
+    Hello,
+}
+
+impl Stage {
+    fn from_u8(v: u8) -> Stage {
+        match v {
+            0 => Stage::Tcp,
+            1 => Stage::Upgrade,
+            2 => Stage::Challenge,
+            _ => Stage::Hello,
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stage::Tcp => {
+                "connecting to the gateway: nothing accepted the TCP connection (a firewall drops it, or the host is unreachable)"
+            }
+            Stage::Upgrade => {
+                "waiting for the gateway to answer the WebSocket upgrade: the port accepted the connection but nothing answered (the gateway is stalled or overloaded, e.g. by many unauthenticated connections; its health reports preauthEvictions)"
+            }
+            Stage::Challenge => {
+                "waiting for the gateway's connect challenge: the upgrade succeeded but the gateway said nothing (it is stalled or overloaded)"
+            }
+            Stage::Hello => {
+                "waiting for the gateway to answer connect: it received the credentials but did not answer (it is busy, or waiting on a device approval)"
+            }
+        })
+    }
 }
 
 /// Options of [`connect`].
@@ -121,9 +166,13 @@ pub async fn connect(
 
 pub async fn connect_with(url: &str, opts: ConnectOptions) -> Result<Client, ClientError> {
     let timeout = opts.timeout;
-    tokio::time::timeout(timeout, connect_inner(url, None, opts, None))
+    let stage = AtomicU8::new(0);
+    tokio::time::timeout(timeout, connect_inner(url, None, opts, None, &stage))
         .await
-        .map_err(|_| ClientError::Timeout(timeout))?
+        .map_err(|_| ClientError::Timeout {
+            after: timeout,
+            stage: Stage::from_u8(stage.load(Ordering::Relaxed)),
+        })?
 }
 
 /// Checked after the challenge and before `connect` (which carries the
@@ -139,7 +188,16 @@ async fn connect_inner(
     stream: Option<TcpStream>,
     opts: ConnectOptions,
     pre_auth: Option<PreAuthCheck<'_>>,
+    stage: &AtomicU8,
 ) -> Result<Client, ClientError> {
+    stage.store(
+        if stream.is_some() {
+            Stage::Upgrade
+        } else {
+            Stage::Tcp
+        } as u8,
+        Ordering::Relaxed,
+    );
     let addrs = stream
         .as_ref()
         .and_then(|s| Some((s.peer_addr().ok()?, s.local_addr().ok()?)));
@@ -152,6 +210,25 @@ async fn connect_inner(
         url: url.to_string(),
         message: e.to_string(),
     };
+    // A plain ws:// URL: the TCP connect first, so a timeout can tell a
+    // port that drops connections from a gateway that does not answer.
+    let stream = match stream {
+        Some(s) => Some(s),
+        None => match url.parse::<tokio_tungstenite::tungstenite::http::Uri>() {
+            Ok(u) if u.scheme_str() == Some("ws") && u.host().is_some() => {
+                let host = u.host().unwrap_or_default().trim_matches(['[', ']']);
+                let s = TcpStream::connect((host, u.port_u16().unwrap_or(80)))
+                    .await
+                    .map_err(|e| ClientError::Connect {
+                        url: url.to_string(),
+                        message: e.to_string(),
+                    })?;
+                stage.store(Stage::Upgrade as u8, Ordering::Relaxed);
+                Some(s)
+            }
+            _ => None,
+        },
+    };
     let (mut ws, _) = match stream {
         Some(s) => {
             let _ = s.set_nodelay(true);
@@ -163,6 +240,7 @@ async fn connect_inner(
             .await
             .map_err(connect_err)?,
     };
+    stage.store(Stage::Challenge as u8, Ordering::Relaxed);
     let hs = |message: String| ClientError::Handshake {
         url: url.to_string(),
         message,
@@ -212,6 +290,7 @@ async fn connect_inner(
         method: methods::CONNECT.into(),
         params: serde_json::to_value(&params).expect("params serialise"),
     });
+    stage.store(Stage::Hello as u8, Ordering::Relaxed);
     ws.send(Message::Text(req.to_text().into()))
         .await
         .map_err(|e| hs(e.to_string()))?;
@@ -511,7 +590,12 @@ pub async fn connect_checked(
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(&addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(_)) => return Ok(Checked::Stopped { port }),
-        Err(_) => return Err(ClientError::Timeout(timeout)),
+        Err(_) => {
+            return Err(ClientError::Timeout {
+                after: timeout,
+                stage: Stage::Tcp,
+            });
+        }
     };
     let url = format!("ws://{addr}");
     let pid = owner.pid;
@@ -537,6 +621,7 @@ pub async fn connect_checked(
             ))),
         }
     };
+    let stage = AtomicU8::new(Stage::Upgrade as u8);
     let handshake = tokio::time::timeout(
         timeout,
         connect_inner(
@@ -544,10 +629,14 @@ pub async fn connect_checked(
             Some(stream),
             creds.options(scopes, timeout),
             Some(&holds),
+            &stage,
         ),
     )
     .await
-    .map_err(|_| ClientError::Timeout(timeout))?;
+    .map_err(|_| ClientError::Timeout {
+        after: timeout,
+        stage: Stage::from_u8(stage.load(Ordering::Relaxed)),
+    })?;
     let client = match handshake {
         Ok(c) => c,
         Err(e @ ClientError::Rejected { .. }) => {
@@ -605,7 +694,12 @@ async fn not_running(instance: &Instance, timeout: Duration) -> Result<Checked, 
     match tokio::time::timeout(timeout, TcpStream::connect(&addr)).await {
         Ok(Ok(s)) => drop(s),
         Ok(Err(_)) => return Ok(Checked::Stopped { port }),
-        Err(_) => return Err(ClientError::Timeout(timeout)),
+        Err(_) => {
+            return Err(ClientError::Timeout {
+                after: timeout,
+                stage: Stage::Tcp,
+            });
+        }
     }
     match readyz_identity(&addr, timeout).await {
         Some((actual, profile)) if !openclaw_state::same_dir(&actual, state_dir) => {
@@ -661,4 +755,50 @@ pub async fn probe_with(
         owner,
         health,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A port that accepts the TCP connection and then says nothing (a
+    /// stalled gateway, or one whose pre-auth slots are all taken): the
+    /// timeout names the WebSocket upgrade as what was awaited, and why.
+    #[tokio::test]
+    async fn a_timeout_names_the_stage_it_happened_in() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let held = tokio::spawn(async move {
+            let (s, _) = l.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            drop(s);
+        });
+        let e = connect_with(
+            &format!("ws://127.0.0.1:{port}"),
+            ConnectOptions {
+                timeout: Duration::from_millis(300),
+                ..ConnectOptions::default()
+            },
+        )
+        .await
+        .err()
+        .unwrap();
+        assert!(
+            matches!(
+                e,
+                ClientError::Timeout {
+                    stage: Stage::Upgrade,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.contains("accepted the connection but nothing answered"),
+            "{msg}"
+        );
+        assert!(msg.contains("unauthenticated connections"), "{msg}");
+        held.abort();
+    }
 }

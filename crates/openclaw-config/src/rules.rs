@@ -126,7 +126,7 @@ impl Config {
 
     /// `gateway.auth.scopes`: the operator scopes the shared secret may
     /// grant; `None` means every operator scope (upstream's default).
-    pub fn auth_scopes(&self) -> Option<&[crate::OperatorScope]> {
+    pub fn auth_scopes(&self) -> Option<&[openclaw_protocol::Scope]> {
         self.gateway
             .as_ref()
             .and_then(|g| g.auth.as_ref())

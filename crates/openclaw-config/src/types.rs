@@ -156,43 +156,21 @@ pub struct GatewayAuth {
     /// client) may be granted; a connection gets the scopes it asks for
     /// that this list allows. Default: every operator scope, as upstream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scopes: Option<Vec<OperatorScope>>,
+    #[schemars(schema_with = "operator_scopes_schema")]
+    pub scopes: Option<Vec<openclaw_protocol::Scope>>,
 }
 
-/// One operator scope (upstream's closed set).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub enum OperatorScope {
-    #[serde(rename = "operator.read")]
-    Read,
-    #[serde(rename = "operator.write")]
-    Write,
-    #[serde(rename = "operator.admin")]
-    Admin,
-    #[serde(rename = "operator.approvals")]
-    Approvals,
-    #[serde(rename = "operator.questions")]
-    Questions,
-    #[serde(rename = "operator.pairing")]
-    Pairing,
-    #[serde(rename = "operator.talk")]
-    Talk,
-    #[serde(rename = "operator.talk.secrets")]
-    TalkSecrets,
-}
-
-impl OperatorScope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OperatorScope::Read => "operator.read",
-            OperatorScope::Write => "operator.write",
-            OperatorScope::Admin => "operator.admin",
-            OperatorScope::Approvals => "operator.approvals",
-            OperatorScope::Questions => "operator.questions",
-            OperatorScope::Pairing => "operator.pairing",
-            OperatorScope::Talk => "operator.talk",
-            OperatorScope::TalkSecrets => "operator.talk.secrets",
-        }
-    }
+/// The schema of `gateway.auth.scopes`: the operator scopes of the one
+/// scope type (`openclaw_protocol::Scope`), listed from it.
+fn operator_scopes_schema(_: &mut SchemaGenerator) -> Schema {
+    let names: Vec<&str> = openclaw_protocol::Scope::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    json_schema!({
+        "type": ["array", "null"],
+        "items": {"type": "string", "enum": names},
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

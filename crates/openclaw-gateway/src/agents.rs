@@ -626,23 +626,52 @@ impl AgentHub {
         }
     }
 
-    /// Cancels the matching unfinished runs; returns their ids.
-    pub fn abort(&self, run_id: Option<&str>, target: Option<(&str, &str)>) -> Vec<String> {
+    /// Cancels runs; returns the ids cancelled. With `run_id`, that run
+    /// only (upstream's rule: a follow-up queued behind it keeps its turn),
+    /// and `target`, when given, must be the session it belongs to; without
+    /// `run_id`, every unfinished run of `target`. A run cancelled before it
+    /// started still records its user message (`openclaw_agent`).
+    pub fn abort(
+        &self,
+        run_id: Option<&str>,
+        target: Option<(&str, &str)>,
+    ) -> Result<Vec<String>, String> {
         let runs = lock(&self.runs);
         let mut out = Vec::new();
-        for (id, e) in &runs.by_id {
-            let hit = run_id == Some(id.as_str())
-                || target.is_some_and(|(a, k)| e.agent_id == a && e.session_key == k);
-            if hit && e.done.borrow().is_none() {
-                e.cancel.cancel();
-                out.push(id.clone());
+        match run_id {
+            Some(id) => {
+                let Some(e) = runs.by_id.get(id) else {
+                    return Ok(out);
+                };
+                if let Some((a, k)) = target
+                    && (e.agent_id != a || e.session_key != k)
+                {
+                    return Err(format!(
+                        "runId {id} does not match sessionKey {} (it belongs to {})",
+                        openclaw_protocol::session_key::canonical(a, k),
+                        openclaw_protocol::session_key::canonical(&e.agent_id, &e.session_key)
+                    ));
+                }
+                if e.done.borrow().is_none() && !e.cancel.is_cancelled() {
+                    e.cancel.cancel();
+                    out.push(id.to_string());
+                }
+            }
+            None => {
+                for (id, e) in &runs.by_id {
+                    let hit = target.is_some_and(|(a, k)| e.agent_id == a && e.session_key == k);
+                    if hit && e.done.borrow().is_none() && !e.cancel.is_cancelled() {
+                        e.cancel.cancel();
+                        out.push(id.clone());
+                    }
+                }
             }
         }
         if !out.is_empty() {
             self.log
                 .info(&format!("aborting run(s) {}", out.join(", ")));
         }
-        out
+        Ok(out)
     }
 
     /// Waits for a run's outcome (or `timeout` while it still runs).

@@ -20,6 +20,9 @@ use crate::methods::{Call, Reply};
 pub(crate) struct Conn {
     pub id: String,
     pub tx: ConnTx,
+    /// The device this connection authenticated as with its device token
+    /// (`None` for the shared secret, even with a device identity).
+    pub device: Option<String>,
 }
 
 fn bad(msg: impl Into<String>) -> ErrorShape {
@@ -34,7 +37,7 @@ fn unavailable(msg: impl Into<String>) -> ErrorShape {
 /// engine, not a model.
 const COMMAND_MODEL: &str = "openclaw/rescue-command";
 
-const SESSION_PARAMS: &str = "{sessionKey | key, agentId?, runId?, limit?}";
+const SESSION_PARAMS: &str = "{sessionKey | key, agentId?, runId?, limit?, maxBytes?}";
 
 /// `chat.send` and `agent`: start a run, answer at once.
 pub(crate) async fn send(c: Call) -> Reply {
@@ -256,10 +259,14 @@ fn abort_result(c: &Call) -> Result<AbortResult, ErrorShape> {
         }
         None => None,
     };
-    let aborted = c.state.agents().abort(
-        run_id,
-        target.as_ref().map(|(a, k)| (a.as_str(), k.as_str())),
-    );
+    let aborted = c
+        .state
+        .agents()
+        .abort(
+            run_id,
+            target.as_ref().map(|(a, k)| (a.as_str(), k.as_str())),
+        )
+        .map_err(bad)?;
     Ok(AbortResult { ok: true, aborted })
 }
 

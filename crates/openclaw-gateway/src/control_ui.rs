@@ -63,7 +63,7 @@ pub(crate) fn resolve<'a>(
     agent: Option<&str>,
 ) -> Result<(&'a Slot, String), ErrorShape> {
     let key = key.filter(|k| !k.is_empty()).unwrap_or(DEFAULT_AGENT);
-    let r = session_key::parse(key);
+    let r = session_key::parse_client(key).map_err(bad)?;
     let agent = agent.filter(|a| !a.is_empty());
     if let (Some(a), Some(b)) = (r.agent, agent)
         && a != b
@@ -443,6 +443,26 @@ pub(crate) struct HistoryParams {
     pub agent_id: Option<String>,
     #[serde(default)]
     pub limit: Option<u64>,
+    /// A page target in bytes (upstream's `maxBytes`): the newest messages
+    /// whose encoded size fits, at least one; capped by the gateway's
+    /// largest frame.
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
+}
+
+/// How many of `sizes` (oldest first) to keep, from the newest back, so
+/// their total stays within `budget`; the newest one always.
+pub(crate) fn fit_tail(sizes: &[usize], budget: usize) -> usize {
+    let mut used = 0usize;
+    let mut kept = 0usize;
+    for &n in sizes.iter().rev() {
+        if kept > 0 && used + n > budget {
+            break;
+        }
+        used += n;
+        kept += 1;
+    }
+    kept
 }
 
 /// The history of a session in upstream's shape (`chat.startup` and
@@ -478,7 +498,7 @@ pub(crate) async fn history(
         .unwrap_or_default();
     let total = recs.len();
     let skip = limit.map(|n| total.saturating_sub(n)).unwrap_or(0);
-    let messages = recs
+    let mut messages: Vec<Value> = recs
         .iter()
         .enumerate()
         .skip(skip)
@@ -486,6 +506,24 @@ pub(crate) async fn history(
             transcript_message(&serde_json::to_value(r).unwrap_or(Value::Null), &sid, i + 1)
         })
         .collect();
+    let mut skip = skip;
+    // The page target; the answer as a whole must still fit in one frame
+    // (room left for the rest of the result).
+    let frame = c.state.options().max_payload.saturating_sub(64 * 1024);
+    let budget = p
+        .max_bytes
+        .map(|b| usize::try_from(b).unwrap_or(usize::MAX).min(frame))
+        .unwrap_or(frame);
+    let sizes: Vec<usize> = messages
+        .iter()
+        .map(|m| serde_json::to_vec(m).map(|v| v.len() + 1).unwrap_or(0))
+        .collect();
+    let keep = fit_tail(&sizes, budget);
+    if keep < messages.len() {
+        let drop = messages.len() - keep;
+        messages.drain(..drop);
+        skip += drop;
+    }
     let runs = hub.in_flight(&slot.id, &k);
     let in_flight = runs.first().map(|(id, text, started)| InFlightRun {
         run_id: id.clone(),
@@ -511,9 +549,9 @@ pub(crate) async fn history(
     ))
 }
 
-/// `chat.startup {sessionKey, limit?}`: the chat view's first read.
+/// `chat.startup {sessionKey, limit?, maxBytes?}`: the chat view's first read.
 pub(crate) async fn chat_startup(c: Call) -> Reply {
-    let p: HistoryParams = match c.params("{sessionKey, limit?}") {
+    let p: HistoryParams = match c.params("{sessionKey, limit?, maxBytes?}") {
         Ok(p) => p,
         Err(e) => return Reply::Now(Err(e)),
     };
@@ -1012,16 +1050,30 @@ pub(crate) async fn prefs_set(c: Call) -> Reply {
 
 // ----------------------------------------------------------------- devices
 
-/// `device.pair.list`: pending requests and paired devices.
+/// `device.pair.list`: pending requests and paired devices (a non-admin
+/// device-token session sees only its own device, as upstream).
 pub(crate) async fn device_pair_list(c: Call) -> Reply {
+    let caller = rpc_caller(&c);
     Reply::of(
         c.state
             .devices()
             .store()
             .load()
-            .map(|f| pair_list(&f, &c.state.devices().connected()))
+            .map(|f| {
+                pair_list(
+                    &crate::devices::visible_to(&f, &caller),
+                    &c.state.devices().connected(),
+                )
+            })
             .map_err(|e| unavailable(e.to_string())),
     )
+}
+
+fn rpc_caller(c: &Call) -> crate::devices::RpcCaller {
+    crate::devices::RpcCaller {
+        scopes: c.scopes,
+        device_id: c.conn.device.clone(),
+    }
 }
 
 pub(crate) fn pair_list(
@@ -1082,64 +1134,59 @@ pub(crate) fn pair_list(
     }
 }
 
-/// `device.pair.approve {requestId}` / `reject` / `remove {deviceId}`. An
-/// approval can grant only scopes the caller holds itself.
+/// `device.pair.approve {requestId}` / `reject` / `remove {deviceId}`,
+/// by whole id, under upstream's rules (`devices::check_rpc`): an approval
+/// grants only scopes the caller holds itself, and a non-admin device-token
+/// session acts on its own device only.
 pub(crate) async fn device_pair_change(c: Call) -> Reply {
+    use crate::devices::RpcChange;
     let method = c.method;
     let p: DevicePairParams = match c.params("{requestId} or {deviceId}") {
         Ok(p) => p,
         Err(e) => return Reply::Now(Err(e)),
     };
     let store = c.state.devices().store().clone();
-    let caller = c.scopes;
+    let caller = rpc_caller(&c);
     let r = tokio::task::spawn_blocking(move || {
         store.update(|f| {
             let now = crate::devices::now_ms();
-            let res = match method {
-                "device.pair.approve" => {
-                    let id = p.request_id.unwrap_or_default();
-                    let asked = f.pending.get(&id).map(|r| {
-                        openclaw_protocol::ScopeSet::from_strs(r.scopes.iter().map(String::as_str))
-                    });
-                    match asked {
-                        Some(s) if !s.is_covered_by(&caller) => {
-                            return (
-                                false,
-                                Err(ErrorShape::missing_scope(
-                                    s.iter()
-                                        .find(|x| !caller.allows(*x))
-                                        .unwrap_or(openclaw_protocol::Scope::Admin),
-                                )),
-                            );
-                        }
-                        _ => crate::devices::approve(f, &id, now, "rpc").map(|d| {
-                            DevicePairChangeResult {
-                                ok: true,
-                                device_id: d.device_id,
-                                request_id: Some(id.clone()),
-                                scopes: Some(d.scopes),
-                            }
-                        }),
-                    }
-                }
-                "device.pair.reject" => {
-                    crate::devices::reject(f, &p.request_id.unwrap_or_default()).map(|r| {
+            let request_id = p.request_id.as_deref().map(str::trim).unwrap_or_default();
+            let device_id = p.device_id.as_deref().map(str::trim).unwrap_or_default();
+            let change = match method {
+                "device.pair.approve" => RpcChange::Approve { request_id },
+                "device.pair.reject" => RpcChange::Reject { request_id },
+                _ => RpcChange::Remove { device_id },
+            };
+            if let Err(e) = crate::devices::check_rpc(f, change, &caller) {
+                return (false, Err(e));
+            }
+            let res = match change {
+                RpcChange::Approve { request_id } => {
+                    crate::devices::approve(f, request_id, now, "rpc").map(|d| {
                         DevicePairChangeResult {
                             ok: true,
-                            device_id: r.device_id,
-                            request_id: Some(r.request_id),
-                            scopes: None,
+                            device_id: d.device_id,
+                            request_id: Some(request_id.to_string()),
+                            scopes: Some(d.scopes),
                         }
                     })
                 }
-                _ => crate::devices::revoke(f, &p.device_id.unwrap_or_default()).map(|d| {
-                    DevicePairChangeResult {
+                RpcChange::Reject { request_id } => {
+                    crate::devices::reject(f, request_id).map(|r| DevicePairChangeResult {
+                        ok: true,
+                        device_id: r.device_id,
+                        request_id: Some(r.request_id),
+                        scopes: None,
+                    })
+                }
+                RpcChange::Remove { device_id } => {
+                    crate::devices::revoke(f, device_id).map(|d| DevicePairChangeResult {
                         ok: true,
                         device_id: d.device_id,
                         request_id: None,
                         scopes: None,
-                    }
-                }),
+                    })
+                }
             };
             match res {
                 Ok(v) => (true, Ok(v)),
@@ -1153,15 +1200,222 @@ pub(crate) async fn device_pair_change(c: Call) -> Reply {
         Ok(Err(e)) => Err(unavailable(e.to_string())),
         Err(e) => Err(ErrorShape::new(codes::INTERNAL, e.to_string())),
     };
-    if let Ok(done) = &out {
-        c.state
-            .log()
-            .info(&format!("{method}: device {}", done.device_id));
-        if let Ok(f) = c.state.devices().store().load() {
-            c.state.devices().close_unpaired(&f);
+    match &out {
+        Ok(done) => {
+            c.state
+                .log()
+                .info(&format!("{method}: device {}", done.device_id));
+            if let Ok(f) = c.state.devices().store().load() {
+                c.state.devices().close_unpaired(&f);
+            }
         }
+        Err(e) => c
+            .state
+            .log()
+            .warn(&format!("{method} refused: {}", e.message)),
     }
     Reply::of(out)
+}
+
+// ------------------------------------------------- agent-derived status
+
+fn agent_param(c: &Call) -> Option<String> {
+    c.params["agentId"]
+        .as_str()
+        .filter(|a| !a.is_empty())
+        .map(str::to_string)
+}
+
+/// `skills.status {agentId?}`: the agent's skill inventory. This gateway
+/// loads no skills, so the list is empty; the directories are the agent's.
+pub(crate) async fn skills_status(c: Call) -> Reply {
+    let set = c.state.agents().current();
+    Reply::Now((|| {
+        let slot = set.slot(agent_param(&c).as_deref()).map_err(bad)?;
+        Ok(json!({
+            "workspaceDir": slot.workspace.display().to_string(),
+            "managedSkillsDir": slot.workspace.join("skills").display().to_string(),
+            "agentId": slot.id,
+            "skills": [],
+        }))
+    })())
+}
+
+/// `doctor.memory.status {agentId?}`: vector memory readiness. This gateway
+/// has no vector memory or embeddings: not ready, never checked, and why.
+pub(crate) async fn doctor_memory_status(c: Call) -> Reply {
+    let set = c.state.agents().current();
+    Reply::Now((|| {
+        let slot = set.slot(agent_param(&c).as_deref()).map_err(bad)?;
+        Ok(json!({
+            "agentId": slot.id,
+            "embedding": {
+                "ok": false,
+                "checked": false,
+                "error": "this gateway keeps no vector memory (no embeddings to check)",
+            },
+        }))
+    })())
+}
+
+/// `webSearch.status {agentId?}`: web search is not a tool of this
+/// gateway: disabled, no providers, the route unavailable; the model is
+/// the agent's.
+pub(crate) async fn web_search_status(c: Call) -> Reply {
+    let set = c.state.agents().current();
+    Reply::Now((|| {
+        let slot = set.slot(agent_param(&c).as_deref()).map_err(bad)?;
+        let (provider, model) = split_model(slot.model.as_deref());
+        Ok(json!({
+            "enabled": false,
+            "provider": null,
+            "agentId": slot.id,
+            "model": {
+                "provider": provider.unwrap_or_else(|| "none".into()),
+                "id": model.unwrap_or_else(|| "none".into()),
+                "runtime": "unknown",
+                "runtimeLabel": "Not resolved",
+            },
+            "route": {
+                "kind": "unavailable",
+                "label": "Web search is not available",
+                "reason": "this gateway has no web search tool",
+                "testable": false,
+            },
+            "providers": [],
+        }))
+    })())
+}
+
+/// `config.schema.lookup {path}`: one node of this gateway's config schema
+/// (the one `config.schema` returns), shallow, with its children.
+pub(crate) async fn config_schema_lookup(c: Call) -> Reply {
+    let path = c.params["path"].as_str().unwrap_or("").trim().to_string();
+    Reply::Now(if path.is_empty() || path.split('.').any(str::is_empty) {
+        Err(bad(
+            "config.schema.lookup needs params.path, a dotted config path (e.g. \"gateway.auth\")",
+        ))
+    } else {
+        // A path outside our schema (another product's keys, e.g. upstream's
+        // plugins.entries.*): this gateway keeps such keys in the file as
+        // written, with a warning, and never reads them. Said so, with no
+        // children, rather than an error the UI would keep retrying.
+        Ok(
+            schema_lookup(&openclaw_config::schema(), &path).unwrap_or_else(|| {
+                json!({
+                    "path": path,
+                    "schema": {"description": "Not read by this gateway: kept in the config file as written, with a warning."},
+                    "children": [],
+                })
+            }),
+        )
+    })
+}
+
+/// Follows `$ref` (`#/$defs/..`) and an optional's `anyOf [X, null]` to the
+/// node that describes the value.
+fn schema_node<'a>(root: &'a Value, mut node: &'a Value) -> &'a Value {
+    for _ in 0..16 {
+        if let Some(r) = node["$ref"].as_str() {
+            let Some(target) = r.strip_prefix('#').and_then(|p| root.pointer(p)) else {
+                return node;
+            };
+            node = target;
+            continue;
+        }
+        let branches = node["anyOf"].as_array().or(node["oneOf"].as_array());
+        if let Some(b) = branches {
+            let real: Vec<&Value> = b.iter().filter(|x| x["type"] != "null").collect();
+            if real.len() == 1 {
+                node = real[0];
+                continue;
+            }
+        }
+        return node;
+    }
+    node
+}
+
+/// Keys of a schema node a lookup keeps (upstream's list).
+const LOOKUP_KEYS: &[&str] = &[
+    "title",
+    "description",
+    "type",
+    "enum",
+    "const",
+    "format",
+    "pattern",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "minProperties",
+    "maxProperties",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+];
+
+fn shallow(node: &Value) -> Value {
+    let mut out = Map::new();
+    for k in LOOKUP_KEYS {
+        if let Some(v) = node.get(*k) {
+            out.insert((*k).to_string(), v.clone());
+        }
+    }
+    if let Some(a) = node.get("additionalProperties").filter(|a| a.is_boolean()) {
+        out.insert("additionalProperties".into(), a.clone());
+    }
+    Value::Object(out)
+}
+
+/// The lookup result for the dotted `path` in `root` (pure; `None` when the
+/// schema has no such path).
+pub(crate) fn schema_lookup(root: &Value, path: &str) -> Option<Value> {
+    let mut node = schema_node(root, root);
+    for seg in path.split('.') {
+        if seg.is_empty() {
+            return None;
+        }
+        let next = node["properties"]
+            .get(seg)
+            .or_else(|| node.get("additionalProperties").filter(|a| a.is_object()))?;
+        node = schema_node(root, next);
+    }
+    let required: Vec<&str> = node["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let children: Vec<Value> = node["properties"]
+        .as_object()
+        .map(|props| {
+            props
+                .iter()
+                .map(|(k, v)| {
+                    let child = schema_node(root, v);
+                    let has_children = child["properties"]
+                        .as_object()
+                        .is_some_and(|p| !p.is_empty())
+                        || child["additionalProperties"].is_object();
+                    let mut row = json!({
+                        "key": k,
+                        "path": format!("{path}.{k}"),
+                        "required": required.contains(&k.as_str()),
+                        "hasChildren": has_children,
+                    });
+                    if let Some(t) = child.get("type").filter(|t| t.is_string() || t.is_array()) {
+                        row["type"] = t.clone();
+                    }
+                    row
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(json!({"path": path, "schema": shallow(node), "children": children}))
 }
 
 // ------------------------------------------------------------------- empty
@@ -1193,6 +1447,17 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.message.contains("no agent 'ghost'"), "{e}");
+        // A malformed canonical key is refused, not taken as a bare key.
+        for bad in ["agent:main", "agent::main", "agent:main:"] {
+            let e = call(&t, "sessions.describe", json!({"key": bad}))
+                .await
+                .unwrap_err();
+            assert!(e.message.contains("malformed"), "{bad}: {e}");
+            let e = call(&t, "chat.history", json!({"sessionKey": bad}))
+                .await
+                .unwrap_err();
+            assert!(e.message.contains("malformed"), "{bad}: {e}");
+        }
         let e = call(
             &t,
             "sessions.describe",
@@ -1201,6 +1466,143 @@ mod tests {
         .await
         .unwrap_err();
         assert!(e.message.contains("belongs to agent main"), "{e}");
+    }
+
+    #[test]
+    fn schema_lookup_walks_the_config_schema() {
+        let root = openclaw_config::schema();
+        let g = super::schema_lookup(&root, "gateway").unwrap();
+        assert_eq!(g["path"], "gateway");
+        let kids: Vec<&str> = g["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["key"].as_str().unwrap())
+            .collect();
+        assert!(kids.contains(&"port") && kids.contains(&"auth"), "{kids:?}");
+        let auth = g["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["key"] == "auth")
+            .unwrap();
+        assert_eq!(auth["path"], "gateway.auth");
+        assert_eq!(auth["hasChildren"], true);
+        let port = super::schema_lookup(&root, "gateway.port").unwrap();
+        assert_eq!(port["schema"]["type"], "integer", "{port}");
+        assert_eq!(port["children"], json!([]));
+        assert!(super::schema_lookup(&root, "gateway.nope").is_none());
+        assert!(super::schema_lookup(&root, "").is_none());
+    }
+
+    #[tokio::test]
+    async fn agent_status_methods_answer_for_the_agent() {
+        let t = state();
+        let s = call(&t, "skills.status", json!({})).await.unwrap();
+        assert_eq!(
+            (s["agentId"].as_str(), s["skills"].clone()),
+            (Some("main"), json!([]))
+        );
+        assert!(s["workspaceDir"].as_str().is_some_and(|w| !w.is_empty()));
+        let m = call(&t, "doctor.memory.status", json!({})).await.unwrap();
+        assert_eq!(m["embedding"]["ok"], false);
+        let w = call(&t, "webSearch.status", json!({})).await.unwrap();
+        assert_eq!(
+            (w["enabled"].clone(), w["route"]["kind"].clone()),
+            (json!(false), json!("unavailable"))
+        );
+        for method in ["skills.status", "doctor.memory.status", "webSearch.status"] {
+            let e = call(&t, method, json!({"agentId": "ghost"}))
+                .await
+                .unwrap_err();
+            assert!(e.message.contains("no agent 'ghost'"), "{method}: {e}");
+        }
+        let l = call(&t, "config.schema.lookup", json!({"path": "gateway"}))
+            .await
+            .unwrap();
+        assert_eq!(l["path"], "gateway");
+        let u = call(
+            &t,
+            "config.schema.lookup",
+            json!({"path": "plugins.entries.x"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(u["children"], json!([]));
+        assert!(
+            u["schema"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("Not read")
+        );
+        for bad in ["", "gateway..port"] {
+            let e = call(&t, "config.schema.lookup", json!({"path": bad}))
+                .await
+                .unwrap_err();
+            assert_eq!(e.code, openclaw_protocol::codes::INVALID_REQUEST, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn fit_tail_keeps_the_newest_that_fit_and_at_least_one() {
+        use super::fit_tail;
+        assert_eq!(fit_tail(&[10, 10, 10], 25), 2);
+        assert_eq!(fit_tail(&[10, 10, 10], 30), 3);
+        assert_eq!(fit_tail(&[10, 10, 100], 25), 1, "one message may exceed");
+        assert_eq!(fit_tail(&[], 5), 0);
+    }
+
+    #[tokio::test]
+    async fn history_pages_honour_max_bytes() {
+        use openclaw_agent::session::TranscriptRecord;
+        let t = state();
+        let set = t.state.agents().current();
+        let slot = set.slot(None).unwrap();
+        let h = slot.sessions.open("main").unwrap();
+        for i in 0..5 {
+            let rec = TranscriptRecord::User {
+                run_id: format!("r{i}"),
+                ts: 1,
+                text: format!("message {i} {}", "x".repeat(300)),
+            };
+            slot.sessions.append(&h, &rec).unwrap();
+        }
+        for method in ["chat.history", "chat.startup"] {
+            let all = call(&t, method, json!({"sessionKey": "main"}))
+                .await
+                .unwrap();
+            let all = all.get("history").unwrap_or(&all).clone();
+            assert_eq!(all["messages"].as_array().unwrap().len(), 5, "{method}");
+            assert_eq!(all["hasMore"], false);
+            // Room for two and a half messages: the newest two.
+            let one = serde_json::to_vec(&all["messages"][4]).unwrap().len();
+            let budget = one * 5 / 2;
+            let page = call(
+                &t,
+                method,
+                json!({"sessionKey": "main", "maxBytes": budget}),
+            )
+            .await
+            .unwrap();
+            let page = page.get("history").unwrap_or(&page).clone();
+            let msgs = page["messages"].as_array().unwrap();
+            assert_eq!(msgs.len(), 2, "{method}");
+            assert!(
+                serde_json::to_vec(msgs).unwrap().len() <= budget,
+                "{method}"
+            );
+            assert_eq!(page["hasMore"], true, "{method}");
+            assert!(
+                msgs.last().unwrap().to_string().contains("message 4"),
+                "the newest"
+            );
+            // A target smaller than one message still shows the newest.
+            let one = call(&t, method, json!({"sessionKey": "main", "maxBytes": 1}))
+                .await
+                .unwrap();
+            let one = one.get("history").unwrap_or(&one).clone();
+            assert_eq!(one["messages"].as_array().unwrap().len(), 1, "{method}");
+        }
     }
 
     #[tokio::test]
@@ -1317,6 +1719,8 @@ mod tests {
             auth: DeviceAuth::SharedSecret,
             local: false,
             remote_ip: Some("203.0.113.9".into()),
+            grant: ScopeSet::all(),
+            binding: None,
         };
         let store = t.state.devices().store().clone();
         let request = store
@@ -1342,6 +1746,20 @@ mod tests {
         .await
         .unwrap_err();
         assert_eq!(e.detail_code(), Some("MISSING_SCOPE"), "{e}");
+        // A prefix of the id is no way around the check: RPC takes whole ids.
+        for prefix in [&request[..8], &request[..1], "dev"] {
+            let e = call_on(
+                &t,
+                &co,
+                &["operator.pairing"],
+                "device.pair.approve",
+                json!({"requestId": prefix}),
+            )
+            .await
+            .unwrap_err();
+            assert!(e.message.starts_with("unknown requestId"), "{prefix}: {e}");
+        }
+        assert!(store.load().unwrap().paired.is_empty(), "nothing approved");
         let r = call_on(
             &t,
             &co,
@@ -1364,6 +1782,99 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.code, openclaw_protocol::codes::NOT_FOUND);
+    }
+
+    /// Upstream's device-management rule: a non-admin session that
+    /// authenticated with a device token approves, rejects, removes and
+    /// lists only its own device; an admin (or a shared-secret session,
+    /// within its scopes) acts on any.
+    #[tokio::test]
+    async fn device_token_sessions_manage_only_their_own_device() {
+        use crate::devices::{self, DeviceAuth, DeviceConnect};
+        use openclaw_protocol::ScopeSet;
+        let t = state();
+        let store = t.state.devices().store().clone();
+        let connect = |id: &str, local: bool| DeviceConnect {
+            device_id: id.into(),
+            public_key: format!("pk-{id}"),
+            client_id: "openclaw-control-ui".into(),
+            client_mode: "webchat".into(),
+            platform: "linux".into(),
+            role: "operator".into(),
+            requested: ScopeSet::from_strs(["operator.read", "operator.pairing"]),
+            auth: DeviceAuth::SharedSecret,
+            local,
+            remote_ip: None,
+            grant: ScopeSet::all(),
+            binding: None,
+        };
+        // Device "mine" is paired; "other" and a scope upgrade of "mine"
+        // wait for approval.
+        let (other, upgrade) = store
+            .update(|f| {
+                let mut run = |c: &DeviceConnect| {
+                    let d = devices::decide(f, c);
+                    devices::apply(f, c, &d, devices::now_ms(), || "t".into())
+                };
+                run(&connect("mine", true));
+                let devices::Applied::Pending { request_id: other } = run(&connect("other", false))
+                else {
+                    panic!()
+                };
+                let mut up = connect("mine", false);
+                up.requested = ScopeSet::from_strs(["operator.read", "operator.write"]);
+                let devices::Applied::Pending {
+                    request_id: upgrade,
+                } = run(&up)
+                else {
+                    panic!()
+                };
+                (true, (other, upgrade))
+            })
+            .unwrap();
+        let mut mine = conn();
+        mine.device = Some("mine".into());
+        let pairing = ["operator.read", "operator.write", "operator.pairing"];
+        let l = call_on(&t, &mine, &pairing, "device.pair.list", json!({}))
+            .await
+            .unwrap();
+        assert_eq!(l["pending"].as_array().unwrap().len(), 1, "{l}");
+        assert_eq!(l["pending"][0]["requestId"], upgrade.as_str());
+        assert_eq!(l["paired"].as_array().unwrap().len(), 1, "{l}");
+        for (method, params) in [
+            ("device.pair.approve", json!({"requestId": other})),
+            ("device.pair.reject", json!({"requestId": other})),
+            ("device.pair.remove", json!({"deviceId": "other"})),
+        ] {
+            let e = call_on(&t, &mine, &pairing, method, params)
+                .await
+                .unwrap_err();
+            assert!(e.message.ends_with("denied"), "{method}: {e}");
+        }
+        // Its own request it may approve (within its own scopes).
+        let r = call_on(
+            &t,
+            &mine,
+            &pairing,
+            "device.pair.approve",
+            json!({"requestId": upgrade}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r["deviceId"], "mine");
+        // An admin acts on any device.
+        let mut admin = conn();
+        admin.device = Some("mine".into());
+        call_on(
+            &t,
+            &admin,
+            &["operator.admin"],
+            "device.pair.reject",
+            json!({"requestId": other}),
+        )
+        .await
+        .unwrap();
+        assert!(store.load().unwrap().pending.is_empty());
     }
 
     #[tokio::test]

@@ -73,6 +73,51 @@ pub struct PairedDevice {
     pub last_seen_at_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen_ip: Option<String>,
+    /// For a device paired automatically (`approved_by: local`): which
+    /// shared secret vouched for it ([`secret_binding`]). When the secret
+    /// changes, the pairing is void (upstream: browser device tokens
+    /// derived from the old shared credential are revoked too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_binding: Option<String>,
+}
+
+impl PairedDevice {
+    /// Paired automatically under a shared secret that is not `binding`
+    /// (the current one): void. Devices the owner approved are independent
+    /// of the shared secret.
+    pub fn stale_under(&self, binding: Option<&str>) -> bool {
+        self.approved_by == "local" && self.secret_binding.as_deref() != binding
+    }
+}
+
+/// A fingerprint of the gateway's shared secret that binds automatic
+/// pairings to it: SHA-256 over a domain string and the secret, hex.
+/// `None` when no secret is configured (`mode: "none"`). The secret
+/// itself is in the config next to `devices.json` (same owner, 0600), so
+/// this stores nothing new.
+pub fn secret_binding(auth: &crate::AuthConfig) -> Option<String> {
+    let secret = auth.secret()?;
+    let mut h = sha2::Sha256::new();
+    h.update(b"openclaw device pairing: shared secret binding v1\0");
+    h.update(auth.mode().as_bytes());
+    h.update(b"\0");
+    h.update(secret.as_bytes());
+    Some(hex::encode(h.finalize()))
+}
+
+/// Removes the automatic pairings the current shared secret no longer
+/// vouches for ([`PairedDevice::stale_under`]); returns them.
+pub fn void_stale(file: &mut DevicesFile, binding: Option<&str>) -> Vec<PairedDevice> {
+    let stale: Vec<String> = file
+        .paired
+        .values()
+        .filter(|p| p.stale_under(binding))
+        .map(|p| p.device_id.clone())
+        .collect();
+    stale
+        .iter()
+        .filter_map(|id| file.paired.remove(id))
+        .collect()
 }
 
 /// A device waiting for approval.
@@ -151,6 +196,11 @@ pub struct DeviceConnect {
     /// Direct loopback (see the module docs).
     pub local: bool,
     pub remote_ip: Option<String>,
+    /// What the shared secret grants now (`gateway.auth.scopes`): a device
+    /// token never grants more, whatever its device was approved for.
+    pub grant: ScopeSet,
+    /// [`secret_binding`] of the gateway's current shared secret.
+    pub binding: Option<String>,
 }
 
 /// What [`decide`] concluded.
@@ -172,10 +222,12 @@ pub enum Decision {
 
 /// The pairing decision for one connect; no IO.
 pub fn decide(file: &DevicesFile, c: &DeviceConnect) -> Decision {
+    // An automatic pairing under a shared secret that has since changed
+    // counts as no pairing at all.
     let paired = file
         .paired
         .get(&c.device_id)
-        .filter(|p| p.public_key == c.public_key);
+        .filter(|p| p.public_key == c.public_key && !p.stale_under(c.binding.as_deref()));
     match &c.auth {
         DeviceAuth::DeviceToken(token) => {
             let Some(p) = paired else {
@@ -185,10 +237,13 @@ pub fn decide(file: &DevicesFile, c: &DeviceConnect) -> Decision {
                 .token_sha256
                 .as_deref()
                 .is_some_and(|h| openclaw_state::secret_eq(&token_hash(token), h));
-            if !ok {
+            // The token was issued for the role the device was paired as.
+            if !ok || p.role != c.role {
                 return Decision::Refuse(ErrorShape::device_token_mismatch());
             }
-            let approved = scopes_of(&p.scopes);
+            // At most the approved set, and never more than the gateway's
+            // current grant (`gateway.auth.scopes` may have narrowed since).
+            let approved = capped(scopes_of(&p.scopes), &c.grant);
             let scopes = if c.requested.is_empty() {
                 approved
             } else {
@@ -226,6 +281,17 @@ pub fn decide(file: &DevicesFile, c: &DeviceConnect) -> Decision {
     }
 }
 
+/// `approved` as far as `grant` allows: unchanged when the grant covers
+/// it, else every scope both allow (a device approved for admin under a
+/// read-only grant gets read).
+fn capped(approved: ScopeSet, grant: &ScopeSet) -> ScopeSet {
+    if approved.is_covered_by(grant) {
+        approved
+    } else {
+        ScopeSet::all().granted_by(&approved).granted_by(grant)
+    }
+}
+
 /// What applying a decision to the file gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
@@ -257,7 +323,9 @@ pub fn apply(
         } => {
             if *pair {
                 let approved = match file.paired.get(&c.device_id) {
-                    Some(p) if p.public_key == c.public_key => {
+                    Some(p)
+                        if p.public_key == c.public_key && !p.stale_under(c.binding.as_deref()) =>
+                    {
                         let mut s = scopes_of(&p.scopes);
                         for x in scopes.iter() {
                             s.insert(x);
@@ -266,7 +334,10 @@ pub fn apply(
                     }
                     _ => *scopes,
                 };
-                let old = file.paired.remove(&c.device_id);
+                let old = file
+                    .paired
+                    .remove(&c.device_id)
+                    .filter(|o| !o.stale_under(c.binding.as_deref()));
                 file.paired.insert(
                     c.device_id.clone(),
                     PairedDevice {
@@ -283,6 +354,7 @@ pub fn apply(
                         approved_by: "local".into(),
                         last_seen_at_ms: None,
                         last_seen_ip: None,
+                        secret_binding: c.binding.clone(),
                     },
                 );
                 // A request this approval answers is done.
@@ -409,9 +481,113 @@ pub fn approve(
         approved_by: by.into(),
         last_seen_at_ms: old.as_ref().and_then(|o| o.last_seen_at_ms),
         last_seen_ip: old.as_ref().and_then(|o| o.last_seen_ip.clone()),
+        // Approved by the owner: independent of the shared secret.
+        secret_binding: None,
     };
     file.paired.insert(r.device_id, p.clone());
     Ok(p)
+}
+
+/// Who asks for a pairing change over RPC (`device.pair.*`): the
+/// connection's granted scopes, and the device it authenticated as with a
+/// device token (upstream binds a non-admin caller to its own device only
+/// then; a shared-secret session has no device of its own to be bound to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpcCaller {
+    pub scopes: ScopeSet,
+    pub device_id: Option<String>,
+}
+
+impl RpcCaller {
+    fn admin(&self) -> bool {
+        self.scopes.allows(openclaw_protocol::Scope::Admin)
+    }
+
+    /// A non-admin device-token session acting on another device.
+    fn foreign(&self, device_id: &str) -> bool {
+        !self.admin() && self.device_id.as_deref().is_some_and(|d| d != device_id)
+    }
+}
+
+/// A pairing change asked for over RPC. Unlike the CLI (the owner at the
+/// terminal, who may give an unambiguous prefix), RPC names requests and
+/// devices by their whole id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RpcChange<'a> {
+    Approve { request_id: &'a str },
+    Reject { request_id: &'a str },
+    Remove { device_id: &'a str },
+}
+
+/// Upstream's rules for `device.pair.approve|reject|remove`, over the
+/// file's contents: the exact request or device; a non-admin caller that
+/// authenticated with a device token acts on its own device only, and
+/// never on a non-operator role; an approval grants only scopes the
+/// caller holds itself (checked on the very request approved). `Err` is
+/// the answer.
+pub fn check_rpc(
+    file: &DevicesFile,
+    change: RpcChange<'_>,
+    caller: &RpcCaller,
+) -> Result<(), ErrorShape> {
+    let denied = |what: &str| ErrorShape::invalid_request(format!("device pairing {what} denied"));
+    match change {
+        RpcChange::Approve { request_id } => {
+            let Some(r) = file.pending.get(request_id) else {
+                return Err(ErrorShape::invalid_request(format!(
+                    "unknown requestId {request_id:?} (give the whole id from device.pair.list)"
+                )));
+            };
+            if caller.foreign(&r.device_id) || (!caller.admin() && r.role != "operator") {
+                return Err(denied("approval"));
+            }
+            let asked = scopes_of(&r.scopes);
+            if let Some(missing) = asked.iter().find(|s| !caller.scopes.allows(*s)) {
+                return Err(ErrorShape::missing_scope(missing));
+            }
+            Ok(())
+        }
+        RpcChange::Reject { request_id } => {
+            let Some(r) = file.pending.get(request_id) else {
+                return Err(ErrorShape::invalid_request(format!(
+                    "unknown requestId {request_id:?} (give the whole id from device.pair.list)"
+                )));
+            };
+            if caller.foreign(&r.device_id) {
+                return Err(denied("rejection"));
+            }
+            Ok(())
+        }
+        RpcChange::Remove { device_id } => {
+            if caller.foreign(device_id) {
+                return Err(denied("removal"));
+            }
+            let Some(p) = file.paired.get(device_id) else {
+                return Err(ErrorShape::new(
+                    openclaw_protocol::codes::NOT_FOUND,
+                    format!(
+                        "no paired device {device_id:?} (give the whole id from device.pair.list)"
+                    ),
+                ));
+            };
+            if !caller.admin() && caller.device_id.is_some() && p.role != "operator" {
+                return Err(denied("removal"));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// What `device.pair.list` shows a caller: everything to an admin or a
+/// shared-secret session, only its own device to a non-admin device-token
+/// session (upstream's rule).
+pub fn visible_to(file: &DevicesFile, caller: &RpcCaller) -> DevicesFile {
+    let mut f = file.clone();
+    if let Some(own) = caller.device_id.as_deref().filter(|_| !caller.admin()) {
+        f.pending.retain(|_, r| r.device_id == own);
+        f.paired.retain(|id, _| id == own);
+    }
+    f
 }
 
 /// Rejects (drops) a pending request.
@@ -538,9 +714,22 @@ impl DeviceHub {
         m.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A connection authenticated as `device_id`.
-    pub fn attach(&self, conn_id: &str, device_id: &str, outbox: Arc<Outbox>) {
+    /// A connection authenticated as `device_id`: from now on a
+    /// revocation closes it. `false` (and not attached) when the device is
+    /// no longer paired (or its file cannot be read): it was revoked
+    /// between the connect decision and now, after the revocation's sweep
+    /// of the attached connections had already run, so the caller must
+    /// refuse the connection.
+    pub fn attach(&self, conn_id: &str, device_id: &str, outbox: Arc<Outbox>) -> bool {
         Self::lock(&self.live).insert(conn_id.into(), (device_id.into(), outbox));
+        let still = self
+            .store
+            .load()
+            .is_ok_and(|f| f.paired.contains_key(device_id));
+        if !still {
+            Self::lock(&self.live).remove(conn_id);
+        }
+        still
     }
 
     /// The devices with an open session.
@@ -572,6 +761,38 @@ impl DeviceHub {
         self.close_unpaired(&file)
     }
 
+    /// Removes the automatic pairings the shared secret of `auth` does not
+    /// vouch for (it changed since they were made) and closes their
+    /// sessions; returns what was removed. Called at start and whenever the
+    /// gateway's credentials change.
+    pub fn void_stale(
+        &self,
+        auth: &crate::AuthConfig,
+    ) -> Result<Vec<PairedDevice>, openclaw_state::StateError> {
+        let binding = secret_binding(auth);
+        // Nothing stale (the usual case, and always without a devices
+        // file): no lock taken, nothing created under the state dir.
+        if !self
+            .store
+            .load()?
+            .paired
+            .values()
+            .any(|p| p.stale_under(binding.as_deref()))
+        {
+            return Ok(Vec::new());
+        }
+        let gone = self.store.update(|f| {
+            let gone = void_stale(f, binding.as_deref());
+            (!gone.is_empty(), gone)
+        })?;
+        if !gone.is_empty()
+            && let Ok(f) = self.store.load()
+        {
+            self.close_unpaired(&f);
+        }
+        Ok(gone)
+    }
+
     pub fn close_unpaired(&self, file: &DevicesFile) -> usize {
         let mut live = Self::lock(&self.live);
         let gone: Vec<String> = live
@@ -593,6 +814,46 @@ mod tests {
     use super::*;
     use openclaw_protocol::Scope;
 
+    #[test]
+    fn attaching_rechecks_that_the_device_is_still_paired() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = DeviceHub::new(dir.path());
+        let paired = PairedDevice {
+            device_id: "d1".into(),
+            public_key: "pk1".into(),
+            client_id: "cli".into(),
+            client_mode: String::new(),
+            platform: String::new(),
+            role: "operator".into(),
+            scopes: vec!["operator.read".into()],
+            token_sha256: None,
+            token_issued_at_ms: None,
+            approved_at_ms: 1,
+            approved_by: "cli".into(),
+            last_seen_at_ms: None,
+            last_seen_ip: None,
+            secret_binding: None,
+        };
+        hub.store()
+            .update(|f| {
+                f.paired.insert("d1".into(), paired);
+                (true, ())
+            })
+            .unwrap();
+        let ob = Outbox::new(1 << 20);
+        assert!(hub.attach("c1", "d1", ob.clone()));
+        assert!(hub.connected().contains("d1"));
+        // Revoked after the connect decision, before the attach: refused,
+        // and nothing is left attached.
+        hub.store()
+            .update(|f| (revoke(f, "d1").is_ok(), ()))
+            .unwrap();
+        assert!(!hub.attach("c2", "d1", ob));
+        assert!(!hub.attach("c3", "ghost", Outbox::new(1 << 20)));
+        hub.detach("c1");
+        assert!(hub.connected().is_empty());
+    }
+
     fn set(s: &[&str]) -> ScopeSet {
         ScopeSet::from_strs(s.iter().copied())
     }
@@ -609,6 +870,8 @@ mod tests {
             auth,
             local,
             remote_ip: Some("127.0.0.1".into()),
+            grant: ScopeSet::all(),
+            binding: Some("secret-1".into()),
         }
     }
 
@@ -697,6 +960,89 @@ mod tests {
             };
             assert_eq!(e.detail_code(), Some("AUTH_DEVICE_TOKEN_MISMATCH"));
         }
+    }
+
+    /// A device token never grants more than the gateway's current grant
+    /// (`gateway.auth.scopes`), and only for the role it was paired as.
+    #[test]
+    fn the_device_token_is_capped_by_the_current_grant_and_its_role() {
+        let mut f = DevicesFile::default();
+        let all = set(&["operator.admin", "operator.read", "operator.pairing"]);
+        run(&mut f, &conn(all, DeviceAuth::SharedSecret, true));
+        let mut c = conn(all, DeviceAuth::DeviceToken("tok-1".into()), false);
+        c.grant = set(&["operator.read"]);
+        let Decision::Accept { scopes, .. } = decide(&f, &c) else {
+            panic!()
+        };
+        assert_eq!(scopes, set(&["operator.read"]));
+        // Asking for nothing: the approved set under the grant (admin
+        // approved, read granted: read).
+        c.requested = ScopeSet::EMPTY;
+        let Decision::Accept { scopes, .. } = decide(&f, &c) else {
+            panic!()
+        };
+        assert_eq!(scopes, set(&["operator.read"]));
+        // The operator's token presented as a node: refused.
+        c.role = "node".into();
+        let Decision::Refuse(e) = decide(&f, &c) else {
+            panic!()
+        };
+        assert_eq!(e.detail_code(), Some("AUTH_DEVICE_TOKEN_MISMATCH"));
+    }
+
+    /// A device paired automatically under one shared secret is void under
+    /// another (upstream: such browser device tokens are revoked with the
+    /// secret); devices the owner approved are independent of it.
+    #[test]
+    fn automatic_pairings_are_void_when_the_shared_secret_changes() {
+        let mut f = DevicesFile::default();
+        run(
+            &mut f,
+            &conn(set(&["operator.read"]), DeviceAuth::SharedSecret, true),
+        );
+        assert_eq!(f.paired["d1"].secret_binding.as_deref(), Some("secret-1"));
+        // A second device, approved by the owner.
+        let mut remote = conn(set(&["operator.read"]), DeviceAuth::SharedSecret, false);
+        remote.device_id = "d2".into();
+        remote.public_key = "pk2".into();
+        let (_, Applied::Pending { request_id }) = run(&mut f, &remote) else {
+            panic!()
+        };
+        approve(&mut f, &request_id, 1000, "cli").unwrap();
+        let (_, Applied::Accepted { token: Some(_) }) = run(&mut f, &remote) else {
+            panic!()
+        };
+        // The secret changed: d1's token no longer works, d2's does.
+        let mut c = conn(
+            set(&["operator.read"]),
+            DeviceAuth::DeviceToken("tok-1".into()),
+            true,
+        );
+        c.binding = Some("secret-2".into());
+        assert!(matches!(decide(&f, &c), Decision::Refuse(_)));
+        c.device_id = "d2".into();
+        c.public_key = "pk2".into();
+        assert!(matches!(decide(&f, &c), Decision::Accept { .. }));
+        let gone = void_stale(&mut f, Some("secret-2"));
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].device_id, "d1");
+        assert!(f.paired.contains_key("d2"));
+        // With the new secret, d1 pairs again (a new token, new binding).
+        let mut again = conn(set(&["operator.read"]), DeviceAuth::SharedSecret, true);
+        again.binding = Some("secret-2".into());
+        let (_, Applied::Accepted { token: Some(_) }) = run(&mut f, &again) else {
+            panic!()
+        };
+        assert_eq!(f.paired["d1"].secret_binding.as_deref(), Some("secret-2"));
+        // The binding is a keyed hash, never the secret.
+        let b = secret_binding(&crate::AuthConfig::Token("hunter2".into())).unwrap();
+        assert_eq!(b.len(), 64);
+        assert_ne!(b, token_hash("hunter2"));
+        assert_ne!(
+            Some(b),
+            secret_binding(&crate::AuthConfig::Password("hunter2".into()))
+        );
+        assert_eq!(secret_binding(&crate::AuthConfig::None), None);
     }
 
     #[test]

@@ -25,14 +25,13 @@ use std::time::{Duration, Instant};
 
 use openclaw_config::Config;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Largest number of bytes a connection may send before it has
 /// authenticated (upstream: `MAX_PREAUTH_PAYLOAD_BYTES`, 64 KiB), plus room
 /// for the WebSocket frame header. Counted afresh for every HTTP request.
 pub const PREAUTH_MAX_BYTES: usize = 64 * 1024 + 1024;
-/// Connections accepted but not yet authenticated, at most. Further
-/// connections wait in the kernel's accept queue until a slot frees.
+/// Connections accepted but not yet authenticated, at most (see
+/// [`admission`] for who makes room for a newcomer).
 pub const PREAUTH_MAX_CONNECTIONS: usize = 128;
 
 // ---------------------------------------------------------------- names ----
@@ -395,6 +394,9 @@ pub struct Guard {
     pub auth_failures: AtomicU64,
     /// Upgrades refused for their `Origin` since start.
     pub origin_refusals: AtomicU64,
+    /// Unauthenticated connections closed to make room for newer ones
+    /// (shared with the [`GuardedListener`]).
+    pub preauth_evictions: Arc<AtomicU64>,
     /// Bumped whenever the gateway's credentials change: sessions that
     /// authenticated under an older one are closed.
     pub auth_epoch: tokio::sync::watch::Sender<u64>,
@@ -412,6 +414,7 @@ impl Guard {
             failures: Mutex::new(FailureLimiter::default()),
             auth_failures: AtomicU64::new(0),
             origin_refusals: AtomicU64::new(0),
+            preauth_evictions: Arc::new(AtomicU64::new(0)),
             auth_epoch: tokio::sync::watch::Sender::new(0),
             bind,
             port,
@@ -485,55 +488,188 @@ pub fn handshake_timeout_from_env(v: Option<&str>) -> Result<Option<Duration>, S
 
 // ------------------------------------------------------ pre-auth limits ----
 
+/// Unauthenticated connections from one address, at most (so one remote
+/// host cannot take every slot); see [`PreAuthLimits`].
+pub const PREAUTH_MAX_PER_IP: usize = 64;
+
+/// The pre-auth limits of one listener. Derived from the handshake
+/// timeout by [`PreAuthLimits::for_handshake`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreAuthLimits {
+    /// Unauthenticated connections held at once.
+    pub max_total: usize,
+    /// ... of which from one address.
+    pub max_per_ip: usize,
+    /// Per HTTP request: the request (and, for an upgrade, the handshake)
+    /// must be done within this (the byte-level backstop).
+    pub request: Duration,
+    /// The first byte must arrive within this after the accept.
+    pub first_byte: Duration,
+    /// Absolute: a connection never stays unauthenticated longer than
+    /// this, however many requests it makes.
+    pub lifetime: Duration,
+    /// A full table admits a newcomer by closing the oldest pre-auth
+    /// connection that has had at least this long to authenticate.
+    pub grace: Duration,
+}
+
+impl PreAuthLimits {
+    /// The limits for a gateway whose `connect` must arrive within
+    /// `handshake` (15 s by default): per request 2 × handshake + 1 s, first
+    /// byte within min(handshake, 5 s), at most 4 × handshake + 4 s
+    /// unauthenticated in all, eviction grace min(handshake / 4, 1 s).
+    pub fn for_handshake(handshake: Duration) -> Self {
+        let request = handshake * 2 + Duration::from_secs(1);
+        PreAuthLimits {
+            max_total: PREAUTH_MAX_CONNECTIONS,
+            max_per_ip: PREAUTH_MAX_PER_IP,
+            request,
+            first_byte: handshake.min(Duration::from_secs(5)),
+            lifetime: request * 2 + Duration::from_secs(2),
+            grace: (handshake / 4).min(Duration::from_secs(1)),
+        }
+    }
+}
+
+/// What to do with a newcomer from `ip` when `held` (address, time since
+/// accept; in accept order) are the live unauthenticated connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// There is room.
+    Admit,
+    /// Close `held[i]` first (the oldest past its grace, of the newcomer's
+    /// own address when that address is at its cap, else of the address
+    /// holding the most slots), then admit.
+    Evict(usize),
+    /// Every slot is held by a connection still within its grace: the
+    /// newcomer waits (in the kernel's accept queue) until one frees.
+    Wait,
+}
+
+fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    }
+}
+
+/// The admission decision (pure; see [`Admission`]). A hostile client
+/// cannot lock the owner out by holding slots: each of its connections is
+/// closed once past its grace when someone else needs the slot, so holding
+/// them means reconnecting without pause, and a newcomer is then admitted
+/// in its turn from the accept queue and has its grace to authenticate.
+pub fn admission(held: &[(IpAddr, Duration)], ip: IpAddr, limits: &PreAuthLimits) -> Admission {
+    let ip = canonical_ip(ip);
+    let oldest_of = |pred: &dyn Fn(IpAddr) -> bool| {
+        held.iter()
+            .enumerate()
+            .filter(|(_, (a, age))| pred(canonical_ip(*a)) && *age >= limits.grace)
+            .max_by_key(|(_, (_, age))| *age)
+            .map(|(i, _)| i)
+    };
+    let same = held.iter().filter(|(a, _)| canonical_ip(*a) == ip).count();
+    if same >= limits.max_per_ip.max(1) {
+        return match oldest_of(&|a| a == ip) {
+            Some(i) => Admission::Evict(i),
+            None => Admission::Wait,
+        };
+    }
+    if held.len() < limits.max_total.max(1) {
+        return Admission::Admit;
+    }
+    let mut counts: HashMap<IpAddr, usize> = HashMap::new();
+    for (a, _) in held {
+        *counts.entry(canonical_ip(*a)).or_default() += 1;
+    }
+    let heaviest = counts.values().copied().max().unwrap_or(0);
+    oldest_of(&|a| counts.get(&a) == Some(&heaviest))
+        .or_else(|| oldest_of(&|_| true))
+        .map(Admission::Evict)
+        .unwrap_or(Admission::Wait)
+}
+
 /// One accepted connection's pre-auth state, shared between its IO wrapper
 /// and the handlers (through [`ConnInfo`]).
 #[derive(Debug)]
 pub struct ConnBudget {
     /// Bytes read since the last [`ConnBudget::rearm`].
     read: AtomicUsize,
+    /// Any byte read at all (until then the first-byte deadline applies).
+    seen: AtomicBool,
     /// Authenticated: no byte or time limit any more.
     open: AtomicBool,
     /// The limit was hit (the handler closes with "message too big").
     exceeded: AtomicBool,
+    /// Closed to make room for a newcomer ([`admission`]).
+    evicted: AtomicBool,
     /// The handler sent its close frame: input is read and dropped.
     draining: AtomicBool,
     /// Milliseconds after `base` when the pre-auth time runs out.
     deadline_ms: AtomicU64,
     base: Instant,
-    timeout: Duration,
-    permit: Mutex<Option<OwnedSemaphorePermit>>,
+    limits: PreAuthLimits,
+    ip: IpAddr,
+    /// The reader to wake when evicted.
+    waker: Mutex<Option<std::task::Waker>>,
 }
 
 impl ConnBudget {
-    fn new(timeout: Duration, permit: Option<OwnedSemaphorePermit>) -> Self {
+    fn new(limits: PreAuthLimits, ip: IpAddr) -> Self {
         ConnBudget {
             read: AtomicUsize::new(0),
+            seen: AtomicBool::new(false),
             open: AtomicBool::new(false),
             exceeded: AtomicBool::new(false),
+            evicted: AtomicBool::new(false),
             draining: AtomicBool::new(false),
-            deadline_ms: AtomicU64::new(timeout.as_millis() as u64),
+            deadline_ms: AtomicU64::new(limits.first_byte.min(limits.lifetime).as_millis() as u64),
             base: Instant::now(),
-            timeout,
-            permit: Mutex::new(permit),
+            limits,
+            ip,
+            waker: Mutex::new(None),
         }
     }
 
-    /// A new HTTP request began: a fresh byte allowance and time budget.
-    pub fn rearm(&self) {
-        self.read.store(0, Ordering::Relaxed);
-        let d = self.base.elapsed() + self.timeout;
+    /// The per-request deadline from now, never past the absolute lifetime.
+    fn extend(&self) {
+        let d = (self.base.elapsed() + self.limits.request).min(self.limits.lifetime);
         self.deadline_ms
             .store(d.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// A new HTTP request began: a fresh byte allowance and time budget
+    /// (within the connection's absolute pre-auth lifetime).
+    pub fn rearm(&self) {
+        self.read.store(0, Ordering::Relaxed);
+        self.extend();
     }
 
     /// The connection authenticated: lift the limits, free its slot.
     pub fn authenticated(&self) {
         self.open.store(true, Ordering::Release);
-        self.permit.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
     }
 
     pub fn exceeded(&self) -> bool {
         self.exceeded.load(Ordering::Relaxed)
+    }
+
+    /// Whether the connection was closed to make room for a newcomer.
+    pub fn evicted(&self) -> bool {
+        self.evicted.load(Ordering::Relaxed)
+    }
+
+    fn evict(&self) {
+        self.evicted.store(true, Ordering::Relaxed);
+        if let Some(w) = self.waker.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            w.wake();
+        }
     }
 
     /// The handler closed the connection with a close frame that says why:
@@ -552,8 +688,12 @@ impl ConnBudget {
 
     /// Accounts `n` bytes just read; `false` once over the allowance.
     fn account(&self, n: usize) -> bool {
-        if self.open.load(Ordering::Acquire) {
+        if self.is_open() {
             return true;
+        }
+        if n > 0 && !self.seen.swap(true, Ordering::Relaxed) {
+            // The first byte: from here the per-request deadline applies.
+            self.extend();
         }
         let total = self.read.fetch_add(n, Ordering::Relaxed) + n;
         if total > PREAUTH_MAX_BYTES {
@@ -571,21 +711,38 @@ pub struct ConnInfo {
     pub budget: Arc<ConnBudget>,
 }
 
-/// A TCP listener that hands out at most [`PREAUTH_MAX_CONNECTIONS`]
-/// unauthenticated connections at a time and wraps each in [`GuardedIo`].
+/// A TCP listener that holds at most [`PreAuthLimits::max_total`]
+/// unauthenticated connections ([`admission`] decides who makes room) and
+/// wraps each in [`GuardedIo`].
 pub struct GuardedListener {
     inner: tokio::net::TcpListener,
-    slots: Arc<Semaphore>,
-    timeout: Duration,
+    limits: PreAuthLimits,
+    /// The connections accepted and not yet known to be authenticated or
+    /// gone, in accept order.
+    held: Vec<std::sync::Weak<ConnBudget>>,
+    /// Connections closed to make room, since start.
+    evictions: Arc<AtomicU64>,
 }
 
 impl GuardedListener {
-    pub fn new(inner: tokio::net::TcpListener, max_preauth: usize, timeout: Duration) -> Self {
+    pub fn new(
+        inner: tokio::net::TcpListener,
+        limits: PreAuthLimits,
+        evictions: Arc<AtomicU64>,
+    ) -> Self {
         GuardedListener {
             inner,
-            slots: Arc::new(Semaphore::new(max_preauth.max(1))),
-            timeout,
+            limits,
+            held: Vec::new(),
+            evictions,
         }
+    }
+
+    /// Live unauthenticated connections, oldest first.
+    fn live(&mut self) -> Vec<Arc<ConnBudget>> {
+        self.held
+            .retain(|w| w.upgrade().is_some_and(|b| !b.is_open() && !b.evicted()));
+        self.held.iter().filter_map(|w| w.upgrade()).collect()
     }
 }
 
@@ -594,17 +751,32 @@ impl axum::serve::Listener for GuardedListener {
     type Addr = ConnInfo;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        // Wait for a free pre-auth slot before taking the next connection
-        // off the kernel's queue: excess clients wait, none is dropped.
-        let permit = self.slots.clone().acquire_owned().await.ok();
         loop {
             match self.inner.accept().await {
                 Ok((tcp, remote)) => {
+                    // Room for it: close older unauthenticated connections
+                    // past their grace, or wait for one to be.
+                    loop {
+                        let live = self.live();
+                        let view: Vec<(IpAddr, Duration)> =
+                            live.iter().map(|b| (b.ip, b.base.elapsed())).collect();
+                        match admission(&view, remote.ip(), &self.limits) {
+                            Admission::Admit => break,
+                            Admission::Evict(i) => {
+                                live[i].evict();
+                                self.evictions.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Admission::Wait => {
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                            }
+                        }
+                    }
                     // TCP_NODELAY: a response written while an earlier frame
                     // is unacknowledged would otherwise wait for the peer's
                     // delayed ACK (~40 ms on Linux).
                     let _ = tcp.set_nodelay(true);
-                    let budget = Arc::new(ConnBudget::new(self.timeout, permit));
+                    let budget = Arc::new(ConnBudget::new(self.limits, canonical_ip(remote.ip())));
+                    self.held.push(Arc::downgrade(&budget));
                     let io = GuardedIo {
                         inner: tcp,
                         budget: budget.clone(),
@@ -623,7 +795,7 @@ impl axum::serve::Listener for GuardedListener {
         let remote = self.inner.local_addr()?;
         Ok(ConnInfo {
             remote,
-            budget: Arc::new(ConnBudget::new(self.timeout, None)),
+            budget: Arc::new(ConnBudget::new(self.limits, remote.ip())),
         })
     }
 }
@@ -651,7 +823,14 @@ impl AsyncRead for GuardedIo {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if !this.budget.open.load(Ordering::Acquire) {
+        if !this.budget.is_open() {
+            if this.budget.evicted() {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "closed unauthenticated to make room for a newer connection",
+                )));
+            }
+            *this.budget.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
             let deadline = this.budget.deadline();
             if this.sleep.deadline().into_std() != deadline {
                 this.sleep.as_mut().reset(deadline.into());
@@ -1071,9 +1250,97 @@ mod tests {
         assert!(handshake_timeout_from_env(Some("soon")).is_err());
     }
 
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, last))
+    }
+
+    fn small() -> PreAuthLimits {
+        PreAuthLimits {
+            max_total: 4,
+            max_per_ip: 3,
+            grace: Duration::from_secs(1),
+            ..PreAuthLimits::for_handshake(Duration::from_secs(15))
+        }
+    }
+
+    #[test]
+    fn admission_makes_room_by_closing_the_oldest_past_its_grace() {
+        let l = small();
+        let s = Duration::from_secs;
+        // Room: admitted.
+        assert_eq!(admission(&[(ip(1), s(9))], ip(2), &l), Admission::Admit);
+        // The newcomer's address is at its cap: its own oldest goes.
+        let held = [(ip(1), s(5)), (ip(1), s(9)), (ip(1), s(2))];
+        assert_eq!(admission(&held, ip(1), &l), Admission::Evict(1));
+        // Full: the oldest of the address holding the most slots goes,
+        // never another address's connection first.
+        let held = [(ip(2), s(30)), (ip(1), s(5)), (ip(1), s(9)), (ip(3), s(1))];
+        assert_eq!(admission(&held, ip(4), &l), Admission::Evict(2));
+        // Within their grace, nobody is closed: the newcomer waits.
+        let ms = Duration::from_millis;
+        let held = [
+            (ip(1), ms(10)),
+            (ip(1), ms(20)),
+            (ip(2), ms(5)),
+            (ip(3), ms(1)),
+        ];
+        assert_eq!(admission(&held, ip(4), &l), Admission::Wait);
+        let held = [(ip(1), ms(10)), (ip(1), ms(20)), (ip(1), ms(5))];
+        assert_eq!(admission(&held, ip(1), &l), Admission::Wait);
+        // The heaviest address is all within grace: the oldest past it
+        // anywhere goes.
+        let held = [
+            (ip(1), ms(10)),
+            (ip(1), ms(20)),
+            (ip(2), s(7)),
+            (ip(3), ms(1)),
+        ];
+        assert_eq!(admission(&held, ip(4), &l), Admission::Evict(2));
+        // IPv4-mapped IPv6 is the same address.
+        let mapped = IpAddr::V6(Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped());
+        let held = [(ip(1), s(5)), (mapped, s(9)), (ip(1), s(2))];
+        assert_eq!(admission(&held, ip(1), &l), Admission::Evict(1));
+    }
+
+    #[test]
+    fn preauth_limits_from_the_handshake_timeout() {
+        let l = PreAuthLimits::for_handshake(Duration::from_secs(15));
+        assert_eq!(l.request, Duration::from_secs(31));
+        assert_eq!(l.first_byte, Duration::from_secs(5));
+        assert_eq!(l.lifetime, Duration::from_secs(64));
+        assert_eq!(l.grace, Duration::from_secs(1));
+        assert_eq!(l.max_total, PREAUTH_MAX_CONNECTIONS);
+        assert!(l.max_per_ip < l.max_total);
+    }
+
+    #[test]
+    fn budget_deadlines_first_byte_then_per_request_within_the_lifetime() {
+        let l = PreAuthLimits::for_handshake(Duration::from_secs(15));
+        let b = ConnBudget::new(l, ip(1));
+        assert_eq!(b.deadline(), b.base + l.first_byte);
+        assert!(b.account(10));
+        assert!(b.deadline() >= b.base + l.request);
+        b.rearm();
+        assert!(b.deadline() <= b.base + l.lifetime);
+        // However often re-armed, never past the lifetime.
+        let lt = PreAuthLimits {
+            lifetime: Duration::from_millis(1),
+            ..l
+        };
+        let b = ConnBudget::new(lt, ip(1));
+        b.rearm();
+        assert_eq!(b.deadline(), b.base + lt.lifetime);
+        // Eviction is remembered.
+        b.evict();
+        assert!(b.evicted());
+    }
+
     #[test]
     fn budget_counts_until_authenticated() {
-        let b = ConnBudget::new(Duration::from_secs(15), None);
+        let b = ConnBudget::new(
+            PreAuthLimits::for_handshake(Duration::from_secs(15)),
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+        );
         assert!(b.account(PREAUTH_MAX_BYTES));
         assert!(!b.account(1));
         assert!(b.exceeded());

@@ -40,6 +40,10 @@ use crate::devices::{Applied, Decision, DeviceAuth, DeviceConnect};
 pub(crate) const DEFAULT_SCOPE: &str = "operator.read";
 /// The role a connection gets when it names none.
 pub(crate) const DEFAULT_ROLE: &str = "operator";
+/// Upstream's node role.
+pub(crate) const ROLE_NODE: &str = "node";
+/// Upstream's closed set of roles (`parseGatewayRole`).
+pub(crate) const ROLES: [&str; 2] = [DEFAULT_ROLE, ROLE_NODE];
 
 /// A refused handshake: what to answer (if anything) and how to close.
 #[derive(Debug, Clone, PartialEq)]
@@ -385,6 +389,19 @@ pub(crate) fn decide(input: &ConnectInput<'_>) -> Result<Step, Rejection> {
         ));
     };
     let role = params.role.clone().unwrap_or_else(|| DEFAULT_ROLE.into());
+    if !ROLES.contains(&role.as_str()) {
+        // Upstream's closed set of roles, and its answer.
+        return Err(Rejection::answer(
+            id,
+            ErrorShape::invalid_request("invalid role"),
+            close_codes::POLICY_VIOLATION,
+            Some("invalid role"),
+        ));
+    }
+    // This gateway has no node surface: a node may connect (upstream's
+    // nodes reach operator methods never), but it is granted no scope and
+    // never paired.
+    let node = role == ROLE_NODE;
     let device = match &params.device {
         Some(d) => match verify_device(d, params, &role, input.nonce, input.now_ms) {
             Ok(v) => Some(v),
@@ -397,7 +414,11 @@ pub(crate) fn decide(input: &ConnectInput<'_>) -> Result<Step, Rejection> {
     let (secret, error) = check_secret(input.auth, &params.auth);
     let mut accepted = Accepted {
         protocol,
-        scopes: requested.granted_by(&input.grant),
+        scopes: if node {
+            ScopeSet::EMPTY
+        } else {
+            requested.granted_by(&input.grant)
+        },
         role,
         auth_method: input.auth.mode(),
         device_id: device.as_ref().map(|d| d.id.clone()),
@@ -414,11 +435,14 @@ pub(crate) fn decide(input: &ConnectInput<'_>) -> Result<Step, Rejection> {
         auth,
         local: input.local,
         remote_ip: input.remote_ip.clone(),
+        grant: input.grant,
+        binding: crate::devices::secret_binding(input.auth),
     };
     match (secret, device) {
         // Nothing to pair without a secret to vouch for the device.
         (Secret::NotRequired, _) => Ok(Step::Done(accepted)),
         (Secret::Right, None) => Ok(Step::Done(accepted)),
+        (Secret::Right, Some(_)) if node => Ok(Step::Done(accepted)),
         (Secret::Right, Some(d)) => Ok(Step::Pair {
             device: Box::new(pair(d, DeviceAuth::SharedSecret, accepted.scopes)),
             partial: accepted,
@@ -927,6 +951,34 @@ mod tests {
         // With no limit configured, what was asked for.
         let a = decide_text(&auth, &text).unwrap();
         assert_eq!(a.scopes.to_strings(), ["operator.read", "operator.admin"]);
+    }
+
+    /// Upstream's closed set of roles: anything else is "invalid role"
+    /// (close 1008); a node is granted no operator scope.
+    #[test]
+    fn roles_are_upstreams_closed_set() {
+        let auth = AuthConfig::Token("t".into());
+        let with_role = |role: &str| {
+            let mut v: serde_json::Value =
+                serde_json::from_str(&connect(4, 4, json!({"token": "t"}), &["operator.admin"]))
+                    .unwrap();
+            v["params"]["role"] = json!(role);
+            v.to_string()
+        };
+        for bad in ["admin", "Operator", "", "node "] {
+            let r = decide_with(&auth, ScopeSet::all(), &with_role(bad), "n", 0).unwrap_err();
+            assert_eq!(r.close_code, close_codes::POLICY_VIOLATION, "{bad:?}");
+            assert_eq!(r.close_reason, "invalid role");
+            let e = r.response.unwrap().error.unwrap();
+            assert_eq!(
+                (e.code.as_str(), e.message.as_str()),
+                ("INVALID_REQUEST", "invalid role")
+            );
+        }
+        let a = decide_text(&auth, &with_role("operator")).unwrap();
+        assert_eq!(a.scopes.to_strings(), ["operator.admin"]);
+        let a = decide_text(&auth, &with_role("node")).unwrap();
+        assert_eq!((a.role.as_str(), a.scopes), ("node", ScopeSet::EMPTY));
     }
 
     #[test]

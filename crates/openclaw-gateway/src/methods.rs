@@ -469,6 +469,57 @@ pub(crate) static METHODS: &[Method] = &[
         scope: Scope::Read,
         handler: |c| Box::pin(control_ui::empty(c)),
     },
+    Method {
+        name: "approval.history",
+        scope: Scope::Approvals,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "exec.approval.grants.list",
+        scope: Scope::Approvals,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "cron.runs",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "skills.library.list",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "plugins.catalog.browse",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    Method {
+        name: "worktrees.list",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::empty(c)),
+    },
+    // Answered from what this gateway has (its agents, its config schema).
+    Method {
+        name: "skills.status",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::skills_status(c)),
+    },
+    Method {
+        name: "doctor.memory.status",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::doctor_memory_status(c)),
+    },
+    Method {
+        name: "webSearch.status",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::web_search_status(c)),
+    },
+    Method {
+        name: "config.schema.lookup",
+        scope: Scope::Read,
+        handler: |c| Box::pin(control_ui::config_schema_lookup(c)),
+    },
     // Read is the least it needs; anything but GET also needs write (checked
     // by the handler, since it depends on the forwarded HTTP method).
     Method {
@@ -695,6 +746,7 @@ pub(crate) mod tests {
         Conn {
             id: "conn-1".into(),
             tx: ConnTx::new(Outbox::new(1 << 20)),
+            device: None,
         }
     }
 
@@ -764,6 +816,38 @@ pub(crate) mod tests {
             ("users.prefs.set", Scope::Write),
             ("chat.startup", Scope::Read),
             ("agents.list", Scope::Read),
+        ] {
+            assert_eq!(required_scope(name), scope, "{name}");
+        }
+    }
+
+    /// Every method with a stock empty answer is in the table once (the
+    /// table holds its scope) and answers exactly that; upstream's scopes
+    /// for the Control UI methods added last.
+    #[tokio::test]
+    async fn empty_methods_are_in_the_table_and_answer_their_empty_shape() {
+        let t = state();
+        for name in openclaw_protocol::control_ui::EMPTY_METHODS {
+            assert_eq!(
+                METHODS.iter().filter(|m| m.name == *name).count(),
+                1,
+                "{name} must be in the method table once"
+            );
+            let want = openclaw_protocol::control_ui::empty_answer(name, &json!({})).unwrap();
+            assert_eq!(call(&t, name, json!({})).await.unwrap(), want, "{name}");
+        }
+        for (name, scope) in [
+            ("approval.history", Scope::Approvals),
+            ("exec.approval.grants.list", Scope::Approvals),
+            ("cron.runs", Scope::Read),
+            ("cron.list", Scope::Read),
+            ("skills.status", Scope::Read),
+            ("skills.library.list", Scope::Read),
+            ("plugins.catalog.browse", Scope::Read),
+            ("config.schema.lookup", Scope::Read),
+            ("doctor.memory.status", Scope::Read),
+            ("webSearch.status", Scope::Read),
+            ("worktrees.list", Scope::Read),
         ] {
             assert_eq!(required_scope(name), scope, "{name}");
         }

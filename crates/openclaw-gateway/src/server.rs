@@ -392,8 +392,8 @@ impl Generation {
         // connections that never get that far (slow or idle HTTP).
         let listener = crate::guard::GuardedListener::new(
             listener,
-            crate::guard::PREAUTH_MAX_CONNECTIONS,
-            shared.options().handshake_timeout * 2 + Duration::from_secs(1),
+            crate::guard::PreAuthLimits::for_handshake(shared.options().handshake_timeout),
+            shared.guard().preauth_evictions.clone(),
         );
         let app = app.into_make_service_with_connect_info::<crate::guard::ConnInfo>();
         let server = tokio::spawn(async move {
@@ -443,6 +443,12 @@ impl Generation {
 }
 
 async fn background(shared: Arc<GatewayState>) {
+    // Pairings made under a shared secret changed while the gateway was
+    // down are void (the handshake refuses their tokens either way).
+    {
+        let s = shared.clone();
+        let _ = tokio::task::spawn_blocking(move || s.void_stale_devices()).await;
+    }
     let opts = shared.options();
     let mut tick = tokio::time::interval(opts.tick_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

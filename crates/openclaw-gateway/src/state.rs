@@ -274,6 +274,28 @@ impl GatewayState {
         self.live_config().auth
     }
 
+    /// Voids the devices paired automatically under a shared secret that
+    /// is no longer the gateway's (upstream revokes such browser device
+    /// tokens with the secret), and logs each.
+    pub fn void_stale_devices(&self) {
+        match self.devices().void_stale(&self.auth()) {
+            Ok(gone) => {
+                for d in gone {
+                    self.log().warn(&format!(
+                        "device {} ({}, {}) was paired automatically under a previous gateway secret: its pairing and device token are void; it pairs again by connecting with the current secret over direct loopback",
+                        &d.device_id[..d.device_id.len().min(12)],
+                        d.client_id,
+                        d.platform
+                    ));
+                }
+            }
+            Err(e) => self.log().warn(&format!(
+                "device store {}: {e} (pairings made under a previous gateway secret could not be voided; their device tokens are refused regardless)",
+                self.devices().store().path().display()
+            )),
+        }
+    }
+
     /// What the shared secret may grant now.
     pub fn grant(&self) -> openclaw_protocol::ScopeSet {
         self.live.read().unwrap_or_else(|e| e.into_inner()).grant
@@ -334,6 +356,10 @@ impl GatewayState {
             auth_failures: self
                 .guard
                 .auth_failures
+                .load(std::sync::atomic::Ordering::Relaxed),
+            preauth_evictions: self
+                .guard
+                .preauth_evictions
                 .load(std::sync::atomic::Ordering::Relaxed),
         }
     }
@@ -796,8 +822,12 @@ impl GatewayState {
             ));
             self.guard.credentials_changed();
         }
+        let secret_changed = next.auth != live.auth;
         *live = next;
         drop(live);
+        if secret_changed {
+            self.void_stale_devices();
+        }
         self.consider_restart(&snapshot.config, &auth);
         self.health_version.fetch_add(1, Ordering::Relaxed);
         self.broadcast(events::HEALTH, &self.health());

@@ -284,16 +284,34 @@ pub(crate) async fn handle(
     // drained only after hello-ok is written, so hello-ok comes first.
     let conn_id = uuid::Uuid::new_v4().to_string();
     let outbox = Outbox::new(s.options().max_buffered_bytes);
+    // A revocation of this device closes the session. One that landed
+    // between the decision above and this attach is caught by attach's
+    // re-check: the connection is refused, never left open unrevoked.
+    if paired
+        && let Some(dev) = &accepted.device_id
+        && !s.devices().attach(&conn_id, dev, outbox.clone())
+    {
+        let e = openclaw_protocol::ErrorShape::device_token_mismatch();
+        send_frame(
+            &mut socket,
+            &Frame::Res(openclaw_protocol::Response::err(request.id.clone(), e)),
+        )
+        .await;
+        close(
+            &mut socket,
+            close_codes::POLICY_VIOLATION,
+            "device revoked while connecting",
+        )
+        .await;
+        linger(conn_info.as_ref());
+        return;
+    }
     let mut entry = crate::presence::entry_for(&request.params.client, &conn_id, now_ms());
     entry.client_id = Some(request.params.client.id.clone());
     entry.device_id = accepted.device_id.clone();
     entry.roles = vec![accepted.role.clone()];
     entry.scopes = accepted.scopes.to_strings();
     s.join(&conn_id, outbox.clone(), entry);
-    if paired && let Some(dev) = &accepted.device_id {
-        // A revocation of this device closes the session.
-        s.devices().attach(&conn_id, dev, outbox.clone());
-    }
     let hello = s.hello_ok(&conn_id, &accepted);
     let hello = serde_json::to_value(&hello).unwrap_or(Value::Null);
     let ok = send_frame(
@@ -310,6 +328,10 @@ pub(crate) async fn handle(
         let conn = Conn {
             id: conn_id.clone(),
             tx: ConnTx::new(outbox.clone()),
+            device: accepted
+                .device_id
+                .clone()
+                .filter(|_| accepted.auth_method == "device-token"),
         };
         serve(
             &s,

@@ -173,6 +173,7 @@ struct Connect<'a> {
     skew_ms: i64,
     /// Flip a byte of the signature.
     forge: bool,
+    role: &'a str,
 }
 
 impl<'a> Connect<'a> {
@@ -184,6 +185,7 @@ impl<'a> Connect<'a> {
             nonce: None,
             skew_ms: 0,
             forge: false,
+            role: "operator",
         }
     }
 }
@@ -202,7 +204,7 @@ async fn handshake(ws: &mut Ws, c: Connect<'_>) -> Result<Value, (u16, String)> 
     let mut params = json!({
         "minProtocol": 4, "maxProtocol": 4,
         "client": {"id": "openclaw-control-ui", "version": "2026.9.6", "platform": "Linux x86_64", "mode": "webchat"},
-        "role": "operator", "scopes": scopes, "auth": c.auth,
+        "role": c.role, "scopes": scopes, "auth": c.auth,
     });
     if let Some(d) = c.device {
         let token = c.auth["token"]
@@ -214,7 +216,7 @@ async fn handshake(ws: &mut Ws, c: Connect<'_>) -> Result<Value, (u16, String)> 
             device_id: &id,
             client_id: "openclaw-control-ui",
             client_mode: "webchat",
-            role: "operator",
+            role: c.role,
             scopes: &scopes,
             signed_at_ms: ts,
             token,
@@ -538,5 +540,155 @@ async fn the_shared_secret_grants_only_what_gateway_auth_scopes_allows() {
         g.store().load().unwrap().paired[&d.id()].scopes,
         ["operator.read", "operator.write"]
     );
+    g.stop().await;
+}
+
+/// Rewrites the gateway's config file with `f` applied (the gateway polls
+/// it every 50 ms).
+fn edit_config(g: &Running, f: impl FnOnce(&mut Value)) {
+    let path = g.state_dir.join("openclaw.json");
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    f(&mut v);
+    std::fs::write(&path, v.to_string()).unwrap();
+}
+
+/// Waits for the gateway to close `ws` (a credentials change ends it).
+async fn closed(ws: &mut Ws) -> (u16, String) {
+    let deadline = Instant::now() + GUARD;
+    loop {
+        match recv(ws).await {
+            Err(c) => return c,
+            Ok(_) => assert!(Instant::now() < deadline, "still open"),
+        }
+    }
+}
+
+/// A device token grants at most the gateway's current grant: after
+/// `gateway.auth.scopes` narrows, a device paired for admin reconnects with
+/// read only. When the shared secret changes, the devices paired
+/// automatically under the old one are void (their tokens refused, their
+/// pairing removed), as upstream revokes browser device tokens derived
+/// from the old shared credential; a device the owner approved keeps
+/// working. A token issued for the operator role does not connect as a
+/// node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_tokens_follow_the_current_grant_and_die_with_the_secret() {
+    let g = start(json!({}));
+    let d = Device::new(11);
+    let mut ws = open(&g.url(), &[]).await.unwrap();
+    let hello = handshake(&mut ws, Connect::new(json!({"token": TOKEN}), Some(&d)))
+        .await
+        .unwrap();
+    let token = hello["payload"]["auth"]["deviceToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        hello["payload"]["auth"]["scopes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("operator.admin"))
+    );
+    // An owner-approved device (behind a proxy, approved like the CLI does).
+    let remote = Device::new(12);
+    let via = [("X-Forwarded-For", "203.0.113.7")];
+    let mut wr = open(&g.url(), &via).await.unwrap();
+    let res = handshake(
+        &mut wr,
+        Connect::new(json!({"token": TOKEN}), Some(&remote)),
+    )
+    .await
+    .unwrap();
+    let request = res["error"]["details"]["requestId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    g.store()
+        .update(|f| {
+            (
+                true,
+                devices::approve(f, &request, devices::now_ms(), "cli").unwrap(),
+            )
+        })
+        .unwrap();
+    let mut wr = open(&g.url(), &via).await.unwrap();
+    let hello = handshake(
+        &mut wr,
+        Connect::new(json!({"token": TOKEN}), Some(&remote)),
+    )
+    .await
+    .unwrap();
+    let remote_token = hello["payload"]["auth"]["deviceToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The operator's token presented for the node role: refused.
+    let mut wn = open(&g.url(), &[]).await.unwrap();
+    let (code, _) = refused(
+        &mut wn,
+        Connect {
+            role: "node",
+            ..Connect::new(json!({"deviceToken": token}), Some(&d))
+        },
+    )
+    .await;
+    assert_eq!(code, "AUTH_DEVICE_TOKEN_MISMATCH");
+
+    // gateway.auth.scopes narrows: open sessions close; the device token
+    // reconnects under the new grant.
+    edit_config(&g, |v| {
+        v["gateway"]["auth"]["scopes"] = json!(["operator.read"])
+    });
+    closed(&mut ws).await;
+    let mut ws = open(&g.url(), &[]).await.unwrap();
+    let hello = handshake(
+        &mut ws,
+        Connect::new(json!({"deviceToken": token}), Some(&d)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(hello["ok"], true, "{hello}");
+    assert_eq!(hello["payload"]["auth"]["method"], "device-token");
+    assert_eq!(hello["payload"]["auth"]["scopes"], json!(["operator.read"]));
+    drop(ws);
+
+    // The shared secret changes: the automatic pairing is void.
+    let new_token = "device-test-token-rotated-0123456789";
+    edit_config(&g, |v| {
+        v["gateway"]["auth"] = json!({"mode": "token", "token": new_token})
+    });
+    let deadline = Instant::now() + GUARD;
+    while g.store().load().unwrap().paired.contains_key(&d.id()) {
+        assert!(
+            Instant::now() < deadline,
+            "the stale pairing was never voided"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut ws = open(&g.url(), &[]).await.unwrap();
+    let (code, _) = refused(
+        &mut ws,
+        Connect::new(json!({"deviceToken": token}), Some(&d)),
+    )
+    .await;
+    assert_eq!(code, "AUTH_DEVICE_TOKEN_MISMATCH");
+    // The owner-approved device is independent of the shared secret.
+    let mut wr = open(&g.url(), &via).await.unwrap();
+    let hello = handshake(
+        &mut wr,
+        Connect::new(json!({"deviceToken": remote_token}), Some(&remote)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(hello["ok"], true, "{hello}");
+    // With the new secret, the local device pairs again.
+    let mut ws = open(&g.url(), &[]).await.unwrap();
+    let hello = handshake(&mut ws, Connect::new(json!({"token": new_token}), Some(&d)))
+        .await
+        .unwrap();
+    assert_eq!(hello["ok"], true, "{hello}");
+    let again = hello["payload"]["auth"]["deviceToken"].as_str().unwrap();
+    assert_ne!(again, token);
     g.stop().await;
 }

@@ -635,6 +635,106 @@ async fn idle_and_slowloris_sockets_are_cut_off_and_others_still_get_in() {
     g.stop().await;
 }
 
+/// One plain HTTP request on a keep-alive connection; `false` once the
+/// gateway has closed it.
+fn http_ping(s: &mut TcpStream, port: u16) -> bool {
+    if write!(s, "GET /readyz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut b = [0u8; 4096];
+    loop {
+        match s.read(&mut b) {
+            Ok(0) => return false,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+fn keepalive_socket(port: u16) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_nonblocking(true).unwrap();
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_holding_every_preauth_slot_does_not_lock_the_owner_out() {
+    let g = start();
+    let port = g.port;
+    blocking(move || {
+        // The attacker: 200 unauthenticated keep-alive connections (more
+        // than the 128 pre-auth slots), each making a request every
+        // ~50 ms so no per-request deadline ever runs out, and replacing
+        // any connection the gateway closes. Before, they held every slot
+        // for as long as they liked and the owner waited in the accept
+        // queue forever.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let attacker = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut socks: Vec<TcpStream> = (0..200).map(|_| keepalive_socket(port)).collect();
+                let mut replaced = 0usize;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    for s in socks.iter_mut() {
+                        if !http_ping(s, port) {
+                            *s = keepalive_socket(port);
+                            replaced += 1;
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                replaced
+            })
+        };
+        std::thread::sleep(Duration::from_millis(500));
+        // The owner gets in (its handshake is well within its grace), and
+        // again.
+        for i in 0..3 {
+            let mut r = Raw::open_authenticated(port);
+            assert_eq!(r.health(&format!("owner-{i}"))["ok"], true);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let mut r = Raw::open_authenticated(port);
+        let h = r.health("owner-last");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let replaced = attacker.join().unwrap();
+        assert!(
+            h["payload"]["preauthEvictions"].as_u64().unwrap() > 0,
+            "{h}"
+        );
+        assert!(
+            replaced > 0,
+            "the gateway closed none of the attacker's connections"
+        );
+    })
+    .await;
+    g.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unauthenticated_keepalive_connection_has_an_absolute_lifetime() {
+    let g = start();
+    let port = g.port;
+    blocking(move || {
+        // A request every 200 ms re-arms the per-request deadline each
+        // time; the connection is still closed at its absolute pre-auth
+        // lifetime (a few seconds with these tests' handshake timeout).
+        let mut s = keepalive_socket(port);
+        let mut closed = false;
+        for _ in 0..150 {
+            if !http_ping(&mut s, port) {
+                closed = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert!(closed, "an unauthenticated connection lived 30 s");
+    })
+    .await;
+    g.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huge_and_many_headers_are_refused_without_an_upgrade() {
     let g = start();

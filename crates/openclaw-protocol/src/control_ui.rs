@@ -791,12 +791,26 @@ pub fn empty_answer(method: &str, params: &Value) -> Option<Value> {
         "exec.approval.list" | "plugin.approval.list" | "openclaw.approval.list" => json!([]),
         "question.list" => json!({"questions": []}),
         // Automations.
+        "approval.history" => json!({"items": []}),
+        "exec.approval.grants.list" => json!({"grants": []}),
+        // Automations. The job list's revision is constant: there are no
+        // jobs to change (the UI reloads when it differs between pages).
         "cron.list" => {
-            json!({"jobs": [], "total": 0, "offset": 0, "limit": params["limit"].as_u64().unwrap_or(50), "hasMore": false, "nextOffset": null})
+            json!({"jobs": [], "total": 0, "offset": 0, "limit": params["limit"].as_u64().unwrap_or(50), "hasMore": false, "nextOffset": null, "snapshotRevision": "empty"})
         }
         "cron.status" => {
-            json!({"enabled": false, "triggersEnabled": false, "storage": "none", "jobs": 0, "nextWakeAtMs": null})
+            json!({"enabled": false, "triggersEnabled": false, "jobs": 0, "nextWakeAtMs": null})
         }
+        "cron.runs" => {
+            json!({"entries": [], "total": 0, "offset": 0, "limit": params["limit"].as_u64().unwrap_or(50), "hasMore": false, "nextOffset": null})
+        }
+        // Skills, plugins, worktrees.
+        "skills.library.list" => {
+            json!({"entries": [], "profileId": null, "multipleProfiles": false,
+            "defaultTarget": "unavailable", "canManageWorkspace": false, "defaultSelectionLimit": 64})
+        }
+        "plugins.catalog.browse" => json!({"items": []}),
+        "worktrees.list" => json!({"worktrees": []}),
         // Plugins.
         "plugins.list" => json!({"plugins": [], "diagnostics": [], "mutationAllowed": false}),
         "plugins.controlUi.list" => json!({"revision": "0", "plugins": [], "diagnostics": []}),
@@ -844,40 +858,43 @@ pub fn empty_answer(method: &str, params: &Value) -> Option<Value> {
     })
 }
 
-/// Methods answered by [`empty_answer`], with the scope each needs
-/// (upstream's method scope table).
-pub const EMPTY_METHODS: &[(&str, crate::Scope)] = &[
-    ("exec.approval.list", crate::Scope::Approvals),
-    ("plugin.approval.list", crate::Scope::Approvals),
-    ("openclaw.approval.list", crate::Scope::Approvals),
-    ("question.list", crate::Scope::Questions),
-    ("cron.list", crate::Scope::Read),
-    ("cron.status", crate::Scope::Read),
-    ("plugins.list", crate::Scope::Read),
-    ("plugins.controlUi.list", crate::Scope::Read),
-    ("progressCard.get", crate::Scope::Read),
-    ("tasks.list", crate::Scope::Read),
-    ("taskSuggestions.list", crate::Scope::Read),
-    ("board.get", crate::Scope::Read),
-    ("mentions.list", crate::Scope::Read),
-    ("sessions.groups.list", crate::Scope::Read),
-    ("sessions.groups.defaults", crate::Scope::Write),
-    ("sessions.branches.list", crate::Scope::Read),
-    ("sessions.catalog.list", crate::Scope::Read),
-    ("sessions.companion.state", crate::Scope::Read),
-    ("session.discussion.info", crate::Scope::Read),
-    ("sessions.github.options", crate::Scope::Read),
-    ("session.members.listEvidence", crate::Scope::Read),
-    ("sessions.viewers.set", crate::Scope::Read),
-    ("sessions.observer.visibility", crate::Scope::Read),
-    (
-        "controlUi.sessionPullRequests.subscribe",
-        crate::Scope::Read,
-    ),
-    ("node.list", crate::Scope::Read),
-    ("talk.catalog", crate::Scope::Read),
-    ("usage.status", crate::Scope::Read),
-    ("tools.github.status", crate::Scope::Read),
+/// Methods answered by [`empty_answer`]. Their scopes live in the one
+/// method table (the gateway's `methods::METHODS`), not here.
+pub const EMPTY_METHODS: &[&str] = &[
+    "exec.approval.list",
+    "plugin.approval.list",
+    "openclaw.approval.list",
+    "question.list",
+    "cron.list",
+    "cron.status",
+    "plugins.list",
+    "plugins.controlUi.list",
+    "progressCard.get",
+    "tasks.list",
+    "taskSuggestions.list",
+    "board.get",
+    "mentions.list",
+    "sessions.groups.list",
+    "sessions.groups.defaults",
+    "sessions.branches.list",
+    "sessions.catalog.list",
+    "sessions.companion.state",
+    "session.discussion.info",
+    "sessions.github.options",
+    "session.members.listEvidence",
+    "sessions.viewers.set",
+    "sessions.observer.visibility",
+    "controlUi.sessionPullRequests.subscribe",
+    "node.list",
+    "talk.catalog",
+    "usage.status",
+    "tools.github.status",
+    "approval.history",
+    "exec.approval.grants.list",
+    "cron.runs",
+    "skills.library.list",
+    "plugins.catalog.browse",
+    "worktrees.list",
 ];
 
 #[cfg(test)]
@@ -886,7 +903,7 @@ mod tests {
 
     #[test]
     fn every_empty_method_has_an_answer() {
-        for (m, _) in EMPTY_METHODS {
+        for m in EMPTY_METHODS {
             assert!(empty_answer(m, &json!({})).is_some(), "{m}");
         }
         assert!(empty_answer("no.such", &json!({})).is_none());

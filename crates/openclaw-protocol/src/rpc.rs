@@ -54,6 +54,10 @@ pub struct HealthResult {
     /// Connects refused for a wrong secret since start-up.
     #[serde(default)]
     pub auth_failures: u64,
+    /// Unauthenticated connections closed to make room for newer ones
+    /// since start-up (many: something holds pre-auth connections open).
+    #[serde(default)]
+    pub preauth_evictions: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

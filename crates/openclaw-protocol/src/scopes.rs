@@ -38,6 +38,17 @@ impl Scope {
         Scope::TalkSecrets,
     ];
 
+    /// The scopes' strings, in [`Scope::ALL`]'s order.
+    pub const NAMES: [&'static str; 8] = {
+        let mut out = [""; 8];
+        let mut i = 0;
+        while i < 8 {
+            out[i] = Scope::ALL[i].as_str();
+            i += 1;
+        }
+        out
+    };
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Scope::Read => "operator.read",
@@ -59,6 +70,21 @@ impl Scope {
 
     const fn bit(self) -> u8 {
         1 << (self as u8)
+    }
+}
+
+/// In config and on the wire a scope is its string (`"operator.read"`);
+/// anything outside the closed set is an error naming the valid ones.
+impl serde::Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Scope {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Scope::parse(&s).ok_or_else(|| serde::de::Error::unknown_variant(&s, &Scope::NAMES))
     }
 }
 
@@ -148,6 +174,18 @@ impl FromIterator<Scope> for ScopeSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scopes_are_their_strings_in_serde() {
+        for s in Scope::ALL {
+            let v = serde_json::to_value(s).unwrap();
+            assert_eq!(v, s.as_str());
+            assert_eq!(serde_json::from_value::<Scope>(v).unwrap(), s);
+        }
+        assert_eq!(Scope::NAMES[0], "operator.read");
+        let e = serde_json::from_str::<Scope>("\"operator.root\"").unwrap_err();
+        assert!(e.to_string().contains("operator.admin"), "{e}");
+    }
 
     fn set(s: &[&str]) -> ScopeSet {
         ScopeSet::from_strs(s.iter().copied())

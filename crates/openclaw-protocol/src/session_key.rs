@@ -34,6 +34,28 @@ pub fn parse(key: &str) -> SessionRef<'_> {
     SessionRef { agent: None, key }
 }
 
+/// A session key a client sent: as [`parse`], except that a key starting
+/// with `agent:` must be a well-formed canonical key (`agent:<agentId>:<key>`,
+/// the agent id made of letters, digits, `-` and `_`). Otherwise `agent:x`
+/// would silently become a bare key of the default agent.
+pub fn parse_client(key: &str) -> Result<SessionRef<'_>, String> {
+    if !key.starts_with(AGENT_PREFIX) {
+        return Ok(SessionRef { agent: None, key });
+    }
+    let r = parse(key);
+    match r.agent {
+        Some(a)
+            if a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+        {
+            Ok(r)
+        }
+        _ => Err(format!(
+            "session key {key:?} is malformed: a key starting with \"agent:\" must read agent:<agentId>:<key> (e.g. agent:main:main), or drop the prefix for a key of the default agent"
+        )),
+    }
+}
+
 /// `agent:<agent>:<key>` (a key that is already canonical is kept).
 pub fn canonical(agent: &str, key: &str) -> String {
     match parse(key) {
@@ -45,6 +67,30 @@ pub fn canonical(agent: &str, key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_keys_with_the_agent_prefix_must_be_well_formed() {
+        assert_eq!(
+            parse_client("agent:ops:telegram:dm:42").unwrap().agent,
+            Some("ops")
+        );
+        assert_eq!(parse_client("main").unwrap().key, "main");
+        assert_eq!(parse_client("telegram:dm:42").unwrap().agent, None);
+        for bad in [
+            "agent:",
+            "agent:x",
+            "agent::k",
+            "agent:x:",
+            "agent:a b:k",
+            "agent:../x:k",
+        ] {
+            let e = parse_client(bad).unwrap_err();
+            assert!(
+                e.contains("malformed") && e.contains("agent:<agentId>:<key>"),
+                "{bad}: {e}"
+            );
+        }
+    }
 
     #[test]
     fn canonical_and_bare_keys() {

@@ -118,7 +118,18 @@ fn print_list(ctx: &Ctx, f: &DevicesFile, now: u64) {
 }
 
 pub fn run(ctx: &Ctx, cmd: DevicesCmd) -> CliResult<u8> {
-    let store = DeviceStore::new(&ctx.paths.state_dir.value);
+    // A mistyped --profile must not leave an empty state dir behind (the
+    // store would create it to take its lock).
+    let state_dir = &ctx.paths.state_dir.value;
+    if !state_dir.is_dir() {
+        return Err(CliError::new(
+            "this instance is not set up",
+            state_dir.display(),
+            "its state dir does not exist, so it has no devices (is the profile name right? `openclaw profiles list` shows this host's instances)",
+        )
+        .hint(ctx.command("setup")));
+    }
+    let store = DeviceStore::new(state_dir);
     let path = store.path().display().to_string();
     let io = |e: openclaw_state::StateError| {
         CliError::new("cannot read or write paired devices", &path, e)

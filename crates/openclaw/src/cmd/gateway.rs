@@ -435,6 +435,16 @@ pub(crate) fn probe_error(inst: &Instance, e: ClientError) -> CliError {
             error,
         )
         .hint(inst.command("config get gateway.auth.token")),
+        e @ ClientError::Timeout {
+            stage: openclaw_client::Stage::Upgrade | openclaw_client::Stage::Challenge,
+            ..
+        } => CliError::new(
+            "the gateway did not answer",
+            inst.state_dir.value.display(),
+            e,
+        )
+        .code(exit::NOT_RUNNING)
+        .hint(inst.command("logs")),
         other => CliError::new(
             "cannot talk to the gateway",
             inst.state_dir.value.display(),

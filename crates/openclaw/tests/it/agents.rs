@@ -1036,3 +1036,138 @@ fn sigterm_drains_short_turns_and_records_long_ones_as_interrupted() {
         }
     }
 }
+
+async fn send_main(c: &openclaw_client::Client, msg: &str) -> Value {
+    c.call(
+        "chat.send",
+        json!({"sessionKey": "agent:main:main", "message": msg}),
+    )
+    .await
+    .unwrap()
+}
+
+/// Stop names one run: `chat.abort {sessionKey, runId}` (what the Control
+/// UI's Stop sends) cancels that run only. A follow-up sent while the first
+/// answer streams keeps its turn and is answered; a queued run stopped
+/// before it starts still has its message in the transcript; a runId of
+/// another session is refused.
+#[test]
+fn stop_cancels_only_the_named_run_and_follow_ups_are_never_lost() {
+    let h = TestHome::new();
+    let a = Inst::new(&h, "stop");
+    let rt = rt();
+    let fx = rt.block_on(Fixture::start(
+        vec![
+            openai_slow_text(400, Duration::from_millis(50)),
+            ok_sse(openai_text(&["follow-up ", "answered."])),
+            openai_slow_text(400, Duration::from_millis(50)),
+        ],
+        false,
+    ));
+    a.use_provider(
+        "p",
+        "openai-completions",
+        &fx.base_url,
+        "m",
+        json!({"apiKey": "k"}),
+    );
+    let _gw = a.gateway(&h, &[]);
+    let tok = token(&a.config);
+    rt.block_on(async {
+        let mut c = openclaw_client::connect(
+            &a.ws_url(),
+            Some(&tok),
+            &["operator.read", "operator.write"],
+        )
+        .await
+        .unwrap();
+        // A streams; B is sent meanwhile and waits for its turn.
+        let ra = send_main(&c, "tell me a long story").await;
+        let run_a = ra["runId"].as_str().unwrap().to_string();
+        loop {
+            let ev = tokio::time::timeout(GUARD, c.next_event())
+                .await
+                .unwrap()
+                .unwrap();
+            if ev.event == "chat" && ev.payload["runId"] == run_a.as_str() {
+                break;
+            }
+        }
+        let rb = send_main(&c, "and one more thing").await;
+        assert_eq!(rb["status"], "started");
+        let run_b = rb["runId"].as_str().unwrap().to_string();
+        // A runId of another session is refused, and cancels nothing.
+        let e = c
+            .call(
+                "chat.abort",
+                json!({"sessionKey": "agent:main:other", "runId": run_a}),
+            )
+            .await
+            .unwrap_err();
+        assert!(e.message.contains("does not match sessionKey"), "{e:?}");
+        // Stop, as the Control UI sends it: session and run.
+        let r = c
+            .call(
+                "chat.abort",
+                json!({"sessionKey": "agent:main:main", "runId": run_a}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r["aborted"], json!([run_a]));
+        let evs = collect_run(&mut c, &run_a).await;
+        assert_eq!(evs.last().unwrap().1["state"], "aborted");
+        // B runs and is answered.
+        let evs = collect_run(&mut c, &run_b).await;
+        let (_, last) = evs.last().unwrap();
+        assert_eq!(last["state"], "final", "{evs:#?}");
+        assert_eq!(last["message"]["text"], "follow-up answered.");
+
+        // C streams, D is queued behind it; D is stopped by its own runId
+        // before it starts: C goes on, and D's message is recorded.
+        let rc = send_main(&c, "another long story").await;
+        let run_c = rc["runId"].as_str().unwrap().to_string();
+        loop {
+            let ev = tokio::time::timeout(GUARD, c.next_event())
+                .await
+                .unwrap()
+                .unwrap();
+            if ev.event == "chat" && ev.payload["runId"] == run_c.as_str() {
+                break;
+            }
+        }
+        let rd = send_main(&c, "never mind this one").await;
+        let run_d = rd["runId"].as_str().unwrap().to_string();
+        let r = c
+            .call(
+                "chat.abort",
+                json!({"sessionKey": "agent:main:main", "runId": run_d}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r["aborted"], json!([run_d]));
+        // Now C, by session only (no runId): every run of the session.
+        let r = c
+            .call("chat.abort", json!({"sessionKey": "agent:main:main"}))
+            .await
+            .unwrap();
+        assert_eq!(r["aborted"], json!([run_c]));
+        let evs = collect_run(&mut c, &run_d).await;
+        assert_eq!(evs.last().unwrap().1["state"], "aborted");
+    });
+    assert_eq!(fx.requests().len(), 3, "D never reached the model");
+    let lines = a.transcript("main", "main");
+    let users: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["type"] == "user")
+        .map(|l| l["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        users,
+        [
+            "tell me a long story",
+            "and one more thing",
+            "another long story",
+            "never mind this one"
+        ]
+    );
+}

@@ -229,6 +229,47 @@ async fn visit(page: &CdpConnection, route: &str) {
     .await;
 }
 
+/// Every settings route of the Control UI's router (its `/settings/*`
+/// paths); the test also visits whatever the settings page and the
+/// sidebar link to.
+const SETTINGS_ROUTES: &[&str] = &[
+    "/settings/about",
+    "/settings/advanced",
+    "/settings/agents",
+    "/settings/ai-agents",
+    "/settings/appearance",
+    "/settings/approvals",
+    "/settings/automation",
+    "/settings/channels",
+    "/settings/cloud-workers",
+    "/settings/communications",
+    "/settings/connection",
+    "/settings/device",
+    "/settings/device/permissions",
+    "/settings/devices",
+    "/settings/general",
+    "/settings/infrastructure",
+    "/settings/labs",
+    "/settings/lobsterdex",
+    "/settings/mcp",
+    "/settings/memory",
+    "/settings/model-providers",
+    "/settings/model-setup",
+    "/settings/notifications",
+    "/settings/plugins",
+    "/settings/profile",
+    "/settings/search",
+    "/settings/secrets",
+    "/settings/security",
+    "/settings/skills",
+    "/settings/talk",
+    "/settings/updates",
+];
+
+/// The texts of what the page shows as an error: danger callouts, alerts,
+/// error states.
+const ERROR_TEXTS: &str = "(() => { const all = []; const walk = (r) => { for (const el of r.querySelectorAll('*')) { all.push(el); if (el.shadowRoot) walk(el.shadowRoot); } }; walk(document); return [...new Set(all.filter(e => (e.matches('.callout.danger, [role=alert], .state--error') || [...e.classList].some(c => c.endsWith('__error') || c.endsWith('--error'))) && e.offsetParent !== null).map(e => e.textContent.trim().replace(/\\s+/g, ' ').slice(0, 300)).filter(t => t))]; })()";
+
 // ---------------------------------------------------------------- recording
 
 /// WebSocket frames the page exchanged with the gateway, in order.
@@ -333,9 +374,13 @@ fn openclaws_control_ui_works_against_our_gateway() {
         delay: Duration::from_millis(400),
         end: End::Clean,
     };
-    // Then a long one, stopped from the page.
+    // Then a long one, stopped from the page, and the answer to a
+    // follow-up sent while it streamed.
     let long = openai_slow_text(400, Duration::from_millis(100));
-    let fx = rt.block_on(Fixture::start(vec![answer(), answer(), long], false));
+    let fx = rt.block_on(Fixture::start(
+        vec![answer(), answer(), long, answer()],
+        false,
+    ));
     let ui_port = serve_dir(pkg.join("dist/control-ui"));
     let ui_origin = format!("http://127.0.0.1:{ui_port}");
     {
@@ -352,6 +397,7 @@ fn openclaws_control_ui_works_against_our_gateway() {
     let tok = token(&config);
     let (_chrome, cdp_port) = launch_chromium();
     let gateway_ws = format!("ws://127.0.0.1:{port}");
+    let mut page_errors: Vec<String> = Vec::new();
     let rec = rt.block_on(async {
         let http = CdpHttp::new(&format!("http://127.0.0.1:{cdp_port}"));
         let deadline = Instant::now() + GUARD;
@@ -453,7 +499,9 @@ fn openclaws_control_ui_works_against_our_gateway() {
         .await;
         settle(&rec).await;
 
-        // A long answer, stopped with the page's Stop button.
+        // A long answer; a follow-up typed while it streams; then the
+        // page's Stop button. Stop names the streaming run: the follow-up
+        // is not lost with it.
         type_message(&page, "tell me a long story").await;
         wait_for(
             &page,
@@ -461,6 +509,8 @@ fn openclaws_control_ui_works_against_our_gateway() {
             &format!("{}.some(t => t.includes('word3 '))", texts_of(".chat-text")),
         )
         .await;
+        type_message(&page, "and one more thing").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
         wait_for(
             &page,
             "the Stop button",
@@ -473,23 +523,44 @@ fn openclaws_control_ui_works_against_our_gateway() {
             &format!("{ALL}.some(e => e.children.length === 0 && e.textContent.trim() === 'Interrupted')"),
         )
         .await;
+        wait_for(
+            &page,
+            "the follow-up's answer",
+            &format!("{}.filter(t => t === {full:?}).length >= 3", texts_of(".chat-text")),
+        )
+        .await;
         settle(&rec).await;
 
-        // The other views: agents, sessions, channels, models, settings.
-        for route in [
-            "/agents",
-            "/sessions",
-            "/settings/channels",
-            "/settings/model-providers",
-            "/settings/agents",
-            "/settings/general",
-            "/settings/connection",
-            "/settings/devices",
-            "/chat/main",
-        ] {
+        // Every item of the sidebar and every settings route: each view
+        // loads without an error on the page (a danger callout, an alert,
+        // an error state) and, below, without an error answer.
+        let sidebar: Vec<String> = serde_json::from_value(
+            eval(&page, &format!("[...new Set({ALL}.filter(e => e.tagName === 'A' && e.closest && (e.closest('nav, aside, [class*=sidebar]') || (e.getRootNode().host && e.getRootNode().host.closest && e.getRootNode().host.closest('nav, aside, [class*=sidebar]')))).map(e => e.getAttribute('href')).filter(h => h && h.startsWith('/') && !h.startsWith('/chat/') && !h.startsWith('//')))]")).await,
+        )
+        .unwrap();
+        assert!(
+            sidebar.len() >= 4,
+            "the sidebar's links were not found (found {sidebar:?})"
+        );
+        visit(&page, "/settings").await;
+        settle(&rec).await;
+        let listed: Vec<String> = serde_json::from_value(
+            eval(&page, &format!("[...new Set({ALL}.filter(e => e.tagName === 'A').map(e => e.getAttribute('href')).filter(h => h && h.startsWith('/settings/')))]")).await,
+        )
+        .unwrap();
+        let mut routes: BTreeSet<String> = SETTINGS_ROUTES.iter().map(|r| r.to_string()).collect();
+        routes.extend(listed.iter().cloned());
+        routes.extend(sidebar.iter().cloned());
+        for route in &routes {
             visit(&page, route).await;
             settle(&rec).await;
+            let errors = eval(&page, ERROR_TEXTS).await;
+            if errors.as_array().is_some_and(|a| !a.is_empty()) {
+                page_errors.push(format!("{route}: {errors}"));
+            }
         }
+        visit(&page, "/chat/main").await;
+        settle(&rec).await;
         wait_for(
             &page,
             "the main chat again",
@@ -563,9 +634,10 @@ fn openclaws_control_ui_works_against_our_gateway() {
         }
     }
     assert!(
-        failed.is_empty(),
-        "requests that failed:\n{}",
-        failed.join("\n")
+        failed.is_empty() && page_errors.is_empty(),
+        "requests that failed:\n{}\nviews that showed an error:\n{}",
+        failed.join("\n"),
+        page_errors.join("\n")
     );
     assert!(
         unanswered.is_empty(),
@@ -705,7 +777,7 @@ fn openclaws_control_ui_works_against_our_gateway() {
                 .is_some_and(|l| l.iter().any(|s| s["key"] == created.as_str()))
     });
     assert!(listed, "sessions.list never showed {created}");
-    assert_eq!(fx.requests().len(), 3, "one model call per message");
+    assert_eq!(fx.requests().len(), 4, "one model call per message");
     // The Stop button aborted the long run: chat.abort named it, and the
     // run ended `aborted` with its partial answer.
     let (abort_id, _) = requests
@@ -722,6 +794,26 @@ fn openclaws_control_ui_works_against_our_gateway() {
             .unwrap()
             .starts_with("word0 word1 word2 word3"),
         "{last}"
+    );
+
+    // The follow-up sent (in the new session) while the long answer
+    // streamed reached the model and the transcript, after the stopped run.
+    let sessions = state_dir.join("agents/main/sessions");
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(sessions.join("sessions.json")).unwrap()).unwrap();
+    let bare = created.strip_prefix("agent:main:").unwrap();
+    let sid = index["sessions"][bare]["sessionId"].as_str().unwrap();
+    let transcript = std::fs::read_to_string(sessions.join(format!("{sid}.jsonl"))).unwrap();
+    let users: Vec<String> = transcript
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["type"] == "user")
+        .map(|r| r["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        users,
+        ["second topic", "tell me a long story", "and one more thing"],
+        "{transcript}"
     );
 
     // Answers that have an upstream result schema match it.

@@ -10,6 +10,7 @@ mod browser;
 mod chan;
 mod completion;
 mod control_ui;
+mod devices;
 mod gateway;
 mod harden;
 mod harness;
