@@ -6,16 +6,16 @@
 //! `gateway.auth.scopes` allows. (docs/security.md lists which test proves
 //! which check.)
 
-use std::net::TcpListener;
-use std::path::Path;
+mod common;
+
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use common::{Served, free_port, profile_instance, test_options, write_config};
 use ed25519_dalek::{Signer, SigningKey};
 use futures_util::{SinkExt, StreamExt};
+use openclaw_gateway::Gateway;
 use openclaw_gateway::devices::{self, DeviceStore};
-use openclaw_gateway::{BoundGateway, Gateway, GatewayError, GatewayOptions, ShutdownHandle};
-use openclaw_instance::{ConfigFacts, Env, GlobalFlags, Instance, resolve, resolve_paths};
 use openclaw_protocol::device::{PayloadVersion, SignedFields};
 use serde_json::{Value, json};
 use sha2::Digest;
@@ -33,74 +33,36 @@ const UI_SCOPES: &[&str] = &[
     "operator.pairing",
 ];
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Running {
-    port: u16,
-    handle: ShutdownHandle,
-    task: tokio::task::JoinHandle<Result<(), GatewayError>>,
+    gateway: Served,
     state_dir: std::path::PathBuf,
     _tmp: tempfile::TempDir,
 }
 
 impl Running {
     fn url(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.port)
+        self.gateway.url()
     }
     fn store(&self) -> DeviceStore {
         DeviceStore::new(&self.state_dir)
     }
     async fn stop(self) {
-        self.handle.shutdown("test done");
-        tokio::time::timeout(GUARD, self.task)
-            .await
-            .expect("gateway stops")
-            .unwrap()
-            .unwrap();
+        self.gateway.stop().await;
     }
-}
-
-fn instance(home: &Path, port: u16) -> Instance {
-    let env = Env::new(home);
-    let flags = GlobalFlags {
-        profile: Some("main".into()),
-        ..GlobalFlags::default()
-    };
-    let paths = resolve_paths(&flags, &env).unwrap();
-    resolve(&paths, &ConfigFacts::default(), Some(port)).unwrap()
 }
 
 /// A gateway with token auth (and `auth` merged into `gateway.auth`).
 fn start(auth: Value) -> Running {
     let tmp = tempfile::tempdir().unwrap();
-    let inst = instance(tmp.path(), free_port());
+    let inst = profile_instance(tmp.path(), "main", free_port());
     let mut config = json!({"gateway": {"mode": "local", "bind": "loopback",
         "auth": {"mode": "token", "token": TOKEN}}});
     if let (Some(a), Some(extra)) = (config["gateway"]["auth"].as_object_mut(), auth.as_object()) {
         a.extend(extra.clone());
     }
-    let path = &inst.config_path.value;
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, config.to_string()).unwrap();
-    let mut o = GatewayOptions::new(inst.clone(), "0.1.0-test");
-    o.handle_signals = false;
-    o.log_to_stderr = false;
-    o.config_poll_interval = Duration::from_millis(50);
-    o.derived_services = false;
-    let bound: BoundGateway = Gateway::bind(o).unwrap();
-    let port = bound.port();
-    let handle = bound.shutdown_handle();
-    let task = tokio::spawn(bound.serve());
+    write_config(&inst, &config);
     Running {
-        port,
-        handle,
-        task,
+        gateway: Served::serve(Gateway::bind(test_options(&inst)).unwrap()),
         state_dir: inst.state_dir.value.clone(),
         _tmp: tmp,
     }

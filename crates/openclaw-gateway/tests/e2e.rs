@@ -3,17 +3,20 @@
 //! shutdown, HTTP probes, and the client's probe. Process-level behaviour
 //! (SIGTERM, kill -9) runs this test binary again as a child gateway.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
+use common::{Served, free_port, test_options, write_config};
 use futures_util::{SinkExt, StreamExt};
 use openclaw_client::{ClientError, FoundVia, Probe};
 use openclaw_gateway::{
-    AuthConfig, BindMode, BoundGateway, Gateway, GatewayError, GatewayOptions, KnownInstance,
-    KnownInstances, ListenerSpec, ShutdownHandle,
+    AuthConfig, BindMode, Gateway, GatewayError, GatewayOptions, KnownInstance, KnownInstances,
+    ListenerSpec,
 };
 use openclaw_instance::{ConfigFacts, Env, GlobalFlags, Instance, resolve, resolve_paths};
 use openclaw_state::owner::{OWNER_FILE, StateLock, read_owner};
@@ -22,14 +25,6 @@ use tokio_tungstenite::tungstenite::Message;
 
 const TOKEN: &str = "test-token-0123456789abcdef";
 const GUARD: Duration = Duration::from_secs(10);
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// An instance selected by OPENCLAW_STATE_DIR / OPENCLAW_CONFIG_PATH (the
 /// manual env example) or by profile, with the gateway port given as --port.
@@ -46,57 +41,17 @@ fn instance(home: &Path, profile: Option<&str>, state_dir: Option<&Path>, port: 
     resolve(&paths, &ConfigFacts::default(), Some(port)).unwrap()
 }
 
-fn write_config(inst: &Instance, value: Value) {
-    let path = &inst.config_path.value;
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, serde_json::to_string_pretty(&value).unwrap()).unwrap();
-}
-
 fn configured(inst: &Instance) {
     write_config(
         inst,
-        json!({"gateway": {"mode": "local", "bind": "loopback", "auth": {"mode": "token", "token": TOKEN}}}),
+        &json!({"gateway": {"mode": "local", "bind": "loopback", "auth": {"mode": "token", "token": TOKEN}}}),
     );
 }
 
 fn options(inst: &Instance) -> GatewayOptions {
-    let mut o = GatewayOptions::new(inst.clone(), "0.1.0-test");
-    o.handle_signals = false;
-    o.log_to_stderr = false;
+    let mut o = test_options(inst);
     o.handshake_timeout = Duration::from_millis(300);
-    o.config_poll_interval = Duration::from_millis(50);
-    // Protocol tests: base ports come from free_port(), so base+2/base+4 are
-    // not known to be free. The derived services have their own tests.
-    o.derived_services = false;
     o
-}
-
-struct Running {
-    port: u16,
-    handle: ShutdownHandle,
-    task: tokio::task::JoinHandle<Result<(), GatewayError>>,
-}
-
-impl Running {
-    fn url(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.port)
-    }
-
-    async fn stop(self) {
-        self.handle.shutdown("test done");
-        tokio::time::timeout(GUARD, self.task)
-            .await
-            .expect("gateway stops")
-            .unwrap()
-            .unwrap();
-    }
-}
-
-fn start(bound: BoundGateway) -> Running {
-    let port = bound.port();
-    let handle = bound.shutdown_handle();
-    let task = tokio::spawn(bound.serve());
-    Running { port, handle, task }
 }
 
 struct Fixture {
@@ -191,7 +146,7 @@ async fn response_to(ws: &mut RawWs, id: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario_ok_read_scope() {
     let f = fixture();
-    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let g = Served::serve(Gateway::bind(options(&f.inst)).unwrap());
     let (mut ws, hello) = handshake(&g.url(), &["operator.read"]).await;
     assert_eq!(hello["type"], "hello-ok");
     assert_eq!(hello["protocol"], 4);
@@ -227,7 +182,7 @@ async fn scenario_ok_read_scope() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario_badtoken_notoken_badproto() {
     let f = fixture();
-    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let g = Served::serve(Gateway::bind(options(&f.inst)).unwrap());
 
     let mut ws = raw(&g.url()).await;
     expect_challenge(&mut ws).await;
@@ -292,7 +247,7 @@ async fn scenario_badtoken_notoken_badproto() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario_early_req_garbage_silent() {
     let f = fixture();
-    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let g = Served::serve(Gateway::bind(options(&f.inst)).unwrap());
 
     // early-req: the request is sent before reading; the challenge still comes first.
     let mut ws = raw(&g.url()).await;
@@ -341,7 +296,7 @@ async fn scenario_early_req_garbage_silent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario_admin_and_hello_ok_snapshot() {
     let f = fixture();
-    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let g = Served::serve(Gateway::bind(options(&f.inst)).unwrap());
     let (mut ws, hello) = handshake(&g.url(), &["operator.admin"]).await;
     let snap = &hello["snapshot"];
     assert_eq!(snap["stateDir"], json!(f.inst.state_dir.value));
@@ -401,7 +356,7 @@ async fn scenario_admin_and_hello_ok_snapshot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_scope_never_sees_secrets_and_methods_answer() {
     let f = fixture();
-    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let g = Served::serve(Gateway::bind(options(&f.inst)).unwrap());
     let c = openclaw_client::connect(&g.url(), Some(TOKEN), &["operator.read"])
         .await
         .unwrap();
@@ -474,7 +429,7 @@ fn tree(dir: &Path) -> Vec<(PathBuf, u64, SystemTime)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_gateway_on_same_state_dir_is_refused_with_78() {
     let f = fixture();
-    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let g = Served::serve(Gateway::bind(options(&f.inst)).unwrap());
     let before = tree(&f.inst.state_dir.value);
     // Same state dir, another port and another config path: still the same conflict.
     let mut other = instance(&f.home, Some("main"), None, free_port());
@@ -516,7 +471,7 @@ async fn second_gateway_on_same_state_dir_is_refused_with_78() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn taken_port_names_the_owning_instance_and_changes_nothing() {
     let f = fixture();
-    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let g = Served::serve(Gateway::bind(options(&f.inst)).unwrap());
     let rescue = instance(&f.home, Some("rescue"), None, g.port);
     configured(&rescue);
     let before_main = tree(&f.inst.state_dir.value);
@@ -591,7 +546,7 @@ async fn extra_listener_conflict_names_its_purpose() {
     );
     let l = bound.take_listener("canvas host").unwrap();
     assert_eq!(l.local_addr().unwrap().port(), extra);
-    start(bound).stop().await;
+    Served::serve(bound).stop().await;
 }
 
 #[test]
@@ -623,7 +578,7 @@ fn unconfigured_and_unsafe_binds_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_patch_is_compare_and_swap() {
     let f = fixture();
-    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let g = Served::serve(Gateway::bind(options(&f.inst)).unwrap());
     let c = openclaw_client::connect(&g.url(), Some(TOKEN), &["operator.admin"])
         .await
         .unwrap();
@@ -709,10 +664,10 @@ async fn config_patch_is_compare_and_swap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_change_on_disk_is_picked_up_without_restart() {
     let f = fixture();
-    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let g = Served::serve(Gateway::bind(options(&f.inst)).unwrap());
     write_config(
         &f.inst,
-        json!({"gateway": {"auth": {"mode": "token", "token": "a-new-token-of-another-length"}}}),
+        &json!({"gateway": {"auth": {"mode": "token", "token": "a-new-token-of-another-length"}}}),
     );
     let deadline = tokio::time::Instant::now() + GUARD;
     loop {
@@ -750,8 +705,8 @@ async fn broken_auth_on_disk_keeps_the_previous_auth() {
     let f = fixture();
     let bound = Gateway::bind(options(&f.inst)).unwrap();
     let log = bound.log_path().expect("file log");
-    let g = start(bound);
-    write_config(&f.inst, json!({"gateway": {"auth": {"mode": "password"}}}));
+    let g = Served::serve(bound);
+    write_config(&f.inst, &json!({"gateway": {"auth": {"mode": "password"}}}));
     let deadline = tokio::time::Instant::now() + GUARD;
     while !std::fs::read_to_string(&log)
         .unwrap_or_default()
@@ -780,7 +735,7 @@ async fn ticks_and_shutdown_events_reach_clients_and_the_lock_is_freed() {
     let f = fixture();
     let mut opts = options(&f.inst);
     opts.tick_interval = Duration::from_millis(50);
-    let g = start(Gateway::bind(opts).unwrap());
+    let g = Served::serve(Gateway::bind(opts).unwrap());
     let mut a = openclaw_client::connect(&g.url(), Some(TOKEN), &[])
         .await
         .unwrap();
@@ -827,7 +782,7 @@ async fn oversized_frames_are_refused() {
     let f = fixture();
     let mut opts = options(&f.inst);
     opts.max_payload = 4096;
-    let g = start(Gateway::bind(opts).unwrap());
+    let g = Served::serve(Gateway::bind(opts).unwrap());
     let (mut ws, hello) = handshake(&g.url(), &["operator.read"]).await;
     assert_eq!(hello["policy"]["maxPayload"], 4096);
     let big = "x".repeat(10_000);
@@ -854,7 +809,7 @@ async fn oversized_frames_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frames_larger_than_the_read_buffer_are_answered() {
     let f = fixture();
-    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let g = Served::serve(Gateway::bind(options(&f.inst)).unwrap());
     let c = openclaw_client::connect(&g.url(), Some(TOKEN), &["operator.read"])
         .await
         .unwrap();
@@ -887,7 +842,7 @@ fn http_get(port: u16, path: &str) -> (u16, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_endpoints_on_the_base_port() {
     let f = fixture();
-    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let g = Served::serve(Gateway::bind(options(&f.inst)).unwrap());
     let port = g.port;
     let (h, r, page) = tokio::task::spawn_blocking(move || {
         (
@@ -922,7 +877,7 @@ async fn probe_finds_the_gateway_by_owner_record_and_detects_wrong_instances() {
     let f = fixture();
     // The configured/resolved port differs from the one the gateway runs on.
     let resolved = instance(&f.home, Some("main"), None, free_port());
-    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let g = Served::serve(Gateway::bind(options(&f.inst)).unwrap());
     match openclaw_client::probe(&resolved, Some(TOKEN), GUARD)
         .await
         .unwrap()
@@ -984,8 +939,8 @@ async fn two_manual_env_instances_run_side_by_side() {
     let rescue = mk("rescue");
     configured(&main);
     configured(&rescue);
-    let gm = start(Gateway::bind(options(&main)).unwrap());
-    let gr = start(Gateway::bind(options(&rescue)).unwrap());
+    let gm = Served::serve(Gateway::bind(options(&main)).unwrap());
+    let gr = Served::serve(Gateway::bind(options(&rescue)).unwrap());
     for (inst, port) in [(&main, gm.port), (&rescue, gr.port)] {
         match openclaw_client::probe(inst, Some(TOKEN), GUARD)
             .await

@@ -10,13 +10,14 @@
 //! half an HTTP request. No assertion is about time: where a deadline is
 //! involved the test checks what happened, with a hang guard around it.
 
+mod common;
+
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::net::TcpStream;
 use std::time::Duration;
 
-use openclaw_gateway::{BoundGateway, Gateway, GatewayError, GatewayOptions, ShutdownHandle};
-use openclaw_instance::{ConfigFacts, Env, GlobalFlags, Instance, resolve, resolve_paths};
+use common::{Served, free_port, profile_instance, test_options, write_config};
+use openclaw_gateway::Gateway;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "hostile-test-token-0123456789";
@@ -25,69 +26,34 @@ const GUARD: Duration = Duration::from_secs(10);
 /// The handshake timeout these tests run with.
 const HANDSHAKE: Duration = Duration::from_millis(400);
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn instance(home: &Path, port: u16) -> Instance {
-    let env = Env::new(home);
-    let flags = GlobalFlags {
-        profile: Some("main".into()),
-        ..GlobalFlags::default()
-    };
-    let paths = resolve_paths(&flags, &env).unwrap();
-    resolve(&paths, &ConfigFacts::default(), Some(port)).unwrap()
-}
-
 struct Running {
     port: u16,
-    handle: ShutdownHandle,
-    task: tokio::task::JoinHandle<Result<(), GatewayError>>,
+    gateway: Served,
     _tmp: tempfile::TempDir,
 }
 
 impl Running {
     async fn stop(self) {
-        self.handle.shutdown("test done");
-        tokio::time::timeout(GUARD, self.task)
-            .await
-            .expect("gateway stops")
-            .unwrap()
-            .unwrap();
+        self.gateway.stop().await;
     }
 }
 
 fn start_with(max_payload: Option<usize>) -> Running {
     let tmp = tempfile::tempdir().unwrap();
-    let inst = instance(tmp.path(), free_port());
-    let path = &inst.config_path.value;
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(
-        path,
-        json!({"gateway": {"mode": "local", "bind": "loopback", "auth": {"mode": "token", "token": TOKEN}}})
-            .to_string(),
-    )
-    .unwrap();
-    let mut o = GatewayOptions::new(inst, "0.1.0-test");
-    o.handle_signals = false;
-    o.log_to_stderr = false;
+    let inst = profile_instance(tmp.path(), "main", free_port());
+    write_config(
+        &inst,
+        &json!({"gateway": {"mode": "local", "bind": "loopback", "auth": {"mode": "token", "token": TOKEN}}}),
+    );
+    let mut o = test_options(&inst);
     o.handshake_timeout = HANDSHAKE;
-    o.derived_services = false;
     if let Some(m) = max_payload {
         o.max_payload = m;
     }
-    let bound: BoundGateway = Gateway::bind(o).unwrap();
-    let port = bound.port();
-    let handle = bound.shutdown_handle();
-    let task = tokio::spawn(bound.serve());
+    let gateway = Served::serve(Gateway::bind(o).unwrap());
     Running {
-        port,
-        handle,
-        task,
+        port: gateway.port,
+        gateway,
         _tmp: tmp,
     }
 }

@@ -2,9 +2,11 @@
 //! clients are no presence entries and cause no `presence` broadcast; a
 //! WebChat client is listed and announced.
 
-use std::net::TcpListener;
+mod common;
+
 use std::time::Duration;
 
+use common::free_port;
 use futures_util::{SinkExt, StreamExt};
 use openclaw_gateway::{Gateway, GatewayOptions, ShutdownHandle};
 use openclaw_instance::{ConfigFacts, Env, GlobalFlags, resolve, resolve_paths};
@@ -16,14 +18,6 @@ const GUARD: Duration = Duration::from_secs(20);
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 async fn recv(ws: &mut Ws) -> Value {
     loop {

@@ -3,12 +3,15 @@
 //! (`hybrid`), never letting go of the state dir; a config that cannot
 //! start leaves the old gateway serving and says why; `off` only reports.
 
+mod common;
+
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::free_port;
 use openclaw_gateway::{BoundGateway, Gateway, GatewayError, GatewayOptions, ShutdownHandle};
 use openclaw_instance::{ConfigFacts, Env, GlobalFlags, Instance, resolve, resolve_paths};
 use openclaw_state::owner::{LockError, StateLock, read_owner};
@@ -34,14 +37,6 @@ fn free_base() -> u16 {
 
 fn port_free(p: u16) -> bool {
     TcpListener::bind(("127.0.0.1", p)).is_ok()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Profile `main` whose base port comes from `gateway.port` in its config

@@ -3,14 +3,16 @@
 //! missing auth, pre-auth limits. (docs/security.md lists which test proves
 //! which check.)
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::{Served, free_port, profile_instance, test_options, write_config};
 use futures_util::{SinkExt, StreamExt};
-use openclaw_gateway::{BoundGateway, Gateway, GatewayError, GatewayOptions, ShutdownHandle};
-use openclaw_instance::{ConfigFacts, Env, GlobalFlags, Instance, resolve, resolve_paths};
+use openclaw_gateway::{Gateway, GatewayOptions};
+use openclaw_instance::Instance;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -18,75 +20,10 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 const TOKEN: &str = "sec-test-token-0123456789abcdef";
 const GUARD: Duration = Duration::from_secs(10);
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn instance(home: &Path, port: u16) -> Instance {
-    let env = Env::new(home);
-    let flags = GlobalFlags {
-        profile: Some("main".into()),
-        ..GlobalFlags::default()
-    };
-    let paths = resolve_paths(&flags, &env).unwrap();
-    resolve(&paths, &ConfigFacts::default(), Some(port)).unwrap()
-}
-
-fn write_config(inst: &Instance, value: &Value) {
-    let path = &inst.config_path.value;
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, serde_json::to_string_pretty(value).unwrap()).unwrap();
-}
-
 fn options(inst: &Instance) -> GatewayOptions {
-    let mut o = GatewayOptions::new(inst.clone(), "0.1.0-test");
-    o.handle_signals = false;
-    o.log_to_stderr = false;
+    let mut o = test_options(inst);
     o.handshake_timeout = Duration::from_millis(2000);
-    o.config_poll_interval = Duration::from_millis(50);
-    o.derived_services = false;
     o
-}
-
-struct Running {
-    port: u16,
-    handle: ShutdownHandle,
-    task: tokio::task::JoinHandle<Result<(), GatewayError>>,
-    log: std::path::PathBuf,
-}
-
-impl Running {
-    fn url(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.port)
-    }
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-    async fn stop(self) {
-        self.handle.shutdown("test done");
-        tokio::time::timeout(GUARD, self.task)
-            .await
-            .expect("gateway stops")
-            .unwrap()
-            .unwrap();
-    }
-}
-
-fn start(bound: BoundGateway) -> Running {
-    let port = bound.port();
-    let handle = bound.shutdown_handle();
-    let log = bound.log_path().unwrap();
-    let task = tokio::spawn(bound.serve());
-    Running {
-        port,
-        handle,
-        task,
-        log,
-    }
 }
 
 struct Fixture {
@@ -96,7 +33,7 @@ struct Fixture {
 
 fn fixture(config: Value) -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
-    let inst = instance(tmp.path(), free_port());
+    let inst = profile_instance(tmp.path(), "main", free_port());
     write_config(&inst, &config);
     Fixture { _tmp: tmp, inst }
 }
@@ -183,7 +120,7 @@ fn http_status(port: u16, path: &str, host: &str) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn foreign_origin_is_refused_at_the_upgrade_even_with_the_token() {
     let f = fixture(token_config());
-    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let g = Served::serve(Gateway::bind(options(&f.inst)).unwrap());
     let other = format!("http://127.0.0.1:{}", free_port());
     for origin in [other.as_str(), "http://evil.example", "null"] {
         assert_eq!(
@@ -224,7 +161,7 @@ async fn foreign_origin_is_refused_at_the_upgrade_even_with_the_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allowed_origins_from_config_apply_and_reload() {
     let f = fixture(token_config());
-    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let g = Served::serve(Gateway::bind(options(&f.inst)).unwrap());
     let ui = format!("http://127.0.0.1:{}", free_port());
     assert_eq!(open(&g.url(), &[("Origin", &ui)]).await.err(), Some(403));
     let mut cfg = token_config();
@@ -251,7 +188,7 @@ async fn allowed_origins_from_config_apply_and_reload() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn foreign_host_names_are_refused_on_http() {
     let f = fixture(token_config());
-    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let g = Served::serve(Gateway::bind(options(&f.inst)).unwrap());
     let p = g.port;
     for path in ["/", "/readyz", "/healthz"] {
         assert_eq!(
@@ -278,7 +215,7 @@ async fn foreign_host_names_are_refused_on_http() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_without_auth_gets_a_generated_token_not_an_open_gateway() {
     let f = fixture(json!({"gateway": {"mode": "local", "bind": "loopback"}}));
-    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let g = Served::serve(Gateway::bind(options(&f.inst)).unwrap());
     let on_disk: Value =
         serde_json::from_str(&std::fs::read_to_string(&f.inst.config_path.value).unwrap()).unwrap();
     let token = on_disk["gateway"]["auth"]["token"]
@@ -303,7 +240,7 @@ async fn config_without_auth_gets_a_generated_token_not_an_open_gateway() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explicit_mode_none_warns_on_start() {
     let f = fixture(json!({"gateway": {"mode": "local", "auth": {"mode": "none"}}}));
-    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let g = Served::serve(Gateway::bind(options(&f.inst)).unwrap());
     assert!(
         g.log().contains("gateway auth is off"),
         "warning missing: {}",
@@ -320,7 +257,7 @@ async fn wrong_secrets_are_logged_counted_and_locked_out() {
     cfg["gateway"]["auth"]["rateLimit"] =
         json!({"maxAttempts": 3, "windowMs": 60000, "lockoutMs": 300000});
     let f = fixture(cfg);
-    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let g = Served::serve(Gateway::bind(options(&f.inst)).unwrap());
     let origin = format!("http://127.0.0.1:{}", g.port);
     // A browser page (same-origin even) guessing: limited on loopback.
     for i in 0..3 {
@@ -373,7 +310,7 @@ async fn wrong_secrets_are_logged_counted_and_locked_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_on_the_old_token_are_closed_when_it_changes() {
     let f = fixture(token_config());
-    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let g = Served::serve(Gateway::bind(options(&f.inst)).unwrap());
     let mut old = open(&g.url(), &[]).await.unwrap();
     assert_eq!(connect(&mut old, json!({"token": TOKEN})).await["ok"], true);
     let mut cfg = token_config();
@@ -451,7 +388,7 @@ fn send_big_frame(mut s: std::net::TcpStream) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unauthenticated_big_frames_are_cut_off_at_64_kib() {
     let f = fixture(token_config());
-    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let g = Served::serve(Gateway::bind(options(&f.inst)).unwrap());
     let port = g.port;
     let sent = tokio::task::spawn_blocking(move || {
         let threads: Vec<_> = (0..16)
@@ -481,7 +418,7 @@ async fn unauthenticated_big_frames_are_cut_off_at_64_kib() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_connect_frame_gets_close_1009() {
     let f = fixture(token_config());
-    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let g = Served::serve(Gateway::bind(options(&f.inst)).unwrap());
     let mut ws = open(&g.url(), &[]).await.unwrap();
     let ch = recv(&mut ws).await.unwrap();
     assert_eq!(ch["event"], "connect.challenge");
@@ -536,7 +473,7 @@ async fn browser_executable_path_change_reports_restart_required() {
         .map(|_| free_port())
         .find(|p| *p < 65000 && TcpListener::bind(("127.0.0.1", p + 2)).is_ok())
         .expect("a base port with base+2 free");
-    let inst = instance(tmp.path(), port);
+    let inst = profile_instance(tmp.path(), "main", port);
     let mut cfg = token_config();
     cfg["gateway"]["reload"] = json!({"mode": "off"});
     write_config(&inst, &cfg);
@@ -544,7 +481,7 @@ async fn browser_executable_path_change_reports_restart_required() {
     let mut o = options(&f.inst);
     o.derived_services = true;
     o.skip_canvas_host = true;
-    let g = start(Gateway::bind(o).unwrap());
+    let g = Served::serve(Gateway::bind(o).unwrap());
     let mut ws = open(&g.url(), &[]).await.unwrap();
     assert_eq!(connect(&mut ws, json!({"token": TOKEN})).await["ok"], true);
     let got = call(&mut ws, "g", "config.get", json!({})).await;
@@ -571,7 +508,7 @@ async fn read_scope_sees_no_userinfo_or_header_credentials() {
         "models": [{"id": "m"}]
     }}});
     let f = fixture(cfg);
-    let g = start(Gateway::bind(options(&f.inst)).unwrap());
+    let g = Served::serve(Gateway::bind(options(&f.inst)).unwrap());
     let mut ws = open(&g.url(), &[]).await.unwrap();
     let ch = recv(&mut ws).await.unwrap();
     assert_eq!(ch["event"], "connect.challenge");

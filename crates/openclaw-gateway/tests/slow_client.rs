@@ -7,11 +7,13 @@
 //! deltas, each `chat` event carrying the whole text so far (about 100 MB
 //! of events in all). The RSS check is a generous bound, not a timing.
 
-use std::net::TcpListener;
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use common::free_port;
 use futures_util::{SinkExt, StreamExt};
 use openclaw_agent::testing::{Fixture, ok_sse, openai_text};
 use openclaw_gateway::{Gateway, GatewayOptions};
@@ -24,14 +26,6 @@ const GUARD: Duration = Duration::from_secs(120);
 const MAX_BUFFERED: usize = 1024 * 1024;
 /// Far below the ~100 MB the run produces for the silent client.
 const RSS_GROWTH_LIMIT: u64 = 64 * 1024 * 1024;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn rss_bytes() -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap();
