@@ -674,13 +674,19 @@ async fn config_write_result(c: &Call) -> Result<ConfigWriteResult, ErrorShape> 
     let op = if method == methods::CONFIG_PATCH {
         match (p.patch, p.raw) {
             (Some(patch), _) if patch.is_object() => Op::Patch(patch),
-            (_, Some(raw)) => match json5::from_str::<Value>(&raw) {
+            // The same depth-checked JSON5 reader as the config file: a
+            // deeply nested `raw` must not overflow the stack.
+            (_, Some(raw)) => match openclaw_config::parse_syntax(
+                &raw,
+                std::path::Path::new("config.patch params.raw"),
+            ) {
                 Ok(patch) if patch.is_object() => Op::Patch(patch),
-                _ => {
+                Ok(_) => {
                     return Err(ErrorShape::invalid_request(
                         "config.patch: raw must be a JSON5 object (a merge patch)",
                     ));
                 }
+                Err(e) => return Err(ErrorShape::invalid_request(e.to_string())),
             },
             _ => {
                 return Err(ErrorShape::invalid_request(
@@ -991,6 +997,13 @@ pub(crate) mod tests {
             .await
             .unwrap_err();
         assert!(e.message.contains("JSON5 object"), "{e}");
+        // Nesting far past the config's depth limit is refused, not
+        // recursed into (a stack overflow would take the gateway down).
+        let deep = "[".repeat(200_000);
+        let e = call(&t, "config.patch", json!({"raw": deep, "baseHash": hash}))
+            .await
+            .unwrap_err();
+        assert!(e.message.contains("nested more than"), "{e}");
     }
 
     #[tokio::test]
