@@ -12,8 +12,9 @@ use openclaw_protocol::{ErrorShape, Response, codes, methods, session_key};
 use serde_json::Value;
 
 use crate::agents::{ConnTx, Outgoing};
-use crate::control_ui::{HistoryParams, resolve};
+use crate::control_ui::resolve;
 use crate::methods::{Call, Reply};
+use openclaw_protocol::control_ui::ChatHistoryParams;
 
 /// The connection a request came in on.
 #[derive(Clone)]
@@ -271,7 +272,7 @@ fn abort_result(c: &Call) -> Result<AbortResult, ErrorShape> {
 }
 
 pub(crate) async fn history(c: Call) -> Reply {
-    let p: HistoryParams = match c.params(SESSION_PARAMS) {
+    let p: ChatHistoryParams = match c.params(SESSION_PARAMS) {
         Ok(p) => p,
         Err(e) => return Reply::Now(Err(e)),
     };

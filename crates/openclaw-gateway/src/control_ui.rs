@@ -10,17 +10,18 @@ use std::path::{Path, PathBuf};
 use openclaw_agent::session::SessionSummary;
 use openclaw_protocol::control_ui::{
     AgentIdentityResult, AgentModel, AgentRow, AgentsListResult, ChannelsPairingListResult,
-    ChannelsStatusResult, ChatMetadataResult, ChatStartupResult, DevicePairChangeResult,
-    DevicePairListResult, DevicePairParams, DiskRow, InFlightRun, KeySource, ModelRow,
-    ModelsAuthStatusResult, PairedDeviceRow, PairingAccountRow, PairingRequestRow,
-    PendingDeviceRow, PrefsResult, ProcessMemory, ProjectRow, ProjectsListResult, ProviderAuthRow,
-    SessionDefaults, SessionEntryInfo, SessionRow, SessionsCreateResult, SessionsDescribeResult,
-    SessionsListParams, SessionsListResult, SessionsPatchResult, SystemInfoResult,
-    account_selection, channel_label, empty_answer, messages_subscribed, messages_unsubscribed,
-    no_pending_inputs, subscribed, thinking_off, transcript_message,
+    ChannelsStatusResult, ChatHistoryParams, ChatMetadataResult, ChatStartupResult,
+    DevicePairChangeResult, DevicePairListResult, DevicePairParams, DiskRow, InFlightRun,
+    KeySource, ModelRow, ModelsAuthStatusResult, PairedDeviceRow, PairingAccountRow,
+    PairingRequestRow, PendingDeviceRow, PrefsGetParams, PrefsResult, PrefsSetParams,
+    ProcessMemory, ProjectRow, ProjectsListResult, ProviderAuthRow, SessionDefaults,
+    SessionEntryInfo, SessionKeyParams, SessionRow, SessionsCreateParams, SessionsCreateResult,
+    SessionsDescribeResult, SessionsListParams, SessionsListResult, SessionsPatchParams,
+    SessionsPatchResult, SystemInfoResult, account_selection, channel_label, empty_answer,
+    messages_subscribed, messages_unsubscribed, no_pending_inputs, subscribed, thinking_off,
+    transcript_message,
 };
 use openclaw_protocol::{ErrorShape, codes, session_key};
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::agents::{AgentHub, AgentSet, DEFAULT_AGENT, Slot};
@@ -191,26 +192,6 @@ fn sessions_list_result(c: &Call) -> Result<SessionsListResult, ErrorShape> {
     })
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct KeyParams {
-    #[serde(default)]
-    key: Option<String>,
-    #[serde(default)]
-    session_key: Option<String>,
-    #[serde(default)]
-    agent_id: Option<String>,
-}
-
-impl KeyParams {
-    fn key(&self) -> Option<&str> {
-        self.key
-            .as_deref()
-            .or(self.session_key.as_deref())
-            .filter(|k| !k.is_empty())
-    }
-}
-
 fn describe(
     c: &Call,
     key: Option<&str>,
@@ -230,7 +211,7 @@ fn describe(
 /// session exists.
 pub(crate) async fn sessions_describe(c: Call) -> Reply {
     Reply::of((|| {
-        let p: KeyParams = c.params("{key, agentId?}")?;
+        let p: SessionKeyParams = c.params("{key, agentId?}")?;
         let Some(key) = p.key() else {
             return Err(bad("sessions.describe needs params.key (a session key)"));
         };
@@ -255,7 +236,7 @@ pub(crate) async fn sessions_unsubscribe(c: Call) -> Reply {
 /// events. We have no approvals, so the replay is always empty.
 pub(crate) async fn messages_subscribe(c: Call) -> Reply {
     Reply::of((|| {
-        let p: KeyParams = c.params("{key, agentId?}")?;
+        let p: SessionKeyParams = c.params("{key, agentId?}")?;
         let hub = c.state.agents();
         let set = hub.current();
         let (slot, k) = resolve(&set, p.key(), p.agent_id.as_deref())?;
@@ -269,26 +250,13 @@ pub(crate) async fn messages_subscribe(c: Call) -> Reply {
 
 pub(crate) async fn messages_unsubscribe(c: Call) -> Reply {
     Reply::of((|| {
-        let p: KeyParams = c.params("{key, agentId?}")?;
+        let p: SessionKeyParams = c.params("{key, agentId?}")?;
         let hub = c.state.agents();
         let set = hub.current();
         let (slot, k) = resolve(&set, p.key(), p.agent_id.as_deref())?;
         hub.unsubscribe(&slot.id, &k, &c.conn.id);
         Ok(messages_unsubscribed(&session_key::canonical(&slot.id, &k)))
     })())
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct CreateParams {
-    #[serde(default)]
-    agent_id: Option<String>,
-    #[serde(default)]
-    key: Option<String>,
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    idempotency_key: Option<String>,
 }
 
 /// `sessions.create {agentId?, key?, message?}`: a new session (key
@@ -300,7 +268,7 @@ pub(crate) async fn sessions_create(c: Call) -> Reply {
 }
 
 async fn sessions_create_result(c: &Call) -> Result<SessionsCreateResult, ErrorShape> {
-    let p: CreateParams = c.params("{agentId?, key?, message?, idempotencyKey?}")?;
+    let p: SessionsCreateParams = c.params("{agentId?, key?, message?, idempotencyKey?}")?;
     let hub = c.state.agents().clone();
     let set = hub.current();
     let fresh = format!("dashboard:{}", uuid::Uuid::new_v4());
@@ -369,23 +337,12 @@ async fn sessions_create_result(c: &Call) -> Result<SessionsCreateResult, ErrorS
     Ok(out)
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct PatchParams {
-    #[serde(default)]
-    key: Option<String>,
-    #[serde(default)]
-    agent_id: Option<String>,
-    #[serde(flatten)]
-    rest: Map<String, Value>,
-}
-
 /// `sessions.patch`: we keep no per-session UI state besides the
 /// transcript, so only "mark as read" (which is always true here) is
 /// accepted; any other change is refused by name rather than dropped.
 pub(crate) async fn sessions_patch(c: Call) -> Reply {
     Reply::of((|| {
-        let p: PatchParams = c.params("{key, agentId?, unread?}")?;
+        let p: SessionsPatchParams = c.params("{key, agentId?, unread?}")?;
         let Some(key) = p.key.as_deref().filter(|k| !k.is_empty()) else {
             return Err(bad("sessions.patch needs params.key (a session key)"));
         };
@@ -432,24 +389,6 @@ pub(crate) async fn sessions_patch(c: Call) -> Reply {
 
 // -------------------------------------------------------------------- chat
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct HistoryParams {
-    #[serde(default)]
-    pub session_key: Option<String>,
-    #[serde(default)]
-    pub key: Option<String>,
-    #[serde(default)]
-    pub agent_id: Option<String>,
-    #[serde(default)]
-    pub limit: Option<u64>,
-    /// A page target in bytes (upstream's `maxBytes`): the newest messages
-    /// whose encoded size fits, at least one; capped by the gateway's
-    /// largest frame.
-    #[serde(default)]
-    pub max_bytes: Option<u64>,
-}
-
 /// How many of `sizes` (oldest first) to keep, from the newest back, so
 /// their total stays within `budget`; the newest one always.
 pub(crate) fn fit_tail(sizes: &[usize], budget: usize) -> usize {
@@ -470,7 +409,7 @@ pub(crate) fn fit_tail(sizes: &[usize], budget: usize) -> usize {
 /// connection is subscribed to the session's events.
 pub(crate) async fn history(
     c: &Call,
-    p: &HistoryParams,
+    p: &ChatHistoryParams,
 ) -> Result<(String, bool, ChatStartupResult), ErrorShape> {
     let hub = c.state.agents().clone();
     let set = hub.current();
@@ -551,7 +490,7 @@ pub(crate) async fn history(
 
 /// `chat.startup {sessionKey, limit?, maxBytes?}`: the chat view's first read.
 pub(crate) async fn chat_startup(c: Call) -> Reply {
-    let p: HistoryParams = match c.params("{sessionKey, limit?, maxBytes?}") {
+    let p: ChatHistoryParams = match c.params("{sessionKey, limit?, maxBytes?}") {
         Ok(p) => p,
         Err(e) => return Reply::Now(Err(e)),
     };
@@ -595,7 +534,7 @@ pub(crate) fn models_of(set: &AgentSet) -> Vec<ModelRow> {
 /// show (we offer no slash commands).
 pub(crate) async fn chat_metadata(c: Call) -> Reply {
     Reply::of((|| {
-        let p: KeyParams = c.params("{agentId?, sessionKey?}")?;
+        let p: SessionKeyParams = c.params("{agentId?, sessionKey?}")?;
         let set = c.state.agents().current();
         let (slot, _) = resolve(&set, p.key(), p.agent_id.as_deref())?;
         Ok(ChatMetadataResult {
@@ -652,7 +591,7 @@ pub(crate) async fn agents_list(c: Call) -> Reply {
 /// `agent.identity.get {agentId?}`.
 pub(crate) async fn agent_identity(c: Call) -> Reply {
     Reply::of((|| {
-        let p: KeyParams = c.params("{agentId?}")?;
+        let p: SessionKeyParams = c.params("{agentId?}")?;
         let set = c.state.agents().current();
         let slot = set.slot(p.agent_id.as_deref()).map_err(bad)?;
         let (name, source) = agent_name(slot);
@@ -959,24 +898,6 @@ pub(crate) async fn sessions_usage(c: Call) -> Reply {
 
 // ------------------------------------------------------------------- prefs
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct PrefsGet {
-    #[serde(default)]
-    keys: Option<Vec<String>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct PrefsSet {
-    #[serde(default)]
-    entries: Map<String, Value>,
-    /// Compare-and-set: each key's current value must be this (`null` =
-    /// absent).
-    #[serde(default)]
-    expected_entries: Option<Map<String, Value>>,
-}
-
 /// Preference keys and values are small UI settings; bound them.
 const MAX_PREF_KEYS: usize = 256;
 const MAX_PREF_BYTES: usize = 64 * 1024;
@@ -984,7 +905,7 @@ const MAX_PREF_BYTES: usize = 64 * 1024;
 /// `users.prefs.get {keys?}`.
 pub(crate) async fn prefs_get(c: Call) -> Reply {
     Reply::of((|| {
-        let p: PrefsGet = c.params("{keys?: [string]}")?;
+        let p: PrefsGetParams = c.params("{keys?: [string]}")?;
         let all: Map<String, Value> = openclaw_state::read_json(&c.state.ui().prefs)
             .map_err(|e| unavailable(e.to_string()))?
             .unwrap_or_default();
@@ -1002,7 +923,7 @@ pub(crate) async fn prefs_get(c: Call) -> Reply {
 /// `users.prefs.set {entries, expectedEntries?}` (a `null` value removes
 /// the key).
 pub(crate) async fn prefs_set(c: Call) -> Reply {
-    let p: PrefsSet = match c.params("{entries: {key: value}, expectedEntries?}") {
+    let p: PrefsSetParams = match c.params("{entries: {key: value}, expectedEntries?}") {
         Ok(p) => p,
         Err(e) => return Reply::Now(Err(e)),
     };

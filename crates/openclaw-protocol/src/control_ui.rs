@@ -897,6 +897,94 @@ pub const EMPTY_METHODS: &[&str] = &[
     "worktrees.list",
 ];
 
+// ---- params of the Control UI's requests ----
+
+/// Params naming one session: `{key | sessionKey, agentId?}`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionKeyParams {
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub session_key: Option<String>,
+    #[serde(default)]
+    pub agent_id: Option<String>,
+}
+
+impl SessionKeyParams {
+    pub fn key(&self) -> Option<&str> {
+        self.key
+            .as_deref()
+            .or(self.session_key.as_deref())
+            .filter(|k| !k.is_empty())
+    }
+}
+
+/// `sessions.create {agentId?, key?, message?, idempotencyKey?}`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionsCreateParams {
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+/// `sessions.patch {key, agentId?, ...changes}`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionsPatchParams {
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+/// `chat.history` / `chat.startup` {sessionKey | key, agentId?, limit?, maxBytes?}.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatHistoryParams {
+    #[serde(default)]
+    pub session_key: Option<String>,
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u64>,
+    /// A page target in bytes (upstream's `maxBytes`): the newest messages
+    /// whose encoded size fits, at least one; capped by the gateway's
+    /// largest frame.
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
+}
+
+/// `users.prefs.get {keys?}`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PrefsGetParams {
+    #[serde(default)]
+    pub keys: Option<Vec<String>>,
+}
+
+/// `users.prefs.set {entries, expectedEntries?}`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PrefsSetParams {
+    #[serde(default)]
+    pub entries: Map<String, Value>,
+    /// Compare-and-set: each key's current value must be this (`null` =
+    /// absent).
+    #[serde(default)]
+    pub expected_entries: Option<Map<String, Value>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
