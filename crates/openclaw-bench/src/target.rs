@@ -207,12 +207,16 @@ impl Target {
             .join("openclaw.json");
         let text = fs::read_to_string(&path)
             .with_context(|| format!("reading {}'s config {}", self.name(), path.display()))?;
-        let v: serde_json::Value =
-            json5::from_str(&text).map_err(|e| anyhow!("parsing {}: {e}", path.display()))?;
-        v.pointer("/gateway/auth/token")
-            .and_then(|t| t.as_str())
-            .map(str::to_owned)
-            .ok_or_else(|| anyhow!("{} has no gateway.auth.token", path.display()))
+        let parsed = openclaw_config::parse(&text, &path).map_err(|e| anyhow!("{e}"))?;
+        match parsed.config.auth() {
+            Ok(openclaw_config::AuthConfig::Token(t)) => Ok(t),
+            Ok(other) => Err(anyhow!(
+                "{}: gateway.auth is {}, not a token",
+                path.display(),
+                other.mode()
+            )),
+            Err(e) => Err(anyhow!("{}: {e}", path.display())),
+        }
     }
 
     /// Start `openclaw --profile <p> gateway --port <port>` (not waiting).
