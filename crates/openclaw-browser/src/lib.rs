@@ -22,7 +22,7 @@ pub use control::{
     PersistPortFn, Snapshot, SnapshotElement, Tab, bind, bind_loopback,
 };
 pub use launcher::{LaunchProgress, ProgressFn};
-pub use ports::{allocate_cdp_port, cdp_range, port_is_free};
+pub use ports::{allocate_cdp_port, port_is_free};
 pub use profiles::{DEFAULT_PROFILE, ProfileConfig, validate_profile_name};
 
 /// A `reqwest` client builder with the TLS provider installed (see

@@ -16,17 +16,6 @@ pub fn allocate_cdp_port(range: (u16, u16), taken_by_config: &[u16]) -> Option<u
     (lo..=hi).find(|p| *p != 0 && !taken_by_config.contains(p) && port_is_free(*p))
 }
 
-/// The CDP range the description derives from the browser control port:
-/// control+9 ..= control+108 (100 ports), or 100 ports from an explicit
-/// `browser.cdpPortRangeStart`. `None` if it would run past 65535.
-pub fn cdp_range(control_port: u16, range_start: Option<u16>) -> Option<(u16, u16)> {
-    let start = match range_start {
-        Some(s) => s,
-        None => control_port.checked_add(9)?,
-    };
-    Some((start, start.checked_add(99)?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,13 +48,5 @@ mod tests {
         assert_eq!(held.local_addr().unwrap().port(), lo);
         // Exhausted.
         assert_eq!(allocate_cdp_port((lo, lo), &[]), None);
-    }
-
-    #[test]
-    fn derived_range() {
-        assert_eq!(cdp_range(18791, None), Some((18800, 18899)));
-        assert_eq!(cdp_range(19003, None), Some((19012, 19111)));
-        assert_eq!(cdp_range(18791, Some(20000)), Some((20000, 20099)));
-        assert_eq!(cdp_range(65500, None), None);
     }
 }
