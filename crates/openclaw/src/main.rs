@@ -73,7 +73,7 @@ enum Command {
     /// DM pairing requests of this instance's channels: list, approve, reject
     #[command(subcommand)]
     Pairing(cmd::pairing::PairingCmd),
-    /// Messaging channels of this instance (Telegram): their state
+    /// Messaging channels of this instance (Telegram, IRC, Matrix): their state
     #[command(subcommand)]
     Channels(cmd::channels::ChannelsCmd),
     /// Devices paired with this instance's gateway (Control UI browsers,
