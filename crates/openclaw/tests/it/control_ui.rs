@@ -184,7 +184,7 @@ async fn wait_for(page: &CdpConnection, what: &str, expr: &str) -> Value {
         if Instant::now() > deadline {
             let text = eval(
                 page,
-                &format!("{ALL}.filter(e => e.children.length === 0).map(e => e.textContent.trim()).filter(t => t).join(' | ').slice(0, 3000)"),
+                &format!("{ALL}.filter(e => e.children.length === 0 && !['SCRIPT', 'STYLE'].includes(e.tagName)).map(e => e.textContent.trim()).filter(t => t).join(' | ').slice(-3000)"),
             )
             .await;
             panic!("the Control UI never showed {what}; page text: {text}");
@@ -265,6 +265,12 @@ const SETTINGS_ROUTES: &[&str] = &[
     "/settings/talk",
     "/settings/updates",
 ];
+
+/// Installs `window.__interrupted`: set once any element of the page,
+/// inside shadow roots too, has shown the text "Interrupted". Checked on
+/// every DOM change (a MutationObserver on each root, new roots included)
+/// and every 20 ms.
+const INTERRUPTED_WATCH: &str = "(() => { window.__interrupted = false; const seen = new WeakSet(); const roots = () => { const out = [document]; const walk = (r) => { for (const el of r.querySelectorAll('*')) { if (el.shadowRoot) { out.push(el.shadowRoot); walk(el.shadowRoot); } } }; walk(document); return out; }; const check = () => { if (window.__interrupted) return; const rs = roots(); for (const r of rs) { if (!seen.has(r)) { seen.add(r); new MutationObserver(check).observe(r, { subtree: true, childList: true, characterData: true }); } } if (rs.some(r => [...r.querySelectorAll('*')].some(e => e.children.length === 0 && e.textContent.trim() === 'Interrupted'))) window.__interrupted = true; }; check(); window.__interruptedTimer = setInterval(check, 20); return true; })()";
 
 /// The texts of what the page shows as an error: danger callouts, alerts,
 /// error states.
@@ -511,6 +517,11 @@ fn openclaws_control_ui_works_against_our_gateway() {
         .await;
         type_message(&page, "and one more thing").await;
         tokio::time::sleep(Duration::from_millis(500)).await;
+        // The composer's "Interrupted" run status lasts only until the
+        // follow-up's run starts, which can be within the same frame: watch
+        // every change of every (shadow) root from before the click, so
+        // even a short-lived marker is seen.
+        eval(&page, INTERRUPTED_WATCH).await;
         wait_for(
             &page,
             "the Stop button",
@@ -520,7 +531,7 @@ fn openclaws_control_ui_works_against_our_gateway() {
         wait_for(
             &page,
             "the stopped answer marked as interrupted",
-            &format!("{ALL}.some(e => e.children.length === 0 && e.textContent.trim() === 'Interrupted')"),
+            "window.__interrupted === true",
         )
         .await;
         wait_for(
