@@ -56,7 +56,7 @@ pub fn with_neighbours(inst: Instance, all: &[InstanceRecord]) -> Instance {
 
 /// The name a record's service is (or may be) called by: its profile, or
 /// for a custom state dir called `.openclaw-<name>`, `<name>`.
-fn neighbour_name<'a>(r: &'a InstanceRecord, home: &Path) -> Option<&'a str> {
+pub fn neighbour_name<'a>(r: &'a InstanceRecord, home: &Path) -> Option<&'a str> {
     match r.profile.as_deref() {
         Some(p) => Some(p),
         // Lexical: this runs for every pair of instances (see `known_instances`).

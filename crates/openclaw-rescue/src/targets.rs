@@ -28,6 +28,8 @@ pub enum TargetError {
     NotATarget { name: String, targets: Vec<String> },
     /// The name itself is malformed (e.g. an invalid profile name).
     BadName { name: String, why: String },
+    /// More than one instance answers to that name: name it by its state dir.
+    Ambiguous { name: String, dirs: Vec<String> },
 }
 
 impl std::fmt::Display for TargetError {
@@ -41,6 +43,12 @@ impl std::fmt::Display for TargetError {
                 } else {
                     known.join(", ")
                 }
+            ),
+            TargetError::Ambiguous { name, dirs } => write!(
+                f,
+                "\"{name}\" names {} instances on this host ({}); name the one you mean by its state dir path",
+                dirs.len(),
+                dirs.join(", ")
             ),
             TargetError::Itself { name } => write!(
                 f,
@@ -68,8 +76,11 @@ pub fn name_of(r: &InstanceRecord, home: &Path, same: &dyn Fn(&Path, &Path) -> b
 
 /// The derived name of an instance selected by its state dir alone (no
 /// profile, not `~/.openclaw`): the `<name>` its service names carry
-/// (`openclaw_instance::ServiceNames::for_instance`), given the profiles
-/// of the `others` on this host. `None` for a profile or the default.
+/// (`openclaw_instance::ServiceNames::for_instance`), given the names the
+/// `others` on this host have or may derive, by the same rule as
+/// `openclaw_host::hosts::with_neighbours` (so two custom dirs both called
+/// `.openclaw-work` both get hashed names). `None` for a profile or the
+/// default.
 pub fn derived_name(
     r: &InstanceRecord,
     others: &[InstanceRecord],
@@ -82,7 +93,8 @@ pub fn derived_name(
     let other_profile = |p: &str| {
         others
             .iter()
-            .any(|o| o.profile.as_deref() == Some(p) && !same(&o.state_dir, &r.state_dir))
+            .filter(|o| !same(&o.state_dir, &r.state_dir))
+            .any(|o| openclaw_host::hosts::neighbour_name(o, home) == Some(p))
     };
     let dir = openclaw_instance::Sourced {
         value: r.state_dir.clone(),
@@ -153,14 +165,26 @@ pub fn choose(
     home: &Path,
     same: &dyn Fn(&Path, &Path) -> bool,
 ) -> Result<usize, TargetError> {
-    let mut found = None;
+    let mut found: Vec<usize> = Vec::new();
     for (i, r) in records.iter().enumerate() {
-        if names(name, r, records, home, same)? {
-            found = Some(i);
-            break;
+        if names(name, r, records, home, same)?
+            && !found
+                .iter()
+                .any(|&f| same(&records[f].state_dir, &r.state_dir))
+        {
+            found.push(i);
         }
     }
-    let Some(i) = found else {
+    if found.len() > 1 {
+        return Err(TargetError::Ambiguous {
+            name: name.into(),
+            dirs: found
+                .iter()
+                .map(|&i| records[i].state_dir.display().to_string())
+                .collect(),
+        });
+    }
+    let Some(&i) = found.first() else {
         // A path to this rescue instance's own state dir, or its profile
         // or derived name, even when it is not recorded.
         if means_me(name, me, home, same) {
@@ -412,6 +436,39 @@ mod tests {
             pick("main", Some(&only)),
             Err(TargetError::NotATarget { .. })
         ));
+        // Two custom dirs both called `.openclaw-work`: neither is "work"
+        // (their services are hashed), each answers to its own hashed name.
+        let twins = vec![
+            rec(None, "/srv/a/.openclaw-work"),
+            rec(None, "/srv/b/.openclaw-work"),
+        ];
+        let a = derived_name(&twins[0], &twins, home, &eq).unwrap();
+        let b = derived_name(&twins[1], &twins, home, &eq).unwrap();
+        assert!(
+            a.starts_with("dir-") && b.starts_with("dir-") && a != b,
+            "{a} {b}"
+        );
+        let pick2 = |name: &str| choose(&twins, me, None, name, home, &eq);
+        assert!(matches!(pick2("work"), Err(TargetError::NotFound { .. })));
+        assert_eq!(pick2(&a), Ok(0));
+        assert_eq!(pick2(&b), Ok(1));
+        // The same state dir recorded twice is one instance, not two.
+        let dup = vec![
+            rec(None, "/h/.openclaw-work"),
+            rec(None, "/h/.openclaw-work"),
+        ];
+        assert_eq!(choose(&dup, me, None, "work", home, &eq), Ok(0));
+        // One profile name on two state dirs (a profile run once with a
+        // custom OPENCLAW_STATE_DIR): refused, never the first one found.
+        let two = vec![
+            rec(Some("x"), "/h/.openclaw-x"),
+            rec(Some("x"), "/srv/.openclaw-x"),
+        ];
+        match choose(&two, me, None, "x", home, &eq) {
+            Err(TargetError::Ambiguous { dirs, .. }) => assert_eq!(dirs.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(choose(&two, me, None, "/srv/.openclaw-x", home, &eq), Ok(1));
         // Recorded under its state dir only: still itself by its name.
         let mut with_me = records.clone();
         with_me.push(rec(None, "/h/.openclaw-rescue"));
