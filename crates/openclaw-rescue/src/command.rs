@@ -222,6 +222,33 @@ impl Command {
     }
 }
 
+impl Command {
+    /// Makes the secret a `/config ... set` carries known to
+    /// [`openclaw_config::redact_text`], so it is redacted wherever it is
+    /// repeated (a reason that quotes it, a reply, a log line), not only in
+    /// [`Command::audit_text`]. Call before anything about the command is
+    /// written.
+    pub fn register_secret_values(&self) {
+        let Command::Config {
+            op: ConfigOp::Set { path, value },
+            ..
+        } = self
+        else {
+            return;
+        };
+        let v = openclaw_config::parse_cli_value(value);
+        if openclaw_config::is_secret_path(path) {
+            let mut known = vec![value.trim().to_string()];
+            if let Some(s) = v.as_str() {
+                known.push(s.to_string());
+            }
+            openclaw_config::register_secrets(known);
+        } else if value_holds_secret(value) {
+            openclaw_config::register_secrets(openclaw_config::secret_strings(&v));
+        }
+    }
+}
+
 /// Whether a typed value holds a secret (an object with a secret-named key,
 /// or a URL with credentials).
 fn value_holds_secret(raw: &str) -> bool {
@@ -324,10 +351,11 @@ pub fn parse(text: &str) -> Parsed {
 }
 
 /// A command and the reason given for it: everything after the first
-/// ` -- ` (`/restart main -- stuck since the provider outage`). The reason
+/// ` -- ` outside a quoted string (`/restart main -- stuck since the
+/// provider outage`; `/config main set x 'a -- b'` has none). The reason
 /// goes to the audit log only; it never changes what the command does.
 pub fn split_reason(text: &str) -> (&str, Option<&str>) {
-    match text.find(" -- ") {
+    match reason_separator(text) {
         Some(i) => {
             let why = text[i + 4..].trim();
             (&text[..i], (!why.is_empty()).then_some(why))
@@ -337,6 +365,31 @@ pub fn split_reason(text: &str) -> (&str, Option<&str>) {
             None => (text, None),
         },
     }
+}
+
+/// The byte offset of the first ` -- ` that is not inside a JSON5 string
+/// ('single' or "double" quoted, backslash escapes).
+fn reason_separator(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match quote {
+            Some(q) => {
+                if b == b'\\' {
+                    i += 1;
+                } else if b == q {
+                    quote = None;
+                }
+            }
+            None if b == b'\'' || b == b'"' => quote = Some(b),
+            None if bytes[i..].starts_with(b" -- ") => return Some(i),
+            None => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// `s` after its first `n` whitespace-separated words, trimmed.
@@ -584,6 +637,17 @@ mod tests {
                 Some("port clash with work"),
             ),
             ("/status main -- a -- b", "/status main", Some("a -- b")),
+            // ` -- ` inside a quoted value is part of the value.
+            (
+                "/config main set gateway.auth.password 'Blue -- Sky42' -- new one",
+                "/config main set gateway.auth.password 'Blue -- Sky42'",
+                Some("new one"),
+            ),
+            (
+                r#"/config main set ui.title "a \" -- b""#,
+                r#"/config main set ui.title "a \" -- b""#,
+                None,
+            ),
         ];
         for (text, command, reason) in cases {
             assert_eq!(split_reason(text), (command, reason), "{text}");

@@ -409,6 +409,7 @@ impl Rescue {
                 (format!("/{word}"), r, None, "usage")
             }
             Parsed::Command(cmd) => {
+                cmd.register_secret_values();
                 let shown = cmd.audit_text();
                 let (r, target, outcome) = self.run(who, &config, cmd, &mut reason);
                 (shown, r, target, outcome)
@@ -626,11 +627,22 @@ impl Rescue {
 pub fn shown_command(text: &str) -> String {
     let (cmd, reason) = command::split_reason(text);
     let shown = match command::parse(cmd) {
-        Parsed::Command(c) => match reason {
-            Some(r) => format!("{} -- {r}", c.audit_text()),
-            None => c.audit_text(),
+        Parsed::Command(c) => {
+            c.register_secret_values();
+            match reason {
+                Some(r) => format!("{} -- {r}", c.audit_text()),
+                None => c.audit_text(),
+            }
+        }
+        // A `/config` not understood may still carry a secret (a mistyped
+        // `/config main sett <path> <secret>`): only its first word is kept.
+        // The other commands carry no values.
+        _ => match cmd.split_whitespace().next() {
+            Some(word) if word.eq_ignore_ascii_case("/config") => {
+                format!("{word} … (not understood; not shown)")
+            }
+            _ => text.to_string(),
         },
-        _ => text.to_string(),
     };
     openclaw_config::redact_text(&shown).into_owned()
 }

@@ -669,4 +669,15 @@ fn a_command_is_shown_in_a_transcript_without_its_secret() {
     );
     assert_eq!(shown_command("/status main"), "/status main");
     assert_eq!(shown_command("/logs main 500"), "/logs main 500");
+    // A reason that quotes the new secret: redacted there too.
+    assert_eq!(
+        shown_command(
+            "/config main set gateway.auth.password NewPass-771x -- rotating to NewPass-771x"
+        ),
+        "/config main set gateway.auth.password <redacted> -- rotating to <redacted>"
+    );
+    // A mistyped command may carry a secret: only its first word is shown.
+    let shown = shown_command("/config main sett gateway.auth.password Hunter2SecretPw");
+    assert!(!shown.contains("Hunter2"), "{shown}");
+    assert!(shown.starts_with("/config "), "{shown}");
 }
