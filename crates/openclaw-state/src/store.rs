@@ -256,15 +256,35 @@ impl ConfigStore {
             }
         })?;
         files.commit()?;
-        match self.write_locked(current.as_ref().map(|(raw, _)| raw.as_str()), parsed) {
+        let before = current.as_ref().map(|(raw, _)| raw.as_str());
+        match self.write_locked(before, parsed) {
             Ok(w) => {
                 files.keep();
                 Ok(w)
+            }
+            // A failure after the new config was renamed into place (the
+            // directory fsync) leaves the new config, which names the new
+            // files: keep them. Only a config left as it was gets its
+            // files back as they were.
+            Err(e) if self.changed_from(before) => {
+                files.keep();
+                Err(e)
             }
             Err(e) => {
                 files.roll_back();
                 Err(e)
             }
+        }
+    }
+
+    /// Whether the file on disk is no longer `before` (its text before a
+    /// write; `None`: it did not exist).
+    pub(crate) fn changed_from(&self, before: Option<&str>) -> bool {
+        match (fs::read_to_string(&self.path), before) {
+            (Ok(now), Some(b)) => now != b,
+            (Ok(_), None) => true,
+            (Err(_), Some(_)) => true,
+            (Err(_), None) => false,
         }
     }
 

@@ -585,3 +585,17 @@ fn symlinks_under_a_state_dir_are_not_followed() {
     );
     assert_eq!(fs::read_to_string(&real_cfg).unwrap(), "{\"a\":1}");
 }
+
+/// What decides whether a failed config write puts its credentials files
+/// back: only a config file still as it was before the write.
+#[test]
+fn a_failed_write_counts_as_written_once_the_file_changed() {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("openclaw.json");
+    let store = ConfigStore::new(&p);
+    assert!(!store.changed_from(None), "absent before and after");
+    std::fs::write(&p, "{}").unwrap();
+    assert!(store.changed_from(None), "created by the write");
+    assert!(!store.changed_from(Some("{}")), "left as it was");
+    assert!(store.changed_from(Some("{ a: 1 }")), "replaced");
+}
