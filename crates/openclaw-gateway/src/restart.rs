@@ -162,6 +162,7 @@ pub(crate) fn overridden(opts: &GatewayOptions, config: &Config) -> Option<Strin
     let inst = &opts.instance;
     let mut parts = Vec::new();
     let mut by_flag = false;
+    let mut by_env: Option<String> = None;
     let running = &inst.ports.gateway;
     if let Some(want) = config.gateway_port().filter(|p| *p != running.value) {
         let how = match &running.source {
@@ -169,7 +170,10 @@ pub(crate) fn overridden(opts: &GatewayOptions, config: &Config) -> Option<Strin
                 by_flag = true;
                 format!("{f} {}", running.value)
             }
-            Source::Env(v) => format!("{v}={}", running.value),
+            Source::Env(v) => {
+                by_env = Some(v.clone());
+                format!("{v}={}", running.value)
+            }
             _ => String::new(),
         };
         if !how.is_empty() {
@@ -196,16 +200,24 @@ pub(crate) fn overridden(opts: &GatewayOptions, config: &Config) -> Option<Strin
             inst.command("gateway install --force"),
             inst.command("gateway restart")
         ),
-        None if by_flag => format!(
-            " (given on the command line); stop this gateway (`{}`) and start it without that flag: `{}`",
-            inst.command("gateway stop"),
-            inst.command("gateway")
-        ),
-        None => format!(
-            " (from the environment); stop this gateway (`{}`) and start it without OPENCLAW_GATEWAY_PORT: `{}`",
-            inst.command("gateway stop"),
-            inst.command("gateway")
-        ),
+        None => {
+            let without = match (by_flag, &by_env) {
+                (true, Some(v)) => format!("without that flag and without {v}"),
+                (true, None) => "without that flag".to_string(),
+                (false, Some(v)) => format!("without {v}"),
+                (false, None) => "without the override".to_string(),
+            };
+            let from = match (by_flag, &by_env) {
+                (true, Some(_)) => "given on the command line and in the environment",
+                (true, None) => "given on the command line",
+                _ => "from the environment",
+            };
+            format!(
+                " ({from}); stop this gateway (`{}`) and start it {without}: `{}`",
+                inst.command("gateway stop"),
+                inst.command("gateway")
+            )
+        }
     };
     Some(format!("{}{fix}", parts.join("; ")))
 }
@@ -561,5 +573,25 @@ mod tests {
             "{said}"
         );
         assert_eq!(overridden(&bound, &config(base)), None);
+        // The port from the environment and the bind from the flag: the
+        // fix names both.
+        let env = openclaw_instance::Env::new(t.path()).with("OPENCLAW_GATEWAY_PORT", "22000");
+        let flags = openclaw_instance::GlobalFlags {
+            profile: Some("t".into()),
+            dev: false,
+        };
+        let paths = openclaw_instance::resolve_paths(&flags, &env).unwrap();
+        let inst = openclaw_instance::resolve(&paths, &Default::default(), None).unwrap();
+        let mut mixed = GatewayOptions::new(inst, "t");
+        mixed.bind = Some(BindMode::Loopback);
+        let lan_moved =
+            config(json!({"gateway": {"port": 21000, "bind": "lan", "auth": {"token": "tok"}}}));
+        let said = overridden(&mixed, &lan_moved).unwrap();
+        assert!(
+            said.contains("OPENCLAW_GATEWAY_PORT=22000")
+                && said.contains("--bind loopback")
+                && said.contains("without that flag and without OPENCLAW_GATEWAY_PORT"),
+            "{said}"
+        );
     }
 }
