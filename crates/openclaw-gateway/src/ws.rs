@@ -278,7 +278,9 @@ pub(crate) async fn handle(
     if let Some(c) = &conn_info {
         c.budget.authenticated();
     }
-    epoch_rx.mark_unchanged();
+    // No `mark_unchanged` here: `epoch_rx` was subscribed before `auth`
+    // was read, so a credential change during the decision (a device
+    // store write can take a while) still closes this session.
 
     // From here on the outbox collects everything for this client; it is
     // drained only after hello-ok is written, so hello-ok comes first.
