@@ -457,7 +457,9 @@ pub(crate) async fn history(
         .iter()
         .map(|m| serde_json::to_vec(m).map(|v| v.len() + 1).unwrap_or(0))
         .collect();
-    let keep = fit_tail(&sizes, budget);
+    // Each size counts its separating comma; the brackets of the array add
+    // one more byte than the commas of its last element leave out.
+    let keep = fit_tail(&sizes, budget.saturating_sub(1));
     if keep < messages.len() {
         let drop = messages.len() - keep;
         messages.drain(..drop);
@@ -1517,6 +1519,18 @@ mod tests {
                 msgs.last().unwrap().to_string().contains("message 4"),
                 "the newest"
             );
+            // Exactly the size of the newest two as an array: both; one
+            // byte less: only the newest.
+            let exact = serde_json::to_vec(msgs).unwrap().len();
+            for (max, want) in [(exact, 2), (exact - 1, 1)] {
+                let page = call(&t, method, json!({"sessionKey": "main", "maxBytes": max}))
+                    .await
+                    .unwrap();
+                let page = page.get("history").unwrap_or(&page).clone();
+                let got = page["messages"].as_array().unwrap();
+                assert_eq!(got.len(), want, "{method} maxBytes {max}");
+                assert!(serde_json::to_vec(got).unwrap().len() <= max, "{method}");
+            }
             // A target smaller than one message still shows the newest.
             let one = call(&t, method, json!({"sessionKey": "main", "maxBytes": 1}))
                 .await
