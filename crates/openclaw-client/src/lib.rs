@@ -589,7 +589,18 @@ pub async fn connect_checked(
     };
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(&addr)).await {
         Ok(Ok(s)) => s,
-        Ok(Err(_)) => return Ok(Checked::Stopped { port }),
+        // Refused: nothing listens, the live owner record notwithstanding
+        // (it is about to go away). Any other error (no local ports left,
+        // no route) says nothing about whether the gateway runs.
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            return Ok(Checked::Stopped { port });
+        }
+        Ok(Err(e)) => {
+            return Err(ClientError::Connect {
+                url: format!("ws://{addr}"),
+                message: e.to_string(),
+            });
+        }
         Err(_) => {
             return Err(ClientError::Timeout {
                 after: timeout,
