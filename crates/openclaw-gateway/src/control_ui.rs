@@ -1070,6 +1070,9 @@ pub(crate) async fn device_pair_change(c: Call) -> Reply {
     };
     let store = c.state.devices().store().clone();
     let caller = rpc_caller(&c);
+    // An approval over RPC rests on the shared secret (directly, or through
+    // a device it paired): void when that secret changes.
+    let binding = crate::devices::secret_binding(&c.state.auth());
     let r = tokio::task::spawn_blocking(move || {
         store.update(|f| {
             let now = crate::devices::now_ms();
@@ -1085,7 +1088,7 @@ pub(crate) async fn device_pair_change(c: Call) -> Reply {
             }
             let res = match change {
                 RpcChange::Approve { request_id } => {
-                    crate::devices::approve(f, request_id, now, "rpc").map(|d| {
+                    crate::devices::approve(f, request_id, now, "rpc", binding.clone()).map(|d| {
                         DevicePairChangeResult {
                             ok: true,
                             device_id: d.device_id,

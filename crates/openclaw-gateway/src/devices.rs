@@ -73,20 +73,24 @@ pub struct PairedDevice {
     pub last_seen_at_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen_ip: Option<String>,
-    /// For a device paired automatically (`approved_by: local`): which
-    /// shared secret vouched for it ([`secret_binding`]). When the secret
-    /// changes, the pairing is void (upstream: browser device tokens
-    /// derived from the old shared credential are revoked too).
+    /// For a device paired automatically (`approved_by: local`) or approved
+    /// over RPC (`rpc`: by a session that holds, or descends from, the
+    /// shared secret): which shared secret vouched for it
+    /// ([`secret_binding`]). When the secret changes, the pairing is void
+    /// (upstream: browser device tokens derived from the old shared
+    /// credential are revoked too), so a leaked secret cannot mint a device
+    /// that outlives its rotation. `openclaw devices approve` (the owner at
+    /// the terminal) pairs unbound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_binding: Option<String>,
 }
 
 impl PairedDevice {
-    /// Paired automatically under a shared secret that is not `binding`
-    /// (the current one): void. Devices the owner approved are independent
-    /// of the shared secret.
+    /// Paired under a shared secret that is not `binding` (the current
+    /// one): void. Devices the owner approved at the terminal are unbound,
+    /// independent of the shared secret.
     pub fn stale_under(&self, binding: Option<&str>) -> bool {
-        self.approved_by == "local" && self.secret_binding.as_deref() != binding
+        self.secret_binding.is_some() && self.secret_binding.as_deref() != binding
     }
 }
 
@@ -444,12 +448,15 @@ pub enum DevicesError {
 /// Approves pending request `request_id` (or the only pending request of a
 /// device whose id starts with it): the device is paired with the scopes
 /// it asked for (widening an existing pairing). Its token is issued on its
-/// next connect.
+/// next connect. `binding`: the shared secret the approval rests on
+/// ([`PairedDevice::secret_binding`]; `None` for the owner at the
+/// terminal).
 pub fn approve(
     file: &mut DevicesFile,
     id: &str,
     now: u64,
     by: &str,
+    binding: Option<String>,
 ) -> Result<PairedDevice, DevicesError> {
     prune(file, now);
     let r = take_pending(file, id)?;
@@ -481,8 +488,7 @@ pub fn approve(
         approved_by: by.into(),
         last_seen_at_ms: old.as_ref().and_then(|o| o.last_seen_at_ms),
         last_seen_ip: old.as_ref().and_then(|o| o.last_seen_ip.clone()),
-        // Approved by the owner: independent of the shared secret.
-        secret_binding: None,
+        secret_binding: binding,
     };
     file.paired.insert(r.device_id, p.clone());
     Ok(p)
@@ -1008,7 +1014,7 @@ mod tests {
         let (_, Applied::Pending { request_id }) = run(&mut f, &remote) else {
             panic!()
         };
-        approve(&mut f, &request_id, 1000, "cli").unwrap();
+        approve(&mut f, &request_id, 1000, "cli", None).unwrap();
         let (_, Applied::Accepted { token: Some(_) }) = run(&mut f, &remote) else {
             panic!()
         };
@@ -1063,7 +1069,7 @@ mod tests {
             }
         );
         assert_eq!(f.pending.len(), 1);
-        let p = approve(&mut f, &request_id[..8], 2000, "cli").unwrap();
+        let p = approve(&mut f, &request_id[..8], 2000, "cli", None).unwrap();
         assert_eq!(p.scopes, ["operator.read"]);
         assert_eq!(p.approved_by, "cli");
         assert!(f.pending.is_empty());
@@ -1127,7 +1133,7 @@ mod tests {
         assert_eq!(f.pending.len(), 1);
         let id = f.pending.keys().next().unwrap().clone();
         assert!(matches!(
-            approve(&mut f, &id, 1000 + PENDING_TTL_MS, "cli"),
+            approve(&mut f, &id, 1000 + PENDING_TTL_MS, "cli", None),
             Err(DevicesError::NoSuchRequest(_))
         ));
     }

@@ -561,6 +561,9 @@ fn canonical_ip(ip: IpAddr) -> IpAddr {
 /// closed once past its grace when someone else needs the slot, so holding
 /// them means reconnecting without pause, and a newcomer is then admitted
 /// in its turn from the accept queue and has its grace to authenticate.
+/// While it reconnects faster than its connections age past the grace,
+/// `Wait` delays every newcomer (the accept queue is shared): the known
+/// limit in docs/reliability.md, the price of serving bursts.
 pub fn admission(held: &[(IpAddr, Duration)], ip: IpAddr, limits: &PreAuthLimits) -> Admission {
     let ip = canonical_ip(ip);
     let oldest_of = |pred: &dyn Fn(IpAddr) -> bool| {

@@ -384,7 +384,7 @@ async fn a_device_behind_a_proxy_waits_for_approval() {
         .update(|f| {
             (
                 true,
-                devices::approve(f, &request, devices::now_ms(), "cli").unwrap(),
+                devices::approve(f, &request, devices::now_ms(), "cli", None).unwrap(),
             )
         })
         .unwrap();
@@ -569,7 +569,7 @@ async fn device_tokens_follow_the_current_grant_and_die_with_the_secret() {
         .update(|f| {
             (
                 true,
-                devices::approve(f, &request, devices::now_ms(), "cli").unwrap(),
+                devices::approve(f, &request, devices::now_ms(), "cli", None).unwrap(),
             )
         })
         .unwrap();
@@ -581,6 +581,43 @@ async fn device_tokens_follow_the_current_grant_and_die_with_the_secret() {
     .await
     .unwrap();
     let remote_token = hello["payload"]["auth"]["deviceToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A device approved over RPC by a shared-secret session (what a leaked
+    // secret allows: ask behind a proxy header, approve it yourself).
+    let minted = Device::new(13);
+    let mut wm = open(&g.url(), &via).await.unwrap();
+    let res = handshake(
+        &mut wm,
+        Connect::new(json!({"token": TOKEN}), Some(&minted)),
+    )
+    .await
+    .unwrap();
+    let request = res["error"]["details"]["requestId"].as_str().unwrap();
+    ws.send(Message::Text(
+        json!({"type":"req","id":"a1","method":"device.pair.approve",
+            "params":{"requestId": request}})
+        .to_string()
+        .into(),
+    ))
+    .await
+    .unwrap();
+    let got = loop {
+        let f = recv(&mut ws).await.unwrap();
+        if f["id"] == "a1" {
+            break f;
+        }
+    };
+    assert_eq!(got["ok"], true, "{got}");
+    let mut wm = open(&g.url(), &via).await.unwrap();
+    let hello = handshake(
+        &mut wm,
+        Connect::new(json!({"token": TOKEN}), Some(&minted)),
+    )
+    .await
+    .unwrap();
+    let minted_token = hello["payload"]["auth"]["deviceToken"]
         .as_str()
         .unwrap()
         .to_string();
@@ -632,6 +669,14 @@ async fn device_tokens_follow_the_current_grant_and_die_with_the_secret() {
     let (code, _) = refused(
         &mut ws,
         Connect::new(json!({"deviceToken": token}), Some(&d)),
+    )
+    .await;
+    assert_eq!(code, "AUTH_DEVICE_TOKEN_MISMATCH");
+    // So is the one approved over RPC on the strength of the old secret.
+    let mut wm = open(&g.url(), &via).await.unwrap();
+    let (code, _) = refused(
+        &mut wm,
+        Connect::new(json!({"deviceToken": minted_token}), Some(&minted)),
     )
     .await;
     assert_eq!(code, "AUTH_DEVICE_TOKEN_MISMATCH");

@@ -150,10 +150,12 @@ pub fn run(ctx: &Ctx, cmd: DevicesCmd) -> CliResult<u8> {
         }
         DevicesCmd::Approve { request_id, json } => {
             let p = store
-                .update(|f| match devices::approve(f, &request_id, now, "cli") {
-                    Ok(p) => (true, Ok(p)),
-                    Err(e) => (false, Err(e)),
-                })
+                .update(
+                    |f| match devices::approve(f, &request_id, now, "cli", None) {
+                        Ok(p) => (true, Ok(p)),
+                        Err(e) => (false, Err(e)),
+                    },
+                )
                 .map_err(io)?
                 .map_err(change_failed)?;
             if json {
