@@ -243,7 +243,9 @@ impl Command {
                 known.push(s.to_string());
             }
             openclaw_config::register_secrets(known);
-        } else if value_holds_secret(value) {
+        } else {
+            // The strings under secret-named keys of an object value (none
+            // for any other value).
             openclaw_config::register_secrets(openclaw_config::secret_strings(&v));
         }
     }
